@@ -1,0 +1,3 @@
+module github.com/wyvern-sdn/wyvern
+
+go 1.26

@@ -1,0 +1,199 @@
+package pipeline
+
+import (
+	"net"
+	"net/netip"
+	"sort"
+)
+
+// Cond is one matched field: the packet's field ANDed with Mask equals Value.
+type Cond struct {
+	Field FieldID
+	Value uint64
+	Mask  uint64
+}
+
+// Match is a set of field conditions, kept sorted by field so that equal
+// matches have equal representations. The zero Match matches everything.
+// Match is a value: the With methods return a new Match.
+type Match struct {
+	conds []Cond
+}
+
+// Ethernet types and IP protocols the pipeline names.
+const (
+	EthTypeIPv4 = 0x0800
+	EthTypeARP  = 0x0806
+	EthTypeIPv6 = 0x86dd
+
+	IPProtoICMP = 1
+	IPProtoTCP  = 6
+	IPProtoUDP  = 17
+	IPProtoSCTP = 132
+
+	ARPRequest = 1
+	ARPReply   = 2
+)
+
+// Conds returns the match's conditions in canonical order.
+func (m Match) Conds() []Cond { return m.conds }
+
+// Len is the number of matched fields.
+func (m Match) Len() int { return len(m.conds) }
+
+// Get returns the condition on a field.
+func (m Match) Get(f FieldID) (Cond, bool) {
+	i := sort.Search(len(m.conds), func(i int) bool { return m.conds[i].Field >= f })
+	if i < len(m.conds) && m.conds[i].Field == f {
+		return m.conds[i], true
+	}
+	return Cond{}, false
+}
+
+// WithMasked returns m plus a masked condition on f, replacing any earlier
+// condition on f. A zero mask removes the condition.
+func (m Match) WithMasked(f FieldID, value, mask uint64) Match {
+	mask &= f.fullMask()
+	value &= mask
+	out := make([]Cond, 0, len(m.conds)+1)
+	placed := false
+	for _, c := range m.conds {
+		if c.Field == f {
+			continue
+		}
+		if !placed && c.Field > f {
+			if mask != 0 {
+				out = append(out, Cond{f, value, mask})
+			}
+			placed = true
+		}
+		out = append(out, c)
+	}
+	if !placed && mask != 0 {
+		out = append(out, Cond{f, value, mask})
+	}
+	return Match{conds: out}
+}
+
+// With returns m plus an exact condition on f.
+func (m Match) With(f FieldID, value uint64) Match {
+	return m.WithMasked(f, value, f.fullMask())
+}
+
+// InPort matches the OpenFlow ingress port.
+func (m Match) InPort(port uint32) Match { return m.With(FieldInPort, uint64(port)) }
+
+// Reg matches a declared register field.
+func (m Match) Reg(r RegField, v uint64) Match {
+	if c, ok := m.Get(r.Field); ok {
+		// Several register fields may share one register: merge.
+		mask := c.Mask | r.Mask()
+		return m.WithMasked(r.Field, c.Value&^r.Mask()|r.Value(v), mask)
+	}
+	return m.WithMasked(r.Field, r.Value(v), r.Mask())
+}
+
+// TunID matches the tunnel key (VNI or GRE key).
+func (m Match) TunID(id uint64) Match { return m.With(FieldTunID, id) }
+
+// EthSrc matches the Ethernet source.
+func (m Match) EthSrc(mac net.HardwareAddr) Match { return m.With(FieldEthSrc, MACValue(mac)) }
+
+// EthDst matches the Ethernet destination.
+func (m Match) EthDst(mac net.HardwareAddr) Match { return m.With(FieldEthDst, MACValue(mac)) }
+
+// EthDstMasked matches the Ethernet destination under a mask (e.g. the
+// multicast bit).
+func (m Match) EthDstMasked(mac, mask net.HardwareAddr) Match {
+	return m.WithMasked(FieldEthDst, MACValue(mac), MACValue(mask))
+}
+
+// EthType matches the Ethernet type.
+func (m Match) EthType(t uint16) Match { return m.With(FieldEthType, uint64(t)) }
+
+// IPProto matches the IP protocol (needs EthType IPv4).
+func (m Match) IPProto(p uint8) Match { return m.With(FieldIPProto, uint64(p)) }
+
+// IPv4Src matches an IPv4 source prefix.
+func (m Match) IPv4Src(p netip.Prefix) Match {
+	return m.WithMasked(FieldIPv4Src, IPv4Value(p.Addr()), prefixMask(p))
+}
+
+// IPv4Dst matches an IPv4 destination prefix.
+func (m Match) IPv4Dst(p netip.Prefix) Match {
+	return m.WithMasked(FieldIPv4Dst, IPv4Value(p.Addr()), prefixMask(p))
+}
+
+// ARPOp matches the ARP opcode (needs EthType ARP).
+func (m Match) ARPOp(op uint16) Match { return m.With(FieldARPOp, uint64(op)) }
+
+// ARPTPA matches the ARP target protocol address.
+func (m Match) ARPTPA(ip netip.Addr) Match { return m.With(FieldARPTPA, IPv4Value(ip)) }
+
+// ARPSPA matches the ARP sender protocol address.
+func (m Match) ARPSPA(ip netip.Addr) Match { return m.With(FieldARPSPA, IPv4Value(ip)) }
+
+func prefixMask(p netip.Prefix) uint64 {
+	bits := p.Bits()
+	if bits <= 0 {
+		return 0
+	}
+	return uint64(0xffffffff) << (32 - bits) & 0xffffffff
+}
+
+// MACValue packs a MAC address into the low 48 bits of a uint64.
+func MACValue(mac net.HardwareAddr) uint64 {
+	var v uint64
+	for _, b := range mac {
+		v = v<<8 | uint64(b)
+	}
+	return v
+}
+
+// MACFromValue unpacks MACValue.
+func MACFromValue(v uint64) net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	for i := 5; i >= 0; i-- {
+		mac[i] = byte(v)
+		v >>= 8
+	}
+	return mac
+}
+
+// IPv4Value packs an IPv4 address into a uint64.
+func IPv4Value(ip netip.Addr) uint64 {
+	a := ip.As4()
+	return uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
+}
+
+// IPv4FromValue unpacks IPv4Value.
+func IPv4FromValue(v uint64) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// appendKey appends a canonical binary form of the match.
+func (m Match) appendKey(b []byte) []byte {
+	for _, c := range m.conds {
+		b = append(b, byte(c.Field))
+		b = appendUint64(b, c.Value)
+		b = appendUint64(b, c.Mask)
+	}
+	return b
+}
+
+// Equal reports whether two matches are the same.
+func (m Match) Equal(o Match) bool {
+	if len(m.conds) != len(o.conds) {
+		return false
+	}
+	for i := range m.conds {
+		if m.conds[i] != o.conds[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func appendUint64(b []byte, v uint64) []byte {
+	return append(b, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}

@@ -1,0 +1,313 @@
+package pipeline
+
+import (
+	"flag"
+	"math/rand"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares lines with testdata/<name>.golden, or rewrites it with -update.
+func golden(t *testing.T, name string, lines []string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	got := strings.Join(lines, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file:\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+func TestStageRegionsDoNotOverlap(t *testing.T) {
+	names := map[string]bool{}
+	end := 0
+	for i, s := range Stages {
+		if s.Size == 0 {
+			t.Errorf("stage %s has an empty region", s.Name)
+		}
+		if int(s.First) < end {
+			t.Errorf("stage %s starts at table %d, inside the region of the stage before it (ends %d)", s.Name, s.First, end)
+		}
+		end = int(s.First) + int(s.Size)
+		if end > 254 {
+			t.Errorf("stage %s region ends past table 253", s.Name)
+		}
+		if names[s.Name] {
+			t.Errorf("stage %s declared twice", s.Name)
+		}
+		names[s.Name] = true
+		for _, m := range []Miss{s.Miss, s.ProactiveMiss} {
+			if m.Kind == MissGoto {
+				if _, ok := stageByName[m.Goto]; !ok {
+					t.Errorf("stage %s misses to undeclared stage %q", s.Name, m.Goto)
+				} else if Table(m.Goto) <= s.First {
+					t.Errorf("stage %s misses backwards to %s", s.Name, m.Goto)
+				}
+			}
+		}
+		if i == 0 && s.First != 0 {
+			t.Errorf("first stage must be table 0, where OVS starts every packet")
+		}
+		for tbl := s.First; int(tbl) < end; tbl++ {
+			if got, ok := StageOf(tbl); !ok || got.Name != s.Name {
+				t.Errorf("StageOf(%d) = %v, want %s", tbl, got.Name, s.Name)
+			}
+		}
+	}
+}
+
+func TestRegFieldsDoNotOverlap(t *testing.T) {
+	for i, a := range RegFields {
+		if int(a.Ofs)+int(a.Bits) > int(a.Field.Bits()) {
+			t.Errorf("%s does not fit %s", a.Name, a.Field)
+		}
+		for _, b := range RegFields[i+1:] {
+			if a.Field == b.Field && a.Mask()&b.Mask() != 0 {
+				t.Errorf("%s and %s overlap in %s", a.Name, b.Name, a.Field)
+			}
+		}
+	}
+}
+
+func TestCookieRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 10000; i++ {
+		round := uint16(rng.Uint32())
+		app := App(rng.Uint32())
+		obj := rng.Uint64() & MaxObject
+		c := NewCookie(round, app, obj)
+		if c.Round() != round || c.App() != app || c.Object() != obj {
+			t.Fatalf("NewCookie(%d,%d,%d) decodes as %d,%d,%d", round, app, obj, c.Round(), c.App(), c.Object())
+		}
+		r2 := uint16(rng.Uint32())
+		if d := c.WithRound(r2); d.Round() != r2 || d.App() != app || d.Object() != obj {
+			t.Fatalf("WithRound changed more than the round: %v -> %v", c, d)
+		}
+	}
+	if RoundMask&AppMask != 0 || AppMask&ObjectMask != 0 || RoundMask|AppMask|ObjectMask != ^Cookie(0) {
+		t.Fatal("cookie masks must partition the 64 bits")
+	}
+}
+
+func TestBasePipelineGolden(t *testing.T) {
+	golden(t, "base_reactive", FormatFlows(MissFlows(Reactive, 1), PipelineNames()))
+	golden(t, "base_proactive", FormatFlows(MissFlows(Proactive, 1), PipelineNames()))
+}
+
+// TestFormatMatchesOVS checks flows against the exact lines
+// `ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names` printed for them on
+// Open vSwitch 3.1 (tables unnamed, ports p1=1 and vx=2).
+func TestFormatMatchesOVS(t *testing.T) {
+	names := &Names{Ports: map[uint32]string{1: "p1", 2: "vx"}}
+	mac1, _ := net.ParseMAC("fa:16:3e:00:00:01")
+	mac2, _ := net.ParseMAC("fa:16:3e:00:00:02")
+	mcast, _ := net.ParseMAC("01:00:00:00:00:00")
+	cases := []struct {
+		flow Flow
+		want string
+	}{
+		{Flow{Table: 0, Priority: 100, Match: Match{}.InPort(1),
+			Actions: []Action{SetReg(SrcPortKey, 5), WriteMetadata{Value: 3}, GotoTable{Table: 10}}},
+			"priority=100,in_port=p1 actions=set_field:0x5->reg6,write_metadata:0x3,goto_table:10"},
+		{Flow{Table: 0, Priority: 100, Cookie: 0x10000, Match: Match{}.InPort(2).TunID(0x99),
+			Actions: []Action{SetReg(FromTunnel, 1), GotoTable{Table: 10}}},
+			"cookie=0x10000, priority=100,tun_id=0x99,in_port=vx actions=set_field:0x1/0x1->reg0,goto_table:10"},
+		{Flow{Table: 0, Priority: 0}, "priority=0 actions=drop"},
+		{Flow{Table: 10, Priority: 50, Match: Match{}.Reg(FromTunnel, 0).Reg(NetworkKey, 3).EthSrc(mac1).
+			EthType(EthTypeARP).ARPSPA(netip.MustParseAddr("10.0.0.1")).ARPOp(1),
+			Actions: []Action{Resubmit{Table: 20}}},
+			"table=10, priority=50,arp,reg0=0/0x1,metadata=0x3,dl_src=fa:16:3e:00:00:01,arp_spa=10.0.0.1,arp_op=1 actions=resubmit(,20)"},
+		{Flow{Table: 20, Priority: 0, Actions: []Action{Punt{}}}, "table=20, priority=0 actions=CONTROLLER:65535"},
+		{Flow{Table: 20, Priority: 12, Actions: []Action{Punt{UserData: "\x01\x02", MeterID: 3}}},
+			"table=20, priority=12 actions=controller(userdata=01.02,meter_id=3)"},
+		{Flow{Table: 20, Priority: 13, Actions: []Action{
+			Move{Src: FieldReg0, Dst: FieldReg1, SrcOfs: 0, DstOfs: 4, Bits: 4},
+			SetField{Field: FieldReg2, Value: 3, Mask: 3}}},
+			"table=20, priority=13 actions=move:NXM_NX_REG0[0..3]->NXM_NX_REG1[4..7],set_field:0x3/0x3->reg2"},
+		{Flow{Table: 20, Priority: 11, Match: Match{}.EthDstMasked(mcast, mcast),
+			Actions: []Action{Output{Port: 1}, Output{Port: PortInPort}, Move{Src: FieldEthSrc, Dst: FieldEthDst}}},
+			"table=20, priority=11,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=output:p1,IN_PORT,move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]"},
+		{Flow{Table: 20, Priority: 10, IdleTimeout: 30,
+			Match: Match{}.EthType(EthTypeIPv4).IPv4Dst(netip.MustParsePrefix("10.0.0.0/24")).With(FieldIPTTL, 64),
+			Actions: []Action{DecTTL{}, SetField{Field: FieldEthSrc, Value: MACValue(mac2)},
+				SetField{Field: FieldTunDst, Value: IPv4Value(netip.MustParseAddr("172.31.0.2"))},
+				SetField{Field: FieldTunID, Value: 0x99}, Output{Port: 2}}},
+			"table=20, idle_timeout=30, priority=10,ip,nw_dst=10.0.0.0/24,nw_ttl=64 actions=dec_ttl,set_field:fa:16:3e:00:00:02->eth_src,set_field:172.31.0.2->tun_dst,set_field:0x99->tun_id,output:vx"},
+	}
+	for _, c := range cases {
+		if got := c.flow.Format(names); got != c.want {
+			t.Errorf("got  %s\nwant %s", got, c.want)
+		}
+	}
+}
+
+func TestFormatUsesTableNames(t *testing.T) {
+	f := Flow{Table: Table(Classifier), Priority: 0, Actions: []Action{GotoTable{Table: Table(L2Lookup)}}}
+	want := "table=Classifier, priority=0 actions=goto_table:L2Lookup"
+	if got := f.String(); got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// randomFlow makes a valid flow from the fields and actions Wyvern uses.
+func randomFlow(rng *rand.Rand) Flow {
+	f := Flow{
+		Table:    uint8(rng.Intn(90)),
+		Priority: uint16(rng.Intn(3)) * 100,
+		Cookie:   NewCookie(uint16(rng.Intn(4)), App(rng.Intn(6)+1), uint64(rng.Intn(1<<20))),
+	}
+	if rng.Intn(4) == 0 {
+		f.IdleTimeout = uint16(rng.Intn(300))
+	}
+	m := Match{}.Reg(NetworkKey, uint64(rng.Intn(4096)))
+	switch rng.Intn(4) {
+	case 0:
+		m = m.InPort(uint32(rng.Intn(1000) + 1))
+	case 1:
+		m = m.EthDst(MACFromValue(0xfa163e000000 | uint64(rng.Intn(1<<24))))
+	case 2:
+		m = m.EthType(EthTypeARP).ARPOp(ARPRequest).ARPTPA(IPv4FromValue(0x0a000000 | uint64(rng.Intn(1<<16))))
+	case 3:
+		m = m.EthType(EthTypeIPv4).IPv4Dst(netip.PrefixFrom(IPv4FromValue(uint64(rng.Uint32())), rng.Intn(33)).Masked())
+	}
+	if rng.Intn(3) == 0 {
+		m = m.Reg(FromTunnel, uint64(rng.Intn(2)))
+	}
+	f.Match = m
+	n := rng.Intn(4)
+	for i := 0; i < n; i++ {
+		switch rng.Intn(6) {
+		case 0:
+			f.Actions = append(f.Actions, Output{Port: uint32(rng.Intn(1000) + 1)})
+		case 1:
+			f.Actions = append(f.Actions, SetReg(DstPortKey, uint64(rng.Intn(1<<20))))
+		case 2:
+			f.Actions = append(f.Actions, SetField{Field: FieldTunDst, Value: uint64(rng.Uint32())})
+		case 3:
+			f.Actions = append(f.Actions, DecTTL{})
+		case 4:
+			f.Actions = append(f.Actions, Move{Src: FieldEthSrc, Dst: FieldEthDst})
+		case 5:
+			f.Actions = append(f.Actions, Punt{UserData: string(rune('a' + rng.Intn(26)))})
+		}
+	}
+	if rng.Intn(2) == 0 {
+		f.Actions = append(f.Actions, WriteMetadata{Value: uint64(rng.Intn(100))})
+	}
+	if rng.Intn(2) == 0 && f.Table < 89 {
+		f.Actions = append(f.Actions, GotoTable{Table: f.Table + 1})
+	}
+	return f
+}
+
+func randomSet(rng *rand.Rand, n int) FlowSet {
+	s := NewFlowSet()
+	for i := 0; i < n; i++ {
+		s.Add(randomFlow(rng))
+	}
+	return s
+}
+
+// mutate derives a set that shares some flows with s, changes some and
+// adds others.
+func mutate(rng *rand.Rand, s FlowSet) FlowSet {
+	out := NewFlowSet()
+	for _, f := range s.Flows() {
+		switch rng.Intn(4) {
+		case 0: // dropped
+		case 1:
+			f.Actions = append([]Action{DecTTL{}}, f.Actions...)
+			out.Add(f)
+		case 2:
+			f.Cookie = f.Cookie.WithRound(f.Cookie.Round() + 1)
+			out.Add(f)
+		default:
+			out.Add(f)
+		}
+	}
+	for i := 0; i < rng.Intn(20); i++ {
+		out.Add(randomFlow(rng))
+	}
+	return out
+}
+
+func TestDiffApplyProperty(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for i := 0; i < 300; i++ {
+		a := randomSet(rng, rng.Intn(60))
+		b := mutate(rng, a)
+		if rng.Intn(5) == 0 {
+			b = randomSet(rng, rng.Intn(60))
+		}
+		c := Diff(a, b)
+		if got := a.Apply(c); !got.Equal(b) {
+			t.Fatalf("iteration %d: Apply(a, Diff(a, b)) != b (%s)", i, c)
+		}
+		if !Diff(b, b).Empty() {
+			t.Fatalf("Diff(b, b) is not empty")
+		}
+		// Bundle order: every delete precedes every add or modify.
+		seenAdd := false
+		for _, fm := range c.Ordered() {
+			if fm.Command == FlowDeleteStrict && seenAdd {
+				t.Fatalf("delete after add in bundle order")
+			}
+			if fm.Command == FlowAdd {
+				seenAdd = true
+			}
+		}
+	}
+}
+
+func TestFlowModRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 2000; i++ {
+		f := randomFlow(rng)
+		b, err := AppendFlowMod(nil, uint32(i), FlowMod{Command: FlowAdd, Flow: f})
+		if err != nil {
+			t.Fatalf("encode %s: %v", f, err)
+		}
+		xid, fm, err := DecodeFlowMod(b)
+		if err != nil {
+			t.Fatalf("decode %s: %v", f, err)
+		}
+		if xid != uint32(i) || !fm.Flow.Equal(f) {
+			t.Fatalf("round trip changed the flow:\n got %s\nwant %s", fm.Flow, f)
+		}
+	}
+}
+
+func TestInstructionsMustEndTheList(t *testing.T) {
+	f := Flow{Actions: []Action{GotoTable{Table: 3}, Output{Port: 1}}}
+	if _, err := AppendFlowMod(nil, 1, FlowMod{Flow: f}); err == nil {
+		t.Fatal("goto_table before an action must be rejected")
+	}
+}
+
+func TestDecodeRejectsTruncated(t *testing.T) {
+	f := randomFlow(rand.New(rand.NewSource(9)))
+	b, err := AppendFlowMod(nil, 1, FlowMod{Flow: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(b); n++ {
+		if _, _, err := DecodeFlowMod(b[:n]); err == nil {
+			t.Fatalf("decoding %d of %d bytes succeeded", n, len(b))
+		}
+	}
+}

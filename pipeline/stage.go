@@ -1,0 +1,171 @@
+package pipeline
+
+import "fmt"
+
+// Mode is how the controller fills the tables: reactive answers table-miss
+// punts with flows for one destination; proactive installs everything up
+// front.
+type Mode uint8
+
+// Forwarding modes.
+const (
+	Reactive Mode = iota
+	Proactive
+)
+
+func (m Mode) String() string {
+	if m == Proactive {
+		return "proactive"
+	}
+	return "reactive"
+}
+
+// ParseMode reads "reactive" or "proactive".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "reactive":
+		return Reactive, nil
+	case "proactive":
+		return Proactive, nil
+	}
+	return 0, fmt.Errorf("forwarding mode %q: want reactive or proactive", s)
+}
+
+// MissKind is what a table does with a packet no flow matches.
+type MissKind uint8
+
+// Table-miss behaviours.
+const (
+	MissDrop MissKind = iota // drop the packet
+	MissGoto                 // continue in another stage
+	MissPunt                 // send the packet to the controller
+)
+
+// Miss is a table-miss action.
+type Miss struct {
+	Kind MissKind
+	Goto string // stage name, with MissGoto
+}
+
+// Stage is one named step of the pipeline. A stage owns a region of table
+// numbers [First, First+Size); its main table is First. Later stages may
+// use the spare tables of their region without renumbering the others.
+type Stage struct {
+	Name  string
+	First uint8
+	Size  uint8
+	Owner App
+	// Miss is the table-miss action in reactive mode; ProactiveMiss in
+	// proactive mode.
+	Miss          Miss
+	ProactiveMiss Miss
+	Does          string
+}
+
+// Table is the stage's main table number.
+func (s Stage) Table() uint8 { return s.First }
+
+var (
+	drop = Miss{Kind: MissDrop}
+	punt = Miss{Kind: MissPunt}
+)
+
+func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
+
+// Stages is the pipeline, declared once, in run order. Table numbers, names
+// on the switch, miss flows and docs/pipeline.md all follow from it.
+var Stages = []Stage{
+	{Name: "Classifier", First: 0, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
+		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
+	{Name: "PortSecurity", First: 10, Size: 10, Owner: AppPortSecurity, Miss: drop, ProactiveMiss: drop,
+		Does: "a VM may send only from its MAC and IPs (fixed IPs + allowed address pairs)"},
+	{Name: "ServiceClassifier", First: 20, Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
+		Does: "ARP → ARPResponder; everything else → L2Lookup"},
+	{Name: "ARPResponder", First: 25, Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),
+		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → punt (reactive) or L2Lookup"},
+	{Name: "L2Lookup", First: 40, Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
+		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
+	{Name: "L3Lookup", First: 50, Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,
+		Does: "routed destination → rewrite MACs, dec_ttl, switch network; miss → punt (reactive) or drop"},
+	{Name: "Egress", First: 60, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
+		Does: "remote destination → DVR MAC if routed, tun_dst, tun_id, out the tunnel; local → Delivery"},
+	{Name: "Flood", First: 70, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+		Does: "local ports of the network + one copy per other chassis hosting it"},
+	{Name: "Delivery", First: 80, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+		Does: "from a tunnel: DVR MAC → router MAC; out the local port"},
+}
+
+// Stage names as constants, so callers do not spell strings.
+const (
+	Classifier        = "Classifier"
+	PortSecurity      = "PortSecurity"
+	ServiceClassifier = "ServiceClassifier"
+	ARPResponder      = "ARPResponder"
+	L2Lookup          = "L2Lookup"
+	L3Lookup          = "L3Lookup"
+	Egress            = "Egress"
+	Flood             = "Flood"
+	Delivery          = "Delivery"
+)
+
+var stageByName = func() map[string]Stage {
+	m := make(map[string]Stage, len(Stages))
+	for _, s := range Stages {
+		m[s.Name] = s
+	}
+	return m
+}()
+
+// Table returns the table number of a declared stage. It panics on an
+// undeclared name: stage names are compile-time constants of this package.
+func Table(name string) uint8 {
+	s, ok := stageByName[name]
+	if !ok {
+		panic("pipeline: no stage " + name)
+	}
+	return s.First
+}
+
+// StageOf returns the stage whose region holds the table.
+func StageOf(table uint8) (Stage, bool) {
+	for _, s := range Stages {
+		if table >= s.First && int(table) < int(s.First)+int(s.Size) {
+			return s, true
+		}
+	}
+	return Stage{}, false
+}
+
+// TableNames maps each stage's main table to its name, as set on the switch.
+func TableNames() map[uint8]string {
+	m := make(map[uint8]string, len(Stages))
+	for _, s := range Stages {
+		m[s.First] = s.Name
+	}
+	return m
+}
+
+// MissFlows returns the table-miss flow (priority 0, match all) of every
+// stage for the mode, under the given cookie round.
+func MissFlows(mode Mode, round uint16) []Flow {
+	out := make([]Flow, 0, len(Stages))
+	for _, s := range Stages {
+		miss := s.Miss
+		if mode == Proactive {
+			miss = s.ProactiveMiss
+		}
+		f := Flow{
+			Table:    s.First,
+			Priority: 0,
+			Cookie:   NewCookie(round, AppPipeline, uint64(s.First)),
+		}
+		switch miss.Kind {
+		case MissGoto:
+			f.Actions = []Action{GotoTable{Table: Table(miss.Goto)}}
+		case MissPunt:
+			f.Actions = []Action{Punt{}}
+		}
+		out = append(out, f)
+	}
+	return out
+}
