@@ -64,6 +64,18 @@ func AppendMatch(b []byte, m Match) []byte {
 	return pad8(b, start)
 }
 
+// AppendActions appends a bare action list, as a packet-out carries it.
+// Instructions (WriteMetadata, GotoTable) are not actions and are refused.
+func AppendActions(b []byte, actions []Action) ([]byte, error) {
+	for _, a := range actions {
+		var err error
+		if b, err = a.appendWire(b); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 func appendInstructions(b []byte, actions []Action) ([]byte, error) {
 	apply := actions
 	var wm *WriteMetadata
@@ -86,11 +98,9 @@ func appendInstructions(b []byte, actions []Action) ([]byte, error) {
 		b = put16(b, ofpitApplyActions)
 		b = put16(b, 0)
 		b = append(b, 0, 0, 0, 0)
-		for _, a := range apply {
-			var err error
-			if b, err = a.appendWire(b); err != nil {
-				return b, err
-			}
+		var err error
+		if b, err = AppendActions(b, apply); err != nil {
+			return b, err
 		}
 		setLen(b, start)
 	}

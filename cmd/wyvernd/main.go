@@ -1,0 +1,56 @@
+// Command wyvernd is the Wyvern controller daemon: thin wiring of the
+// configuration, the logger and controller.Node.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/wyvern-sdn/wyvern/controller"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "wyvernd:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := loadConfig(args)
+	if err != nil {
+		return err
+	}
+	level, _ := zapcore.ParseLevel(cfg.LogLevel)
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.Encoding = "console"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	log, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("node", cfg.NodeID))
+
+	mode, _ := pipeline.ParseMode(cfg.Forwarding)
+	node, err := controller.NewNode(controller.NodeConfig{
+		NodeID:       cfg.NodeID,
+		OpenFlowAddr: cfg.OpenFlowAddr,
+		Mode:         mode,
+	}, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return node.Run(ctx)
+}

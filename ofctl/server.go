@@ -1,0 +1,282 @@
+package ofctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Handler receives a server's switches and their punts.
+type Handler interface {
+	// Connected runs once per session, in its own goroutine, after the
+	// handshake and table naming. ctx ends when the switch disconnects;
+	// the session is not torn down until Connected returns, so it may
+	// run the bridge's whole lifetime.
+	Connected(ctx context.Context, sw *Switch)
+	// PacketIn handles one punt. Punts of a switch are handled one at a
+	// time, in order; a panic is recovered and counted.
+	PacketIn(ctx context.Context, sw *Switch, pi PacketIn)
+}
+
+// Config configures the OpenFlow listener.
+type Config struct {
+	// Addr is tcp:HOST:PORT or unix:PATH.
+	Addr string
+	// TableNames are set on every switch when it connects.
+	TableNames map[uint8]string
+	// EchoInterval is how often an idle switch is probed (default 5s);
+	// a switch silent for EchoTimeout (default 3 intervals) is dropped.
+	EchoInterval time.Duration
+	EchoTimeout  time.Duration
+	// HandshakeTimeout bounds HELLO..FEATURES (default 10s).
+	HandshakeTimeout time.Duration
+	// PuntQueue is the per-switch bound on queued punts (default 1024);
+	// punts beyond it are dropped and counted.
+	PuntQueue int
+}
+
+func (c *Config) defaults() {
+	if c.EchoInterval <= 0 {
+		c.EchoInterval = 5 * time.Second
+	}
+	if c.EchoTimeout <= 0 {
+		c.EchoTimeout = 3 * c.EchoInterval
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.PuntQueue <= 0 {
+		c.PuntQueue = 1024
+	}
+}
+
+// ParseAddr splits tcp:HOST:PORT or unix:PATH into a network and address.
+func ParseAddr(addr string) (network, address string, err error) {
+	network, address, ok := strings.Cut(addr, ":")
+	if !ok || address == "" || (network != "tcp" && network != "unix") {
+		return "", "", fmt.Errorf("openflow address %q: want tcp:HOST:PORT or unix:PATH", addr)
+	}
+	return network, address, nil
+}
+
+// Server accepts switch connections and runs one session per bridge.
+type Server struct {
+	cfg     Config
+	handler Handler
+	log     *zap.Logger
+	ln      net.Listener
+
+	mu       sync.Mutex
+	switches map[uint64]*Switch
+	wg       sync.WaitGroup
+}
+
+// Listen opens the listener. A stale unix socket file is replaced.
+func Listen(cfg Config, h Handler, log *zap.Logger) (*Server, error) {
+	cfg.defaults()
+	network, address, err := ParseAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if fi, err := os.Lstat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(address)
+		}
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("ofctl: listen on %s: %w", cfg.Addr, err)
+	}
+	return &Server{cfg: cfg, handler: h, log: log.Named("ofctl"), ln: ln, switches: map[uint64]*Switch{}}, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx ends, then closes every session and
+// waits for them.
+func (s *Server) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
+	defer stop()
+	var err error
+	for {
+		conn, aerr := s.ln.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("ofctl: accept: %w", aerr)
+			}
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.session(ctx, conn)
+		}()
+	}
+	_ = s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+// Switch returns the live session of a datapath.
+func (s *Server) Switch(dpid uint64) (*Switch, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw, ok := s.switches[dpid]
+	return sw, ok
+}
+
+// Switches returns every live session.
+func (s *Server) Switches() []*Switch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Switch, 0, len(s.switches))
+	for _, sw := range s.switches {
+		out = append(out, sw)
+	}
+	return out
+}
+
+// handshake exchanges HELLO, reads FEATURES and sets the config.
+func (s *Server) handshake(conn net.Conn) (features, error) {
+	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	defer func() { _ = conn.SetDeadline(time.Time{}) }()
+	if _, err := conn.Write(helloMsg(1)); err != nil {
+		return features{}, err
+	}
+	hello, err := readMsg(conn, nil)
+	if err != nil {
+		return features{}, fmt.Errorf("reading hello: %w", err)
+	}
+	if hello[1] != typeHello {
+		return features{}, fmt.Errorf("expected hello, got message type %d", hello[1])
+	}
+	if !helloSupports15(hello) {
+		return features{}, ErrVersion
+	}
+	if _, err := conn.Write(simpleMsg(typeFeaturesReq, 2)); err != nil {
+		return features{}, err
+	}
+	for {
+		msg, err := readMsg(conn, nil)
+		if err != nil {
+			return features{}, fmt.Errorf("reading features: %w", err)
+		}
+		switch msg[1] {
+		case typeFeaturesReply:
+			f, err := parseFeatures(msg)
+			if err != nil {
+				return features{}, err
+			}
+			_, err = conn.Write(setConfigMsg(3))
+			return f, err
+		case typeEchoRequest:
+			if _, err := conn.Write(echoReply(msg)); err != nil {
+				return features{}, err
+			}
+		case typeError:
+			e, _ := parseError(msg)
+			return features{}, fmt.Errorf("switch refused the handshake: %s", ErrorName(e.Type, e.Code))
+		}
+	}
+}
+
+// session runs one connection from handshake to teardown.
+func (s *Server) session(ctx context.Context, conn net.Conn) {
+	log := s.log.With(zap.String("remote", conn.RemoteAddr().String()))
+	stopClose := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	feat, err := s.handshake(conn)
+	stopClose()
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		log.Warn("OpenFlow handshake failed", zap.Error(err))
+		_ = conn.Close()
+		return
+	}
+	sw := &Switch{
+		dpid:    feat.DatapathID,
+		nTables: feat.NTables,
+		conn:    conn,
+		log:     log.With(zap.String("dpid", fmt.Sprintf("%016x", feat.DatapathID))),
+		pending: map[uint32]*pending{},
+		done:    make(chan struct{}),
+		punts:   make(chan PacketIn, s.cfg.PuntQueue),
+	}
+	sw.xid.Store(100)
+	sw.lastRecv.Store(time.Now().UnixNano())
+
+	s.mu.Lock()
+	if old, ok := s.switches[sw.dpid]; ok {
+		old.end(errors.New("replaced by a new connection from the same datapath"))
+	}
+	s.switches[sw.dpid] = sw
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.switches[sw.dpid] == sw {
+			delete(s.switches, sw.dpid)
+		}
+		s.mu.Unlock()
+	}()
+
+	stopEnd := context.AfterFunc(ctx, func() { sw.end(errors.New("controller shutting down")) })
+	defer stopEnd()
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); sw.readLoop() }()
+	go func() { defer wg.Done(); sw.keepalive(s.cfg.EchoInterval, s.cfg.EchoTimeout) }()
+	go func() { defer wg.Done(); s.puntWorker(sctx, sw) }()
+	go func() {
+		<-sw.done
+		cancel()
+	}()
+
+	sw.log.Info("switch connected", zap.Uint8("tables", sw.nTables))
+	if err := sw.SetTableNames(sctx, s.cfg.TableNames); err != nil {
+		sw.log.Warn("could not name tables", zap.Error(err))
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				sw.log.Error("connect handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				sw.end(fmt.Errorf("connect handler panicked: %v", r))
+			}
+		}()
+		s.handler.Connected(sctx, sw)
+	}()
+	<-sw.done
+	cancel()
+	wg.Wait()
+	sw.log.Info("switch disconnected", zap.NamedError("reason", sw.endErr))
+}
+
+// puntWorker hands punts to the handler one at a time, surviving panics.
+func (s *Server) puntWorker(ctx context.Context, sw *Switch) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pi := <-sw.punts:
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						sw.stats.HandlerPanics.Add(1)
+						sw.log.Error("packet-in handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+					}
+				}()
+				s.handler.PacketIn(ctx, sw, pi)
+			}()
+		}
+	}
+}

@@ -1,0 +1,517 @@
+package ofctl
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Switch is one OpenFlow session with a bridge, keyed by datapath id. Its
+// methods are safe for concurrent use; each takes a context and returns
+// ErrDisconnected once the session has ended.
+type Switch struct {
+	dpid    uint64
+	nTables uint8
+	conn    net.Conn
+	log     *zap.Logger
+
+	wmu      sync.Mutex // serializes writes to conn
+	xid      atomic.Uint32
+	bundleID atomic.Uint32
+	lastRecv atomic.Int64 // unix nanoseconds of the last message received
+
+	mu      sync.Mutex
+	pending map[uint32]*pending
+	ranges  []*errorSink
+
+	done    chan struct{} // closed when the session ends
+	endOnce sync.Once
+	endErr  error
+
+	punts chan PacketIn
+	stats Stats
+}
+
+// Stats are a session's punt counters.
+type Stats struct {
+	PuntsReceived  atomic.Uint64
+	PuntsDropped   atomic.Uint64 // queue full
+	PuntsMalformed atomic.Uint64 // could not be decoded
+	HandlerPanics  atomic.Uint64
+}
+
+// pending collects the replies to one request xid.
+type pending struct {
+	ch   chan []byte
+	gone chan struct{}
+}
+
+// errorSink collects errors for a block of xids (the messages of a bundle).
+type errorSink struct {
+	lo, hi uint32
+	errs   chan []byte
+}
+
+// DPID is the switch's datapath id.
+func (s *Switch) DPID() uint64 { return s.dpid }
+
+// NTables is the number of tables the switch reported.
+func (s *Switch) NTables() uint8 { return s.nTables }
+
+// RemoteAddr is the switch's end of the connection.
+func (s *Switch) RemoteAddr() string { return s.conn.RemoteAddr().String() }
+
+// Done is closed when the session ends.
+func (s *Switch) Done() <-chan struct{} { return s.done }
+
+// Err says why the session ended (nil while it runs).
+func (s *Switch) Err() error {
+	select {
+	case <-s.done:
+		return s.endErr
+	default:
+		return nil
+	}
+}
+
+// Stats returns the session's counters.
+func (s *Switch) Stats() *Stats { return &s.stats }
+
+func (s *Switch) String() string { return fmt.Sprintf("%016x", s.dpid) }
+
+// end closes the session once, recording why.
+func (s *Switch) end(err error) {
+	s.endOnce.Do(func() {
+		s.endErr = err
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+func (s *Switch) nextXids(n uint32) uint32 { return s.xid.Add(n) - n + 1 }
+
+// write sends bytes under the write lock with a deadline.
+func (s *Switch) write(ctx context.Context, b []byte) error {
+	select {
+	case <-s.done:
+		return ErrDisconnected
+	default:
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.SetWriteDeadline(deadline)
+	if _, err := s.conn.Write(b); err != nil {
+		s.end(fmt.Errorf("write: %w", err))
+		return fmt.Errorf("%w: %v", ErrDisconnected, err)
+	}
+	return nil
+}
+
+func (s *Switch) register(xid uint32) *pending {
+	p := &pending{ch: make(chan []byte, 16), gone: make(chan struct{})}
+	s.mu.Lock()
+	s.pending[xid] = p
+	s.mu.Unlock()
+	return p
+}
+
+func (s *Switch) unregister(xid uint32, p *pending) {
+	s.mu.Lock()
+	delete(s.pending, xid)
+	s.mu.Unlock()
+	close(p.gone)
+}
+
+func (s *Switch) addSink(lo, hi uint32) *errorSink {
+	k := &errorSink{lo: lo, hi: hi, errs: make(chan []byte, 64)}
+	s.mu.Lock()
+	s.ranges = append(s.ranges, k)
+	s.mu.Unlock()
+	return k
+}
+
+func (s *Switch) removeSink(k *errorSink) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.ranges {
+		if r == k {
+			s.ranges = append(s.ranges[:i], s.ranges[i+1:]...)
+			return
+		}
+	}
+}
+
+// deliver hands a reply to whoever waits for its xid.
+func (s *Switch) deliver(xid uint32, msg []byte) bool {
+	s.mu.Lock()
+	p := s.pending[xid]
+	var sink *errorSink
+	if p == nil {
+		for _, r := range s.ranges {
+			if xid >= r.lo && xid <= r.hi {
+				sink = r
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case p != nil:
+		select {
+		case p.ch <- msg:
+		case <-p.gone:
+		case <-s.done:
+		}
+		return true
+	case sink != nil:
+		select {
+		case sink.errs <- msg:
+		default: // the first 64 errors of a bundle say enough
+		}
+		return true
+	}
+	return false
+}
+
+// roundTrip sends a request and collects its replies until last says the
+// reply is complete. An OpenFlow error for the xid ends it with an error.
+func (s *Switch) roundTrip(ctx context.Context, xid uint32, req []byte, what string, last func([]byte) bool) ([][]byte, error) {
+	p := s.register(xid)
+	defer s.unregister(xid, p)
+	if err := s.write(ctx, req); err != nil {
+		return nil, err
+	}
+	var replies [][]byte
+	for {
+		select {
+		case msg := <-p.ch:
+			if msg[1] == typeError {
+				e, err := parseError(msg)
+				if err != nil {
+					return nil, fmt.Errorf("ofctl: %s: malformed error reply: %w", what, err)
+				}
+				return replies, &OpenFlowError{DPID: s.dpid, Type: e.Type, Code: e.Code, Request: what}
+			}
+			replies = append(replies, msg)
+			if last(msg) {
+				return replies, nil
+			}
+		case <-s.done:
+			return nil, ErrDisconnected
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ofctl: %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+func isType(t uint8) func([]byte) bool { return func(m []byte) bool { return m[1] == t } }
+
+func multipartDone(m []byte) bool {
+	if m[1] != typeMultipartReply {
+		return false
+	}
+	_, flags, _, err := parseMultipart(m)
+	return err != nil || flags&multipartReplyMore == 0
+}
+
+// Barrier waits until the switch has processed everything sent before it.
+func (s *Switch) Barrier(ctx context.Context) error {
+	xid := s.nextXids(1)
+	_, err := s.roundTrip(ctx, xid, simpleMsg(typeBarrierReq, xid), "barrier", isType(typeBarrierReply))
+	return err
+}
+
+// bundleChunk bounds how much of a bundle is buffered before writing.
+const bundleChunk = 1 << 20
+
+// Bundle applies the flow-mods atomically and in order: all of them or
+// none. It opens a bundle, adds every flow-mod, waits on a barrier for any
+// flow the switch rejects (then discards the bundle and returns an
+// *OpenFlowError naming that flow), and commits.
+func (s *Switch) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
+	if len(mods) == 0 {
+		return nil
+	}
+	n := uint32(len(mods))
+	base := s.nextXids(n + 3)
+	openX, addX, barrierX, commitX := base, base+1, base+1+n, base+2+n
+	bid := s.bundleID.Add(1)
+	flags := uint16(bundleAtomic | bundleOrdered)
+
+	sink := s.addSink(addX, addX+n-1)
+	defer s.removeSink(sink)
+
+	if _, err := s.roundTrip(ctx, openX, bundleCtrlMsg(openX, bid, bundleOpenRequest, flags), "bundle open", isType(typeBundleControl)); err != nil {
+		return err
+	}
+	discard := func() {
+		x := s.nextXids(1)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = s.roundTrip(dctx, x, bundleCtrlMsg(x, bid, bundleDiscardRequest, flags), "bundle discard", isType(typeBundleControl))
+	}
+	buf := make([]byte, 0, min(bundleChunk+4096, 128*len(mods)))
+	for i, fm := range mods {
+		var err error
+		buf, err = appendBundleAdd(buf, addX+uint32(i), bid, flags, fm)
+		if err != nil {
+			discard()
+			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+		}
+		if len(buf) >= bundleChunk {
+			if err := s.write(ctx, buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if err := s.write(ctx, buf); err != nil {
+			return err
+		}
+	}
+	// Adds are validated as they arrive; the barrier reply comes after
+	// every error they caused.
+	if _, err := s.roundTrip(ctx, barrierX, simpleMsg(typeBarrierReq, barrierX), "bundle barrier", isType(typeBarrierReply)); err != nil {
+		if !errors.Is(err, ErrDisconnected) {
+			discard()
+		}
+		return err
+	}
+	if err := s.bundleErrors(sink, addX, mods); err != nil {
+		discard()
+		return err
+	}
+	_, err := s.roundTrip(ctx, commitX, bundleCtrlMsg(commitX, bid, bundleCommitRequest, flags), "bundle commit", isType(typeBundleControl))
+	if err != nil {
+		// A failed commit is discarded by the switch; the failing
+		// flow's own error came first.
+		if ferr := s.bundleErrors(sink, addX, mods); ferr != nil {
+			return errors.Join(ferr, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// bundleErrors turns the errors collected for a bundle's adds into one
+// error naming the failing flows.
+func (s *Switch) bundleErrors(sink *errorSink, addX uint32, mods []pipeline.FlowMod) error {
+	var errs []error
+	for {
+		select {
+		case msg := <-sink.errs:
+			h, _ := parseHeader(msg)
+			e, err := parseError(msg)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ofctl: switch %s: malformed error: %w", s, err))
+				continue
+			}
+			oe := &OpenFlowError{DPID: s.dpid, Type: e.Type, Code: e.Code, Request: "bundle add"}
+			if i := int(h.Xid - addX); i >= 0 && i < len(mods) {
+				f := mods[i].Flow
+				oe.Flow = &f
+			}
+			errs = append(errs, oe)
+		default:
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// FlowMods sends flow-mods outside a bundle and waits on a barrier; used
+// for one-off changes where atomicity does not matter.
+func (s *Switch) FlowMods(ctx context.Context, mods []pipeline.FlowMod) error {
+	if len(mods) == 0 {
+		return nil
+	}
+	n := uint32(len(mods))
+	base := s.nextXids(n + 1)
+	sink := s.addSink(base, base+n-1)
+	defer s.removeSink(sink)
+	var buf []byte
+	for i, fm := range mods {
+		var err error
+		if buf, err = pipeline.AppendFlowMod(buf, base+uint32(i), fm); err != nil {
+			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+		}
+	}
+	if err := s.write(ctx, buf); err != nil {
+		return err
+	}
+	bx := base + n
+	if _, err := s.roundTrip(ctx, bx, simpleMsg(typeBarrierReq, bx), "barrier", isType(typeBarrierReply)); err != nil {
+		return err
+	}
+	return s.bundleErrors(sink, base, mods)
+}
+
+// Dump is the content of a switch's flow tables.
+type Dump struct {
+	Flows []pipeline.Flow
+	// Undecodable are flows the model cannot represent (installed by
+	// someone else); they still carry table, priority and cookie.
+	Undecodable []Undecodable
+}
+
+// Undecodable is a dumped flow the model could not read.
+type Undecodable struct {
+	Flow pipeline.Flow
+	Err  error
+}
+
+// Cookies returns the cookie of every dumped flow, decodable or not.
+func (d Dump) Cookies() []pipeline.Cookie {
+	out := make([]pipeline.Cookie, 0, len(d.Flows)+len(d.Undecodable))
+	for _, f := range d.Flows {
+		out = append(out, f.Cookie)
+	}
+	for _, u := range d.Undecodable {
+		out = append(out, u.Flow.Cookie)
+	}
+	return out
+}
+
+// DumpFlows reads every flow of every table back into pipeline.Flow.
+func (s *Switch) DumpFlows(ctx context.Context) (Dump, error) {
+	xid := s.nextXids(1)
+	replies, err := s.roundTrip(ctx, xid, flowDescRequest(xid), "flow dump", multipartDone)
+	if err != nil {
+		return Dump{}, err
+	}
+	var d Dump
+	for _, msg := range replies {
+		typ, _, body, err := parseMultipart(msg)
+		if err != nil || typ != multipartFlowDesc {
+			return Dump{}, fmt.Errorf("ofctl: switch %s: malformed flow dump reply", s)
+		}
+		for len(body) > 0 {
+			f, n, err := pipeline.DecodeFlowDesc(body)
+			if n == 0 {
+				return Dump{}, fmt.Errorf("ofctl: switch %s: malformed flow dump entry: %w", s, err)
+			}
+			if err != nil {
+				d.Undecodable = append(d.Undecodable, Undecodable{Flow: f, Err: err})
+			} else {
+				d.Flows = append(d.Flows, f)
+			}
+			body = body[n:]
+		}
+	}
+	return d, nil
+}
+
+// SetTableNames names tables on the switch, so that
+// `ovs-ofctl dump-flows --names` prints them.
+func (s *Switch) SetTableNames(ctx context.Context, names map[uint8]string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	xid := s.nextXids(1)
+	_, err := s.roundTrip(ctx, xid, tableNamesRequest(xid, names), "table names", multipartDone)
+	return err
+}
+
+// PacketOut sends a packet through the switch. To re-inject a punted
+// packet into the pipeline, use InPort = the packet's ingress port and
+// Actions = Output{Port: pipeline.PortTable}.
+func (s *Switch) PacketOut(ctx context.Context, po PacketOut) error {
+	xid := s.nextXids(1)
+	msg, err := packetOutMsg(xid, po)
+	if err != nil {
+		return fmt.Errorf("ofctl: switch %s: %w", s, err)
+	}
+	return s.write(ctx, msg)
+}
+
+// readMsg reads one whole message.
+func readMsg(r io.Reader, buf []byte) ([]byte, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	if n < headerLen {
+		return nil, fmt.Errorf("openflow: message length %d below header size", n)
+	}
+	msg := append(buf[:0], hdr[:]...)
+	msg = append(msg, make([]byte, n-headerLen)...)
+	if _, err := io.ReadFull(r, msg[headerLen:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// readLoop dispatches everything the switch sends until the connection ends.
+func (s *Switch) readLoop() {
+	for {
+		msg, err := readMsg(s.conn, nil)
+		if err != nil {
+			s.end(fmt.Errorf("read: %w", err))
+			return
+		}
+		s.lastRecv.Store(time.Now().UnixNano())
+		h, _ := parseHeader(msg)
+		if h.Version != pipeline.OFVersion15 {
+			s.end(fmt.Errorf("switch changed OpenFlow version to %#x", h.Version))
+			return
+		}
+		switch h.Type {
+		case typeEchoRequest:
+			_ = s.write(context.Background(), echoReply(msg))
+		case typeEchoReply:
+		case typePacketIn:
+			s.stats.PuntsReceived.Add(1)
+			pi, err := ParsePacketIn(msg)
+			if err != nil {
+				s.stats.PuntsMalformed.Add(1)
+				s.log.Debug("malformed packet-in dropped", zap.Error(err))
+				continue
+			}
+			select {
+			case s.punts <- pi:
+			default:
+				s.stats.PuntsDropped.Add(1)
+			}
+		case typePortStatus:
+		default:
+			if !s.deliver(h.Xid, msg) && h.Type == typeError {
+				e, _ := parseError(msg)
+				s.log.Warn("unsolicited OpenFlow error", zap.Uint32("xid", h.Xid), zap.String("error", ErrorName(e.Type, e.Code)))
+			}
+		}
+	}
+}
+
+// keepalive sends echo requests and ends a session that stays silent.
+func (s *Switch) keepalive(interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if silent := time.Since(time.Unix(0, s.lastRecv.Load())); silent > timeout {
+				s.end(fmt.Errorf("no message for %s", silent.Round(time.Second)))
+				return
+			}
+			x := s.nextXids(1)
+			_ = s.write(context.Background(), simpleMsg(typeEchoRequest, x))
+		}
+	}
+}

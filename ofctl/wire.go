@@ -1,0 +1,347 @@
+package ofctl
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// OpenFlow 1.5 message types (ofp_type).
+const (
+	typeHello          = 0
+	typeError          = 1
+	typeEchoRequest    = 2
+	typeEchoReply      = 3
+	typeFeaturesReq    = 5
+	typeFeaturesReply  = 6
+	typeSetConfig      = 9
+	typePacketIn       = 10
+	typePortStatus     = 12
+	typePacketOut      = 13
+	typeFlowMod        = 14
+	typeMultipartReq   = 18
+	typeMultipartReply = 19
+	typeBarrierReq     = 20
+	typeBarrierReply   = 21
+	typeBundleControl  = 33
+	typeBundleAdd      = 34
+
+	headerLen = 8
+
+	multipartFlowDesc      = 1
+	multipartTableFeatures = 12
+	multipartReplyMore     = 1
+
+	bundleOpenRequest    = 0
+	bundleOpenReply      = 1
+	bundleCommitRequest  = 4
+	bundleCommitReply    = 5
+	bundleDiscardRequest = 6
+	bundleDiscardReply   = 7
+	bundleAtomic         = 1
+	bundleOrdered        = 2
+
+	tableFeaturesModify = 1
+	tableNameLen        = 32
+
+	helloElemVersionBitmap = 1
+	missSendLenNoBuffer    = 0xffff
+)
+
+// header is the common OpenFlow header.
+type header struct {
+	Version uint8
+	Type    uint8
+	Length  uint16
+	Xid     uint32
+}
+
+func parseHeader(b []byte) (header, error) {
+	if len(b) < headerLen {
+		return header{}, pipeline.ErrTruncated
+	}
+	h := header{b[0], b[1], binary.BigEndian.Uint16(b[2:]), binary.BigEndian.Uint32(b[4:])}
+	if h.Length < headerLen {
+		return h, fmt.Errorf("openflow: message length %d below header size", h.Length)
+	}
+	return h, nil
+}
+
+// appendHeader starts a message; finish sets its length.
+func appendHeader(b []byte, typ uint8, xid uint32) []byte {
+	b = append(b, pipeline.OFVersion15, typ, 0, 0)
+	return binary.BigEndian.AppendUint32(b, xid)
+}
+
+func finish(b []byte, start int) []byte {
+	binary.BigEndian.PutUint16(b[start+2:], uint16(len(b)-start))
+	return b
+}
+
+func be16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+func be32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+func be64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+// helloMsg offers OpenFlow 1.5 only, with a version bitmap.
+func helloMsg(xid uint32) []byte {
+	b := appendHeader(nil, typeHello, xid)
+	b = be16(b, helloElemVersionBitmap)
+	b = be16(b, 8)
+	b = be32(b, 1<<pipeline.OFVersion15)
+	return finish(b, 0)
+}
+
+// helloSupports15 reports whether a peer's HELLO admits OpenFlow 1.5.
+func helloSupports15(msg []byte) bool {
+	h, err := parseHeader(msg)
+	if err != nil {
+		return false
+	}
+	body := msg[headerLen:]
+	for len(body) >= 4 {
+		typ := binary.BigEndian.Uint16(body)
+		n := int(binary.BigEndian.Uint16(body[2:]))
+		if n < 4 || n > len(body) {
+			break
+		}
+		if typ == helloElemVersionBitmap && n >= 8 {
+			return binary.BigEndian.Uint32(body[4:])&(1<<pipeline.OFVersion15) != 0
+		}
+		adv := (n + 7) / 8 * 8
+		if adv > len(body) {
+			break
+		}
+		body = body[adv:]
+	}
+	return h.Version >= pipeline.OFVersion15
+}
+
+func simpleMsg(typ uint8, xid uint32) []byte {
+	return finish(appendHeader(nil, typ, xid), 0)
+}
+
+func echoReply(req []byte) []byte {
+	b := append([]byte(nil), req...)
+	b[1] = typeEchoReply
+	return b
+}
+
+func setConfigMsg(xid uint32) []byte {
+	b := appendHeader(nil, typeSetConfig, xid)
+	b = be16(b, 0) // flags: normal fragment handling
+	b = be16(b, missSendLenNoBuffer)
+	return finish(b, 0)
+}
+
+// features is the part of FEATURES_REPLY Wyvern uses.
+type features struct {
+	DatapathID uint64
+	NTables    uint8
+}
+
+func parseFeatures(msg []byte) (features, error) {
+	if len(msg) < headerLen+24 {
+		return features{}, pipeline.ErrTruncated
+	}
+	b := msg[headerLen:]
+	return features{DatapathID: binary.BigEndian.Uint64(b), NTables: b[12]}, nil
+}
+
+// ofError is an OpenFlow error message.
+type ofError struct {
+	Type, Code uint16
+	Data       []byte // usually the start of the failed request
+}
+
+func parseError(msg []byte) (ofError, error) {
+	if len(msg) < headerLen+4 {
+		return ofError{}, pipeline.ErrTruncated
+	}
+	b := msg[headerLen:]
+	return ofError{Type: binary.BigEndian.Uint16(b), Code: binary.BigEndian.Uint16(b[2:]), Data: b[4:]}, nil
+}
+
+// PacketIn is a packet the switch punted to the controller.
+type PacketIn struct {
+	Reason   uint8
+	Table    uint8
+	Cookie   pipeline.Cookie
+	Match    pipeline.Match // pipeline fields: in_port, metadata, registers, tunnel
+	TotalLen uint16
+	Data     []byte // the Ethernet frame
+}
+
+// InPort is the OpenFlow port the packet entered on.
+func (p PacketIn) InPort() uint32 {
+	c, _ := p.Match.Get(pipeline.FieldInPort)
+	return uint32(c.Value)
+}
+
+// Packet-in reasons (OpenFlow 1.5 ofp_packet_in_reason).
+const (
+	ReasonTableMiss  = 0
+	ReasonAction     = 1
+	ReasonInvalidTTL = 2
+)
+
+// ParsePacketIn decodes an OpenFlow 1.5 PACKET_IN message. It never panics on
+// malformed input.
+func ParsePacketIn(msg []byte) (PacketIn, error) {
+	h, err := parseHeader(msg)
+	if err != nil {
+		return PacketIn{}, err
+	}
+	if h.Type != typePacketIn {
+		return PacketIn{}, fmt.Errorf("openflow: message type %d is not a packet-in", h.Type)
+	}
+	if int(h.Length) > len(msg) {
+		return PacketIn{}, pipeline.ErrTruncated
+	}
+	b := msg[headerLen:h.Length]
+	if len(b) < 16 {
+		return PacketIn{}, pipeline.ErrTruncated
+	}
+	p := PacketIn{
+		TotalLen: binary.BigEndian.Uint16(b[4:]),
+		Reason:   b[6],
+		Table:    b[7],
+		Cookie:   pipeline.Cookie(binary.BigEndian.Uint64(b[8:])),
+	}
+	m, n, err := pipeline.DecodeMatch(b[16:], false)
+	if err != nil {
+		return PacketIn{}, fmt.Errorf("openflow: packet-in match: %w", err)
+	}
+	p.Match = m
+	rest := b[16+n:]
+	if len(rest) < 2 {
+		return PacketIn{}, pipeline.ErrTruncated
+	}
+	p.Data = append([]byte(nil), rest[2:]...)
+	return p, nil
+}
+
+// PacketOut is a packet the controller sends through the switch.
+type PacketOut struct {
+	// InPort is the packet's ingress port as the pipeline sees it
+	// (pipeline.PortController when it did not come from a port).
+	InPort uint32
+	// Match may carry further pipeline fields (metadata, registers) for a
+	// packet re-injected into the pipeline; in_port is taken from InPort.
+	Match   pipeline.Match
+	Actions []pipeline.Action
+	Data    []byte
+}
+
+func packetOutMsg(xid uint32, po PacketOut) ([]byte, error) {
+	b := appendHeader(nil, typePacketOut, xid)
+	b = be32(b, 0xffffffff) // no buffer
+	lenAt := len(b)
+	b = be16(b, 0) // actions_len
+	b = append(b, 0, 0)
+	b = pipeline.AppendMatch(b, po.Match.InPort(po.InPort))
+	actStart := len(b)
+	b, err := pipeline.AppendActions(b, po.Actions)
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint16(b[lenAt:], uint16(len(b)-actStart))
+	b = append(b, po.Data...)
+	if len(b) > 0xffff {
+		return nil, fmt.Errorf("openflow: packet-out of %d bytes is too large", len(b))
+	}
+	return finish(b, 0), nil
+}
+
+// bundleCtrlMsg builds a BUNDLE_CONTROL message.
+func bundleCtrlMsg(xid, bundleID uint32, typ uint16, flags uint16) []byte {
+	b := appendHeader(nil, typeBundleControl, xid)
+	b = be32(b, bundleID)
+	b = be16(b, typ)
+	b = be16(b, flags)
+	return finish(b, 0)
+}
+
+// appendBundleAdd appends a BUNDLE_ADD_MESSAGE wrapping a flow-mod; the inner
+// message carries the same xid, as OpenFlow requires.
+func appendBundleAdd(b []byte, xid, bundleID uint32, flags uint16, fm pipeline.FlowMod) ([]byte, error) {
+	start := len(b)
+	b = appendHeader(b, typeBundleAdd, xid)
+	b = be32(b, bundleID)
+	b = append(b, 0, 0)
+	b = be16(b, flags)
+	var err error
+	b, err = pipeline.AppendFlowMod(b, xid, fm)
+	if err != nil {
+		return b[:start], err
+	}
+	if len(b)-start > 0xffff {
+		return b[:start], fmt.Errorf("openflow: bundled flow-mod too large")
+	}
+	return finish(b, start), nil
+}
+
+// parseBundleCtrl returns the bundle id and control type of a reply.
+func parseBundleCtrl(msg []byte) (uint32, uint16, error) {
+	if len(msg) < headerLen+8 {
+		return 0, 0, pipeline.ErrTruncated
+	}
+	b := msg[headerLen:]
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint16(b[4:]), nil
+}
+
+// multipartMsg builds a MULTIPART_REQUEST.
+func multipartMsg(xid uint32, typ uint16, body []byte) []byte {
+	b := appendHeader(nil, typeMultipartReq, xid)
+	b = be16(b, typ)
+	b = be16(b, 0)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, body...)
+	return finish(b, 0)
+}
+
+// parseMultipart returns a reply's type, flags and body.
+func parseMultipart(msg []byte) (uint16, uint16, []byte, error) {
+	if len(msg) < headerLen+8 {
+		return 0, 0, nil, pipeline.ErrTruncated
+	}
+	b := msg[headerLen:]
+	return binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:]), b[8:], nil
+}
+
+// flowDescRequest asks for every flow in every table.
+func flowDescRequest(xid uint32) []byte {
+	var body []byte
+	body = append(body, pipeline.TableAll, 0, 0, 0)
+	body = be32(body, pipeline.PortAny)
+	body = be32(body, 0xffffffff) // any group
+	body = append(body, 0, 0, 0, 0)
+	body = be64(body, 0) // cookie
+	body = be64(body, 0) // cookie mask
+	body = pipeline.AppendMatch(body, pipeline.Match{})
+	return multipartMsg(xid, multipartFlowDesc, body)
+}
+
+// tableNamesRequest sets table names with one OFPTFC15_MODIFY table-features
+// entry per table and no properties, which leaves everything but the name
+// as it is. OVS checks max_entries and the metadata masks against its own
+// values, so they repeat what OVS reports.
+func tableNamesRequest(xid uint32, names map[uint8]string) []byte {
+	var body []byte
+	for id := 0; id < 255; id++ {
+		name, ok := names[uint8(id)]
+		if !ok {
+			continue
+		}
+		body = be16(body, 64)
+		body = append(body, uint8(id), tableFeaturesModify, 0, 0, 0, 0)
+		var n [tableNameLen]byte
+		copy(n[:tableNameLen-1], name)
+		body = append(body, n[:]...)
+		body = be64(body, ^uint64(0)) // metadata_match
+		body = be64(body, ^uint64(0)) // metadata_write
+		body = be32(body, 0)          // capabilities
+		body = be32(body, 1000000)    // max_entries, as OVS reports it
+	}
+	return multipartMsg(xid, multipartTableFeatures, body)
+}
