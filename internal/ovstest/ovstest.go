@@ -94,22 +94,18 @@ func (n *NetNS) Command(args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
 }
 
-// OVS is one Open vSwitch instance.
+// OVS is one Open vSwitch instance. Its ovs-vswitchd always runs in a
+// namespace of its own: two userspace datapaths in one namespace fight over
+// the ovs-netdev tap device.
 type OVS struct {
 	t   testing.TB
 	Dir string
-	NS  *NetNS // nil: the root namespace
+	NS  *NetNS // the hypervisor namespace ovs-vswitchd runs in
 }
 
-// Options for Start.
-type Options struct {
-	// NetNS puts ovs-vswitchd in a new network namespace of its own.
-	NetNS bool
-}
-
-// Start runs ovsdb-server and ovs-vswitchd in a fresh directory; t.Cleanup
-// stops both by pid.
-func Start(t testing.TB, opts Options) *OVS {
+// Start runs ovsdb-server and ovs-vswitchd in a fresh directory and a new
+// network namespace; t.Cleanup stops both by pid and deletes the namespace.
+func Start(t testing.TB) *OVS {
 	t.Helper()
 	Require(t)
 	dir, err := os.MkdirTemp("/tmp", "wyovs")
@@ -117,9 +113,7 @@ func Start(t testing.TB, opts Options) *OVS {
 		t.Fatal(err)
 	}
 	o := &OVS{t: t, Dir: dir}
-	if opts.NetNS {
-		o.NS = NewNetNS(t, "hv")
-	}
+	o.NS = NewNetNS(t, "hv")
 	t.Cleanup(func() {
 		o.stop()
 		if t.Failed() {
@@ -161,13 +155,7 @@ func (o *OVS) startVswitchd() {
 	o.t.Helper()
 	args := []string{"env", "OVS_RUNDIR=" + o.Dir, "ovs-vswitchd", o.DB(), "--pidfile=" + o.path("vs.pid"),
 		"--detach", "--log-file=" + o.path("vs.log"), "--unixctl=" + o.path("vs.ctl")}
-	var err error
-	if o.NS != nil {
-		_, err = o.NS.Exec(args...)
-	} else {
-		_, err = run(args[0], args[1:]...)
-	}
-	if err != nil {
+	if _, err := o.NS.Exec(args...); err != nil {
 		o.t.Fatal(err)
 	}
 }
@@ -323,30 +311,12 @@ type VM struct {
 func (o *OVS) AddVM(bridge, ifaceID, mac, ipCIDR string) *VM {
 	o.t.Helper()
 	vm := &VM{NetNS: NewNetNS(o.t, "vm"), Tap: Name("tap"), MAC: mac, IP: ipCIDR}
-	peerNS := []string{}
-	if o.NS != nil {
-		peerNS = []string{"netns", o.NS.Name}
-	}
-	args := append([]string{"link", "add", vm.Tap}, peerNS...)
-	args = append(args, "type", "veth", "peer", "name", "eth0", "netns", vm.Name)
-	if _, err := run("ip", args...); err != nil {
+	if _, err := run("ip", "link", "add", vm.Tap, "netns", o.NS.Name, "type", "veth",
+		"peer", "name", "eth0", "netns", vm.Name); err != nil {
 		o.t.Fatal(err)
 	}
-	o.t.Cleanup(func() {
-		if o.NS != nil {
-			_, _ = o.NS.Exec("ip", "link", "del", vm.Tap)
-		} else {
-			_, _ = run("ip", "link", "del", vm.Tap)
-		}
-	})
-	up := []string{"ip", "link", "set", vm.Tap, "up"}
-	var err error
-	if o.NS != nil {
-		_, err = o.NS.Exec(up...)
-	} else {
-		_, err = run(up[0], up[1:]...)
-	}
-	if err != nil {
+	o.t.Cleanup(func() { _, _ = o.NS.Exec("ip", "link", "del", vm.Tap) })
+	if _, err := o.NS.Exec("ip", "link", "set", vm.Tap, "up"); err != nil {
 		o.t.Fatal(err)
 	}
 	for _, cmd := range [][]string{

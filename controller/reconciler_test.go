@@ -1,0 +1,171 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// fakeBridge records bundles and applies them to an in-memory table, the
+// way a switch would (add replaces, strict delete by key, delete by cookie
+// mask).
+type fakeBridge struct {
+	mu      sync.Mutex
+	flows   pipeline.FlowSet
+	bundles [][]pipeline.FlowMod
+	fail    int // fail this many bundles
+}
+
+func (b *fakeBridge) DPID() uint64 { return 1 }
+
+func (b *fakeBridge) DumpFlows(context.Context) (ofctl.Dump, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return ofctl.Dump{Flows: b.flows.Flows()}, nil
+}
+
+func (b *fakeBridge) Bundle(_ context.Context, mods []pipeline.FlowMod) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bundles = append(b.bundles, mods)
+	if b.fail > 0 {
+		b.fail--
+		return errors.New("switch said no")
+	}
+	for _, m := range mods {
+		switch m.Command {
+		case pipeline.FlowAdd:
+			b.flows.Add(m.Flow)
+		case pipeline.FlowDeleteStrict:
+			b.flows.Remove(m.Flow)
+		case pipeline.FlowDelete:
+			for _, f := range b.flows.Flows() {
+				if f.Cookie&m.CookieMask == m.Flow.Cookie&m.CookieMask {
+					b.flows.Remove(f)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (b *fakeBridge) snapshot() (pipeline.FlowSet, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flows.Clone(), len(b.bundles)
+}
+
+func appFlow(port uint32) pipeline.Flow {
+	return pipeline.Flow{Table: pipeline.Table(pipeline.Classifier), Priority: 100,
+		Cookie: pipeline.NewCookie(0, pipeline.AppTest, uint64(port)), Match: pipeline.Match{}.InPort(port),
+		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)}}}
+}
+
+func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
+	stale := appFlow(99).WithRound(3)
+	foreign := pipeline.Flow{Table: 5, Priority: 1} // cookie 0: no controller's
+	br := &fakeBridge{flows: pipeline.NewFlowSet(stale, foreign, appFlow(1).WithRound(3))}
+
+	var mu sync.Mutex
+	ports := []uint32{1, 2}
+	r := NewReconciler(ReconcilerConfig{Mode: pipeline.Reactive, RetryDelay: 10 * time.Millisecond,
+		Desired: func(uint64) []pipeline.Flow {
+			mu.Lock()
+			defer mu.Unlock()
+			var out []pipeline.Flow
+			for _, p := range ports {
+				out = append(out, appFlow(p))
+			}
+			return out
+		}}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, br) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("replay", func() bool { _, _, ok := r.Installed(1); return ok })
+	flows, n := br.snapshot()
+	installed, round, _ := r.Installed(1)
+	if round != 4 {
+		t.Fatalf("round %d, want 4 (one past the highest seen)", round)
+	}
+	if n != 1 {
+		t.Fatalf("replay took %d bundles, want 1", n)
+	}
+	if !flows.Equal(installed) {
+		t.Fatalf("bridge holds %d flows, installed view %d", flows.Len(), installed.Len())
+	}
+	for _, f := range flows.Flows() {
+		if f.Cookie.Round() != 4 {
+			t.Fatalf("flow of round %d survived the replay: %s", f.Cookie.Round(), f)
+		}
+	}
+	if want := len(pipeline.Stages) + 2; flows.Len() != want {
+		t.Fatalf("%d flows after replay, want %d", flows.Len(), want)
+	}
+
+	// A change is one minimal bundle; the first attempt fails and the
+	// installed view must not move until a bundle commits.
+	br.mu.Lock()
+	br.fail = 1
+	br.mu.Unlock()
+	mu.Lock()
+	ports = []uint32{2, 3}
+	mu.Unlock()
+	r.Update(1)
+	waitFor("retry after failure", func() bool { _, n := br.snapshot(); return n >= 3 })
+	waitFor("sync", func() bool {
+		inst, _, _ := r.Installed(1)
+		_, ok := inst.Get(appFlow(3).WithRound(4).Key())
+		return ok
+	})
+	br.mu.Lock()
+	failed, retried := br.bundles[1], br.bundles[2]
+	br.mu.Unlock()
+	if len(retried) != 2 || retried[0].Command != pipeline.FlowDeleteStrict || retried[1].Command != pipeline.FlowAdd {
+		t.Fatalf("sync bundle %+v, want [delete port 1, add port 3]", retried)
+	}
+	if len(failed) != len(retried) {
+		t.Fatalf("the retry must send the same changes as the failed attempt")
+	}
+	flows, _ = br.snapshot()
+	installed, _, _ = r.Installed(1)
+	if !flows.Equal(installed) {
+		t.Fatal("installed view differs from the bridge after sync")
+	}
+}
+
+func TestNextRound(t *testing.T) {
+	c := func(r uint16) pipeline.Cookie { return pipeline.NewCookie(r, 1, 1) }
+	for _, tc := range []struct {
+		cookies []pipeline.Cookie
+		want    uint16
+	}{
+		{nil, 1},
+		{[]pipeline.Cookie{0}, 1},
+		{[]pipeline.Cookie{c(1), c(7)}, 8},
+		{[]pipeline.Cookie{c(0xffff)}, 1},
+		{[]pipeline.Cookie{c(0xffff), c(1)}, 2},
+	} {
+		if got := nextRound(tc.cookies); got != tc.want {
+			t.Errorf("nextRound(%v) = %d, want %d", tc.cookies, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package ovstest
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Do runs f with the calling goroutine inside the namespace, so that
+// sockets f opens (a controller's listener on the namespace's 127.0.0.1)
+// live there. Goroutines f starts run in the caller's namespace.
+func (n *NetNS) Do(f func() error) error {
+	runtime.LockOSThread()
+	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open("/var/run/netns/" + n.Name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer target.Close()
+	if err := setns(target.Fd()); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("setns %s: %w", n.Name, err)
+	}
+	ferr := f()
+	if err := setns(orig.Fd()); err != nil {
+		// Leave the thread locked: Go ends a locked thread with its
+		// goroutine, so no other goroutine runs in the wrong namespace.
+		return fmt.Errorf("restoring namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+func setns(fd uintptr) error {
+	return unix.Setns(int(fd), unix.CLONE_NEWNET)
+}

@@ -1,0 +1,353 @@
+package ofctl
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// fakeSwitch is a scripted OpenFlow 1.5 switch for unit tests: it answers
+// the handshake, table features, barriers and bundle controls, and calls
+// onMsg for everything else.
+type fakeSwitch struct {
+	t     *testing.T
+	conn  net.Conn
+	dpid  uint64
+	onMsg func(fs *fakeSwitch, msg []byte) (stop bool)
+	adds  atomic.Int32
+	wmu   sync.Mutex
+
+	mu       sync.Mutex
+	controls []uint16 // bundle control requests seen, in order
+}
+
+func (fs *fakeSwitch) bundleControls() []uint16 {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]uint16(nil), fs.controls...)
+}
+
+func (fs *fakeSwitch) send(b []byte) {
+	fs.wmu.Lock()
+	defer fs.wmu.Unlock()
+	_, _ = fs.conn.Write(b)
+}
+
+func reply(typ uint8, xid uint32, body []byte) []byte {
+	b := appendHeader(nil, typ, xid)
+	b = append(b, body...)
+	return finish(b, 0)
+}
+
+func (fs *fakeSwitch) run() {
+	defer fs.conn.Close()
+	fs.send(helloMsg(0))
+	for {
+		msg, err := readMsg(fs.conn, nil)
+		if err != nil {
+			return
+		}
+		h, _ := parseHeader(msg)
+		switch h.Type {
+		case typeHello, typeSetConfig, typeEchoReply:
+			continue
+		case typeFeaturesReq:
+			body := binary.BigEndian.AppendUint64(nil, fs.dpid)
+			body = append(body, 0, 0, 0, 0, 254, 0, 0, 0)
+			body = append(body, make([]byte, 8)...)
+			fs.send(reply(typeFeaturesReply, h.Xid, body))
+			continue
+		case typeEchoRequest:
+			fs.send(echoReply(msg))
+			continue
+		case typeMultipartReq:
+			typ := binary.BigEndian.Uint16(msg[8:])
+			if typ == multipartTableFeatures {
+				fs.send(reply(typeMultipartReply, h.Xid, []byte{0, multipartTableFeatures, 0, 0, 0, 0, 0, 0}))
+				continue
+			}
+		case typeBarrierReq:
+			fs.send(simpleMsg(typeBarrierReply, h.Xid))
+			continue
+		case typeBundleControl:
+			bid, ctl, _ := parseBundleCtrl(msg)
+			fs.mu.Lock()
+			fs.controls = append(fs.controls, ctl)
+			fs.mu.Unlock()
+			fs.send(bundleCtrlMsg(h.Xid, bid, ctl+1, bundleAtomic|bundleOrdered))
+			continue
+		case typeBundleAdd:
+			fs.adds.Add(1)
+		}
+		if fs.onMsg != nil && fs.onMsg(fs, msg) {
+			return
+		}
+	}
+}
+
+// handlerFunc adapts functions to Handler.
+type handlerFunc struct {
+	connected func(ctx context.Context, sw *Switch)
+	packetIn  func(ctx context.Context, sw *Switch, pi PacketIn)
+}
+
+func (h handlerFunc) Connected(ctx context.Context, sw *Switch) {
+	if h.connected != nil {
+		h.connected(ctx, sw)
+	}
+}
+
+func (h handlerFunc) PacketIn(ctx context.Context, sw *Switch, pi PacketIn) {
+	if h.packetIn != nil {
+		h.packetIn(ctx, sw, pi)
+	}
+}
+
+// serve runs a server on loopback and returns it with a stop function that
+// waits for every session to end.
+func serve(t *testing.T, cfg Config, h Handler) (*Server, func()) {
+	t.Helper()
+	cfg.Addr = "tcp:127.0.0.1:0"
+	srv, err := Listen(cfg, h, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
+// noLeaks checks, after everything else the test registered has been
+// cleaned up, that no goroutine is left behind.
+func noLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+func dial(t *testing.T, srv *Server, fs *fakeSwitch) {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.t, fs.conn = t, conn
+	go fs.run()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func manyFlows(n int) []pipeline.FlowMod {
+	mods := make([]pipeline.FlowMod, n)
+	for i := range mods {
+		mods[i] = pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: pipeline.Flow{
+			Table: 40, Priority: 100, Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(i)),
+			Actions: []pipeline.Action{pipeline.Output{Port: uint32(i%100 + 1)}},
+		}}
+	}
+	return mods
+}
+
+// TestDisconnectMidBundle: the switch drops the connection after 100 of
+// 5000 bundled flow-mods. Bundle returns ErrDisconnected, the session is
+// gone from the server, and no goroutine outlives the server.
+func TestDisconnectMidBundle(t *testing.T) {
+	noLeaks(t)
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) {
+		connected <- sw
+		<-ctx.Done()
+	}})
+	fs := &fakeSwitch{dpid: 0xabc, onMsg: func(fs *fakeSwitch, msg []byte) bool {
+		return fs.adds.Load() >= 100 // close mid-bundle
+	}}
+	dial(t, srv, fs)
+	sw := <-connected
+	err := sw.Bundle(context.Background(), manyFlows(5000))
+	if !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("Bundle on a switch that went away: got %v, want ErrDisconnected", err)
+	}
+	waitFor(t, "session removed", func() bool { _, ok := srv.Switch(0xabc); return !ok })
+	if err := sw.Barrier(context.Background()); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("call after disconnect: got %v, want ErrDisconnected", err)
+	}
+	stop()
+}
+
+// TestBundleCommits checks the happy path against the fake: every add
+// arrives, then the commit.
+func TestBundleCommits(t *testing.T) {
+	noLeaks(t)
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
+	fs := &fakeSwitch{dpid: 1}
+	dial(t, srv, fs)
+	sw := <-connected
+	if err := sw.Bundle(context.Background(), manyFlows(3000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.adds.Load(); got != 3000 {
+		t.Fatalf("switch saw %d bundled adds, want 3000", got)
+	}
+	stop()
+}
+
+// TestBundleRejectedFlowDiscards: the switch rejects one flow of a bundle;
+// the error names that flow and the bundle is discarded, not committed.
+func TestBundleRejectedFlowDiscards(t *testing.T) {
+	noLeaks(t)
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
+	fs := &fakeSwitch{dpid: 2, onMsg: func(fs *fakeSwitch, msg []byte) bool {
+		h, _ := parseHeader(msg)
+		if h.Type == typeBundleAdd && fs.adds.Load() == 7 {
+			// OFPBIC_BAD_TABLE_ID for the seventh add, echoing its start.
+			body := append([]byte{0, 3, 0, 2}, msg[:64]...)
+			fs.send(reply(typeError, h.Xid, body))
+		}
+		return false
+	}}
+	dial(t, srv, fs)
+	sw := <-connected
+	mods := manyFlows(20)
+	err := sw.Bundle(context.Background(), mods)
+	var oe *OpenFlowError
+	if !errors.As(err, &oe) {
+		t.Fatalf("got %v, want an *OpenFlowError", err)
+	}
+	if oe.Flow == nil || !oe.Flow.Equal(mods[6].Flow) {
+		t.Fatalf("error names flow %v, want the seventh flow %s", oe.Flow, mods[6].Flow)
+	}
+	if oe.Type != 3 || oe.Code != 2 {
+		t.Fatalf("error %s, want OFPBIC_BAD_TABLE_ID", ErrorName(oe.Type, oe.Code))
+	}
+	got := fs.bundleControls()
+	if len(got) != 2 || got[0] != bundleOpenRequest || got[1] != bundleDiscardRequest {
+		t.Fatalf("bundle controls %v, want [open discard] and no commit", got)
+	}
+	t.Logf("error: %v", err)
+	stop()
+}
+
+func packetInMsg(xid uint32, inPort uint32, data []byte) []byte {
+	b := appendHeader(nil, typePacketIn, xid)
+	b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
+	b = append(b, ReasonTableMiss, 40)
+	b = binary.BigEndian.AppendUint64(b, 0x42)
+	b = pipeline.AppendMatch(b, pipeline.Match{}.InPort(inPort).Reg(pipeline.SrcPortKey, 9))
+	b = append(b, 0, 0)
+	b = append(b, data...)
+	return finish(b, 0)
+}
+
+// TestPuntQueueIsBoundedAndPanicsRecovered: a handler that panics on
+// every punt does not kill the session; a slow handler makes the bounded
+// queue drop and count; malformed punts are counted.
+func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
+	noLeaks(t)
+	release := make(chan struct{})
+	var handled atomic.Int32
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{PuntQueue: 4}, handlerFunc{
+		connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() },
+		packetIn: func(ctx context.Context, sw *Switch, pi PacketIn) {
+			handled.Add(1)
+			if pi.InPort() == 1 {
+				panic("handler bug")
+			}
+			if pi.Cookie != 0x42 {
+				t.Errorf("cookie %#x, want 0x42", pi.Cookie)
+			}
+			if c, _ := pi.Match.Get(pipeline.FieldReg6); c.Value != 9 {
+				t.Errorf("reg6 = %d, want 9", c.Value)
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		},
+	})
+	fs := &fakeSwitch{dpid: 3}
+	dial(t, srv, fs)
+	sw := <-connected
+	frame := make([]byte, 60)
+	fs.send(packetInMsg(1, 1, frame)) // panics
+	waitFor(t, "panic recovered", func() bool { return sw.Stats().HandlerPanics.Load() == 1 })
+	for i := 0; i < 20; i++ {
+		fs.send(packetInMsg(uint32(10+i), 2, frame))
+	}
+	// Well framed, malformed inside: a match longer than the message,
+	// and a body too short for the fixed fields.
+	bad := packetInMsg(99, 2, frame)
+	binary.BigEndian.PutUint16(bad[headerLen+16+2:], 0xfff0)
+	fs.send(bad)
+	fs.send(finish(append(appendHeader(nil, typePacketIn, 100), 1, 2, 3), 0))
+	waitFor(t, "drops counted", func() bool { return sw.Stats().PuntsDropped.Load() > 0 })
+	close(release)
+	if err := sw.Barrier(context.Background()); err != nil {
+		t.Fatalf("session died: %v", err)
+	}
+	st := sw.Stats()
+	if st.PuntsMalformed.Load() != 2 {
+		t.Errorf("malformed punts not counted")
+	}
+	if st.PuntsReceived.Load() < 21 {
+		t.Errorf("received %d punts, want at least 21", st.PuntsReceived.Load())
+	}
+	t.Logf("received=%d dropped=%d malformed=%d panics=%d handled=%d", st.PuntsReceived.Load(),
+		st.PuntsDropped.Load(), st.PuntsMalformed.Load(), st.HandlerPanics.Load(), handled.Load())
+	stop()
+}
+
+// TestRejectsOpenFlow13OnlySwitch: a switch that offers only 1.3 gets no
+// session.
+func TestRejectsOpenFlow13OnlySwitch(t *testing.T) {
+	noLeaks(t)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) {
+		t.Error("a 1.3-only switch must not get a session")
+	}})
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := []byte{0x04, typeHello, 0, 16, 0, 0, 0, 1, 0, 1, 0, 8, 0, 0, 0, 0x10}
+	_, _ = conn.Write(hello)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break // the server closed the connection
+		}
+	}
+	conn.Close()
+	stop()
+}
