@@ -109,6 +109,7 @@ type arpPuntHandler struct {
 	mac    net.HardwareAddr
 	mu     sync.Mutex
 	punted int
+	match  pipeline.Match // pipeline fields of the last punt
 }
 
 func (h *arpPuntHandler) Connected(ctx context.Context, sw *ofctl.Switch) { _ = h.rec.Run(ctx, sw) }
@@ -120,6 +121,7 @@ func (h *arpPuntHandler) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofct
 	}
 	h.mu.Lock()
 	h.punted++
+	h.match = pi.Match
 	h.mu.Unlock()
 	reply := buildARPReply(h.mac, h.ip, req.sha, req.spa)
 	_ = sw.PacketOut(ctx, ofctl.PacketOut{
@@ -238,10 +240,18 @@ func TestARPAnsweredByPuntHandler(t *testing.T) {
 		return strings.Contains(neigh, "lladdr fa:16:3e:00:00:99")
 	})
 	h.mu.Lock()
-	punted := h.punted
+	punted, m := h.punted, h.match
 	h.mu.Unlock()
 	if punted == 0 {
 		t.Fatalf("the neighbour entry appeared without a punt: %s", neigh)
+	}
+	// The punt carries the pipeline state the Classifier set.
+	reg6, _ := m.Get(pipeline.FieldReg6)
+	md, _ := m.Get(pipeline.FieldMetadata)
+	inPort, _ := m.Get(pipeline.FieldInPort)
+	if reg6.Value != portKey || md.Value != netKey || inPort.Value != uint64(vm.OFPort) {
+		t.Fatalf("punt pipeline fields reg6=%d metadata=%d in_port=%d, want %d %d %d",
+			reg6.Value, md.Value, inPort.Value, portKey, netKey, vm.OFPort)
 	}
 	t.Logf("neighbour: %s (after %d punt(s))", strings.TrimSpace(neigh), punted)
 }

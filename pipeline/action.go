@@ -234,14 +234,23 @@ func (a DecTTL) appendWire(b []byte) ([]byte, error) {
 	return append(b, 0, 0, 0, 0), nil
 }
 
-func (a Move) appendWire(b []byte) ([]byte, error) {
+// check rejects a move whose bit ranges do not fit its fields.
+func (a Move) check() error {
 	if !a.Src.valid() || !a.Dst.valid() {
-		return b, fmt.Errorf("move: unknown field")
+		return fmt.Errorf("move: unknown field")
 	}
 	n := a.bits()
 	if int(a.SrcOfs)+int(n) > int(a.Src.Bits()) || int(a.DstOfs)+int(n) > int(a.Dst.Bits()) {
-		return b, fmt.Errorf("move: %d bits do not fit %s[%d..] or %s[%d..]", n, a.Src, a.SrcOfs, a.Dst, a.DstOfs)
+		return fmt.Errorf("move: %d bits do not fit %s[%d..] or %s[%d..]", n, a.Src, a.SrcOfs, a.Dst, a.DstOfs)
 	}
+	return nil
+}
+
+func (a Move) appendWire(b []byte) ([]byte, error) {
+	if err := a.check(); err != nil {
+		return b, err
+	}
+	n := a.bits()
 	start := len(b)
 	b = put16(b, ofpatCopyField)
 	b = put16(b, 0)

@@ -57,6 +57,9 @@ const (
 	oxmClassNXM0  = 0x0000
 	oxmClassNXM1  = 0x0001
 	oxmClassBasic = 0x8000
+	// oxmClassPacketRegs is OpenFlow 1.5's OXM_OF_PKT_REG class, in which
+	// OVS reports reg0..reg7 as four 64-bit pairs.
+	oxmClassPacketRegs = 0x8001
 )
 
 // fieldInfo is everything the formatter and the codec need about a field.

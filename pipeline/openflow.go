@@ -219,6 +219,28 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 		if body.err != nil {
 			return Match{}, 0, fmt.Errorf("openflow: OXM class 0x%04x field %d: %w", class, field, body.err)
 		}
+		if class == oxmClassPacketRegs {
+			// OVS reports registers in pairs: packet register N holds
+			// reg2N in its high half and reg2N+1 in its low half.
+			if field > 3 || n != 8 && n != 16 || hasMask != (n == 16) {
+				if strict {
+					return Match{}, 0, fmt.Errorf("openflow: unsupported packet register %d (%d bytes)", field, n)
+				}
+				continue
+			}
+			value, mask := beN(payload[:8]), ^uint64(0)
+			if hasMask {
+				mask = beN(payload[8:])
+			}
+			hi, lo := FieldReg0+FieldID(2*field), FieldReg0+FieldID(2*field+1)
+			if mh := mask >> 32; mh != 0 {
+				m = m.WithMasked(hi, value>>32, mh)
+			}
+			if ml := mask & 0xffffffff; ml != 0 {
+				m = m.WithMasked(lo, value&0xffffffff, ml)
+			}
+			continue
+		}
 		id, ok := oxmIndex[uint32(class)<<8|uint32(field)]
 		if !ok || class == 0xffff {
 			if strict {
@@ -307,9 +329,15 @@ func DecodeActions(b []byte) ([]Action, error) {
 			if errS != nil || errD != nil {
 				return nil, errors.Join(errS, errD)
 			}
+			if bits == 0 || bits > 64 || srcOfs >= 64 || dstOfs >= 64 {
+				return nil, fmt.Errorf("openflow: copy_field of %d bits at %d->%d", bits, srcOfs, dstOfs)
+			}
 			mv := Move{Src: src, Dst: dst, SrcOfs: uint8(srcOfs), DstOfs: uint8(dstOfs), Bits: uint8(bits)}
 			if srcOfs == 0 && dstOfs == 0 && uint8(bits) == src.Bits() && src.Bits() == dst.Bits() {
 				mv.Bits = 0
+			}
+			if err := mv.check(); err != nil {
+				return nil, fmt.Errorf("openflow: %w", err)
 			}
 			out = append(out, mv)
 		case ofpatExperimenter:
@@ -434,7 +462,7 @@ func DecodeInstructions(b []byte) ([]Action, error) {
 			if body.err != nil {
 				return nil, body.err
 			}
-			w := WriteMetadata{Value: v}
+			w := WriteMetadata{Value: v & m}
 			if m != ^uint64(0) {
 				w.Mask = m
 			}
@@ -545,6 +573,13 @@ func DecodeFlowMod(b []byte) (uint32, FlowMod, error) {
 		return xid, fm, err
 	}
 	fm.Flow.Match = m
+	switch fm.Command {
+	case FlowAdd, FlowModify, FlowModifyStrict:
+	case FlowDelete, FlowDeleteStrict:
+		return xid, fm, nil // a delete's instructions mean nothing
+	default:
+		return xid, fm, fmt.Errorf("openflow: flow-mod command %d", fm.Command)
+	}
 	acts, err := DecodeInstructions(r.b[n:])
 	if err != nil {
 		return xid, fm, err

@@ -2,7 +2,7 @@ package pipeline
 
 import (
 	"flag"
-	"math/rand"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -85,16 +85,17 @@ func TestRegFieldsDoNotOverlap(t *testing.T) {
 }
 
 func TestCookieRoundTrip(t *testing.T) {
-	rng := rand.New(rand.NewSource(1))
+	x := uint64(88172645463325252)
+	next := func() uint64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
 	for i := 0; i < 10000; i++ {
-		round := uint16(rng.Uint32())
-		app := App(rng.Uint32())
-		obj := rng.Uint64() & MaxObject
+		round := uint16(next())
+		app := App(next())
+		obj := next() & MaxObject
 		c := NewCookie(round, app, obj)
 		if c.Round() != round || c.App() != app || c.Object() != obj {
 			t.Fatalf("NewCookie(%d,%d,%d) decodes as %d,%d,%d", round, app, obj, c.Round(), c.App(), c.Object())
 		}
-		r2 := uint16(rng.Uint32())
+		r2 := uint16(next())
 		if d := c.WithRound(r2); d.Round() != r2 || d.App() != app || d.Object() != obj {
 			t.Fatalf("WithRound changed more than the round: %v -> %v", c, d)
 		}
@@ -164,134 +165,6 @@ func TestFormatUsesTableNames(t *testing.T) {
 	}
 }
 
-// randomFlow makes a valid flow from the fields and actions Wyvern uses.
-func randomFlow(rng *rand.Rand) Flow {
-	f := Flow{
-		Table:    uint8(rng.Intn(90)),
-		Priority: uint16(rng.Intn(3)) * 100,
-		Cookie:   NewCookie(uint16(rng.Intn(4)), App(rng.Intn(6)+1), uint64(rng.Intn(1<<20))),
-	}
-	if rng.Intn(4) == 0 {
-		f.IdleTimeout = uint16(rng.Intn(300))
-	}
-	m := Match{}.Reg(NetworkKey, uint64(rng.Intn(4096)))
-	switch rng.Intn(4) {
-	case 0:
-		m = m.InPort(uint32(rng.Intn(1000) + 1))
-	case 1:
-		m = m.EthDst(MACFromValue(0xfa163e000000 | uint64(rng.Intn(1<<24))))
-	case 2:
-		m = m.EthType(EthTypeARP).ARPOp(ARPRequest).ARPTPA(IPv4FromValue(0x0a000000 | uint64(rng.Intn(1<<16))))
-	case 3:
-		m = m.EthType(EthTypeIPv4).IPv4Dst(netip.PrefixFrom(IPv4FromValue(uint64(rng.Uint32())), rng.Intn(33)).Masked())
-	}
-	if rng.Intn(3) == 0 {
-		m = m.Reg(FromTunnel, uint64(rng.Intn(2)))
-	}
-	f.Match = m
-	n := rng.Intn(4)
-	for i := 0; i < n; i++ {
-		switch rng.Intn(6) {
-		case 0:
-			f.Actions = append(f.Actions, Output{Port: uint32(rng.Intn(1000) + 1)})
-		case 1:
-			f.Actions = append(f.Actions, SetReg(DstPortKey, uint64(rng.Intn(1<<20))))
-		case 2:
-			f.Actions = append(f.Actions, SetField{Field: FieldTunDst, Value: uint64(rng.Uint32())})
-		case 3:
-			f.Actions = append(f.Actions, DecTTL{})
-		case 4:
-			f.Actions = append(f.Actions, Move{Src: FieldEthSrc, Dst: FieldEthDst})
-		case 5:
-			f.Actions = append(f.Actions, Punt{UserData: string(rune('a' + rng.Intn(26)))})
-		}
-	}
-	if rng.Intn(2) == 0 {
-		f.Actions = append(f.Actions, WriteMetadata{Value: uint64(rng.Intn(100))})
-	}
-	if rng.Intn(2) == 0 && f.Table < 89 {
-		f.Actions = append(f.Actions, GotoTable{Table: f.Table + 1})
-	}
-	return f
-}
-
-func randomSet(rng *rand.Rand, n int) FlowSet {
-	s := NewFlowSet()
-	for i := 0; i < n; i++ {
-		s.Add(randomFlow(rng))
-	}
-	return s
-}
-
-// mutate derives a set that shares some flows with s, changes some and
-// adds others.
-func mutate(rng *rand.Rand, s FlowSet) FlowSet {
-	out := NewFlowSet()
-	for _, f := range s.Flows() {
-		switch rng.Intn(4) {
-		case 0: // dropped
-		case 1:
-			f.Actions = append([]Action{DecTTL{}}, f.Actions...)
-			out.Add(f)
-		case 2:
-			f.Cookie = f.Cookie.WithRound(f.Cookie.Round() + 1)
-			out.Add(f)
-		default:
-			out.Add(f)
-		}
-	}
-	for i := 0; i < rng.Intn(20); i++ {
-		out.Add(randomFlow(rng))
-	}
-	return out
-}
-
-func TestDiffApplyProperty(t *testing.T) {
-	rng := rand.New(rand.NewSource(7))
-	for i := 0; i < 300; i++ {
-		a := randomSet(rng, rng.Intn(60))
-		b := mutate(rng, a)
-		if rng.Intn(5) == 0 {
-			b = randomSet(rng, rng.Intn(60))
-		}
-		c := Diff(a, b)
-		if got := a.Apply(c); !got.Equal(b) {
-			t.Fatalf("iteration %d: Apply(a, Diff(a, b)) != b (%s)", i, c)
-		}
-		if !Diff(b, b).Empty() {
-			t.Fatalf("Diff(b, b) is not empty")
-		}
-		// Bundle order: every delete precedes every add or modify.
-		seenAdd := false
-		for _, fm := range c.Ordered() {
-			if fm.Command == FlowDeleteStrict && seenAdd {
-				t.Fatalf("delete after add in bundle order")
-			}
-			if fm.Command == FlowAdd {
-				seenAdd = true
-			}
-		}
-	}
-}
-
-func TestFlowModRoundTrip(t *testing.T) {
-	rng := rand.New(rand.NewSource(3))
-	for i := 0; i < 2000; i++ {
-		f := randomFlow(rng)
-		b, err := AppendFlowMod(nil, uint32(i), FlowMod{Command: FlowAdd, Flow: f})
-		if err != nil {
-			t.Fatalf("encode %s: %v", f, err)
-		}
-		xid, fm, err := DecodeFlowMod(b)
-		if err != nil {
-			t.Fatalf("decode %s: %v", f, err)
-		}
-		if xid != uint32(i) || !fm.Flow.Equal(f) {
-			t.Fatalf("round trip changed the flow:\n got %s\nwant %s", fm.Flow, f)
-		}
-	}
-}
-
 func TestInstructionsMustEndTheList(t *testing.T) {
 	f := Flow{Actions: []Action{GotoTable{Table: 3}, Output{Port: 1}}}
 	if _, err := AppendFlowMod(nil, 1, FlowMod{Flow: f}); err == nil {
@@ -300,7 +173,8 @@ func TestInstructionsMustEndTheList(t *testing.T) {
 }
 
 func TestDecodeRejectsTruncated(t *testing.T) {
-	f := randomFlow(rand.New(rand.NewSource(9)))
+	f := Flow{Table: 3, Priority: 9, Match: Match{}.InPort(4).Reg(NetworkKey, 5),
+		Actions: []Action{SetReg(DstPortKey, 6), Punt{UserData: "x"}, WriteMetadata{Value: 1}, GotoTable{Table: 7}}}
 	b, err := AppendFlowMod(nil, 1, FlowMod{Flow: f})
 	if err != nil {
 		t.Fatal(err)
@@ -308,6 +182,65 @@ func TestDecodeRejectsTruncated(t *testing.T) {
 	for n := 0; n < len(b); n++ {
 		if _, _, err := DecodeFlowMod(b[:n]); err == nil {
 			t.Fatalf("decoding %d of %d bytes succeeded", n, len(b))
+		}
+	}
+}
+
+// TestDecodePacketRegisters: OVS reports registers as OpenFlow 1.5 packet
+// registers, two per 64-bit field; they decode into reg2N and reg2N+1.
+func TestDecodePacketRegisters(t *testing.T) {
+	b := []byte{0, 1, 0, 0}               // OXM match, length set below
+	b = append(b, 0x80, 0x01, 3<<1|1, 16) // packet register 3 (reg6:reg7), masked
+	b = appendUint64(b, 6<<32|7)
+	b = appendUint64(b, 0xffffffff<<32|0xff)
+	b = append(b, 0x80, 0x01, 0<<1, 8) // packet register 0 (reg0:reg1), exact
+	b = appendUint64(b, 1<<32) // reg0=1, reg1=0
+	b[3] = byte(len(b))
+	for len(b)%8 != 0 {
+		b = append(b, 0)
+	}
+	m, n, err := DecodeMatch(b, true)
+	if err != nil || n != len(b) {
+		t.Fatalf("decode: %v (took %d of %d)", err, n, len(b))
+	}
+	want := Match{}.With(FieldReg6, 6).WithMasked(FieldReg7, 7, 0xff).With(FieldReg0, 1).With(FieldReg1, 0)
+	if !m.Equal(want) {
+		t.Fatalf("got %v, want %v", m.Conds(), want.Conds())
+	}
+}
+
+// TestDocsDescribeEveryStage keeps docs/pipeline.md true to the
+// declaration: every stage's row names its table, region and misses, and
+// every register field is listed.
+func TestDocsDescribeEveryStage(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "pipeline.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	miss := func(m Miss) string {
+		switch m.Kind {
+		case MissGoto:
+			return "goto " + m.Goto
+		case MissPunt:
+			return "punt"
+		}
+		return "drop"
+	}
+	for _, s := range Stages {
+		row := fmt.Sprintf("| %d | %d–%d | %s | %s | %s | %s |", s.First, s.First, int(s.First)+int(s.Size)-1,
+			s.Name, s.Owner, miss(s.Miss), miss(s.ProactiveMiss))
+		if !strings.Contains(doc, row) {
+			t.Errorf("docs/pipeline.md has no row starting %q", row)
+		}
+	}
+	for _, r := range RegFields {
+		bits := fmt.Sprintf("%s[%d..%d]", r.Field, r.Ofs, int(r.Ofs)+int(r.Bits)-1)
+		if r.Bits == 1 {
+			bits = fmt.Sprintf("%s[%d]", r.Field, r.Ofs)
+		}
+		if !strings.Contains(doc, "| "+r.Name+" | "+bits+" |") {
+			t.Errorf("docs/pipeline.md does not list register field %s as %s", r.Name, bits)
 		}
 	}
 }

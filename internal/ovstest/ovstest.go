@@ -73,10 +73,12 @@ type NetNS struct {
 // NewNetNS makes a namespace with loopback up; t.Cleanup deletes it.
 func NewNetNS(t testing.TB, prefix string) *NetNS {
 	t.Helper()
+	sweepOnce.Do(sweepStale)
 	ns := &NetNS{Name: Name(prefix)}
 	if _, err := run("ip", "netns", "add", ns.Name); err != nil {
 		t.Fatal(err)
 	}
+	record("netns", ns.Name)
 	t.Cleanup(func() { _, _ = run("ip", "netns", "del", ns.Name) })
 	if _, err := ns.Exec("ip", "link", "set", "lo", "up"); err != nil {
 		t.Fatal(err)
@@ -112,6 +114,7 @@ func Start(t testing.TB) *OVS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	record("dir", dir)
 	o := &OVS{t: t, Dir: dir}
 	o.NS = NewNetNS(t, "hv")
 	t.Cleanup(func() {

@@ -1,0 +1,50 @@
+# Wyvern — a reactive SDN controller for Open vSwitch.
+#   make demo   build, start a node and real OVS, show it working
+#   make test   every test (real OVS in network namespaces; needs root)
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin:$(HOME)/go/bin
+GO ?= go
+STATICCHECK_VERSION := v0.7.0
+
+.PHONY: all deps build test test-short lint bench fuzz demo demo-stop clean
+
+all: build
+
+deps:
+	@deploy/install-deps.sh
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Real-OVS tests create namespaces and processes of their own; two packages
+# at a time keeps the 2-core machines responsive.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -p 2 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 ./pipeline/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+# Benchmarks, with the same-run peers (ovs-ofctl) where there is one.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./pipeline/ ./ofctl/
+
+fuzz:
+	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
+	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowMod$$' -fuzztime 60s
+	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn$$' -fuzztime 60s
+
+demo: deps build
+	@deploy/demo.sh start
+
+demo-stop:
+	@deploy/demo.sh stop
+
+clean:
+	rm -rf bin
