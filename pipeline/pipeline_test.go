@@ -194,7 +194,7 @@ func TestDecodePacketRegisters(t *testing.T) {
 	b = appendUint64(b, 6<<32|7)
 	b = appendUint64(b, 0xffffffff<<32|0xff)
 	b = append(b, 0x80, 0x01, 0<<1, 8) // packet register 0 (reg0:reg1), exact
-	b = appendUint64(b, 1<<32) // reg0=1, reg1=0
+	b = appendUint64(b, 1<<32)         // reg0=1, reg1=0
 	b[3] = byte(len(b))
 	for len(b)%8 != 0 {
 		b = append(b, 0)
