@@ -21,7 +21,7 @@ import (
 
 // realSwitch starts OVS with one bridge connected to a server listening on
 // a unix socket in the OVS directory, and returns the session.
-func realSwitch(t *testing.T) (*ovstest.OVS, string, *Server, *Switch) {
+func realSwitch(t testing.TB) (*ovstest.OVS, string, *Server, *Switch) {
 	t.Helper()
 	o := ovstest.Start(t)
 	sock := filepath.Join(o.Dir, "ofctl.sock")

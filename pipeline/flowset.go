@@ -60,17 +60,30 @@ func (s FlowSet) Flows() []Flow {
 	return out
 }
 
+// sortFlows orders flows by table, priority (high first) and key. Keys
+// are built once per flow, not once per comparison.
 func sortFlows(fs []Flow) {
-	sort.Slice(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
+	type keyed struct {
+		k FlowKey
+		f Flow
+	}
+	ks := make([]keyed, len(fs))
+	for i, f := range fs {
+		ks[i] = keyed{f.Key(), f}
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := ks[i].f, ks[j].f
 		if a.Table != b.Table {
 			return a.Table < b.Table
 		}
 		if a.Priority != b.Priority {
 			return a.Priority > b.Priority
 		}
-		return a.Key() < b.Key()
+		return ks[i].k < ks[j].k
 	})
+	for i := range ks {
+		fs[i] = ks[i].f
+	}
 }
 
 // Equal reports whether two sets hold identical flows.
