@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -90,17 +91,7 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 	go func() { done <- r.Run(ctx, br) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor("replay", func() bool { _, _, ok := r.Installed(1); return ok })
+	ovstest.Eventually(t, 5*time.Second, "replay", func() bool { _, _, ok := r.Installed(1); return ok })
 	flows, n := br.snapshot()
 	installed, round, _ := r.Installed(1)
 	if round != 4 {
@@ -130,8 +121,8 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 	ports = []uint32{2, 3}
 	mu.Unlock()
 	r.Update(1)
-	waitFor("retry after failure", func() bool { _, n := br.snapshot(); return n >= 3 })
-	waitFor("sync", func() bool {
+	ovstest.Eventually(t, 5*time.Second, "retry after failure", func() bool { _, n := br.snapshot(); return n >= 3 })
+	ovstest.Eventually(t, 5*time.Second, "sync", func() bool {
 		inst, _, _ := r.Installed(1)
 		_, ok := inst.Get(appFlow(3).WithRound(4).Key())
 		return ok

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -154,17 +155,6 @@ func dial(t *testing.T, srv *Server, fs *fakeSwitch) {
 	go fs.run()
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func manyFlows(n int) []pipeline.FlowMod {
 	mods := make([]pipeline.FlowMod, n)
 	for i := range mods {
@@ -195,7 +185,7 @@ func TestDisconnectMidBundle(t *testing.T) {
 	if !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("Bundle on a switch that went away: got %v, want ErrDisconnected", err)
 	}
-	waitFor(t, "session removed", func() bool { _, ok := srv.Switch(0xabc); return !ok })
+	ovstest.Eventually(t, 5*time.Second, "session removed", func() bool { _, ok := srv.Switch(0xabc); return !ok })
 	if err := sw.Barrier(context.Background()); !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("call after disconnect: got %v, want ErrDisconnected", err)
 	}
@@ -301,7 +291,7 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 	sw := <-connected
 	frame := make([]byte, 60)
 	fs.send(packetInMsg(1, 1, frame)) // panics
-	waitFor(t, "panic recovered", func() bool { return sw.Stats().HandlerPanics.Load() == 1 })
+	ovstest.Eventually(t, 5*time.Second, "panic recovered", func() bool { return sw.Stats().HandlerPanics.Load() == 1 })
 	for i := 0; i < 20; i++ {
 		fs.send(packetInMsg(uint32(10+i), 2, frame))
 	}
@@ -311,7 +301,7 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 	binary.BigEndian.PutUint16(bad[headerLen+16+2:], 0xfff0)
 	fs.send(bad)
 	fs.send(finish(append(appendHeader(nil, typePacketIn, 100), 1, 2, 3), 0))
-	waitFor(t, "drops counted", func() bool { return sw.Stats().PuntsDropped.Load() > 0 })
+	ovstest.Eventually(t, 5*time.Second, "drops counted", func() bool { return sw.Stats().PuntsDropped.Load() > 0 })
 	close(release)
 	if err := sw.Barrier(context.Background()); err != nil {
 		t.Fatalf("session died: %v", err)
