@@ -1,0 +1,148 @@
+// Package topology is the logical topology of the cloud — networks,
+// subnets, ports, routers, chassis — as one deterministic in-memory store.
+// The raft FSM applies commands to it; the apps read it. Every allocation
+// (keys, segmentation ids, MACs, IPs, DVR MACs) is decided here from the
+// store's own state: no clock, no randomness, no map order, so every
+// replica that applies the same log holds the same topology.
+package topology
+
+// Network is a logical L2 network (Neutron "network").
+type Network struct {
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	AdminStateUp   bool     `json:"admin_state_up"`
+	NetworkType    string   `json:"provider:network_type"`
+	SegmentationID uint32   `json:"provider:segmentation_id"`
+	MTU            int      `json:"mtu"`
+	Status         string   `json:"status"`
+	Shared         bool     `json:"shared"`
+	Description    string   `json:"description"`
+	ProjectID      string   `json:"project_id"`
+	TenantID       string   `json:"tenant_id"`
+	Tags           []string `json:"tags"`
+	Subnets        []string `json:"subnets"`
+	// Key is the network's small integer key: the pipeline's NetworkKey.
+	Key uint32 `json:"wyvern:key"`
+	// RevisionNumber is the raft index of the last change.
+	RevisionNumber uint64 `json:"revision_number"`
+}
+
+// AllocationPool is a range of addresses a subnet hands out.
+type AllocationPool struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// HostRoute is a route a subnet announces (stored, not acted on).
+type HostRoute struct {
+	Destination string `json:"destination"`
+	NextHop     string `json:"nexthop"`
+}
+
+// Subnet is an IPv4 prefix on a network.
+type Subnet struct {
+	ID              string           `json:"id"`
+	NetworkID       string           `json:"network_id"`
+	Name            string           `json:"name"`
+	IPVersion       int              `json:"ip_version"`
+	CIDR            string           `json:"cidr"`
+	GatewayIP       *string          `json:"gateway_ip"`
+	AllocationPools []AllocationPool `json:"allocation_pools"`
+	EnableDHCP      bool             `json:"enable_dhcp"`
+	DNSNameservers  []string         `json:"dns_nameservers"`
+	HostRoutes      []HostRoute      `json:"host_routes"`
+	Description     string           `json:"description"`
+	ProjectID       string           `json:"project_id"`
+	TenantID        string           `json:"tenant_id"`
+	Tags            []string         `json:"tags"`
+	RevisionNumber  uint64           `json:"revision_number"`
+}
+
+// FixedIP is one address of a port.
+type FixedIP struct {
+	SubnetID  string `json:"subnet_id"`
+	IPAddress string `json:"ip_address"`
+}
+
+// AddressPair lets a port also send from and answer for another address
+// (VRRP, keepalived).
+type AddressPair struct {
+	IPAddress  string `json:"ip_address"`
+	MACAddress string `json:"mac_address"`
+}
+
+// Port is a logical switch port.
+type Port struct {
+	ID                  string        `json:"id"`
+	NetworkID           string        `json:"network_id"`
+	Name                string        `json:"name"`
+	MACAddress          string        `json:"mac_address"`
+	FixedIPs            []FixedIP     `json:"fixed_ips"`
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs"`
+	PortSecurityEnabled bool          `json:"port_security_enabled"`
+	DeviceOwner         string        `json:"device_owner"`
+	DeviceID            string        `json:"device_id"`
+	AdminStateUp        bool          `json:"admin_state_up"`
+	HostID              string        `json:"binding:host_id"`
+	Status              string        `json:"status"`
+	Description         string        `json:"description"`
+	ProjectID           string        `json:"project_id"`
+	TenantID            string        `json:"tenant_id"`
+	Tags                []string      `json:"tags"`
+	SecurityGroups      []string      `json:"security_groups"`
+	// Key is the port's small integer key: the pipeline's port keys.
+	Key            uint32 `json:"wyvern:key"`
+	RevisionNumber uint64 `json:"revision_number"`
+}
+
+// Router is a distributed logical router.
+type Router struct {
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	AdminStateUp   bool     `json:"admin_state_up"`
+	Status         string   `json:"status"`
+	Distributed    bool     `json:"distributed"`
+	Description    string   `json:"description"`
+	ProjectID      string   `json:"project_id"`
+	TenantID       string   `json:"tenant_id"`
+	Tags           []string `json:"tags"`
+	Key            uint32   `json:"wyvern:key"`
+	RevisionNumber uint64   `json:"revision_number"`
+}
+
+// Chassis is a hypervisor with an integration bridge.
+type Chassis struct {
+	Name       string   `json:"name"`
+	EncapIP    string   `json:"encap_ip"`
+	Encaps     []string `json:"encaps"`
+	DVRMAC     string   `json:"dvr_mac"`
+	DatapathID string   `json:"datapath_id"`
+	NodeID     string   `json:"node_id"`
+	Connected  bool     `json:"connected"`
+	LastSeen   string   `json:"last_seen"`
+	Key        uint32   `json:"wyvern:key"`
+}
+
+// Member is a controller node's addresses, registered when it joins so any
+// node can forward to any other.
+type Member struct {
+	ID           string `json:"id"`
+	RaftAddr     string `json:"raft_address"`
+	APIAddr      string `json:"api_address"`
+	OpenFlowAddr string `json:"openflow_address"`
+}
+
+// Status values of networks, ports and routers.
+const (
+	StatusActive = "ACTIVE"
+	StatusDown   = "DOWN"
+)
+
+// Network types.
+const (
+	TypeVXLAN = "vxlan"
+	TypeGRE   = "gre"
+)
+
+// Device owner of a router interface port.
+const OwnerRouterInterface = "network:router_interface_distributed"

@@ -1,0 +1,205 @@
+package topology
+
+import "fmt"
+
+// RouterSpec is a router create or update; nil fields are absent.
+type RouterSpec struct {
+	ID           string
+	Name         *string
+	AdminStateUp *bool
+	Distributed  *bool
+	Description  *string
+	ProjectID    *string
+	TenantID     *string
+	Tags         []string
+}
+
+// CreateRouters creates routers, all or none.
+func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error) {
+	saved := s.seq.clone()
+	var done []string
+	out := make([]Router, 0, len(specs))
+	for i, sp := range specs {
+		if sp.ID == "" || s.routers[sp.ID] != nil {
+			for _, id := range done {
+				delete(s.routers, id)
+			}
+			s.seq = saved
+			if sp.ID == "" {
+				return nil, withItem(invalid("router id is required"), i, len(specs))
+			}
+			return nil, withItem(conflict("RouterExists", "Router %s already exists", sp.ID), i, len(specs))
+		}
+		r := &Router{ID: sp.ID, AdminStateUp: true, Status: StatusActive, Distributed: true, Tags: []string{}}
+		applyRouterFields(r, sp)
+		s.seq.RouterKey++
+		r.Key = s.seq.RouterKey
+		r.RevisionNumber = index
+		s.routers[r.ID] = r
+		done = append(done, r.ID)
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+func applyRouterFields(r *Router, sp RouterSpec) {
+	if sp.Name != nil {
+		r.Name = *sp.Name
+	}
+	if sp.AdminStateUp != nil {
+		r.AdminStateUp = *sp.AdminStateUp
+	}
+	if sp.Distributed != nil {
+		r.Distributed = *sp.Distributed
+	}
+	if sp.Description != nil {
+		r.Description = *sp.Description
+	}
+	setProject(&r.ProjectID, &r.TenantID, sp.ProjectID, sp.TenantID)
+	if sp.Tags != nil {
+		r.Tags = append([]string{}, sp.Tags...)
+	}
+}
+
+// UpdateRouter changes a router's fields.
+func (s *Store) UpdateRouter(index uint64, sp RouterSpec) (Router, error) {
+	r, ok := s.routers[sp.ID]
+	if !ok {
+		return Router{}, notFound("RouterNotFound", "Router %s could not be found", sp.ID)
+	}
+	applyRouterFields(r, sp)
+	r.RevisionNumber = index
+	return *r, nil
+}
+
+// RouterInterfaces returns the router's interface ports.
+func (s *Store) RouterInterfaces(router string) []Port {
+	var out []Port
+	for _, id := range sortedKeys(s.ports) {
+		p := s.ports[id]
+		if p.DeviceOwner == OwnerRouterInterface && p.DeviceID == router {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// DeleteRouter deletes a router with no interfaces.
+func (s *Store) DeleteRouter(_ uint64, id string) error {
+	if _, ok := s.routers[id]; !ok {
+		return notFound("RouterNotFound", "Router %s could not be found", id)
+	}
+	if len(s.RouterInterfaces(id)) > 0 {
+		return conflict("RouterInUse", "Router %s still has ports", id)
+	}
+	delete(s.routers, id)
+	return nil
+}
+
+// AddRouterInterface plugs a router into a subnet: a port holding the
+// subnet's gateway IP, with a MAC of the router's own, owned by the router.
+// portID is chosen by the caller before the command is proposed.
+func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) (Port, error) {
+	if _, ok := s.routers[router]; !ok {
+		return Port{}, notFound("RouterNotFound", "Router %s could not be found", router)
+	}
+	sn, ok := s.subnets[subnet]
+	if !ok {
+		return Port{}, notFound("SubnetNotFound", "Subnet %s could not be found.", subnet)
+	}
+	if sn.GatewayIP == nil {
+		return Port{}, invalid("subnet %s has no gateway_ip", subnet)
+	}
+	for _, p := range s.RouterInterfaces(router) {
+		for _, f := range p.FixedIPs {
+			if f.SubnetID == subnet {
+				return Port{}, conflict("BadRequest", "Router already has a port on subnet %s", subnet)
+			}
+		}
+	}
+	owner := OwnerRouterInterface
+	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router,
+		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}}
+	ports, err := s.CreatePorts(index, []PortSpec{spec})
+	if err != nil {
+		return Port{}, err
+	}
+	p := s.ports[ports[0].ID]
+	p.Status = StatusActive
+	return *p, nil
+}
+
+// RemoveRouterInterface unplugs a router from a subnet and deletes the
+// interface port.
+func (s *Store) RemoveRouterInterface(_ uint64, router, subnet string) (Port, error) {
+	if _, ok := s.routers[router]; !ok {
+		return Port{}, notFound("RouterNotFound", "Router %s could not be found", router)
+	}
+	for _, p := range s.RouterInterfaces(router) {
+		for _, f := range p.FixedIPs {
+			if f.SubnetID == subnet {
+				s.removePort(p.ID)
+				return p, nil
+			}
+		}
+	}
+	return Port{}, notFound("RouterInterfaceNotFoundForSubnet", "Router %s has no interface on subnet %s", router, subnet)
+}
+
+// ChassisSpec registers or refreshes a chassis.
+type ChassisSpec struct {
+	Name       string
+	EncapIP    string
+	Encaps     []string
+	DatapathID string
+	NodeID     string
+}
+
+// DVRMACBase is the first per-chassis DVR MAC; chassis key k gets base+k.
+const DVRMACBase = 0xfa163f000000
+
+// RegisterChassis creates or updates a chassis; a new one gets a key and a
+// DVR MAC no other chassis has.
+func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
+	if sp.Name == "" {
+		return Chassis{}, invalid("chassis name is required")
+	}
+	if _, err := parseIPv4(sp.EncapIP); err != nil {
+		return Chassis{}, err
+	}
+	for _, e := range sp.Encaps {
+		if e != TypeVXLAN && e != TypeGRE {
+			return Chassis{}, invalid("encap %q is not supported", e)
+		}
+	}
+	c, ok := s.chassis[sp.Name]
+	if !ok {
+		s.seq.ChassisKey++
+		k := uint64(s.seq.ChassisKey)
+		mac := uint64(DVRMACBase) + k
+		c = &Chassis{Name: sp.Name, Key: s.seq.ChassisKey,
+			DVRMAC: fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", byte(mac>>40), byte(mac>>32), byte(mac>>24), byte(mac>>16), byte(mac>>8), byte(mac))}
+		s.chassis[sp.Name] = c
+	}
+	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
+	return *c, nil
+}
+
+// RegisterMember records a controller node's addresses.
+func (s *Store) RegisterMember(_ uint64, m Member) (Member, error) {
+	if m.ID == "" || m.RaftAddr == "" || m.APIAddr == "" {
+		return Member{}, invalid("member needs id, raft_address and api_address")
+	}
+	c := m
+	s.members[m.ID] = &c
+	return c, nil
+}
+
+// RemoveMember forgets a controller node.
+func (s *Store) RemoveMember(_ uint64, id string) error {
+	if _, ok := s.members[id]; !ok {
+		return notFound("MemberNotFound", "Member %s could not be found", id)
+	}
+	delete(s.members, id)
+	return nil
+}

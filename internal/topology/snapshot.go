@@ -1,0 +1,165 @@
+package topology
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+)
+
+// A snapshot is a stream of type-tagged records, one JSON object a line:
+// {"type":"network","record":{...}}. Readers skip types they do not know,
+// so a newer node's snapshot restores on an older one as far as it can.
+type record struct {
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+}
+
+// allocState is what the allocators need beyond the objects themselves.
+type allocState struct {
+	Counters Counters          `json:"counters"`
+	IPHints  map[string]string `json:"ip_hints"`
+}
+
+// WriteSnapshot streams the whole store, in a deterministic order.
+func (s *Store) WriteSnapshot(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	put := func(typ string, v any) error {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(record{Type: typ, Record: raw})
+	}
+	hints := map[string]string{}
+	for k, v := range s.ipHint {
+		hints[k] = v.String()
+	}
+	if err := put("alloc", allocState{Counters: s.seq, IPHints: hints}); err != nil {
+		return err
+	}
+	for _, id := range sortedKeys(s.members) {
+		if err := put("member", s.members[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.chassis) {
+		if err := put("chassis", s.chassis[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.networks) {
+		if err := put("network", s.networks[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.subnets) {
+		if err := put("subnet", s.subnets[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.routers) {
+		if err := put("router", s.routers[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.ports) {
+		if err := put("port", s.ports[id]); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// ReadSnapshot builds a fresh store from a snapshot stream.
+func ReadSnapshot(r io.Reader) (*Store, error) {
+	s := New()
+	dec := json.NewDecoder(bufio.NewReader(r))
+	for {
+		var rec record
+		if err := dec.Decode(&rec); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("topology snapshot: %w", err)
+		}
+		if err := s.restoreRecord(rec); err != nil {
+			return nil, fmt.Errorf("topology snapshot: %s record: %w", rec.Type, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) restoreRecord(rec record) error {
+	switch rec.Type {
+	case "alloc":
+		var a allocState
+		if err := json.Unmarshal(rec.Record, &a); err != nil {
+			return err
+		}
+		s.seq = a.Counters
+		if s.seq.SegID == nil {
+			s.seq.SegID = map[string]uint32{}
+		}
+		for k, v := range a.IPHints {
+			addr, err := netip.ParseAddr(v)
+			if err != nil {
+				return err
+			}
+			s.ipHint[k] = addr
+		}
+	case "member":
+		var m Member
+		if err := json.Unmarshal(rec.Record, &m); err != nil {
+			return err
+		}
+		s.members[m.ID] = &m
+	case "chassis":
+		var c Chassis
+		if err := json.Unmarshal(rec.Record, &c); err != nil {
+			return err
+		}
+		s.chassis[c.Name] = &c
+	case "network":
+		var n Network
+		if err := json.Unmarshal(rec.Record, &n); err != nil {
+			return err
+		}
+		n.Subnets = nil
+		s.networks[n.ID] = &n
+		s.indexNetwork(&n)
+	case "subnet":
+		var sn Subnet
+		if err := json.Unmarshal(rec.Record, &sn); err != nil {
+			return err
+		}
+		s.subnets[sn.ID] = &sn
+		s.ips[sn.ID] = map[netip.Addr]string{}
+	case "router":
+		var r Router
+		if err := json.Unmarshal(rec.Record, &r); err != nil {
+			return err
+		}
+		s.routers[r.ID] = &r
+	case "port":
+		var p Port
+		if err := json.Unmarshal(rec.Record, &p); err != nil {
+			return err
+		}
+		if s.networks[p.NetworkID] == nil {
+			return fmt.Errorf("port %s on unknown network %s", p.ID, p.NetworkID)
+		}
+		for _, f := range p.FixedIPs {
+			if s.ips[f.SubnetID] == nil {
+				return fmt.Errorf("port %s has an address in unknown subnet %s", p.ID, f.SubnetID)
+			}
+			if _, err := netip.ParseAddr(f.IPAddress); err != nil {
+				return err
+			}
+		}
+		s.ports[p.ID] = &p
+		s.indexPort(&p)
+	}
+	return nil
+}

@@ -1,0 +1,424 @@
+package topology
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Counters are the store's deterministic allocators.
+type Counters struct {
+	NetworkKey uint32            `json:"network_key"`
+	PortKey    uint32            `json:"port_key"`
+	RouterKey  uint32            `json:"router_key"`
+	ChassisKey uint32            `json:"chassis_key"`
+	MAC        uint32            `json:"mac"`
+	SegID      map[string]uint32 `json:"seg_id"` // next candidate per network type
+}
+
+// Store holds the topology. It is not safe for concurrent use: the FSM
+// serializes writes and gives readers consistent copies.
+type Store struct {
+	networks map[string]*Network
+	subnets  map[string]*Subnet
+	ports    map[string]*Port
+	routers  map[string]*Router
+	chassis  map[string]*Chassis
+	members  map[string]*Member
+	seq      Counters
+
+	// Indexes, rebuilt from the objects on restore.
+	segIDs   map[string]map[uint32]string     // type → segmentation id → network
+	macs     map[string]map[string]string     // network → MAC → port
+	ips      map[string]map[netip.Addr]string // subnet → address → port
+	netPorts map[string]map[string]bool       // network → ports
+	ipHint   map[string]netip.Addr            // subnet → where the next search starts
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		networks: map[string]*Network{},
+		subnets:  map[string]*Subnet{},
+		ports:    map[string]*Port{},
+		routers:  map[string]*Router{},
+		chassis:  map[string]*Chassis{},
+		members:  map[string]*Member{},
+		seq:      Counters{SegID: map[string]uint32{}},
+		segIDs:   map[string]map[uint32]string{},
+		macs:     map[string]map[string]string{},
+		ips:      map[string]map[netip.Addr]string{},
+		netPorts: map[string]map[string]bool{},
+		ipHint:   map[string]netip.Addr{},
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// --- reads (copies, sorted by id) -------------------------------------
+
+// Network returns a copy of one network.
+func (s *Store) Network(id string) (Network, bool) {
+	n, ok := s.networks[id]
+	if !ok {
+		return Network{}, false
+	}
+	c := *n
+	c.Subnets = s.subnetIDs(id)
+	return c, true
+}
+
+// Networks returns every network.
+func (s *Store) Networks() []Network {
+	out := make([]Network, 0, len(s.networks))
+	for _, id := range sortedKeys(s.networks) {
+		n, _ := s.Network(id)
+		out = append(out, n)
+	}
+	return out
+}
+
+func (s *Store) subnetIDs(network string) []string {
+	out := []string{}
+	for _, id := range sortedKeys(s.subnets) {
+		if s.subnets[id].NetworkID == network {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Subnet returns a copy of one subnet.
+func (s *Store) Subnet(id string) (Subnet, bool) {
+	n, ok := s.subnets[id]
+	if !ok {
+		return Subnet{}, false
+	}
+	return *n, true
+}
+
+// Subnets returns every subnet.
+func (s *Store) Subnets() []Subnet {
+	out := make([]Subnet, 0, len(s.subnets))
+	for _, id := range sortedKeys(s.subnets) {
+		out = append(out, *s.subnets[id])
+	}
+	return out
+}
+
+// Port returns a copy of one port.
+func (s *Store) Port(id string) (Port, bool) {
+	p, ok := s.ports[id]
+	if !ok {
+		return Port{}, false
+	}
+	return *p, true
+}
+
+// Ports returns every port.
+func (s *Store) Ports() []Port {
+	out := make([]Port, 0, len(s.ports))
+	for _, id := range sortedKeys(s.ports) {
+		out = append(out, *s.ports[id])
+	}
+	return out
+}
+
+// Routers returns every router.
+func (s *Store) Routers() []Router {
+	out := make([]Router, 0, len(s.routers))
+	for _, id := range sortedKeys(s.routers) {
+		out = append(out, *s.routers[id])
+	}
+	return out
+}
+
+// Router returns a copy of one router.
+func (s *Store) Router(id string) (Router, bool) {
+	r, ok := s.routers[id]
+	if !ok {
+		return Router{}, false
+	}
+	return *r, true
+}
+
+// Chassis returns every chassis.
+func (s *Store) Chassis() []Chassis {
+	out := make([]Chassis, 0, len(s.chassis))
+	for _, id := range sortedKeys(s.chassis) {
+		out = append(out, *s.chassis[id])
+	}
+	return out
+}
+
+// Members returns every registered controller node.
+func (s *Store) Members() []Member {
+	out := make([]Member, 0, len(s.members))
+	for _, id := range sortedKeys(s.members) {
+		out = append(out, *s.members[id])
+	}
+	return out
+}
+
+// Member returns one registered controller node.
+func (s *Store) Member(id string) (Member, bool) {
+	m, ok := s.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+// --- networks ---------------------------------------------------------
+
+// NetworkSpec is a network create or update; nil fields are absent
+// (defaults on create, unchanged on update).
+type NetworkSpec struct {
+	ID             string
+	Name           *string
+	AdminStateUp   *bool
+	NetworkType    *string
+	SegmentationID *uint32
+	MTU            *int
+	Shared         *bool
+	Description    *string
+	ProjectID      *string
+	TenantID       *string
+	Tags           []string
+}
+
+// MaxSegmentationID is the largest VNI / GRE key Wyvern hands out (24 bits,
+// so VXLAN and GRE share one range).
+const MaxSegmentationID = 1<<24 - 1
+
+// CreateNetworks creates networks, all or none.
+func (s *Store) CreateNetworks(index uint64, specs []NetworkSpec) ([]Network, error) {
+	saved := s.seq.clone()
+	var done []string
+	out := make([]Network, 0, len(specs))
+	for i, sp := range specs {
+		n, err := s.createNetwork(index, sp)
+		if err != nil {
+			for _, id := range done {
+				s.removeNetwork(id)
+			}
+			s.seq = saved
+			return nil, withItem(err, i, len(specs))
+		}
+		done = append(done, n.ID)
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// withItem says which element of a bulk request failed.
+func withItem(err error, i, n int) error {
+	e, ok := err.(*Error)
+	if !ok || n == 1 {
+		return err
+	}
+	c := *e
+	c.Message = fmt.Sprintf("item %d: %s", i, e.Message)
+	return &c
+}
+
+func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
+	if sp.ID == "" {
+		return Network{}, invalid("network id is required")
+	}
+	if _, ok := s.networks[sp.ID]; ok {
+		return Network{}, conflict("NetworkExists", "Network %s already exists", sp.ID)
+	}
+	n := &Network{ID: sp.ID, AdminStateUp: true, NetworkType: TypeVXLAN, Status: StatusActive, Tags: []string{}}
+	if sp.NetworkType != nil {
+		n.NetworkType = *sp.NetworkType
+	}
+	if n.NetworkType != TypeVXLAN && n.NetworkType != TypeGRE {
+		return Network{}, invalid("provider:network_type %q is not supported (vxlan or gre)", n.NetworkType)
+	}
+	if err := applyNetworkFields(n, sp); err != nil {
+		return Network{}, err
+	}
+	if sp.MTU == nil {
+		n.MTU = 1450
+		if n.NetworkType == TypeGRE {
+			n.MTU = 1458
+		}
+	}
+	if sp.SegmentationID != nil {
+		id := *sp.SegmentationID
+		if id < 1 || id > MaxSegmentationID {
+			return Network{}, invalid("provider:segmentation_id %d is outside 1..%d", id, MaxSegmentationID)
+		}
+		if owner, used := s.segIDs[n.NetworkType][id]; used {
+			return Network{}, conflict("TunnelIdInUse", "Unable to create the network. The tunnel ID %d is in use by network %s.", id, owner)
+		}
+		n.SegmentationID = id
+	} else {
+		id, ok := s.freeSegID(n.NetworkType)
+		if !ok {
+			return Network{}, conflict("NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
+		}
+		n.SegmentationID = id
+	}
+	s.seq.NetworkKey++
+	n.Key = s.seq.NetworkKey
+	n.RevisionNumber = index
+	s.networks[n.ID] = n
+	s.indexNetwork(n)
+	return *n, nil
+}
+
+func applyNetworkFields(n *Network, sp NetworkSpec) error {
+	if sp.Name != nil {
+		n.Name = *sp.Name
+	}
+	if sp.AdminStateUp != nil {
+		n.AdminStateUp = *sp.AdminStateUp
+	}
+	if sp.MTU != nil {
+		if *sp.MTU < 68 || *sp.MTU > 9000 {
+			return invalid("mtu %d is outside 68..9000", *sp.MTU)
+		}
+		n.MTU = *sp.MTU
+	}
+	if sp.Shared != nil {
+		n.Shared = *sp.Shared
+	}
+	if sp.Description != nil {
+		n.Description = *sp.Description
+	}
+	setProject(&n.ProjectID, &n.TenantID, sp.ProjectID, sp.TenantID)
+	if sp.Tags != nil {
+		n.Tags = append([]string{}, sp.Tags...)
+	}
+	return nil
+}
+
+// setProject keeps Neutron's project_id and tenant_id aliases equal.
+func setProject(project, tenant *string, p, t *string) {
+	switch {
+	case p != nil:
+		*project, *tenant = *p, *p
+	case t != nil:
+		*project, *tenant = *t, *t
+	}
+}
+
+func (s *Store) indexNetwork(n *Network) {
+	if s.segIDs[n.NetworkType] == nil {
+		s.segIDs[n.NetworkType] = map[uint32]string{}
+	}
+	s.segIDs[n.NetworkType][n.SegmentationID] = n.ID
+	if s.macs[n.ID] == nil {
+		s.macs[n.ID] = map[string]string{}
+	}
+	if s.netPorts[n.ID] == nil {
+		s.netPorts[n.ID] = map[string]bool{}
+	}
+}
+
+// freeSegID finds the next unused segmentation id of a type, searching
+// from where the last allocation stopped.
+func (s *Store) freeSegID(typ string) (uint32, bool) {
+	next := s.seq.SegID[typ]
+	used := s.segIDs[typ]
+	for i := 0; i < MaxSegmentationID; i++ {
+		next = next%MaxSegmentationID + 1
+		if _, taken := used[next]; !taken {
+			s.seq.SegID[typ] = next
+			return next, true
+		}
+	}
+	return 0, false
+}
+
+// UpdateNetwork changes a network's mutable fields.
+func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
+	n, ok := s.networks[sp.ID]
+	if !ok {
+		return Network{}, notFound("NetworkNotFound", "Network %s could not be found.", sp.ID)
+	}
+	if sp.NetworkType != nil && *sp.NetworkType != n.NetworkType || sp.SegmentationID != nil && *sp.SegmentationID != n.SegmentationID {
+		return Network{}, invalid("provider attributes of an existing network cannot be changed")
+	}
+	c := *n
+	if err := applyNetworkFields(&c, sp); err != nil {
+		return Network{}, err
+	}
+	c.RevisionNumber = index
+	*n = c
+	out, _ := s.Network(n.ID)
+	return out, nil
+}
+
+// DeleteNetwork deletes a network with no ports; its subnets go with it.
+func (s *Store) DeleteNetwork(_ uint64, id string) error {
+	if _, ok := s.networks[id]; !ok {
+		return notFound("NetworkNotFound", "Network %s could not be found.", id)
+	}
+	if n := len(s.netPorts[id]); n > 0 {
+		return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+	}
+	s.removeNetwork(id)
+	return nil
+}
+
+func (s *Store) removeNetwork(id string) {
+	n := s.networks[id]
+	for _, sid := range s.subnetIDs(id) {
+		s.removeSubnet(sid)
+	}
+	delete(s.segIDs[n.NetworkType], n.SegmentationID)
+	delete(s.macs, id)
+	delete(s.netPorts, id)
+	delete(s.networks, id)
+}
+
+func (c Counters) clone() Counters {
+	c2 := c
+	c2.SegID = make(map[string]uint32, len(c.SegID))
+	for k, v := range c.SegID {
+		c2.SegID[k] = v
+	}
+	return c2
+}
+
+// --- helpers shared by subnets and ports -------------------------------
+
+func parseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", invalid("'%s' is not a valid MAC address", s)
+	}
+	if hw[0]&1 != 0 {
+		return "", invalid("'%s' is a multicast MAC address", s)
+	}
+	return hw.String(), nil
+}
+
+func parseIPv4(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, invalid("'%s' is not a valid IPv4 address", s)
+	}
+	return a, nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= 1<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func lower(s string) string { return strings.ToLower(s) }

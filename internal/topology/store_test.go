@@ -1,0 +1,250 @@
+package topology
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func str(s string) *string { return &s }
+func u32(v uint32) *uint32 { return &v }
+
+func mustNet(t *testing.T, s *Store, id string, sp NetworkSpec) Network {
+	t.Helper()
+	sp.ID = id
+	n, err := s.CreateNetworks(1, []NetworkSpec{sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n[0]
+}
+
+func mustSubnet(t *testing.T, s *Store, id, net, cidr string) Subnet {
+	t.Helper()
+	sn, err := s.CreateSubnets(2, []SubnetSpec{{ID: id, NetworkID: &net, CIDR: &cidr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sn[0]
+}
+
+func kindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+func TestNetworkDefaultsAndSegmentationIDs(t *testing.T) {
+	s := New()
+	a := mustNet(t, s, "a", NetworkSpec{})
+	if a.NetworkType != TypeVXLAN || a.MTU != 1450 || a.SegmentationID != 1 || a.Key != 1 || !a.AdminStateUp || a.Status != StatusActive {
+		t.Fatalf("defaults: %+v", a)
+	}
+	g := mustNet(t, s, "g", NetworkSpec{NetworkType: str(TypeGRE)})
+	if g.MTU != 1458 || g.SegmentationID != 1 || g.Key != 2 {
+		t.Fatalf("gre defaults: %+v (segmentation ids are unique per type)", g)
+	}
+	mustNet(t, s, "b", NetworkSpec{SegmentationID: u32(2)})
+	c := mustNet(t, s, "c", NetworkSpec{})
+	if c.SegmentationID != 3 {
+		t.Fatalf("allocation must skip ids in use: got %d", c.SegmentationID)
+	}
+	_, err := s.CreateNetworks(3, []NetworkSpec{{ID: "d", SegmentationID: u32(2)}})
+	if kindOf(err) != KindConflict {
+		t.Fatalf("duplicate segmentation id: %v", err)
+	}
+	for _, bad := range []NetworkSpec{{ID: "e", SegmentationID: u32(0)}, {ID: "e", SegmentationID: u32(1 << 24)}, {ID: "e", NetworkType: str("vlan")}} {
+		if _, err := s.CreateNetworks(3, []NetworkSpec{bad}); kindOf(err) != KindInvalid {
+			t.Errorf("%+v: got %v, want invalid", bad, err)
+		}
+	}
+}
+
+func TestSubnetValidation(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	sn := mustSubnet(t, s, "s1", "n", "10.0.0.0/24")
+	if *sn.GatewayIP != "10.0.0.1" || len(sn.AllocationPools) != 1 || sn.AllocationPools[0] != (AllocationPool{"10.0.0.2", "10.0.0.254"}) {
+		t.Fatalf("defaults: gateway %v pools %v", *sn.GatewayIP, sn.AllocationPools)
+	}
+	cases := []struct {
+		name string
+		spec SubnetSpec
+		kind Kind
+	}{
+		{"bad cidr", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.0.0.0/33")}, KindInvalid},
+		{"not a cidr", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("ten")}, KindInvalid},
+		{"ipv6", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("fd00::/64")}, KindInvalid},
+		{"overlap", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.0.0.128/25")}, KindConflict},
+		{"no network", SubnetSpec{ID: "x", NetworkID: str("nope"), CIDR: str("10.1.0.0/24")}, KindNotFound},
+		{"gateway outside", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.1.0.0/24"), GatewayIP: str("10.2.0.1")}, KindInvalid},
+		{"pool outside", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.1.0.0/24"), AllocationPools: []AllocationPool{{"10.1.0.10", "10.1.1.5"}}}, KindInvalid},
+		{"pool holds gateway", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.1.0.0/24"), AllocationPools: []AllocationPool{{"10.1.0.1", "10.1.0.5"}}}, KindConflict},
+	}
+	for _, c := range cases {
+		if _, err := s.CreateSubnets(3, []SubnetSpec{c.spec}); kindOf(err) != c.kind {
+			t.Errorf("%s: got %v, want kind %d", c.name, err, c.kind)
+		}
+	}
+	if got := len(s.Subnets()); got != 1 {
+		t.Fatalf("rejected subnets changed the store: %d subnets", got)
+	}
+	// The same CIDR on another network is fine.
+	mustNet(t, s, "m", NetworkSpec{})
+	mustSubnet(t, s, "s2", "m", "10.0.0.0/24")
+}
+
+func TestPortAllocationAndConflicts(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/29") // hosts .2-.6 after the gateway
+	var specs []PortSpec
+	for i := 0; i < 5; i++ {
+		specs = append(specs, PortSpec{ID: fmt.Sprintf("p%d", i), NetworkID: str("n")})
+	}
+	ports, err := s.CreatePorts(3, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seenIP, seenMAC := map[string]bool{}, map[string]bool{}
+	for i, p := range ports {
+		if len(p.FixedIPs) != 1 || seenIP[p.FixedIPs[0].IPAddress] || seenMAC[p.MACAddress] {
+			t.Fatalf("port %d: %+v (duplicate or missing allocation)", i, p)
+		}
+		seenIP[p.FixedIPs[0].IPAddress], seenMAC[p.MACAddress] = true, true
+		if p.Key != uint32(i+1) || p.Status != StatusDown {
+			t.Fatalf("port %d key %d status %s", i, p.Key, p.Status)
+		}
+	}
+	if ports[0].FixedIPs[0].IPAddress != "10.0.0.2" || ports[0].MACAddress != "fa:16:3e:00:00:01" {
+		t.Fatalf("first allocation: %v %s", ports[0].FixedIPs, ports[0].MACAddress)
+	}
+	// The pool is exhausted.
+	_, err = s.CreatePorts(4, []PortSpec{{ID: "full", NetworkID: str("n")}})
+	if e, _ := err.(*Error); e == nil || e.Type != "IpAddressGenerationFailure" {
+		t.Fatalf("exhausted pool: %v", err)
+	}
+	// Free one; the next allocation finds it.
+	if err := s.DeletePort(5, "p2"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreatePorts(6, []PortSpec{{ID: "again", NetworkID: str("n")}})
+	if err != nil || p[0].FixedIPs[0].IPAddress != ports[2].FixedIPs[0].IPAddress {
+		t.Fatalf("reuse of a freed address: %v %v", p, err)
+	}
+	for name, sp := range map[string]PortSpec{
+		"dup mac":    {ID: "x", NetworkID: str("n"), MACAddress: str(ports[0].MACAddress), FixedIPs: &[]FixedIPSpec{}},
+		"dup ip":     {ID: "x", NetworkID: str("n"), FixedIPs: &[]FixedIPSpec{{IPAddress: "10.0.0.2"}}},
+		"ip outside": {ID: "x", NetworkID: str("n"), FixedIPs: &[]FixedIPSpec{{SubnetID: "s", IPAddress: "10.0.1.2"}}},
+	} {
+		if _, err := s.CreatePorts(7, []PortSpec{sp}); kindOf(err) != KindConflict {
+			t.Errorf("%s: got %v, want conflict", name, err)
+		}
+	}
+	if _, err := s.CreatePorts(7, []PortSpec{{ID: "x", NetworkID: str("n"), MACAddress: str("zz")}}); kindOf(err) != KindInvalid {
+		t.Errorf("bad mac: got %v", err)
+	}
+	if err := s.DeleteNetwork(8, "n"); kindOf(err) != KindConflict {
+		t.Errorf("delete network with ports: %v", err)
+	}
+	if err := s.DeleteSubnet(8, "s"); kindOf(err) != KindConflict {
+		t.Errorf("delete subnet in use: %v", err)
+	}
+}
+
+// TestBulkIsAllOrNothing: the last element of a bulk create conflicts; the
+// store, counters included, is exactly as before.
+func TestBulkIsAllOrNothing(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	before := snapshotBytes(t, s)
+	specs := []PortSpec{{ID: "a", NetworkID: str("n")}, {ID: "b", NetworkID: str("n")},
+		{ID: "c", NetworkID: str("n"), FixedIPs: &[]FixedIPSpec{{IPAddress: "10.0.0.2"}}}} // a got .2
+	_, err := s.CreatePorts(3, specs)
+	if kindOf(err) != KindConflict {
+		t.Fatalf("got %v, want a conflict on the third port", err)
+	}
+	if after := snapshotBytes(t, s); !bytes.Equal(before, after) {
+		t.Fatalf("a rejected bulk create changed the store:\n%s\n%s", before, after)
+	}
+}
+
+func snapshotBytes(t *testing.T, s *Store) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := s.WriteSnapshot(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestSnapshotContinuesIdentically: a store restored from a snapshot makes
+// the same allocations afterwards as the store that wrote it.
+func TestSnapshotContinuesIdentically(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	var specs []PortSpec
+	for i := 0; i < 10; i++ {
+		specs = append(specs, PortSpec{ID: fmt.Sprintf("p%d", i), NetworkID: str("n")})
+	}
+	if _, err := s.CreatePorts(3, specs); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.DeletePort(4, "p3")
+	if _, err := s.RegisterChassis(5, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1", Encaps: []string{"vxlan"}}); err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshotBytes(t, s)
+	r, err := ReadSnapshot(bytes.NewReader(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snap, snapshotBytes(t, r)) {
+		t.Fatal("restore then snapshot differs from the original snapshot")
+	}
+	more := []PortSpec{{ID: "q1", NetworkID: str("n")}, {ID: "q2", NetworkID: str("n")}}
+	a, errA := s.CreatePorts(6, more)
+	b, errB := r.CreatePorts(6, more)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if errA != nil || errB != nil || !bytes.Equal(ja, jb) {
+		t.Fatalf("restored store allocates differently:\n%s\n%s", ja, jb)
+	}
+	if c, _ := r.RegisterChassis(7, ChassisSpec{Name: "hv2", EncapIP: "172.31.0.2"}); c.DVRMAC != "fa:16:3f:00:00:02" {
+		t.Fatalf("second chassis DVR MAC %s", c.DVRMAC)
+	}
+}
+
+func TestRouterInterface(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	if _, err := s.CreateRouters(3, []RouterSpec{{ID: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.AddRouterInterface(4, "r", "s", "rp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.FixedIPs[0].IPAddress != "10.0.0.1" || p.DeviceOwner != OwnerRouterInterface || p.DeviceID != "r" {
+		t.Fatalf("interface port %+v", p)
+	}
+	if _, err := s.AddRouterInterface(5, "r", "s", "rp2"); kindOf(err) != KindConflict {
+		t.Fatalf("second interface on one subnet: %v", err)
+	}
+	if err := s.DeleteRouter(6, "r"); kindOf(err) != KindConflict {
+		t.Fatalf("delete router with interfaces: %v", err)
+	}
+	if _, err := s.RemoveRouterInterface(7, "r", "s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRouter(8, "r"); err != nil {
+		t.Fatal(err)
+	}
+}
