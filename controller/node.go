@@ -1,15 +1,22 @@
-// Package controller owns the running node: the reconciler that keeps
-// bridges programmed, the OpenFlow handler, and (as they arrive) the raft
-// store, the northbound API and the local-OVS agent. Only cmd imports it.
+// Package controller owns the running node: the raft-replicated topology
+// store, the northbound API, the reconciler that keeps bridges programmed,
+// and the OpenFlow handler. Only cmd imports it.
 package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -17,7 +24,12 @@ import (
 // NodeConfig is everything a node needs, already validated by cmd.
 type NodeConfig struct {
 	NodeID       string
+	DataDir      string
+	RaftAddr     string // bind and advertise
+	APIAddr      string // northbound API listen address
 	OpenFlowAddr string // tcp:HOST:PORT or unix:PATH
+	Join         []string
+	Voter        string // auto, true, false
 	Mode         pipeline.Mode
 }
 
@@ -32,28 +44,182 @@ type Node struct {
 	openflow   *ofctl.Server
 	punt       PuntHandler
 	unanswered atomic.Uint64
+
+	fsm       *FSM
+	raft      *raft.Raft
+	transport raft.Transport
+	existing  bool
+	apiLn     net.Listener
+	api       *http.Server
+	client    *http.Client
+	ready     atomic.Bool
 }
 
-// NewNode opens the node's listeners; Run serves them.
+// NewNode opens the node's raft store and its listeners; Run serves them.
 func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
-	n := &Node{cfg: cfg, log: log}
+	if cfg.Voter == "" {
+		cfg.Voter = VoterAuto
+	}
+	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
+		client: &http.Client{Timeout: 30 * time.Second}}
 	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode}, log)
 	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames()}, n, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
 	n.openflow = srv
+	if cfg.APIAddr == "" {
+		return n, nil // OpenFlow only (tests of the southbound)
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("node %s: API listener: %w", cfg.NodeID, err)
+	}
+	n.apiLn = ln
+	n.cfg.APIAddr = ln.Addr().String()
+	n.raft, n.transport, n.existing, err = openRaft(n.cfg, n.fsm, log)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
+	}
+	n.api = n.newAPIServer()
 	return n, nil
 }
 
 // OpenFlowAddr is where bridges connect.
 func (n *Node) OpenFlowAddr() string { return n.openflow.Addr().String() }
 
-// Run serves until ctx ends.
-func (n *Node) Run(ctx context.Context) error {
+// APIAddr is where the northbound API listens.
+func (n *Node) APIAddr() string { return n.cfg.APIAddr }
+
+// Run serves until ctx ends, then shuts down gracefully: the API stops
+// taking requests and finishes those in flight, raft steps down, bridges
+// keep their flows.
+func (n *Node) Run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	n.log.Info("node running", zap.String("node-id", n.cfg.NodeID),
-		zap.String("openflow-addr", n.cfg.OpenFlowAddr), zap.Stringer("forwarding", n.cfg.Mode))
-	return n.openflow.Serve(ctx)
+		zap.String("openflow-addr", n.cfg.OpenFlowAddr), zap.String("api-addr", n.cfg.APIAddr),
+		zap.String("raft-addr", n.cfg.RaftAddr), zap.Stringer("forwarding", n.cfg.Mode))
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	if n.api != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := n.api.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("API: %w", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := n.startCluster(ctx); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := n.openflow.Serve(ctx); err != nil {
+			errs <- err
+		}
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	cancel()
+	n.shutdown()
+	wg.Wait()
+	return err
+}
+
+func (n *Node) shutdown() {
+	n.openflow.Close()
+	if n.api == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.api.Shutdown(sctx)
+	if err := n.raft.Shutdown().Error(); err != nil {
+		n.log.Warn("raft shutdown", zap.Error(err))
+	}
+	if c, ok := n.transport.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
+}
+
+// startCluster bootstraps, joins or rejoins, then waits until the node is
+// caught up and makes sure its addresses are registered.
+func (n *Node) startCluster(ctx context.Context) error {
+	var target uint64
+	switch {
+	case n.existing:
+		n.log.Info("restarting with existing raft state")
+	case len(n.cfg.Join) == 0:
+		cf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}}}
+		if err := n.raft.BootstrapCluster(cf).Error(); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped a new cluster")
+	default:
+		reply, err := n.join(ctx)
+		if err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		target = reply.CommitIndex
+		n.log.Info("joined the cluster", zap.String("suffrage", reply.Suffrage), zap.Uint64("commit-index", target))
+	}
+	n.waitReady(ctx, target)
+	return n.ensureRegistered(ctx)
+}
+
+// ensureRegistered makes the FSM hold this node's current addresses, so
+// others can forward to it; it retries until it succeeds.
+func (n *Node) ensureRegistered(ctx context.Context) error {
+	for ctx.Err() == nil {
+		var have topology.Member
+		var ok bool
+		n.fsm.Read(func(s *topology.Store) { have, ok = s.Member(n.cfg.NodeID) })
+		want := topology.Member{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr, OpenFlowAddr: n.cfg.OpenFlowAddr}
+		if ok && have == want {
+			return nil
+		}
+		req := joinRequest{ID: want.ID, RaftAddress: want.RaftAddr, APIAddress: want.APIAddr, OpenFlowAddr: want.OpenFlowAddr, Voter: n.cfg.Voter}
+		var err error
+		if n.raft.State() == raft.Leader {
+			_, err = n.addMember(ctx, req)
+		} else if len(n.cfg.Join) > 0 || n.existing {
+			err = n.rejoinViaLeader(ctx, req)
+		}
+		if err != nil {
+			n.log.Info("registering addresses; retrying", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return ctx.Err()
+}
+
+func (n *Node) rejoinViaLeader(ctx context.Context, req joinRequest) error {
+	addr, err := n.leaderAPI()
+	if err != nil {
+		return err
+	}
+	saved := n.cfg.Join
+	n.cfg.Join = []string{"http://" + addr}
+	defer func() { n.cfg.Join = saved }()
+	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = n.join(jctx)
+	return err
 }
 
 // Connected implements ofctl.Handler: the bridge's reconcile loop runs for

@@ -17,6 +17,8 @@ import (
 // *ofctl.Switch; a fake in unit tests).
 type Bridge interface {
 	DPID() uint64
+	// Generation orders sessions of the same datapath: the newest owns it.
+	Generation() uint64
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
 	Bundle(ctx context.Context, mods []pipeline.FlowMod) error
 }
@@ -45,11 +47,21 @@ type Reconciler struct {
 
 type bridgeState struct {
 	kick chan struct{}
+	gen  uint64
+	// rejected are desired flows left out: the switch refused them, or
+	// they carry timeouts the reconciler cannot track. Reported, never
+	// retried until the desired flow changes.
+	rejected map[pipeline.FlowKey]rejection
 
 	mu        sync.Mutex
 	round     uint16
 	installed pipeline.FlowSet
 	synced    bool
+}
+
+type rejection struct {
+	flow   pipeline.Flow
+	reason string
 }
 
 // NewReconciler builds a reconciler.
@@ -98,15 +110,87 @@ func (r *Reconciler) Installed(dpid uint64) (flows pipeline.FlowSet, round uint1
 	return b.installed.Clone(), b.round, b.synced
 }
 
-// desired is the base pipeline plus the apps' flows, in a round.
-func (r *Reconciler) desired(dpid uint64, round uint16) pipeline.FlowSet {
+// desired is the base pipeline plus the apps' flows, in a round, less the
+// rejected flows.
+func (r *Reconciler) desired(dpid uint64, round uint16, st *bridgeState) pipeline.FlowSet {
 	set := pipeline.NewFlowSet(pipeline.MissFlows(r.cfg.Mode, round)...)
-	if r.cfg.Desired != nil {
-		for _, f := range r.cfg.Desired(dpid) {
-			set.Add(f.WithRound(round))
+	if r.cfg.Desired == nil {
+		return set
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, f := range r.cfg.Desired(dpid) {
+		f = f.WithRound(round)
+		k := f.Key()
+		if rej, ok := st.rejected[k]; ok && rej.flow.SameContent(f) {
+			continue
 		}
+		delete(st.rejected, k) // the app changed it: try again
+		if f.IdleTimeout != 0 || f.HardTimeout != 0 {
+			st.rejected[k] = rejection{f, "reconciled flows are permanent; flows with timeouts belong to the punt path"}
+			r.log.Error("flow left out", zap.Stringer("flow", f), zap.String("reason", st.rejected[k].reason))
+			continue
+		}
+		set.Add(f)
 	}
 	return set
+}
+
+// openFlowErrors collects every *ofctl.OpenFlowError in an error tree.
+func openFlowErrors(err error) []*ofctl.OpenFlowError {
+	var out []*ofctl.OpenFlowError
+	var walk func(error)
+	walk = func(e error) {
+		if oe, ok := e.(*ofctl.OpenFlowError); ok {
+			out = append(out, oe)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			if x := u.Unwrap(); x != nil {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// quarantine leaves out the flows a failed bundle names; it reports
+// whether there were any, so the caller can retry at once without them.
+func (r *Reconciler) quarantine(st *bridgeState, err error, log *zap.Logger) bool {
+	found := false
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, oe := range openFlowErrors(err) {
+		if oe.Flow == nil || oe.Flow.Cookie.App() == pipeline.AppPipeline {
+			continue // the base pipeline is not optional
+		}
+		st.rejected[oe.Flow.Key()] = rejection{*oe.Flow, oe.Error()}
+		log.Error("switch rejected a flow; left out until its app changes it", zap.Stringer("flow", *oe.Flow), zap.Error(oe))
+		found = true
+	}
+	return found
+}
+
+// Rejected returns the flows left out of a bridge, with why.
+func (r *Reconciler) Rejected(dpid uint64) map[string]string {
+	r.mu.Lock()
+	b := r.bridges[dpid]
+	r.mu.Unlock()
+	out := map[string]string{}
+	if b == nil {
+		return out
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, rej := range b.rejected {
+		out[rej.flow.String()] = rej.reason
+	}
+	return out
 }
 
 // nextRound picks a round no dumped flow uses: one past the highest seen,
@@ -119,8 +203,8 @@ func nextRound(cookies []pipeline.Cookie) uint16 {
 		maxRound = max(maxRound, c.Round())
 	}
 	r := maxRound + 1
-	for r == 0 || seen[r] {
-		r++
+	for i := 0; i < 1<<16 && (r == 0 || seen[r]); i++ {
+		r++ // bounded: a switch holding every round cannot hang us
 	}
 	return r
 }
@@ -132,8 +216,12 @@ func nextRound(cookies []pipeline.Cookie) uint16 {
 func (r *Reconciler) Run(ctx context.Context, br Bridge) error {
 	dpid := br.DPID()
 	log := r.log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
-	st := &bridgeState{kick: make(chan struct{}, 1)}
+	st := &bridgeState{kick: make(chan struct{}, 1), gen: br.Generation(), rejected: map[pipeline.FlowKey]rejection{}}
 	r.mu.Lock()
+	if cur := r.bridges[dpid]; cur != nil && cur.gen > st.gen {
+		r.mu.Unlock()
+		return fmt.Errorf("reconciler: a newer session owns bridge %016x", dpid)
+	}
 	r.bridges[dpid] = st
 	r.mu.Unlock()
 	defer func() {
@@ -144,6 +232,7 @@ func (r *Reconciler) Run(ctx context.Context, br Bridge) error {
 		r.mu.Unlock()
 	}()
 
+	delay := r.cfg.RetryDelay
 	for {
 		err := r.replay(ctx, br, st, log)
 		if err == nil {
@@ -152,29 +241,40 @@ func (r *Reconciler) Run(ctx context.Context, br Bridge) error {
 		if ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected) {
 			return err
 		}
-		log.Error("replay failed; retrying", zap.Error(err))
-		if !sleep(ctx, r.cfg.RetryDelay) {
+		if r.quarantine(st, err, log) {
+			continue
+		}
+		log.Error("replay failed; retrying", zap.Error(err), zap.Duration("in", delay))
+		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
+		delay = min(2*delay, 30*time.Second)
 	}
+	delay = r.cfg.RetryDelay
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-st.kick:
 		}
-		if err := r.sync(ctx, br, st); err != nil {
-			if ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected) {
-				return err
-			}
-			log.Error("sync failed; retrying", zap.Error(err))
-			if !sleep(ctx, r.cfg.RetryDelay) {
+		err := r.sync(ctx, br, st)
+		if err == nil {
+			delay = r.cfg.RetryDelay
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected) {
+			return err
+		}
+		if !r.quarantine(st, err, log) {
+			log.Error("sync failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			if !sleep(ctx, delay) {
 				return ctx.Err()
 			}
-			select {
-			case st.kick <- struct{}{}:
-			default:
-			}
+			delay = min(2*delay, 30*time.Second)
+		}
+		select {
+		case st.kick <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -186,7 +286,7 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 	}
 	cookies := dump.Cookies()
 	round := nextRound(cookies)
-	want := r.desired(br.DPID(), round)
+	want := r.desired(br.DPID(), round, st)
 	flows := want.Flows()
 	mods := make([]pipeline.FlowMod, 0, len(flows)+4)
 	for _, f := range flows {
@@ -217,7 +317,7 @@ func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error
 	st.mu.Lock()
 	round, installed := st.round, st.installed
 	st.mu.Unlock()
-	want := r.desired(br.DPID(), round)
+	want := r.desired(br.DPID(), round, st)
 	changes := pipeline.Diff(installed, want)
 	if changes.Empty() {
 		return nil

@@ -24,7 +24,8 @@ type fakeBridge struct {
 	fail    int // fail this many bundles
 }
 
-func (b *fakeBridge) DPID() uint64 { return 1 }
+func (b *fakeBridge) DPID() uint64       { return 1 }
+func (b *fakeBridge) Generation() uint64 { return 1 }
 
 func (b *fakeBridge) DumpFlows(context.Context) (ofctl.Dump, error) {
 	b.mu.Lock()
@@ -158,5 +159,73 @@ func TestNextRound(t *testing.T) {
 		if got := nextRound(tc.cookies); got != tc.want {
 			t.Errorf("nextRound(%v) = %d, want %d", tc.cookies, got, tc.want)
 		}
+	}
+}
+
+// rejectingBridge refuses any bundle holding one flow, naming it, as OVS
+// does for a flow it cannot install.
+type rejectingBridge struct {
+	*fakeBridge
+	bad pipeline.FlowKey
+	gen uint64
+}
+
+func (b *rejectingBridge) Generation() uint64 { return b.gen }
+
+func (b *rejectingBridge) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
+	for _, m := range mods {
+		if m.Flow.Key() == b.bad {
+			f := m.Flow
+			return &ofctl.OpenFlowError{DPID: 1, Type: 3, Code: 2, Flow: &f, Request: "bundle add"}
+		}
+	}
+	return b.fakeBridge.Bundle(ctx, mods)
+}
+
+// TestRejectedFlowIsQuarantined: one flow the switch refuses does not hold
+// the bridge hostage; everything else lands, the flow is reported, and a
+// flow with timeouts is left out as well.
+func TestRejectedFlowIsQuarantined(t *testing.T) {
+	bad := appFlow(66)
+	timed := appFlow(77)
+	timed.IdleTimeout = 10
+	br := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, bad: bad.Key(), gen: 1}
+	r := NewReconciler(ReconcilerConfig{RetryDelay: time.Hour, // a retry with the same flow would hang the test
+		Desired: func(uint64) []pipeline.Flow { return []pipeline.Flow{appFlow(1), bad, timed} }}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, br) }()
+	defer func() { cancel(); <-done }()
+	ovstest.Eventually(t, 5*time.Second, "replay without the rejected flow", func() bool { _, _, ok := r.Installed(1); return ok })
+	flows, _ := br.snapshot()
+	if _, ok := flows.Get(appFlow(1).WithRound(1).Key()); !ok {
+		t.Fatal("the good flow did not land")
+	}
+	if _, ok := flows.Get(bad.Key()); ok {
+		t.Fatal("the rejected flow is on the bridge")
+	}
+	rej := r.Rejected(1)
+	if len(rej) != 2 {
+		t.Fatalf("rejected flows %v, want the refused one and the one with timeouts", rej)
+	}
+}
+
+// TestNewerSessionOwnsTheBridge: a Run of an older session of the same
+// datapath (one replaced while it was still starting) does not take the
+// bridge from the newer one.
+func TestNewerSessionOwnsTheBridge(t *testing.T) {
+	r := NewReconciler(ReconcilerConfig{}, zaptest.NewLogger(t))
+	newer := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, gen: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, newer) }()
+	defer func() { cancel(); <-done }()
+	ovstest.Eventually(t, 5*time.Second, "newer session synced", func() bool { _, _, ok := r.Installed(1); return ok })
+	older := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, gen: 1}
+	if err := r.Run(context.Background(), older); err == nil {
+		t.Fatal("an older session's Run must give way")
+	}
+	if _, _, ok := r.Installed(1); !ok {
+		t.Fatal("the older session unregistered the newer one's bridge")
 	}
 }

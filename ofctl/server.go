@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -77,6 +78,7 @@ type Server struct {
 	mu       sync.Mutex
 	switches map[uint64]*Switch
 	wg       sync.WaitGroup
+	gen      atomic.Uint64 // session generations
 }
 
 // Listen opens the listener. A stale unix socket file is replaced.
@@ -98,32 +100,47 @@ func Listen(cfg Config, h Handler, log *zap.Logger) (*Server, error) {
 	return &Server{cfg: cfg, handler: h, log: log.Named("ofctl"), ln: ln, switches: map[uint64]*Switch{}}, nil
 }
 
+// Close stops accepting connections; Serve returns once its sessions end.
+func (s *Server) Close() error { return s.ln.Close() }
+
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until ctx ends, then closes every session and
 // waits for them.
+//
+// A failing Accept (out of file descriptors, say) is retried with backoff;
+// Close or the end of ctx stops the loop and ends every session.
 func (s *Server) Serve(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
 	defer stop()
-	var err error
+	delay := 5 * time.Millisecond
 	for {
-		conn, aerr := s.ln.Accept()
-		if aerr != nil {
-			if ctx.Err() == nil {
-				err = fmt.Errorf("ofctl: accept: %w", aerr)
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
 			}
-			break
+			s.log.Warn("accept failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, time.Second)
+			continue
 		}
+		delay = 5 * time.Millisecond
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.session(ctx, conn)
+			s.session(sctx, conn)
 		}()
 	}
-	_ = s.ln.Close()
+	cancel()
 	s.wg.Wait()
-	return err
+	return nil
 }
 
 // Switch returns the live session of a datapath.
@@ -208,9 +225,11 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 		nTables: feat.NTables,
 		conn:    conn,
 		log:     log.With(zap.String("dpid", fmt.Sprintf("%016x", feat.DatapathID))),
+		gen:     s.gen.Add(1),
 		pending: map[uint32]*pending{},
 		done:    make(chan struct{}),
 		punts:   make(chan PacketIn, s.cfg.PuntQueue),
+		echoes:  make(chan []byte, 8),
 	}
 	sw.xid.Store(100)
 	sw.lastRecv.Store(time.Now().UnixNano())
@@ -246,6 +265,19 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 	if err := sw.SetTableNames(sctx, s.cfg.TableNames); err != nil {
 		sw.log.Warn("could not name tables", zap.Error(err))
 	}
+	select {
+	case <-sw.done: // replaced or gone already: no handler for a dead session
+	default:
+		s.connected(sctx, sw)
+	}
+	<-sw.done
+	cancel()
+	wg.Wait()
+	sw.log.Info("switch disconnected", zap.NamedError("reason", sw.endErr))
+}
+
+// connected runs the handler's Connected, recovering a panic.
+func (s *Server) connected(ctx context.Context, sw *Switch) {
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -253,12 +285,8 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 				sw.end(fmt.Errorf("connect handler panicked: %v", r))
 			}
 		}()
-		s.handler.Connected(sctx, sw)
+		s.handler.Connected(ctx, sw)
 	}()
-	<-sw.done
-	cancel()
-	wg.Wait()
-	sw.log.Info("switch disconnected", zap.NamedError("reason", sw.endErr))
 }
 
 // puntWorker hands punts to the handler one at a time, surviving panics.

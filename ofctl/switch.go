@@ -21,6 +21,7 @@ import (
 // ErrDisconnected once the session has ended.
 type Switch struct {
 	dpid    uint64
+	gen     uint64 // increases with every session the server accepts
 	nTables uint8
 	conn    net.Conn
 	log     *zap.Logger
@@ -38,8 +39,10 @@ type Switch struct {
 	endOnce sync.Once
 	endErr  error
 
-	punts chan PacketIn
-	stats Stats
+	punts   chan PacketIn
+	echoes  chan []byte  // echo replies, written by the keepalive goroutine
+	bundles atomic.Int32 // bundles in flight
+	stats   Stats
 }
 
 // Stats are a session's punt counters.
@@ -64,6 +67,10 @@ type errorSink struct {
 
 // DPID is the switch's datapath id.
 func (s *Switch) DPID() uint64 { return s.dpid }
+
+// Generation orders the sessions of one server: a reconnect from the same
+// datapath gets a higher generation than the session it replaces.
+func (s *Switch) Generation() uint64 { return s.gen }
 
 // NTables is the number of tables the switch reported.
 func (s *Switch) NTables() uint8 { return s.nTables }
@@ -98,7 +105,21 @@ func (s *Switch) end(err error) {
 	})
 }
 
-func (s *Switch) nextXids(n uint32) uint32 { return s.xid.Add(n) - n + 1 }
+// nextXids reserves n consecutive xids and returns the first. A block never
+// wraps past 2^32 (error ranges compare lo <= xid <= hi) and never holds 0.
+func (s *Switch) nextXids(n uint32) uint32 {
+	for {
+		cur := s.xid.Load()
+		next := cur + n
+		if next < cur { // would wrap: restart low
+			s.xid.CompareAndSwap(cur, 100)
+			continue
+		}
+		if s.xid.CompareAndSwap(cur, next) {
+			return cur + 1
+		}
+	}
+}
 
 // write sends bytes under the write lock with a deadline.
 func (s *Switch) write(ctx context.Context, b []byte) error {
@@ -196,9 +217,13 @@ func (s *Switch) roundTrip(ctx context.Context, xid uint32, req []byte, what str
 		return nil, err
 	}
 	var replies [][]byte
+	size := 0
 	for {
 		select {
 		case msg := <-p.ch:
+			if size += len(msg); size > maxReplyBytes {
+				return nil, fmt.Errorf("ofctl: %s: reply exceeds %d bytes", what, maxReplyBytes)
+			}
 			if msg[1] == typeError {
 				e, err := parseError(msg)
 				if err != nil {
@@ -217,6 +242,10 @@ func (s *Switch) roundTrip(ctx context.Context, xid uint32, req []byte, what str
 		}
 	}
 }
+
+// maxReplyBytes bounds a multi-part reply (a flow dump of a million flows
+// is about 150 MB).
+const maxReplyBytes = 512 << 20
 
 func isType(t uint8) func([]byte) bool { return func(m []byte) bool { return m[1] == t } }
 
@@ -247,6 +276,8 @@ func (s *Switch) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
 		return nil
 	}
 	n := uint32(len(mods))
+	s.bundles.Add(1)
+	defer s.bundles.Add(-1)
 	base := s.nextXids(n + 3)
 	openX, addX, barrierX, commitX := base, base+1, base+1+n, base+2+n
 	bid := s.bundleID.Add(1)
@@ -417,12 +448,31 @@ func (s *Switch) DumpFlows(ctx context.Context) (Dump, error) {
 
 // SetTableNames names tables on the switch, so that
 // `ovs-ofctl dump-flows --names` prints them.
+//
+// OVS refuses a change to a table's max_entries, which follows the
+// bridge's flow_limit, so the current features are read first and the
+// request repeats them.
 func (s *Switch) SetTableNames(ctx context.Context, names map[uint8]string) error {
 	if len(names) == 0 {
 		return nil
 	}
 	xid := s.nextXids(1)
-	_, err := s.roundTrip(ctx, xid, tableNamesRequest(xid, names), "table names", multipartDone)
+	replies, err := s.roundTrip(ctx, xid, multipartMsg(xid, multipartTableFeatures, nil), "table features", multipartDone)
+	if err != nil {
+		return err
+	}
+	maxEntries := map[uint8]uint32{}
+	for _, msg := range replies {
+		_, _, body, err := parseMultipart(msg)
+		if err != nil {
+			return fmt.Errorf("ofctl: switch %s: malformed table features reply", s)
+		}
+		if err := parseTableMaxEntries(body, maxEntries); err != nil {
+			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+		}
+	}
+	xid = s.nextXids(1)
+	_, err = s.roundTrip(ctx, xid, tableNamesRequest(xid, names, maxEntries), "table names", multipartDone)
 	return err
 }
 
@@ -472,7 +522,12 @@ func (s *Switch) readLoop() {
 		}
 		switch h.Type {
 		case typeEchoRequest:
-			_ = s.write(context.Background(), echoReply(msg))
+			// Never write from the reader: a writer holding the lock
+			// for a big bundle would stop us reading, and the switch.
+			select {
+			case s.echoes <- echoReply(msg):
+			default: // the switch asks again
+			}
 		case typeEchoReply:
 		case typePacketIn:
 			s.stats.PuntsReceived.Add(1)
@@ -497,7 +552,9 @@ func (s *Switch) readLoop() {
 	}
 }
 
-// keepalive sends echo requests and ends a session that stays silent.
+// keepalive answers the switch's echo requests, sends our own, and ends a
+// session that stays silent. A switch chewing on a big bundle may not
+// answer for a while, so the limit stretches while a bundle is in flight.
 func (s *Switch) keepalive(interval, timeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -505,8 +562,14 @@ func (s *Switch) keepalive(interval, timeout time.Duration) {
 		select {
 		case <-s.done:
 			return
+		case reply := <-s.echoes:
+			_ = s.write(context.Background(), reply)
 		case <-t.C:
-			if silent := time.Since(time.Unix(0, s.lastRecv.Load())); silent > timeout {
+			limit := timeout
+			if s.bundles.Load() > 0 {
+				limit = 8 * timeout
+			}
+			if silent := time.Since(time.Unix(0, s.lastRecv.Load())); silent > limit {
 				s.end(fmt.Errorf("no message for %s", silent.Round(time.Second)))
 				return
 			}

@@ -341,3 +341,38 @@ func TestRejectsOpenFlow13OnlySwitch(t *testing.T) {
 	conn.Close()
 	stop()
 }
+
+// flakyListener fails its first Accept, as a listener out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("accept: too many open files")
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptErrorIsRetried: a failing Accept does not stop the server.
+func TestAcceptErrorIsRetried(t *testing.T) {
+	noLeaks(t)
+	connected := make(chan *Switch, 1)
+	srv, err := Listen(Config{Addr: "tcp:127.0.0.1:0"}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ln = &flakyListener{Listener: srv.ln}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	dial(t, srv, &fakeSwitch{dpid: 9})
+	select {
+	case <-connected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no session after an accept error")
+	}
+}

@@ -322,11 +322,28 @@ func flowDescRequest(xid uint32) []byte {
 	return multipartMsg(xid, multipartFlowDesc, body)
 }
 
+// parseTableMaxEntries reads max_entries of each table from the body of a
+// table-features reply.
+func parseTableMaxEntries(body []byte, out map[uint8]uint32) error {
+	for len(body) > 0 {
+		if len(body) < 64 {
+			return pipeline.ErrTruncated
+		}
+		n := int(binary.BigEndian.Uint16(body))
+		if n < 64 || n > len(body) {
+			return fmt.Errorf("openflow: table features entry of %d bytes", n)
+		}
+		out[body[2]] = binary.BigEndian.Uint32(body[60:])
+		body = body[n:]
+	}
+	return nil
+}
+
 // tableNamesRequest sets table names with one OFPTFC15_MODIFY table-features
 // entry per table and no properties, which leaves everything but the name
 // as it is. OVS checks max_entries and the metadata masks against its own
 // values, so they repeat what OVS reports.
-func tableNamesRequest(xid uint32, names map[uint8]string) []byte {
+func tableNamesRequest(xid uint32, names map[uint8]string, maxEntries map[uint8]uint32) []byte {
 	var body []byte
 	for id := 0; id < 255; id++ {
 		name, ok := names[uint8(id)]
@@ -341,7 +358,11 @@ func tableNamesRequest(xid uint32, names map[uint8]string) []byte {
 		body = be64(body, ^uint64(0)) // metadata_match
 		body = be64(body, ^uint64(0)) // metadata_write
 		body = be32(body, 0)          // capabilities
-		body = be32(body, 1000000)    // max_entries, as OVS reports it
+		max, ok := maxEntries[uint8(id)]
+		if !ok {
+			max = 1000000 // OVS's own default
+		}
+		body = be32(body, max) // as the switch reports it
 	}
 	return multipartMsg(xid, multipartTableFeatures, body)
 }

@@ -6,21 +6,26 @@
 // replica that applies the same log holds the same topology.
 package topology
 
+import "encoding/json"
+
 // Network is a logical L2 network (Neutron "network").
 type Network struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	AdminStateUp   bool     `json:"admin_state_up"`
-	NetworkType    string   `json:"provider:network_type"`
-	SegmentationID uint32   `json:"provider:segmentation_id"`
-	MTU            int      `json:"mtu"`
-	Status         string   `json:"status"`
-	Shared         bool     `json:"shared"`
-	Description    string   `json:"description"`
-	ProjectID      string   `json:"project_id"`
-	TenantID       string   `json:"tenant_id"`
-	Tags           []string `json:"tags"`
-	Subnets        []string `json:"subnets"`
+	// Extra holds Neutron fields Wyvern stores and returns but does not
+	// act on (availability_zone_hints, binding:profile, ...).
+	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
+	ID             string                     `json:"id"`
+	Name           string                     `json:"name"`
+	AdminStateUp   bool                       `json:"admin_state_up"`
+	NetworkType    string                     `json:"provider:network_type"`
+	SegmentationID uint32                     `json:"provider:segmentation_id"`
+	MTU            int                        `json:"mtu"`
+	Status         string                     `json:"status"`
+	Shared         bool                       `json:"shared"`
+	Description    string                     `json:"description"`
+	ProjectID      string                     `json:"project_id"`
+	TenantID       string                     `json:"tenant_id"`
+	Tags           []string                   `json:"tags"`
+	Subnets        []string                   `json:"subnets"`
 	// Key is the network's small integer key: the pipeline's NetworkKey.
 	Key uint32 `json:"wyvern:key"`
 	// RevisionNumber is the raft index of the last change.
@@ -41,21 +46,24 @@ type HostRoute struct {
 
 // Subnet is an IPv4 prefix on a network.
 type Subnet struct {
-	ID              string           `json:"id"`
-	NetworkID       string           `json:"network_id"`
-	Name            string           `json:"name"`
-	IPVersion       int              `json:"ip_version"`
-	CIDR            string           `json:"cidr"`
-	GatewayIP       *string          `json:"gateway_ip"`
-	AllocationPools []AllocationPool `json:"allocation_pools"`
-	EnableDHCP      bool             `json:"enable_dhcp"`
-	DNSNameservers  []string         `json:"dns_nameservers"`
-	HostRoutes      []HostRoute      `json:"host_routes"`
-	Description     string           `json:"description"`
-	ProjectID       string           `json:"project_id"`
-	TenantID        string           `json:"tenant_id"`
-	Tags            []string         `json:"tags"`
-	RevisionNumber  uint64           `json:"revision_number"`
+	// Extra holds Neutron fields Wyvern stores and returns but does not
+	// act on (availability_zone_hints, binding:profile, ...).
+	Extra           map[string]json.RawMessage `json:"extra,omitempty"`
+	ID              string                     `json:"id"`
+	NetworkID       string                     `json:"network_id"`
+	Name            string                     `json:"name"`
+	IPVersion       int                        `json:"ip_version"`
+	CIDR            string                     `json:"cidr"`
+	GatewayIP       *string                    `json:"gateway_ip"`
+	AllocationPools []AllocationPool           `json:"allocation_pools"`
+	EnableDHCP      bool                       `json:"enable_dhcp"`
+	DNSNameservers  []string                   `json:"dns_nameservers"`
+	HostRoutes      []HostRoute                `json:"host_routes"`
+	Description     string                     `json:"description"`
+	ProjectID       string                     `json:"project_id"`
+	TenantID        string                     `json:"tenant_id"`
+	Tags            []string                   `json:"tags"`
+	RevisionNumber  uint64                     `json:"revision_number"`
 }
 
 // FixedIP is one address of a port.
@@ -73,23 +81,26 @@ type AddressPair struct {
 
 // Port is a logical switch port.
 type Port struct {
-	ID                  string        `json:"id"`
-	NetworkID           string        `json:"network_id"`
-	Name                string        `json:"name"`
-	MACAddress          string        `json:"mac_address"`
-	FixedIPs            []FixedIP     `json:"fixed_ips"`
-	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs"`
-	PortSecurityEnabled bool          `json:"port_security_enabled"`
-	DeviceOwner         string        `json:"device_owner"`
-	DeviceID            string        `json:"device_id"`
-	AdminStateUp        bool          `json:"admin_state_up"`
-	HostID              string        `json:"binding:host_id"`
-	Status              string        `json:"status"`
-	Description         string        `json:"description"`
-	ProjectID           string        `json:"project_id"`
-	TenantID            string        `json:"tenant_id"`
-	Tags                []string      `json:"tags"`
-	SecurityGroups      []string      `json:"security_groups"`
+	// Extra holds Neutron fields Wyvern stores and returns but does not
+	// act on (availability_zone_hints, binding:profile, ...).
+	Extra               map[string]json.RawMessage `json:"extra,omitempty"`
+	ID                  string                     `json:"id"`
+	NetworkID           string                     `json:"network_id"`
+	Name                string                     `json:"name"`
+	MACAddress          string                     `json:"mac_address"`
+	FixedIPs            []FixedIP                  `json:"fixed_ips"`
+	AllowedAddressPairs []AddressPair              `json:"allowed_address_pairs"`
+	PortSecurityEnabled bool                       `json:"port_security_enabled"`
+	DeviceOwner         string                     `json:"device_owner"`
+	DeviceID            string                     `json:"device_id"`
+	AdminStateUp        bool                       `json:"admin_state_up"`
+	HostID              string                     `json:"binding:host_id"`
+	Status              string                     `json:"status"`
+	Description         string                     `json:"description"`
+	ProjectID           string                     `json:"project_id"`
+	TenantID            string                     `json:"tenant_id"`
+	Tags                []string                   `json:"tags"`
+	SecurityGroups      []string                   `json:"security_groups"`
 	// Key is the port's small integer key: the pipeline's port keys.
 	Key            uint32 `json:"wyvern:key"`
 	RevisionNumber uint64 `json:"revision_number"`
@@ -97,17 +108,20 @@ type Port struct {
 
 // Router is a distributed logical router.
 type Router struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	AdminStateUp   bool     `json:"admin_state_up"`
-	Status         string   `json:"status"`
-	Distributed    bool     `json:"distributed"`
-	Description    string   `json:"description"`
-	ProjectID      string   `json:"project_id"`
-	TenantID       string   `json:"tenant_id"`
-	Tags           []string `json:"tags"`
-	Key            uint32   `json:"wyvern:key"`
-	RevisionNumber uint64   `json:"revision_number"`
+	// Extra holds Neutron fields Wyvern stores and returns but does not
+	// act on (availability_zone_hints, binding:profile, ...).
+	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
+	ID             string                     `json:"id"`
+	Name           string                     `json:"name"`
+	AdminStateUp   bool                       `json:"admin_state_up"`
+	Status         string                     `json:"status"`
+	Distributed    bool                       `json:"distributed"`
+	Description    string                     `json:"description"`
+	ProjectID      string                     `json:"project_id"`
+	TenantID       string                     `json:"tenant_id"`
+	Tags           []string                   `json:"tags"`
+	Key            uint32                     `json:"wyvern:key"`
+	RevisionNumber uint64                     `json:"revision_number"`
 }
 
 // Chassis is a hypervisor with an integration bridge.

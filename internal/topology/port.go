@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 )
@@ -14,6 +15,7 @@ type FixedIPSpec struct {
 
 // PortSpec is a port create or update; nil fields are absent.
 type PortSpec struct {
+	Extra               map[string]json.RawMessage // merged into the object's Extra
 	ID                  string
 	NetworkID           *string
 	Name                *string
@@ -229,6 +231,7 @@ func (s *Store) applyPortFields(p *Port, sp PortSpec) error {
 	if sp.SecurityGroups != nil {
 		p.SecurityGroups = append([]string{}, sp.SecurityGroups...)
 	}
+	mergeExtra(&p.Extra, sp.Extra)
 	return nil
 }
 

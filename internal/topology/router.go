@@ -1,9 +1,13 @@
 package topology
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // RouterSpec is a router create or update; nil fields are absent.
 type RouterSpec struct {
+	Extra        map[string]json.RawMessage // merged into the object's Extra
 	ID           string
 	Name         *string
 	AdminStateUp *bool
@@ -59,6 +63,7 @@ func applyRouterFields(r *Router, sp RouterSpec) {
 	if sp.Tags != nil {
 		r.Tags = append([]string{}, sp.Tags...)
 	}
+	mergeExtra(&r.Extra, sp.Extra)
 }
 
 // UpdateRouter changes a router's fields.

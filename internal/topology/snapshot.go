@@ -18,6 +18,7 @@ type record struct {
 
 // allocState is what the allocators need beyond the objects themselves.
 type allocState struct {
+	Index    uint64            `json:"index"`
 	Counters Counters          `json:"counters"`
 	IPHints  map[string]string `json:"ip_hints"`
 }
@@ -37,7 +38,7 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 	for k, v := range s.ipHint {
 		hints[k] = v.String()
 	}
-	if err := put("alloc", allocState{Counters: s.seq, IPHints: hints}); err != nil {
+	if err := put("alloc", allocState{Index: s.index, Counters: s.seq, IPHints: hints}); err != nil {
 		return err
 	}
 	for _, id := range sortedKeys(s.members) {
@@ -98,7 +99,7 @@ func (s *Store) restoreRecord(rec record) error {
 		if err := json.Unmarshal(rec.Record, &a); err != nil {
 			return err
 		}
-		s.seq = a.Counters
+		s.seq, s.index = a.Counters, a.Index
 		if s.seq.SegID == nil {
 			s.seq.SegID = map[string]uint32{}
 		}

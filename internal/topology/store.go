@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -28,6 +29,7 @@ type Store struct {
 	chassis  map[string]*Chassis
 	members  map[string]*Member
 	seq      Counters
+	index    uint64 // raft index of the last command applied
 
 	// Indexes, rebuilt from the objects on restore.
 	segIDs   map[string]map[uint32]string     // type → segmentation id → network
@@ -63,6 +65,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SetIndex records the raft index of the last command applied (accepted
+// or rejected); it travels with snapshots.
+func (s *Store) SetIndex(i uint64) { s.index = i }
+
+// Index is the raft index of the last command applied.
+func (s *Store) Index() uint64 { return s.index }
 
 // --- reads (copies, sorted by id) -------------------------------------
 
@@ -183,6 +192,7 @@ func (s *Store) Member(id string) (Member, bool) {
 // NetworkSpec is a network create or update; nil fields are absent
 // (defaults on create, unchanged on update).
 type NetworkSpec struct {
+	Extra          map[string]json.RawMessage // merged into the object's Extra
 	ID             string
 	Name           *string
 	AdminStateUp   *bool
@@ -301,7 +311,22 @@ func applyNetworkFields(n *Network, sp NetworkSpec) error {
 	if sp.Tags != nil {
 		n.Tags = append([]string{}, sp.Tags...)
 	}
+	mergeExtra(&n.Extra, sp.Extra)
 	return nil
+}
+
+// mergeExtra sets the given passive fields; a JSON null removes one.
+func mergeExtra(dst *map[string]json.RawMessage, src map[string]json.RawMessage) {
+	for k, v := range src {
+		if string(v) == "null" {
+			delete(*dst, k)
+			continue
+		}
+		if *dst == nil {
+			*dst = map[string]json.RawMessage{}
+		}
+		(*dst)[k] = append(json.RawMessage(nil), v...)
+	}
 }
 
 // setProject keeps Neutron's project_id and tenant_id aliases equal.

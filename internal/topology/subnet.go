@@ -1,12 +1,14 @@
 package topology
 
 import (
+	"encoding/json"
 	"net/netip"
 	"sort"
 )
 
 // SubnetSpec is a subnet create or update; nil fields are absent.
 type SubnetSpec struct {
+	Extra           map[string]json.RawMessage // merged into the object's Extra
 	ID              string
 	NetworkID       *string
 	Name            *string
@@ -194,6 +196,7 @@ func applySubnetFields(sn *Subnet, sp SubnetSpec) error {
 	if sp.Tags != nil {
 		sn.Tags = append([]string{}, sp.Tags...)
 	}
+	mergeExtra(&sn.Extra, sp.Extra)
 	return nil
 }
 
