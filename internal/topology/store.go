@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"sort"
-	"strings"
 )
 
 // Counters are the store's deterministic allocators.
@@ -445,5 +444,3 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	v |= 1<<(32-p.Bits()) - 1
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
-
-func lower(s string) string { return strings.ToLower(s) }
