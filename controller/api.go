@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
@@ -980,6 +979,3 @@ func (n *Node) events(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": changes, "index": next})
 }
-
-// logRequest is for debugging API traffic at debug level.
-var _ = zap.String

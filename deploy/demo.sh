@@ -52,7 +52,7 @@ start_hypervisor() {
   ip netns exec "$ns" env OVS_RUNDIR="$d" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/vs.pid" \
     --detach --log-file="$d/vs.log" --unixctl="$d/vs.ctl" 2>>"$d/start.log"
 
-  ip netns exec "$ns" bin/wyvernd --node-id "$hv" --openflow-addr tcp:127.0.0.1:6653 \
+  ip netns exec "$ns" bin/wyvernd --node-id "$hv" --openflow-addr tcp:127.0.0.1:6653 --data-dir "$d/data" \
     >"$d/wyvernd.log" 2>&1 &
   echo $! >"$d/wyvernd.pid"
 
@@ -96,7 +96,7 @@ start() {
   say "Restart wyvernd: the bridge keeps forwarding state, the new round replaces the old"
   stop_pidfile "$d/wyvernd.pid"
   echo "wyvernd stopped; flows still on br-int: $("${OFCTL[@]}" dump-flows --no-stats "$d/br-int.mgmt" | grep -c cookie)"
-  ip netns exec wyv-hv1 bin/wyvernd --node-id hv1 --openflow-addr tcp:127.0.0.1:6653 >>"$d/wyvernd.log" 2>&1 &
+  ip netns exec wyv-hv1 bin/wyvernd --node-id hv1 --openflow-addr tcp:127.0.0.1:6653 --data-dir "$d/data" >>"$d/wyvernd.log" 2>&1 &
   echo $! >"$d/wyvernd.pid"
   wait_for 15 "round 2" in_round 2
   grep 'bridge replayed' "$d/wyvernd.log" | tail -1

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -17,11 +20,16 @@ import (
 // Config is wyvernd's configuration: flags, WYVERN_* environment variables
 // and the YAML --config file, in falling precedence.
 type Config struct {
-	Config       string `mapstructure:"config"`
-	NodeID       string `mapstructure:"node-id"`
-	OpenFlowAddr string `mapstructure:"openflow-addr"`
-	Forwarding   string `mapstructure:"forwarding"`
-	LogLevel     string `mapstructure:"log-level"`
+	Config       string   `mapstructure:"config"`
+	NodeID       string   `mapstructure:"node-id"`
+	DataDir      string   `mapstructure:"data-dir"`
+	RaftAddr     string   `mapstructure:"raft-addr"`
+	APIAddr      string   `mapstructure:"api-addr"`
+	OpenFlowAddr string   `mapstructure:"openflow-addr"`
+	Join         []string `mapstructure:"join"`
+	Voter        string   `mapstructure:"voter"`
+	Forwarding   string   `mapstructure:"forwarding"`
+	LogLevel     string   `mapstructure:"log-level"`
 }
 
 func flags() *pflag.FlagSet {
@@ -29,7 +37,12 @@ func flags() *pflag.FlagSet {
 	fs := pflag.NewFlagSet("wyvernd", pflag.ContinueOnError)
 	fs.String("config", "", "optional YAML file with any of these settings")
 	fs.String("node-id", host, "unique node name")
+	fs.String("data-dir", "", "raft log and snapshots (default ./wyvern-data/<node-id>)")
+	fs.String("raft-addr", "127.0.0.1:7946", "raft bind and advertise address HOST:PORT")
+	fs.String("api-addr", "127.0.0.1:9696", "northbound API listen address HOST:PORT")
 	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT or unix:PATH")
+	fs.StringSlice("join", nil, "API URL(s) of running members, comma separated; empty bootstraps a new cluster")
+	fs.String("voter", "auto", "auto|true|false: auto is a voter while the cluster has fewer than 3 voters")
 	fs.String("forwarding", "reactive", "reactive|proactive")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	return fs
@@ -63,6 +76,13 @@ func loadConfig(args []string) (Config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	// An environment variable arrives as one string: split it like the flag.
+	if len(c.Join) == 1 && strings.Contains(c.Join[0], ",") {
+		c.Join = strings.Split(c.Join[0], ",")
+	}
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join("wyvern-data", c.NodeID)
+	}
 	return c, c.Validate()
 }
 
@@ -71,6 +91,21 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.NodeID == "" {
 		errs = append(errs, errors.New("--node-id must not be empty"))
+	}
+	for flag, addr := range map[string]string{"--raft-addr": c.RaftAddr, "--api-addr": c.APIAddr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || port == "0" {
+			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT with a fixed port", flag, addr))
+		}
+	}
+	for _, j := range c.Join {
+		if u, err := url.Parse(j); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--join %q: want an API URL such as http://10.0.0.1:9696", j))
+		}
+	}
+	switch c.Voter {
+	case "auto", "true", "false":
+	default:
+		errs = append(errs, fmt.Errorf("--voter %q: want auto, true or false", c.Voter))
 	}
 	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))

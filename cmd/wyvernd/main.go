@@ -44,7 +44,12 @@ func run(args []string) error {
 	mode, _ := pipeline.ParseMode(cfg.Forwarding)
 	node, err := controller.NewNode(controller.NodeConfig{
 		NodeID:       cfg.NodeID,
+		DataDir:      cfg.DataDir,
+		RaftAddr:     cfg.RaftAddr,
+		APIAddr:      cfg.APIAddr,
 		OpenFlowAddr: cfg.OpenFlowAddr,
+		Join:         cfg.Join,
+		Voter:        cfg.Voter,
 		Mode:         mode,
 	}, log)
 	if err != nil {

@@ -115,7 +115,7 @@ func TestRestartNeverEmptiesBridge(t *testing.T) {
 			t.Logf("wyvernd log:\n%s", b)
 		}
 	})
-	args := []string{"--node-id", "hv1", "--openflow-addr", "tcp:127.0.0.1:6653"}
+	args := []string{"--node-id", "hv1", "--openflow-addr", "tcp:127.0.0.1:6653", "--data-dir", filepath.Join(o.Dir, "data")}
 	d := startDaemon(t, o.NS, logPath, args...)
 	o.AddBridge(br, ovstest.BridgeOptions{Controller: "tcp:127.0.0.1:6653"})
 	base := len(pipeline.Stages)
@@ -208,6 +208,9 @@ func TestBadFlagsExitNonZero(t *testing.T) {
 		{[]string{"--no-such-flag"}, "", "unknown flag"},
 		{nil, "WYVERN_FORWARDING=sideways", "--forwarding"},
 		{[]string{"--config", cfgFile}, "", "no-such-key"},
+		{[]string{"--voter=maybe"}, "", "--voter"},
+		{[]string{"--join=10.0.0.1:9696"}, "", "--join"},
+		{[]string{"--api-addr=localhost"}, "", "--api-addr"},
 	} {
 		cmd := exec.Command(wyvernd, tc.args...)
 		cmd.Env = append(os.Environ(), tc.env)

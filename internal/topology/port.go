@@ -174,7 +174,7 @@ func (s *Store) resolveFixedIPs(network, port string, req *[]FixedIPSpec) ([]Fix
 			return nil, conflict("InvalidIpForSubnet", "IP address %s is not a valid IP for the specified subnet.", a)
 		}
 		if owner, used := s.ips[sn.ID][a]; used && owner != port || taken[a] {
-			return nil, conflict("IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", a, sn.ID)
+			return nil, conflict("IpAddressInUse", "IP address %s already allocated in subnet %s", a, sn.ID)
 		}
 		taken[a] = true
 		out = append(out, FixedIP{SubnetID: sn.ID, IPAddress: a.String()})

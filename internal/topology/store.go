@@ -284,7 +284,8 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	n.RevisionNumber = index
 	s.networks[n.ID] = n
 	s.indexNetwork(n)
-	return *n, nil
+	out, _ := s.Network(n.ID)
+	return out, nil
 }
 
 func applyNetworkFields(n *Network, sp NetworkSpec) error {
