@@ -1,0 +1,300 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startAPINode runs a single-node cluster in-process with its real HTTP
+// API and raft on loopback, until the test ends.
+func startAPINode(t testing.TB) *Node {
+	t.Helper()
+	n, err := NewNode(NodeConfig{NodeID: "api-test", DataDir: t.TempDir(), RaftAddr: freeAddr(t), APIAddr: "127.0.0.1:0",
+		OpenFlowAddr: "tcp:127.0.0.1:0", Mode: pipeline.Reactive}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	ovstest.Eventually(t, 15*time.Second, "node ready", func() bool {
+		resp, err := http.Get("http://" + n.APIAddr() + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return n
+}
+
+type apiClient struct {
+	t    testing.TB
+	base string
+}
+
+func (c apiClient) do(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Auth-Token", "ignored")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			c.t.Fatalf("%s %s: %d, body is not JSON: %s", method, path, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func (c apiClient) create(path, body string) map[string]any {
+	c.t.Helper()
+	code, out := c.do("POST", path, body)
+	if code != http.StatusCreated {
+		c.t.Fatalf("POST %s %s: %d %v", path, body, code, out)
+	}
+	return out
+}
+
+func (c apiClient) state() string {
+	c.t.Helper()
+	var b strings.Builder
+	for _, coll := range []string{"networks", "subnets", "ports", "routers", "chassis"} {
+		code, out := c.do("GET", "/v2.0/"+coll, "")
+		if code != 200 {
+			c.t.Fatalf("GET %s: %d", coll, code)
+		}
+		j, _ := json.Marshal(out)
+		b.Write(j)
+	}
+	return b.String()
+}
+
+func id(obj map[string]any, key string) string { return obj[key].(map[string]any)["id"].(string) }
+
+// TestBadInputChangesNothing: every rejected request answers with the
+// status API.md gives and Neutron's error body, and leaves the topology as
+// it was.
+func TestBadInputChangesNothing(t *testing.T) {
+	n := startAPINode(t)
+	c := apiClient{t, "http://" + n.APIAddr()}
+	netA := id(c.create("/v2.0/networks", `{"network":{"name":"a","provider:segmentation_id":100}}`), "network")
+	sub := id(c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.0.0.0/24"}}`, netA)), "subnet")
+	port := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"10.0.0.5"}],"mac_address":"fa:16:3e:aa:bb:cc"}}`, netA))["port"].(map[string]any)
+	router := id(c.create("/v2.0/routers", `{"router":{"name":"r"}}`), "router")
+	onA := func(f string) string { return fmt.Sprintf(f, netA) }
+
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		typ                      string
+	}{
+		{"malformed JSON", "POST", "/v2.0/networks", `{"network":`, 400, "BadRequest"},
+		{"not an object", "POST", "/v2.0/networks", `[1,2]`, 400, "BadRequest"},
+		{"unknown field", "POST", "/v2.0/networks", `{"network":{"colour":"red"}}`, 400, "BadRequest"},
+		{"unknown wrapper", "POST", "/v2.0/networks", `{"net":{}}`, 400, "BadRequest"},
+		{"singular and plural", "POST", "/v2.0/networks", `{"network":{},"networks":[{}]}`, 400, "BadRequest"},
+		{"empty bulk", "POST", "/v2.0/networks", `{"networks":[]}`, 400, "BadRequest"},
+		{"wrong type", "POST", "/v2.0/networks", `{"network":{"admin_state_up":"yes"}}`, 400, "BadRequest"},
+		{"read-only field", "POST", "/v2.0/networks", `{"network":{"status":"ACTIVE"}}`, 400, "BadRequest"},
+		{"bad network type", "POST", "/v2.0/networks", `{"network":{"provider:network_type":"vlan"}}`, 400, "InvalidInput"},
+		{"segmentation id 0", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":0}}`, 400, "InvalidInput"},
+		{"segmentation id too big", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":16777216}}`, 400, "InvalidInput"},
+		{"negative segmentation id", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":-1}}`, 400, "BadRequest"},
+		{"segmentation id in use", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":100}}`, 409, "TunnelIdInUse"},
+		{"id in use", "POST", "/v2.0/networks", onA(`{"network":{"id":%q}}`), 409, "NetworkExists"},
+		{"bulk with one bad", "POST", "/v2.0/networks", `{"networks":[{"name":"ok1"},{"name":"ok2"},{"provider:segmentation_id":100}]}`, 409, "TunnelIdInUse"},
+		{"change provider type", "PUT", "/v2.0/networks/" + netA, `{"network":{"provider:network_type":"gre"}}`, 400, "InvalidInput"},
+		{"id differs from path", "PUT", "/v2.0/networks/" + netA, `{"network":{"id":"other"}}`, 400, "BadRequest"},
+		{"update missing network", "PUT", "/v2.0/networks/nope", `{"network":{"name":"x"}}`, 404, "NetworkNotFound"},
+		{"show missing network", "GET", "/v2.0/networks/nope", ``, 404, "NetworkNotFound"},
+		{"delete missing subnet", "DELETE", "/v2.0/subnets/nope", ``, 404, "SubnetNotFound"},
+		{"delete network with ports", "DELETE", "/v2.0/networks/" + netA, ``, 409, "NetworkInUse"},
+		{"delete subnet in use", "DELETE", "/v2.0/subnets/" + sub, ``, 409, "SubnetInUse"},
+		{"invalid CIDR", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.0.0.0/33"}}`), 400, "InvalidInput"},
+		{"not a CIDR", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"banana"}}`), 400, "InvalidInput"},
+		{"IPv6", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"fd00::/64","ip_version":6}}`), 400, "InvalidInput"},
+		{"overlapping subnet", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.0.0.128/25"}}`), 409, "InvalidInput"},
+		{"subnet on missing network", "POST", "/v2.0/subnets", `{"subnet":{"network_id":"nope","cidr":"10.9.0.0/24"}}`, 404, "NetworkNotFound"},
+		{"gateway outside", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.1.0.0/24","gateway_ip":"10.2.0.1"}}`), 400, "InvalidInput"},
+		{"gateway not an address", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.1.0.0/24","gateway_ip":7}}`), 400, "BadRequest"},
+		{"invalid MAC", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"mac_address":"fa:16:3e:zz:00:01"}}`), 400, "InvalidInput"},
+		{"multicast MAC", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"mac_address":"01:00:5e:00:00:01"}}`), 400, "InvalidInput"},
+		{"duplicate MAC", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"mac_address":"fa:16:3e:aa:bb:cc"}}`), 409, "MacAddressInUse"},
+		{"duplicate IP", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"10.0.0.5"}]}}`), 409, "IpAddressInUse"},
+		{"IP outside subnet", "POST", "/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"fixed_ips":[{"subnet_id":%q,"ip_address":"10.0.1.5"}]}}`, netA, sub), 409, "InvalidIpForSubnet"},
+		{"IP on no subnet", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"192.168.9.9"}]}}`), 409, "InvalidIpForNetwork"},
+		{"not an IP", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"ten"}]}}`), 400, "InvalidInput"},
+		{"unknown fixed_ips field", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"fixed_ips":[{"ip":"10.0.0.9"}]}}`), 400, "BadRequest"},
+		{"bad address pair", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"allowed_address_pairs":[{"ip_address":"x"}]}}`), 400, "InvalidInput"},
+		{"port on missing network", "POST", "/v2.0/ports", `{"port":{"network_id":"nope"}}`, 404, "NetworkNotFound"},
+		{"port bulk, last duplicate IP", "POST", "/v2.0/ports", onA(`{"ports":[{"network_id":%[1]q},{"network_id":%[1]q,"fixed_ips":[{"ip_address":"10.0.0.5"}]}]}`), 409, "IpAddressInUse"},
+		{"update port to used MAC", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"mac_address":"FA:16:3E:AA:BB:CC"}}`), 409, "MacAddressInUse"},
+		{"move port to another network", "PUT", "/v2.0/ports/" + port["id"].(string), `{"port":{"network_id":"other"}}`, 400, "InvalidInput"},
+		{"router interface without subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{}`, 400, "BadRequest"},
+		{"router interface unknown field", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"port_id":"p"}`, 400, "BadRequest"},
+		{"interface on missing router", "PUT", "/v2.0/routers/nope/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterNotFound"},
+		{"interface on missing subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"subnet_id":"nope"}`, 404, "SubnetNotFound"},
+		{"remove interface not there", "PUT", "/v2.0/routers/" + router + "/remove_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterInterfaceNotFoundForSubnet"},
+		{"no such collection", "GET", "/v2.0/floatingips", ``, 404, "HTTPNotFound"},
+		{"no such chassis", "GET", "/v2.0/chassis/hv9", ``, 404, "ChassisNotFound"},
+		{"events since not a number", "GET", "/v2.0/events?since=abc", ``, 400, "BadRequest"},
+		{"join without addresses", "POST", "/v2.0/cluster/members", `{"id":"x"}`, 400, "InvalidInput"},
+		{"join bad voter", "POST", "/v2.0/cluster/members", `{"id":"x","raft_address":"127.0.0.1:1","api_address":"127.0.0.1:2","voter":"maybe"}`, 400, "BadRequest"},
+		{"body too large", "POST", "/v2.0/networks", `{"network":{"description":"` + strings.Repeat("x", MaxBodyBytes) + `"}}`, 413, "RequestEntityTooLarge"},
+	}
+	for _, tc := range cases {
+		before := c.state()
+		code, out := c.do(tc.method, tc.path, tc.body)
+		ne, _ := out["NeutronError"].(map[string]any)
+		if code != tc.status || ne == nil || ne["type"] != tc.typ || ne["message"] == "" || ne["detail"] == nil {
+			t.Errorf("%s: got %d %v, want %d with NeutronError type %s", tc.name, code, out, tc.status, tc.typ)
+		}
+		if after := c.state(); after != before {
+			t.Errorf("%s: a rejected request changed the topology", tc.name)
+		}
+	}
+}
+
+// TestNeutronShapes checks the parts of the contract a Neutron client
+// relies on: version document, extensions, lookups by name, filters,
+// stored passive fields, bulk, updates, router interfaces, the change feed.
+func TestNeutronShapes(t *testing.T) {
+	n := startAPINode(t)
+	c := apiClient{t, "http://" + n.APIAddr()}
+	code, out := c.do("GET", "/", "")
+	if v := out["versions"].([]any)[0].(map[string]any); code != 200 || v["id"] != "v2.0" || v["status"] != "CURRENT" {
+		t.Fatalf("version document: %d %v", code, out)
+	}
+	if code, out := c.do("GET", "/v2.0/extensions", ""); code != 200 || len(out["extensions"].([]any)) == 0 {
+		t.Fatalf("extensions: %d %v", code, out)
+	}
+	_, ev := c.do("GET", "/v2.0/events?timeout=0", "")
+	since := uint64(ev["index"].(float64))
+
+	nets := c.create("/v2.0/networks", `{"networks":[{"name":"red","availability_zone_hints":["az1"],"tags":["t"]},{"name":"green","provider:network_type":"gre"}]}`)["networks"].([]any)
+	red := nets[0].(map[string]any)
+	if red["provider:network_type"] != "vxlan" || red["mtu"].(float64) != 1450 || red["status"] != "ACTIVE" ||
+		fmt.Sprint(red["availability_zone_hints"]) != "[az1]" || fmt.Sprint(red["subnets"]) != "[]" {
+		t.Fatalf("network defaults and passive fields: %v", red)
+	}
+	if nets[1].(map[string]any)["mtu"].(float64) != 1458 {
+		t.Fatalf("gre mtu: %v", nets[1])
+	}
+	_, got := c.do("GET", "/v2.0/networks?name=green", "")
+	if l := got["networks"].([]any); len(l) != 1 || l[0].(map[string]any)["name"] != "green" {
+		t.Fatalf("lookup by name: %v", got)
+	}
+	redID := red["id"].(string)
+	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.5.0.0/24","gateway_ip":null}}`, redID))
+	_, got = c.do("GET", "/v2.0/subnets?network_id="+redID, "")
+	sn := got["subnets"].([]any)[0].(map[string]any)
+	if sn["gateway_ip"] != nil || fmt.Sprint(sn["allocation_pools"]) != "[map[end:10.5.0.254 start:10.5.0.1]]" {
+		t.Fatalf("subnet without gateway: %v", sn)
+	}
+	p := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"binding:host_id":"hv1","binding:profile":{"k":"v"}}}`, redID))["port"].(map[string]any)
+	if p["status"] != "DOWN" || p["mac_address"] == "" || len(p["fixed_ips"].([]any)) != 1 || fmt.Sprint(p["binding:profile"]) != "map[k:v]" {
+		t.Fatalf("port: %v", p)
+	}
+	_, got = c.do("GET", "/v2.0/ports?binding:host_id=hv1&binding:host_id=hv2", "")
+	if len(got["ports"].([]any)) != 1 {
+		t.Fatalf("filter with two values: %v", got)
+	}
+	_, got = c.do("GET", "/v2.0/ports?binding:host_id=hv3", "")
+	if len(got["ports"].([]any)) != 0 {
+		t.Fatalf("filter matching nothing: %v", got)
+	}
+	code, upd := c.do("PUT", "/v2.0/ports/"+p["id"].(string), `{"port":{"name":"renamed","fixed_ips":[{"ip_address":"10.5.0.77"}]}}`)
+	up := upd["port"].(map[string]any)
+	if code != 200 || up["name"] != "renamed" || up["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != "10.5.0.77" || up["mac_address"] != p["mac_address"] {
+		t.Fatalf("update: %d %v", code, upd)
+	}
+	router := c.create("/v2.0/routers", `{"router":{"name":"r1"}}`)["router"].(map[string]any)
+	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.6.0.0/24"}}`, nets[1].(map[string]any)["id"]))
+	_, got = c.do("GET", "/v2.0/subnets?cidr=10.6.0.0/24", "")
+	sub2 := got["subnets"].([]any)[0].(map[string]any)["id"].(string)
+	code, iface := c.do("PUT", "/v2.0/routers/"+router["id"].(string)+"/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub2))
+	if code != 200 || iface["port_id"] == nil || iface["subnet_id"] != sub2 {
+		t.Fatalf("add_router_interface: %d %v", code, iface)
+	}
+	_, got = c.do("GET", "/v2.0/ports/"+iface["port_id"].(string), "")
+	rp := got["port"].(map[string]any)
+	if rp["device_owner"] != "network:router_interface_distributed" || rp["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != "10.6.0.1" {
+		t.Fatalf("router interface port: %v", rp)
+	}
+	if code, _ := c.do("PUT", "/v2.0/routers/"+router["id"].(string)+"/remove_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub2)); code != 200 {
+		t.Fatalf("remove_router_interface: %d", code)
+	}
+	if code, _ := c.do("DELETE", "/v2.0/routers/"+router["id"].(string), ""); code != 204 {
+		t.Fatalf("delete router: %d", code)
+	}
+	if code, _ := c.do("GET", "/v2.0/networks/"+redID+"?consistent=true", ""); code != 200 {
+		t.Fatalf("consistent read: %d", code)
+	}
+	// The change feed saw every change, in order, after since.
+	_, ev = c.do("GET", fmt.Sprintf("/v2.0/events?since=%d&timeout=1", since), "")
+	var kinds []string
+	last := since
+	for _, e := range ev["events"].([]any) {
+		m := e.(map[string]any)
+		if idx := uint64(m["index"].(float64)); idx < last {
+			t.Fatalf("feed out of order at %v", m)
+		} else {
+			last = idx
+		}
+		kinds = append(kinds, m["resource"].(string)+"/"+m["op"].(string))
+	}
+	want := "network/create network/create subnet/create port/create port/update router/create subnet/create port/create router/update port/delete router/update router/delete"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("feed:\n got %s\nwant %s", strings.Join(kinds, " "), want)
+	}
+	// A long-poll returns as soon as a change commits.
+	start := time.Now()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		b := bytes.NewBufferString(`{"network":{"name":"late"}}`)
+		resp, err := http.Post(c.base+"/v2.0/networks", "application/json", b)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	_, ev = c.do("GET", fmt.Sprintf("/v2.0/events?since=%d&timeout=10", last), "")
+	if len(ev["events"].([]any)) != 1 || time.Since(start) > 5*time.Second {
+		t.Fatalf("long-poll: %v after %s", ev, time.Since(start))
+	}
+}
