@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -84,13 +86,58 @@ type Change struct {
 // handler applies one decoded command to the store.
 type handler func(s *topology.Store, index uint64, data []byte) (any, []Change, error)
 
+// decodeFailure is panicked by decodeInto and recovered by applyCommand.
+type decodeFailure struct{ err error }
+
 func decodeInto[T any](data []byte) T {
 	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		// A committed entry that does not decode is a bug, not input.
-		panic(fmt.Sprintf("fsm: undecodable %T command: %v", v, err))
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		panic(decodeFailure{fmt.Errorf("fsm: undecodable %T command: %w", v, err)})
 	}
 	return v
+}
+
+// errUnknownCommand is returned for a command type this node does not know
+// and may not skip.
+var errUnknownCommand = errors.New("fsm: unknown command type; this node is too old for the cluster")
+
+// applyCommand decodes and applies one command. A command that does not
+// decode is returned as an error (Apply turns it into a panic: a committed
+// entry that does not decode is a bug, not input); a skippable unknown
+// command does nothing.
+func applyCommand(s *topology.Store, index uint64, data []byte) (out applied, decodeErr error) {
+	if len(data) == 0 {
+		return applied{}, errors.New("fsm: empty command")
+	}
+	t := CommandType(data[0])
+	h, ok := handlers[t]
+	if !ok {
+		if t&IgnoreUnknown != 0 {
+			return applied{}, nil
+		}
+		return applied{}, fmt.Errorf("%w: %d", errUnknownCommand, t)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			df, ok := r.(decodeFailure)
+			if !ok {
+				panic(r)
+			}
+			decodeErr = df.err
+		}
+	}()
+	out.value, out.changes, out.err = h(s, index, data[1:])
+	return out, nil
+}
+
+// applied is the outcome of one command: its result and changes, or the
+// business error that rejected it.
+type applied struct {
+	value   any
+	changes []Change
+	err     error
 }
 
 func changes[T any](index uint64, resource, op string, items []T, id func(T) string) []Change {
@@ -198,26 +245,21 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	if len(l.Data) == 0 {
-		panic(fmt.Sprintf("fsm: empty command at index %d", l.Index))
-	}
-	t := CommandType(l.Data[0])
-	h, ok := handlers[t]
-	if !ok {
-		if t&IgnoreUnknown != 0 {
-			return nil
-		}
-		panic(fmt.Sprintf("fsm: unknown command type %d at index %d; this node is too old for the cluster", t, l.Index))
+	if len(l.Data) > 0 && handlers[CommandType(l.Data[0])] == nil && CommandType(l.Data[0])&IgnoreUnknown != 0 {
+		return nil // a newer node's command this node may skip
 	}
 	f.mu.Lock()
-	v, ch, err := h(f.store, l.Index, l.Data[1:])
+	out, decodeErr := applyCommand(f.store, l.Index, l.Data)
 	f.store.SetIndex(l.Index)
 	f.mu.Unlock()
-	if err != nil {
-		return applyResult{Err: err}
+	if decodeErr != nil {
+		panic(fmt.Sprintf("%v (raft index %d)", decodeErr, l.Index))
 	}
-	f.feed.Publish(ch)
-	return applyResult{Value: v}
+	if out.err != nil {
+		return applyResult{Err: out.err}
+	}
+	f.feed.Publish(out.changes)
+	return applyResult{Value: out.value}
 }
 
 // Read runs fn with the store under the read lock; fn must not keep it.

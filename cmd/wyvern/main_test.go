@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startDaemon builds and runs a one-node wyvernd for the CLI to talk to.
+func startDaemon(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "wyvernd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../wyvernd").CombinedOutput(); err != nil {
+		t.Fatalf("building wyvernd: %v\n%s", err, out)
+	}
+	api := freePort(t)
+	cmd := exec.Command(bin, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", freePort(t),
+		"--api-addr", api, "--openflow-addr", "tcp:"+freePort(t))
+	logf, _ := os.Create(filepath.Join(dir, "wyvernd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_, _ = cmd.Process.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + api + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return api
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "wyvernd.log"))
+			t.Fatalf("wyvernd not ready:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, api string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := newRoot(&out, &errb)
+	root.SetArgs(append([]string{"--api", api}, args...))
+	err := root.Execute()
+	return out.String(), errb.String(), err
+}
+
+func mustRun(t *testing.T, api string, args ...string) string {
+	t.Helper()
+	out, errOut, err := run(t, api, args...)
+	if err != nil {
+		t.Fatalf("wyvern %s: %v %s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+func TestCLIAgainstARealNode(t *testing.T) {
+	api := startDaemon(t)
+	mustRun(t, api, "network", "create", "blue")
+	mustRun(t, api, "network", "create", "red", "--type", "gre", "--segmentation-id", "77")
+	mustRun(t, api, "subnet", "create", "--network", "blue", "--cidr", "10.1.0.0/24", "--name", "blue-v4")
+	mustRun(t, api, "subnet", "create", "--network", "red", "--cidr", "10.2.0.0/24", "--name", "red-v4")
+	mustRun(t, api, "port", "create", "--network", "blue", "--name", "vm1", "--fixed-ip", "subnet=blue-v4,ip=10.1.0.10", "--host", "hv1")
+	mustRun(t, api, "router", "create", "r1")
+	mustRun(t, api, "router", "add-interface", "r1", "blue-v4")
+	mustRun(t, api, "router", "add-interface", "r1", "red-v4")
+
+	table := mustRun(t, api, "network", "list")
+	if !strings.Contains(table, "ID") || !strings.Contains(table, "blue") || !strings.Contains(table, "gre") || !strings.Contains(table, "77") {
+		t.Fatalf("network table:\n%s", table)
+	}
+	js := mustRun(t, api, "port", "list", "--filter", "binding:host_id=hv1", "-o", "json")
+	var ports []map[string]any
+	if err := json.Unmarshal([]byte(js), &ports); err != nil || len(ports) != 1 || ports[0]["name"] != "vm1" {
+		t.Fatalf("port list -o json with a filter: %v\n%s", err, js)
+	}
+	if ips := fmt.Sprint(ports[0]["fixed_ips"]); !strings.Contains(ips, "10.1.0.10") {
+		t.Fatalf("fixed ip: %s", ips)
+	}
+	show := mustRun(t, api, "network", "show", "red")
+	if !strings.Contains(show, "provider:segmentation_id") || !strings.Contains(show, "77") {
+		t.Fatalf("show by name:\n%s", show)
+	}
+	routerPorts := mustRun(t, api, "port", "list", "--filter", "device_owner=network:router_interface_distributed")
+	if strings.Count(routerPorts, "10.1.0.1") != 1 || strings.Count(routerPorts, "10.2.0.1") != 1 {
+		t.Fatalf("router interfaces hold the gateways:\n%s", routerPorts)
+	}
+	status := mustRun(t, api, "cluster", "status")
+	if !strings.Contains(status, "leader: cli") || !strings.Contains(status, "voter") {
+		t.Fatalf("cluster status:\n%s", status)
+	}
+
+	// A refused request: a clear one-line error, non-zero exit.
+	_, _, err := run(t, api, "network", "delete", "blue")
+	if err == nil || !strings.Contains(err.Error(), "NetworkInUse") {
+		t.Fatalf("deleting a network in use: %v", err)
+	}
+	_, _, err = run(t, api, "port", "show", "nope")
+	if err == nil || !strings.Contains(err.Error(), "no port") {
+		t.Fatalf("show of a missing port: %v", err)
+	}
+	mustRun(t, api, "router", "remove-interface", "r1", "blue-v4")
+	mustRun(t, api, "port", "delete", "vm1")
+	mustRun(t, api, "network", "delete", "blue")
+	if out := mustRun(t, api, "network", "list", "-o", "json"); strings.Contains(out, `"blue"`) {
+		t.Fatalf("blue survived its delete: %s", out)
+	}
+}
