@@ -370,6 +370,41 @@ func render(v any) map[string]any {
 	return m
 }
 
+// renderRaw encodes an object as Neutron JSON in one pass when it has no
+// passive fields to splice in (the common case, and the one that matters
+// for bulk), else through render.
+func renderRaw(v any) json.RawMessage {
+	if e, ok := v.(interface{ HasExtra() bool }); !ok || !e.HasExtra() {
+		if b, err := json.Marshal(v); err == nil {
+			return b
+		}
+	}
+	b, _ := json.Marshal(render(v))
+	return b
+}
+
+// writeCollection writes {"<key>": [objects...]} from pre-encoded objects.
+func writeCollection(w http.ResponseWriter, status int, key string, objs []json.RawMessage) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	size := len(key) + 8
+	for _, o := range objs {
+		size += len(o) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"`...)
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, o := range objs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, o...)
+	}
+	b = append(b, "]}\n"...)
+	_, _ = w.Write(b)
+}
+
 // reservedQuery are list parameters that are not field filters.
 var reservedQuery = set("fields", "consistent", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
 
@@ -609,6 +644,14 @@ func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {
 
 // list renders, filters and answers a collection.
 func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []T) error {
+	if len(r.URL.Query()) == 0 { // no filters: encode each object once
+		raw := make([]json.RawMessage, len(items))
+		for i, it := range items {
+			raw[i] = renderRaw(it)
+		}
+		writeCollection(w, http.StatusOK, plural, raw)
+		return nil
+	}
 	objs := make([]map[string]any, len(items))
 	for i, it := range items {
 		objs[i] = render(it)
@@ -715,16 +758,16 @@ func answer[T any](w http.ResponseWriter, status int, r resource, v any, bulk bo
 	switch x := v.(type) {
 	case []T:
 		if bulk {
-			objs := make([]map[string]any, len(x))
+			objs := make([]json.RawMessage, len(x))
 			for i, it := range x {
-				objs[i] = render(it)
+				objs[i] = renderRaw(it)
 			}
-			writeJSON(w, status, map[string]any{r.plural: objs})
+			writeCollection(w, status, r.plural, objs)
 			return nil
 		}
-		writeJSON(w, status, map[string]any{r.singular: render(x[0])})
+		writeJSON(w, status, map[string]any{r.singular: renderRaw(x[0])})
 	case T:
-		writeJSON(w, status, map[string]any{r.singular: render(x)})
+		writeJSON(w, status, map[string]any{r.singular: renderRaw(x)})
 	default:
 		return fmt.Errorf("unexpected result %T", v)
 	}

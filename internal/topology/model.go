@@ -160,3 +160,15 @@ const (
 
 // Device owner of a router interface port.
 const OwnerRouterInterface = "network:router_interface_distributed"
+
+// HasExtra reports whether the object carries passive Neutron fields.
+func (n Network) HasExtra() bool { return len(n.Extra) > 0 }
+
+// HasExtra reports whether the object carries passive Neutron fields.
+func (s Subnet) HasExtra() bool { return len(s.Extra) > 0 }
+
+// HasExtra reports whether the object carries passive Neutron fields.
+func (p Port) HasExtra() bool { return len(p.Extra) > 0 }
+
+// HasExtra reports whether the object carries passive Neutron fields.
+func (r Router) HasExtra() bool { return len(r.Extra) > 0 }
