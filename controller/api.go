@@ -467,49 +467,57 @@ func fieldsOnly(o map[string]any, fields []string) map[string]any {
 	return out
 }
 
+// route is one API endpoint; docs/openapi.yaml must describe each.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+}
+
+// routes is the API, declared once.
+func (n *Node) routes() []route {
+	return []route{
+		{"GET", "/{$}", n.versions},
+		{"GET", "/v2.0", n.versions},
+		{"GET", "/v2.0/{$}", n.versions},
+		{"GET", "/v2.0/extensions", n.extensions},
+		{"GET", "/healthz", n.healthz},
+		{"GET", "/v2.0/networks", n.read(n.listNetworks)},
+		{"GET", "/v2.0/networks/{id}", n.read(n.showNetwork)},
+		{"POST", "/v2.0/networks", n.write(n.createNetworks)},
+		{"PUT", "/v2.0/networks/{id}", n.write(n.updateNetwork)},
+		{"DELETE", "/v2.0/networks/{id}", n.write(n.deleteBy(cmdNetworkDelete))},
+		{"GET", "/v2.0/subnets", n.read(n.listSubnets)},
+		{"GET", "/v2.0/subnets/{id}", n.read(n.showSubnet)},
+		{"POST", "/v2.0/subnets", n.write(n.createSubnets)},
+		{"PUT", "/v2.0/subnets/{id}", n.write(n.updateSubnet)},
+		{"DELETE", "/v2.0/subnets/{id}", n.write(n.deleteBy(cmdSubnetDelete))},
+		{"GET", "/v2.0/ports", n.read(n.listPorts)},
+		{"GET", "/v2.0/ports/{id}", n.read(n.showPort)},
+		{"POST", "/v2.0/ports", n.write(n.createPorts)},
+		{"PUT", "/v2.0/ports/{id}", n.write(n.updatePort)},
+		{"DELETE", "/v2.0/ports/{id}", n.write(n.deleteBy(cmdPortDelete))},
+		{"GET", "/v2.0/routers", n.read(n.listRouters)},
+		{"GET", "/v2.0/routers/{id}", n.read(n.showRouter)},
+		{"POST", "/v2.0/routers", n.write(n.createRouters)},
+		{"PUT", "/v2.0/routers/{id}", n.write(n.updateRouter)},
+		{"DELETE", "/v2.0/routers/{id}", n.write(n.deleteBy(cmdRouterDelete))},
+		{"PUT", "/v2.0/routers/{id}/add_router_interface", n.write(n.routerInterface(cmdRouterInterfaceAdd))},
+		{"PUT", "/v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove))},
+		{"GET", "/v2.0/chassis", n.read(n.listChassis)},
+		{"GET", "/v2.0/chassis/{name}", n.read(n.showChassis)},
+		{"GET", "/v2.0/cluster", n.clusterStatus},
+		{"POST", "/v2.0/cluster/members", n.write(n.joinMember)},
+		{"DELETE", "/v2.0/cluster/members/{id}", n.write(n.deleteMember)},
+		{"GET", "/v2.0/events", n.events},
+	}
+}
+
 // newAPIServer builds the HTTP server with Neutron's routes.
 func (n *Node) newAPIServer() *http.Server {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", n.versions)
-	mux.HandleFunc("GET /v2.0", n.versions)
-	mux.HandleFunc("GET /v2.0/{$}", n.versions)
-	mux.HandleFunc("GET /v2.0/extensions", n.extensions)
-	mux.HandleFunc("GET /healthz", n.healthz)
-
-	mux.HandleFunc("GET /v2.0/networks", n.read(n.listNetworks))
-	mux.HandleFunc("GET /v2.0/networks/{id}", n.read(n.showNetwork))
-	mux.HandleFunc("POST /v2.0/networks", n.write(n.createNetworks))
-	mux.HandleFunc("PUT /v2.0/networks/{id}", n.write(n.updateNetwork))
-	mux.HandleFunc("DELETE /v2.0/networks/{id}", n.write(n.deleteBy(cmdNetworkDelete)))
-
-	mux.HandleFunc("GET /v2.0/subnets", n.read(n.listSubnets))
-	mux.HandleFunc("GET /v2.0/subnets/{id}", n.read(n.showSubnet))
-	mux.HandleFunc("POST /v2.0/subnets", n.write(n.createSubnets))
-	mux.HandleFunc("PUT /v2.0/subnets/{id}", n.write(n.updateSubnet))
-	mux.HandleFunc("DELETE /v2.0/subnets/{id}", n.write(n.deleteBy(cmdSubnetDelete)))
-
-	mux.HandleFunc("GET /v2.0/ports", n.read(n.listPorts))
-	mux.HandleFunc("GET /v2.0/ports/{id}", n.read(n.showPort))
-	mux.HandleFunc("POST /v2.0/ports", n.write(n.createPorts))
-	mux.HandleFunc("PUT /v2.0/ports/{id}", n.write(n.updatePort))
-	mux.HandleFunc("DELETE /v2.0/ports/{id}", n.write(n.deleteBy(cmdPortDelete)))
-
-	mux.HandleFunc("GET /v2.0/routers", n.read(n.listRouters))
-	mux.HandleFunc("GET /v2.0/routers/{id}", n.read(n.showRouter))
-	mux.HandleFunc("POST /v2.0/routers", n.write(n.createRouters))
-	mux.HandleFunc("PUT /v2.0/routers/{id}", n.write(n.updateRouter))
-	mux.HandleFunc("DELETE /v2.0/routers/{id}", n.write(n.deleteBy(cmdRouterDelete)))
-	mux.HandleFunc("PUT /v2.0/routers/{id}/add_router_interface", n.write(n.routerInterface(cmdRouterInterfaceAdd)))
-	mux.HandleFunc("PUT /v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove)))
-
-	mux.HandleFunc("GET /v2.0/chassis", n.read(n.listChassis))
-	mux.HandleFunc("GET /v2.0/chassis/{name}", n.read(n.showChassis))
-
-	mux.HandleFunc("GET /v2.0/cluster", n.clusterStatus)
-	mux.HandleFunc("POST /v2.0/cluster/members", n.write(n.joinMember))
-	mux.HandleFunc("DELETE /v2.0/cluster/members/{id}", n.write(n.deleteMember))
-	mux.HandleFunc("GET /v2.0/events", n.events)
-
+	for _, rt := range n.routes() {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})

@@ -8,9 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"go.uber.org/zap/zaptest"
 
@@ -296,5 +300,35 @@ func TestNeutronShapes(t *testing.T) {
 	_, ev = c.do("GET", fmt.Sprintf("/v2.0/events?since=%d&timeout=10", last), "")
 	if len(ev["events"].([]any)) != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("long-poll: %v after %s", ev, time.Since(start))
+	}
+}
+
+// TestOpenAPIDescribesEveryRoute keeps docs/openapi.yaml in step with the
+// routes the server registers.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{}
+	for _, rt := range n.routes() {
+		path := strings.TrimSuffix(rt.path, "{$}")
+		if path == "" || path == "/v2.0/" || path == "/v2.0" {
+			path = "/" // the version document answers on all three
+		}
+		ops, ok := doc.Paths[path]
+		if !ok {
+			t.Errorf("openapi.yaml has no path %s", path)
+			continue
+		}
+		if _, ok := ops[strings.ToLower(rt.method)]; !ok {
+			t.Errorf("openapi.yaml has no %s %s", rt.method, path)
+		}
 	}
 }

@@ -259,6 +259,22 @@ func TestClusterFormsAndRestarts(t *testing.T) {
 	}
 	// And the cluster still takes writes.
 	mustCreate(t, c.members[0].api, "/v2.0/networks", map[string]any{"network": map[string]any{"name": "after-restart"}})
+
+	// Remove the non-voter through a follower (forwarded to the leader).
+	via := c.members[1]
+	if leaderOf(t, c) == via {
+		via = c.members[2]
+	}
+	if code, err := call("DELETE", via.api, "/v2.0/cluster/members/n4", nil, nil); err != nil || code != http.StatusNoContent {
+		t.Fatalf("remove n4: %d %v", code, err)
+	}
+	c.members[3].stop()
+	if _, err := call("GET", c.members[0].api, "/v2.0/cluster", nil, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Cluster.Members) != 3 {
+		t.Fatalf("after removing n4 the cluster lists %+v", doc.Cluster.Members)
+	}
 }
 
 // converged waits until every node reports the same topology and returns it.
