@@ -505,6 +505,9 @@ func (n *Node) routes() []route {
 		{"PUT", "/v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove))},
 		{"GET", "/v2.0/chassis", n.read(n.listChassis)},
 		{"GET", "/v2.0/chassis/{name}", n.read(n.showChassis)},
+		{"PUT", "/v2.0/chassis/{name}", n.write(n.registerChassis)},
+		{"PUT", "/v2.0/chassis/{name}/bindings", n.write(n.chassisBindings)},
+		{"PUT", "/v2.0/chassis/{name}/active", n.write(n.chassisActive)},
 		{"GET", "/v2.0/cluster", n.clusterStatus},
 		{"POST", "/v2.0/cluster/members", n.write(n.joinMember)},
 		{"DELETE", "/v2.0/cluster/members/{id}", n.write(n.deleteMember)},
@@ -913,6 +916,74 @@ func (n *Node) routerInterface(t CommandType) func(w http.ResponseWriter, r *htt
 			"port_id": p.ID, "network_id": p.NetworkID, "project_id": p.ProjectID, "tenant_id": p.TenantID})
 		return nil
 	}
+}
+
+// --- chassis (reported by the local-OVS agents) ----------------------------
+
+func (n *Node) registerChassis(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Chassis struct {
+			EncapIP    string   `json:"encap_ip"`
+			Encaps     []string `json:"encaps"`
+			DatapathID string   `json:"datapath_id"`
+			NodeID     string   `json:"node_id"`
+			Connected  bool     `json:"connected"`
+			LastSeen   string   `json:"last_seen"`
+		} `json:"chassis"`
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if err := strict(b, &body); err != nil {
+		return err
+	}
+	c := body.Chassis
+	v, err := n.propose(r.Context(), cmdChassisRegister, chassisReg{Spec: topology.ChassisSpec{Name: r.PathValue("name"),
+		EncapIP: c.EncapIP, Encaps: c.Encaps, DatapathID: c.DatapathID, NodeID: c.NodeID, Connected: c.Connected, LastSeen: c.LastSeen}})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chassis": renderRaw(v)})
+	return nil
+}
+
+func (n *Node) chassisBindings(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Bindings []topology.Binding `json:"bindings"`
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if err := strict(b, &body); err != nil {
+		return err
+	}
+	v, err := n.propose(r.Context(), cmdChassisBindings, chassisBinds{Chassis: r.PathValue("name"), Bindings: body.Bindings})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changed": v})
+	return nil
+}
+
+func (n *Node) chassisActive(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Ports []string `json:"ports"`
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if err := strict(b, &body); err != nil {
+		return err
+	}
+	v, err := n.propose(r.Context(), cmdPortsActive, portsActive{Chassis: r.PathValue("name"), Ports: body.Ports})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changed": v})
+	return nil
 }
 
 // --- cluster -------------------------------------------------------------

@@ -41,6 +41,8 @@ const (
 	cmdChassisRegister
 	cmdMemberRegister
 	cmdMemberRemove
+	cmdChassisBindings
+	cmdPortsActive
 )
 
 // Command payloads.
@@ -57,6 +59,14 @@ type (
 	routerIface    struct{ Router, Subnet, PortID string }
 	chassisReg     struct{ Spec topology.ChassisSpec }
 	memberReg      struct{ Member topology.Member }
+	chassisBinds   struct {
+		Chassis  string
+		Bindings []topology.Binding
+	}
+	portsActive struct {
+		Chassis string
+		Ports   []string
+	}
 )
 
 // encodeCommand frames a command for raft: one type byte, then JSON.
@@ -219,6 +229,16 @@ var handlers = map[CommandType]handler{
 	cmdMemberRegister: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
 		m, err := s.RegisterMember(i, decodeInto[memberReg](d).Member)
 		return m, one(i, "member", "update", m.ID), err
+	},
+	cmdChassisBindings: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+		c := decodeInto[chassisBinds](d)
+		changed, err := s.SetBindings(i, c.Chassis, c.Bindings)
+		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
+	},
+	cmdPortsActive: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+		c := decodeInto[portsActive](d)
+		changed := s.SetPortsActive(i, c.Chassis, c.Ports)
+		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), nil
 	},
 	cmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
 		id := decodeInto[byID](d).ID

@@ -102,7 +102,10 @@ type Port struct {
 	Tags                []string                   `json:"tags"`
 	SecurityGroups      []string                   `json:"security_groups"`
 	// Key is the port's small integer key: the pipeline's port keys.
-	Key            uint32 `json:"wyvern:key"`
+	Key uint32 `json:"wyvern:key"`
+	// OFPort is the OpenFlow port number of the port's interface on the
+	// bridge of its chassis (HostID), as that chassis reported it.
+	OFPort         uint32 `json:"wyvern:ofport,omitempty"`
 	RevisionNumber uint64 `json:"revision_number"`
 }
 

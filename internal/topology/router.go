@@ -158,6 +158,8 @@ type ChassisSpec struct {
 	Encaps     []string
 	DatapathID string
 	NodeID     string
+	Connected  bool
+	LastSeen   string // chosen by the reporting node, never inside Apply
 }
 
 // DVRMACBase is the first per-chassis DVR MAC; chassis key k gets base+k.
@@ -187,6 +189,7 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 		s.chassis[sp.Name] = c
 	}
 	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
+	c.Connected, c.LastSeen = sp.Connected, sp.LastSeen
 	return *c, nil
 }
 
