@@ -67,6 +67,34 @@ func (a App) String() string {
 	return fmt.Sprintf("app%d", uint8(a))
 }
 
+// Object kinds occupy the top 4 bits of a cookie's object key, so the keys
+// of ports, networks, routers and chassis never collide in a cookie.
+const (
+	objectKindShift = ObjectBits - 4
+	objectKeyMask   = 1<<objectKindShift - 1
+
+	KindPort    = 1
+	KindNetwork = 2
+	KindRouter  = 3
+	KindChassis = 4
+)
+
+// PortObject is the cookie object of a logical port.
+func PortObject(key uint32) uint64 { return KindPort<<objectKindShift | uint64(key)&objectKeyMask }
+
+// NetworkObject is the cookie object of a logical network.
+func NetworkObject(key uint32) uint64 {
+	return KindNetwork<<objectKindShift | uint64(key)&objectKeyMask
+}
+
+// RouterObject is the cookie object of a logical router.
+func RouterObject(key uint32) uint64 { return KindRouter<<objectKindShift | uint64(key)&objectKeyMask }
+
+// ChassisObject is the cookie object of a chassis.
+func ChassisObject(key uint32) uint64 {
+	return KindChassis<<objectKindShift | uint64(key)&objectKeyMask
+}
+
 // NewCookie builds a cookie. An object key wider than ObjectBits is
 // truncated; the FSM allocates keys far below that.
 func NewCookie(round uint16, app App, object uint64) Cookie {
@@ -88,5 +116,10 @@ func (c Cookie) WithRound(round uint16) Cookie {
 }
 
 func (c Cookie) String() string {
-	return fmt.Sprintf("round=%d,app=%s,object=%d", c.Round(), c.App(), c.Object())
+	kinds := [...]string{"", "port", "network", "router", "chassis"}
+	o := c.Object()
+	if k := o >> objectKindShift; k > 0 && int(k) < len(kinds) {
+		return fmt.Sprintf("round=%d,app=%s,%s=%d", c.Round(), c.App(), kinds[k], o&objectKeyMask)
+	}
+	return fmt.Sprintf("round=%d,app=%s,object=%d", c.Round(), c.App(), o)
 }

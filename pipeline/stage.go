@@ -77,8 +77,8 @@ func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
 var Stages = []Stage{
 	{Name: "Classifier", First: 0, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
-	{Name: "PortSecurity", First: 10, Size: 10, Owner: AppPortSecurity, Miss: drop, ProactiveMiss: drop,
-		Does: "a VM may send only from its MAC and IPs (fixed IPs + allowed address pairs)"},
+	{Name: "PortSecurity", First: 10, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+		Does: "admits the local ports (l2pop); source MAC/IP checks arrive with port security"},
 	{Name: "ServiceClassifier", First: 20, Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; everything else → L2Lookup"},
 	{Name: "ARPResponder", First: 25, Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),

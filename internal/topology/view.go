@@ -1,0 +1,115 @@
+package topology
+
+import "sort"
+
+// View is a read-only copy of what the pipeline apps need, indexed for
+// flow computation: networks, located ports and chassis. Build it once per
+// recompute (NewView, under the store's read lock); the apps only read it.
+type View struct {
+	networks map[string]Network
+	chassis  map[string]Chassis
+	// located ports (bound to a chassis with an ofport), by network, in
+	// port key order
+	byNetwork map[string][]Port
+	// networks with a located port on each chassis, in network key order
+	hosted map[string][]Network
+	// chassis hosting each network, by name
+	hosts map[string][]string
+}
+
+// Bridge is the facts of one integration bridge that the apps need beyond
+// the topology.
+type Bridge struct {
+	Chassis string
+	// TunnelPorts maps an encapsulation (vxlan, gre) to the OpenFlow port
+	// of the bridge's flow-based tunnel port of that type.
+	TunnelPorts map[string]uint32
+}
+
+// Located reports whether a port is plugged into a chassis' bridge.
+func (p Port) Located() bool { return p.HostID != "" && p.OFPort != 0 }
+
+// NewView copies the store into a View.
+func NewView(s *Store) *View {
+	v := &View{
+		networks:  make(map[string]Network, len(s.networks)),
+		chassis:   make(map[string]Chassis, len(s.chassis)),
+		byNetwork: map[string][]Port{},
+		hosted:    map[string][]Network{},
+		hosts:     map[string][]string{},
+	}
+	for id, n := range s.networks {
+		v.networks[id] = *n
+	}
+	for name, c := range s.chassis {
+		v.chassis[name] = *c
+	}
+	seen := map[[2]string]bool{}
+	for _, p := range s.ports {
+		if !p.Located() {
+			continue
+		}
+		v.byNetwork[p.NetworkID] = append(v.byNetwork[p.NetworkID], *p)
+		k := [2]string{p.HostID, p.NetworkID}
+		if !seen[k] {
+			seen[k] = true
+			v.hosted[p.HostID] = append(v.hosted[p.HostID], v.networks[p.NetworkID])
+			v.hosts[p.NetworkID] = append(v.hosts[p.NetworkID], p.HostID)
+		}
+	}
+	for _, ps := range v.byNetwork {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+	}
+	for _, ns := range v.hosted {
+		sort.Slice(ns, func(i, j int) bool { return ns[i].Key < ns[j].Key })
+	}
+	for _, hs := range v.hosts {
+		sort.Strings(hs)
+	}
+	return v
+}
+
+// Network returns a network by id.
+func (v *View) Network(id string) (Network, bool) {
+	n, ok := v.networks[id]
+	return n, ok
+}
+
+// Chassis returns a chassis by name.
+func (v *View) Chassis(name string) (Chassis, bool) {
+	c, ok := v.chassis[name]
+	return c, ok
+}
+
+// HostedNetworks are the networks with a port plugged into the chassis.
+func (v *View) HostedNetworks(chassis string) []Network { return v.hosted[chassis] }
+
+// NetworkPorts are the located ports of a network, on every chassis.
+func (v *View) NetworkPorts(network string) []Port { return v.byNetwork[network] }
+
+// NetworkHosts are the chassis with a port of the network.
+func (v *View) NetworkHosts(network string) []string { return v.hosts[network] }
+
+// LocalPorts are the ports plugged into the chassis, by network key then
+// port key.
+func (v *View) LocalPorts(chassis string) []Port {
+	var out []Port
+	for _, n := range v.hosted[chassis] {
+		for _, p := range v.byNetwork[n.ID] {
+			if p.HostID == chassis {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// HasEncap reports whether a chassis terminates the encapsulation.
+func (c Chassis) HasEncap(typ string) bool {
+	for _, e := range c.Encaps {
+		if e == typ {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,95 @@
+// Package l2pop is L2 population: every bridge learns, from the topology
+// rather than from flooding, where each MAC of the networks it hosts lives.
+// Known unicast goes straight to the local port or into the right tunnel;
+// broadcast and unknown unicast go to the local ports of the network and
+// once to each other chassis that hosts it (head-end replication), never
+// to a chassis that does not. It is pure: a topology view and the facts of
+// one bridge in, flows out.
+//
+// Tables it owns: PortSecurity (admission, until port security proper),
+// L2Lookup, Flood and Delivery.
+//
+//	PortSecurity  reg6=<local port>                → ServiceClassifier
+//	L2Lookup      metadata=<net>,dl_dst=<port MAC> → reg7=port key, Egress
+//	              dl_dst=multicast                 → Flood
+//	Flood         metadata=<net>,FromTunnel=0      → local ports, one copy per other hosting chassis
+//	              metadata=<net>,FromTunnel=1      → local ports only
+//	Delivery      reg7=<local port>                → out its ofport
+package l2pop
+
+import (
+	"net"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/tunnels"
+)
+
+// Priorities of the app's flows.
+const (
+	PriorityKnown     = 100
+	PriorityMulticast = 50
+	PriorityFlood     = 100
+	PriorityAdmit     = 10
+)
+
+var multicast = net.HardwareAddr{1, 0, 0, 0, 0, 0}
+
+// Flows returns the app's flows for one bridge.
+func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+	var out []pipeline.Flow
+	local := v.LocalPorts(br.Chassis)
+	for _, p := range local {
+		ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
+		out = append(out,
+			pipeline.Flow{Table: pipeline.Table(pipeline.PortSecurity), Priority: PriorityAdmit, Cookie: ck,
+				Match:   pipeline.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key)),
+				Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}},
+			pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
+				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+				Actions: []pipeline.Action{pipeline.Output{Port: p.OFPort}}})
+	}
+	hosted := v.HostedNetworks(br.Chassis)
+	if len(hosted) > 0 {
+		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityMulticast,
+			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, 0),
+			Match:   pipeline.Match{}.EthDstMasked(multicast, multicast),
+			Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Flood)}}})
+	}
+	for _, n := range hosted {
+		netCookie := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
+		var toLocal []pipeline.Action
+		for _, p := range v.NetworkPorts(n.ID) {
+			mac, err := net.ParseMAC(p.MACAddress)
+			if err != nil {
+				continue
+			}
+			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
+				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(mac),
+				Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
+					pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}})
+			if p.HostID == br.Chassis {
+				toLocal = append(toLocal, pipeline.Output{Port: p.OFPort})
+			}
+		}
+		// Head-end replication: one copy per other chassis hosting n.
+		var toRemote []pipeline.Action
+		for _, c := range v.NetworkHosts(n.ID) {
+			if c == br.Chassis {
+				continue
+			}
+			if steer, ok := tunnels.Steer(v, br, n, c); ok {
+				toRemote = append(toRemote, steer...)
+			}
+		}
+		out = append(out,
+			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
+				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
+				Actions: append(append([]pipeline.Action{}, toLocal...), toRemote...)},
+			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
+				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
+				Actions: toLocal})
+	}
+	return out
+}

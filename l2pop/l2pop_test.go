@@ -1,0 +1,95 @@
+package l2pop_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, lines []string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	got := strings.Join(lines, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from its golden file:\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+func TestGoldenPerChassis(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	v := topology.NewView(f.Store)
+	for _, c := range []string{"hv1", "hv2", "hv3"} {
+		golden(t, "three_chassis_"+c, pipeline.FormatFlows(l2pop.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+	}
+}
+
+// TestFloodReachesOnlyHostingChassis: head-end replication sends exactly
+// one copy to each other chassis hosting the network and none elsewhere.
+func TestFloodReachesOnlyHostingChassis(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	v := topology.NewView(f.Store)
+	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv1")) {
+		if fl.Table != pipeline.Table(pipeline.Flood) {
+			continue
+		}
+		nk, _ := fl.Match.Get(pipeline.FieldMetadata)
+		fromTunnel, _ := fl.Match.Get(pipeline.FieldReg0)
+		var dsts []uint64
+		for _, a := range fl.Actions {
+			if sf, ok := a.(pipeline.SetField); ok && sf.Field == pipeline.FieldTunDst {
+				dsts = append(dsts, sf.Value)
+			}
+		}
+		var want []uint64
+		if fromTunnel.Value == 0 {
+			switch nk.Value {
+			case 1: // A: hv2
+				want = []uint64{0xac1f0002}
+			case 2: // B: hv3
+				want = []uint64{0xac1f0003}
+			}
+		}
+		if len(dsts) != len(want) || (len(want) == 1 && dsts[0] != want[0]) {
+			t.Errorf("%s: copies to %x, want %x", fl, dsts, want)
+		}
+	}
+}
+
+// TestMoveLeavesNoTrace: when a3 moves from hv2 to hv3, no flow of hv2
+// mentions it, hv1 steers it to hv3, and nothing else changes on hv1.
+func TestMoveLeavesNoTrace(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	before := pipeline.NewFlowSet(l2pop.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1"))...)
+	f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 7})
+	v := topology.NewView(f.Store)
+	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv2")) {
+		t.Errorf("hv2 hosts nothing now, yet has %s", fl)
+	}
+	after := pipeline.NewFlowSet(l2pop.Flows(v, topologytest.Bridge("hv1"))...)
+	c := pipeline.Diff(before, after)
+	if len(c.Adds) != 0 || len(c.Deletes) != 0 || len(c.Modifies) != 1 {
+		t.Fatalf("hv1 changes %s, want only the flood flow of A modified", c)
+	}
+	if s := c.Modifies[0].Format(f.Names("hv1")); !strings.Contains(s, "172.31.0.3") || strings.Contains(s, "172.31.0.2") {
+		t.Fatalf("A's flood now: %s", s)
+	}
+}

@@ -1,0 +1,105 @@
+// Package tunnels is the app that classifies traffic entering an
+// integration bridge and steers traffic for remote ports into GRE and
+// VXLAN tunnels. It is pure: a topology view and the facts of one bridge
+// in, flows out.
+//
+// Tables it owns: Classifier and Egress.
+//
+//	Classifier  in_port=<VM>                  → reg6=port key, metadata=network key, PortSecurity
+//	            in_port=<tunnel>,tun_id=<seg> → FromTunnel=1, metadata=network key, L2Lookup
+//	Egress      reg7=<local port>             → Delivery
+//	            reg7=<remote port>,FromTunnel=0 → tun_dst=<chassis encap_ip>, tun_id=<seg>, out <tunnel>
+//
+// One flow-based tunnel port per encapsulation serves every remote
+// chassis: the flow sets tun_dst, so adding a chassis adds flows, not ports.
+package tunnels
+
+import (
+	"net/netip"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Priorities of the app's flows.
+const (
+	PriorityPort   = 100
+	PriorityTunnel = 100
+)
+
+// Flows returns the app's flows for one bridge.
+func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+	var out []pipeline.Flow
+	classifier := pipeline.Table(pipeline.Classifier)
+	egress := pipeline.Table(pipeline.Egress)
+	for _, p := range v.LocalPorts(br.Chassis) {
+		n, _ := v.Network(p.NetworkID)
+		out = append(out, pipeline.Flow{
+			Table: classifier, Priority: PriorityPort,
+			Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key)),
+			Match:  pipeline.Match{}.InPort(p.OFPort),
+			Actions: []pipeline.Action{
+				pipeline.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
+				pipeline.WriteMetadata{Value: uint64(n.Key)},
+				pipeline.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
+			},
+		})
+	}
+	for _, n := range v.HostedNetworks(br.Chassis) {
+		tun, ok := br.TunnelPorts[n.NetworkType]
+		if !ok {
+			continue // this bridge cannot carry the network to anyone
+		}
+		out = append(out, pipeline.Flow{
+			Table: classifier, Priority: PriorityTunnel,
+			Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
+			Match:  pipeline.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
+			Actions: []pipeline.Action{
+				pipeline.SetReg(pipeline.FromTunnel, 1),
+				pipeline.WriteMetadata{Value: uint64(n.Key)},
+				pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
+			},
+		})
+		for _, p := range v.NetworkPorts(n.ID) {
+			ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
+			if p.HostID == br.Chassis {
+				out = append(out, pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+					Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+					Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}})
+				continue
+			}
+			steer, ok := Steer(v, br, n, p.HostID)
+			if !ok {
+				continue
+			}
+			// Never send what came from a tunnel back into one.
+			out = append(out, pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
+				Actions: steer})
+		}
+	}
+	return out
+}
+
+// Steer returns the actions that send a packet of network n to a remote
+// chassis: tunnel destination, key, and the tunnel port of the network's
+// encapsulation. ok is false when either end lacks the encapsulation.
+func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis string) ([]pipeline.Action, bool) {
+	tun, ok := br.TunnelPorts[n.NetworkType]
+	if !ok {
+		return nil, false
+	}
+	c, ok := v.Chassis(chassis)
+	if !ok || !c.HasEncap(n.NetworkType) {
+		return nil, false
+	}
+	ip, err := netip.ParseAddr(c.EncapIP)
+	if err != nil || !ip.Is4() {
+		return nil, false
+	}
+	return []pipeline.Action{
+		pipeline.SetField{Field: pipeline.FieldTunDst, Value: pipeline.IPv4Value(ip)},
+		pipeline.SetField{Field: pipeline.FieldTunID, Value: uint64(n.SegmentationID)},
+		pipeline.Output{Port: tun},
+	}, true
+}
