@@ -23,6 +23,9 @@ import (
 // ports fits comfortably).
 const MaxBodyBytes = 8 << 20
 
+// MaxBulk bounds the objects of one bulk create: one raft entry each.
+const MaxBulk = 10_000
+
 // forwardedHeader marks a request a follower forwarded to the leader, so a
 // request is forwarded at most once.
 const forwardedHeader = "X-Wyvern-Forwarded"
@@ -174,6 +177,9 @@ func (r resource) decodeBody(req *http.Request, bulkOK bool) ([][]byte, []map[st
 			if len(objs) == 0 {
 				return nil, nil, false, badRequest("'%s' is empty", k)
 			}
+			if len(objs) > MaxBulk {
+				return nil, nil, false, badRequest("a bulk request holds at most %d %s, not %d", MaxBulk, k, len(objs))
+			}
 			bulk = true
 		default:
 			return nil, nil, false, badRequest("Unrecognized attribute(s) '%s'", k)
@@ -280,7 +286,9 @@ func idFor(given *string, pathID string) (string, error) {
 		return "", badRequest("id %q in the body differs from the path", *given)
 	case pathID != "":
 		return pathID, nil
-	case given != nil && *given != "":
+	case given != nil && *given == "":
+		return "", badRequest("id must not be empty")
+	case given != nil:
 		return *given, nil
 	}
 	return newUUID(), nil
@@ -572,8 +580,8 @@ func (n *Node) read(h func(w http.ResponseWriter, r *http.Request) error) http.H
 				n.forward(w, r)
 				return
 			}
-			if err := n.raft.VerifyLeader().Error(); err != nil {
-				writeError(w, fmt.Errorf("%w: %v", ErrNoLeader, err))
+			if err := n.leaderCaughtUp(); err != nil {
+				writeError(w, err)
 				return
 			}
 		} else if !n.ready.Load() {

@@ -122,6 +122,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 	port := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"10.0.0.5"}],"mac_address":"fa:16:3e:aa:bb:cc"}}`, netA))["port"].(map[string]any)
 	router := id(c.create("/v2.0/routers", `{"router":{"name":"r"}}`), "router")
 	onA := func(f string) string { return fmt.Sprintf(f, netA) }
+	// A router interface on a second subnet, for the port guard.
+	netR := id(c.create("/v2.0/networks", `{"network":{"name":"r-net"}}`), "network")
+	subR := id(c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.9.9.0/24"}}`, netR)), "subnet")
+	code, iface := c.do("PUT", "/v2.0/routers/"+router+"/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, subR))
+	if code != 200 {
+		t.Fatalf("add_router_interface: %d %v", code, iface)
+	}
+	routerPort := iface["port_id"].(string)
 
 	cases := []struct {
 		name, method, path, body string
@@ -175,14 +183,19 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"interface on missing router", "PUT", "/v2.0/routers/nope/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterNotFound"},
 		{"interface on missing subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"subnet_id":"nope"}`, 404, "SubnetNotFound"},
 		{"remove interface not there", "PUT", "/v2.0/routers/" + router + "/remove_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterInterfaceNotFoundForSubnet"},
+		{"delete router with interfaces", "DELETE", "/v2.0/routers/" + router, ``, 409, "RouterInUse"},
 		{"no such collection", "GET", "/v2.0/floatingips", ``, 404, "HTTPNotFound"},
 		{"no such chassis", "GET", "/v2.0/chassis/hv9", ``, 404, "ChassisNotFound"},
 		{"events since not a number", "GET", "/v2.0/events?since=abc", ``, 400, "BadRequest"},
 		{"join without addresses", "POST", "/v2.0/cluster/members", `{"id":"x"}`, 400, "InvalidInput"},
 		{"join bad voter", "POST", "/v2.0/cluster/members", `{"id":"x","raft_address":"127.0.0.1:1","api_address":"127.0.0.1:2","voter":"maybe"}`, 400, "BadRequest"},
+		{"empty id", "POST", "/v2.0/networks", `{"network":{"id":""}}`, 400, "BadRequest"},
+		{"bulk too large", "POST", "/v2.0/networks", `{"networks":[` + strings.Repeat(`{},`, MaxBulk) + `{}]}`, 400, "BadRequest"},
+		{"delete router interface port", "DELETE", "/v2.0/ports/ROUTERPORT", ``, 409, "PortInUse"},
 		{"body too large", "POST", "/v2.0/networks", `{"network":{"description":"` + strings.Repeat("x", MaxBodyBytes) + `"}}`, 413, "RequestEntityTooLarge"},
 	}
 	for _, tc := range cases {
+		tc.path = strings.ReplaceAll(tc.path, "ROUTERPORT", routerPort)
 		before := c.state()
 		code, out := c.do(tc.method, tc.path, tc.body)
 		ne, _ := out["NeutronError"].(map[string]any)

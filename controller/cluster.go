@@ -172,16 +172,41 @@ func (n *Node) addMember(ctx context.Context, req joinRequest) (joinReply, error
 	return joinReply{Suffrage: suffrage, CommitIndex: n.raft.CommitIndex()}, nil
 }
 
-// removeMember runs on the leader.
+// removeMember runs on the leader. The member record goes first: removing
+// the leader itself from raft makes it step down, and nothing after that
+// could be committed by it.
 func (n *Node) removeMember(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
 		return errNotLeader
 	}
+	if _, err := n.propose(ctx, cmdMemberRemove, byID{ID: id}); err != nil {
+		var te *topology.Error
+		if !errors.As(err, &te) || te.Kind != topology.KindNotFound {
+			return err
+		}
+	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 		return fmt.Errorf("removing %s from raft: %w", id, err)
 	}
-	_, err := n.propose(ctx, cmdMemberRemove, byID{ID: id})
-	return err
+	return nil
+}
+
+// leaderCaughtUp makes a consistent read safe on this leader: it is still
+// the leader, and (once per term) a barrier has applied everything the
+// previous leaders committed.
+func (n *Node) leaderCaughtUp() error {
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	term := n.raft.CurrentTerm()
+	if n.barrierTerm.Load() == term {
+		return nil
+	}
+	if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	n.barrierTerm.Store(term)
+	return nil
 }
 
 // join asks the members listed in --join, in turn, until one adds us.
@@ -256,7 +281,11 @@ func (n *Node) propose(ctx context.Context, t CommandType, payload any) (any, er
 	}
 	f := n.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		// ErrLeadershipLost is ambiguous: the entry may still commit.
+		// Clients retry with the id they chose (docs/api.md).
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout) ||
+			errors.Is(err, raft.ErrRaftShutdown) {
 			return nil, fmt.Errorf("%w: %v", ErrNoLeader, err)
 		}
 		return nil, err
@@ -274,8 +303,6 @@ func (n *Node) waitReady(ctx context.Context, target uint64) {
 			target = n.leaderCommitIndex(ctx)
 		}
 		if target > 0 && n.raft.AppliedIndex() >= target {
-			n.ready.Store(true)
-			n.log.Info("node ready", zap.Uint64("applied-index", n.raft.AppliedIndex()))
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

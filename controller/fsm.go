@@ -174,7 +174,9 @@ var handlers = map[CommandType]handler{
 	},
 	cmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
 		id := decodeInto[byID](d).ID
-		return nil, one(i, "network", "delete", id), s.DeleteNetwork(i, id)
+		subnets, err := s.DeleteNetwork(i, id)
+		ch := changes(i, "subnet", "delete", subnets, func(id string) string { return id })
+		return nil, append(ch, one(i, "network", "delete", id)...), err
 	},
 	cmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
 		out, err := s.CreateSubnets(i, decodeInto[subnetsCreate](d).Specs)

@@ -43,7 +43,6 @@ func seedCommands(t testing.TB) [][]byte {
 		cmd(t, cmdRouterInterfaceRemove, routerIface{Router: "r1", Subnet: "sub-1"}),
 		cmd(t, cmdRouterDelete, byID{ID: "r1"}),
 		cmd(t, cmdNetworkDelete, byID{ID: "net-2"}),
-		cmd(t, cmdMemberRemove, byID{ID: "n1"}),
 	}
 }
 
@@ -103,9 +102,21 @@ func TestFSMAppliesLogEntries(t *testing.T) {
 		}()
 		f.Apply(&raft.Log{Index: 102, Type: raft.LogCommand, Data: []byte{99, '{', '}'}})
 	}()
+	// Deleting a network publishes its subnets' deletion too.
+	applyAll(t, f, 200, [][]byte{
+		cmd(t, cmdNetworksCreate, networksCreate{Specs: []topology.NetworkSpec{{ID: "net-9"}}}),
+		cmd(t, cmdSubnetsCreate, subnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-9", NetworkID: strp("net-9"), CIDR: strp("10.9.0.0/24")}}}),
+		cmd(t, cmdNetworkDelete, byID{ID: "net-9"}),
+	})
+	cascade, _ := f.Feed().Since(201)
+	if len(cascade) != 2 || cascade[0].Resource != "subnet" || cascade[0].Op != "delete" || cascade[1].Resource != "network" {
+		t.Fatalf("network delete published %v", cascade)
+	}
+	applyAll(t, f, 203, [][]byte{cmd(t, cmdMemberRemove, byID{ID: "n1"})})
 	// The feed holds the changes in index order.
 	ch, err := f.Feed().Since(0)
-	if err != nil || len(ch) == 0 || ch[0].Resource != "member" || ch[len(ch)-1].Resource != "member" || ch[len(ch)-1].Op != "delete" {
+	if err != nil || len(ch) == 0 || ch[0].Resource != "member" || ch[len(ch)-1].Resource != "member" || ch[len(ch)-1].Op != "delete" ||
+		ch[len(ch)-1].Index != 203 {
 		t.Fatalf("feed: %v %v", ch, err)
 	}
 }

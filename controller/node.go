@@ -53,6 +53,9 @@ type Node struct {
 	api       *http.Server
 	client    *http.Client
 	ready     atomic.Bool
+	// barrierTerm is the raft term in which this node, as leader, last
+	// applied a barrier (consistent reads need one per term).
+	barrierTerm atomic.Uint64
 }
 
 // NewNode opens the node's raft store and its listeners; Run serves them.
@@ -176,7 +179,13 @@ func (n *Node) startCluster(ctx context.Context) error {
 		n.log.Info("joined the cluster", zap.String("suffrage", reply.Suffrage), zap.Uint64("commit-index", target))
 	}
 	n.waitReady(ctx, target)
-	return n.ensureRegistered(ctx)
+	if err := n.ensureRegistered(ctx); err != nil {
+		return err
+	}
+	// Ready only once caught up and reachable by forwarding.
+	n.ready.Store(true)
+	n.log.Info("node ready", zap.Uint64("applied-index", n.raft.AppliedIndex()))
+	return nil
 }
 
 // ensureRegistered makes the FSM hold this node's current addresses, so

@@ -143,10 +143,7 @@ func (s *Store) resolveFixedIPs(network, port string, req *[]FixedIPSpec) ([]Fix
 			if sn == nil {
 				return nil, invalid("fixed_ips entry needs subnet_id or ip_address")
 			}
-			a, ok := s.allocateIP(sn)
-			for ok && taken[a] {
-				a, ok = s.allocateIP(sn)
-			}
+			a, ok := s.allocateIP(sn, taken)
 			if !ok {
 				return nil, conflict("IpAddressGenerationFailure", "No more IP addresses available on network %s.", network)
 			}
@@ -261,9 +258,16 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 	if sp.NetworkID != nil && *sp.NetworkID != p.NetworkID {
 		return Port{}, invalid("network_id of an existing port cannot be changed")
 	}
+	if p.DeviceOwner == OwnerRouterInterface && (sp.FixedIPs != nil || sp.MACAddress != nil || sp.DeviceOwner != nil || sp.DeviceID != nil) {
+		return Port{}, conflict("PortInUse", "Port %s is a router interface; use add_router_interface/remove_router_interface", p.ID)
+	}
 	c := *p
 	s.unindexPort(p)
-	restore := func() { s.indexPort(p) }
+	hints := make(map[string]netip.Addr, len(s.ipHint))
+	for k, v := range s.ipHint {
+		hints[k] = v
+	}
+	restore := func() { s.indexPort(p); s.ipHint = hints }
 	if sp.MACAddress != nil {
 		mac, err := parseMAC(*sp.MACAddress)
 		if err != nil {
@@ -277,13 +281,8 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 		c.MACAddress = mac
 	}
 	if sp.FixedIPs != nil {
-		hints := make(map[string]netip.Addr, len(s.ipHint))
-		for k, v := range s.ipHint {
-			hints[k] = v
-		}
 		fixed, err := s.resolveFixedIPs(p.NetworkID, p.ID, sp.FixedIPs)
 		if err != nil {
-			s.ipHint = hints
 			restore()
 			return Port{}, err
 		}
@@ -293,6 +292,9 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 		restore()
 		return Port{}, err
 	}
+	if c.HostID != p.HostID { // a binding belongs to the chassis that reported it
+		c.OFPort, c.Status = 0, StatusDown
+	}
 	c.RevisionNumber = index
 	*p = c
 	s.indexPort(p)
@@ -301,8 +303,12 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 
 // DeletePort deletes a port and frees its MAC and addresses.
 func (s *Store) DeletePort(_ uint64, id string) error {
-	if _, ok := s.ports[id]; !ok {
+	p, ok := s.ports[id]
+	if !ok {
 		return notFound("PortNotFound", "Port %s could not be found.", id)
+	}
+	if p.DeviceOwner == OwnerRouterInterface {
+		return conflict("PortInUse", "Port %s is a router interface; use remove_router_interface", id)
 	}
 	s.removePort(id)
 	return nil

@@ -315,18 +315,28 @@ func applyNetworkFields(n *Network, sp NetworkSpec) error {
 	return nil
 }
 
-// mergeExtra sets the given passive fields; a JSON null removes one.
+// mergeExtra sets the given passive fields; a JSON null removes one. It
+// builds a new map (copy on write): copies of an object handed to readers
+// share its old map, which must never change under them.
 func mergeExtra(dst *map[string]json.RawMessage, src map[string]json.RawMessage) {
+	if len(src) == 0 {
+		return
+	}
+	m := make(map[string]json.RawMessage, len(*dst)+len(src))
+	for k, v := range *dst {
+		m[k] = v
+	}
 	for k, v := range src {
 		if string(v) == "null" {
-			delete(*dst, k)
+			delete(m, k)
 			continue
 		}
-		if *dst == nil {
-			*dst = map[string]json.RawMessage{}
-		}
-		(*dst)[k] = append(json.RawMessage(nil), v...)
+		m[k] = append(json.RawMessage(nil), v...)
 	}
+	if len(m) == 0 {
+		m = nil
+	}
+	*dst = m
 }
 
 // setProject keeps Neutron's project_id and tenant_id aliases equal.
@@ -386,16 +396,18 @@ func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	return out, nil
 }
 
-// DeleteNetwork deletes a network with no ports; its subnets go with it.
-func (s *Store) DeleteNetwork(_ uint64, id string) error {
+// DeleteNetwork deletes a network with no ports; its subnets go with it
+// and are returned.
+func (s *Store) DeleteNetwork(_ uint64, id string) ([]string, error) {
 	if _, ok := s.networks[id]; !ok {
-		return notFound("NetworkNotFound", "Network %s could not be found.", id)
+		return nil, notFound("NetworkNotFound", "Network %s could not be found.", id)
 	}
 	if n := len(s.netPorts[id]); n > 0 {
-		return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+		return nil, conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
 	}
+	subnets := s.subnetIDs(id)
 	s.removeNetwork(id)
-	return nil
+	return subnets, nil
 }
 
 func (s *Store) removeNetwork(id string) {

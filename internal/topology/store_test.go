@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func str(s string) *string { return &s }
@@ -148,7 +149,7 @@ func TestPortAllocationAndConflicts(t *testing.T) {
 	if _, err := s.CreatePorts(7, []PortSpec{{ID: "x", NetworkID: str("n"), MACAddress: str("zz")}}); kindOf(err) != KindInvalid {
 		t.Errorf("bad mac: got %v", err)
 	}
-	if err := s.DeleteNetwork(8, "n"); kindOf(err) != KindConflict {
+	if _, err := s.DeleteNetwork(8, "n"); kindOf(err) != KindConflict {
 		t.Errorf("delete network with ports: %v", err)
 	}
 	if err := s.DeleteSubnet(8, "s"); kindOf(err) != KindConflict {
@@ -246,5 +247,96 @@ func TestRouterInterface(t *testing.T) {
 	}
 	if err := s.DeleteRouter(8, "r"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Regressions found in review.
+
+// TestAllocationInOneRequestNeverSpins: a request asking for more
+// addresses than are free must fail, not loop inside Apply.
+func TestAllocationInOneRequestNeverSpins(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/30") // one host address after the gateway: .2
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.CreatePorts(3, []PortSpec{{ID: "p", NetworkID: str("n"),
+			FixedIPs: &[]FixedIPSpec{{SubnetID: "s", IPAddress: "10.0.0.2"}, {SubnetID: "s"}}}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if e, _ := err.(*Error); e == nil || e.Type != "IpAddressGenerationFailure" {
+			t.Fatalf("got %v, want IpAddressGenerationFailure", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CreatePorts is spinning")
+	}
+}
+
+// TestCopiesDoNotChangeUnderReaders: a copy handed out before an update
+// keeps its passive fields (readers encode copies after the lock is gone).
+func TestCopiesDoNotChangeUnderReaders(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{Extra: map[string]json.RawMessage{"dns_domain": json.RawMessage(`"a."`)}})
+	before, _ := s.Network("n")
+	if _, err := s.UpdateNetwork(2, NetworkSpec{ID: "n", Extra: map[string]json.RawMessage{"dns_domain": json.RawMessage(`"b."`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if string(before.Extra["dns_domain"]) != `"a."` {
+		t.Fatalf("an earlier copy changed: %s", before.Extra["dns_domain"])
+	}
+}
+
+// TestRejectedUpdateChangesNothing: an update failing after its addresses
+// were resolved leaves the allocation cursor where it was.
+func TestRejectedUpdateChangesNothing(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	if _, err := s.CreatePorts(3, []PortSpec{{ID: "p", NetworkID: str("n")}}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshotBytes(t, s)
+	_, err := s.UpdatePort(4, PortSpec{ID: "p", FixedIPs: &[]FixedIPSpec{{SubnetID: "s"}},
+		AllowedAddressPairs: &[]AddressPair{{IPAddress: "not-an-ip"}}})
+	if kindOf(err) != KindInvalid {
+		t.Fatalf("got %v", err)
+	}
+	if after := snapshotBytes(t, s); !bytes.Equal(before, after) {
+		t.Fatal("a rejected update changed the store")
+	}
+}
+
+func TestHostChangeDropsTheOldBinding(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	if _, err := s.CreatePorts(2, []PortSpec{{ID: "p", NetworkID: str("n")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.RegisterChassis(3, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})
+	if _, err := s.SetBindings(4, "hv1", []Binding{{"p", 5}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.UpdatePort(5, PortSpec{ID: "p", HostID: str("hv2")})
+	if err != nil || p.OFPort != 0 || p.Status != StatusDown {
+		t.Fatalf("after moving binding:host_id: %+v %v", p, err)
+	}
+}
+
+func TestRouterInterfacePortsAreGuarded(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	_, _ = s.CreateRouters(3, []RouterSpec{{ID: "r"}})
+	p, err := s.AddRouterInterface(4, "r", "s", "rp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePort(5, p.ID); kindOf(err) != KindConflict {
+		t.Fatalf("deleting a router interface through the ports API: %v", err)
+	}
+	if _, err := s.UpdatePort(5, PortSpec{ID: p.ID, FixedIPs: &[]FixedIPSpec{}}); kindOf(err) != KindConflict {
+		t.Fatalf("readdressing a router interface: %v", err)
 	}
 }

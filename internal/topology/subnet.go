@@ -239,8 +239,9 @@ func (s *Store) removeSubnet(id string) {
 }
 
 // allocateIP finds a free address in the subnet's pools, searching on from
-// the last allocation so a burst of ports costs no rescans.
-func (s *Store) allocateIP(sn *Subnet) (netip.Addr, bool) {
+// the last allocation so a burst of ports costs no rescans. Addresses in
+// taken (claimed earlier in the same request) count as used.
+func (s *Store) allocateIP(sn *Subnet, taken map[netip.Addr]bool) (netip.Addr, bool) {
 	used := s.ips[sn.ID]
 	ps := s.pools(sn)
 	if len(ps) == 0 {
@@ -250,16 +251,13 @@ func (s *Store) allocateIP(sn *Subnet) (netip.Addr, bool) {
 	for _, p := range ps {
 		total += int(ip4(p.end)-ip4(p.start)) + 1
 	}
-	if len(used) >= total+1 { // +1: the gateway may sit outside the pools
-		return netip.Addr{}, false
-	}
 	cur, ok := s.ipHint[sn.ID]
 	if !ok {
 		cur = ps[0].start.Prev()
 	}
 	for i := 0; i <= total; i++ {
 		cur = nextInPools(ps, cur)
-		if _, taken := used[cur]; !taken {
+		if _, inUse := used[cur]; !inUse && !taken[cur] {
 			s.ipHint[sn.ID] = cur
 			return cur, true
 		}
