@@ -1,0 +1,355 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/controller/vswitch"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// AgentConfig configures the local-OVS agent.
+type AgentConfig struct {
+	Endpoint     string // the OVSDB of the local OVS: unix:PATH or tcp:HOST:PORT
+	Bridge       string // integration bridge, e.g. br-int
+	DatapathType string // system or netdev, for a bridge the agent creates
+	Controller   string // the OpenFlow target the bridge connects to
+}
+
+// Tunnel port names, one per encapsulation.
+var tunnelPortNames = map[string]string{topology.TypeVXLAN: "wyv-vxlan", topology.TypeGRE: "wyv-gre"}
+
+// BridgeFacts is what the agent learns from OVSDB about its bridge.
+type BridgeFacts struct {
+	DatapathID  uint64
+	TunnelPorts map[string]uint32 // encapsulation → ofport
+	Bindings    []topology.Binding
+}
+
+func (f BridgeFacts) equal(o BridgeFacts) bool {
+	if f.DatapathID != o.DatapathID || len(f.TunnelPorts) != len(o.TunnelPorts) || !slices.Equal(f.Bindings, o.Bindings) {
+		return false
+	}
+	for k, v := range f.TunnelPorts {
+		if o.TunnelPorts[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Agent keeps the local OVS the way the node needs it — the bridge with
+// fail_mode=secure, OpenFlow 1.3 and 1.5, the node as controller, one
+// flow-based tunnel port per encapsulation — and reports the bridge's
+// facts (datapath id, tunnel ports, which interfaces carry which logical
+// port) whenever they change. It reconnects to ovsdb-server and re-ensures
+// everything after either OVS daemon restarts.
+type Agent struct {
+	cfg      AgentConfig
+	log      *zap.Logger
+	onChange func(BridgeFacts)
+}
+
+// NewAgent builds an agent; onChange is called from the agent's goroutine.
+func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Agent {
+	return &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange}
+}
+
+// Run keeps a session with ovsdb-server until ctx ends.
+func (a *Agent) Run(ctx context.Context) {
+	delay := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("OVSDB session ended; reconnecting", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func dbModel() (model.ClientDBModel, error) {
+	return model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
+		"Open_vSwitch": &vswitch.OpenvSwitch{},
+		"Bridge":       &vswitch.Bridge{},
+		"Port":         &vswitch.Port{},
+		"Interface":    &vswitch.Interface{},
+		"Controller":   &vswitch.Controller{},
+	})
+}
+
+// session runs one connection: monitor, ensure, report, until it drops.
+func (a *Agent) session(ctx context.Context) error {
+	m, err := dbModel()
+	if err != nil {
+		return err
+	}
+	ovs, err := client.NewOVSDBClient(m, client.WithEndpoint(a.cfg.Endpoint))
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = ovs.Connect(cctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", a.cfg.Endpoint, err)
+	}
+	defer ovs.Close()
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	ovs.Cache().AddEventHandler(&cache.EventHandlerFuncs{
+		AddFunc:    func(string, model.Model) { poke() },
+		UpdateFunc: func(string, model.Model, model.Model) { poke() },
+		DeleteFunc: func(string, model.Model) { poke() },
+	})
+	if _, err := ovs.MonitorAll(ctx); err != nil {
+		return fmt.Errorf("monitoring: %w", err)
+	}
+	a.log.Info("connected to OVSDB", zap.String("endpoint", a.cfg.Endpoint))
+	var last BridgeFacts
+	reported := false
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ovs.DisconnectNotify():
+			return errors.New("ovsdb-server went away")
+		case <-kick:
+		case <-tick.C:
+		}
+		if err := a.ensure(ctx, ovs); err != nil {
+			a.log.Warn("could not set up the bridge; retrying", zap.Error(err))
+			continue
+		}
+		facts, ok := a.facts(ovs)
+		if ok && (!reported || !facts.equal(last)) {
+			a.onChange(facts)
+			last, reported = facts, true
+		}
+	}
+}
+
+// ensure makes OVSDB hold the bridge, its controller and tunnel ports as
+// Wyvern needs them, changing only what differs.
+func (a *Agent) ensure(ctx context.Context, ovs client.Client) error {
+	var roots []vswitch.OpenvSwitch
+	if err := ovs.List(ctx, &roots); err != nil {
+		return err
+	}
+	if len(roots) != 1 {
+		return fmt.Errorf("OVSDB has %d Open_vSwitch rows; run ovs-vsctl init", len(roots))
+	}
+	root := roots[0]
+	br := &vswitch.Bridge{Name: a.cfg.Bridge}
+	var ops []ovsdb.Operation
+	if err := ovs.Get(ctx, br); errors.Is(err, client.ErrNotFound) {
+		ops, err = a.createBridge(ovs, root)
+		if err != nil {
+			return err
+		}
+		a.log.Info("creating the integration bridge", zap.String("bridge", a.cfg.Bridge))
+	} else if err != nil {
+		return err
+	} else {
+		ops, err = a.fixBridge(ctx, ovs, br)
+		if err != nil {
+			return err
+		}
+		more, err := a.ensureTunnels(ctx, ovs, br)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, more...)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	res, err := ovs.Transact(ctx, ops...)
+	if err != nil {
+		return err
+	}
+	_, err = ovsdb.CheckOperationResults(res, ops)
+	return err
+}
+
+func (a *Agent) controllerRow(uuid string) *vswitch.Controller {
+	mode := vswitch.ControllerConnectionModeOutOfBand
+	backoff := 1000
+	return &vswitch.Controller{UUID: uuid, Target: a.cfg.Controller, ConnectionMode: &mode, MaxBackoff: &backoff}
+}
+
+func (a *Agent) createBridge(ovs client.Client, root vswitch.OpenvSwitch) ([]ovsdb.Operation, error) {
+	secure := vswitch.BridgeFailModeSecure
+	iface := &vswitch.Interface{UUID: "briface", Name: a.cfg.Bridge, Type: "internal"}
+	port := &vswitch.Port{UUID: "brport", Name: a.cfg.Bridge, Interfaces: []string{iface.UUID}}
+	ctl := a.controllerRow("ctl")
+	br := &vswitch.Bridge{UUID: "br", Name: a.cfg.Bridge, DatapathType: a.cfg.DatapathType, FailMode: &secure,
+		Protocols:  []vswitch.BridgeProtocols{vswitch.BridgeProtocolsOpenflow13, vswitch.BridgeProtocolsOpenflow15},
+		Controller: []string{ctl.UUID}, Ports: []string{port.UUID}}
+	models := []model.Model{iface, port, ctl}
+	for _, typ := range []string{topology.TypeVXLAN, topology.TypeGRE} {
+		ti, tp := tunnelRows(typ)
+		models = append(models, ti, tp)
+		br.Ports = append(br.Ports, tp.UUID)
+	}
+	models = append(models, br)
+	ops, err := ovs.Create(models...)
+	if err != nil {
+		return nil, err
+	}
+	mut, err := ovs.Where(&root).Mutate(&root, model.Mutation{Field: &root.Bridges, Mutator: ovsdb.MutateOperationInsert, Value: []string{br.UUID}})
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, mut...), nil
+}
+
+// tunnelRows builds the interface and port of a flow-based tunnel port.
+func tunnelRows(typ string) (*vswitch.Interface, *vswitch.Port) {
+	name := tunnelPortNames[typ]
+	i := &vswitch.Interface{UUID: "if_" + typ, Name: name, Type: typ,
+		Options: map[string]string{"remote_ip": "flow", "key": "flow"}}
+	return i, &vswitch.Port{UUID: "port_" + typ, Name: name, Interfaces: []string{i.UUID}}
+}
+
+// fixBridge corrects fail mode, protocols and the controller of an
+// existing bridge.
+func (a *Agent) fixBridge(ctx context.Context, ovs client.Client, br *vswitch.Bridge) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	want := *br
+	changed := []any{}
+	if br.FailMode == nil || *br.FailMode != vswitch.BridgeFailModeSecure {
+		secure := vswitch.BridgeFailModeSecure
+		want.FailMode = &secure
+		changed = append(changed, &want.FailMode)
+	}
+	if !slices.Contains(br.Protocols, vswitch.BridgeProtocolsOpenflow15) || !slices.Contains(br.Protocols, vswitch.BridgeProtocolsOpenflow13) {
+		want.Protocols = []vswitch.BridgeProtocols{vswitch.BridgeProtocolsOpenflow13, vswitch.BridgeProtocolsOpenflow15}
+		changed = append(changed, &want.Protocols)
+	}
+	haveCtl := false
+	for _, uuid := range br.Controller {
+		c := &vswitch.Controller{UUID: uuid}
+		if err := ovs.Get(ctx, c); err == nil && c.Target == a.cfg.Controller && c.MaxBackoff != nil && *c.MaxBackoff == 1000 &&
+			c.ConnectionMode != nil && *c.ConnectionMode == vswitch.ControllerConnectionModeOutOfBand {
+			haveCtl = len(br.Controller) == 1
+		}
+	}
+	if !haveCtl {
+		ctl := a.controllerRow("ctl")
+		cops, err := ovs.Create(ctl)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, cops...)
+		want.Controller = []string{ctl.UUID}
+		changed = append(changed, &want.Controller)
+	}
+	if len(changed) == 0 {
+		return nil, nil
+	}
+	uops, err := ovs.Where(br).Update(&want, changed...)
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, uops...), nil
+}
+
+// ensureTunnels adds a missing tunnel port and fixes one whose type or
+// options drifted.
+func (a *Agent) ensureTunnels(ctx context.Context, ovs client.Client, br *vswitch.Bridge) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	for _, typ := range []string{topology.TypeVXLAN, topology.TypeGRE} {
+		name := tunnelPortNames[typ]
+		iface := &vswitch.Interface{Name: name}
+		err := ovs.Get(ctx, iface)
+		if errors.Is(err, client.ErrNotFound) {
+			ti, tp := tunnelRows(typ)
+			cops, err := ovs.Create(ti, tp)
+			if err != nil {
+				return nil, err
+			}
+			mut, err := ovs.Where(br).Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{tp.UUID}})
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, append(cops, mut...)...)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if iface.Type != typ || iface.Options["remote_ip"] != "flow" || iface.Options["key"] != "flow" {
+			want := *iface
+			want.Type = typ
+			want.Options = map[string]string{"remote_ip": "flow", "key": "flow"}
+			uops, err := ovs.Where(iface).Update(&want, &want.Type, &want.Options)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, uops...)
+		}
+	}
+	return ops, nil
+}
+
+// facts reads the bridge's datapath id, tunnel ofports and bindings from
+// the cache; ok is false until vswitchd has filled them in.
+func (a *Agent) facts(ovs client.Client) (BridgeFacts, bool) {
+	ctx := context.Background()
+	br := &vswitch.Bridge{Name: a.cfg.Bridge}
+	if err := ovs.Get(ctx, br); err != nil || br.DatapathID == nil {
+		return BridgeFacts{}, false
+	}
+	dpid, err := strconv.ParseUint(*br.DatapathID, 16, 64)
+	if err != nil {
+		return BridgeFacts{}, false
+	}
+	f := BridgeFacts{DatapathID: dpid, TunnelPorts: map[string]uint32{}}
+	for _, puuid := range br.Ports {
+		p := &vswitch.Port{UUID: puuid}
+		if ovs.Get(ctx, p) != nil {
+			continue
+		}
+		for _, iuuid := range p.Interfaces {
+			i := &vswitch.Interface{UUID: iuuid}
+			if ovs.Get(ctx, i) != nil || i.Ofport == nil || *i.Ofport <= 0 {
+				continue
+			}
+			for typ, name := range tunnelPortNames {
+				if i.Name == name && i.Type == typ {
+					f.TunnelPorts[typ] = uint32(*i.Ofport)
+				}
+			}
+			if id := i.ExternalIDs["iface-id"]; id != "" {
+				f.Bindings = append(f.Bindings, topology.Binding{PortID: id, OFPort: uint32(*i.Ofport)})
+			}
+		}
+	}
+	sort.Slice(f.Bindings, func(i, j int) bool { return f.Bindings[i].PortID < f.Bindings[j].PortID })
+	return f, true
+}
