@@ -217,7 +217,7 @@ func (a *Agent) createBridge(ovs client.Client, root vswitch.OpenvSwitch) ([]ovs
 		br.Ports = append(br.Ports, tp.UUID)
 	}
 	models = append(models, br)
-	ops, err := ovs.Create(models...)
+	ops, err := createAll(ovs, models...)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +226,20 @@ func (a *Agent) createBridge(ovs client.Client, root vswitch.OpenvSwitch) ([]ovs
 		return nil, err
 	}
 	return append(ops, mut...), nil
+}
+
+// createAll creates rows of several tables (libovsdb's Create takes one
+// table per call).
+func createAll(ovs client.Client, models ...model.Model) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	for _, m := range models {
+		op, err := ovs.Create(m)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op...)
+	}
+	return ops, nil
 }
 
 // tunnelRows builds the interface and port of a flow-based tunnel port.
@@ -289,7 +303,7 @@ func (a *Agent) ensureTunnels(ctx context.Context, ovs client.Client, br *vswitc
 		err := ovs.Get(ctx, iface)
 		if errors.Is(err, client.ErrNotFound) {
 			ti, tp := tunnelRows(typ)
-			cops, err := ovs.Create(ti, tp)
+			cops, err := createAll(ovs, ti, tp)
 			if err != nil {
 				return nil, err
 			}

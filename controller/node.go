@@ -31,6 +31,8 @@ type NodeConfig struct {
 	Join         []string
 	Voter        string // auto, true, false
 	Mode         pipeline.Mode
+	// Chassis, when set, makes the node manage its local OVS.
+	Chassis *ChassisConfig
 }
 
 // PuntHandler answers one punted packet.
@@ -53,6 +55,7 @@ type Node struct {
 	api       *http.Server
 	client    *http.Client
 	ready     atomic.Bool
+	local     *localChassis // nil without a local OVS
 	// barrierTerm is the raft term in which this node, as leader, last
 	// applied a barrier (consistent reads need one per term).
 	barrierTerm atomic.Uint64
@@ -65,7 +68,14 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
 		client: &http.Client{Timeout: 30 * time.Second}}
-	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode}, log)
+	if cfg.Chassis != nil {
+		n.local = &localChassis{cfg: *cfg.Chassis, kick: make(chan struct{}, 1)}
+	}
+	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode, Desired: n.desiredFlows, OnSynced: func(uint64) {
+		if n.local != nil {
+			n.local.poke()
+		}
+	}}, log)
 	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames()}, n, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
@@ -108,6 +118,21 @@ func (n *Node) Run(parent context.Context) error {
 		zap.String("raft-addr", n.cfg.RaftAddr), zap.Stringer("forwarding", n.cfg.Mode))
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
+	if n.api != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.followFeed(ctx) }()
+	}
+	if n.local != nil && n.api != nil {
+		target := n.cfg.OpenFlowAddr
+		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
+			target = "tcp:" + n.openflow.Addr().String()
+		}
+		agent := NewAgent(AgentConfig{Endpoint: n.local.cfg.OVSDB, Bridge: n.local.cfg.Bridge,
+			DatapathType: n.local.cfg.DatapathType, Controller: target}, n.log, n.onBridgeFacts)
+		wg.Add(2)
+		go func() { defer wg.Done(); agent.Run(ctx) }()
+		go func() { defer wg.Done(); n.reportChassis(ctx) }()
+	}
 	if n.api != nil {
 		wg.Add(2)
 		go func() {

@@ -33,6 +33,8 @@ type ReconcilerConfig struct {
 	Desired DesiredFlows // nil: the base pipeline only
 	// RetryDelay is the pause after a failed bundle (default 1s).
 	RetryDelay time.Duration
+	// OnSynced, if set, is called after each bundle a bridge commits.
+	OnSynced func(dpid uint64)
 }
 
 // Reconciler keeps every connected bridge's flows equal to the desired
@@ -308,6 +310,9 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 	st.mu.Lock()
 	st.round, st.installed, st.synced = round, want, true
 	st.mu.Unlock()
+	if r.cfg.OnSynced != nil {
+		r.cfg.OnSynced(br.DPID())
+	}
 	log.Info("bridge replayed", zap.Uint16("round", round), zap.Int("flows", want.Len()),
 		zap.Int("stale-rounds", len(stale)), zap.Duration("took", time.Since(start)))
 	return nil
@@ -328,6 +333,9 @@ func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error
 	st.mu.Lock()
 	st.installed = want
 	st.mu.Unlock()
+	if r.cfg.OnSynced != nil {
+		r.cfg.OnSynced(br.DPID())
+	}
 	return nil
 }
 

@@ -16,10 +16,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
 // member is one wyvernd process of a test cluster on loopback.
 type member struct {
+	ns       *ovstest.NetNS // run inside this namespace (nil: the root one)
 	id       string
 	api      string // host:port
 	args     []string
@@ -53,7 +56,10 @@ func newCluster(t testing.TB) *testCluster {
 		}
 		if t.Failed() {
 			for _, m := range c.members {
-				b, _ := os.ReadFile(m.logPath)
+				b, err := os.ReadFile(m.logPath)
+				if err != nil {
+					t.Logf("--- %s log: %v", m.id, err)
+				}
 				if len(b) > 4000 {
 					b = b[len(b)-4000:]
 				}
@@ -90,6 +96,9 @@ func (m *member) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	m.cmd = exec.Command(wyvernd, m.args...)
+	if m.ns != nil {
+		m.cmd = m.ns.Command(append([]string{wyvernd}, m.args...)...)
+	}
 	m.cmd.Stdout, m.cmd.Stderr = f, f
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,6 +131,11 @@ var client = &http.Client{Timeout: 5 * time.Second}
 
 // call does one API request and decodes the answer into out (if not nil).
 func call(method, addr, path string, body any, out any) (int, error) {
+	return callWith(client, method, addr, path, body, out)
+}
+
+// callWith is call through a given client.
+func callWith(client *http.Client, method, addr, path string, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,11 @@ type Config struct {
 	OpenFlowAddr string   `mapstructure:"openflow-addr"`
 	Join         []string `mapstructure:"join"`
 	Voter        string   `mapstructure:"voter"`
+	OVSDB        string   `mapstructure:"ovsdb"`
+	Chassis      string   `mapstructure:"chassis"`
+	EncapIP      string   `mapstructure:"encap-ip"`
+	Bridge       string   `mapstructure:"bridge"`
+	DatapathType string   `mapstructure:"datapath-type"`
 	Forwarding   string   `mapstructure:"forwarding"`
 	LogLevel     string   `mapstructure:"log-level"`
 }
@@ -43,6 +49,11 @@ func flags() *pflag.FlagSet {
 	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT or unix:PATH")
 	fs.StringSlice("join", nil, "API URL(s) of running members, comma separated; empty bootstraps a new cluster")
 	fs.String("voter", "auto", "auto|true|false: auto is a voter while the cluster has fewer than 3 voters")
+	fs.String("ovsdb", "", "manage the local OVS at unix:PATH or tcp:HOST:PORT (empty: no local OVS)")
+	fs.String("chassis", "", "chassis name of the local OVS (default: node-id)")
+	fs.String("encap-ip", "", "tunnel endpoint address of the local chassis (required with --ovsdb)")
+	fs.String("bridge", "br-int", "integration bridge")
+	fs.String("datapath-type", "system", "system or netdev, for the bridge wyvernd creates")
 	fs.String("forwarding", "reactive", "reactive|proactive")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	return fs
@@ -83,6 +94,9 @@ func loadConfig(args []string) (Config, error) {
 	if c.DataDir == "" {
 		c.DataDir = filepath.Join("wyvern-data", c.NodeID)
 	}
+	if c.Chassis == "" {
+		c.Chassis = c.NodeID
+	}
 	return c, c.Validate()
 }
 
@@ -106,6 +120,20 @@ func (c Config) Validate() error {
 	case "auto", "true", "false":
 	default:
 		errs = append(errs, fmt.Errorf("--voter %q: want auto, true or false", c.Voter))
+	}
+	if c.OVSDB != "" {
+		if _, _, err := ofctl.ParseAddr(c.OVSDB); err != nil {
+			errs = append(errs, fmt.Errorf("--ovsdb: %w", err))
+		}
+		if ip, err := netip.ParseAddr(c.EncapIP); err != nil || !ip.Is4() {
+			errs = append(errs, fmt.Errorf("--encap-ip %q: an IPv4 address is required with --ovsdb", c.EncapIP))
+		}
+		if c.Bridge == "" {
+			errs = append(errs, errors.New("--bridge must not be empty"))
+		}
+		if c.DatapathType != "system" && c.DatapathType != "netdev" {
+			errs = append(errs, fmt.Errorf("--datapath-type %q: want system or netdev", c.DatapathType))
+		}
 	}
 	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))

@@ -42,6 +42,11 @@ func run(args []string) error {
 	log = log.With(zap.String("node", cfg.NodeID))
 
 	mode, _ := pipeline.ParseMode(cfg.Forwarding)
+	var chassis *controller.ChassisConfig
+	if cfg.OVSDB != "" {
+		chassis = &controller.ChassisConfig{Name: cfg.Chassis, EncapIP: cfg.EncapIP, OVSDB: cfg.OVSDB,
+			Bridge: cfg.Bridge, DatapathType: cfg.DatapathType}
+	}
 	node, err := controller.NewNode(controller.NodeConfig{
 		NodeID:       cfg.NodeID,
 		DataDir:      cfg.DataDir,
@@ -51,6 +56,7 @@ func run(args []string) error {
 		Join:         cfg.Join,
 		Voter:        cfg.Voter,
 		Mode:         mode,
+		Chassis:      chassis,
 	}, log)
 	if err != nil {
 		return err

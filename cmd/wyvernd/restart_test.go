@@ -211,6 +211,8 @@ func TestBadFlagsExitNonZero(t *testing.T) {
 		{[]string{"--voter=maybe"}, "", "--voter"},
 		{[]string{"--join=10.0.0.1:9696"}, "", "--join"},
 		{[]string{"--api-addr=localhost"}, "", "--api-addr"},
+		{[]string{"--ovsdb=unix:/tmp/x.sock"}, "", "--encap-ip"},
+		{[]string{"--ovsdb=unix:/tmp/x.sock", "--encap-ip=172.31.0.1", "--datapath-type=dpdk"}, "", "--datapath-type"},
 	} {
 		cmd := exec.Command(wyvernd, tc.args...)
 		cmd.Env = append(os.Environ(), tc.env)

@@ -1,7 +1,9 @@
 package ovstest
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"syscall"
@@ -42,4 +44,17 @@ func (n *NetNS) Do(f func() error) error {
 
 func setns(fd uintptr) error {
 	return unix.Setns(int(fd), unix.CLONE_NEWNET)
+}
+
+// DialContext opens a connection from inside the namespace, for clients
+// (an http.Transport) that must reach addresses only the namespace sees.
+func (n *NetNS) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := n.Do(func() error {
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
 }

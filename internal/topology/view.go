@@ -15,6 +15,8 @@ type View struct {
 	hosted map[string][]Network
 	// chassis hosting each network, by name
 	hosts map[string][]string
+	// located ports by id
+	located map[string]Port
 }
 
 // Bridge is the facts of one integration bridge that the apps need beyond
@@ -37,6 +39,7 @@ func NewView(s *Store) *View {
 		byNetwork: map[string][]Port{},
 		hosted:    map[string][]Network{},
 		hosts:     map[string][]string{},
+		located:   map[string]Port{},
 	}
 	for id, n := range s.networks {
 		v.networks[id] = *n
@@ -50,6 +53,7 @@ func NewView(s *Store) *View {
 			continue
 		}
 		v.byNetwork[p.NetworkID] = append(v.byNetwork[p.NetworkID], *p)
+		v.located[p.ID] = *p
 		k := [2]string{p.HostID, p.NetworkID}
 		if !seen[k] {
 			seen[k] = true
@@ -67,6 +71,12 @@ func NewView(s *Store) *View {
 		sort.Strings(hs)
 	}
 	return v
+}
+
+// LocatedPort returns a port plugged into a chassis, by id.
+func (v *View) LocatedPort(id string) (Port, bool) {
+	p, ok := v.located[id]
+	return p, ok
 }
 
 // Network returns a network by id.

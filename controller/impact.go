@@ -1,0 +1,46 @@
+package controller
+
+import "github.com/wyvern-sdn/wyvern/internal/topology"
+
+// affectedChassis returns the chassis whose bridges a batch of committed
+// changes can alter, comparing the views before and after it:
+//
+//   - a port: every chassis hosting its network before or after (its MAC
+//     and location are in their L2 flows), which includes the chassis it
+//     left and the one it arrived at;
+//   - a network: every chassis hosting it, before or after;
+//   - a chassis: itself and every chassis sharing a network with it (its
+//     encapsulation address is in their tunnel flows).
+//
+// Subnets, routers and members change no flow yet. Everything else on a
+// 100-chassis cloud is left alone.
+func affectedChassis(before, after *topology.View, changes []Change) map[string]bool {
+	out := map[string]bool{}
+	hostsOf := func(network string) {
+		for _, v := range []*topology.View{before, after} {
+			for _, c := range v.NetworkHosts(network) {
+				out[c] = true
+			}
+		}
+	}
+	for _, ch := range changes {
+		switch ch.Resource {
+		case "port":
+			for _, v := range []*topology.View{before, after} {
+				if p, ok := v.LocatedPort(ch.ID); ok {
+					hostsOf(p.NetworkID)
+				}
+			}
+		case "network":
+			hostsOf(ch.ID)
+		case "chassis":
+			out[ch.ID] = true
+			for _, v := range []*topology.View{before, after} {
+				for _, n := range v.HostedNetworks(ch.ID) {
+					hostsOf(n.ID)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,51 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+)
+
+func keys(m map[string]bool) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return fmt.Sprint(out)
+}
+
+// TestChangeReconcilesOnlyAffectedBridges: network A lives on hv1 and
+// hv2, B on hv1 and hv3. A port of A binding on hv1 touches hv1 and hv2
+// only; a move of a3 from hv2 to hv3 touches both ends and hv1; a change
+// to an unbound port touches nobody.
+func TestChangeReconcilesOnlyAffectedBridges(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	step := func(change func(), ch ...Change) string {
+		before := topology.NewView(f.Store)
+		change()
+		return keys(affectedChassis(before, topology.NewView(f.Store), ch))
+	}
+	if got := step(func() {
+		f.AddPorts(t, topologytest.Port{ID: "a4", Network: "A", Chassis: "hv1", OFPort: 9})
+	}, Change{Resource: "port", ID: "a4"}); got != "[hv1 hv2]" {
+		t.Errorf("bind a4 on hv1 touches %s, want [hv1 hv2]", got)
+	}
+	if got := step(func() {
+		f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 4})
+	}, Change{Resource: "port", ID: "a3"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("move a3 hv2->hv3 touches %s, want [hv1 hv2 hv3]", got)
+	}
+	if got := step(func() {}, Change{Resource: "port", ID: "a1x"}); got != "[]" {
+		t.Errorf("an unbound port touches %s, want nobody", got)
+	}
+	if got := step(func() {}, Change{Resource: "network", ID: "B"}); got != "[hv1 hv3]" {
+		t.Errorf("network B touches %s, want [hv1 hv3]", got)
+	}
+	if got := step(func() {}, Change{Resource: "subnet", ID: "A4"}, Change{Resource: "router", ID: "r"}); got != "[]" {
+		t.Errorf("subnet and router changes touch %s, want nobody", got)
+	}
+}
