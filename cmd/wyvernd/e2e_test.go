@@ -207,3 +207,142 @@ print(r == hashlib.sha256(data).hexdigest()+" %%d" %% len(data), r)`, ipOf(a2)))
 		t.Fatalf("TCP over VXLAN: %v %s", err, out)
 	}
 }
+
+// TestL2PopulationAndIsolation: broadcast in network A reaches hv2, which
+// hosts A, and never hv3, which does not (a capture on hv3's underlay link
+// sees no packet with A's VNI). A (VXLAN) and B (GRE) use the same CIDR
+// and the same addresses and stay isolated.
+func TestL2PopulationAndIsolation(t *testing.T) {
+	tb := newTestbed(t, 3)
+	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	b := tb.network("B", "gre", 200, "10.0.0.0/24")
+	c := tb.network("C", "vxlan", 300, "10.3.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "10.0.0.10")
+	a2, pa2 := tb.vm(hv2, a, "10.0.0.11")
+	b1, pb1 := tb.vm(hv1, b, "10.0.0.10")
+	_, pb2 := tb.vm(hv2, b, "10.0.0.20")
+	_, pc3 := tb.vm(hv3, c, "")
+	tb.waitActive(pa1, pa2, pb1, pb2, pc3)
+
+	toHV2 := tb.underlay.Capture(2, "udp port 4789", 4*time.Second)
+	toHV3 := tb.underlay.Capture(3, "udp port 4789", 4*time.Second)
+	time.Sleep(500 * time.Millisecond) // tcpdump attaching
+	// ARP for an address nobody has: broadcast, flooded by l2pop.
+	_, _ = a1.Exec("arping", "-c", "4", "-w", "3", "-I", "eth0", "10.0.0.99") // nobody answers: exit 1
+	seen2 := toHV2.Lines("vni 100", "who-has 10.0.0.99")
+	seen3 := toHV3.Lines("vni 100")
+	if len(seen2) < 4 {
+		t.Errorf("hv2 hosts A but received %d of A's 4 broadcasts", len(seen2))
+	}
+	if len(seen3) != 0 {
+		t.Errorf("hv3 does not host A but received %d of its packets: %v", len(seen3), seen3)
+	}
+	t.Logf("A's broadcasts: %d to hv2, %d to hv3", len(seen2), len(seen3))
+
+	// Isolation: same addresses, different networks.
+	if err := ping(a1, "10.0.0.11"); err != nil {
+		t.Fatalf("A: 10.0.0.10 -> 10.0.0.11: %v", err)
+	}
+	if err := ping(b1, "10.0.0.20"); err != nil {
+		t.Fatalf("B: 10.0.0.10 -> 10.0.0.20: %v", err)
+	}
+	if err := ping(a1, "10.0.0.20"); err == nil {
+		t.Fatal("a VM of A reached 10.0.0.20, which only B has")
+	}
+	if err := ping(b1, "10.0.0.11"); err == nil {
+		t.Fatal("a VM of B reached 10.0.0.11, which only A has")
+	}
+	_ = a2
+}
+
+// portFlows returns the flows of a bridge that mention a MAC or a port key.
+func portFlows(h *hypervisor, needles ...string) []string {
+	var out []string
+	for _, l := range h.ovs.DumpFlows("br-int") {
+		for _, n := range needles {
+			if strings.Contains(l, n) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestPortMovesAndDeletes: a VM's interface moves from hv2 to hv3 with the
+// same iface-id; traffic follows and no flow for the old location remains
+// anywhere. Then the port is deleted and no flow for it remains.
+func TestPortMovesAndDeletes(t *testing.T) {
+	tb := newTestbed(t, 3)
+	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "")
+	a2, pa2 := tb.vm(hv2, a, "")
+	tb.waitActive(pa1, pa2)
+	if err := ping(a1, ipOf(a2)); err != nil {
+		t.Fatalf("before the move: %v", err)
+	}
+	// Migrate: the interface leaves hv2 and appears on hv3.
+	hv2.ovs.Vsctl("del-port", "br-int", a2.Tap)
+	moved := hv3.ovs.AddVM("br-int", pa2, a2.MAC, a2.IP)
+	_, _ = moved.Exec("ip", "link", "set", "eth0", "mtu", "1450")
+	ovstest.Eventually(t, 30*time.Second, "port bound on hv3 and ACTIVE", func() bool {
+		var out struct {
+			Port struct {
+				Host   string `json:"binding:host_id"`
+				Status string `json:"status"`
+			} `json:"port"`
+		}
+		_, err := tb.call("GET", "/v2.0/ports/"+pa2, nil, &out)
+		return err == nil && out.Port.Host == "hv3" && out.Port.Status == "ACTIVE"
+	})
+	if err := ping(a1, ipOf(moved)); err != nil {
+		t.Fatalf("after the move: %v", err)
+	}
+	// hv2 hosts nothing any more: the base pipeline only.
+	ovstest.Eventually(t, 10*time.Second, "hv2 back to the base pipeline", func() bool {
+		return len(hv2.ovs.DumpFlows("br-int")) == 9
+	})
+	for _, l := range hv1.ovs.DumpFlows("br-int") {
+		if strings.Contains(l, tb.underlay.IP(2)) {
+			t.Errorf("hv1 still steers to hv2: %s", l)
+		}
+	}
+	// Delete the port: no bridge keeps a flow for its MAC.
+	hv3.ovs.Vsctl("del-port", "br-int", moved.Tap)
+	if code, err := tb.call("DELETE", "/v2.0/ports/"+pa2, nil, nil); err != nil || code != 204 {
+		t.Fatalf("delete: %d %v", code, err)
+	}
+	ovstest.Eventually(t, 10*time.Second, "no flow for the deleted port", func() bool {
+		for _, h := range tb.hvs {
+			if len(portFlows(h, a2.MAC)) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestVswitchdRestart: ovs-vswitchd restarts on hv1; the bridge comes back
+// from OVSDB, reconnects, is replayed, and traffic resumes, with nobody
+// touching the controller.
+func TestVswitchdRestart(t *testing.T) {
+	tb := newTestbed(t, 2)
+	hv1, hv2 := tb.hvs[0], tb.hvs[1]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "")
+	a2, pa2 := tb.vm(hv2, a, "")
+	tb.waitActive(pa1, pa2)
+	if err := ping(a1, ipOf(a2)); err != nil {
+		t.Fatalf("before the restart: %v", err)
+	}
+	before := len(hv1.ovs.DumpFlows("br-int"))
+	hv1.ovs.RestartVswitchd()
+	tb.underlay.RestoreAddress(hv1.ovs, 1)
+	ovstest.Eventually(t, 30*time.Second, "hv1's flows back", func() bool {
+		lines, err := hv1.ovs.DumpFlowsErr("br-int")
+		return err == nil && len(lines) == before
+	})
+	ovstest.Eventually(t, 30*time.Second, "ping after the restart", func() bool { return ping(a1, ipOf(a2)) == nil })
+}

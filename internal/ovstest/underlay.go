@@ -2,7 +2,9 @@ package ovstest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Underlay is one L2 segment joining hypervisors: a Linux bridge in a
@@ -57,4 +59,64 @@ func (u *Underlay) AddHypervisor(n int) *OVS {
 		}
 	}
 	return o
+}
+
+// RestoreAddress puts hypervisor n's address back on br-phy: a restarted
+// userspace ovs-vswitchd recreates its internal ports' tap devices bare.
+func (u *Underlay) RestoreAddress(o *OVS, n int) {
+	u.t.Helper()
+	Eventually(u.t, 10*time.Second, "br-phy back", func() bool {
+		_, err := o.NS.Exec("ip", "link", "show", "br-phy")
+		return err == nil
+	})
+	_, _ = o.NS.Exec("ip", "addr", "add", u.IP(n)+"/24", "dev", "br-phy")
+	if _, err := o.NS.Exec("ip", "link", "set", "br-phy", "up"); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// Capture runs tcpdump on the underlay side of hypervisor n's link for
+// the given time and returns its lines.
+func (u *Underlay) Capture(n int, filter string, d time.Duration) *Capture {
+	c := &Capture{done: make(chan struct{})}
+	cmd := u.NS.Command("timeout", fmt.Sprintf("%.1f", d.Seconds()), "tcpdump", "-i", u.Port(n), "-nn", "-l", filter)
+	go func() {
+		defer close(c.done)
+		out, _ := cmd.Output()
+		// tcpdump prints an encapsulated frame on a line of its own
+		// after its outer header: fold it into one line per packet.
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if len(c.lines) > 0 && (l == "" || l[0] < '0' || l[0] > '9') {
+				c.lines[len(c.lines)-1] += " | " + l
+				continue
+			}
+			c.lines = append(c.lines, l)
+		}
+	}()
+	return c
+}
+
+// Capture is a running tcpdump.
+type Capture struct {
+	done  chan struct{}
+	lines []string
+}
+
+// Lines waits for the capture to end and returns the lines that contain
+// every one of the given strings.
+func (c *Capture) Lines(contains ...string) []string {
+	<-c.done
+	var out []string
+next:
+	for _, l := range c.lines {
+		for _, s := range contains {
+			if !strings.Contains(l, s) {
+				continue next
+			}
+		}
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
