@@ -174,6 +174,17 @@ func (o *OVS) RestartVswitchd() {
 	o.startVswitchd()
 }
 
+// RestartOVSDB stops ovsdb-server by pid and starts it again on the same
+// database; clients must reconnect.
+func (o *OVS) RestartOVSDB() {
+	o.t.Helper()
+	stopPID(readPID(o.path("db.pid")))
+	if _, err := run("ovsdb-server", o.path("conf.db"), "--remote=punix:"+o.path("db.sock"),
+		"--pidfile="+o.path("db.pid"), "--detach", "--log-file="+o.path("db.log"), "--unixctl="+o.path("db.ctl")); err != nil {
+		o.t.Fatal(err)
+	}
+}
+
 func (o *OVS) stop() {
 	stopPID(readPID(o.path("vs.pid")))
 	stopPID(readPID(o.path("db.pid")))
