@@ -2,9 +2,9 @@
 # The Wyvern demo: three simulated hypervisors (network namespaces, each
 # with its own ovsdb-server and ovs-vswitchd on the userspace datapath),
 # joined by an underlay segment; one wyvernd per hypervisor, embedded next
-# to its OVS, the three forming one raft cluster; a topology created through
-# the API with the wyvern CLI; the named pipeline on every bridge; and the
-# cluster riding out the loss of its leader.
+# to its OVS and managing it, the three forming one raft cluster; networks
+# created through the API with the wyvern CLI; VMs (namespaces) pinging
+# over VXLAN and GRE; and the cluster riding out the loss of its leader.
 #
 #   deploy/demo.sh start   # (make demo) start, show, leave running
 #   deploy/demo.sh stop    # (make demo-stop) stop what start started, by pid
@@ -36,6 +36,7 @@ stop_pidfile() {
 }
 
 stop() {
+  for vm in vm1 vm2 vm3 vm4; do ip netns del "wyv-$vm" 2>/dev/null || true; done
   for hv in "${HVS[@]}"; do
     d=$RUN/$hv
     stop_pidfile "$d/wyvernd.pid"
@@ -55,37 +56,35 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...
 }
 
 # The underlay: a Linux bridge in a namespace of its own, one veth to each
-# hypervisor, 172.31.0.N on hvN.
+# hypervisor's br-phy (an OVS bridge, as userspace tunnelling wants the
+# endpoint address on one), 172.31.0.N on hvN.
 start_underlay() {
   ip netns add "$UNDERLAY"
   ip -n "$UNDERLAY" link add br0 type bridge
   ip -n "$UNDERLAY" link set br0 up
 }
 
-# start_wyvernd HV [ARGS...]: runs wyvernd in HV's namespace. Called directly
-# (not through a shell function) so that $! is wyvernd's own pid: ip netns
-# exec replaces itself with the program.
+# start_wyvernd HV [ARGS...]: runs wyvernd in HV's namespace, managing the
+# hypervisor's OVS through OVSDB. Called directly (not through a shell
+# function) so that $! is wyvernd's own pid: ip netns exec replaces itself.
 start_wyvernd() {
   local hv=$1 d=$RUN/$1; shift
   ip netns exec "wyv-$hv" bin/wyvernd --node-id "$hv" --data-dir "$d/data" \
     --raft-addr "$(ip_of "$hv"):7946" --api-addr "$(ip_of "$hv"):9696" \
-    --openflow-addr tcp:127.0.0.1:6653 "$@" >>"$d/wyvernd.log" 2>&1 &
+    --openflow-addr tcp:127.0.0.1:6653 --ovsdb "unix:$d/db.sock" --encap-ip "$(ip_of "$hv")" \
+    --datapath-type netdev "$@" >>"$d/wyvernd.log" 2>&1 &
   echo $! >"$d/wyvernd.pid"
 }
 
 healthy() { in_hv "$1" bash -c "exec 3<>/dev/tcp/$(ip_of "$1")/9696 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q 200"; }
 
-# start_hypervisor NAME: namespace, underlay link, OVS, wyvernd, br-int.
+# start_hypervisor NAME: namespace, OVS with br-phy on the underlay, wyvernd.
+# wyvernd creates br-int, its controller and tunnel ports itself.
 start_hypervisor() {
   local hv=$1 d=$RUN/$1 ns=wyv-$1 n=${1#hv}
   mkdir -p "$d"
   ip netns add "$ns"
   in_hv "$hv" ip link set lo up
-  ip link add "u$n" netns "$ns" type veth peer name "p$n" netns "$UNDERLAY"
-  ip -n "$UNDERLAY" link set "p$n" master br0 up
-  in_hv "$hv" ip addr add "$(ip_of "$hv")/24" dev "u$n"
-  in_hv "$hv" ip link set "u$n" up
-
   ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
   ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --pidfile="$d/db.pid" --detach \
     --log-file="$d/db.log" --unixctl="$d/db.ctl" 2>>"$d/start.log"
@@ -93,17 +92,42 @@ start_hypervisor() {
   in_hv "$hv" env OVS_RUNDIR="$d" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/vs.pid" \
     --detach --log-file="$d/vs.log" --unixctl="$d/vs.ctl" 2>>"$d/start.log"
 
+  ip link add "u$n" netns "$ns" type veth peer name "p$n" netns "$UNDERLAY"
+  ip -n "$UNDERLAY" link set "p$n" master br0 up
+  in_hv "$hv" ip link set "u$n" up
+  ovs-vsctl --db="unix:$d/db.sock" add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy "u$n"
+  in_hv "$hv" ip addr add "$(ip_of "$hv")/24" dev br-phy
+  in_hv "$hv" ip link set br-phy up
+
   local join=()
   if [ "$hv" != hv1 ]; then
     join=(--join "http://$(ip_of hv1):9696")
   fi
   start_wyvernd "$hv" "${join[@]}"
-
-  ovs-vsctl --db="unix:$d/db.sock" -- add-br br-int \
-    -- set bridge br-int datapath_type=netdev fail_mode=secure protocols=OpenFlow13,OpenFlow15 \
-    -- set-controller br-int tcp:127.0.0.1:6653 \
-    -- set controller br-int max_backoff=1000 connection_mode=out-of-band
   wait_for 30 "wyvernd on $hv to be ready" healthy "$hv"
+}
+
+# plug_vm VM HV PORT: a VM namespace whose eth0 is plugged into HV's br-int
+# as the logical port PORT (external_ids:iface-id), with the port's MAC,
+# address and network MTU.
+plug_vm() {
+  local vm=$1 hv=$2 port=$3 d=$RUN/$2 n=${1#vm}
+  local json mac ip mtu net
+  json=$(wyvern hv1 port show "$port" -o json)
+  mac=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mac_address"])')
+  ip=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')
+  net=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["network_id"])')
+  mtu=$(wyvern hv1 network show "$net" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["mtu"])')
+  ip netns add "wyv-$vm"
+  ip link add "tap$n" netns "wyv-$hv" type veth peer name eth0 netns "wyv-$vm"
+  ip -n "wyv-$vm" link set lo up
+  ip -n "wyv-$vm" link set eth0 address "$mac" mtu "$mtu"
+  ip -n "wyv-$vm" addr add "$ip/24" dev eth0
+  ip -n "wyv-$vm" link set eth0 up
+  ip netns exec "wyv-$vm" ethtool -K eth0 tx off >/dev/null 2>&1 || true
+  in_hv "$hv" ip link set "tap$n" up
+  ovs-vsctl --db="unix:$d/db.sock" add-port br-int "tap$n" -- set interface "tap$n" "external_ids:iface-id=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  echo "$vm ($ip, $mac) plugged into $hv"
 }
 
 start() {
@@ -122,21 +146,28 @@ start() {
   wyvern hv3 network create red --type gre -o json >/dev/null
   wyvern hv2 subnet create --network blue --cidr 10.1.0.0/24 --name blue-v4 -o json >/dev/null
   wyvern hv3 subnet create --network red --cidr 10.2.0.0/24 --name red-v4 -o json >/dev/null
-  wyvern hv2 port create --network blue --name vm1 --host hv1 -o json >/dev/null
-  wyvern hv3 port create --network blue --name vm2 --host hv2 -o json >/dev/null
-  wyvern hv2 port create --network red --name vm3 --host hv3 --fixed-ip subnet=red-v4,ip=10.2.0.30 -o json >/dev/null
-  wyvern hv3 router create r1 -o json >/dev/null
-  wyvern hv2 router add-interface r1 blue-v4 -o json >/dev/null
-  wyvern hv3 router add-interface r1 red-v4 -o json >/dev/null
+  wyvern hv2 port create --network blue --name vm1 -o json >/dev/null
+  wyvern hv3 port create --network blue --name vm2 -o json >/dev/null
+  wyvern hv2 port create --network red --name vm3 -o json >/dev/null
+  wyvern hv3 port create --network red --name vm4 --fixed-ip subnet=red-v4,ip=10.2.0.40 -o json >/dev/null
   echo "\$ wyvern network list"; wyvern hv1 network list
-  echo "\$ wyvern subnet list"; wyvern hv1 subnet list
-  echo "\$ wyvern port list   (every node holds the same replicated topology; this is hv1's copy)"; wyvern hv1 port list
+
+  say "VMs: namespaces plugged into br-int with external_ids:iface-id (vm1, vm3 on hv1; vm2 on hv2; vm4 on hv3)"
+  plug_vm vm1 hv1 vm1; plug_vm vm2 hv2 vm2; plug_vm vm3 hv1 vm3; plug_vm vm4 hv3 vm4
+  all_active() { [ "$(wyvern hv1 port list --filter status=ACTIVE -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 4 ]; }
+  wait_for 30 "the four ports to turn ACTIVE" all_active
+  echo "\$ wyvern port list   (bound by the chassis agents; ACTIVE once their bridge holds the flows)"; wyvern hv1 port list
+
+  say "vm1 (hv1) pings vm2 (hv2) over VXLAN"
+  ip netns exec wyv-vm1 ping -c 3 -i 0.3 "$(wyvern hv1 port show vm2 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')"
+  say "vm3 (hv1) pings vm4 (hv3) over GRE"
+  ip netns exec wyv-vm3 ping -c 3 -i 0.3 10.2.0.40
 
   d=$RUN/hv1
   OFCTL=(ovs-ofctl -O OpenFlow15)
-  has_pipeline() { "${OFCTL[@]}" dump-flows --no-stats --names "$RUN/$1/br-int.mgmt" | grep -q 'table=Delivery'; }
-  for hv in "${HVS[@]}"; do wait_for 15 "br-int on $hv to take the pipeline" has_pipeline "$hv"; done
-  say "The named pipeline on hv1's br-int: ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
+  say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation"
+  ovs-vsctl --db="unix:$d/db.sock" show
+  say "The pipeline on hv1's br-int, tables by name (tunnels + l2pop flows): ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
   "${OFCTL[@]}" dump-flows --no-stats --names "$d/br-int.mgmt"
 
   say "Kill the leader's wyvernd (SIGKILL): the cluster elects another and keeps taking writes"
@@ -147,18 +178,19 @@ start() {
   kill -9 "$pid"
   other=hv2; [ "$leader" = hv2 ] && other=hv3
   t0=$(date +%s.%N)
-  until wyvern "$other" port create --network blue --name vm4 -o json >/dev/null 2>&1; do sleep 0.1; done
+  until wyvern "$other" port create --network blue --name vm5 -o json >/dev/null 2>&1; do sleep 0.1; done
   printf 'a port created through %s %.1f s after the kill\n' "$other" "$(python3 -c "import time; print(time.time() - $t0)")"
   wyvern "$other" cluster status
   echo "flows on $leader's br-int while its controller is dead: $("${OFCTL[@]}" dump-flows --no-stats "$RUN/$leader/br-int.mgmt" | grep -c cookie) (fail_mode=secure keeps them)"
   start_wyvernd "$leader"
   wait_for 30 "$leader to rejoin" healthy "$leader"
-  echo "$leader restarted from its data directory and caught up:"
-  wyvern "$leader" port list --filter name=vm4
+  echo "$leader restarted from its data directory and caught up; vm1 still reaches vm2:"
+  ip netns exec wyv-vm1 ping -c 2 -i 0.3 "$(wyvern hv1 port show vm2 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')"
 
   say "Running. What is here and what is not yet"
-  echo "  Here: the raft cluster, the Neutron-shaped API and CLI, the OpenFlow pipeline on every bridge."
-  echo "  Not yet: VM ports bound to chassis, tunnels and L2 population, so no VM traffic; they come next."
+  echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering and L2 population."
+  echo "  Not yet: reactive punt answers and local ARP replies, port security, and routing between"
+  echo "  networks (DVR) -- they come next."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
   echo "  ovs-ofctl -O OpenFlow15 dump-flows --names $d/br-int.mgmt"
