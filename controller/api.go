@@ -201,6 +201,15 @@ func (r resource) decodeBody(req *http.Request, bulkOK bool) ([][]byte, []map[st
 	return typed, passive, bulk, nil
 }
 
+// readStrict reads a whole body and decodes it strictly.
+func readStrict(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	return strict(b, v)
+}
+
 // strict decodes typed fields, refusing wrong types.
 func strict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -904,11 +913,7 @@ func (n *Node) routerInterface(t CommandType) func(w http.ResponseWriter, r *htt
 		var body struct {
 			SubnetID string `json:"subnet_id"`
 		}
-		b, err := io.ReadAll(r.Body)
-		if err != nil {
-			return err
-		}
-		if err := strict(b, &body); err != nil {
+		if err := readStrict(r, &body); err != nil {
 			return err
 		}
 		if body.SubnetID == "" {
@@ -939,11 +944,7 @@ func (n *Node) registerChassis(w http.ResponseWriter, r *http.Request) error {
 			LastSeen   string   `json:"last_seen"`
 		} `json:"chassis"`
 	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	if err := strict(b, &body); err != nil {
+	if err := readStrict(r, &body); err != nil {
 		return err
 	}
 	c := body.Chassis
@@ -960,11 +961,7 @@ func (n *Node) chassisBindings(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Bindings []topology.Binding `json:"bindings"`
 	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	if err := strict(b, &body); err != nil {
+	if err := readStrict(r, &body); err != nil {
 		return err
 	}
 	v, err := n.propose(r.Context(), cmdChassisBindings, chassisBinds{Chassis: r.PathValue("name"), Bindings: body.Bindings})
@@ -979,11 +976,7 @@ func (n *Node) chassisActive(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Ports []string `json:"ports"`
 	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	if err := strict(b, &body); err != nil {
+	if err := readStrict(r, &body); err != nil {
 		return err
 	}
 	v, err := n.propose(r.Context(), cmdPortsActive, portsActive{Chassis: r.PathValue("name"), Ports: body.Ports})

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,21 +21,11 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startAPINode runs a single-node cluster in-process with its real HTTP
 // API and raft on loopback, until the test ends.
 func startAPINode(t testing.TB) *Node {
 	t.Helper()
-	n, err := NewNode(NodeConfig{NodeID: "api-test", DataDir: t.TempDir(), RaftAddr: freeAddr(t), APIAddr: "127.0.0.1:0",
+	n, err := NewNode(NodeConfig{NodeID: "api-test", DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t), APIAddr: "127.0.0.1:0",
 		OpenFlowAddr: "tcp:127.0.0.1:0", Mode: pipeline.Reactive}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,8 @@
 package pipeline
 
 import (
-	"flag"
 	"fmt"
+	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"net"
 	"net/netip"
 	"os"
@@ -10,28 +10,6 @@ import (
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares lines with testdata/<name>.golden, or rewrites it with -update.
-func golden(t *testing.T, name string, lines []string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	got := strings.Join(lines, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
 
 func TestStageRegionsDoNotOverlap(t *testing.T) {
 	names := map[string]bool{}
@@ -106,8 +84,8 @@ func TestCookieRoundTrip(t *testing.T) {
 }
 
 func TestBasePipelineGolden(t *testing.T) {
-	golden(t, "base_reactive", FormatFlows(MissFlows(Reactive, 1), PipelineNames()))
-	golden(t, "base_proactive", FormatFlows(MissFlows(Proactive, 1), PipelineNames()))
+	golden.Check(t, "base_reactive", FormatFlows(MissFlows(Reactive, 1), PipelineNames()))
+	golden.Check(t, "base_proactive", FormatFlows(MissFlows(Proactive, 1), PipelineNames()))
 }
 
 // TestFormatMatchesOVS checks flows against the exact lines

@@ -1,44 +1,21 @@
 package tunnels_test
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, lines []string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	got := strings.Join(lines, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from its golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden(t, "three_chassis_"+c, pipeline.FormatFlows(tunnels.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, pipeline.FormatFlows(tunnels.Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 

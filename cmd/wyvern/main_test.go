@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,16 +15,6 @@ import (
 	"time"
 )
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startDaemon builds and runs a one-node wyvernd for the CLI to talk to.
 func startDaemon(t *testing.T) string {
 	t.Helper()
@@ -33,9 +23,9 @@ func startDaemon(t *testing.T) string {
 	if out, err := exec.Command("go", "build", "-o", bin, "../wyvernd").CombinedOutput(); err != nil {
 		t.Fatalf("building wyvernd: %v\n%s", err, out)
 	}
-	api := freePort(t)
-	cmd := exec.Command(bin, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", freePort(t),
-		"--api-addr", api, "--openflow-addr", "tcp:"+freePort(t))
+	api := ovstest.FreeAddr(t)
+	cmd := exec.Command(bin, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
+		"--api-addr", api, "--openflow-addr", "tcp:"+ovstest.FreeAddr(t))
 	logf, _ := os.Create(filepath.Join(dir, "wyvernd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,17 +28,6 @@ type member struct {
 	logPath  string
 	cmd      *exec.Cmd
 	stopOnce sync.Once
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type testCluster struct {
@@ -74,9 +62,9 @@ func newCluster(t testing.TB) *testCluster {
 func (c *testCluster) add(voter string) *member {
 	c.t.Helper()
 	id := fmt.Sprintf("n%d", len(c.members)+1)
-	m := &member{id: id, api: freePort(c.t), logPath: filepath.Join(c.dir, id+".log")}
-	m.args = []string{"--node-id", id, "--data-dir", filepath.Join(c.dir, id), "--raft-addr", freePort(c.t),
-		"--api-addr", m.api, "--openflow-addr", "tcp:" + freePort(c.t), "--voter", voter}
+	m := &member{id: id, api: ovstest.FreeAddr(c.t), logPath: filepath.Join(c.dir, id+".log")}
+	m.args = []string{"--node-id", id, "--data-dir", filepath.Join(c.dir, id), "--raft-addr", ovstest.FreeAddr(c.t),
+		"--api-addr", m.api, "--openflow-addr", "tcp:" + ovstest.FreeAddr(c.t), "--voter", voter}
 	var join []string
 	for _, o := range c.members {
 		join = append(join, "http://"+o.api)
