@@ -68,11 +68,16 @@ func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Age
 
 // Run keeps a session with ovsdb-server until ctx ends.
 func (a *Agent) Run(ctx context.Context) {
-	delay := 200 * time.Millisecond
+	const first = 200 * time.Millisecond
+	delay := first
 	for ctx.Err() == nil {
+		start := time.Now()
 		err := a.session(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if time.Since(start) > 10*time.Second {
+			delay = first // it worked for a while: reconnect promptly
 		}
 		a.log.Warn("OVSDB session ended; reconnecting", zap.Error(err), zap.Duration("in", delay))
 		select {
@@ -141,11 +146,18 @@ func (a *Agent) session(ctx context.Context) error {
 		case <-kick:
 		case <-tick.C:
 		}
-		if err := a.ensure(ctx, ovs); err != nil {
-			a.log.Warn("could not set up the bridge; retrying", zap.Error(err))
-			continue
+		// libovsdb signals a disconnect with a non-blocking send that
+		// a busy loop can miss; ask every time.
+		if !ovs.Connected() {
+			return errors.New("ovsdb-server went away")
 		}
-		facts, ok := a.facts(ovs)
+		if err := a.ensure(ctx, ovs); err != nil {
+			if errors.Is(err, client.ErrNotConnected) {
+				return err
+			}
+			a.log.Warn("could not set up the bridge; retrying", zap.Error(err))
+		}
+		facts, ok := a.facts(ovs) // report what is there even if ensure failed
 		if ok && (!reported || !facts.equal(last)) {
 			a.onChange(facts)
 			last, reported = facts, true
@@ -364,6 +376,12 @@ func (a *Agent) facts(ovs client.Client) (BridgeFacts, bool) {
 			}
 		}
 	}
-	sort.Slice(f.Bindings, func(i, j int) bool { return f.Bindings[i].PortID < f.Bindings[j].PortID })
+	// Two interfaces naming one port (a stale tap): keep the lowest ofport,
+	// deterministically, so reports do not flap.
+	sort.Slice(f.Bindings, func(i, j int) bool {
+		a, b := f.Bindings[i], f.Bindings[j]
+		return a.PortID < b.PortID || a.PortID == b.PortID && a.OFPort < b.OFPort
+	})
+	f.Bindings = slices.CompactFunc(f.Bindings, func(a, b topology.Binding) bool { return a.PortID == b.PortID })
 	return f, true
 }

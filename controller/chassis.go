@@ -34,11 +34,10 @@ type ChassisConfig struct {
 type localChassis struct {
 	cfg ChassisConfig
 
-	mu     sync.Mutex
-	facts  BridgeFacts
-	known  bool
-	active []string // ports last reported ACTIVE
-	kick   chan struct{}
+	mu    sync.Mutex
+	facts BridgeFacts
+	known bool
+	kick  chan struct{}
 }
 
 func (lc *localChassis) snapshot() (BridgeFacts, bool) {
@@ -153,7 +152,11 @@ func (n *Node) reportOnce(ctx context.Context) error {
 			ports[p.ID] = p
 		}
 	})
-	encaps := []string{topology.TypeGRE, topology.TypeVXLAN}
+	var encaps []string // what the bridge really terminates
+	for typ := range facts.TunnelPorts {
+		encaps = append(encaps, typ)
+	}
+	sort.Strings(encaps)
 	dpid := fmt.Sprintf("%016x", facts.DatapathID)
 	connected := n.bridgeConnected(facts.DatapathID)
 	if !registered || have.EncapIP != lc.cfg.EncapIP || have.DatapathID != dpid || have.NodeID != n.cfg.NodeID ||
@@ -165,19 +168,20 @@ func (n *Node) reportOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	// Bindings: report when a local interface's port is not bound here as
-	// the agent sees it and is not bound anywhere else either (a port
-	// bound elsewhere moved there; the other chassis owns it now), or when
-	// a port bound here lost its interface.
+	// Bindings: claim a local interface's port only when no other chassis
+	// holds it (a migration completes when the old host lets go), and
+	// release ports bound here whose interface went.
 	report := false
 	local := map[string]bool{}
+	var claim []topology.Binding
 	for _, b := range facts.Bindings {
 		local[b.PortID] = true
 		p, ok := ports[b.PortID]
-		if !ok {
-			continue // not created yet; a later round binds it
+		if ok && p.HostID != name && p.HostID != "" && p.OFPort != 0 {
+			continue // bound elsewhere
 		}
-		if (p.HostID != name || p.OFPort != b.OFPort) && (p.HostID == "" || p.OFPort == 0 || p.HostID == name) {
+		claim = append(claim, b)
+		if ok && (p.HostID != name || p.OFPort != b.OFPort) {
 			report = true
 		}
 	}
@@ -187,34 +191,35 @@ func (n *Node) reportOnce(ctx context.Context) error {
 		}
 	}
 	if report {
-		if err := n.callAPI(ctx, http.MethodPut, "/v2.0/chassis/"+name+"/bindings", map[string]any{"bindings": facts.Bindings}); err != nil {
+		if err := n.callAPI(ctx, http.MethodPut, "/v2.0/chassis/"+name+"/bindings", map[string]any{"bindings": claim}); err != nil {
 			return err
 		}
 	}
-	// ACTIVE: ports bound here whose delivery flow the bridge holds.
+	// ACTIVE: ports bound here whose delivery flow, to their current
+	// ofport, the bridge holds. Idempotent, so no memory of past reports.
 	installed, _, synced := n.reconciler.Installed(facts.DatapathID)
 	if !synced {
 		return nil
 	}
-	var activate []string
+	delivering := map[uint64]uint32{} // port object → ofport delivered to
 	delivery := pipeline.Table(pipeline.Delivery)
 	for _, f := range installed.Flows() {
-		if f.Table != delivery || f.Cookie.App() != pipeline.AppL2Pop {
-			continue
-		}
-		for _, p := range ports {
-			if p.HostID == name && p.OFPort != 0 && p.Status != topology.StatusActive &&
-				f.Cookie.Object() == pipeline.PortObject(p.Key) {
-				activate = append(activate, p.ID)
+		if f.Table == delivery && f.Cookie.App() == pipeline.AppL2Pop && len(f.Actions) == 1 {
+			if out, ok := f.Actions[0].(pipeline.Output); ok {
+				delivering[f.Cookie.Object()] = out.Port
 			}
 		}
 	}
-	sort.Strings(activate)
-	if len(activate) > 0 && !slices.Equal(activate, lc.active) {
-		if err := n.callAPI(ctx, http.MethodPut, "/v2.0/chassis/"+name+"/active", map[string]any{"ports": activate}); err != nil {
-			return err
+	var activate []string
+	for _, p := range ports {
+		if p.HostID == name && p.OFPort != 0 && p.Status != topology.StatusActive &&
+			delivering[pipeline.PortObject(p.Key)] == p.OFPort {
+			activate = append(activate, p.ID)
 		}
-		lc.active = activate
+	}
+	sort.Strings(activate)
+	if len(activate) > 0 {
+		return n.callAPI(ctx, http.MethodPut, "/v2.0/chassis/"+name+"/active", map[string]any{"ports": activate})
 	}
 	return nil
 }
@@ -225,18 +230,29 @@ func (n *Node) bridgeConnected(dpid uint64) bool {
 }
 
 // followFeed recomputes the bridges that committed changes touch, and
-// nudges the chassis reporter.
+// nudges the chassis reporter. The FSM publishes under its write lock, so
+// a view and the changes read under one read lock match exactly: no
+// change is judged against a view that already contains the next one.
 func (n *Node) followFeed(ctx context.Context) {
 	feed := n.fsm.Feed()
 	var before *topology.View
-	n.fsm.Read(func(s *topology.Store) { before = topology.NewView(s) })
-	since := feed.Last()
+	var since uint64
+	n.fsm.Read(func(s *topology.Store) { before, since = topology.NewView(s), feed.Last() })
 	for ctx.Err() == nil {
-		changes, err := feed.Wait(ctx, since)
+		if _, err := feed.Wait(ctx, since); err != nil && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond) // resync below
+		}
 		var after *topology.View
-		n.fsm.Read(func(s *topology.Store) { after = topology.NewView(s) })
+		var changes []Change
+		var err error
+		n.fsm.Read(func(s *topology.Store) {
+			after = topology.NewView(s)
+			changes, err = feed.Since(since)
+			if err != nil {
+				since = feed.Last()
+			}
+		})
 		if err != nil { // resync: everything may have changed
-			since = feed.Last()
 			n.reconciler.Update()
 		} else if len(changes) > 0 {
 			since = changes[len(changes)-1].Index

@@ -271,15 +271,17 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return nil // a newer node's command this node may skip
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	out, decodeErr := applyCommand(f.store, l.Index, l.Data)
 	f.store.SetIndex(l.Index)
-	f.mu.Unlock()
 	if decodeErr != nil {
 		panic(fmt.Sprintf("%v (raft index %d)", decodeErr, l.Index))
 	}
 	if out.err != nil {
 		return applyResult{Err: out.err}
 	}
+	// Published under the lock: a reader holding the read lock sees a
+	// store and a feed that agree.
 	f.feed.Publish(out.changes)
 	return applyResult{Value: out.value}
 }

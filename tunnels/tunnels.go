@@ -46,20 +46,20 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 		})
 	}
 	for _, n := range v.HostedNetworks(br.Chassis) {
-		tun, ok := br.TunnelPorts[n.NetworkType]
-		if !ok {
-			continue // this bridge cannot carry the network to anyone
+		// Without a tunnel port of the network's type the bridge still
+		// switches locally; it just carries the network to nobody.
+		if tun, ok := br.TunnelPorts[n.NetworkType]; ok {
+			out = append(out, pipeline.Flow{
+				Table: classifier, Priority: PriorityTunnel,
+				Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
+				Match:  pipeline.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
+				Actions: []pipeline.Action{
+					pipeline.SetReg(pipeline.FromTunnel, 1),
+					pipeline.WriteMetadata{Value: uint64(n.Key)},
+					pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
+				},
+			})
 		}
-		out = append(out, pipeline.Flow{
-			Table: classifier, Priority: PriorityTunnel,
-			Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
-			Match:  pipeline.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
-			Actions: []pipeline.Action{
-				pipeline.SetReg(pipeline.FromTunnel, 1),
-				pipeline.WriteMetadata{Value: uint64(n.Key)},
-				pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
-			},
-		})
 		for _, p := range v.NetworkPorts(n.ID) {
 			ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
 			if p.HostID == br.Chassis {

@@ -35,9 +35,17 @@ func TestNoEncapNoSteering(t *testing.T) {
 	}
 	noGRE := topologytest.Bridge("hv1")
 	delete(noGRE.TunnelPorts, topology.TypeGRE)
+	localB := false
 	for _, l := range pipeline.FormatFlows(tunnels.Flows(v, noGRE), f.Names("hv1")) {
 		if strings.Contains(l, "tun_id=0xc8") || strings.Contains(l, "gre0") {
 			t.Errorf("a bridge without a gre port steers network B: %s", l)
 		}
+		// b1 (port key 4) still gets its local egress: B switches locally.
+		if strings.Contains(l, "table=Egress, priority=100,reg7=0x4 actions=goto_table:Delivery") {
+			localB = true
+		}
+	}
+	if !localB {
+		t.Error("without a gre port, network B's local ports lost their egress flows")
 	}
 }
