@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/pipeline"
@@ -71,7 +72,8 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	}
 	var v *topology.View
 	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
-	return append(tunnels.Flows(v, br), l2pop.Flows(v, br)...)
+	flows := append(tunnels.Flows(v, br), l2pop.Flows(v, br)...)
+	return append(flows, arpresponder.Flows(v, br)...)
 }
 
 // onBridgeFacts is the agent's callback.

@@ -363,3 +363,30 @@ func TestVswitchdRestart(t *testing.T) {
 		t.Fatalf("a VM plugged after ovsdb-server restarted: %v", err)
 	}
 }
+
+// TestARPAnsweredLocally: a VM's ARP request for a known address is
+// answered by OVS on its own chassis with the right MAC; a capture on the
+// underlay sees no ARP inside the tunnel traffic. An unknown address is
+// still flooded to the chassis hosting the network.
+func TestARPAnsweredLocally(t *testing.T) {
+	tb := newTestbed(t, 2)
+	hv1, hv2 := tb.hvs[0], tb.hvs[1]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "")
+	a2, pa2 := tb.vm(hv2, a, "")
+	tb.waitActive(pa1, pa2)
+	onWire := tb.underlay.Capture(2, "udp port 4789", 8*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	out, err := a1.Exec("arping", "-c", "3", "-w", "3", "-I", "eth0", ipOf(a2))
+	if err != nil || !strings.Contains(strings.ToLower(out), strings.ToLower(a2.MAC)) {
+		t.Fatalf("arping %s: %v\n%s", ipOf(a2), err, out)
+	}
+	_, _ = a1.Exec("arping", "-c", "2", "-w", "2", "-I", "eth0", "10.0.0.99") // unknown: flooded
+	if arp := onWire.Lines("who-has " + ipOf(a2)); len(arp) != 0 {
+		t.Errorf("ARP for a known address crossed the underlay: %v", arp)
+	}
+	if flooded := onWire.Lines("who-has 10.0.0.99"); len(flooded) < 1 {
+		t.Errorf("ARP for an unknown address was not flooded to hv2")
+	}
+	t.Logf("arping answered locally:\n%s", out)
+}

@@ -1,0 +1,123 @@
+// Package arpresponder answers ARP requests inside Open vSwitch: for an
+// address a port of the network owns, the bridge turns the request around
+// into the reply itself, on the requester's own chassis, so the request
+// never crosses the underlay and no VM is woken to answer it. It is pure:
+// a topology view and the facts of one bridge in, flows out.
+//
+// Tables it owns: ServiceClassifier and ARPResponder.
+//
+//	ServiceClassifier  arp,arp_op=1               → ARPResponder
+//	ARPResponder       arp,arp_op=1,metadata=<net>,arp_tpa=<IP> →
+//	    eth_dst←eth_src, eth_src←MAC, arp_op=2, tha←sha, tpa←spa,
+//	    sha←MAC, spa←IP, out IN_PORT
+//
+// Requests for other addresses miss and continue to L2Lookup, which floods
+// them as l2pop says. An address claimed by several ports of a network (a
+// shared VIP) is not answered here: which port holds it is learned from
+// the traffic, not known from the topology.
+package arpresponder
+
+import (
+	"net"
+	"net/netip"
+	"sort"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Priorities of the app's flows.
+const (
+	PriorityRequests = 100
+	PriorityAnswer   = 100
+)
+
+// owner is who answers for an address in a network.
+type owner struct {
+	key    uint32
+	mac    net.HardwareAddr
+	shared bool
+}
+
+// Flows returns the app's flows for one bridge: replies for every address
+// owned by exactly one port (a fixed IP, or a single-address allowed
+// address pair) of every network the chassis hosts.
+func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+	hosted := v.HostedNetworks(br.Chassis)
+	if len(hosted) == 0 {
+		return nil
+	}
+	out := []pipeline.Flow{{
+		Table: pipeline.Table(pipeline.ServiceClassifier), Priority: PriorityRequests,
+		Cookie:  pipeline.NewCookie(0, pipeline.AppARPResponder, 0),
+		Match:   pipeline.Match{}.EthType(pipeline.EthTypeARP).ARPOp(pipeline.ARPRequest),
+		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
+	}}
+	for _, n := range hosted {
+		owners := map[netip.Addr]*owner{}
+		claim := func(ip netip.Addr, key uint32, mac net.HardwareAddr) {
+			if o, ok := owners[ip]; ok {
+				if o.key != key {
+					o.shared = true
+				}
+				return
+			}
+			owners[ip] = &owner{key: key, mac: mac}
+		}
+		for _, p := range v.NetworkPorts(n.ID) {
+			mac, err := net.ParseMAC(p.MACAddress)
+			if err != nil {
+				continue
+			}
+			for _, f := range p.FixedIPs {
+				if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
+					claim(ip, p.Key, mac)
+				}
+			}
+			for _, ap := range p.AllowedAddressPairs {
+				ip, err := netip.ParseAddr(ap.IPAddress) // a CIDR pair names no single address
+				if err != nil || !ip.Is4() {
+					continue
+				}
+				if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+					claim(ip, p.Key, m)
+				}
+			}
+		}
+		ips := make([]netip.Addr, 0, len(owners))
+		for ip := range owners {
+			ips = append(ips, ip)
+		}
+		sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
+		for _, ip := range ips {
+			o := owners[ip]
+			if o.shared {
+				continue
+			}
+			out = append(out, Reply(n.Key, ip, o.mac, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(o.key))))
+		}
+	}
+	return out
+}
+
+// Reply is the flow that answers ARP requests for ip in a network with mac,
+// turning the request around in the bridge and sending it back out the
+// port it came in on.
+func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie pipeline.Cookie) pipeline.Flow {
+	macV, ipV := pipeline.MACValue(mac), pipeline.IPv4Value(ip)
+	return pipeline.Flow{
+		Table: pipeline.Table(pipeline.ARPResponder), Priority: PriorityAnswer, Cookie: cookie,
+		Match: pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).
+			ARPOp(pipeline.ARPRequest).ARPTPA(ip),
+		Actions: []pipeline.Action{
+			pipeline.Move{Src: pipeline.FieldEthSrc, Dst: pipeline.FieldEthDst},
+			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: macV},
+			pipeline.SetField{Field: pipeline.FieldARPOp, Value: pipeline.ARPReply},
+			pipeline.Move{Src: pipeline.FieldARPSHA, Dst: pipeline.FieldARPTHA},
+			pipeline.Move{Src: pipeline.FieldARPSPA, Dst: pipeline.FieldARPTPA},
+			pipeline.SetField{Field: pipeline.FieldARPSHA, Value: macV},
+			pipeline.SetField{Field: pipeline.FieldARPSPA, Value: ipV},
+			pipeline.Output{Port: pipeline.PortInPort},
+		},
+	}
+}
