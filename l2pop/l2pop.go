@@ -6,10 +6,12 @@
 // to a chassis that does not. It is pure: a topology view and the facts of
 // one bridge in, flows out.
 //
-// Tables it owns: PortSecurity (admission, until port security proper),
-// L2Lookup, Flood and Delivery.
+// Tables it owns: PortSecurity, L2Lookup, Flood and Delivery.
 //
-//	PortSecurity  reg6=<local port>                → ServiceClassifier
+//	PortSecurity  reg6=<port>,dl_src=<MAC>,ip,nw_src=<IP>         → ServiceClassifier
+//	              reg6=<port>,dl_src=<MAC>,arp,arp_spa=<IP>,arp_sha=<MAC> → ServiceClassifier
+//	              reg6=<port> (anything else)                     → drop, counted
+//	              reg6=<port> with port security off               → ServiceClassifier
 //	L2Lookup      metadata=<net>,dl_dst=<port MAC> → reg7=port key, Egress
 //	              dl_dst=multicast                 → Flood
 //	Flood         metadata=<net>,FromTunnel=0      → local ports, one copy per other hosting chassis
@@ -30,7 +32,6 @@ const (
 	PriorityKnown     = 100
 	PriorityMulticast = 50
 	PriorityFlood     = 100
-	PriorityAdmit     = 10
 )
 
 var multicast = net.HardwareAddr{1, 0, 0, 0, 0, 0}
@@ -41,10 +42,8 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	local := v.LocalPorts(br.Chassis)
 	for _, p := range local {
 		ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
+		out = append(out, portSecurity(p)...)
 		out = append(out,
-			pipeline.Flow{Table: pipeline.Table(pipeline.PortSecurity), Priority: PriorityAdmit, Cookie: ck,
-				Match:   pipeline.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key)),
-				Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}},
 			pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
 				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
 				Actions: []pipeline.Action{pipeline.Output{Port: p.OFPort}}})

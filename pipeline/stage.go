@@ -78,7 +78,7 @@ var Stages = []Stage{
 	{Name: "Classifier", First: 0, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
 	{Name: "PortSecurity", First: 10, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
-		Does: "admits the local ports (l2pop); source MAC/IP checks arrive with port security"},
+		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
 	{Name: "ServiceClassifier", First: 20, Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; everything else → L2Lookup"},
 	// Until the punt path answers ARP misses, reactive mode floods them too.

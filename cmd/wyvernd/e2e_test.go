@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
 // hypervisor is one simulated hypervisor: OVS in a namespace on the
@@ -389,4 +390,77 @@ func TestARPAnsweredLocally(t *testing.T) {
 		t.Errorf("ARP for an unknown address was not flooded to hv2")
 	}
 	t.Logf("arping answered locally:\n%s", out)
+}
+
+// TestPortSecurity: a VM sending from a spoofed MAC or IP reaches nobody,
+// and the drops are counted; with port security disabled it does reach.
+func TestPortSecurity(t *testing.T) {
+	tb := newTestbed(t, 2)
+	hv1, hv2 := tb.hvs[0], tb.hvs[1]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "10.0.0.10")
+	a2, pa2 := tb.vm(hv2, a, "10.0.0.11")
+	tb.waitActive(pa1, pa2)
+	if err := ping(a1, ipOf(a2)); err != nil {
+		t.Fatalf("honest ping: %v", err)
+	}
+	drops := 0
+	for _, l := range hv1.ovs.DumpFlows("br-int") {
+		if strings.Contains(l, "table=PortSecurity") && strings.Contains(l, "priority=1,") && strings.HasSuffix(l, "actions=drop") {
+			drops++
+		}
+	}
+	if drops != 1 {
+		t.Fatalf("hv1 should hold one counting drop flow for its one secured port, has %d", drops)
+	}
+	countDropped := func() int {
+		out, err := hv1.ovs.OfctlErr("dump-flows", "br-int", fmt.Sprintf("table=%d", pipeline.Table(pipeline.PortSecurity)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, l := range strings.Split(out, "\n") {
+			if !strings.Contains(l, "priority=1,") {
+				continue
+			}
+			if i := strings.Index(l, "n_packets="); i >= 0 {
+				var n int
+				fmt.Sscanf(l[i+len("n_packets="):], "%d", &n)
+				total += n
+			}
+		}
+		return total
+	}
+	before := countDropped()
+	// Spoofed source IP.
+	if _, err := a1.Exec("ip", "addr", "add", "10.0.0.77/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a1.Exec("ping", "-c", "2", "-W", "1", "-I", "10.0.0.77", ipOf(a2)); err == nil {
+		t.Fatal("a VM reached its neighbour from an address it does not own")
+	}
+	// Spoofed source MAC.
+	if _, err := a1.Exec("ip", "link", "set", "eth0", "address", "fa:16:3e:66:66:66"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(a1, ipOf(a2)); err == nil {
+		t.Fatal("a VM reached its neighbour from a MAC that is not its port's")
+	}
+	if _, err := a1.Exec("ip", "link", "set", "eth0", "address", a1.MAC); err != nil {
+		t.Fatal(err)
+	}
+	if dropped := countDropped() - before; dropped < 2 {
+		t.Errorf("spoofed packets were not counted: %d", dropped)
+	} else {
+		t.Logf("spoofed packets dropped and counted: %d", dropped)
+	}
+	// Port security off: the spoofed address gets through.
+	var out map[string]any
+	if code, err := tb.call("PUT", "/v2.0/ports/"+pa1, map[string]any{"port": map[string]any{"port_security_enabled": false}}, &out); err != nil || code != 200 {
+		t.Fatalf("disable port security: %d %v %v", code, err, out)
+	}
+	ovstest.Eventually(t, 20*time.Second, "spoofed source reaches with port security off", func() bool {
+		_, err := a1.Exec("ping", "-c", "1", "-W", "1", "-I", "10.0.0.77", ipOf(a2))
+		return err == nil
+	})
 }
