@@ -352,9 +352,7 @@ func (r routerReq) spec(pathID string, extra map[string]json.RawMessage) (topolo
 }
 
 // decodeSpecs decodes a create or update body into store specs.
-func decodeSpecs[Req interface {
-	spec(string, map[string]json.RawMessage) (Spec, error)
-}, Spec any](r resource, req *http.Request, pathID string, bulkOK bool) ([]Spec, bool, error) {
+func decodeSpecs[Req specReq[Spec], Spec any](r resource, req *http.Request, pathID string, bulkOK bool) ([]Spec, bool, error) {
 	typed, passive, bulk, err := r.decodeBody(req, bulkOK)
 	if err != nil {
 		return nil, false, err
@@ -500,23 +498,23 @@ func (n *Node) routes() []route {
 		{"GET", "/healthz", n.healthz},
 		{"GET", "/v2.0/networks", n.read(n.listNetworks)},
 		{"GET", "/v2.0/networks/{id}", n.read(n.showNetwork)},
-		{"POST", "/v2.0/networks", n.write(n.createNetworks)},
-		{"PUT", "/v2.0/networks/{id}", n.write(n.updateNetwork)},
+		{"POST", "/v2.0/networks", n.write(creator[networkReq, topology.NetworkSpec, topology.Network](n, networks, cmdNetworksCreate, func(s []topology.NetworkSpec) any { return networksCreate{Specs: s} }))},
+		{"PUT", "/v2.0/networks/{id}", n.write(updater[networkReq, topology.NetworkSpec, topology.Network](n, networks, cmdNetworkUpdate, func(s topology.NetworkSpec) any { return networkUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/networks/{id}", n.write(n.deleteBy(cmdNetworkDelete))},
 		{"GET", "/v2.0/subnets", n.read(n.listSubnets)},
 		{"GET", "/v2.0/subnets/{id}", n.read(n.showSubnet)},
-		{"POST", "/v2.0/subnets", n.write(n.createSubnets)},
-		{"PUT", "/v2.0/subnets/{id}", n.write(n.updateSubnet)},
+		{"POST", "/v2.0/subnets", n.write(creator[subnetReq, topology.SubnetSpec, topology.Subnet](n, subnets, cmdSubnetsCreate, func(s []topology.SubnetSpec) any { return subnetsCreate{Specs: s} }))},
+		{"PUT", "/v2.0/subnets/{id}", n.write(updater[subnetReq, topology.SubnetSpec, topology.Subnet](n, subnets, cmdSubnetUpdate, func(s topology.SubnetSpec) any { return subnetUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/subnets/{id}", n.write(n.deleteBy(cmdSubnetDelete))},
 		{"GET", "/v2.0/ports", n.read(n.listPorts)},
 		{"GET", "/v2.0/ports/{id}", n.read(n.showPort)},
-		{"POST", "/v2.0/ports", n.write(n.createPorts)},
-		{"PUT", "/v2.0/ports/{id}", n.write(n.updatePort)},
+		{"POST", "/v2.0/ports", n.write(creator[portReq, topology.PortSpec, topology.Port](n, ports, cmdPortsCreate, func(s []topology.PortSpec) any { return portsCreate{Specs: s} }))},
+		{"PUT", "/v2.0/ports/{id}", n.write(updater[portReq, topology.PortSpec, topology.Port](n, ports, cmdPortUpdate, func(s topology.PortSpec) any { return portUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/ports/{id}", n.write(n.deleteBy(cmdPortDelete))},
 		{"GET", "/v2.0/routers", n.read(n.listRouters)},
 		{"GET", "/v2.0/routers/{id}", n.read(n.showRouter)},
-		{"POST", "/v2.0/routers", n.write(n.createRouters)},
-		{"PUT", "/v2.0/routers/{id}", n.write(n.updateRouter)},
+		{"POST", "/v2.0/routers", n.write(creator[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRoutersCreate, func(s []topology.RouterSpec) any { return routersCreate{Specs: s} }))},
+		{"PUT", "/v2.0/routers/{id}", n.write(updater[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRouterUpdate, func(s topology.RouterSpec) any { return routerUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/routers/{id}", n.write(n.deleteBy(cmdRouterDelete))},
 		{"PUT", "/v2.0/routers/{id}/add_router_interface", n.write(n.routerInterface(cmdRouterInterfaceAdd))},
 		{"PUT", "/v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove))},
@@ -802,100 +800,40 @@ func answer[T any](w http.ResponseWriter, status int, r resource, v any, bulk bo
 	return nil
 }
 
-func (n *Node) createNetworks(w http.ResponseWriter, r *http.Request) error {
-	specs, bulk, err := decodeSpecs[networkReq, topology.NetworkSpec](networks, r, "", true)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdNetworksCreate, networksCreate{Specs: specs})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Network](w, http.StatusCreated, networks, v, bulk)
+// specReq is a request body that turns into a store spec.
+type specReq[Spec any] interface {
+	spec(string, map[string]json.RawMessage) (Spec, error)
 }
 
-func (n *Node) updateNetwork(w http.ResponseWriter, r *http.Request) error {
-	specs, _, err := decodeSpecs[networkReq, topology.NetworkSpec](networks, r, r.PathValue("id"), false)
-	if err != nil {
-		return err
+// creator handles POST of a collection: one object or an atomic bulk, one
+// raft command either way.
+func creator[Req specReq[Spec], Spec, Obj any](n *Node, res resource, cmd CommandType, payload func([]Spec) any) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		specs, bulk, err := decodeSpecs[Req, Spec](res, r, "", true)
+		if err != nil {
+			return err
+		}
+		v, err := n.propose(r.Context(), cmd, payload(specs))
+		if err != nil {
+			return err
+		}
+		return answer[Obj](w, http.StatusCreated, res, v, bulk)
 	}
-	v, err := n.propose(r.Context(), cmdNetworkUpdate, networkUpdate{Spec: specs[0]})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Network](w, http.StatusOK, networks, v, false)
 }
 
-func (n *Node) createSubnets(w http.ResponseWriter, r *http.Request) error {
-	specs, bulk, err := decodeSpecs[subnetReq, topology.SubnetSpec](subnets, r, "", true)
-	if err != nil {
-		return err
+// updater handles PUT of one object.
+func updater[Req specReq[Spec], Spec, Obj any](n *Node, res resource, cmd CommandType, payload func(Spec) any) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		specs, _, err := decodeSpecs[Req, Spec](res, r, r.PathValue("id"), false)
+		if err != nil {
+			return err
+		}
+		v, err := n.propose(r.Context(), cmd, payload(specs[0]))
+		if err != nil {
+			return err
+		}
+		return answer[Obj](w, http.StatusOK, res, v, false)
 	}
-	v, err := n.propose(r.Context(), cmdSubnetsCreate, subnetsCreate{Specs: specs})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Subnet](w, http.StatusCreated, subnets, v, bulk)
-}
-
-func (n *Node) updateSubnet(w http.ResponseWriter, r *http.Request) error {
-	specs, _, err := decodeSpecs[subnetReq, topology.SubnetSpec](subnets, r, r.PathValue("id"), false)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdSubnetUpdate, subnetUpdate{Spec: specs[0]})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Subnet](w, http.StatusOK, subnets, v, false)
-}
-
-func (n *Node) createPorts(w http.ResponseWriter, r *http.Request) error {
-	specs, bulk, err := decodeSpecs[portReq, topology.PortSpec](ports, r, "", true)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdPortsCreate, portsCreate{Specs: specs})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Port](w, http.StatusCreated, ports, v, bulk)
-}
-
-func (n *Node) updatePort(w http.ResponseWriter, r *http.Request) error {
-	specs, _, err := decodeSpecs[portReq, topology.PortSpec](ports, r, r.PathValue("id"), false)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdPortUpdate, portUpdate{Spec: specs[0]})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Port](w, http.StatusOK, ports, v, false)
-}
-
-func (n *Node) createRouters(w http.ResponseWriter, r *http.Request) error {
-	specs, bulk, err := decodeSpecs[routerReq, topology.RouterSpec](routers, r, "", true)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdRoutersCreate, routersCreate{Specs: specs})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Router](w, http.StatusCreated, routers, v, bulk)
-}
-
-func (n *Node) updateRouter(w http.ResponseWriter, r *http.Request) error {
-	specs, _, err := decodeSpecs[routerReq, topology.RouterSpec](routers, r, r.PathValue("id"), false)
-	if err != nil {
-		return err
-	}
-	v, err := n.propose(r.Context(), cmdRouterUpdate, routerUpdate{Spec: specs[0]})
-	if err != nil {
-		return err
-	}
-	return answer[topology.Router](w, http.StatusOK, routers, v, false)
 }
 
 func (n *Node) deleteBy(t CommandType) func(w http.ResponseWriter, r *http.Request) error {
