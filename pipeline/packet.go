@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Packet is what the pipeline apps need to know of a punted frame.
+type Packet struct {
+	EthDst, EthSrc net.HardwareAddr
+	EthType        uint16 // after any 802.1Q tags
+
+	// ARP (EthType ARP, Ethernet/IPv4 only)
+	ARPOp            uint16
+	ARPSHA, ARPTHA   net.HardwareAddr
+	ARPSPA, ARPTPA   netip.Addr
+	IPSrc, IPDst     netip.Addr // IPv4
+	IPProto, IPTTL   uint8
+	SrcPort, DstPort uint16 // TCP/UDP, first fragment only
+}
+
+// Errors of ParsePacket.
+var (
+	ErrShortFrame   = errors.New("packet: frame shorter than its headers")
+	ErrMalformedARP = errors.New("packet: not an Ethernet/IPv4 ARP packet")
+	ErrMalformedIP  = errors.New("packet: malformed IPv4 header")
+)
+
+// ParsePacket decodes an Ethernet frame as far as the pipeline cares. It
+// never panics; a frame that lies about its lengths is an error.
+func ParsePacket(b []byte) (Packet, error) {
+	var p Packet
+	if len(b) < 14 {
+		return p, ErrShortFrame
+	}
+	p.EthDst = net.HardwareAddr(append([]byte(nil), b[0:6]...))
+	p.EthSrc = net.HardwareAddr(append([]byte(nil), b[6:12]...))
+	p.EthType = binary.BigEndian.Uint16(b[12:])
+	off := 14
+	for tags := 0; (p.EthType == 0x8100 || p.EthType == 0x88a8) && tags < 2; tags++ {
+		if len(b) < off+4 {
+			return p, ErrShortFrame
+		}
+		p.EthType = binary.BigEndian.Uint16(b[off+2:])
+		off += 4
+	}
+	l3 := b[off:]
+	switch p.EthType {
+	case EthTypeARP:
+		if len(l3) < 28 {
+			return p, ErrShortFrame
+		}
+		if binary.BigEndian.Uint16(l3[0:]) != 1 || binary.BigEndian.Uint16(l3[2:]) != EthTypeIPv4 || l3[4] != 6 || l3[5] != 4 {
+			return p, ErrMalformedARP
+		}
+		p.ARPOp = binary.BigEndian.Uint16(l3[6:])
+		p.ARPSHA = net.HardwareAddr(append([]byte(nil), l3[8:14]...))
+		p.ARPSPA = netip.AddrFrom4([4]byte(l3[14:18]))
+		p.ARPTHA = net.HardwareAddr(append([]byte(nil), l3[18:24]...))
+		p.ARPTPA = netip.AddrFrom4([4]byte(l3[24:28]))
+	case EthTypeIPv4:
+		if len(l3) < 20 {
+			return p, ErrShortFrame
+		}
+		ihl := int(l3[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(l3[2:]))
+		if l3[0]>>4 != 4 || ihl < 20 || total < ihl || len(l3) < ihl {
+			return p, fmt.Errorf("%w (version %d, header %d bytes, total %d)", ErrMalformedIP, l3[0]>>4, ihl, total)
+		}
+		p.IPTTL, p.IPProto = l3[8], l3[9]
+		p.IPSrc = netip.AddrFrom4([4]byte(l3[12:16]))
+		p.IPDst = netip.AddrFrom4([4]byte(l3[16:20]))
+		firstFragment := binary.BigEndian.Uint16(l3[6:])&0x1fff == 0
+		if (p.IPProto == IPProtoTCP || p.IPProto == IPProtoUDP) && firstFragment && len(l3) >= ihl+4 {
+			p.SrcPort = binary.BigEndian.Uint16(l3[ihl:])
+			p.DstPort = binary.BigEndian.Uint16(l3[ihl+2:])
+		}
+	}
+	return p, nil
+}
+
+// Broadcast reports whether the frame's destination is a group address.
+func (p Packet) Broadcast() bool { return len(p.EthDst) == 6 && p.EthDst[0]&1 != 0 }
