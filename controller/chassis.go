@@ -73,7 +73,18 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	var v *topology.View
 	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
 	flows := append(tunnels.Flows(v, br), l2pop.Flows(v, br)...)
-	return append(flows, arpresponder.Flows(v, br)...)
+	flows = append(flows, arpresponder.Flows(v, br)...)
+	if n.cfg.Mode != pipeline.Reactive {
+		return flows
+	}
+	// Reactive: per-destination flows come from punts, on demand.
+	out := flows[:0]
+	for _, f := range flows {
+		if !l2pop.PerDestination(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // onBridgeFacts is the agent's callback.
@@ -258,6 +269,7 @@ func (n *Node) followFeed(ctx context.Context) {
 			n.reconciler.Update()
 		} else if len(changes) > 0 {
 			since = changes[len(changes)-1].Index
+			n.invalidate(ctx, before, after, changes)
 			n.updateChassis(affectedChassis(before, after, changes))
 		}
 		before = after

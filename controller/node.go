@@ -31,6 +31,9 @@ type NodeConfig struct {
 	Join         []string
 	Voter        string // auto, true, false
 	Mode         pipeline.Mode
+	// IdleTimeout is how long, in seconds, a reactive flow lives without
+	// traffic (default 60).
+	IdleTimeout uint16
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
 }
@@ -45,7 +48,7 @@ type Node struct {
 	reconciler *Reconciler
 	openflow   *ofctl.Server
 	punt       PuntHandler
-	unanswered atomic.Uint64
+	puntStats  PuntStats
 
 	fsm       *FSM
 	raft      *raft.Raft
@@ -65,6 +68,9 @@ type Node struct {
 func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	if cfg.Voter == "" {
 		cfg.Voter = VoterAuto
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60
 	}
 	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
 		client: &http.Client{Timeout: 30 * time.Second}}
@@ -262,12 +268,11 @@ func (n *Node) Connected(ctx context.Context, sw *ofctl.Switch) {
 	_ = n.reconciler.Run(ctx, sw)
 }
 
-// PacketIn implements ofctl.Handler. With no app answering yet, punts are
-// counted and dropped.
+// PacketIn implements ofctl.Handler.
 func (n *Node) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	if n.punt != nil {
 		n.punt(ctx, sw, pi)
 		return
 	}
-	n.unanswered.Add(1)
+	n.handlePunt(ctx, sw, pi)
 }

@@ -1,6 +1,7 @@
 package l2pop_test
 
 import (
+	"net"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
 func TestGoldenPerChassis(t *testing.T) {
@@ -68,5 +70,36 @@ func TestMoveLeavesNoTrace(t *testing.T) {
 	}
 	if s := c.Modifies[0].Format(f.Names("hv1")); !strings.Contains(s, "172.31.0.3") || strings.Contains(s, "172.31.0.2") {
 		t.Fatalf("A's flood now: %s", s)
+	}
+}
+
+// TestReactiveIsSubsetOfProactive: for every located port of every hosted
+// network, OnMiss returns flows that the proactive set holds verbatim, and
+// exactly the per-destination ones for that port.
+func TestReactiveIsSubsetOfProactive(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	v := topology.NewView(f.Store)
+	for _, c := range []string{"hv1", "hv2", "hv3"} {
+		br := topologytest.Bridge(c)
+		proactive := pipeline.NewFlowSet(append(l2pop.Flows(v, br), tunnels.Flows(v, br)...)...)
+		for _, n := range v.HostedNetworks(c) {
+			for _, p := range v.NetworkPorts(n.ID) {
+				mac, _ := net.ParseMAC(p.MACAddress)
+				got := l2pop.OnMiss(v, br, n.Key, mac)
+				if len(got) != 2 {
+					t.Errorf("%s: OnMiss for %s gave %d flows, want its L2Lookup and Egress flows", c, p.ID, len(got))
+				}
+				for _, fl := range got {
+					have, ok := proactive.Get(fl.Key())
+					if !ok || !have.Equal(fl) || !l2pop.PerDestination(fl) {
+						t.Errorf("%s: reactive flow %s is not in the proactive set", c, fl)
+					}
+				}
+			}
+		}
+		unknown, _ := net.ParseMAC("fa:16:3e:ff:ff:ff")
+		if got := l2pop.OnMiss(v, br, 1, unknown); len(got) != 0 {
+			t.Errorf("an unknown MAC got flows: %v", got)
+		}
 	}
 }

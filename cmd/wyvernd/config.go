@@ -35,6 +35,7 @@ type Config struct {
 	Bridge       string   `mapstructure:"bridge"`
 	DatapathType string   `mapstructure:"datapath-type"`
 	Forwarding   string   `mapstructure:"forwarding"`
+	IdleTimeout  int      `mapstructure:"idle-timeout"`
 	LogLevel     string   `mapstructure:"log-level"`
 }
 
@@ -55,6 +56,7 @@ func flags() *pflag.FlagSet {
 	fs.String("bridge", "br-int", "integration bridge")
 	fs.String("datapath-type", "system", "system or netdev, for the bridge wyvernd creates")
 	fs.String("forwarding", "reactive", "reactive|proactive")
+	fs.Int("idle-timeout", 60, "seconds a reactive flow lives without traffic")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	return fs
 }
@@ -137,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))
+	}
+	if c.IdleTimeout < 1 || c.IdleTimeout > 65535 {
+		errs = append(errs, fmt.Errorf("--idle-timeout %d: want 1..65535 seconds", c.IdleTimeout))
 	}
 	if _, err := pipeline.ParseMode(c.Forwarding); err != nil {
 		errs = append(errs, fmt.Errorf("--forwarding: %w", err))

@@ -30,7 +30,7 @@ type testbed struct {
 	c        *testCluster
 }
 
-func newTestbed(t *testing.T, count int) *testbed {
+func newTestbed(t *testing.T, count int, extraArgs ...string) *testbed {
 	ovstest.Require(t)
 	tb := &testbed{t: t, underlay: ovstest.NewUnderlay(t), c: newCluster(t)}
 	for i := 1; i <= count; i++ {
@@ -41,6 +41,7 @@ func newTestbed(t *testing.T, count int) *testbed {
 		h.m.args = []string{"--node-id", h.m.id, "--data-dir", filepath.Join(o.Dir, "data"),
 			"--raft-addr", ip + ":7946", "--api-addr", h.api, "--openflow-addr", "tcp:127.0.0.1:6653",
 			"--ovsdb", o.DB(), "--encap-ip", ip, "--datapath-type", "netdev"}
+		h.m.args = append(h.m.args, extraArgs...)
 		if i > 1 {
 			h.m.args = append(h.m.args, "--join", "http://"+tb.hvs[0].api)
 		}
@@ -310,9 +311,16 @@ func TestPortMovesAndDeletes(t *testing.T) {
 	if err := ping(a1, ipOf(moved)); err != nil {
 		t.Fatalf("after the move: %v", err)
 	}
-	// hv2 hosts nothing any more: the base pipeline only.
+	// hv2 hosts nothing any more: the base pipeline only, but for reactive
+	// flows towards a1 that expire with their idle timeout; none for a2.
 	ovstest.Eventually(t, 10*time.Second, "hv2 back to the base pipeline", func() bool {
-		return len(hv2.ovs.DumpFlows("br-int")) == 9
+		n := 0
+		for _, l := range hv2.ovs.DumpFlows("br-int") {
+			if !strings.Contains(l, "idle_timeout") {
+				n++
+			}
+		}
+		return n == 9 && len(portFlows(hv2, a2.MAC)) == 0
 	})
 	for _, l := range hv1.ovs.DumpFlows("br-int") {
 		if strings.Contains(l, tb.underlay.IP(2)) {
@@ -348,12 +356,21 @@ func TestVswitchdRestart(t *testing.T) {
 	if err := ping(a1, ipOf(a2)); err != nil {
 		t.Fatalf("before the restart: %v", err)
 	}
-	before := len(hv1.ovs.DumpFlows("br-int"))
+	permanent := func(lines []string) int { // reactive flows come back with traffic
+		n := 0
+		for _, l := range lines {
+			if !strings.Contains(l, "idle_timeout") {
+				n++
+			}
+		}
+		return n
+	}
+	before := permanent(hv1.ovs.DumpFlows("br-int"))
 	hv1.ovs.RestartVswitchd()
 	tb.underlay.RestoreAddress(hv1.ovs, 1)
 	ovstest.Eventually(t, 30*time.Second, "hv1's flows back", func() bool {
 		lines, err := hv1.ovs.DumpFlowsErr("br-int")
-		return err == nil && len(lines) == before
+		return err == nil && permanent(lines) == before
 	})
 	ovstest.Eventually(t, 30*time.Second, "ping after the restart", func() bool { return ping(a1, ipOf(a2)) == nil })
 
@@ -462,5 +479,36 @@ func TestPortSecurity(t *testing.T) {
 	ovstest.Eventually(t, 20*time.Second, "spoofed source reaches with port security off", func() bool {
 		_, err := a1.Exec("ping", "-c", "1", "-W", "1", "-I", "10.0.0.77", ipOf(a2))
 		return err == nil
+	})
+}
+
+// TestReactiveFirstPacket: from cold (no per-destination flow), a single
+// ping across chassis succeeds -- the punted first packet is re-injected,
+// not lost; afterwards the bridges hold the reactive flows with their idle
+// timeout, and they disappear once traffic stops.
+func TestReactiveFirstPacket(t *testing.T) {
+	tb := newTestbed(t, 2, "--idle-timeout", "3")
+	hv1, hv2 := tb.hvs[0], tb.hvs[1]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a1, pa1 := tb.vm(hv1, a, "")
+	a2, pa2 := tb.vm(hv2, a, "")
+	tb.waitActive(pa1, pa2)
+	if got := portFlows(hv1, "dl_dst="+a2.MAC); len(got) != 0 {
+		t.Fatalf("hv1 knows a2 before any traffic: %v", got)
+	}
+	start := time.Now()
+	if _, err := a1.Exec("ping", "-c", "1", "-W", "1", ipOf(a2)); err != nil {
+		t.Fatalf("the first packet was lost: %v", err)
+	}
+	t.Logf("first ping from cold answered in %s (process included)", time.Since(start).Round(time.Millisecond))
+	reactive := portFlows(hv1, "dl_dst="+a2.MAC)
+	if len(reactive) != 1 || !strings.Contains(reactive[0], "idle_timeout=3") {
+		t.Fatalf("hv1's reactive flow for a2: %v", reactive)
+	}
+	if got := portFlows(hv2, "dl_dst="+a1.MAC); len(got) != 1 {
+		t.Fatalf("hv2's reactive flow for a1 (the reply): %v", got)
+	}
+	ovstest.Eventually(t, 15*time.Second, "reactive flows expire without traffic", func() bool {
+		return len(portFlows(hv1, "dl_dst="+a2.MAC)) == 0 && len(portFlows(hv2, "dl_dst="+a1.MAC)) == 0
 	})
 }

@@ -56,6 +56,7 @@ func run(args []string) error {
 		Join:         cfg.Join,
 		Voter:        cfg.Voter,
 		Mode:         mode,
+		IdleTimeout:  uint16(cfg.IdleTimeout),
 		Chassis:      chassis,
 	}, log)
 	if err != nil {

@@ -79,6 +79,16 @@ func (v *View) LocatedPort(id string) (Port, bool) {
 	return p, ok
 }
 
+// NetworkByKey returns a network by its key (the pipeline's metadata).
+func (v *View) NetworkByKey(key uint32) (Network, bool) {
+	for _, n := range v.networks {
+		if n.Key == key {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
 // Network returns a network by id.
 func (v *View) Network(id string) (Network, bool) {
 	n, ok := v.networks[id]

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// PuntStats count what the punt handler did.
+type PuntStats struct {
+	Answered   atomic.Uint64 // flows installed for the destination, packet re-injected
+	Flooded    atomic.Uint64 // unknown destination, packet re-injected into Flood
+	Malformed  atomic.Uint64 // could not be decoded; dropped
+	Unanswered atomic.Uint64 // no app answers this table (yet); dropped
+}
+
+// pipelineFields keeps the fields of a punt's match that a packet-out may
+// carry back into the pipeline: metadata, registers and tunnel metadata.
+func pipelineFields(m pipeline.Match) pipeline.Match {
+	var out pipeline.Match
+	for _, c := range m.Conds() {
+		switch c.Field {
+		case pipeline.FieldMetadata, pipeline.FieldTunID, pipeline.FieldTunSrc, pipeline.FieldTunDst,
+			pipeline.FieldReg0, pipeline.FieldReg1, pipeline.FieldReg2, pipeline.FieldReg3,
+			pipeline.FieldReg4, pipeline.FieldReg5, pipeline.FieldReg6, pipeline.FieldReg7:
+			out = out.WithMasked(c.Field, c.Value, c.Mask)
+		}
+	}
+	return out
+}
+
+// handlePunt answers a packet that missed L2Lookup: it installs, with an
+// idle timeout and the bridge's current cookie round, the flows the
+// proactive mode would have for its destination, in one bundle, and then
+// re-injects the packet where it left the pipeline, so the first packet is
+// not lost (OVS does not buffer punts). An unknown destination is flooded
+// as l2pop says, installing nothing.
+func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
+	if n.cfg.Mode != pipeline.Reactive || n.local == nil || pi.Table != pipeline.Table(pipeline.L2Lookup) {
+		n.puntStats.Unanswered.Add(1)
+		return
+	}
+	br, dpid, ok := n.local.bridge()
+	if !ok || dpid != sw.DPID() {
+		n.puntStats.Unanswered.Add(1)
+		return
+	}
+	pkt, err := pipeline.ParsePacket(pi.Data)
+	if err != nil {
+		n.puntStats.Malformed.Add(1)
+		return
+	}
+	network, _ := pi.Match.Get(pipeline.FieldMetadata)
+	var v *topology.View
+	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
+	flows := l2pop.OnMiss(v, br, uint32(network.Value), pkt.EthDst)
+	next := pipeline.Table(pipeline.L2Lookup)
+	if len(flows) == 0 {
+		next = pipeline.Table(pipeline.Flood)
+		n.puntStats.Flooded.Add(1)
+	} else {
+		_, round, _ := n.reconciler.Installed(dpid)
+		mods := make([]pipeline.FlowMod, len(flows))
+		for i, f := range flows {
+			f = f.WithRound(round)
+			f.IdleTimeout = n.cfg.IdleTimeout
+			mods[i] = pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f}
+		}
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := sw.Bundle(bctx, mods)
+		cancel()
+		if err != nil {
+			n.log.Warn("could not install reactive flows", zap.Error(err))
+			return
+		}
+		n.puntStats.Answered.Add(1)
+	}
+	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pi.InPort(), Match: pipelineFields(pi.Match),
+		Actions: []pipeline.Action{pipeline.Resubmit{Table: next}}, Data: pi.Data})
+	if err != nil {
+		n.log.Debug("re-injecting a punted packet failed", zap.Error(err))
+	}
+}
+
+// invalidate deletes, on the local bridge, the reactive flows built from
+// ports whose location, MAC or network changed: the next packet to them
+// punts and is answered from the new topology.
+func (n *Node) invalidate(ctx context.Context, before, after *topology.View, changes []Change) {
+	if n.cfg.Mode != pipeline.Reactive || n.local == nil {
+		return
+	}
+	_, dpid, ok := n.local.bridge()
+	if !ok {
+		return
+	}
+	sw, ok := n.openflow.Switch(dpid)
+	if !ok {
+		return
+	}
+	var mods []pipeline.FlowMod
+	seen := map[uint32]bool{}
+	for _, ch := range changes {
+		if ch.Resource != "port" {
+			continue
+		}
+		b, inBefore := before.LocatedPort(ch.ID)
+		a, inAfter := after.LocatedPort(ch.ID)
+		if inBefore && inAfter && b.HostID == a.HostID && b.OFPort == a.OFPort && b.MACAddress == a.MACAddress && b.NetworkID == a.NetworkID {
+			continue // status or names only
+		}
+		for _, p := range []topology.Port{b, a} {
+			if p.Key == 0 || seen[p.Key] {
+				continue
+			}
+			seen[p.Key] = true
+			obj := pipeline.PortObject(p.Key)
+			mask := pipeline.AppMask | pipeline.ObjectMask
+			mods = append(mods,
+				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, obj)}},
+				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.Egress), Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, obj)}})
+		}
+	}
+	if len(mods) == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sw.FlowMods(fctx, mods); err != nil {
+		n.log.Warn("invalidating reactive flows failed", zap.Error(err))
+	}
+}
