@@ -121,3 +121,27 @@ func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie pipeline.
 		},
 	}
 }
+
+// PerDestination reports whether a flow answers for one address: the
+// flows reactive mode installs on demand.
+func PerDestination(f pipeline.Flow) bool {
+	return f.Table == pipeline.Table(pipeline.ARPResponder) && f.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindPort
+}
+
+// OnMiss returns the reply flow for an ARP request that missed
+// ARPResponder: exactly the flow the proactive mode would hold for that
+// address in that network, or nothing when no single port owns it.
+func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []pipeline.Flow {
+	want := pipeline.IPv4Value(target)
+	for _, f := range Flows(v, br) {
+		if !PerDestination(f) {
+			continue
+		}
+		tpa, _ := f.Match.Get(pipeline.FieldARPTPA)
+		md, _ := f.Match.Get(pipeline.FieldMetadata)
+		if tpa.Value == want && md.Value == uint64(network) {
+			return []pipeline.Flow{f}
+		}
+	}
+	return nil
+}

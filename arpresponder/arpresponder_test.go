@@ -1,6 +1,7 @@
 package arpresponder_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -40,5 +41,29 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 	a2, _ := f.Store.Port("a2")
 	if !strings.Contains(lines, "arp_tpa=10.0.0.200") || !strings.Contains(lines, "set_field:"+a2.MACAddress+"->eth_src") {
 		t.Errorf("a2's single-owner pair is not answered with its MAC:\n%s", lines)
+	}
+}
+
+// TestOnMissIsSubsetOfProactive: the reactive answer for every address is
+// the proactive flow for it, verbatim; unknown addresses get nothing.
+func TestOnMissIsSubsetOfProactive(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	v := topology.NewView(f.Store)
+	br := topologytest.Bridge("hv1")
+	proactive := pipeline.NewFlowSet(arpresponder.Flows(v, br)...)
+	for _, n := range v.HostedNetworks("hv1") {
+		for _, p := range v.NetworkPorts(n.ID) {
+			ip := netip.MustParseAddr(p.FixedIPs[0].IPAddress)
+			got := arpresponder.OnMiss(v, br, n.Key, ip)
+			if len(got) != 1 {
+				t.Fatalf("%s: OnMiss gave %d flows", p.ID, len(got))
+			}
+			if have, ok := proactive.Get(got[0].Key()); !ok || !have.Equal(got[0]) {
+				t.Errorf("%s: %s is not in the proactive set", p.ID, got[0])
+			}
+		}
+	}
+	if got := arpresponder.OnMiss(v, br, 1, netip.MustParseAddr("10.0.0.99")); len(got) != 0 {
+		t.Errorf("an unknown address got %v", got)
 	}
 }

@@ -527,6 +527,7 @@ func (n *Node) routes() []route {
 		{"POST", "/v2.0/cluster/members", n.write(n.joinMember)},
 		{"DELETE", "/v2.0/cluster/members/{id}", n.write(n.deleteMember)},
 		{"GET", "/v2.0/events", n.events},
+		{"GET", "/debug/punts", n.puntCounters},
 	}
 }
 

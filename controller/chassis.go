@@ -80,7 +80,7 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	// Reactive: per-destination flows come from punts, on demand.
 	out := flows[:0]
 	for _, f := range flows {
-		if !l2pop.PerDestination(f) {
+		if !l2pop.PerDestination(f) && !arpresponder.PerDestination(f) {
 			out = append(out, f)
 		}
 	}

@@ -2,11 +2,14 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/ofctl"
@@ -15,6 +18,7 @@ import (
 
 // PuntStats count what the punt handler did.
 type PuntStats struct {
+	Received   atomic.Uint64
 	Answered   atomic.Uint64 // flows installed for the destination, packet re-injected
 	Flooded    atomic.Uint64 // unknown destination, packet re-injected into Flood
 	Malformed  atomic.Uint64 // could not be decoded; dropped
@@ -43,7 +47,9 @@ func pipelineFields(m pipeline.Match) pipeline.Match {
 // not lost (OVS does not buffer punts). An unknown destination is flooded
 // as l2pop says, installing nothing.
 func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
-	if n.cfg.Mode != pipeline.Reactive || n.local == nil || pi.Table != pipeline.Table(pipeline.L2Lookup) {
+	n.puntStats.Received.Add(1)
+	l2, arp := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder)
+	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp) {
 		n.puntStats.Unanswered.Add(1)
 		return
 	}
@@ -60,10 +66,23 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 	network, _ := pi.Match.Get(pipeline.FieldMetadata)
 	var v *topology.View
 	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
-	flows := l2pop.OnMiss(v, br, uint32(network.Value), pkt.EthDst)
-	next := pipeline.Table(pipeline.L2Lookup)
+	var flows []pipeline.Flow
+	var next, otherwise uint8
+	if pi.Table == arp {
+		if pkt.EthType != pipeline.EthTypeARP || pkt.ARPOp != pipeline.ARPRequest {
+			n.puntStats.Malformed.Add(1)
+			return
+		}
+		// Known address: the new flow answers the re-injected request.
+		// Unknown: on to L2Lookup, which floods the broadcast.
+		flows = arpresponder.OnMiss(v, br, uint32(network.Value), pkt.ARPTPA)
+		next, otherwise = arp, l2
+	} else {
+		flows = l2pop.OnMiss(v, br, uint32(network.Value), pkt.EthDst)
+		next, otherwise = l2, pipeline.Table(pipeline.Flood)
+	}
 	if len(flows) == 0 {
-		next = pipeline.Table(pipeline.Flood)
+		next = otherwise
 		n.puntStats.Flooded.Add(1)
 	} else {
 		_, round, _ := n.reconciler.Installed(dpid)
@@ -112,7 +131,8 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 		}
 		b, inBefore := before.LocatedPort(ch.ID)
 		a, inAfter := after.LocatedPort(ch.ID)
-		if inBefore && inAfter && b.HostID == a.HostID && b.OFPort == a.OFPort && b.MACAddress == a.MACAddress && b.NetworkID == a.NetworkID {
+		if inBefore && inAfter && b.HostID == a.HostID && b.OFPort == a.OFPort && b.MACAddress == a.MACAddress &&
+			b.NetworkID == a.NetworkID && fmt.Sprint(b.FixedIPs, b.AllowedAddressPairs) == fmt.Sprint(a.FixedIPs, a.AllowedAddressPairs) {
 			continue // status or names only
 		}
 		for _, p := range []topology.Port{b, a} {
@@ -126,7 +146,9 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
 					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, obj)}},
 				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
-					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.Egress), Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, obj)}})
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.Egress), Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, obj)}},
+				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder), Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, obj)}})
 		}
 	}
 	if len(mods) == 0 {
@@ -137,4 +159,20 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	if err := sw.FlowMods(fctx, mods); err != nil {
 		n.log.Warn("invalidating reactive flows failed", zap.Error(err))
 	}
+}
+
+// puntCounters answers GET /debug/punts: this node's punt handling.
+func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
+	s := &n.puntStats
+	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
+		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load()}
+	var switches []map[string]any
+	for _, sw := range n.openflow.Switches() {
+		st := sw.Stats()
+		switches = append(switches, map[string]any{"dpid": fmt.Sprintf("%016x", sw.DPID()),
+			"punts_received": st.PuntsReceived.Load(), "punts_dropped": st.PuntsDropped.Load(),
+			"punts_malformed": st.PuntsMalformed.Load(), "handler_panics": st.HandlerPanics.Load()})
+	}
+	out["switches"] = switches
+	writeJSON(w, http.StatusOK, out)
 }

@@ -81,9 +81,8 @@ var Stages = []Stage{
 		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
 	{Name: "ServiceClassifier", First: 20, Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; everything else → L2Lookup"},
-	// Until the punt path answers ARP misses, reactive mode floods them too.
-	{Name: "ARPResponder", First: 25, Size: 15, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
-		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → L2Lookup (flooded)"},
+	{Name: "ARPResponder", First: 25, Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),
+		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → punt (reactive) or L2Lookup"},
 	{Name: "L2Lookup", First: 40, Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
 	{Name: "L3Lookup", First: 50, Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,

@@ -23,14 +23,14 @@ type hypervisor struct {
 
 // testbed is a cloud of hypervisors whose wyvernds form one cluster.
 type testbed struct {
-	t        *testing.T
+	t        testing.TB
 	underlay *ovstest.Underlay
 	hvs      []*hypervisor
 	client   *http.Client // dials from inside hv1's namespace
 	c        *testCluster
 }
 
-func newTestbed(t *testing.T, count int, extraArgs ...string) *testbed {
+func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 	ovstest.Require(t)
 	tb := &testbed{t: t, underlay: ovstest.NewUnderlay(t), c: newCluster(t)}
 	for i := 1; i <= count; i++ {
@@ -393,11 +393,30 @@ func TestARPAnsweredLocally(t *testing.T) {
 	a1, pa1 := tb.vm(hv1, a, "")
 	a2, pa2 := tb.vm(hv2, a, "")
 	tb.waitActive(pa1, pa2)
-	onWire := tb.underlay.Capture(2, "udp port 4789", 8*time.Second)
+	onWire := tb.underlay.Capture(2, "udp port 4789", 11*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	out, err := a1.Exec("arping", "-c", "3", "-w", "3", "-I", "eth0", ipOf(a2))
 	if err != nil || !strings.Contains(strings.ToLower(out), strings.ToLower(a2.MAC)) {
 		t.Fatalf("arping %s: %v\n%s", ipOf(a2), err, out)
+	}
+	// The first request was punted and answered with a flow; later ones
+	// are answered by that flow without the controller.
+	punts := func() float64 {
+		var out map[string]any
+		if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out["answered"].(float64)
+	}
+	before := punts()
+	if out, err := a1.Exec("arping", "-c", "3", "-w", "3", "-I", "eth0", ipOf(a2)); err != nil {
+		t.Fatalf("second arping: %v\n%s", err, out)
+	}
+	if after := punts(); after != before {
+		t.Errorf("ARP for %s still punts after the first answer: %v -> %v answered punts", ipOf(a2), before, after)
+	}
+	if got := portFlows(hv1, "arp_tpa="+ipOf(a2)); len(got) != 1 || !strings.Contains(got[0], "idle_timeout=") {
+		t.Errorf("hv1's reactive ARP reply flow: %v", got)
 	}
 	_, _ = a1.Exec("arping", "-c", "2", "-w", "2", "-I", "eth0", "10.0.0.99") // unknown: flooded
 	if arp := onWire.Lines("who-has " + ipOf(a2)); len(arp) != 0 {
