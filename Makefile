@@ -36,6 +36,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./pipeline/ ./ofctl/
 	$(GO) test -run '^$$' -bench PortCreate -benchtime 300x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench PuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
 
 fuzz:
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
@@ -43,6 +44,7 @@ fuzz:
 	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn$$' -fuzztime 60s
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
+	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
 
 demo: deps build
 	@deploy/demo.sh start
