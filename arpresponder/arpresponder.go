@@ -13,8 +13,13 @@
 //
 // Requests for other addresses miss and continue to L2Lookup, which floods
 // them as l2pop says. An address claimed by several ports of a network (a
-// shared VIP) is not answered here: which port holds it is learned from
-// the traffic, not known from the topology.
+// shared VIP, as VRRP/keepalived use) is answered with the MAC of the port
+// that last announced it with a gratuitous ARP: a learning flow sends such
+// announcements to the controller (and on to the flood), which records the
+// owner in the replicated store; every chassis then answers with the new
+// owner's MAC. Until one is learned, requests for a VIP are flooded.
+//
+//	ARPResponder  arp,arp_op=1,metadata=<net>,arp_spa=<VIP>,arp_tpa=<VIP> → punt "garp", L2Lookup
 package arpresponder
 
 import (
@@ -92,12 +97,59 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 		for _, ip := range ips {
 			o := owners[ip]
 			if o.shared {
+				out = append(out, learnVIP(n.Key, ip))
+				id, ok := v.VIPOwner(n.ID, ip)
+				if !ok {
+					continue
+				}
+				holder, ok := v.LocatedPort(id)
+				if !ok {
+					continue
+				}
+				mac := vipMAC(holder, ip)
+				if mac == nil {
+					continue
+				}
+				out = append(out, Reply(n.Key, ip, mac, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(holder.Key))))
 				continue
 			}
 			out = append(out, Reply(n.Key, ip, o.mac, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(o.key))))
 		}
 	}
 	return out
+}
+
+// GARPUserData marks the punts of the VIP learning flows.
+const GARPUserData = "garp"
+
+// PriorityLearn puts the learning flow above the answers: an announcement
+// of a VIP must reach the controller, not be answered.
+const PriorityLearn = 110
+
+// learnVIP sends gratuitous ARPs for a shared address to the controller
+// and on to L2Lookup (which floods them).
+func learnVIP(network uint32, ip netip.Addr) pipeline.Flow {
+	return pipeline.Flow{
+		Table: pipeline.Table(pipeline.ARPResponder), Priority: PriorityLearn,
+		Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.NetworkObject(network)),
+		Match: pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).
+			ARPOp(pipeline.ARPRequest).ARPSPA(ip).ARPTPA(ip),
+		Actions: []pipeline.Action{pipeline.Punt{UserData: GARPUserData}, pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
+	}
+}
+
+// vipMAC is the MAC a port uses for an address of its allowed pairs.
+func vipMAC(p topology.Port, ip netip.Addr) net.HardwareAddr {
+	for _, ap := range p.AllowedAddressPairs {
+		a, err := netip.ParseAddr(ap.IPAddress)
+		if err != nil || a != ip {
+			continue
+		}
+		if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+			return m
+		}
+	}
+	return nil
 }
 
 // Reply is the flow that answers ARP requests for ip in a network with mac,

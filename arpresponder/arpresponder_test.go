@@ -34,9 +34,32 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lines := strings.Join(pipeline.FormatFlows(arpresponder.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1")), nil), "\n")
-	if strings.Contains(lines, "arp_tpa=10.0.0.100") {
-		t.Error("a VIP two ports share is answered from the topology")
+	flowsOn := func() string {
+		return strings.Join(pipeline.FormatFlows(arpresponder.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1")), nil), "\n")
+	}
+	lines := flowsOn()
+	answers := func(ls, ip string) []string {
+		var out []string
+		for _, l := range strings.Split(ls, "\n") {
+			if strings.Contains(l, "arp_tpa="+ip) && strings.Contains(l, "set_field:2->arp_op") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	if got := answers(lines, "10.0.0.100"); len(got) != 0 {
+		t.Errorf("a VIP two ports share and nobody announced is answered: %v", got)
+	}
+	if !strings.Contains(lines, "priority=110,arp,metadata=0x1,arp_spa=10.0.0.100,arp_tpa=10.0.0.100,arp_op=1 actions=controller(userdata=67.61.72.70),goto_table:40") {
+		t.Errorf("no learning flow for the VIP:\n%s", lines)
+	}
+	// a3 announces it: hv1 answers with a3's MAC.
+	if _, err := f.Store.SetVIPOwner(101, "a3", "10.0.0.100"); err != nil {
+		t.Fatal(err)
+	}
+	a3, _ := f.Store.Port("a3")
+	if got := answers(flowsOn(), "10.0.0.100"); len(got) != 1 || !strings.Contains(got[0], "set_field:"+a3.MACAddress+"->eth_src") {
+		t.Errorf("after a3's announcement the VIP's answer is %v, want a3's MAC", got)
 	}
 	a2, _ := f.Store.Port("a2")
 	if !strings.Contains(lines, "arp_tpa=10.0.0.200") || !strings.Contains(lines, "set_field:"+a2.MACAddress+"->eth_src") {

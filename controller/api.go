@@ -516,6 +516,7 @@ func (n *Node) routes() []route {
 		{"POST", "/v2.0/routers", n.write(creator[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRoutersCreate, func(s []topology.RouterSpec) any { return routersCreate{Specs: s} }))},
 		{"PUT", "/v2.0/routers/{id}", n.write(updater[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRouterUpdate, func(s topology.RouterSpec) any { return routerUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/routers/{id}", n.write(n.deleteBy(cmdRouterDelete))},
+		{"PUT", "/v2.0/ports/{id}/vip", n.write(n.claimVIP)},
 		{"PUT", "/v2.0/routers/{id}/add_router_interface", n.write(n.routerInterface(cmdRouterInterfaceAdd))},
 		{"PUT", "/v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove))},
 		{"GET", "/v2.0/chassis", n.read(n.listChassis)},
@@ -868,6 +869,23 @@ func (n *Node) routerInterface(t CommandType) func(w http.ResponseWriter, r *htt
 			"port_id": p.ID, "network_id": p.NetworkID, "project_id": p.ProjectID, "tenant_id": p.TenantID})
 		return nil
 	}
+}
+
+// claimVIP records a port as the holder of a shared address (reported by
+// the node that saw the port's gratuitous ARP).
+func (n *Node) claimVIP(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		IPAddress string `json:"ip_address"`
+	}
+	if err := readStrict(r, &body); err != nil {
+		return err
+	}
+	prev, err := n.propose(r.Context(), cmdVIPOwner, vipOwner{Port: r.PathValue("id"), IP: body.IPAddress})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"port_id": r.PathValue("id"), "ip_address": body.IPAddress, "previous_port_id": prev})
+	return nil
 }
 
 // --- chassis (reported by the local-OVS agents) ----------------------------

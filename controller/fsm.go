@@ -43,6 +43,7 @@ const (
 	cmdMemberRemove
 	cmdChassisBindings
 	cmdPortsActive
+	cmdVIPOwner
 )
 
 // Command payloads.
@@ -67,6 +68,7 @@ type (
 		Chassis string
 		Ports   []string
 	}
+	vipOwner struct{ Port, IP string }
 )
 
 // encodeCommand frames a command for raft: one type byte, then JSON.
@@ -241,6 +243,15 @@ var handlers = map[CommandType]handler{
 		c := decodeInto[portsActive](d)
 		changed := s.SetPortsActive(i, c.Chassis, c.Ports)
 		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), nil
+	},
+	cmdVIPOwner: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+		c := decodeInto[vipOwner](d)
+		prev, err := s.SetVIPOwner(i, c.Port, c.IP)
+		ch := one(i, "vip", "update", c.Port)
+		if prev != "" && prev != c.Port {
+			ch = append(ch, one(i, "vip", "update", prev)...)
+		}
+		return prev, ch, err
 	},
 	cmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
 		id := decodeInto[byID](d).ID

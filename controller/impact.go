@@ -25,7 +25,7 @@ func affectedChassis(before, after *topology.View, changes []Change) map[string]
 	}
 	for _, ch := range changes {
 		switch ch.Resource {
-		case "port":
+		case "port", "vip": // a VIP's owner changes its answer on every host
 			for _, v := range []*topology.View{before, after} {
 				if p, ok := v.LocatedPort(ch.ID); ok {
 					hostsOf(p.NetworkID)

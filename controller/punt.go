@@ -23,6 +23,7 @@ type PuntStats struct {
 	Flooded    atomic.Uint64 // unknown destination, packet re-injected into Flood
 	Malformed  atomic.Uint64 // could not be decoded; dropped
 	Unanswered atomic.Uint64 // no app answers this table (yet); dropped
+	Learned    atomic.Uint64 // VIP holders learned from gratuitous ARPs
 }
 
 // pipelineFields keeps the fields of a punt's match that a packet-out may
@@ -48,6 +49,12 @@ func pipelineFields(m pipeline.Match) pipeline.Match {
 // as l2pop says, installing nothing.
 func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	n.puntStats.Received.Add(1)
+	if pi.Table == pipeline.Table(pipeline.ARPResponder) {
+		if ud, ok := nxUserData(pi); ok && ud == arpresponder.GARPUserData {
+			n.learnVIP(ctx, pi)
+			return // the learning flow already sent the announcement on
+		}
+	}
 	l2, arp := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder)
 	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp) {
 		n.puntStats.Unanswered.Add(1)
@@ -126,6 +133,14 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	var mods []pipeline.FlowMod
 	seen := map[uint32]bool{}
 	for _, ch := range changes {
+		if ch.Resource == "vip" { // the answer for a VIP changed hands
+			if p, ok := after.LocatedPort(ch.ID); ok && !seen[p.Key] {
+				seen[p.Key] = true
+				mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask | pipeline.ObjectMask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder), Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(p.Key))}})
+			}
+			continue
+		}
 		if ch.Resource != "port" {
 			continue
 		}
@@ -165,7 +180,7 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	s := &n.puntStats
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
-		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load()}
+		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load()}
 	var switches []map[string]any
 	for _, sw := range n.openflow.Switches() {
 		st := sw.Stats()
@@ -175,4 +190,50 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	}
 	out["switches"] = switches
 	writeJSON(w, http.StatusOK, out)
+}
+
+// nxUserData is the userdata of a punt from a controller(userdata=...)
+// action. OpenFlow 1.5 packet-ins do not carry it, so Wyvern tells learning
+// punts apart by their shape: an ARP request whose sender and target
+// address are the same (a gratuitous ARP) punted from ARPResponder by
+// action rather than by table miss.
+func nxUserData(pi ofctl.PacketIn) (string, bool) {
+	if pi.Reason != ofctl.ReasonAction {
+		return "", false
+	}
+	pkt, err := pipeline.ParsePacket(pi.Data)
+	if err != nil || pkt.EthType != pipeline.EthTypeARP || pkt.ARPOp != pipeline.ARPRequest || pkt.ARPSPA != pkt.ARPTPA {
+		return "", false
+	}
+	return arpresponder.GARPUserData, true
+}
+
+// learnVIP records the sender of a gratuitous ARP for a shared address as
+// its holder, if it is not already.
+func (n *Node) learnVIP(ctx context.Context, pi ofctl.PacketIn) {
+	pkt, err := pipeline.ParsePacket(pi.Data)
+	if err != nil {
+		n.puntStats.Malformed.Add(1)
+		return
+	}
+	src, _ := pi.Match.Get(pipeline.FieldReg6)
+	var port topology.Port
+	var ok, already bool
+	n.fsm.Read(func(s *topology.Store) {
+		v := topology.NewView(s)
+		if port, ok = v.LocatedPortByKey(uint32(src.Value)); ok {
+			id, held := v.VIPOwner(port.NetworkID, pkt.ARPSPA)
+			already = held && id == port.ID
+		}
+	})
+	if !ok || already {
+		return
+	}
+	err = n.callAPI(ctx, http.MethodPut, "/v2.0/ports/"+port.ID+"/vip", map[string]any{"ip_address": pkt.ARPSPA.String()})
+	if err != nil {
+		n.log.Warn("recording a VIP holder failed", zap.String("port", port.ID), zap.Stringer("vip", pkt.ARPSPA), zap.Error(err))
+		return
+	}
+	n.puntStats.Learned.Add(1)
+	n.log.Info("VIP moved", zap.String("port", port.ID), zap.Stringer("vip", pkt.ARPSPA))
 }

@@ -124,6 +124,12 @@ func (tb *testbed) vm(h *hypervisor, network, ip string) (*ovstest.VM, string) {
 	if ip != "" {
 		port["fixed_ips"] = []map[string]string{{"ip_address": ip}}
 	}
+	return tb.vmPort(h, network, port)
+}
+
+// vmPort is vm with the whole port body given.
+func (tb *testbed) vmPort(h *hypervisor, network string, port map[string]any) (*ovstest.VM, string) {
+	tb.t.Helper()
 	p := tb.create("/v2.0/ports", map[string]any{"port": port})
 	addr := p["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
 	ovstest.Eventually(tb.t, 20*time.Second, "br-int on hv"+fmt.Sprint(h.n), func() bool {
@@ -530,4 +536,81 @@ func TestReactiveFirstPacket(t *testing.T) {
 	ovstest.Eventually(t, 15*time.Second, "reactive flows expire without traffic", func() bool {
 		return len(portFlows(hv1, "dl_dst="+a2.MAC)) == 0 && len(portFlows(hv2, "dl_dst="+a1.MAC)) == 0
 	})
+}
+
+// TestVIPFollowsGratuitousARP: two ports share a VIP in their allowed
+// address pairs, keepalived style. The holder announces it with a
+// gratuitous ARP and OVS answers ARP for the VIP with its MAC; the holder
+// goes away, the other takes the VIP and announces it, and a third VM
+// reaches the VIP at the new holder within a second.
+func TestVIPFollowsGratuitousARP(t *testing.T) {
+	tb := newTestbed(t, 2)
+	hv1, hv2 := tb.hvs[0], tb.hvs[1]
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	const vip = "10.0.0.100"
+	pair := []map[string]string{{"ip_address": vip}}
+	c, pc := tb.vm(hv1, a, "10.0.0.10")
+	va, pa := tb.vmPort(hv2, a, map[string]any{"network_id": a, "fixed_ips": []map[string]string{{"ip_address": "10.0.0.11"}}, "allowed_address_pairs": pair})
+	vb, pb := tb.vmPort(hv1, a, map[string]any{"network_id": a, "fixed_ips": []map[string]string{{"ip_address": "10.0.0.12"}}, "allowed_address_pairs": pair})
+	tb.waitActive(pc, pa, pb)
+	answeredBy := func() string { // who OVS says holds the VIP
+		_, _ = c.Exec("ip", "neigh", "flush", "dev", "eth0")
+		out, _ := c.Exec("arping", "-c", "1", "-w", "1", "-I", "eth0", vip)
+		return strings.ToLower(out)
+	}
+	// a takes the VIP.
+	if _, err := va.Exec("ip", "addr", "add", vip+"/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	// Debian's arping announces its interface's first address unless told.
+	_, _ = va.Exec("arping", "-U", "-S", vip, "-c", "2", "-w", "2", "-I", "eth0", vip)
+	ovstest.Eventually(t, 10*time.Second, "OVS answers for the VIP with a's MAC", func() bool {
+		return strings.Contains(answeredBy(), strings.ToLower(va.MAC))
+	})
+	if err := ping(c, vip); err != nil {
+		t.Fatalf("VIP at a: %v", err)
+	}
+	// a goes away; b takes over and announces.
+	if _, err := va.Exec("ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vb.Exec("ip", "addr", "add", vip+"/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	// The announcement leaves at once; arping then waits a second for an
+	// answer that never comes, so time it from the start, in the background.
+	announce := vb.Command("arping", "-U", "-S", vip, "-c", "1", "-I", "eth0", vip)
+	start := time.Now()
+	if err := announce.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = announce.Wait() }()
+	for {
+		if _, err := c.Exec("ping", "-c", "1", "-W", "0.2", vip); err == nil {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the VIP is unreachable at b five seconds after its announcement")
+		}
+	}
+	took := time.Since(start)
+	t.Logf("VIP reached at b %s after b's gratuitous ARP", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("failover took %s, want within 1 s", took)
+	}
+	if by := answeredBy(); !strings.Contains(by, strings.ToLower(vb.MAC)) {
+		t.Errorf("after failover ARP for the VIP is answered with: %s (want b's %s)", by, vb.MAC)
+	}
+	// Both announcements were learned (hv2 saw a's, hv1 saw b's).
+	learned := 0.0
+	for _, h := range tb.hvs {
+		var out map[string]any
+		if _, err := callWith(tb.client, "GET", h.api, "/debug/punts", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		learned += out["vips_learned"].(float64)
+	}
+	if learned < 2 {
+		t.Errorf("VIP holders learned from gratuitous ARP: %v, want a's and b's", learned)
+	}
 }

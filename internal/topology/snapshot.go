@@ -71,6 +71,11 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 			return err
 		}
 	}
+	for _, r := range s.vipRecords() {
+		if err := put("vip", r); err != nil {
+			return err
+		}
+	}
 	return bw.Flush()
 }
 
@@ -161,6 +166,19 @@ func (s *Store) restoreRecord(rec record) error {
 		}
 		s.ports[p.ID] = &p
 		s.indexPort(&p)
+	case "vip":
+		var r vipRecord
+		if err := json.Unmarshal(rec.Record, &r); err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil {
+			return err
+		}
+		if s.vipOwners[r.Network] == nil {
+			s.vipOwners[r.Network] = map[netip.Addr]string{}
+		}
+		s.vipOwners[r.Network][ip] = r.Port
 	}
 	return nil
 }

@@ -36,23 +36,26 @@ type Store struct {
 	ips      map[string]map[netip.Addr]string // subnet → address → port
 	netPorts map[string]map[string]bool       // network → ports
 	ipHint   map[string]netip.Addr            // subnet → where the next search starts
+	// vipOwners: network → shared address → the port that announced it last
+	vipOwners map[string]map[netip.Addr]string
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		networks: map[string]*Network{},
-		subnets:  map[string]*Subnet{},
-		ports:    map[string]*Port{},
-		routers:  map[string]*Router{},
-		chassis:  map[string]*Chassis{},
-		members:  map[string]*Member{},
-		seq:      Counters{SegID: map[string]uint32{}},
-		segIDs:   map[string]map[uint32]string{},
-		macs:     map[string]map[string]string{},
-		ips:      map[string]map[netip.Addr]string{},
-		netPorts: map[string]map[string]bool{},
-		ipHint:   map[string]netip.Addr{},
+		networks:  map[string]*Network{},
+		subnets:   map[string]*Subnet{},
+		ports:     map[string]*Port{},
+		routers:   map[string]*Router{},
+		chassis:   map[string]*Chassis{},
+		members:   map[string]*Member{},
+		seq:       Counters{SegID: map[string]uint32{}},
+		segIDs:    map[string]map[uint32]string{},
+		macs:      map[string]map[string]string{},
+		ips:       map[string]map[netip.Addr]string{},
+		netPorts:  map[string]map[string]bool{},
+		ipHint:    map[string]netip.Addr{},
+		vipOwners: map[string]map[netip.Addr]string{},
 	}
 }
 

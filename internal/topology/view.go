@@ -1,6 +1,9 @@
 package topology
 
-import "sort"
+import (
+	"net/netip"
+	"sort"
+)
 
 // View is a read-only copy of what the pipeline apps need, indexed for
 // flow computation: networks, located ports and chassis. Build it once per
@@ -17,6 +20,9 @@ type View struct {
 	hosts map[string][]string
 	// located ports by id
 	located map[string]Port
+	// owners of shared addresses: network → address → port id
+	vipOwners map[string]map[netip.Addr]string
+	byKey     map[uint32]Port
 }
 
 // Bridge is the facts of one integration bridge that the apps need beyond
@@ -40,6 +46,18 @@ func NewView(s *Store) *View {
 		hosted:    map[string][]Network{},
 		hosts:     map[string][]string{},
 		located:   map[string]Port{},
+		vipOwners: map[string]map[netip.Addr]string{},
+		byKey:     map[uint32]Port{},
+	}
+	for net, m := range s.vipOwners {
+		for ip := range m {
+			if id, ok := s.VIPOwner(net, ip); ok {
+				if v.vipOwners[net] == nil {
+					v.vipOwners[net] = map[netip.Addr]string{}
+				}
+				v.vipOwners[net][ip] = id
+			}
+		}
 	}
 	for id, n := range s.networks {
 		v.networks[id] = *n
@@ -54,6 +72,7 @@ func NewView(s *Store) *View {
 		}
 		v.byNetwork[p.NetworkID] = append(v.byNetwork[p.NetworkID], *p)
 		v.located[p.ID] = *p
+		v.byKey[p.Key] = *p
 		k := [2]string{p.HostID, p.NetworkID}
 		if !seen[k] {
 			seen[k] = true
@@ -71,6 +90,19 @@ func NewView(s *Store) *View {
 		sort.Strings(hs)
 	}
 	return v
+}
+
+// VIPOwner is the port holding a shared address of a network.
+func (v *View) VIPOwner(network string, ip netip.Addr) (string, bool) {
+	id, ok := v.vipOwners[network][ip]
+	return id, ok
+}
+
+// LocatedPortByKey returns a located port by its key (the pipeline's
+// register value).
+func (v *View) LocatedPortByKey(key uint32) (Port, bool) {
+	p, ok := v.byKey[key]
+	return p, ok
 }
 
 // LocatedPort returns a port plugged into a chassis, by id.
