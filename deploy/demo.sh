@@ -167,7 +167,7 @@ start() {
   OFCTL=(ovs-ofctl -O OpenFlow15)
   say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation"
   ovs-vsctl --db="unix:$d/db.sock" show
-  say "The pipeline on hv1's br-int, tables by name (tunnels + l2pop flows): ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
+  say "The pipeline on hv1's br-int, tables by name; idle_timeout flows were installed by punts: ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
   "${OFCTL[@]}" dump-flows --no-stats --names "$d/br-int.mgmt"
 
   say "Kill the leader's wyvernd (SIGKILL): the cluster elects another and keeps taking writes"
@@ -188,9 +188,9 @@ start() {
   ip netns exec wyv-vm1 ping -c 2 -i 0.3 "$(wyvern hv1 port show vm2 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')"
 
   say "Running. What is here and what is not yet"
-  echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering and L2 population."
-  echo "  Not yet: reactive punt answers and local ARP replies, port security, and routing between"
-  echo "  networks (DVR) -- they come next."
+  echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering, L2 population,"
+  echo "  reactive forwarding (first packets punted, answered, re-injected), ARP answered by OVS, port"
+  echo "  security, VIPs that follow gratuitous ARP. Not yet: punt rate limiting and routing (DVR)."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
   echo "  ovs-ofctl -O OpenFlow15 dump-flows --names $d/br-int.mgmt"

@@ -512,9 +512,15 @@ func TestPortSecurity(t *testing.T) {
 // not lost; afterwards the bridges hold the reactive flows with their idle
 // timeout, and they disappear once traffic stops.
 func TestReactiveFirstPacket(t *testing.T) {
+	for _, typ := range []string{"vxlan", "gre"} {
+		t.Run(typ, func(t *testing.T) { testReactiveFirstPacket(t, typ) })
+	}
+}
+
+func testReactiveFirstPacket(t *testing.T, typ string) {
 	tb := newTestbed(t, 2, "--idle-timeout", "3")
 	hv1, hv2 := tb.hvs[0], tb.hvs[1]
-	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	a := tb.network("A", typ, 100, "10.0.0.0/24")
 	a1, pa1 := tb.vm(hv1, a, "")
 	a2, pa2 := tb.vm(hv2, a, "")
 	tb.waitActive(pa1, pa2)
