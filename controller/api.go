@@ -496,31 +496,31 @@ func (n *Node) routes() []route {
 		{"GET", "/v2.0/{$}", n.versions},
 		{"GET", "/v2.0/extensions", n.extensions},
 		{"GET", "/healthz", n.healthz},
-		{"GET", "/v2.0/networks", n.read(n.listNetworks)},
-		{"GET", "/v2.0/networks/{id}", n.read(n.showNetwork)},
+		{"GET", "/v2.0/networks", n.read(lister(n, "networks", (*topology.Store).Networks))},
+		{"GET", "/v2.0/networks/{id}", n.read(shower(n, "network", "id", "NetworkNotFound", "Network", (*topology.Store).Network))},
 		{"POST", "/v2.0/networks", n.write(creator[networkReq, topology.NetworkSpec, topology.Network](n, networks, cmdNetworksCreate, func(s []topology.NetworkSpec) any { return networksCreate{Specs: s} }))},
 		{"PUT", "/v2.0/networks/{id}", n.write(updater[networkReq, topology.NetworkSpec, topology.Network](n, networks, cmdNetworkUpdate, func(s topology.NetworkSpec) any { return networkUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/networks/{id}", n.write(n.deleteBy(cmdNetworkDelete))},
-		{"GET", "/v2.0/subnets", n.read(n.listSubnets)},
-		{"GET", "/v2.0/subnets/{id}", n.read(n.showSubnet)},
+		{"GET", "/v2.0/subnets", n.read(lister(n, "subnets", (*topology.Store).Subnets))},
+		{"GET", "/v2.0/subnets/{id}", n.read(shower(n, "subnet", "id", "SubnetNotFound", "Subnet", (*topology.Store).Subnet))},
 		{"POST", "/v2.0/subnets", n.write(creator[subnetReq, topology.SubnetSpec, topology.Subnet](n, subnets, cmdSubnetsCreate, func(s []topology.SubnetSpec) any { return subnetsCreate{Specs: s} }))},
 		{"PUT", "/v2.0/subnets/{id}", n.write(updater[subnetReq, topology.SubnetSpec, topology.Subnet](n, subnets, cmdSubnetUpdate, func(s topology.SubnetSpec) any { return subnetUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/subnets/{id}", n.write(n.deleteBy(cmdSubnetDelete))},
-		{"GET", "/v2.0/ports", n.read(n.listPorts)},
-		{"GET", "/v2.0/ports/{id}", n.read(n.showPort)},
+		{"GET", "/v2.0/ports", n.read(lister(n, "ports", (*topology.Store).Ports))},
+		{"GET", "/v2.0/ports/{id}", n.read(shower(n, "port", "id", "PortNotFound", "Port", (*topology.Store).Port))},
 		{"POST", "/v2.0/ports", n.write(creator[portReq, topology.PortSpec, topology.Port](n, ports, cmdPortsCreate, func(s []topology.PortSpec) any { return portsCreate{Specs: s} }))},
 		{"PUT", "/v2.0/ports/{id}", n.write(updater[portReq, topology.PortSpec, topology.Port](n, ports, cmdPortUpdate, func(s topology.PortSpec) any { return portUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/ports/{id}", n.write(n.deleteBy(cmdPortDelete))},
-		{"GET", "/v2.0/routers", n.read(n.listRouters)},
-		{"GET", "/v2.0/routers/{id}", n.read(n.showRouter)},
+		{"GET", "/v2.0/routers", n.read(lister(n, "routers", (*topology.Store).Routers))},
+		{"GET", "/v2.0/routers/{id}", n.read(shower(n, "router", "id", "RouterNotFound", "Router", (*topology.Store).Router))},
 		{"POST", "/v2.0/routers", n.write(creator[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRoutersCreate, func(s []topology.RouterSpec) any { return routersCreate{Specs: s} }))},
 		{"PUT", "/v2.0/routers/{id}", n.write(updater[routerReq, topology.RouterSpec, topology.Router](n, routers, cmdRouterUpdate, func(s topology.RouterSpec) any { return routerUpdate{Spec: s} }))},
 		{"DELETE", "/v2.0/routers/{id}", n.write(n.deleteBy(cmdRouterDelete))},
 		{"PUT", "/v2.0/ports/{id}/vip", n.write(n.claimVIP)},
 		{"PUT", "/v2.0/routers/{id}/add_router_interface", n.write(n.routerInterface(cmdRouterInterfaceAdd))},
 		{"PUT", "/v2.0/routers/{id}/remove_router_interface", n.write(n.routerInterface(cmdRouterInterfaceRemove))},
-		{"GET", "/v2.0/chassis", n.read(n.listChassis)},
-		{"GET", "/v2.0/chassis/{name}", n.read(n.showChassis)},
+		{"GET", "/v2.0/chassis", n.read(lister(n, "chassis", (*topology.Store).Chassis))},
+		{"GET", "/v2.0/chassis/{name}", n.read(shower(n, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName))},
 		{"PUT", "/v2.0/chassis/{name}", n.write(n.registerChassis)},
 		{"PUT", "/v2.0/chassis/{name}/bindings", n.write(n.chassisBindings)},
 		{"PUT", "/v2.0/chassis/{name}/active", n.write(n.chassisActive)},
@@ -705,80 +705,24 @@ func notFoundErr(typ, what, id string) *topology.Error {
 	return &topology.Error{Kind: topology.KindNotFound, Type: typ, Message: fmt.Sprintf("%s %s could not be found.", what, id)}
 }
 
-func (n *Node) listNetworks(w http.ResponseWriter, r *http.Request) error {
-	var items []topology.Network
-	n.fsm.Read(func(s *topology.Store) { items = s.Networks() })
-	return list(w, r, "networks", items)
+// lister handles GET of a collection read from the store.
+func lister[T any](n *Node, plural string, all func(*topology.Store) []T) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var items []T
+		n.fsm.Read(func(s *topology.Store) { items = all(s) })
+		return list(w, r, plural, items)
+	}
 }
 
-func (n *Node) showNetwork(w http.ResponseWriter, r *http.Request) error {
-	var it topology.Network
-	var ok bool
-	id := r.PathValue("id")
-	n.fsm.Read(func(s *topology.Store) { it, ok = s.Network(id) })
-	return show(w, r, "network", it, ok, notFoundErr("NetworkNotFound", "Network", id))
-}
-
-func (n *Node) listSubnets(w http.ResponseWriter, r *http.Request) error {
-	var items []topology.Subnet
-	n.fsm.Read(func(s *topology.Store) { items = s.Subnets() })
-	return list(w, r, "subnets", items)
-}
-
-func (n *Node) showSubnet(w http.ResponseWriter, r *http.Request) error {
-	var it topology.Subnet
-	var ok bool
-	id := r.PathValue("id")
-	n.fsm.Read(func(s *topology.Store) { it, ok = s.Subnet(id) })
-	return show(w, r, "subnet", it, ok, notFoundErr("SubnetNotFound", "Subnet", id))
-}
-
-func (n *Node) listPorts(w http.ResponseWriter, r *http.Request) error {
-	var items []topology.Port
-	n.fsm.Read(func(s *topology.Store) { items = s.Ports() })
-	return list(w, r, "ports", items)
-}
-
-func (n *Node) showPort(w http.ResponseWriter, r *http.Request) error {
-	var it topology.Port
-	var ok bool
-	id := r.PathValue("id")
-	n.fsm.Read(func(s *topology.Store) { it, ok = s.Port(id) })
-	return show(w, r, "port", it, ok, notFoundErr("PortNotFound", "Port", id))
-}
-
-func (n *Node) listRouters(w http.ResponseWriter, r *http.Request) error {
-	var items []topology.Router
-	n.fsm.Read(func(s *topology.Store) { items = s.Routers() })
-	return list(w, r, "routers", items)
-}
-
-func (n *Node) showRouter(w http.ResponseWriter, r *http.Request) error {
-	var it topology.Router
-	var ok bool
-	id := r.PathValue("id")
-	n.fsm.Read(func(s *topology.Store) { it, ok = s.Router(id) })
-	return show(w, r, "router", it, ok, notFoundErr("RouterNotFound", "Router", id))
-}
-
-func (n *Node) listChassis(w http.ResponseWriter, r *http.Request) error {
-	var items []topology.Chassis
-	n.fsm.Read(func(s *topology.Store) { items = s.Chassis() })
-	return list(w, r, "chassis", items)
-}
-
-func (n *Node) showChassis(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	var it topology.Chassis
-	ok := false
-	n.fsm.Read(func(s *topology.Store) {
-		for _, c := range s.Chassis() {
-			if c.Name == name {
-				it, ok = c, true
-			}
-		}
-	})
-	return show(w, r, "chassis", it, ok, notFoundErr("ChassisNotFound", "Chassis", name))
+// shower handles GET of one object; key is the path parameter naming it.
+func shower[T any](n *Node, singular, key, errType, what string, get func(*topology.Store, string) (T, bool)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue(key)
+		var it T
+		var ok bool
+		n.fsm.Read(func(s *topology.Store) { it, ok = get(s, id) })
+		return show(w, r, singular, it, ok, notFoundErr(errType, what, id))
+	}
 }
 
 // answer writes a created or updated object (or a list, for bulk).

@@ -30,15 +30,7 @@ func startAPINode(t testing.TB) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
+	runNode(t, n)
 	ovstest.Eventually(t, 15*time.Second, "node ready", func() bool {
 		resp, err := http.Get("http://" + n.APIAddr() + "/healthz")
 		if err != nil {
@@ -48,6 +40,19 @@ func startAPINode(t testing.TB) *Node {
 		return resp.StatusCode == http.StatusOK
 	})
 	return n
+}
+
+// runNode runs a node until the test ends; a Run error fails the test.
+func runNode(t testing.TB, n *Node) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
 }
 
 type apiClient struct {

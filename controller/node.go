@@ -38,16 +38,12 @@ type NodeConfig struct {
 	Chassis *ChassisConfig
 }
 
-// PuntHandler answers one punted packet.
-type PuntHandler func(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn)
-
 // Node is one wyvernd.
 type Node struct {
 	cfg        NodeConfig
 	log        *zap.Logger
 	reconciler *Reconciler
 	openflow   *ofctl.Server
-	punt       PuntHandler
 	puntStats  PuntStats
 
 	fsm       *FSM
@@ -270,9 +266,5 @@ func (n *Node) Connected(ctx context.Context, sw *ofctl.Switch) {
 
 // PacketIn implements ofctl.Handler.
 func (n *Node) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
-	if n.punt != nil {
-		n.punt(ctx, sw, pi)
-		return
-	}
 	n.handlePunt(ctx, sw, pi)
 }

@@ -42,15 +42,7 @@ func startNode(t *testing.T, ns *ovstest.NetNS, addr string, mode pipeline.Mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
+	runNode(t, n)
 	return n
 }
 

@@ -49,11 +49,9 @@ func pipelineFields(m pipeline.Match) pipeline.Match {
 // as l2pop says, installing nothing.
 func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	n.puntStats.Received.Add(1)
-	if pi.Table == pipeline.Table(pipeline.ARPResponder) {
-		if ud, ok := nxUserData(pi); ok && ud == arpresponder.GARPUserData {
-			n.learnVIP(ctx, pi)
-			return // the learning flow already sent the announcement on
-		}
+	if isVIPAnnouncement(pi) {
+		n.learnVIP(ctx, pi)
+		return // the learning flow already sent the announcement on
 	}
 	l2, arp := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder)
 	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp) {
@@ -192,20 +190,17 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// nxUserData is the userdata of a punt from a controller(userdata=...)
-// action. OpenFlow 1.5 packet-ins do not carry it, so Wyvern tells learning
-// punts apart by their shape: an ARP request whose sender and target
-// address are the same (a gratuitous ARP) punted from ARPResponder by
-// action rather than by table miss.
-func nxUserData(pi ofctl.PacketIn) (string, bool) {
-	if pi.Reason != ofctl.ReasonAction {
-		return "", false
+// isVIPAnnouncement reports whether a punt came from a VIP learning flow.
+// Standard OpenFlow 1.5 packet-ins do not carry the flow's userdata, so the
+// punt is recognised by its shape: a gratuitous ARP (sender address equal
+// to target address) punted from ARPResponder by an action, not by the
+// table miss.
+func isVIPAnnouncement(pi ofctl.PacketIn) bool {
+	if pi.Table != pipeline.Table(pipeline.ARPResponder) || pi.Reason != ofctl.ReasonAction {
+		return false
 	}
 	pkt, err := pipeline.ParsePacket(pi.Data)
-	if err != nil || pkt.EthType != pipeline.EthTypeARP || pkt.ARPOp != pipeline.ARPRequest || pkt.ARPSPA != pkt.ARPTPA {
-		return "", false
-	}
-	return arpresponder.GARPUserData, true
+	return err == nil && pkt.EthType == pipeline.EthTypeARP && pkt.ARPOp == pipeline.ARPRequest && pkt.ARPSPA == pkt.ARPTPA
 }
 
 // learnVIP records the sender of a gratuitous ARP for a shared address as

@@ -43,7 +43,7 @@ const (
 	AppL2Pop        App = 3
 	AppARPResponder App = 4
 	AppDVR          App = 5
-	AppPortSecurity App = 6
+	AppPortSecurity App = 6   // reserved: port security lives in l2pop; values are never reused
 	AppTest         App = 255 // flows installed by tests
 )
 
