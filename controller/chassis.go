@@ -38,7 +38,8 @@ type localChassis struct {
 	mu    sync.Mutex
 	facts BridgeFacts
 	known bool
-	kick  chan struct{}
+	kick  chan struct{} // the chassis reporter
+	warm  chan struct{} // the tunnel prober
 }
 
 func (lc *localChassis) snapshot() (BridgeFacts, bool) {
@@ -48,9 +49,11 @@ func (lc *localChassis) snapshot() (BridgeFacts, bool) {
 }
 
 func (lc *localChassis) poke() {
-	select {
-	case lc.kick <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{lc.kick, lc.warm} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -45,6 +45,8 @@ type Node struct {
 	reconciler *Reconciler
 	openflow   *ofctl.Server
 	puntStats  PuntStats
+	// underlayProbes counts tunnel probes sent (userspace datapath).
+	underlayProbes atomic.Uint64
 
 	fsm       *FSM
 	raft      *raft.Raft
@@ -71,7 +73,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	if cfg.Chassis != nil {
-		n.local = &localChassis{cfg: *cfg.Chassis, kick: make(chan struct{}, 1)}
+		n.local = &localChassis{cfg: *cfg.Chassis, kick: make(chan struct{}, 1), warm: make(chan struct{}, 1)}
 	}
 	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode, Desired: n.desiredFlows, OnSynced: func(uint64) {
 		if n.local != nil {
@@ -134,6 +136,10 @@ func (n *Node) Run(parent context.Context) error {
 		wg.Add(2)
 		go func() { defer wg.Done(); agent.Run(ctx) }()
 		go func() { defer wg.Done(); n.reportChassis(ctx) }()
+		if n.local.cfg.DatapathType == "netdev" {
+			wg.Add(1)
+			go func() { defer wg.Done(); n.warmTunnels(ctx, n.local.warm) }()
+		}
 	}
 	if n.api != nil {
 		wg.Add(2)

@@ -106,6 +106,11 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		}
 		n.puntStats.Answered.Add(1)
 	}
+	if ce := n.log.Check(zap.DebugLevel, "punt answered"); ce != nil {
+		ce.Write(zap.Uint8("table", pi.Table), zap.Uint32("in-port", pi.InPort()), zap.Uint64("network", network.Value),
+			zap.Stringer("eth-dst", pkt.EthDst), zap.Stringer("eth-src", pkt.EthSrc), zap.Uint16("eth-type", pkt.EthType),
+			zap.Int("flows", len(flows)), zap.Uint8("resubmit", next))
+	}
 	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pi.InPort(), Match: pipelineFields(pi.Match),
 		Actions: []pipeline.Action{pipeline.Resubmit{Table: next}}, Data: pi.Data})
 	if err != nil {
@@ -178,7 +183,8 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	s := &n.puntStats
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
-		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load()}
+		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load(),
+		"tunnel_probes": n.underlayProbes.Load()}
 	var switches []map[string]any
 	for _, sw := range n.openflow.Switches() {
 		st := sw.Stats()

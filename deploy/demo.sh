@@ -94,7 +94,7 @@ start_hypervisor() {
 
   ip link add "u$n" netns "$ns" type veth peer name "p$n" netns "$UNDERLAY"
   ip -n "$UNDERLAY" link set "p$n" master br0 up
-  in_hv "$hv" ip link set "u$n" up
+  in_hv "$hv" ip link set "u$n" arp off up   # br-phy owns the uplink; the kernel must not answer ARP on it
   ovs-vsctl --db="unix:$d/db.sock" add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy "u$n"
   in_hv "$hv" ip addr add "$(ip_of "$hv")/24" dev br-phy
   in_hv "$hv" ip link set br-phy up

@@ -16,6 +16,7 @@ package tunnels
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/pipeline"
@@ -102,4 +103,44 @@ func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis str
 		pipeline.SetField{Field: pipeline.FieldTunID, Value: uint64(n.SegmentationID)},
 		pipeline.Output{Port: tun},
 	}, true
+}
+
+// Probe is a packet-out that makes the bridge resolve the underlay next
+// hop of one remote chassis before the first real packet needs it.
+type Probe struct {
+	Remote  netip.Addr
+	Actions []pipeline.Action
+}
+
+// Probes returns one probe per remote chassis the bridge tunnels to (it
+// shares a network with it), sorted by address. A userspace datapath
+// tunnels natively: with no neighbour entry for the remote it sends an ARP
+// and drops the packet that needed it, so without probes the first packet
+// to a chassis just seen would be lost. The probe carries tunnel key 0,
+// which no network uses (segmentation ids start at 1): the remote's
+// Classifier drops it.
+func Probes(v *topology.View, br topology.Bridge) []Probe {
+	seen := map[netip.Addr]bool{}
+	var out []Probe
+	for _, n := range v.HostedNetworks(br.Chassis) {
+		for _, host := range v.NetworkHosts(n.ID) {
+			if host == br.Chassis {
+				continue
+			}
+			steer, ok := Steer(v, br, n, host)
+			if !ok {
+				continue
+			}
+			c, _ := v.Chassis(host)
+			ip, _ := netip.ParseAddr(c.EncapIP) // Steer checked it
+			if seen[ip] {
+				continue
+			}
+			seen[ip] = true
+			steer[1] = pipeline.SetField{Field: pipeline.FieldTunID, Value: 0}
+			out = append(out, Probe{Remote: ip, Actions: steer})
+		}
+	}
+	slices.SortFunc(out, func(a, b Probe) int { return a.Remote.Compare(b.Remote) })
+	return out
 }

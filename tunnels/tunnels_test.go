@@ -49,3 +49,31 @@ func TestNoEncapNoSteering(t *testing.T) {
 		t.Error("without a gre port, network B's local ports lost their egress flows")
 	}
 }
+
+// TestProbes: a bridge probes exactly the chassis it shares a network
+// with, once each, with tunnel key 0 through the tunnel port of a shared
+// network.
+func TestProbes(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	v := topology.NewView(f.Store)
+	render := func(c string) []string {
+		var out []string
+		for _, p := range tunnels.Probes(v, topologytest.Bridge(c)) {
+			_, actions, _ := strings.Cut(pipeline.Flow{Actions: p.Actions}.Format(f.Names(c)), "actions=")
+			out = append(out, p.Remote.String()+" "+actions)
+		}
+		return out
+	}
+	for c, want := range map[string][]string{
+		// hv1 shares A with hv2 and B with hv3.
+		"hv1": {"172.31.0.2 set_field:172.31.0.2->tun_dst,set_field:0->tun_id,output:vxlan0",
+			"172.31.0.3 set_field:172.31.0.3->tun_dst,set_field:0->tun_id,output:gre0"},
+		// hv2 hosts only A, hv3 only B: neither tunnels to the other.
+		"hv2": {"172.31.0.1 set_field:172.31.0.1->tun_dst,set_field:0->tun_id,output:vxlan0"},
+		"hv3": {"172.31.0.1 set_field:172.31.0.1->tun_dst,set_field:0->tun_id,output:gre0"},
+	} {
+		if got := render(c); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s probes:\n got %q\nwant %q", c, got, want)
+		}
+	}
+}

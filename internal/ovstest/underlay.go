@@ -48,7 +48,10 @@ func (u *Underlay) AddHypervisor(n int) *OVS {
 			u.t.Fatal(err)
 		}
 	}
-	if _, err := o.NS.Exec("ip", "link", "set", up, "up"); err != nil {
+	// The uplink belongs to br-phy; the kernel must not answer ARP on it
+	// too, or a remote may learn the uplink's MAC for this hypervisor's
+	// address and tunnel to a MAC that br-phy does not terminate.
+	if _, err := o.NS.Exec("ip", "link", "set", up, "arp", "off", "up"); err != nil {
 		u.t.Fatal(err)
 	}
 	o.Vsctl("add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev")
