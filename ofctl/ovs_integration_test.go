@@ -146,3 +146,61 @@ func TestSwitchKilledMidBundle(t *testing.T) {
 	})
 	_ = os.Remove(filepath.Join(o.Dir, "vs.pid"))
 }
+
+// TestMetersOnRealOVS: a meter is added, then modified in place; a punt
+// flow using it limits what reaches the controller, and the switch counts
+// what the band dropped; then the meter is deleted.
+func TestMetersOnRealOVS(t *testing.T) {
+	o, br, _, sw := realSwitch(t)
+	ctx := context.Background()
+	if err := sw.SetMeter(ctx, Meter{ID: 7, Rate: 1000, Burst: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.SetMeter(ctx, Meter{ID: 7, Rate: 10, Burst: 10}); err != nil { // modify
+		t.Fatal(err)
+	}
+	if got := o.Ofctl("dump-meters", br); !strings.Contains(got, "meter=7 pktps burst stats bands=") ||
+		!strings.Contains(got, "type=drop rate=10 burst_size=10") {
+		t.Fatalf("dump-meters:\n%s", got)
+	}
+	punt := pipeline.Flow{Table: 3, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 1),
+		Actions: []pipeline.Action{pipeline.Punt{MeterID: 7}}}
+	if err := sw.Bundle(ctx, []pipeline.FlowMod{{Command: pipeline.FlowAdd, Flow: punt}}); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	const sent = 300
+	for range sent {
+		if err := sw.PacketOut(ctx, PacketOut{InPort: pipeline.PortController, Actions: []pipeline.Action{pipeline.Resubmit{Table: 3}}, Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var st MeterStats
+	ovstest.Eventually(t, 5*time.Second, "meter counts every packet", func() bool {
+		stats, err := sw.MeterStats(ctx)
+		if err != nil || len(stats) != 1 {
+			return false
+		}
+		st = stats[0]
+		return st.Packets == sent
+	})
+	punted := sw.Stats().PuntsReceived.Load()
+	t.Logf("meter 7: %d packets, %d dropped by the band, %d punts reached the controller", st.Packets, st.Dropped, punted)
+	if st.ID != 7 || st.Dropped < sent/2 || punted+st.Dropped != sent {
+		t.Fatalf("meter stats %+v with %d punts received of %d sent", st, punted, sent)
+	}
+	if err := sw.DeleteMeter(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Ofctl("dump-meters", br); strings.Contains(got, "meter=7") {
+		t.Fatalf("meter still there:\n%s", got)
+	}
+	var oe *OpenFlowError
+	if err := sw.SetMeter(ctx, Meter{ID: MeterMax + 1, Rate: 1}); err == nil || errors.As(err, &oe) {
+		t.Fatalf("meter id beyond OFPM_MAX: %v", err)
+	}
+}
