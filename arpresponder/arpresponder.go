@@ -134,7 +134,7 @@ func learnVIP(network uint32, ip netip.Addr) pipeline.Flow {
 		Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.NetworkObject(network)),
 		Match: pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).
 			ARPOp(pipeline.ARPRequest).ARPSPA(ip).ARPTPA(ip),
-		Actions: []pipeline.Action{pipeline.Punt{UserData: GARPUserData}, pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
+		Actions: []pipeline.Action{pipeline.Punt{UserData: GARPUserData, MeterID: pipeline.MeterAnnouncements}, pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
 	}
 }
 

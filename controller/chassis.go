@@ -80,12 +80,16 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	if n.cfg.Mode != pipeline.Reactive {
 		return flows
 	}
-	// Reactive: per-destination flows come from punts, on demand.
+	// Reactive: per-destination flows come from punts, on demand, and
+	// each local port punts through its own meter.
 	out := flows[:0]
 	for _, f := range flows {
 		if !l2pop.PerDestination(f) && !arpresponder.PerDestination(f) {
 			out = append(out, f)
 		}
+	}
+	for _, p := range v.LocalPorts(br.Chassis) {
+		out = append(out, pipeline.PortPuntFlows(n.cfg.Mode, p.Key)...)
 	}
 	return out
 }

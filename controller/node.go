@@ -34,6 +34,10 @@ type NodeConfig struct {
 	// IdleTimeout is how long, in seconds, a reactive flow lives without
 	// traffic (default 60).
 	IdleTimeout uint16
+	// PuntRate and PuntBurst bound, in packets/s and packets, what each
+	// local port may punt (an OVS meter; default 100 and 100). Punts of
+	// packets from tunnels share one meter with ten times the rate.
+	PuntRate, PuntBurst uint32
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
 }
@@ -70,17 +74,23 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60
 	}
+	if cfg.PuntRate == 0 {
+		cfg.PuntRate = 100
+	}
+	if cfg.PuntBurst == 0 {
+		cfg.PuntBurst = 100
+	}
 	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	if cfg.Chassis != nil {
 		n.local = &localChassis{cfg: *cfg.Chassis, kick: make(chan struct{}, 1), warm: make(chan struct{}, 1)}
 	}
-	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode, Desired: n.desiredFlows, OnSynced: func(uint64) {
+	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode, Desired: n.desiredFlows, Meter: n.puntMeter, OnSynced: func(uint64) {
 		if n.local != nil {
 			n.local.poke()
 		}
 	}}, log)
-	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames()}, n, log)
+	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: puntSource}, n, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}

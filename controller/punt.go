@@ -26,6 +26,26 @@ type PuntStats struct {
 	Learned    atomic.Uint64 // VIP holders learned from gratuitous ARPs
 }
 
+// puntMeter is the band of a punt-path meter: a port's own, or a shared
+// one. Packets from tunnels were metered at their source chassis already;
+// their meter is wider, as it serves every remote port at once.
+func (n *Node) puntMeter(id uint32) ofctl.Meter {
+	if id == pipeline.MeterFromTunnels {
+		return ofctl.Meter{ID: id, Rate: 10 * n.cfg.PuntRate, Burst: 10 * n.cfg.PuntBurst}
+	}
+	return ofctl.Meter{ID: id, Rate: n.cfg.PuntRate, Burst: n.cfg.PuntBurst}
+}
+
+// puntSource keys the controller's fair punt queue: the logical port a
+// punt came from (reg6), or, for a packet with none (from a tunnel), its
+// ingress port with bit 32 set.
+func puntSource(pi ofctl.PacketIn) uint64 {
+	if src, ok := pi.Match.Get(pipeline.FieldReg6); ok && src.Value != 0 {
+		return src.Value
+	}
+	return 1<<32 | uint64(pi.InPort())
+}
+
 // pipelineFields keeps the fields of a punt's match that a packet-out may
 // carry back into the pipeline: metadata, registers and tunnel metadata.
 func pipelineFields(m pipeline.Match) pipeline.Match {
@@ -179,30 +199,73 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	}
 }
 
-// puntCounters answers GET /debug/punts: this node's punt handling.
+// puntCounters answers GET /debug/punts: this node's punt handling, and
+// per bridge what each source punted, what the controller's fair queue
+// dropped, and what each punt meter dropped in the datapath.
 func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	s := &n.puntStats
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
 		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load(),
 		"tunnel_probes": n.underlayProbes.Load()}
-	var switches []map[string]any
+	var v *topology.View
+	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
+	portID := func(key uint64) string {
+		if p, ok := v.LocatedPortByKey(uint32(key)); ok {
+			return p.ID
+		}
+		return ""
+	}
+	switches := []map[string]any{}
 	for _, sw := range n.openflow.Switches() {
 		st := sw.Stats()
-		switches = append(switches, map[string]any{"dpid": fmt.Sprintf("%016x", sw.DPID()),
+		sources := []map[string]any{}
+		for _, src := range sw.PuntSources() {
+			e := map[string]any{"received": src.Received, "dropped": src.Dropped}
+			if src.Source>>32 == 0 {
+				e["port_key"], e["port_id"] = src.Source, portID(src.Source)
+			} else {
+				e["in_port"] = uint32(src.Source)
+			}
+			sources = append(sources, e)
+		}
+		meters := []map[string]any{}
+		mctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		stats, err := sw.MeterStats(mctx)
+		cancel()
+		for _, m := range stats {
+			e := map[string]any{"meter_id": m.ID, "packets": m.Packets, "dropped": m.Dropped}
+			switch m.ID {
+			case pipeline.MeterFromTunnels:
+				e["serves"] = "punts from tunnels"
+			case pipeline.MeterAnnouncements:
+				e["serves"] = "VIP announcements"
+			default:
+				e["serves"], e["port_id"] = "port", portID(uint64(m.ID))
+			}
+			meters = append(meters, e)
+		}
+		entry := map[string]any{"dpid": fmt.Sprintf("%016x", sw.DPID()),
 			"punts_received": st.PuntsReceived.Load(), "punts_dropped": st.PuntsDropped.Load(),
-			"punts_malformed": st.PuntsMalformed.Load(), "handler_panics": st.HandlerPanics.Load()})
+			"punts_malformed": st.PuntsMalformed.Load(), "handler_panics": st.HandlerPanics.Load(),
+			"sources": sources, "meters": meters}
+		if err != nil {
+			entry["meters_error"] = err.Error()
+		}
+		switches = append(switches, entry)
 	}
 	out["switches"] = switches
 	writeJSON(w, http.StatusOK, out)
 }
 
 // isVIPAnnouncement reports whether a punt came from a VIP learning flow.
-// Standard OpenFlow 1.5 packet-ins do not carry the flow's userdata, so the
-// punt is recognised by its shape: a gratuitous ARP (sender address equal
-// to target address) punted from ARPResponder by an action, not by the
-// table miss.
+// Standard OpenFlow 1.5 packet-ins do not carry the flow's userdata, but
+// they do carry its cookie: a learning flow is arpresponder's, while
+// lookups that found nothing punt through the pipeline's per-port or
+// table-miss flows. The frame must be a gratuitous ARP (sender address
+// equal to target address).
 func isVIPAnnouncement(pi ofctl.PacketIn) bool {
-	if pi.Table != pipeline.Table(pipeline.ARPResponder) || pi.Reason != ofctl.ReasonAction {
+	if pi.Table != pipeline.Table(pipeline.ARPResponder) || pi.Reason != ofctl.ReasonAction ||
+		pi.Cookie.App() != pipeline.AppARPResponder {
 		return false
 	}
 	pkt, err := pipeline.ParsePacket(pi.Data)

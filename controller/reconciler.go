@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,9 @@ type Bridge interface {
 	Generation() uint64
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
 	Bundle(ctx context.Context, mods []pipeline.FlowMod) error
+	SetMeter(ctx context.Context, m ofctl.Meter) error
+	DeleteMeter(ctx context.Context, id uint32) error
+	MeterStats(ctx context.Context) ([]ofctl.MeterStats, error)
 }
 
 // DesiredFlows returns the flows the apps want on a bridge, beyond the base
@@ -35,6 +39,9 @@ type ReconcilerConfig struct {
 	RetryDelay time.Duration
 	// OnSynced, if set, is called after each bundle a bridge commits.
 	OnSynced func(dpid uint64)
+	// Meter gives the band of a meter the desired flows punt through
+	// (default: 1000 packets/s, burst 1000).
+	Meter func(id uint32) ofctl.Meter
 }
 
 // Reconciler keeps every connected bridge's flows equal to the desired
@@ -58,6 +65,7 @@ type bridgeState struct {
 	mu        sync.Mutex
 	round     uint16
 	installed pipeline.FlowSet
+	meters    []uint32 // the meters installed flows punt through
 	synced    bool
 }
 
@@ -70,6 +78,9 @@ type rejection struct {
 func NewReconciler(cfg ReconcilerConfig, log *zap.Logger) *Reconciler {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = time.Second
+	}
+	if cfg.Meter == nil {
+		cfg.Meter = func(id uint32) ofctl.Meter { return ofctl.Meter{ID: id, Rate: 1000, Burst: 1000} }
 	}
 	return &Reconciler{cfg: cfg, log: log.Named("reconciler"), bridges: map[uint64]*bridgeState{}}
 }
@@ -303,13 +314,33 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 	for old := range stale {
 		mods = append(mods, pipeline.DeleteByCookie(pipeline.NewCookie(old, 0, 0), pipeline.RoundMask))
 	}
+	// Meters first: a punt flow's meter must exist before the flow does.
+	// Every desired meter is set (a controller restart may bring a new
+	// rate); meters nothing punts through any more go after the bundle.
+	meters := pipeline.Meters(flows)
+	existing, err := br.MeterStats(ctx)
+	if err != nil {
+		return fmt.Errorf("reconciler: meter stats: %w", err)
+	}
+	if err := r.setMeters(ctx, br, meters); err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := br.Bundle(ctx, mods); err != nil {
 		return fmt.Errorf("reconciler: replay bundle: %w", err)
 	}
+	var unused []uint32
+	for _, m := range existing {
+		if !slices.Contains(meters, m.ID) {
+			unused = append(unused, m.ID)
+		}
+	}
 	st.mu.Lock()
-	st.round, st.installed, st.synced = round, want, true
+	st.round, st.installed, st.meters, st.synced = round, want, meters, true
 	st.mu.Unlock()
+	if err := r.deleteMeters(ctx, br, unused); err != nil {
+		log.Warn("could not delete unused meters", zap.Error(err))
+	}
 	if r.cfg.OnSynced != nil {
 		r.cfg.OnSynced(br.DPID())
 	}
@@ -320,23 +351,62 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 
 func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error {
 	st.mu.Lock()
-	round, installed := st.round, st.installed
+	round, installed, had := st.round, st.installed, st.meters
 	st.mu.Unlock()
 	want := r.desired(br.DPID(), round, st)
 	changes := pipeline.Diff(installed, want)
 	if changes.Empty() {
 		return nil
 	}
+	meters := pipeline.Meters(want.Flows())
+	var added, removed []uint32
+	for _, id := range meters {
+		if !slices.Contains(had, id) {
+			added = append(added, id)
+		}
+	}
+	for _, id := range had {
+		if !slices.Contains(meters, id) {
+			removed = append(removed, id)
+		}
+	}
+	if err := r.setMeters(ctx, br, added); err != nil {
+		return err
+	}
 	if err := br.Bundle(ctx, changes.Ordered()); err != nil {
 		return fmt.Errorf("reconciler: %s: %w", changes, err)
 	}
 	st.mu.Lock()
-	st.installed = want
+	st.installed, st.meters = want, meters
 	st.mu.Unlock()
+	if err := r.deleteMeters(ctx, br, removed); err != nil {
+		r.log.Warn("could not delete unused meters", zap.Error(err))
+	}
 	if r.cfg.OnSynced != nil {
 		r.cfg.OnSynced(br.DPID())
 	}
 	return nil
+}
+
+// setMeters makes the meters exist with their configured bands.
+func (r *Reconciler) setMeters(ctx context.Context, br Bridge, ids []uint32) error {
+	for _, id := range ids {
+		if err := br.SetMeter(ctx, r.cfg.Meter(id)); err != nil {
+			return fmt.Errorf("reconciler: meter %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// deleteMeters removes meters no installed flow punts through.
+func (r *Reconciler) deleteMeters(ctx context.Context, br Bridge, ids []uint32) error {
+	var errs []error
+	for _, id := range ids {
+		if err := br.DeleteMeter(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("meter %d: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,39 @@ type fakeBridge struct {
 	flows   pipeline.FlowSet
 	bundles [][]pipeline.FlowMod
 	fail    int // fail this many bundles
+	meters  map[uint32]ofctl.Meter
+}
+
+func (b *fakeBridge) SetMeter(_ context.Context, m ofctl.Meter) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.meters == nil {
+		b.meters = map[uint32]ofctl.Meter{}
+	}
+	b.meters[m.ID] = m
+	return nil
+}
+
+func (b *fakeBridge) DeleteMeter(_ context.Context, id uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.flows.Flows() {
+		if slices.Contains(pipeline.Meters([]pipeline.Flow{f}), id) {
+			return fmt.Errorf("meter %d deleted while %s uses it", id, f)
+		}
+	}
+	delete(b.meters, id)
+	return nil
+}
+
+func (b *fakeBridge) MeterStats(context.Context) ([]ofctl.MeterStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []ofctl.MeterStats
+	for id := range b.meters {
+		out = append(out, ofctl.MeterStats{ID: id})
+	}
+	return out, nil
 }
 
 func (b *fakeBridge) DPID() uint64       { return 1 }
@@ -44,6 +79,11 @@ func (b *fakeBridge) Bundle(_ context.Context, mods []pipeline.FlowMod) error {
 	for _, m := range mods {
 		switch m.Command {
 		case pipeline.FlowAdd:
+			for _, id := range pipeline.Meters([]pipeline.Flow{m.Flow}) {
+				if _, ok := b.meters[id]; !ok {
+					return fmt.Errorf("flow %s punts through meter %d, which does not exist", m.Flow, id)
+				}
+			}
 			b.flows.Add(m.Flow)
 		case pipeline.FlowDeleteStrict:
 			b.flows.Remove(m.Flow)
@@ -228,4 +268,53 @@ func TestNewerSessionOwnsTheBridge(t *testing.T) {
 	if _, _, ok := r.Installed(1); !ok {
 		t.Fatal("the older session unregistered the newer one's bridge")
 	}
+}
+
+// TestReconcilerMeters: the meters punt flows use exist, with the
+// configured band, before the flows do; a meter left over from an earlier
+// controller is deleted after the replay; a port's meter goes once its
+// punt flows have.
+func TestReconcilerMeters(t *testing.T) {
+	br := &fakeBridge{flows: pipeline.NewFlowSet(), meters: map[uint32]ofctl.Meter{99: {ID: 99, Rate: 1}}}
+	var mu sync.Mutex
+	ports := []uint32{5, 6}
+	r := NewReconciler(ReconcilerConfig{Mode: pipeline.Reactive, RetryDelay: 10 * time.Millisecond,
+		Meter: func(id uint32) ofctl.Meter { return ofctl.Meter{ID: id, Rate: 50, Burst: 20} },
+		Desired: func(uint64) []pipeline.Flow {
+			mu.Lock()
+			defer mu.Unlock()
+			var out []pipeline.Flow
+			for _, p := range ports {
+				out = append(out, pipeline.PortPuntFlows(pipeline.Reactive, p)...)
+			}
+			return out
+		}}, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, br) }()
+	defer func() { cancel(); <-done }()
+	meterIDs := func() []uint32 {
+		stats, _ := br.MeterStats(ctx)
+		var ids []uint32
+		for _, s := range stats {
+			ids = append(ids, s.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	ovstest.Eventually(t, 5*time.Second, "replay with meters", func() bool {
+		return slices.Equal(meterIDs(), []uint32{5, 6, pipeline.MeterFromTunnels})
+	})
+	br.mu.Lock()
+	if m := br.meters[5]; m.Rate != 50 || m.Burst != 20 {
+		t.Errorf("meter 5 = %+v, want the configured band", m)
+	}
+	br.mu.Unlock()
+	mu.Lock()
+	ports = []uint32{6, 7}
+	mu.Unlock()
+	r.Update(1)
+	ovstest.Eventually(t, 5*time.Second, "port 5's meter replaced by port 7's", func() bool {
+		return slices.Equal(meterIDs(), []uint32{6, 7, pipeline.MeterFromTunnels})
+	})
 }

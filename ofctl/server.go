@@ -39,9 +39,13 @@ type Config struct {
 	EchoTimeout  time.Duration
 	// HandshakeTimeout bounds HELLO..FEATURES (default 10s).
 	HandshakeTimeout time.Duration
-	// PuntQueue is the per-switch bound on queued punts (default 1024);
-	// punts beyond it are dropped and counted.
+	// PuntQueue is the per-switch bound on queued punts (default 1024).
+	// Punts wait in one queue per source, served round robin; a source
+	// may fill an eighth of it (at least 16). Punts beyond either bound
+	// are dropped and counted.
 	PuntQueue int
+	// PuntSource keys a punt's fairness (default: its ingress port).
+	PuntSource PuntSource
 }
 
 func (c *Config) defaults() {
@@ -56,6 +60,9 @@ func (c *Config) defaults() {
 	}
 	if c.PuntQueue <= 0 {
 		c.PuntQueue = 1024
+	}
+	if c.PuntSource == nil {
+		c.PuntSource = func(pi PacketIn) uint64 { return uint64(pi.InPort()) }
 	}
 }
 
@@ -228,7 +235,8 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 		gen:     s.gen.Add(1),
 		pending: map[uint32]*pending{},
 		done:    make(chan struct{}),
-		punts:   make(chan PacketIn, s.cfg.PuntQueue),
+		punts:   newPuntQueue(s.cfg.PuntQueue),
+		source:  s.cfg.PuntSource,
 		echoes:  make(chan []byte, 8),
 	}
 	sw.xid.Store(100)
@@ -289,13 +297,20 @@ func (s *Server) connected(ctx context.Context, sw *Switch) {
 	}()
 }
 
-// puntWorker hands punts to the handler one at a time, surviving panics.
+// puntWorker hands punts to the handler one at a time, fairly over their
+// sources, surviving panics.
 func (s *Server) puntWorker(ctx context.Context, sw *Switch) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case pi := <-sw.punts:
+		case <-sw.punts.ready:
+		}
+		for ctx.Err() == nil {
+			pi, ok := sw.punts.pop()
+			if !ok {
+				break
+			}
 			func() {
 				defer func() {
 					if r := recover(); r != nil {

@@ -39,7 +39,8 @@ type Switch struct {
 	endOnce sync.Once
 	endErr  error
 
-	punts   chan PacketIn
+	punts   *puntQueue
+	source  PuntSource
 	echoes  chan []byte  // echo replies, written by the keepalive goroutine
 	bundles atomic.Int32 // bundles in flight
 	stats   Stats
@@ -48,7 +49,7 @@ type Switch struct {
 // Stats are a session's punt counters.
 type Stats struct {
 	PuntsReceived  atomic.Uint64
-	PuntsDropped   atomic.Uint64 // queue full
+	PuntsDropped   atomic.Uint64 // the source's queue, or the whole queue, was full
 	PuntsMalformed atomic.Uint64 // could not be decoded
 	HandlerPanics  atomic.Uint64
 }
@@ -93,6 +94,10 @@ func (s *Switch) Err() error {
 
 // Stats returns the session's counters.
 func (s *Switch) Stats() *Stats { return &s.stats }
+
+// PuntSources are the session's punt counters per source (see
+// Config.PuntSource), for the first sources seen.
+func (s *Switch) PuntSources() []SourceStats { return s.punts.sources() }
 
 func (s *Switch) String() string { return fmt.Sprintf("%016x", s.dpid) }
 
@@ -537,9 +542,7 @@ func (s *Switch) readLoop() {
 				s.log.Debug("malformed packet-in dropped", zap.Error(err))
 				continue
 			}
-			select {
-			case s.punts <- pi:
-			default:
+			if !s.punts.push(s.source(pi), pi) {
 				s.stats.PuntsDropped.Add(1)
 			}
 		case typePortStatus:

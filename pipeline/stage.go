@@ -163,7 +163,7 @@ func MissFlows(mode Mode, round uint16) []Flow {
 		case MissGoto:
 			f.Actions = []Action{GotoTable{Table: Table(miss.Goto)}}
 		case MissPunt:
-			f.Actions = []Action{Punt{}}
+			f.Actions = []Action{Punt{MeterID: MeterFromTunnels}}
 		}
 		out = append(out, f)
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	DatapathType string   `mapstructure:"datapath-type"`
 	Forwarding   string   `mapstructure:"forwarding"`
 	IdleTimeout  int      `mapstructure:"idle-timeout"`
+	PuntRate     int      `mapstructure:"punt-rate"`
+	PuntBurst    int      `mapstructure:"punt-burst"`
 	LogLevel     string   `mapstructure:"log-level"`
 }
 
@@ -57,6 +59,8 @@ func flags() *pflag.FlagSet {
 	fs.String("datapath-type", "system", "system or netdev, for the bridge wyvernd creates")
 	fs.String("forwarding", "reactive", "reactive|proactive")
 	fs.Int("idle-timeout", 60, "seconds a reactive flow lives without traffic")
+	fs.Int("punt-rate", 100, "packets/s each local port may punt to the controller (an OVS meter; reactive mode)")
+	fs.Int("punt-burst", 100, "packets a local port may punt in a burst above --punt-rate")
 	fs.String("log-level", "info", "debug|info|warn|error")
 	return fs
 }
@@ -139,6 +143,12 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))
+	}
+	if c.PuntRate < 1 || c.PuntRate > 1000000 {
+		errs = append(errs, fmt.Errorf("--punt-rate %d: want 1..1000000 packets/s", c.PuntRate))
+	}
+	if c.PuntBurst < 1 || c.PuntBurst > 1000000 {
+		errs = append(errs, fmt.Errorf("--punt-burst %d: want 1..1000000 packets", c.PuntBurst))
 	}
 	if c.IdleTimeout < 1 || c.IdleTimeout > 65535 {
 		errs = append(errs, fmt.Errorf("--idle-timeout %d: want 1..65535 seconds", c.IdleTimeout))

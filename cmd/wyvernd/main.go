@@ -57,6 +57,8 @@ func run(args []string) error {
 		Voter:        cfg.Voter,
 		Mode:         mode,
 		IdleTimeout:  uint16(cfg.IdleTimeout),
+		PuntRate:     uint32(cfg.PuntRate),
+		PuntBurst:    uint32(cfg.PuntBurst),
 		Chassis:      chassis,
 	}, log)
 	if err != nil {

@@ -1,0 +1,112 @@
+package ofctl
+
+import (
+	"sort"
+	"sync"
+)
+
+// PuntSource is what a punt's fairness is keyed on: by default its
+// ingress port; a controller may key on the logical source port instead.
+type PuntSource func(PacketIn) uint64
+
+// SourceStats count one source's punts at the controller.
+type SourceStats struct {
+	Source   uint64
+	Received uint64
+	Dropped  uint64 // its queue was full
+}
+
+// puntQueue is a fair queue of punts: one FIFO per source, served round
+// robin, so a source that punts a lot waits behind itself and not in front
+// of others. Each source may hold at most perSource punts; all together at
+// most total. What does not fit is dropped and counted against its source.
+type puntQueue struct {
+	perSource, total int
+	ready            chan struct{} // signalled when a punt is queued
+
+	mu     sync.Mutex
+	queues map[uint64][]PacketIn
+	order  []uint64 // sources with queued punts, in service order
+	queued int
+	stats  map[uint64]*SourceStats
+}
+
+// maxTrackedSources bounds the per-source counters a session keeps.
+const maxTrackedSources = 4096
+
+func newPuntQueue(total int) *puntQueue {
+	per := max(total/8, 16)
+	return &puntQueue{perSource: min(per, total), total: total, ready: make(chan struct{}, 1),
+		queues: map[uint64][]PacketIn{}, stats: map[uint64]*SourceStats{}}
+}
+
+// push queues a punt from src; false when it was dropped.
+func (q *puntQueue) push(src uint64, pi PacketIn) bool {
+	q.mu.Lock()
+	st := q.stats[src]
+	if st == nil && len(q.stats) < maxTrackedSources {
+		st = &SourceStats{Source: src}
+		q.stats[src] = st
+	}
+	if st != nil {
+		st.Received++
+	}
+	pending := q.queues[src]
+	if len(pending) >= q.perSource || q.queued >= q.total {
+		if st != nil {
+			st.Dropped++
+		}
+		q.mu.Unlock()
+		return false
+	}
+	if len(pending) == 0 {
+		q.order = append(q.order, src)
+	}
+	q.queues[src] = append(pending, pi)
+	q.queued++
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the next punt in round-robin order over sources.
+func (q *puntQueue) pop() (PacketIn, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.order) == 0 {
+		return PacketIn{}, false
+	}
+	src := q.order[0]
+	pending := q.queues[src]
+	pi := pending[0]
+	pending[0] = PacketIn{}
+	q.order = q.order[1:]
+	if len(pending) > 1 {
+		q.queues[src] = pending[1:]
+		q.order = append(q.order, src) // to the back of the line
+	} else {
+		delete(q.queues, src)
+	}
+	q.queued--
+	if q.queued > 0 {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	return pi, true
+}
+
+func (q *puntQueue) sources() []SourceStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]SourceStats, 0, len(q.stats))
+	for _, st := range q.stats {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
+	return out
+}

@@ -1,0 +1,60 @@
+package ofctl
+
+import "testing"
+
+// TestPuntQueueIsFair: a source that floods fills only its own share and
+// waits behind itself; another source's punts are served within one round.
+func TestPuntQueueIsFair(t *testing.T) {
+	q := newPuntQueue(64) // an eighth is 8; the floor is 16
+	if q.perSource != 16 {
+		t.Fatalf("per-source bound %d, want 16", q.perSource)
+	}
+	for i := range 100 {
+		q.push(1, PacketIn{TotalLen: uint16(i)})
+	}
+	for i := range 3 {
+		if !q.push(2, PacketIn{TotalLen: uint16(1000 + i)}) {
+			t.Fatalf("source 2's punt %d dropped behind source 1's flood", i)
+		}
+	}
+	var order []uint64
+	for {
+		pi, ok := q.pop()
+		if !ok {
+			break
+		}
+		src := uint64(1)
+		if pi.TotalLen >= 1000 {
+			src = 2
+		}
+		order = append(order, src)
+	}
+	if len(order) != 19 {
+		t.Fatalf("served %d punts, want 16 of source 1 and 3 of source 2", len(order))
+	}
+	for i, want := range []uint64{1, 2, 1, 2, 1, 2, 1, 1} {
+		if order[i] != want {
+			t.Fatalf("service order %v: position %d is source %d, want %d", order, i, order[i], want)
+		}
+	}
+	st := q.sources()
+	if len(st) != 2 || st[0] != (SourceStats{Source: 1, Received: 100, Dropped: 84}) || st[1] != (SourceStats{Source: 2, Received: 3}) {
+		t.Fatalf("source stats %+v", st)
+	}
+}
+
+// TestPuntQueueTotalBound: many sources together cannot exceed the total.
+func TestPuntQueueTotalBound(t *testing.T) {
+	q := newPuntQueue(32)
+	dropped := 0
+	for src := range uint64(10) {
+		for range 10 {
+			if !q.push(src, PacketIn{}) {
+				dropped++
+			}
+		}
+	}
+	if q.queued != 32 || dropped != 68 {
+		t.Fatalf("queued %d, dropped %d; want 32 and 68", q.queued, dropped)
+	}
+}

@@ -1,0 +1,60 @@
+package pipeline
+
+import "slices"
+
+// Meters of the punt path. In reactive mode every punt passes one, in the
+// datapath, before it costs the controller anything: a VM that floods
+// unknown destinations spends its own port's meter and nobody else's.
+//
+//	meter <port key>    punts of packets a local VM port sent (PortPuntFlows)
+//	MeterFromTunnels    table-miss punts: packets with no local source port
+//	MeterAnnouncements  gratuitous ARPs for shared addresses (VIP learning)
+const (
+	MeterFromTunnels   uint32 = 0xffff0000 // OFPM_MAX, the largest meter id
+	MeterAnnouncements uint32 = 0xfffeffff
+)
+
+// PortMeter is the meter of a local port's punts: its port key. Port keys
+// are allocated from 1 and stay far below the shared meters' ids.
+func PortMeter(key uint32) uint32 { return key }
+
+// PriorityPortPunt is just above a table's miss flow.
+const PriorityPortPunt = 1
+
+// PortPuntFlows returns, in reactive mode, one flow per punting stage for
+// a local port: what that port sent and no flow of the stage answers goes
+// to the controller through the port's own meter. Proactive mode punts
+// nothing and gets none.
+func PortPuntFlows(mode Mode, key uint32) []Flow {
+	if mode != Reactive {
+		return nil
+	}
+	var out []Flow
+	for _, s := range Stages {
+		if s.Miss.Kind != MissPunt {
+			continue
+		}
+		out = append(out, Flow{Table: s.First, Priority: PriorityPortPunt,
+			Cookie:  NewCookie(0, AppPipeline, PortObject(key)),
+			Match:   Match{}.Reg(SrcPortKey, uint64(key)),
+			Actions: []Action{Punt{MeterID: PortMeter(key)}}})
+	}
+	return out
+}
+
+// Meters returns the meters a set of flows punts through, sorted, without
+// duplicates.
+func Meters(flows []Flow) []uint32 {
+	seen := map[uint32]bool{}
+	var out []uint32
+	for _, f := range flows {
+		for _, a := range f.Actions {
+			if p, ok := a.(Punt); ok && p.MeterID != 0 && !seen[p.MeterID] {
+				seen[p.MeterID] = true
+				out = append(out, p.MeterID)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
