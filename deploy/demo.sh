@@ -190,7 +190,7 @@ start() {
   say "Running. What is here and what is not yet"
   echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering, L2 population,"
   echo "  reactive forwarding (first packets punted, answered, re-injected), ARP answered by OVS, port"
-  echo "  security, VIPs that follow gratuitous ARP. Not yet: punt rate limiting and routing (DVR)."
+  echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS. Not yet: routing (DVR)."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
   echo "  ovs-ofctl -O OpenFlow15 dump-flows --names $d/br-int.mgmt"
