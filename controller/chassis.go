@@ -73,8 +73,7 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	if !ok || dpid != local {
 		return nil
 	}
-	var v *topology.View
-	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
+	v := n.view()
 	flows := append(tunnels.Flows(v, br), l2pop.Flows(v, br)...)
 	flows = append(flows, arpresponder.Flows(v, br)...)
 	if n.cfg.Mode != pipeline.Reactive {
@@ -257,7 +256,7 @@ func (n *Node) followFeed(ctx context.Context) {
 	feed := n.fsm.Feed()
 	var before *topology.View
 	var since uint64
-	n.fsm.Read(func(s *topology.Store) { before, since = topology.NewView(s), feed.Last() })
+	n.fsm.Read(func(s *topology.Store) { before, since = n.viewOf(s), feed.Last() })
 	for ctx.Err() == nil {
 		if _, err := feed.Wait(ctx, since); err != nil && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond) // resync below
@@ -266,7 +265,7 @@ func (n *Node) followFeed(ctx context.Context) {
 		var changes []Change
 		var err error
 		n.fsm.Read(func(s *topology.Store) {
-			after = topology.NewView(s)
+			after = n.viewOf(s)
 			changes, err = feed.Since(since)
 			if err != nil {
 				since = feed.Last()

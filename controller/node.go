@@ -51,6 +51,10 @@ type Node struct {
 	puntStats  PuntStats
 	// underlayProbes counts tunnel probes sent (userspace datapath).
 	underlayProbes atomic.Uint64
+	// views caches the View of the store at one applied index: punts,
+	// reconcile rounds and the feed follower share it instead of each
+	// copying the topology.
+	views atomic.Pointer[indexedView]
 
 	fsm       *FSM
 	raft      *raft.Raft
@@ -283,4 +287,27 @@ func (n *Node) Connected(ctx context.Context, sw *ofctl.Switch) {
 // PacketIn implements ofctl.Handler.
 func (n *Node) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	n.handlePunt(ctx, sw, pi)
+}
+
+type indexedView struct {
+	index uint64
+	view  *topology.View
+}
+
+// viewOf returns the View of s, built once per applied index. Call it
+// under the FSM's read lock; Views are read-only, so callers may share one.
+func (n *Node) viewOf(s *topology.Store) *topology.View {
+	if c := n.views.Load(); c != nil && c.index == s.Index() {
+		return c.view
+	}
+	v := topology.NewView(s)
+	n.views.Store(&indexedView{s.Index(), v})
+	return v
+}
+
+// view returns the View of the store as it is now.
+func (n *Node) view() *topology.View {
+	var v *topology.View
+	n.fsm.Read(func(s *topology.Store) { v = n.viewOf(s) })
+	return v
 }

@@ -89,8 +89,7 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		return
 	}
 	network, _ := pi.Match.Get(pipeline.FieldMetadata)
-	var v *topology.View
-	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
+	v := n.view()
 	var flows []pipeline.Flow
 	var next, otherwise uint8
 	if pi.Table == arp {
@@ -207,8 +206,7 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
 		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load(),
 		"tunnel_probes": n.underlayProbes.Load()}
-	var v *topology.View
-	n.fsm.Read(func(s *topology.Store) { v = topology.NewView(s) })
+	v := n.view()
 	portID := func(key uint64) string {
 		if p, ok := v.LocatedPortByKey(uint32(key)); ok {
 			return p.ID
@@ -284,7 +282,7 @@ func (n *Node) learnVIP(ctx context.Context, pi ofctl.PacketIn) {
 	var port topology.Port
 	var ok, already bool
 	n.fsm.Read(func(s *topology.Store) {
-		v := topology.NewView(s)
+		v := n.viewOf(s)
 		if port, ok = v.LocatedPortByKey(uint32(src.Value)); ok {
 			id, held := v.VIPOwner(port.NetworkID, pkt.ARPSPA)
 			already = held && id == port.ID

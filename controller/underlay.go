@@ -61,7 +61,7 @@ func (n *Node) warmTunnels(ctx context.Context, kick <-chan struct{}) {
 			session, probed = sw, map[netip.Addr]time.Time{}
 		}
 		var probes []tunnels.Probe
-		n.fsm.Read(func(s *topology.Store) { probes = tunnels.Probes(topology.NewView(s), br) })
+		n.fsm.Read(func(s *topology.Store) { probes = tunnels.Probes(n.viewOf(s), br) })
 		now := time.Now()
 		for _, p := range probes {
 			if t, ok := probed[p.Remote]; ok && now.Sub(t) < probeRefresh {
