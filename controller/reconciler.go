@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -329,12 +328,11 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 	if err := br.Bundle(ctx, mods); err != nil {
 		return fmt.Errorf("reconciler: replay bundle: %w", err)
 	}
-	var unused []uint32
+	var had []uint32
 	for _, m := range existing {
-		if !slices.Contains(meters, m.ID) {
-			unused = append(unused, m.ID)
-		}
+		had = append(had, m.ID)
 	}
+	unused := without(had, meters)
 	st.mu.Lock()
 	st.round, st.installed, st.meters, st.synced = round, want, meters, true
 	st.mu.Unlock()
@@ -359,18 +357,7 @@ func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error
 		return nil
 	}
 	meters := pipeline.Meters(want.Flows())
-	var added, removed []uint32
-	for _, id := range meters {
-		if !slices.Contains(had, id) {
-			added = append(added, id)
-		}
-	}
-	for _, id := range had {
-		if !slices.Contains(meters, id) {
-			removed = append(removed, id)
-		}
-	}
-	if err := r.setMeters(ctx, br, added); err != nil {
+	if err := r.setMeters(ctx, br, without(meters, had)); err != nil {
 		return err
 	}
 	if err := br.Bundle(ctx, changes.Ordered()); err != nil {
@@ -379,13 +366,28 @@ func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error
 	st.mu.Lock()
 	st.installed, st.meters = want, meters
 	st.mu.Unlock()
-	if err := r.deleteMeters(ctx, br, removed); err != nil {
+	if err := r.deleteMeters(ctx, br, without(had, meters)); err != nil {
 		r.log.Warn("could not delete unused meters", zap.Error(err))
 	}
 	if r.cfg.OnSynced != nil {
 		r.cfg.OnSynced(br.DPID())
 	}
 	return nil
+}
+
+// without returns the ids of a that are not in b, in a's order.
+func without(a, b []uint32) []uint32 {
+	drop := make(map[uint32]bool, len(b))
+	for _, id := range b {
+		drop[id] = true
+	}
+	var out []uint32
+	for _, id := range a {
+		if !drop[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // setMeters makes the meters exist with their configured bands.

@@ -13,9 +13,8 @@ import (
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
-// probeRefresh is how often a remote is probed again. Open vSwitch keeps a
-// tunnel neighbour for 15 minutes after it last heard of it, so a probe
-// every 5 keeps the entry of an idle remote alive.
+// probeRefresh is how often a remote is probed again, so that the tunnel
+// neighbour entry of an idle remote is renewed before OVS ages it out.
 const probeRefresh = 5 * time.Minute
 
 // probeFrame is what a tunnel probe carries: a broadcast from a locally
