@@ -1,5 +1,6 @@
 // Package arpresponder answers ARP requests inside Open vSwitch: for an
-// address a port of the network owns, the bridge turns the request around
+// address a port of the network owns, and for the gateway address of each
+// router interface on it (with that interface's MAC), the bridge turns the request around
 // into the reply itself, on the requester's own chassis, so the request
 // never crosses the underlay and no VM is woken to answer it. It is pure:
 // a topology view and the facts of one bridge in, flows out.
@@ -68,6 +69,11 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 				return
 			}
 			owners[ip] = &owner{key: key, mac: mac}
+		}
+		// A router's gateway address is answered on every chassis that
+		// hosts a port of its network: the router is everywhere.
+		for _, ri := range v.NetworkInterfaces(n.ID) {
+			claim(ri.IP, ri.Port.Key, ri.MAC)
 		}
 		for _, p := range v.NetworkPorts(n.ID) {
 			mac, err := net.ParseMAC(p.MACAddress)

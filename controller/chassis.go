@@ -14,11 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/wyvern-sdn/wyvern/arpresponder"
+	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
-	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/pipeline"
-	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
 // ChassisConfig is the local chassis a node manages through its agent.
@@ -64,7 +62,8 @@ func (lc *localChassis) bridge() (topology.Bridge, uint64, bool) {
 }
 
 // desiredFlows is the reconciler's source of app flows: the local bridge
-// gets tunnels and l2pop flows from the replicated topology.
+// gets every app's flows from the replicated topology, for the node's
+// forwarding mode.
 func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	if n.local == nil {
 		return nil
@@ -73,24 +72,7 @@ func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
 	if !ok || dpid != local {
 		return nil
 	}
-	v := n.view()
-	flows := append(tunnels.Flows(v, br), l2pop.Flows(v, br)...)
-	flows = append(flows, arpresponder.Flows(v, br)...)
-	if n.cfg.Mode != pipeline.Reactive {
-		return flows
-	}
-	// Reactive: per-destination flows come from punts, on demand, and
-	// each local port punts through its own meter.
-	out := flows[:0]
-	for _, f := range flows {
-		if !l2pop.PerDestination(f) && !arpresponder.PerDestination(f) {
-			out = append(out, f)
-		}
-	}
-	for _, p := range v.LocalPorts(br.Chassis) {
-		out = append(out, pipeline.PortPuntFlows(n.cfg.Mode, p.Key)...)
-	}
-	return out
+	return apps.Flows(n.view(), br, n.cfg.Mode)
 }
 
 // onBridgeFacts is the agent's callback.

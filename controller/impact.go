@@ -10,10 +10,14 @@ import "github.com/wyvern-sdn/wyvern/internal/topology"
 //     left and the one it arrived at;
 //   - a network: every chassis hosting it, before or after;
 //   - a chassis: itself and every chassis sharing a network with it (its
-//     encapsulation address is in their tunnel flows).
+//     encapsulation address is in their tunnel flows);
+//   - a router (its interfaces, its state): every chassis hosting one of
+//     its networks, before or after.
 //
-// Subnets, routers and members change no flow yet. Everything else on a
-// 100-chassis cloud is left alone.
+// A port's routes live on every chassis hosting a network of a router
+// on the port's network, so those chassis count for a port too. Subnets
+// and members change no flow. Everything else on a 100-chassis cloud is
+// left alone.
 func affectedChassis(before, after *topology.View, changes []Change) map[string]bool {
 	out := map[string]bool{}
 	hostsOf := func(network string) {
@@ -23,14 +27,26 @@ func affectedChassis(before, after *topology.View, changes []Change) map[string]
 			}
 		}
 	}
+	routerHosts := func(router string) {
+		for _, v := range []*topology.View{before, after} {
+			for _, ri := range v.RouterInterfaces(router) {
+				hostsOf(ri.Network.ID)
+			}
+		}
+	}
 	for _, ch := range changes {
 		switch ch.Resource {
 		case "port", "vip": // a VIP's owner changes its answer on every host
 			for _, v := range []*topology.View{before, after} {
 				if p, ok := v.LocatedPort(ch.ID); ok {
 					hostsOf(p.NetworkID)
+					for _, ri := range v.NetworkInterfaces(p.NetworkID) {
+						routerHosts(ri.Router.ID)
+					}
 				}
 			}
+		case "router":
+			routerHosts(ch.ID)
 		case "network":
 			hostsOf(ch.ID)
 		case "chassis":

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/arpresponder"
+	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/ofctl"
@@ -24,13 +25,17 @@ type PuntStats struct {
 	Malformed  atomic.Uint64 // could not be decoded; dropped
 	Unanswered atomic.Uint64 // no app answers this table (yet); dropped
 	Learned    atomic.Uint64 // VIP holders learned from gratuitous ARPs
+	Unroutable atomic.Uint64 // sent to a router for an address none of its subnets' ports holds; dropped
+	TTLExpired atomic.Uint64 // routed packets whose TTL ran out
+	ICMPSent   atomic.Uint64 // ICMP time exceeded answers sent for them
 }
 
 // puntMeter is the band of a punt-path meter: a port's own, or a shared
-// one. Packets from tunnels were metered at their source chassis already;
-// their meter is wider, as it serves every remote port at once.
+// one.
 func (n *Node) puntMeter(id uint32) ofctl.Meter {
 	if id == pipeline.MeterFromTunnels {
+		// Packets from tunnels were metered at their source chassis
+		// already; this meter serves every remote port at once.
 		return ofctl.Meter{ID: id, Rate: 10 * n.cfg.PuntRate, Burst: 10 * n.cfg.PuntBurst}
 	}
 	return ofctl.Meter{ID: id, Rate: n.cfg.PuntRate, Burst: n.cfg.PuntBurst}
@@ -61,20 +66,26 @@ func pipelineFields(m pipeline.Match) pipeline.Match {
 	return out
 }
 
-// handlePunt answers a packet that missed L2Lookup: it installs, with an
+// handlePunt answers a packet that missed a lookup: it installs, with an
 // idle timeout and the bridge's current cookie round, the flows the
 // proactive mode would have for its destination, in one bundle, and then
 // re-injects the packet where it left the pipeline, so the first packet is
-// not lost (OVS does not buffer punts). An unknown destination is flooded
-// as l2pop says, installing nothing.
+// not lost (OVS does not buffer punts). An unknown L2 destination is
+// flooded as l2pop says, installing nothing; an unknown routed destination
+// is dropped and counted. A routed packet whose TTL ran out is answered
+// with ICMP time exceeded.
 func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	n.puntStats.Received.Add(1)
 	if isVIPAnnouncement(pi) {
 		n.learnVIP(ctx, pi)
 		return // the learning flow already sent the announcement on
 	}
-	l2, arp := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder)
-	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp) {
+	l2, arp, l3 := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder), pipeline.Table(pipeline.L3Lookup)
+	if pi.Table == l3 && pi.Cookie.App() == pipeline.AppDVR {
+		n.answerTTLExpired(ctx, sw, pi)
+		return
+	}
+	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp && pi.Table != l3) {
 		n.puntStats.Unanswered.Add(1)
 		return
 	}
@@ -92,7 +103,8 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 	v := n.view()
 	var flows []pipeline.Flow
 	var next, otherwise uint8
-	if pi.Table == arp {
+	switch pi.Table {
+	case arp:
 		if pkt.EthType != pipeline.EthTypeARP || pkt.ARPOp != pipeline.ARPRequest {
 			n.puntStats.Malformed.Add(1)
 			return
@@ -101,7 +113,20 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		// Unknown: on to L2Lookup, which floods the broadcast.
 		flows = arpresponder.OnMiss(v, br, uint32(network.Value), pkt.ARPTPA)
 		next, otherwise = arp, l2
-	} else {
+	case l3:
+		router, _ := pi.Match.Get(pipeline.FieldReg5)
+		if pkt.EthType == pipeline.EthTypeIPv4 {
+			flows = dvr.OnMiss(v, br, uint32(router.Value), pkt.IPDst)
+		}
+		if len(flows) == 0 { // a router has nowhere to flood to
+			n.puntStats.Unroutable.Add(1)
+			if ce := n.log.Check(zap.DebugLevel, "unroutable"); ce != nil {
+				ce.Write(zap.Uint64("router", router.Value), zap.Uint16("eth-type", pkt.EthType), zap.Stringer("ip-dst", pkt.IPDst))
+			}
+			return
+		}
+		next = l3
+	default:
 		flows = l2pop.OnMiss(v, br, uint32(network.Value), pkt.EthDst)
 		next, otherwise = l2, pipeline.Table(pipeline.Flood)
 	}
@@ -137,6 +162,28 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 	}
 }
 
+// answerTTLExpired sends ICMP time exceeded, from the router's gateway
+// address on the sender's subnet, back out the port a routed packet whose
+// TTL ran out came in on. Routing happens only on the sender's chassis,
+// so that port is the sender's.
+func (n *Node) answerTTLExpired(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
+	n.puntStats.TTLExpired.Add(1)
+	router, _ := pi.Match.Get(pipeline.FieldReg5)
+	network, _ := pi.Match.Get(pipeline.FieldMetadata)
+	reply, err := dvr.TimeExceeded(n.view(), uint32(router.Value), uint32(network.Value), pi.Data)
+	if err != nil {
+		n.log.Debug("no ICMP time exceeded", zap.Uint64("router", router.Value), zap.Error(err))
+		return
+	}
+	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pipeline.PortController,
+		Actions: []pipeline.Action{pipeline.Output{Port: pi.InPort()}}, Data: reply})
+	if err != nil {
+		n.log.Debug("sending ICMP time exceeded failed", zap.Error(err))
+		return
+	}
+	n.puntStats.ICMPSent.Add(1)
+}
+
 // invalidate deletes, on the local bridge, the reactive flows built from
 // ports whose location, MAC or network changed: the next packet to them
 // punts and is answered from the new topology.
@@ -154,7 +201,12 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	}
 	var mods []pipeline.FlowMod
 	seen := map[uint32]bool{}
+	mask := pipeline.AppMask | pipeline.ObjectMask
 	for _, ch := range changes {
+		if ch.Resource == "router" { // interfaces or state: its routes and gateway answers
+			mods = append(mods, routerInvalidation(ch.ID, before, after)...)
+			continue
+		}
 		if ch.Resource == "vip" { // the answer for a VIP changed hands
 			if p, ok := after.LocatedPort(ch.ID); ok && !seen[p.Key] {
 				seen[p.Key] = true
@@ -178,8 +230,9 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 			}
 			seen[p.Key] = true
 			obj := pipeline.PortObject(p.Key)
-			mask := pipeline.AppMask | pipeline.ObjectMask
 			mods = append(mods,
+				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, obj)}},
 				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
 					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, obj)}},
 				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
@@ -198,6 +251,32 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	}
 }
 
+// routerInvalidation deletes a router's reactive flows: its routes (every
+// L3Lookup flow matching its key) and the answers for its gateway
+// addresses, before and after the change.
+func routerInvalidation(id string, before, after *topology.View) []pipeline.FlowMod {
+	var mods []pipeline.FlowMod
+	routers, ifaces := map[uint32]bool{}, map[uint32]bool{}
+	for _, v := range []*topology.View{before, after} {
+		r, ok := v.Router(id)
+		if ok && !routers[r.Key] {
+			routers[r.Key] = true
+			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask,
+				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, 0),
+					Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(r.Key))}})
+		}
+		for _, ri := range v.RouterInterfaces(id) {
+			if !ifaces[ri.Port.Key] {
+				ifaces[ri.Port.Key] = true
+				mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask | pipeline.ObjectMask,
+					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder),
+						Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(ri.Port.Key))}})
+			}
+		}
+	}
+	return mods
+}
+
 // puntCounters answers GET /debug/punts: this node's punt handling, and
 // per bridge what each source punted, what the controller's fair queue
 // dropped, and what each punt meter dropped in the datapath.
@@ -205,6 +284,7 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	s := &n.puntStats
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
 		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load(),
+		"unroutable": s.Unroutable.Load(), "ttl_expired": s.TTLExpired.Load(), "icmp_time_exceeded_sent": s.ICMPSent.Load(),
 		"tunnel_probes": n.underlayProbes.Load()}
 	v := n.view()
 	portID := func(key uint64) string {
@@ -237,6 +317,8 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 				e["serves"] = "punts from tunnels"
 			case pipeline.MeterAnnouncements:
 				e["serves"] = "VIP announcements"
+			case pipeline.MeterTTLExpired:
+				e["serves"] = "routed packets whose TTL ran out"
 			default:
 				e["serves"], e["port_id"] = "port", portID(uint64(m.ID))
 			}

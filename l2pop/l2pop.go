@@ -13,14 +13,23 @@
 //	              reg6=<port> (anything else)                     → drop, counted
 //	              reg6=<port> with port security off               → ServiceClassifier
 //	L2Lookup      metadata=<net>,dl_dst=<port MAC> → reg7=port key, Egress
+//	              metadata=<net>,FromTunnel=0,dl_dst=<router interface MAC> → reg5=router key, L3Lookup
 //	              dl_dst=multicast                 → Flood
 //	Flood         metadata=<net>,FromTunnel=0      → local ports, one copy per other hosting chassis
 //	              metadata=<net>,FromTunnel=1      → local ports only
 //	Delivery      reg7=<local port>                → out its ofport
+//	              reg7=<local port>,FromTunnel=1,dl_src=<a DVR MAC>,ip,nw_dst=<its IP> →
+//	                  eth_src←router MAC on its subnet, out its ofport
+//
+// A packet a router routed on another chassis arrives with that chassis'
+// DVR MAC as its source (see package dvr); Delivery puts back the MAC of
+// the router interface on the destination's subnet, so the VM sees its
+// gateway, as it would behind a central router.
 package l2pop
 
 import (
 	"net"
+	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/pipeline"
@@ -32,6 +41,7 @@ const (
 	PriorityKnown     = 100
 	PriorityMulticast = 50
 	PriorityFlood     = 100
+	PriorityRouted    = 110 // Delivery of a packet routed on another chassis
 )
 
 var multicast = net.HardwareAddr{1, 0, 0, 0, 0, 0}
@@ -47,6 +57,7 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
 				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
 				Actions: []pipeline.Action{pipeline.Output{Port: p.OFPort}}})
+		out = append(out, routedDelivery(v, p)...)
 	}
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) > 0 {
@@ -57,6 +68,15 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	}
 	for _, n := range hosted {
 		netCookie := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
+		for _, ri := range v.NetworkInterfaces(n.ID) {
+			// Only what a local VM sends is routed here; a routed packet
+			// from a tunnel was routed by the chassis that sent it.
+			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.RouterObject(ri.Router.Key)),
+				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0).EthDst(ri.MAC),
+				Actions: []pipeline.Action{pipeline.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
+					pipeline.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
+		}
 		var toLocal []pipeline.Action
 		for _, p := range v.NetworkPorts(n.ID) {
 			mac, err := net.ParseMAC(p.MACAddress)
@@ -89,6 +109,28 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
 				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
 				Actions: toLocal})
+	}
+	return out
+}
+
+// routedDelivery restores, for each address of a local port in a subnet
+// with a router, the router's MAC as the source of packets routed to it on
+// another chassis (which arrive with that chassis' DVR MAC).
+func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
+	var out []pipeline.Flow
+	for _, f := range p.FixedIPs {
+		ifaces := v.SubnetInterfaces(f.SubnetID)
+		ip, err := netip.ParseAddr(f.IPAddress)
+		if len(ifaces) == 0 || err != nil || !ip.Is4() {
+			continue
+		}
+		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
+			Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
+			Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
+				WithMasked(pipeline.FieldEthSrc, pipeline.MACValue(topology.DVRMACPrefix), pipeline.MACValue(topology.DVRMACMask)).
+				EthType(pipeline.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32)),
+			Actions: []pipeline.Action{pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ifaces[0].MAC)},
+				pipeline.Output{Port: p.OFPort}}})
 	}
 	return out
 }

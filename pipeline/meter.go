@@ -9,9 +9,11 @@ import "slices"
 //	meter <port key>    punts of packets a local VM port sent (PortPuntFlows)
 //	MeterFromTunnels    table-miss punts: packets with no local source port
 //	MeterAnnouncements  gratuitous ARPs for shared addresses (VIP learning)
+//	MeterTTLExpired     routed packets whose TTL ran out (ICMP time exceeded)
 const (
 	MeterFromTunnels   uint32 = 0xffff0000 // OFPM_MAX, the largest meter id
 	MeterAnnouncements uint32 = 0xfffeffff
+	MeterTTLExpired    uint32 = 0xfffefffe
 )
 
 // PortMeter is the meter of a local port's punts: its port key. Port keys

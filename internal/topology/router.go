@@ -1,8 +1,11 @@
 package topology
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 )
 
 // RouterSpec is a router create or update; nil fields are absent.
@@ -115,10 +118,17 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 	if sn.GatewayIP == nil {
 		return Port{}, invalid("subnet %s has no gateway_ip", subnet)
 	}
+	prefix := netip.MustParsePrefix(sn.CIDR)
 	for _, p := range s.RouterInterfaces(router) {
 		for _, f := range p.FixedIPs {
 			if f.SubnetID == subnet {
 				return Port{}, conflict("BadRequest", "Router already has a port on subnet %s", subnet)
+			}
+			// A router's subnets must not overlap: it would not know
+			// which of them a destination is in.
+			if other, ok := s.subnets[f.SubnetID]; ok && netip.MustParsePrefix(other.CIDR).Overlaps(prefix) {
+				return Port{}, invalid("cidr %s of subnet %s overlaps with cidr %s of subnet %s, already on router %s",
+					prefix, subnet, other.CIDR, other.ID, router)
 			}
 		}
 	}
@@ -163,7 +173,21 @@ type ChassisSpec struct {
 }
 
 // DVRMACBase is the first per-chassis DVR MAC; chassis key k gets base+k.
+// The whole /24 of MACs under DVRMACPrefix is reserved for them: no port
+// may have one, so a frame from a tunnel with such a source was routed by
+// the chassis that sent it.
 const DVRMACBase = 0xfa163f000000
+
+// The range of DVR MACs, as a prefix and mask for flows.
+var (
+	DVRMACPrefix = net.HardwareAddr{0xfa, 0x16, 0x3f, 0, 0, 0}
+	DVRMACMask   = net.HardwareAddr{0xff, 0xff, 0xff, 0, 0, 0}
+)
+
+// IsDVRMAC reports whether a MAC is in the range reserved for DVR MACs.
+func IsDVRMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && bytes.Equal(mac[:3], DVRMACPrefix[:3])
+}
 
 // RegisterChassis creates or updates a chassis; a new one gets a key and a
 // DVR MAC no other chassis has.

@@ -443,6 +443,9 @@ func parseMAC(s string) (string, error) {
 	if hw[0]&1 != 0 {
 		return "", invalid("'%s' is a multicast MAC address", s)
 	}
+	if IsDVRMAC(hw) {
+		return "", invalid("'%s' is in %s/%s, the range reserved for chassis DVR MACs", s, DVRMACPrefix, DVRMACMask)
+	}
 	return hw.String(), nil
 }
 

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"net"
 	"net/netip"
 	"sort"
 )
@@ -23,6 +24,26 @@ type View struct {
 	// owners of shared addresses: network → address → port id
 	vipOwners map[string]map[netip.Addr]string
 	byKey     map[uint32]Port
+	// every router by id, and the interfaces of the routers that are up:
+	// by network, by router and by interface port, in port key order
+	routers       map[string]Router
+	routerByKey   map[uint32]Router
+	ifacesByNet   map[string][]RouterInterface
+	ifacesByRtr   map[string][]RouterInterface
+	ifaceByPort   map[string]RouterInterface
+	ifaceBySubnet map[string][]RouterInterface
+}
+
+// RouterInterface is a router's leg in one subnet: the port that holds
+// the subnet's gateway address, with the router's MAC on that subnet.
+type RouterInterface struct {
+	Router  Router
+	Port    Port
+	Network Network
+	Subnet  string
+	Prefix  netip.Prefix // the subnet's CIDR
+	IP      netip.Addr   // the gateway address
+	MAC     net.HardwareAddr
 }
 
 // Bridge is the facts of one integration bridge that the apps need beyond
@@ -48,6 +69,17 @@ func NewView(s *Store) *View {
 		located:   map[string]Port{},
 		vipOwners: map[string]map[netip.Addr]string{},
 		byKey:     map[uint32]Port{},
+
+		routers:       map[string]Router{},
+		routerByKey:   map[uint32]Router{},
+		ifacesByNet:   map[string][]RouterInterface{},
+		ifacesByRtr:   map[string][]RouterInterface{},
+		ifaceByPort:   map[string]RouterInterface{},
+		ifaceBySubnet: map[string][]RouterInterface{},
+	}
+	for id, r := range s.routers {
+		v.routers[id] = *r
+		v.routerByKey[r.Key] = *r
 	}
 	for net, m := range s.vipOwners {
 		for ip := range m {
@@ -67,6 +99,9 @@ func NewView(s *Store) *View {
 	}
 	seen := map[[2]string]bool{}
 	for _, p := range s.ports {
+		if p.DeviceOwner == OwnerRouterInterface {
+			v.addInterface(s, *p)
+		}
 		if !p.Located() {
 			continue
 		}
@@ -89,7 +124,84 @@ func NewView(s *Store) *View {
 	for _, hs := range v.hosts {
 		sort.Strings(hs)
 	}
+	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr, v.ifaceBySubnet} {
+		for _, is := range m {
+			sort.Slice(is, func(i, j int) bool { return is[i].Port.Key < is[j].Port.Key })
+		}
+	}
 	return v
+}
+
+// addInterface indexes a router interface port, if its router is up and
+// the port is whole (one fixed IP in a known subnet, a valid MAC).
+func (v *View) addInterface(s *Store, p Port) {
+	r, ok := s.routers[p.DeviceID]
+	if !ok || !r.AdminStateUp || len(p.FixedIPs) == 0 {
+		return
+	}
+	sn, ok := s.subnets[p.FixedIPs[0].SubnetID]
+	if !ok {
+		return
+	}
+	prefix, err1 := netip.ParsePrefix(sn.CIDR)
+	ip, err2 := netip.ParseAddr(p.FixedIPs[0].IPAddress)
+	mac, err3 := net.ParseMAC(p.MACAddress)
+	n, ok := s.networks[p.NetworkID]
+	if err1 != nil || err2 != nil || err3 != nil || !ok {
+		return
+	}
+	ri := RouterInterface{Router: *r, Port: p, Network: *n, Subnet: sn.ID, Prefix: prefix, IP: ip, MAC: mac}
+	v.ifacesByNet[n.ID] = append(v.ifacesByNet[n.ID], ri)
+	v.ifacesByRtr[r.ID] = append(v.ifacesByRtr[r.ID], ri)
+	v.ifaceBySubnet[sn.ID] = append(v.ifaceBySubnet[sn.ID], ri)
+	v.ifaceByPort[p.ID] = ri
+}
+
+// Router returns a router by id, up or not.
+func (v *View) Router(id string) (Router, bool) {
+	r, ok := v.routers[id]
+	return r, ok
+}
+
+// RouterByKey returns a router by its key (the pipeline's RouterKey).
+func (v *View) RouterByKey(key uint32) (Router, bool) {
+	r, ok := v.routerByKey[key]
+	return r, ok
+}
+
+// NetworkInterfaces are the interfaces of routers that are up on a
+// network, in port key order.
+func (v *View) NetworkInterfaces(network string) []RouterInterface { return v.ifacesByNet[network] }
+
+// RouterInterfaces are the interfaces of a router that is up, in port key
+// order; none for a router that is down.
+func (v *View) RouterInterfaces(router string) []RouterInterface { return v.ifacesByRtr[router] }
+
+// SubnetInterfaces are the interfaces of routers that are up on a subnet.
+func (v *View) SubnetInterfaces(subnet string) []RouterInterface { return v.ifaceBySubnet[subnet] }
+
+// InterfaceByPort returns a router interface by its port id.
+func (v *View) InterfaceByPort(id string) (RouterInterface, bool) {
+	ri, ok := v.ifaceByPort[id]
+	return ri, ok
+}
+
+// ChassisRouters are the routers that are up with an interface on a
+// network the chassis hosts: the routers its bridge routes for, in key
+// order.
+func (v *View) ChassisRouters(chassis string) []Router {
+	seen := map[uint32]bool{}
+	var out []Router
+	for _, n := range v.hosted[chassis] {
+		for _, ri := range v.ifacesByNet[n.ID] {
+			if !seen[ri.Router.Key] {
+				seen[ri.Router.Key] = true
+				out = append(out, ri.Router)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
 }
 
 // VIPOwner is the port holding a shared address of a network.

@@ -129,3 +129,35 @@ func (f *Fixture) Names(chassis string) *pipeline.Names {
 	}
 	return n
 }
+
+// Routed is ThreeChassis with router R joining A's subnet A4 (10.0.0.0/24,
+// vxlan) and B's subnet B4 (10.1.0.0/24, gre) at their gateways 10.0.0.1
+// and 10.1.0.1.
+func Routed(t testing.TB) *Fixture {
+	t.Helper()
+	f := ThreeChassis(t)
+	f.AddRouter(t, "R", "A4", "B4")
+	return f
+}
+
+// AddRouter creates a router and plugs it into subnets, each interface a
+// port named <router>-<subnet>.
+func (f *Fixture) AddRouter(t testing.TB, id string, subnets ...string) {
+	t.Helper()
+	f.must(t, func(i uint64) error {
+		_, err := f.Store.CreateRouters(i, []topology.RouterSpec{{ID: id, Name: str(id)}})
+		return err
+	})
+	for _, sn := range subnets {
+		f.must(t, func(i uint64) error {
+			_, err := f.Store.AddRouterInterface(i, id, sn, id+"-"+sn)
+			return err
+		})
+	}
+}
+
+// RemoveRouterInterface unplugs a router from a subnet.
+func (f *Fixture) RemoveRouterInterface(t testing.TB, router, subnet string) {
+	t.Helper()
+	f.must(t, func(i uint64) error { _, err := f.Store.RemoveRouterInterface(i, router, subnet); return err })
+}

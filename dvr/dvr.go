@@ -1,0 +1,188 @@
+// Package dvr is distributed virtual routing: east-west traffic between the
+// subnets of a router is routed on the chassis of the VM that sent it, by
+// that chassis' own bridge, and tunnelled straight to the chassis of the
+// destination. No central node is on the path. It is pure: a topology view
+// and the facts of one bridge in, flows (and ICMP errors) out.
+//
+// Table it owns: L3Lookup. A packet reaches it from L2Lookup, which sends
+// frames a local VM addressed to a router interface's MAC here with the
+// router's key in reg5 (l2pop's flow, as l2pop owns L2Lookup).
+//
+//	L3Lookup  ip,nw_ttl=0|1                   → punt (meter MeterTTLExpired): ICMP time exceeded
+//	          reg5=<router>,ip,nw_dst=<VM IP> → eth_src←…, eth_dst←VM MAC, dec_ttl,
+//	                                             reg7←VM port, Routed←1, and
+//	              local VM:  eth_src←router MAC on the VM's subnet, metadata←VM network, Delivery
+//	              remote VM: eth_src←this chassis' DVR MAC, tun_dst, tun_id←VM network, out the tunnel
+//
+// A routed packet never leaves a chassis with a router MAC as its source:
+// it carries the sending chassis' DVR MAC, unique to that chassis, and the
+// receiving chassis puts the router MAC of the destination's subnet back
+// before delivery (l2pop's Delivery flows). So the same router MAC is never
+// seen on the underlay from two places.
+//
+// Reactive mode installs a destination's route on the first packet that
+// misses (OnMiss); proactive mode installs every route of every router
+// with an interface on a network the chassis hosts.
+package dvr
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/tunnels"
+)
+
+// Priorities in L3Lookup.
+const (
+	PriorityTTLExpired = 200
+	PriorityRoute      = 100
+)
+
+// Flows returns the app's flows for one bridge: the TTL guard and a route
+// to every located port in a subnet of every router that routes here.
+func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+	routers := v.ChassisRouters(br.Chassis)
+	if len(routers) == 0 {
+		return nil
+	}
+	out := ttlExpired()
+	for _, r := range routers {
+		for _, ri := range v.RouterInterfaces(r.ID) {
+			for _, p := range v.NetworkPorts(ri.Network.ID) {
+				for _, ip := range addressesIn(p, ri.Subnet) {
+					if f, ok := route(v, br, ri, p, ip); ok {
+						out = append(out, f)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ttlExpired sends routed packets whose TTL would run out to the
+// controller, which answers with ICMP time exceeded from the gateway.
+// dec_ttl would drop them too, but silently.
+func ttlExpired() []pipeline.Flow {
+	var out []pipeline.Flow
+	for _, ttl := range []uint64{0, 1} {
+		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTTLExpired,
+			Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
+			Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).With(pipeline.FieldIPTTL, ttl),
+			Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterTTLExpired}}})
+	}
+	return out
+}
+
+// addressesIn are a port's fixed IPs in a subnet.
+func addressesIn(p topology.Port, subnet string) []netip.Addr {
+	var out []netip.Addr
+	for _, f := range p.FixedIPs {
+		if f.SubnetID != subnet {
+			continue
+		}
+		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// route is the flow that routes packets of router ri.Router to address ip
+// of port p, which is in ri's subnet.
+func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, p topology.Port, ip netip.Addr) (pipeline.Flow, bool) {
+	dst, err := net.ParseMAC(p.MACAddress)
+	if err != nil {
+		return pipeline.Flow{}, false
+	}
+	var actions []pipeline.Action
+	if p.HostID == br.Chassis {
+		actions = []pipeline.Action{
+			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ri.MAC)},
+			pipeline.SetField{Field: pipeline.FieldEthDst, Value: pipeline.MACValue(dst)},
+			pipeline.DecTTL{},
+			pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
+			pipeline.SetReg(pipeline.Routed, 1),
+			pipeline.WriteMetadata{Value: uint64(ri.Network.Key)},
+			pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)},
+		}
+	} else {
+		own, ok := DVRMAC(v, br.Chassis)
+		if !ok {
+			return pipeline.Flow{}, false
+		}
+		steer, ok := tunnels.Steer(v, br, ri.Network, p.HostID)
+		if !ok {
+			return pipeline.Flow{}, false
+		}
+		actions = append([]pipeline.Action{
+			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(own)},
+			pipeline.SetField{Field: pipeline.FieldEthDst, Value: pipeline.MACValue(dst)},
+			pipeline.DecTTL{},
+			pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
+			pipeline.SetReg(pipeline.Routed, 1),
+		}, steer...)
+	}
+	return pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityRoute,
+		Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(p.Key)),
+		Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(ri.Router.Key)).EthType(pipeline.EthTypeIPv4).
+			IPv4Dst(netip.PrefixFrom(ip, 32)),
+		Actions: actions}, true
+}
+
+// DVRMAC is a chassis' DVR MAC.
+func DVRMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
+	c, ok := v.Chassis(chassis)
+	if !ok {
+		return nil, false
+	}
+	mac, err := net.ParseMAC(c.DVRMAC)
+	return mac, err == nil && topology.IsDVRMAC(mac)
+}
+
+// PerDestination reports whether a flow routes to one destination port:
+// the flows reactive mode installs on demand.
+func PerDestination(f pipeline.Flow) bool {
+	return f.Table == pipeline.Table(pipeline.L3Lookup) && f.Cookie.App() == pipeline.AppDVR &&
+		f.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindPort
+}
+
+// OnMiss returns the route for a packet that missed L3Lookup, routed by
+// the router with the given key to dst: exactly the flow the proactive mode
+// would hold, or nothing when no located port in a subnet of that router
+// holds dst (or the router does not route on this chassis).
+func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []pipeline.Flow {
+	r, ok := v.RouterByKey(router)
+	if !ok || !routesOn(v, br.Chassis, r) {
+		return nil
+	}
+	for _, ri := range v.RouterInterfaces(r.ID) {
+		if !ri.Prefix.Contains(dst) {
+			continue
+		}
+		for _, p := range v.NetworkPorts(ri.Network.ID) {
+			for _, ip := range addressesIn(p, ri.Subnet) {
+				if ip != dst {
+					continue
+				}
+				if f, ok := route(v, br, ri, p, ip); ok {
+					return []pipeline.Flow{f}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// routesOn reports whether a router has an interface on a network the
+// chassis hosts.
+func routesOn(v *topology.View, chassis string, r topology.Router) bool {
+	for _, c := range v.ChassisRouters(chassis) {
+		if c.Key == r.Key {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,304 @@
+package dvr_test
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/dvr"
+	"github.com/wyvern-sdn/wyvern/internal/apps"
+	"github.com/wyvern-sdn/wyvern/internal/golden"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+var chassis = []string{"hv1", "hv2", "hv3"}
+
+// TestGoldenProactive: the whole bridge of each chassis of the routed
+// fixture in proactive mode — routes, router MACs in L2Lookup, gateway
+// answers, DVR MAC restores in Delivery — as one golden file each.
+func TestGoldenProactive(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	for _, c := range chassis {
+		flows := append(pipeline.MissFlows(pipeline.Proactive, 0), apps.Flows(v, topologytest.Bridge(c), pipeline.Proactive)...)
+		golden.Check(t, "routed_"+c+"_proactive", pipeline.FormatFlows(flows, f.Names(c)))
+	}
+}
+
+// TestGoldenReactive: what each bridge holds in reactive mode before any
+// traffic, and then after one packet to every address the router can
+// reach has been punted and answered.
+func TestGoldenReactive(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	for _, c := range chassis {
+		br := topologytest.Bridge(c)
+		flows := append(pipeline.MissFlows(pipeline.Reactive, 0), apps.Flows(v, br, pipeline.Reactive)...)
+		golden.Check(t, "routed_"+c+"_reactive_cold", pipeline.FormatFlows(flows, f.Names(c)))
+		r, _ := v.Router("R")
+		for _, dst := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.1.0.2", "10.1.0.3"} {
+			flows = append(flows, dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(dst))...)
+		}
+		golden.Check(t, "routed_"+c+"_reactive_routed", pipeline.FormatFlows(flows, f.Names(c)))
+	}
+}
+
+// TestReactiveIsSubsetOfProactive: every route OnMiss gives is verbatim in
+// the proactive set, one per located address of the router's subnets, and
+// the proactive set holds no route OnMiss would not give.
+func TestReactiveIsSubsetOfProactive(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	r, _ := v.Router("R")
+	for _, c := range chassis {
+		br := topologytest.Bridge(c)
+		proactive := pipeline.NewFlowSet(dvr.Flows(v, br)...)
+		routes := 0
+		for _, fl := range dvr.Flows(v, br) {
+			if dvr.PerDestination(fl) {
+				routes++
+			}
+		}
+		got := 0
+		for _, p := range f.Store.Ports() {
+			if !p.Located() {
+				continue
+			}
+			for _, fip := range p.FixedIPs {
+				flows := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(fip.IPAddress))
+				if len(flows) != 1 {
+					t.Fatalf("%s: OnMiss for %s (%s) gave %d flows, want its route", c, fip.IPAddress, p.ID, len(flows))
+				}
+				have, ok := proactive.Get(flows[0].Key())
+				if !ok || !have.Equal(flows[0]) || !dvr.PerDestination(flows[0]) {
+					t.Errorf("%s: reactive route %s is not in the proactive set", c, flows[0])
+				}
+				got++
+			}
+		}
+		if got != routes {
+			t.Errorf("%s: %d routes proactive, %d reachable reactively", c, routes, got)
+		}
+		for _, dst := range []string{"10.0.0.1", "10.0.0.99", "10.1.0.1", "192.168.0.1"} {
+			if flows := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(dst)); len(flows) != 0 {
+				t.Errorf("%s: %s is no VM's, yet OnMiss routes it: %v", c, dst, flows)
+			}
+		}
+		if flows := dvr.OnMiss(v, br, r.Key+1, netip.MustParseAddr("10.1.0.2")); len(flows) != 0 {
+			t.Errorf("%s: an unknown router routes: %v", c, flows)
+		}
+	}
+}
+
+// TestRouteRewrites: hv1 routes a1 (A, vxlan) → b2 (B, gre, on hv3) with
+// hv1's DVR MAC as the source, straight into the GRE tunnel to hv3 with
+// B's key; and a2 → b1, both on hv1, with the router's MAC on B and no
+// tunnel at all.
+func TestRouteRewrites(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	r, _ := v.Router("R")
+	br := topologytest.Bridge("hv1")
+	hv1, _ := v.Chassis("hv1")
+	var onB topology.RouterInterface
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == "B4" {
+			onB = ri
+		}
+	}
+	b1, _ := v.LocatedPort("b1")
+	b2, _ := v.LocatedPort("b2")
+	remote := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(b2.FixedIPs[0].IPAddress))[0].Format(f.Names("hv1"))
+	for _, want := range []string{"set_field:" + hv1.DVRMAC + "->eth_src", "set_field:" + b2.MACAddress + "->eth_dst",
+		"dec_ttl", "set_field:172.31.0.3->tun_dst", "set_field:0xc8->tun_id", "output:gre0"} {
+		if !strings.Contains(remote, want) {
+			t.Errorf("route to b2 on hv3 lacks %q: %s", want, remote)
+		}
+	}
+	if strings.Contains(remote, onB.MAC.String()) {
+		t.Errorf("a route leaving hv1 carries the router MAC: %s", remote)
+	}
+	local := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(b1.FixedIPs[0].IPAddress))[0].Format(f.Names("hv1"))
+	for _, want := range []string{"set_field:" + onB.MAC.String() + "->eth_src", "set_field:" + b1.MACAddress + "->eth_dst",
+		"dec_ttl", "goto_table:Delivery"} {
+		if !strings.Contains(local, want) {
+			t.Errorf("route to b1 on hv1 lacks %q: %s", want, local)
+		}
+	}
+	if strings.Contains(local, "tun_dst") || strings.Contains(local, hv1.DVRMAC) {
+		t.Errorf("a local route tunnels or uses the DVR MAC: %s", local)
+	}
+}
+
+// TestRemovedInterfaceLeavesNoTrace: after R leaves B4, no bridge has a
+// route to B, B's router MAC, B's gateway answer or a DVR restore on B;
+// after R leaves A4 too, no DVR flow is left anywhere.
+func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	var onA, onB topology.RouterInterface
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == "A4" {
+			onA = ri
+		} else {
+			onB = ri
+		}
+	}
+	dump := func(c string) string {
+		return strings.Join(pipeline.FormatFlows(apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive), nil), "\n")
+	}
+	for _, c := range chassis {
+		if !strings.Contains(dump(c), "nw_dst=10.1.0.") {
+			t.Fatalf("%s has no route to B before the removal", c)
+		}
+	}
+	f.RemoveRouterInterface(t, "R", "B4")
+	for _, c := range chassis {
+		d := dump(c)
+		for _, gone := range []string{onB.MAC.String(), "nw_dst=10.1.0.", "arp_tpa=10.1.0.1,"} {
+			if strings.Contains(d, gone) {
+				t.Errorf("%s still has %q after R left B4", c, gone)
+			}
+		}
+	}
+	f.RemoveRouterInterface(t, "R", "A4")
+	for _, c := range chassis {
+		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
+			if fl.Cookie.App() == pipeline.AppDVR || fl.Table == pipeline.Table(pipeline.L3Lookup) ||
+				fl.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindRouter {
+				t.Errorf("%s keeps a DVR flow with no interface left: %s", c, fl)
+			}
+			if s := fl.String(); strings.Contains(s, onA.MAC.String()) || strings.Contains(s, "fa:16:3f") {
+				t.Errorf("%s keeps a router or DVR MAC: %s", c, s)
+			}
+		}
+	}
+}
+
+// TestRouterDownRoutesNothing: a router with admin_state_up false has no
+// flows, and its gateways are not answered.
+func TestRouterDownRoutesNothing(t *testing.T) {
+	f := topologytest.Routed(t)
+	down := false
+	if _, err := f.Store.UpdateRouter(1000, topology.RouterSpec{ID: "R", AdminStateUp: &down}); err != nil {
+		t.Fatal(err)
+	}
+	v := topology.NewView(f.Store)
+	for _, c := range chassis {
+		for _, fl := range apps.Flows(v, topologytest.Bridge(c), pipeline.Proactive) {
+			if s := fl.String(); fl.Table == pipeline.Table(pipeline.L3Lookup) || strings.Contains(s, "arp_tpa=10.0.0.1,") {
+				t.Errorf("%s: a router that is down still has %s", c, s)
+			}
+		}
+	}
+}
+
+// frame builds an Ethernet/IPv4 frame with a payload.
+func frame(src, dst net.HardwareAddr, ipSrc, ipDst string, ttl, proto uint8, payload []byte) []byte {
+	b := append(append(append([]byte{}, dst...), src...), 0x08, 0x00)
+	ip := []byte{0x45, 0, 0, 0, 0x12, 0x34, 0, 0, ttl, proto, 0, 0}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(payload)))
+	ip = append(ip, netip.MustParseAddr(ipSrc).AsSlice()...)
+	ip = append(ip, netip.MustParseAddr(ipDst).AsSlice()...)
+	return append(append(b, ip...), payload...)
+}
+
+// TestTimeExceeded: a TTL 1 echo request from a1 to b2 is answered from
+// A's gateway, to a1's MAC, with a correct ICMP time exceeded quoting the
+// request; an ICMP error or a later fragment gets no answer.
+func TestTimeExceeded(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	r, _ := v.Router("R")
+	a, _ := v.Network("A")
+	a1, _ := v.LocatedPort("a1")
+	var onA topology.RouterInterface
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == "A4" {
+			onA = ri
+		}
+	}
+	src, _ := net.ParseMAC(a1.MACAddress)
+	echo := []byte{8, 0, 0xf7, 0xfe, 0, 1, 0, 0, 'p', 'i', 'n', 'g', '!', '!'}
+	in := frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoICMP, echo)
+	out, err := dvr.TimeExceeded(v, r.Key, a.Key, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, err := pipeline.ParsePacket(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pkt.EthDst.String() != a1.MACAddress || pkt.EthSrc.String() != onA.MAC.String() ||
+		pkt.IPSrc.String() != "10.0.0.1" || pkt.IPDst.String() != a1.FixedIPs[0].IPAddress || pkt.IPProto != pipeline.IPProtoICMP {
+		t.Fatalf("answer %+v", pkt)
+	}
+	ip := out[14:]
+	if sum(ip[:20]) != 0xffff || sum(ip[20:]) != 0xffff {
+		t.Errorf("checksums do not verify: ip %#x icmp %#x", sum(ip[:20]), sum(ip[20:]))
+	}
+	if ip[20] != 11 || ip[21] != 0 {
+		t.Errorf("ICMP type %d code %d, want 11/0", ip[20], ip[21])
+	}
+	if quoted := ip[28:]; string(quoted) != string(in[14:14+28]) {
+		t.Errorf("quote %x, want the IP header and 8 bytes %x", quoted, in[14:14+28])
+	}
+	for name, bad := range map[string][]byte{
+		"an ICMP error": frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, pipeline.IPProtoICMP, []byte{3, 1, 0, 0, 0, 0, 0, 0}),
+		"ARP":           append(append(append([]byte{}, onA.MAC...), src...), 0x08, 0x06),
+		"a short frame": {1, 2, 3},
+	} {
+		if out, err := dvr.TimeExceeded(v, r.Key, a.Key, bad); err == nil {
+			t.Errorf("%s got an answer: %x", name, out)
+		}
+	}
+	later := frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, pipeline.IPProtoUDP, make([]byte, 8))
+	later[14+6] = 0x00
+	later[14+7] = 0x10 // fragment offset 16
+	if _, err := dvr.TimeExceeded(v, r.Key, a.Key, later); err == nil {
+		t.Error("a later fragment got an answer")
+	}
+	if _, err := dvr.TimeExceeded(v, r.Key+1, a.Key, in); err == nil {
+		t.Error("an unknown router answered")
+	}
+}
+
+// sum is the one's complement sum of b; a header with a correct checksum
+// sums to 0xffff.
+func sum(b []byte) uint16 {
+	var s uint32
+	for ; len(b) > 1; b = b[2:] {
+		s += uint32(b[0])<<8 | uint32(b[1])
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// FuzzTimeExceeded: any punted frame gets an answer or an error, never a
+// panic, and an answer is a well-formed ICMP time exceeded.
+func FuzzTimeExceeded(f *testing.F) {
+	fx := topologytest.Routed(f)
+	v := topology.NewView(fx.Store)
+	src, _ := net.ParseMAC("fa:16:3e:00:00:01")
+	f.Add(frame(src, src, "10.0.0.2", "10.1.0.3", 1, 1, []byte{8, 0, 0, 0, 0, 0, 0, 0}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := dvr.TimeExceeded(v, 1, 1, b)
+		if err != nil {
+			return
+		}
+		pkt, err := pipeline.ParsePacket(out)
+		if err != nil || pkt.IPProto != pipeline.IPProtoICMP || out[14+20] != 11 {
+			t.Fatalf("answer %x: %v", out, err)
+		}
+	})
+}

@@ -1,0 +1,121 @@
+package dvr
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Reasons TimeExceeded gives no answer.
+var (
+	ErrNotIPv4        = errors.New("dvr: not an untagged Ethernet/IPv4 frame")
+	ErrNoInterface    = errors.New("dvr: the router has no interface on the packet's network")
+	ErrNoErrorAllowed = errors.New("dvr: no ICMP error is sent about this packet (RFC 1812 4.3.2.7)")
+)
+
+// ICMP time exceeded, in transit (RFC 792).
+const (
+	icmpTimeExceeded = 11
+	icmpTTLInTransit = 0
+	defaultTTL       = 64
+)
+
+// TimeExceeded builds the ICMP time exceeded message a router returns for
+// a frame whose TTL ran out: from the router's interface on the network
+// the frame came from (the one whose subnet holds its source, else the
+// first), back to the sender's MAC, quoting the IP header and the first 8
+// bytes of its payload. No error is built about an ICMP error, a fragment
+// other than the first, or a source that is not a unicast host.
+func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
+	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != pipeline.EthTypeIPv4 {
+		return nil, ErrNotIPv4
+	}
+	pkt, err := pipeline.ParsePacket(frame)
+	if err != nil {
+		return nil, err
+	}
+	ip := frame[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	switch {
+	case !pkt.IPSrc.IsValid() || pkt.IPSrc.IsUnspecified() || pkt.IPSrc.IsMulticast() || pkt.IPSrc == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return nil, ErrNoErrorAllowed
+	case binary.BigEndian.Uint16(ip[6:])&0x1fff != 0: // a later fragment
+		return nil, ErrNoErrorAllowed
+	case pkt.IPProto == pipeline.IPProtoICMP && len(ip) > ihl && isICMPError(ip[ihl]):
+		return nil, ErrNoErrorAllowed
+	}
+	gw, ok := gateway(v, router, network, pkt.IPSrc)
+	if !ok {
+		return nil, ErrNoInterface
+	}
+	quote := ip[:min(len(ip), ihl+8)]
+	icmpLen := 8 + len(quote)
+	out := make([]byte, 0, 14+20+icmpLen)
+	out = append(out, pkt.EthSrc...)
+	out = append(out, gw.MAC...)
+	out = binary.BigEndian.AppendUint16(out, pipeline.EthTypeIPv4)
+	h := len(out)
+	out = append(out, 0x45, 0xc0) // version 4, 20-byte header; DSCP CS6 (network control)
+	out = binary.BigEndian.AppendUint16(out, uint16(20+icmpLen))
+	out = append(out, 0, 0, 0, 0, defaultTTL, pipeline.IPProtoICMP, 0, 0)
+	out = append(out, gw.IP.AsSlice()...)
+	out = append(out, pkt.IPSrc.AsSlice()...)
+	binary.BigEndian.PutUint16(out[h+10:], checksum(out[h:h+20]))
+	c := len(out)
+	out = append(out, icmpTimeExceeded, icmpTTLInTransit, 0, 0, 0, 0, 0, 0)
+	out = append(out, quote...)
+	binary.BigEndian.PutUint16(out[c+2:], checksum(out[c:]))
+	return out, nil
+}
+
+// isICMPError reports whether an ICMP type is an error message.
+func isICMPError(typ byte) bool {
+	switch typ {
+	case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
+		return true
+	}
+	return false
+}
+
+// gateway is the router's interface on a network that serves src.
+func gateway(v *topology.View, router, network uint32, src netip.Addr) (topology.RouterInterface, bool) {
+	r, ok := v.RouterByKey(router)
+	if !ok {
+		return topology.RouterInterface{}, false
+	}
+	var first *topology.RouterInterface
+	for _, ri := range v.RouterInterfaces(r.ID) {
+		if ri.Network.Key != network {
+			continue
+		}
+		if ri.Prefix.Contains(src) {
+			return ri, true
+		}
+		if first == nil {
+			first = &ri
+		}
+	}
+	if first == nil {
+		return topology.RouterInterface{}, false
+	}
+	return *first, true
+}
+
+// checksum is the Internet checksum (RFC 1071).
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for ; len(b) > 1; b = b[2:] {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
