@@ -118,4 +118,3 @@ func checksum(b []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
-
