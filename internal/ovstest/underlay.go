@@ -2,6 +2,8 @@ package ovstest
 
 import (
 	"fmt"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,17 +81,56 @@ func (u *Underlay) RestoreAddress(o *OVS, n int) {
 }
 
 // Capture runs tcpdump on the underlay side of hypervisor n's link for
-// the given time and returns its lines.
+// the given time and returns its lines, link-level headers included (the
+// inner Ethernet addresses of tunnelled frames too).
 func (u *Underlay) Capture(n int, filter string, d time.Duration) *Capture {
-	c := &Capture{done: make(chan struct{})}
-	cmd := u.NS.Command("timeout", fmt.Sprintf("%.1f", d.Seconds()), "tcpdump", "-i", u.Port(n), "-nn", "-l", filter)
+	return capture(u.NS, u.Port(n), filter, d)
+}
+
+// Capture runs tcpdump on the VM's eth0, with link-level headers and IP
+// header details (TTL), for the given time.
+func (vm *VM) Capture(filter string, d time.Duration) *Capture {
+	return capture(vm.NetNS, "eth0", filter, d, "-v")
+}
+
+// timestamp starts each packet's first line in tcpdump's output.
+var timestamp = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d+ `)
+
+func capture(ns *NetNS, dev, filter string, d time.Duration, extra ...string) *Capture {
+	c := &Capture{done: make(chan struct{}), started: make(chan struct{})}
+	args := append([]string{"timeout", fmt.Sprintf("%.1f", d.Seconds()), "tcpdump", "-i", dev, "-e", "-nn", "-l"}, extra...)
+	cmd := ns.Command(append(args, filter)...)
+	stderr, err := cmd.StderrPipe()
 	go func() {
 		defer close(c.done)
-		out, _ := cmd.Output()
+		if err != nil {
+			close(c.started)
+			return
+		}
+		var out strings.Builder
+		cmd.Stdout = &out
+		if cmd.Start() != nil {
+			close(c.started)
+			return
+		}
+		// tcpdump says "listening on" once it captures.
+		buf := make([]byte, 4096)
+		var said strings.Builder
+		for !strings.Contains(said.String(), "listening on") {
+			k, err := stderr.Read(buf)
+			said.Write(buf[:k])
+			if err != nil {
+				break
+			}
+		}
+		close(c.started)
+		go func() { _, _ = io.Copy(io.Discard, stderr) }()
+		_ = cmd.Wait()
 		// tcpdump prints an encapsulated frame on a line of its own
-		// after its outer header: fold it into one line per packet.
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if len(c.lines) > 0 && (l == "" || l[0] < '0' || l[0] > '9') {
+		// after its outer header (and -v a packet's details on further
+		// lines): fold them into one line per packet.
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if len(c.lines) > 0 && !timestamp.MatchString(l) {
 				c.lines[len(c.lines)-1] += " | " + l
 				continue
 			}
@@ -101,8 +142,14 @@ func (u *Underlay) Capture(n int, filter string, d time.Duration) *Capture {
 
 // Capture is a running tcpdump.
 type Capture struct {
-	done  chan struct{}
-	lines []string
+	done, started chan struct{}
+	lines         []string
+}
+
+// Started waits until tcpdump is capturing.
+func (c *Capture) Started() *Capture {
+	<-c.started
+	return c
 }
 
 // Lines waits for the capture to end and returns the lines that contain

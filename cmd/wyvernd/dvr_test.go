@@ -1,0 +1,186 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+)
+
+// put sends a PUT through hv1's API and decodes the answer.
+func (tb *testbed) put(path string, body map[string]any) map[string]any {
+	tb.t.Helper()
+	var out map[string]any
+	if code, err := tb.call("PUT", path, body, &out); err != nil || code != http.StatusOK {
+		tb.t.Fatalf("PUT %s %v: %d %v %v", path, body, code, err, out)
+	}
+	return out
+}
+
+// get reads one resource through hv1's API.
+func (tb *testbed) get(path, key string) map[string]any {
+	tb.t.Helper()
+	var out map[string]map[string]any
+	if code, err := tb.call("GET", path, nil, &out); err != nil || code != http.StatusOK {
+		tb.t.Fatalf("GET %s: %d %v", path, code, err)
+	}
+	return out[key]
+}
+
+// dvrMACs are the chassis' DVR MACs, by chassis name.
+func (tb *testbed) dvrMACs() map[string]string {
+	tb.t.Helper()
+	var out struct {
+		Chassis []struct {
+			Name   string `json:"name"`
+			DVRMAC string `json:"dvr_mac"`
+		} `json:"chassis"`
+	}
+	if code, err := tb.call("GET", "/v2.0/chassis", nil, &out); err != nil || code != http.StatusOK {
+		tb.t.Fatalf("GET /v2.0/chassis: %d %v", code, err)
+	}
+	m := map[string]string{}
+	for _, c := range out.Chassis {
+		m[c.Name] = c.DVRMAC
+	}
+	return m
+}
+
+// TestDVRRoutesOnTheSourceChassis: router R joins subnet A (VXLAN) and
+// subnet B (GRE). VM a (A, hv1) pings VM b (B, hv2) through R from cold.
+// b sees the request with its TTL decremented by exactly one and R's MAC
+// on B as the source; on the underlay the routed packets go hv1 → hv2
+// directly with hv1's DVR MAC as their inner source (hv2's on the
+// replies) and never a router MAC, and hv3, which hosts both networks,
+// sees none of them. TTL 1 is answered with ICMP time exceeded from A's
+// gateway, and a VM of B on hv1 is reached without leaving hv1. Removing
+// R's interface on B stops the routing and leaves no
+// flow for it on any bridge.
+func TestDVRRoutesOnTheSourceChassis(t *testing.T) {
+	tb := newTestbed(t, 3, "--idle-timeout", "60")
+	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
+	netA := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
+	subnetA := tb.get("/v2.0/networks/"+netA, "network")["subnets"].([]any)[0].(string)
+	subnetB := tb.get("/v2.0/networks/"+netB, "network")["subnets"].([]any)[0].(string)
+	a, pa := tb.vm(hv1, netA, "10.0.0.10")
+	b, pb := tb.vm(hv2, netB, "10.1.0.20")
+	bLocal, pbLocal := tb.vm(hv1, netB, "10.1.0.11") // routed without leaving hv1
+	_, pa3 := tb.vm(hv3, netA, "10.0.0.30")          // hv3 hosts both networks: anything
+	_, pb3 := tb.vm(hv3, netB, "10.1.0.30")          // flooded would reach it
+	tb.waitActive(pa, pb, pbLocal, pa3, pb3)
+	for vm, gw := range map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1", bLocal: "10.1.0.1"} {
+		if _, err := vm.Exec("ip", "route", "add", "default", "via", gw); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "R"}})
+	rid := r["id"].(string)
+	ifA := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetA})
+	ifB := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetB})
+	macA := tb.get("/v2.0/ports/"+ifA["port_id"].(string), "port")["mac_address"].(string)
+	macB := tb.get("/v2.0/ports/"+ifB["port_id"].(string), "port")["mac_address"].(string)
+	dvr := tb.dvrMACs()
+	t.Logf("router MACs: A %s, B %s; DVR MACs %v", macA, macB, dvr)
+	ovstest.Eventually(t, 20*time.Second, "the router MACs in L2Lookup on hv1 and hv2", func() bool {
+		return len(portFlows(hv1, "dl_dst="+macA)) == 1 && len(portFlows(hv2, "dl_dst="+macB)) == 1
+	})
+	if got := portFlows(hv1, "table=L3Lookup, priority=100"); len(got) != 0 {
+		t.Fatalf("hv1 has routes before any traffic (reactive): %v", got)
+	}
+
+	wire := "udp port 4789 or proto gre"
+	toHV2 := tb.underlay.Capture(hv2.n, wire, 10*time.Second).Started()
+	toHV3 := tb.underlay.Capture(hv3.n, wire, 10*time.Second).Started()
+	atB := b.Capture("icmp", 10*time.Second).Started()
+	start := time.Now()
+	if out, err := a.Exec("ping", "-c", "1", "-W", "2", "-t", "50", ipOf(b)); err != nil {
+		t.Fatalf("the first routed packet from cold was lost: %v\n%s", err, out)
+	}
+	t.Logf("first routed ping from cold answered in %s (process included)", time.Since(start).Round(time.Millisecond))
+	if out, err := a.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "-t", "50", ipOf(b)); err != nil {
+		t.Fatalf("routed ping: %v\n%s", err, out)
+	}
+	if out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", ipOf(bLocal)); err != nil {
+		t.Fatalf("routed ping within hv1: %v\n%s", err, out)
+	}
+	out, _ := a.Exec("ping", "-c", "1", "-W", "2", "-t", "1", ipOf(b))
+	if !strings.Contains(out, "From 10.0.0.1") || !strings.Contains(out, "Time to live exceeded") {
+		t.Errorf("TTL 1 through the router: want time exceeded from 10.0.0.1, got\n%s", out)
+	}
+
+	// At b: TTL 50 - 1, from the router's MAC on B, to b's MAC.
+	requests := atB.Lines("10.0.0.10 > 10.1.0.20: ICMP echo request")
+	if len(requests) != 4 {
+		t.Errorf("b saw %d echo requests, want 4:\n%s", len(requests), strings.Join(atB.Lines(), "\n"))
+	}
+	if len(requests) > 0 {
+		t.Logf("at b: %s", requests[0])
+	}
+	for _, l := range requests {
+		if f := strings.Fields(l); len(f) < 4 || f[1] != macB || strings.TrimSuffix(f[3], ",") != b.MAC || !strings.Contains(l, "ttl 49,") {
+			t.Errorf("at b, want eth_src %s (R on B), eth_dst %s and ttl 49: %s", macB, b.MAC, l)
+		}
+	}
+	// On the wire to hv2: straight from hv1, with hv1's DVR MAC, in B's
+	// GRE key; the replies in A's VNI with hv2's DVR MAC.
+	for _, c := range []struct {
+		what, line, from, encap string
+	}{
+		{"request", "10.0.0.10 > 10.1.0.20: ICMP echo request", dvr["hv1"], "key=0xc8"},
+		{"reply", "10.1.0.20 > 10.0.0.10: ICMP echo reply", dvr["hv2"], "vni 100"},
+	} {
+		seen := toHV2.Lines(c.line)
+		if len(seen) > 0 {
+			t.Logf("on the wire to hv2: %s", seen[0])
+		}
+		if len(seen) != 4 {
+			t.Errorf("%d routed %ss on the wire to hv2, want 4:\n%s", len(seen), c.what, strings.Join(toHV2.Lines(), "\n"))
+		}
+		for _, l := range seen {
+			if !strings.Contains(l, c.from+" > ") || !strings.Contains(l, c.encap) {
+				t.Errorf("routed %s on the wire without source %s in %s: %s", c.what, c.from, c.encap, l)
+			}
+			if strings.Contains(l, macA) || strings.Contains(l, macB) {
+				t.Errorf("a router MAC on the wire: %s", l)
+			}
+		}
+	}
+	if seen := toHV3.Lines("10.0.0.10"); len(seen) != 0 {
+		t.Errorf("hv3 saw routed traffic between hv1 and hv2:\n%s", strings.Join(seen, "\n"))
+	}
+	if exceeded := toHV2.Lines("time exceeded"); len(exceeded) != 0 {
+		t.Errorf("the ICMP time exceeded crossed the underlay: %v", exceeded)
+	}
+
+	// Remove R from B: routing to B stops and nothing of it is left.
+	tb.put("/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": subnetB})
+	routedToB := []string{macB, "nw_dst=10.1.0.", "arp_tpa=10.1.0.1,"}
+	ovstest.Eventually(t, 20*time.Second, "no flow for R on B on any bridge", func() bool {
+		for _, h := range tb.hvs {
+			if len(portFlows(h, routedToB...)) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "1", ipOf(b)); err == nil {
+		t.Fatalf("a still reaches b with R gone from B:\n%s", out)
+	}
+	for _, h := range tb.hvs {
+		if got := portFlows(h, routedToB...); len(got) != 0 {
+			t.Errorf("hv%d still routes to B: %v", h.n, got)
+		}
+	}
+	var punts map[string]any
+	if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil {
+		t.Fatal(err)
+	}
+	if punts["unroutable"].(float64) < 1 || punts["icmp_time_exceeded_sent"].(float64) != 1 {
+		t.Errorf("hv1's punt counters: unroutable %v (want ≥ 1), time exceeded sent %v (want 1)",
+			punts["unroutable"], punts["icmp_time_exceeded_sent"])
+	}
+}
