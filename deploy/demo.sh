@@ -4,7 +4,8 @@
 # joined by an underlay segment; one wyvernd per hypervisor, embedded next
 # to its OVS and managing it, the three forming one raft cluster; networks
 # created through the API with the wyvern CLI; VMs (namespaces) pinging
-# over VXLAN and GRE; and the cluster riding out the loss of its leader.
+# over VXLAN and GRE, and through a distributed router between the two;
+# and the cluster riding out the loss of its leader.
 #
 #   deploy/demo.sh start   # (make demo) start, show, leave running
 #   deploy/demo.sh stop    # (make demo-stop) stop what start started, by pid
@@ -112,18 +113,21 @@ start_hypervisor() {
 # address and network MTU.
 plug_vm() {
   local vm=$1 hv=$2 port=$3 d=$RUN/$2 n=${1#vm}
-  local json mac ip mtu net
+  local json mac ip mtu net subnet gw
   json=$(wyvern hv1 port show "$port" -o json)
   mac=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mac_address"])')
   ip=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')
   net=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["network_id"])')
   mtu=$(wyvern hv1 network show "$net" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["mtu"])')
+  subnet=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["subnet_id"])')
+  gw=$(wyvern hv1 subnet show "$subnet" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["gateway_ip"] or "")')
   ip netns add "wyv-$vm"
   ip link add "tap$n" netns "wyv-$hv" type veth peer name eth0 netns "wyv-$vm"
   ip -n "wyv-$vm" link set lo up
   ip -n "wyv-$vm" link set eth0 address "$mac" mtu "$mtu"
   ip -n "wyv-$vm" addr add "$ip/24" dev eth0
   ip -n "wyv-$vm" link set eth0 up
+  [ -z "$gw" ] || ip -n "wyv-$vm" route add default via "$gw"
   ip netns exec "wyv-$vm" ethtool -K eth0 tx off >/dev/null 2>&1 || true
   in_hv "$hv" ip link set "tap$n" up
   ovs-vsctl --db="unix:$d/db.sock" add-port br-int "tap$n" -- set interface "tap$n" "external_ids:iface-id=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
@@ -165,6 +169,27 @@ start() {
 
   d=$RUN/hv1
   OFCTL=(ovs-ofctl -O OpenFlow15)
+  say "A distributed router r1 between blue (VXLAN) and red (GRE); its interfaces hold the gateways"
+  wyvern hv2 router create r1 -o json >/dev/null
+  wyvern hv2 router add-interface r1 blue-v4 >/dev/null
+  wyvern hv3 router add-interface r1 red-v4 >/dev/null
+  echo "\$ wyvern port list --filter device_owner=network:router_interface_distributed"
+  wyvern hv1 port list --filter device_owner=network:router_interface_distributed
+  echo "\$ wyvern chassis list   (each chassis has a DVR MAC of its own)"
+  wyvern hv1 chassis list
+  routes_on_hv1() { "${OFCTL[@]}" dump-flows --no-stats --names "$d/br-int.mgmt" | grep -q 'goto_table:L3Lookup'; }
+  wait_for 20 "r1's MACs on hv1's bridge" routes_on_hv1
+
+  say "vm1 (blue, hv1) pings vm4 (red, hv3) through r1: routed on hv1 itself, tunnelled straight to hv3"
+  echo "tcpdump on hv3's uplink: the inner source is the sending chassis' DVR MAC, never r1's MAC"
+  timeout 5 ip netns exec "$UNDERLAY" tcpdump -i p3 -e -nn -l -c 2 'proto gre or udp port 4789' 2>/dev/null &
+  tcpdump_pid=$!
+  sleep 1
+  ip netns exec wyv-vm1 ping -c 3 -i 0.3 10.2.0.40
+  wait "$tcpdump_pid" || true
+  say "TTL 1 through r1 is answered by the router (ICMP time exceeded from blue's gateway)"
+  ip netns exec wyv-vm1 ping -c 1 -W 2 -t 1 10.2.0.40 || true
+
   say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation"
   ovs-vsctl --db="unix:$d/db.sock" show
   say "The pipeline on hv1's br-int, tables by name; idle_timeout flows were installed by punts: ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
@@ -190,7 +215,8 @@ start() {
   say "Running. What is here and what is not yet"
   echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering, L2 population,"
   echo "  reactive forwarding (first packets punted, answered, re-injected), ARP answered by OVS, port"
-  echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS. Not yet: routing (DVR)."
+  echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS, distributed east-west"
+  echo "  routing with per-chassis DVR MACs. Not yet: north-south (SNAT, floating IPs), security groups."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
   echo "  ovs-ofctl -O OpenFlow15 dump-flows --names $d/br-int.mgmt"
