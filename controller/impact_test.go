@@ -49,3 +49,33 @@ func TestChangeReconcilesOnlyAffectedBridges(t *testing.T) {
 		t.Errorf("subnet and router changes touch %s, want nobody", got)
 	}
 }
+
+// TestRouterChangesReachEveryRoutingChassis: a router's interfaces touch
+// the hosts of its networks; with R on A and B, a port of B binding on
+// hv3 touches hv2 too, which hosts only A but routes to B.
+func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
+	f := topologytest.ThreeChassis(t) // A on hv1, hv2; B on hv1, hv3
+	step := func(change func(), ch ...Change) string {
+		before := topology.NewView(f.Store)
+		change()
+		return keys(affectedChassis(before, topology.NewView(f.Store), ch))
+	}
+	if got := step(func() { f.AddRouter(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2]" {
+		t.Errorf("R joining A touches %s, want A's hosts [hv1 hv2]", got)
+	}
+	if got := step(func() {
+		if _, err := f.Store.AddRouterInterface(100, "R", "B4", "R-B4"); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "port", ID: "R-B4"}, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("R joining B touches %s, want [hv1 hv2 hv3]", got)
+	}
+	if got := step(func() {
+		f.AddPorts(t, topologytest.Port{ID: "b3", Network: "B", Chassis: "hv3", OFPort: 8})
+	}, Change{Resource: "port", ID: "b3"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("bind b3 on hv3 with R touches %s, want [hv1 hv2 hv3]", got)
+	}
+	if got := step(func() { f.RemoveRouterInterface(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("R leaving A touches %s, want [hv1 hv2 hv3] (A's hosts before, B's after)", got)
+	}
+}

@@ -56,10 +56,17 @@ func (tb *testbed) dvrMACs() map[string]string {
 // replies) and never a router MAC, and hv3, which hosts both networks,
 // sees none of them. TTL 1 is answered with ICMP time exceeded from A's
 // gateway, and a VM of B on hv1 is reached without leaving hv1. Removing
-// R's interface on B stops the routing and leaves no
-// flow for it on any bridge.
+// R's interface on B stops the routing and leaves no flow for it on any
+// bridge. In both forwarding modes: reactive (routes from the first
+// packet's punt) and proactive (routes up front).
 func TestDVRRoutesOnTheSourceChassis(t *testing.T) {
-	tb := newTestbed(t, 3, "--idle-timeout", "60")
+	for _, mode := range []string{"reactive", "proactive"} {
+		t.Run(mode, func(t *testing.T) { testDVR(t, mode) })
+	}
+}
+
+func testDVR(t *testing.T, mode string) {
+	tb := newTestbed(t, 3, "--idle-timeout", "60", "--forwarding", mode)
 	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
 	netA := tb.network("A", "vxlan", 100, "10.0.0.0/24")
 	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
@@ -88,8 +95,19 @@ func TestDVRRoutesOnTheSourceChassis(t *testing.T) {
 	ovstest.Eventually(t, 20*time.Second, "the router MACs in L2Lookup on hv1 and hv2", func() bool {
 		return len(portFlows(hv1, "dl_dst="+macA)) == 1 && len(portFlows(hv2, "dl_dst="+macB)) == 1
 	})
-	if got := portFlows(hv1, "table=L3Lookup, priority=100"); len(got) != 0 {
-		t.Fatalf("hv1 has routes before any traffic (reactive): %v", got)
+	routes := func() []string { return portFlows(hv1, "table=L3Lookup, priority=100") }
+	if mode == "reactive" {
+		if got := routes(); len(got) != 0 {
+			t.Fatalf("hv1 has routes before any traffic (reactive): %v", got)
+		}
+	} else {
+		// One route per VM address in R's subnets: a, a3, b, bLocal, b3.
+		ovstest.Eventually(t, 20*time.Second, "hv1's routes to all five VMs (proactive)", func() bool { return len(routes()) == 5 })
+		for _, r := range routes() {
+			if strings.Contains(r, "idle_timeout") {
+				t.Errorf("a proactive route with an idle timeout: %s", r)
+			}
+		}
 	}
 
 	wire := "udp port 4789 or proto gre"
@@ -179,8 +197,10 @@ func TestDVRRoutesOnTheSourceChassis(t *testing.T) {
 	if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil {
 		t.Fatal(err)
 	}
-	if punts["unroutable"].(float64) < 1 || punts["icmp_time_exceeded_sent"].(float64) != 1 {
-		t.Errorf("hv1's punt counters: unroutable %v (want ≥ 1), time exceeded sent %v (want 1)",
-			punts["unroutable"], punts["icmp_time_exceeded_sent"])
+	if punts["icmp_time_exceeded_sent"].(float64) != 1 {
+		t.Errorf("hv1 sent %v ICMP time exceeded, want 1", punts["icmp_time_exceeded_sent"])
+	}
+	if mode == "reactive" && punts["unroutable"].(float64) < 1 {
+		t.Errorf("hv1 counted %v unroutable punts after pinging b with R gone from B, want ≥ 1", punts["unroutable"])
 	}
 }

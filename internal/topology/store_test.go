@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -247,6 +248,52 @@ func TestRouterInterface(t *testing.T) {
 	}
 	if err := s.DeleteRouter(8, "r"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRouterSubnetsMustNotOverlap: a router cannot join two subnets
+// whose CIDRs overlap (on different networks): it could not tell which a
+// destination is in. Nothing changes.
+func TestRouterSubnetsMustNotOverlap(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n1", NetworkSpec{})
+	mustNet(t, s, "n2", NetworkSpec{})
+	mustSubnet(t, s, "s1", "n1", "10.0.0.0/24")
+	mustSubnet(t, s, "s2", "n2", "10.0.0.0/25")
+	_, _ = s.CreateRouters(3, []RouterSpec{{ID: "r"}})
+	if _, err := s.AddRouterInterface(4, "r", "s1", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.Ports())
+	if _, err := s.AddRouterInterface(5, "r", "s2", "p2"); kindOf(err) != KindInvalid || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("overlapping interface: %v", err)
+	}
+	if len(s.Ports()) != before {
+		t.Fatal("a rejected interface left a port")
+	}
+}
+
+// TestDVRMACsAreReserved: no port or address pair may take a MAC in the
+// range of chassis DVR MACs, which marks routed frames on the underlay.
+func TestDVRMACsAreReserved(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	net := "n"
+	dvr := "fa:16:3f:00:00:01"
+	if _, err := s.CreatePorts(3, []PortSpec{{ID: "p", NetworkID: &net, MACAddress: &dvr}}); kindOf(err) != KindInvalid {
+		t.Fatalf("a port with a DVR MAC: %v", err)
+	}
+	if _, err := s.CreatePorts(4, []PortSpec{{ID: "p", NetworkID: &net,
+		AllowedAddressPairs: &[]AddressPair{{IPAddress: "10.0.0.9", MACAddress: dvr}}}}); kindOf(err) != KindInvalid {
+		t.Fatalf("an address pair with a DVR MAC: %v", err)
+	}
+	if len(s.Ports()) != 0 {
+		t.Fatal("a rejected port was stored")
+	}
+	c, err := s.RegisterChassis(5, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})
+	if err != nil || c.DVRMAC != dvr {
+		t.Fatalf("first chassis DVR MAC %q: %v", c.DVRMAC, err)
 	}
 }
 
