@@ -183,7 +183,7 @@ func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie pipeline.
 // PerDestination reports whether a flow answers for one address: the
 // flows reactive mode installs on demand.
 func PerDestination(f pipeline.Flow) bool {
-	return f.Table == pipeline.Table(pipeline.ARPResponder) && f.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindPort
+	return f.Table == pipeline.Table(pipeline.ARPResponder) && f.Cookie.Kind() == pipeline.KindPort
 }
 
 // OnMiss returns the reply flow for an ARP request that missed

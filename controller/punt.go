@@ -251,9 +251,9 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 	}
 }
 
-// routerInvalidation deletes a router's reactive flows: its routes (every
-// L3Lookup flow matching its key) and the answers for its gateway
-// addresses, before and after the change.
+// routerInvalidation deletes a router's reactive flows: its routes (the
+// L3Lookup flows matching its key that serve a destination port) and the
+// answers for its gateway addresses, before and after the change.
 func routerInvalidation(id string, before, after *topology.View) []pipeline.FlowMod {
 	var mods []pipeline.FlowMod
 	routers, ifaces := map[uint32]bool{}, map[uint32]bool{}
@@ -261,8 +261,8 @@ func routerInvalidation(id string, before, after *topology.View) []pipeline.Flow
 		r, ok := v.Router(id)
 		if ok && !routers[r.Key] {
 			routers[r.Key] = true
-			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask,
-				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, 0),
+			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask | pipeline.KindMask,
+				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
 					Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(r.Key))}})
 		}
 		for _, ri := range v.RouterInterfaces(id) {

@@ -8,7 +8,9 @@
 // frames a local VM addressed to a router interface's MAC here with the
 // router's key in reg5 (l2pop's flow, as l2pop owns L2Lookup).
 //
-//	L3Lookup  ip,nw_ttl=0|1                   → punt (meter MeterTTLExpired): ICMP time exceeded
+//	L3Lookup  reg5=<router>,dl_dst=<its MAC on a hosted subnet>,icmp,icmp_type=8,nw_dst=<any gateway of it> →
+//	              echo reply built in OVS: MACs and addresses turned around, type 0, TTL 64, out IN_PORT
+//	          ip,nw_ttl=0|1                   → punt (meter MeterTTLExpired): ICMP time exceeded
 //	          reg5=<router>,ip,nw_dst=<VM IP> → eth_src←…, eth_dst←VM MAC, dec_ttl,
 //	                                             reg7←VM port, Routed←1, and
 //	              local VM:  eth_src←router MAC on the VM's subnet, metadata←VM network, Delivery
@@ -34,10 +36,19 @@ import (
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
-// Priorities in L3Lookup.
+// Priorities in L3Lookup. A ping to the router itself is answered whatever
+// its TTL, as a host would.
 const (
-	PriorityTTLExpired = 200
-	PriorityRoute      = 100
+	PriorityGatewayEcho = 210
+	PriorityTTLExpired  = 200
+	PriorityRoute       = 100
+)
+
+// ICMP echo types, and the TTL of the router's own answers.
+const (
+	icmpEchoReply   = 0
+	icmpEchoRequest = 8
+	routerTTL       = 64
 )
 
 // Flows returns the app's flows for one bridge: the TTL guard and a route
@@ -48,7 +59,16 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 		return nil
 	}
 	out := ttlExpired()
+	hosted := map[string]bool{}
+	for _, n := range v.HostedNetworks(br.Chassis) {
+		hosted[n.ID] = true
+	}
 	for _, r := range routers {
+		for _, in := range v.RouterInterfaces(r.ID) {
+			if hosted[in.Network.ID] {
+				out = append(out, gatewayEchoes(v, in)...)
+			}
+		}
 		for _, ri := range v.RouterInterfaces(r.ID) {
 			for _, p := range v.NetworkPorts(ri.Network.ID) {
 				for _, ip := range addressesIn(p, ri.Subnet) {
@@ -72,6 +92,31 @@ func ttlExpired() []pipeline.Flow {
 			Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
 			Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).With(pipeline.FieldIPTTL, ttl),
 			Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterTTLExpired}}})
+	}
+	return out
+}
+
+// gatewayEchoes answer, in OVS, pings that arrive at a router through its
+// interface in (a VM sent them to in's MAC) for any of the router's
+// gateway addresses: "can I reach my gateway" works on every chassis,
+// without the controller.
+func gatewayEchoes(v *topology.View, in topology.RouterInterface) []pipeline.Flow {
+	var out []pipeline.Flow
+	for _, to := range v.RouterInterfaces(in.Router.ID) {
+		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityGatewayEcho,
+			Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.RouterObject(in.Router.Key)),
+			Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(in.Router.Key)).EthDst(in.MAC).
+				EthType(pipeline.EthTypeIPv4).IPProto(pipeline.IPProtoICMP).With(pipeline.FieldICMPType, icmpEchoRequest).
+				IPv4Dst(netip.PrefixFrom(to.IP, 32)),
+			Actions: []pipeline.Action{
+				pipeline.Move{Src: pipeline.FieldEthSrc, Dst: pipeline.FieldEthDst},
+				pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(in.MAC)},
+				pipeline.Move{Src: pipeline.FieldIPv4Src, Dst: pipeline.FieldIPv4Dst},
+				pipeline.SetField{Field: pipeline.FieldIPv4Src, Value: pipeline.IPv4Value(to.IP)},
+				pipeline.SetField{Field: pipeline.FieldICMPType, Value: icmpEchoReply},
+				pipeline.SetField{Field: pipeline.FieldIPTTL, Value: routerTTL},
+				pipeline.Output{Port: pipeline.PortInPort},
+			}})
 	}
 	return out
 }
@@ -146,7 +191,7 @@ func DVRMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
 // the flows reactive mode installs on demand.
 func PerDestination(f pipeline.Flow) bool {
 	return f.Table == pipeline.Table(pipeline.L3Lookup) && f.Cookie.App() == pipeline.AppDVR &&
-		f.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindPort
+		f.Cookie.Kind() == pipeline.KindPort
 }
 
 // OnMiss returns the route for a packet that missed L3Lookup, routed by

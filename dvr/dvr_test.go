@@ -169,7 +169,7 @@ func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	for _, c := range chassis {
 		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
 			if fl.Cookie.App() == pipeline.AppDVR || fl.Table == pipeline.Table(pipeline.L3Lookup) ||
-				fl.Cookie.Object()>>(pipeline.ObjectBits-4) == pipeline.KindRouter {
+				fl.Cookie.Kind() == pipeline.KindRouter {
 				t.Errorf("%s keeps a DVR flow with no interface left: %s", c, fl)
 			}
 			if s := fl.String(); strings.Contains(s, onA.MAC.String()) || strings.Contains(s, "fa:16:3f") {

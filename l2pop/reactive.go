@@ -12,7 +12,7 @@ import (
 // known MAC in L2Lookup, a port's Egress) — the flows reactive mode
 // installs on demand instead of up front.
 func PerDestination(f pipeline.Flow) bool {
-	kind := f.Cookie.Object() >> (pipeline.ObjectBits - 4)
+	kind := f.Cookie.Kind()
 	switch f.Table {
 	case pipeline.Table(pipeline.L2Lookup):
 		return kind == pipeline.KindPort

@@ -79,6 +79,14 @@ const (
 	KindChassis = 4
 )
 
+// KindMask selects the object kind of a cookie: with AppMask, a delete
+// reaches every flow of an app serving objects of one kind.
+const KindMask Cookie = 0xf << objectKindShift
+
+// Kind is the kind of the object the flow serves (KindPort, ...), 0 for
+// none.
+func (c Cookie) Kind() uint64 { return c.Object() >> objectKindShift }
+
 // PortObject is the cookie object of a logical port.
 func PortObject(key uint32) uint64 { return KindPort<<objectKindShift | uint64(key)&objectKeyMask }
 

@@ -55,7 +55,8 @@ func (tb *testbed) dvrMACs() map[string]string {
 // directly with hv1's DVR MAC as their inner source (hv2's on the
 // replies) and never a router MAC, and hv3, which hosts both networks,
 // sees none of them. TTL 1 is answered with ICMP time exceeded from A's
-// gateway, and a VM of B on hv1 is reached without leaving hv1. Removing
+// gateway, pings to R's gateways are answered, and a VM of B on hv1 is
+// reached without leaving hv1. Removing
 // R's interface on B stops the routing and leaves no flow for it on any
 // bridge. In both forwarding modes: reactive (routes from the first
 // packet's punt) and proactive (routes up front).
@@ -93,7 +94,7 @@ func testDVR(t *testing.T, mode string) {
 	dvr := tb.dvrMACs()
 	t.Logf("router MACs: A %s, B %s; DVR MACs %v", macA, macB, dvr)
 	ovstest.Eventually(t, 20*time.Second, "the router MACs in L2Lookup on hv1 and hv2", func() bool {
-		return len(portFlows(hv1, "dl_dst="+macA)) == 1 && len(portFlows(hv2, "dl_dst="+macB)) == 1
+		return len(portFlows(hv1, "dl_dst="+macA+" actions=set_field:")) == 1 && len(portFlows(hv2, "dl_dst="+macB+" actions=set_field:")) == 1
 	})
 	routes := func() []string { return portFlows(hv1, "table=L3Lookup, priority=100") }
 	if mode == "reactive" {
@@ -124,6 +125,13 @@ func testDVR(t *testing.T, mode string) {
 	}
 	if out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", ipOf(bLocal)); err != nil {
 		t.Fatalf("routed ping within hv1: %v\n%s", err, out)
+	}
+	// The router answers pings to its gateways itself, in OVS.
+	for _, gw := range []string{"10.0.0.1", "10.1.0.1"} {
+		out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", gw)
+		if err != nil || !strings.Contains(out, "ttl=64") {
+			t.Errorf("ping %s (a gateway of R) from a: %v\n%s", gw, err, out)
+		}
 	}
 	out, _ := a.Exec("ping", "-c", "1", "-W", "2", "-t", "1", ipOf(b))
 	if !strings.Contains(out, "From 10.0.0.1") || !strings.Contains(out, "Time to live exceeded") {
