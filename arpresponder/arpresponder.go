@@ -26,7 +26,6 @@ package arpresponder
 import (
 	"net"
 	"net/netip"
-	"sort"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/pipeline"
@@ -38,16 +37,11 @@ const (
 	PriorityAnswer   = 100
 )
 
-// owner is who answers for an address in a network.
-type owner struct {
-	key    uint32
-	mac    net.HardwareAddr
-	shared bool
-}
-
-// Flows returns the app's flows for one bridge: replies for every address
-// owned by exactly one port (a fixed IP, or a single-address allowed
-// address pair) of every network the chassis hosts.
+// Flows returns the app's flows for one bridge: for every network the
+// chassis hosts, a reply for each of its neighbours (topology.View's
+// Neighbours: router gateways, fixed IPs, single-address pairs, and shared
+// addresses once a holder has announced itself), and a learning flow for
+// each shared address.
 func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) == 0 {
@@ -60,66 +54,13 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
 	}}
 	for _, n := range hosted {
-		owners := map[netip.Addr]*owner{}
-		claim := func(ip netip.Addr, key uint32, mac net.HardwareAddr) {
-			if o, ok := owners[ip]; ok {
-				if o.key != key {
-					o.shared = true
-				}
-				return
+		for _, nb := range v.Neighbours(n.ID) {
+			if nb.Shared {
+				out = append(out, learnVIP(n.Key, nb.IP))
 			}
-			owners[ip] = &owner{key: key, mac: mac}
-		}
-		// A router's gateway address is answered on every chassis that
-		// hosts a port of its network: the router is everywhere.
-		for _, ri := range v.NetworkInterfaces(n.ID) {
-			claim(ri.IP, ri.Port.Key, ri.MAC)
-		}
-		for _, p := range v.NetworkPorts(n.ID) {
-			mac, err := net.ParseMAC(p.MACAddress)
-			if err != nil {
-				continue
+			if nb.MAC != nil {
+				out = append(out, Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port))))
 			}
-			for _, f := range p.FixedIPs {
-				if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
-					claim(ip, p.Key, mac)
-				}
-			}
-			for _, ap := range p.AllowedAddressPairs {
-				ip, err := netip.ParseAddr(ap.IPAddress) // a CIDR pair names no single address
-				if err != nil || !ip.Is4() {
-					continue
-				}
-				if m, err := net.ParseMAC(ap.MACAddress); err == nil {
-					claim(ip, p.Key, m)
-				}
-			}
-		}
-		ips := make([]netip.Addr, 0, len(owners))
-		for ip := range owners {
-			ips = append(ips, ip)
-		}
-		sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
-		for _, ip := range ips {
-			o := owners[ip]
-			if o.shared {
-				out = append(out, learnVIP(n.Key, ip))
-				id, ok := v.VIPOwner(n.ID, ip)
-				if !ok {
-					continue
-				}
-				holder, ok := v.LocatedPort(id)
-				if !ok {
-					continue
-				}
-				mac := vipMAC(holder, ip)
-				if mac == nil {
-					continue
-				}
-				out = append(out, Reply(n.Key, ip, mac, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(holder.Key))))
-				continue
-			}
-			out = append(out, Reply(n.Key, ip, o.mac, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(o.key))))
 		}
 	}
 	return out
@@ -142,20 +83,6 @@ func learnVIP(network uint32, ip netip.Addr) pipeline.Flow {
 			ARPOp(pipeline.ARPRequest).ARPSPA(ip).ARPTPA(ip),
 		Actions: []pipeline.Action{pipeline.Punt{UserData: GARPUserData, MeterID: pipeline.MeterAnnouncements}, pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
 	}
-}
-
-// vipMAC is the MAC a port uses for an address of its allowed pairs.
-func vipMAC(p topology.Port, ip netip.Addr) net.HardwareAddr {
-	for _, ap := range p.AllowedAddressPairs {
-		a, err := netip.ParseAddr(ap.IPAddress)
-		if err != nil || a != ip {
-			continue
-		}
-		if m, err := net.ParseMAC(ap.MACAddress); err == nil {
-			return m
-		}
-	}
-	return nil
 }
 
 // Reply is the flow that answers ARP requests for ip in a network with mac,

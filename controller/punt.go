@@ -210,8 +210,12 @@ func (n *Node) invalidate(ctx context.Context, before, after *topology.View, cha
 		if ch.Resource == "vip" { // the answer for a VIP changed hands
 			if p, ok := after.LocatedPort(ch.ID); ok && !seen[p.Key] {
 				seen[p.Key] = true
-				mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: pipeline.AppMask | pipeline.ObjectMask,
-					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder), Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(p.Key))}})
+				obj := pipeline.PortObject(p.Key)
+				mods = append(mods,
+					pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask,
+						Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder), Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, obj)}},
+					pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: mask, // routes to the VIP
+						Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, obj)}})
 			}
 			continue
 		}

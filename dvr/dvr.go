@@ -70,11 +70,9 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			}
 		}
 		for _, ri := range v.RouterInterfaces(r.ID) {
-			for _, p := range v.NetworkPorts(ri.Network.ID) {
-				for _, ip := range addressesIn(p, ri.Subnet) {
-					if f, ok := route(v, br, ri, p, ip); ok {
-						out = append(out, f)
-					}
+			for _, nb := range destinations(v, ri) {
+				if f, ok := route(v, br, ri, nb); ok {
+					out = append(out, f)
 				}
 			}
 		}
@@ -121,27 +119,28 @@ func gatewayEchoes(v *topology.View, in topology.RouterInterface) []pipeline.Flo
 	return out
 }
 
-// addressesIn are a port's fixed IPs in a subnet.
-func addressesIn(p topology.Port, subnet string) []netip.Addr {
-	var out []netip.Addr
-	for _, f := range p.FixedIPs {
-		if f.SubnetID != subnet {
-			continue
-		}
-		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
-			out = append(out, ip)
+// destinations are the addresses a router reaches through interface ri:
+// the neighbours of ri's network in ri's subnet that a located port holds
+// (fixed IPs, allowed address pairs, VIPs at their current holder),
+// resolved to a MAC exactly as the ARP responder answers for them.
+func destinations(v *topology.View, ri topology.RouterInterface) []topology.Neighbour {
+	var out []topology.Neighbour
+	for _, nb := range v.Neighbours(ri.Network.ID) {
+		if !nb.Router && nb.MAC != nil && ri.Prefix.Contains(nb.IP) {
+			out = append(out, nb)
 		}
 	}
 	return out
 }
 
-// route is the flow that routes packets of router ri.Router to address ip
-// of port p, which is in ri's subnet.
-func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, p topology.Port, ip netip.Addr) (pipeline.Flow, bool) {
-	dst, err := net.ParseMAC(p.MACAddress)
-	if err != nil {
+// route is the flow that routes packets of router ri.Router to neighbour
+// nb, in ri's subnet.
+func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb topology.Neighbour) (pipeline.Flow, bool) {
+	p, ok := v.LocatedPortByKey(nb.Port)
+	if !ok {
 		return pipeline.Flow{}, false
 	}
+	dst, ip := nb.MAC, nb.IP
 	var actions []pipeline.Action
 	if p.HostID == br.Chassis {
 		actions = []pipeline.Action{
@@ -197,7 +196,9 @@ func PerDestination(f pipeline.Flow) bool {
 // OnMiss returns the route for a packet that missed L3Lookup, routed by
 // the router with the given key to dst: exactly the flow the proactive mode
 // would hold, or nothing when no located port in a subnet of that router
-// holds dst (or the router does not route on this chassis).
+// holds dst (or the router does not route on this chassis). An address
+// is found among its network's neighbours, so a punt costs the ports of
+// the networks of the router, not of the cloud.
 func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []pipeline.Flow {
 	r, ok := v.RouterByKey(router)
 	if !ok || !routesOn(v, br.Chassis, r) {
@@ -207,14 +208,12 @@ func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr)
 		if !ri.Prefix.Contains(dst) {
 			continue
 		}
-		for _, p := range v.NetworkPorts(ri.Network.ID) {
-			for _, ip := range addressesIn(p, ri.Subnet) {
-				if ip != dst {
-					continue
-				}
-				if f, ok := route(v, br, ri, p, ip); ok {
-					return []pipeline.Flow{f}
-				}
+		for _, nb := range destinations(v, ri) {
+			if nb.IP != dst {
+				continue
+			}
+			if f, ok := route(v, br, ri, nb); ok {
+				return []pipeline.Flow{f}
 			}
 		}
 	}

@@ -302,3 +302,64 @@ func FuzzTimeExceeded(f *testing.F) {
 		}
 	})
 }
+
+// TestRoutesToAddressPairsAndVIPs: the router reaches what the ARP
+// responder answers for — a single-address pair of b2 (with the pair's
+// MAC), and a VIP shared by a1 and a3 at whichever announced it last —
+// and a VIP nobody has announced is not routed. hv2 (hosts only A) routes
+// b2's pair into GRE; the VIP follows its holder.
+func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
+	f := topologytest.Routed(t)
+	pair := func(ip, mac string) *[]topology.AddressPair {
+		return &[]topology.AddressPair{{IPAddress: ip, MACAddress: mac}}
+	}
+	for i, u := range []struct {
+		id  string
+		aap *[]topology.AddressPair
+	}{{"b2", pair("10.1.0.50", "fa:16:3e:aa:00:50")}, {"a1", pair("10.0.0.100", "")}, {"a3", pair("10.0.0.100", "")}} {
+		if _, err := f.Store.UpdatePort(uint64(100+i), topology.PortSpec{ID: u.id, AllowedAddressPairs: u.aap}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := topologytest.Bridge("hv2")
+	routeTo := func(dst string) string {
+		v := topology.NewView(f.Store)
+		r, _ := v.Router("R")
+		got := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(dst))
+		if len(got) == 0 {
+			return ""
+		}
+		return got[0].Format(f.Names("hv2"))
+	}
+	if got := routeTo("10.1.0.50"); !strings.Contains(got, "fa:16:3e:aa:00:50->eth_dst") || !strings.Contains(got, "output:gre0") {
+		t.Errorf("route to b2's pair: %q", got)
+	}
+	if got := routeTo("10.0.0.100"); got != "" {
+		t.Errorf("a VIP nobody announced is routed: %s", got)
+	}
+	a1, _ := f.Store.Port("a1")
+	a3, _ := f.Store.Port("a3")
+	if _, err := f.Store.SetVIPOwner(200, "a1", "10.0.0.100"); err != nil {
+		t.Fatal(err)
+	}
+	if got := routeTo("10.0.0.100"); !strings.Contains(got, a1.MACAddress+"->eth_dst") || !strings.Contains(got, "172.31.0.1->tun_dst") {
+		t.Errorf("route to the VIP held by a1 (hv1): %q", got)
+	}
+	if _, err := f.Store.SetVIPOwner(201, "a3", "10.0.0.100"); err != nil {
+		t.Fatal(err)
+	}
+	if got := routeTo("10.0.0.100"); !strings.Contains(got, a3.MACAddress+"->eth_dst") || !strings.Contains(got, "goto_table:Delivery") {
+		t.Errorf("route to the VIP held by a3 (hv2, local): %q", got)
+	}
+	// hv3 delivers what is routed to b2's pair with R's MAC on B.
+	v := topology.NewView(f.Store)
+	var restored bool
+	for _, fl := range apps.Flows(v, topologytest.Bridge("hv3"), pipeline.Reactive) {
+		if s := fl.Format(nil); strings.Contains(s, "nw_dst=10.1.0.50") && strings.Contains(s, "table=80") && strings.Contains(s, "->eth_src") {
+			restored = true
+		}
+	}
+	if !restored {
+		t.Error("hv3 has no DVR MAC restore for b2's pair address")
+	}
+}

@@ -113,24 +113,35 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	return out
 }
 
-// routedDelivery restores, for each address of a local port in a subnet
-// with a router, the router's MAC as the source of packets routed to it on
-// another chassis (which arrive with that chassis' DVR MAC).
+// routedDelivery restores, for each address of a local port (fixed IPs
+// and allowed address pairs) in a subnet with a router, the router's MAC
+// on that subnet as the source of packets routed to it on another chassis
+// (which arrive with that chassis' DVR MAC).
 func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
+	ifaces := v.NetworkInterfaces(p.NetworkID)
+	if len(ifaces) == 0 {
+		return nil
+	}
 	var out []pipeline.Flow
-	for _, f := range p.FixedIPs {
-		ifaces := v.SubnetInterfaces(f.SubnetID)
-		ip, err := netip.ParseAddr(f.IPAddress)
-		if len(ifaces) == 0 || err != nil || !ip.Is4() {
+	seen := map[netip.Prefix]bool{}
+	for _, s := range sources(p) {
+		if seen[s.prefix] {
 			continue
 		}
-		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
-			Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
-			Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
-				WithMasked(pipeline.FieldEthSrc, pipeline.MACValue(topology.DVRMACPrefix), pipeline.MACValue(topology.DVRMACMask)).
-				EthType(pipeline.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32)),
-			Actions: []pipeline.Action{pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ifaces[0].MAC)},
-				pipeline.Output{Port: p.OFPort}}})
+		seen[s.prefix] = true
+		for _, ri := range ifaces {
+			if !ri.Prefix.Contains(s.prefix.Addr()) || ri.Prefix.Bits() > s.prefix.Bits() {
+				continue
+			}
+			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
+				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
+				Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
+					WithMasked(pipeline.FieldEthSrc, pipeline.MACValue(topology.DVRMACPrefix), pipeline.MACValue(topology.DVRMACMask)).
+					EthType(pipeline.EthTypeIPv4).IPv4Dst(s.prefix),
+				Actions: []pipeline.Action{pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ri.MAC)},
+					pipeline.Output{Port: p.OFPort}}})
+			break
+		}
 	}
 	return out
 }

@@ -277,3 +277,97 @@ func (c Chassis) HasEncap(typ string) bool {
 	}
 	return false
 }
+
+// Neighbour is who answers for an IPv4 address in a network: the network's
+// ARP table, as the ARP responder answers it and as a router resolves its
+// next hop.
+type Neighbour struct {
+	IP netip.Addr
+	// MAC answers for IP; nil for a shared address no port has announced
+	// yet.
+	MAC net.HardwareAddr
+	// Port is the key of the port that holds IP: a located port, or a
+	// router interface (Router true).
+	Port   uint32
+	Router bool
+	// Shared: several ports claim IP (a VIP in their allowed address
+	// pairs); Port and MAC are those of the one that announced it last.
+	Shared bool
+}
+
+// Neighbours are the addresses of a network that one port answers for,
+// sorted by address: the gateways of the routers on it, the fixed IPs of
+// its located ports, the single addresses of their allowed address pairs
+// (with the pair's MAC), and shared addresses, with their holder when one
+// has announced itself. A CIDR pair names no single address.
+func (v *View) Neighbours(network string) []Neighbour {
+	type claim struct {
+		n      Neighbour
+		shared bool
+	}
+	claims := map[netip.Addr]*claim{}
+	add := func(ip netip.Addr, key uint32, mac net.HardwareAddr, router bool) {
+		if c, ok := claims[ip]; ok {
+			if c.n.Port != key {
+				c.shared = true
+			}
+			return
+		}
+		claims[ip] = &claim{n: Neighbour{IP: ip, MAC: mac, Port: key, Router: router}}
+	}
+	for _, ri := range v.ifacesByNet[network] {
+		add(ri.IP, ri.Port.Key, ri.MAC, true)
+	}
+	for _, p := range v.byNetwork[network] {
+		mac, err := net.ParseMAC(p.MACAddress)
+		if err != nil {
+			continue
+		}
+		for _, f := range p.FixedIPs {
+			if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
+				add(ip, p.Key, mac, false)
+			}
+		}
+		for _, ap := range p.AllowedAddressPairs {
+			ip, err := netip.ParseAddr(ap.IPAddress)
+			if err != nil || !ip.Is4() {
+				continue
+			}
+			if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+				add(ip, p.Key, m, false)
+			}
+		}
+	}
+	out := make([]Neighbour, 0, len(claims))
+	for ip, c := range claims {
+		if !c.shared {
+			out = append(out, c.n)
+			continue
+		}
+		nb := Neighbour{IP: ip, Shared: true}
+		if id, ok := v.VIPOwner(network, ip); ok {
+			if holder, ok := v.located[id]; ok {
+				if mac := pairMAC(holder, ip); mac != nil {
+					nb.MAC, nb.Port = mac, holder.Key
+				}
+			}
+		}
+		out = append(out, nb)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}
+
+// pairMAC is the MAC a port uses for an address of its allowed pairs.
+func pairMAC(p Port, ip netip.Addr) net.HardwareAddr {
+	for _, ap := range p.AllowedAddressPairs {
+		a, err := netip.ParseAddr(ap.IPAddress)
+		if err != nil || a != ip {
+			continue
+		}
+		if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+			return m
+		}
+	}
+	return nil
+}
