@@ -36,7 +36,8 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./pipeline/ ./ofctl/
 	$(GO) test -run '^$$' -bench PortCreate -benchtime 300x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
-	$(GO) test -run '^$$' -bench PuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
 
 fuzz:
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
