@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
+	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
 
 demo: deps build
 	@deploy/demo.sh start
