@@ -32,6 +32,11 @@ type PortSpec struct {
 	TenantID            *string
 	Tags                []string
 	SecurityGroups      []string
+
+	// routerInterface: the port is a router interface made by
+	// AddRouterInterface, the only way to make one (it is never part of
+	// a proposed command).
+	routerInterface bool
 }
 
 // CreatePorts creates ports, all or none: a failure undoes the ports and
@@ -65,6 +70,9 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	}
 	if _, ok := s.ports[sp.ID]; ok {
 		return Port{}, conflict("PortExists", "Port %s already exists", sp.ID)
+	}
+	if sp.DeviceOwner != nil && *sp.DeviceOwner == OwnerRouterInterface && !sp.routerInterface {
+		return Port{}, invalid("device_owner %s is set by add_router_interface, not on a port", OwnerRouterInterface)
 	}
 	if sp.NetworkID == nil || *sp.NetworkID == "" {
 		return Port{}, invalid("network_id is required")
@@ -260,6 +268,9 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 	}
 	if p.DeviceOwner == OwnerRouterInterface && (sp.FixedIPs != nil || sp.MACAddress != nil || sp.DeviceOwner != nil || sp.DeviceID != nil) {
 		return Port{}, conflict("PortInUse", "Port %s is a router interface; use add_router_interface/remove_router_interface", p.ID)
+	}
+	if sp.DeviceOwner != nil && *sp.DeviceOwner == OwnerRouterInterface {
+		return Port{}, invalid("device_owner %s is set by add_router_interface, not on a port", OwnerRouterInterface)
 	}
 	c := *p
 	s.unindexPort(p)

@@ -134,7 +134,7 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 	}
 	owner := OwnerRouterInterface
 	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router,
-		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}}
+		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}, routerInterface: true}
 	ports, err := s.CreatePorts(index, []PortSpec{spec})
 	if err != nil {
 		return Port{}, err

@@ -273,6 +273,32 @@ func TestRouterSubnetsMustNotOverlap(t *testing.T) {
 	}
 }
 
+// TestRouterInterfacesComeOnlyFromRouters: a port cannot make itself a
+// router interface, on create or update; it would route and answer for
+// the router without any of add_router_interface's checks.
+func TestRouterInterfacesComeOnlyFromRouters(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	_, _ = s.CreateRouters(3, []RouterSpec{{ID: "r"}})
+	net, owner, r := "n", OwnerRouterInterface, "r"
+	if _, err := s.CreatePorts(4, []PortSpec{{ID: "p", NetworkID: &net, DeviceOwner: &owner, DeviceID: &r}}); kindOf(err) != KindInvalid {
+		t.Fatalf("a port created as a router interface: %v", err)
+	}
+	if _, err := s.CreatePorts(5, []PortSpec{{ID: "p", NetworkID: &net}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdatePort(6, PortSpec{ID: "p", DeviceOwner: &owner, DeviceID: &r}); kindOf(err) != KindInvalid {
+		t.Fatalf("a port turned into a router interface: %v", err)
+	}
+	if p, _ := s.Port("p"); p.DeviceOwner != "" {
+		t.Fatalf("the rejected update changed the port: %+v", p)
+	}
+	if _, err := s.AddRouterInterface(7, "r", "s", "rp"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDVRMACsAreReserved: no port or address pair may take a MAC in the
 // range of chassis DVR MACs, which marks routed frames on the underlay.
 func TestDVRMACsAreReserved(t *testing.T) {

@@ -296,7 +296,8 @@ type Neighbour struct {
 }
 
 // Neighbours are the addresses of a network that one port answers for,
-// sorted by address: the gateways of the routers on it, the fixed IPs of
+// sorted by address: the gateways of the routers that are up on it (which
+// no port's claim overrides), the fixed IPs of
 // its located ports, the single addresses of their allowed address pairs
 // (with the pair's MAC), and shared addresses, with their holder when one
 // has announced itself. A CIDR pair names no single address.
@@ -308,7 +309,9 @@ func (v *View) Neighbours(network string) []Neighbour {
 	claims := map[netip.Addr]*claim{}
 	add := func(ip netip.Addr, key uint32, mac net.HardwareAddr, router bool) {
 		if c, ok := claims[ip]; ok {
-			if c.n.Port != key {
+			// A gateway is the router's: no port's pair can share it
+			// or take it over.
+			if c.n.Port != key && !c.n.Router {
 				c.shared = true
 			}
 			return
