@@ -2,6 +2,7 @@ package dvr_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -361,5 +362,18 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 	}
 	if !restored {
 		t.Error("hv3 has no DVR MAC restore for b2's pair address")
+	}
+	// The routed frame arrives at hv3 addressed to the pair's MAC: hv3's
+	// L2Lookup must know it as b2's, or it would be flooded and miss the
+	// restore.
+	b2, _ := v.LocatedPort("b2")
+	var known bool
+	for _, fl := range apps.Flows(v, topologytest.Bridge("hv3"), pipeline.Proactive) {
+		if s := fl.Format(nil); strings.Contains(s, "dl_dst=fa:16:3e:aa:00:50") && strings.Contains(s, fmt.Sprintf("set_field:%#x->reg7", b2.Key)) {
+			known = true
+		}
+	}
+	if !known {
+		t.Error("hv3's L2Lookup does not send b2's pair MAC to b2")
 	}
 }

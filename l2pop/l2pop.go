@@ -77,17 +77,15 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 				Actions: []pipeline.Action{pipeline.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
 					pipeline.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
 		}
+		for _, st := range stations(v, n.ID) {
+			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(st.port.Key)),
+				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
+				Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(st.port.Key)),
+					pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}})
+		}
 		var toLocal []pipeline.Action
 		for _, p := range v.NetworkPorts(n.ID) {
-			mac, err := net.ParseMAC(p.MACAddress)
-			if err != nil {
-				continue
-			}
-			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
-				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
-				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(mac),
-				Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
-					pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}})
 			if p.HostID == br.Chassis {
 				toLocal = append(toLocal, pipeline.Output{Port: p.OFPort})
 			}
@@ -109,6 +107,48 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
 				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
 				Actions: toLocal})
+	}
+	return out
+}
+
+// station is a MAC of a network and the located port that receives it.
+type station struct {
+	mac  net.HardwareAddr
+	port topology.Port
+}
+
+// stations are the MACs of a network's located ports: each port's own,
+// and the MACs of its allowed address pairs that are no port's own and
+// that no other port claims (a MAC several ports share, as a VRRP virtual
+// MAC is, is left to the flood). In port key order.
+func stations(v *topology.View, network string) []station {
+	ports := v.NetworkPorts(network)
+	own := map[string]bool{}
+	pairOwners := map[string]map[uint32]bool{}
+	for _, p := range ports {
+		own[p.MACAddress] = true
+		for _, ap := range p.AllowedAddressPairs {
+			if pairOwners[ap.MACAddress] == nil {
+				pairOwners[ap.MACAddress] = map[uint32]bool{}
+			}
+			pairOwners[ap.MACAddress][p.Key] = true
+		}
+	}
+	var out []station
+	for _, p := range ports {
+		if mac, err := net.ParseMAC(p.MACAddress); err == nil {
+			out = append(out, station{mac, p})
+		}
+		seen := map[string]bool{}
+		for _, ap := range p.AllowedAddressPairs {
+			if own[ap.MACAddress] || len(pairOwners[ap.MACAddress]) != 1 || seen[ap.MACAddress] {
+				continue
+			}
+			seen[ap.MACAddress] = true
+			if mac, err := net.ParseMAC(ap.MACAddress); err == nil {
+				out = append(out, station{mac, p})
+			}
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package l2pop_test
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -101,5 +102,45 @@ func TestReactiveIsSubsetOfProactive(t *testing.T) {
 		if got := l2pop.OnMiss(v, br, 1, unknown); len(got) != 0 {
 			t.Errorf("an unknown MAC got flows: %v", got)
 		}
+	}
+}
+
+// TestPairMACsAreKnown: a MAC of one port's allowed address pair is
+// switched to that port like its own; a MAC two ports' pairs share (a
+// VRRP virtual MAC) is left to the flood; a pair can never take another
+// port's own MAC away from it.
+func TestPairMACsAreKnown(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	a3, _ := f.Store.Port("a3")
+	for i, u := range []struct{ id, ip, mac string }{
+		{"a1", "10.0.0.50", "fa:16:3e:aa:00:01"}, // a1's alone
+		{"a2", "10.0.0.51", "00:00:5e:00:01:07"}, // shared with a3
+		{"a3", "10.0.0.51", "00:00:5e:00:01:07"}, // the shared VRRP MAC
+		{"b1", "10.1.0.77", a3.MACAddress /* another network's port MAC: fine */},
+	} {
+		pairs := &[]topology.AddressPair{{IPAddress: u.ip, MACAddress: u.mac}}
+		if _, err := f.Store.UpdatePort(uint64(100+i), topology.PortSpec{ID: u.id, AllowedAddressPairs: pairs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := topology.NewView(f.Store)
+	lookup := map[string]string{}
+	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv1")) {
+		if fl.Table != pipeline.Table(pipeline.L2Lookup) {
+			continue
+		}
+		if dst, ok := fl.Match.Get(pipeline.FieldEthDst); ok && dst.Mask == 0 || ok && dst.Mask == 0xffffffffffff {
+			lookup[pipeline.MACFromValue(dst.Value).String()] += fl.Format(nil)
+		}
+	}
+	a1, _ := v.LocatedPort("a1")
+	if got := lookup["fa:16:3e:aa:00:01"]; !strings.Contains(got, fmt.Sprintf("set_field:%#x->reg7", a1.Key)) {
+		t.Errorf("a1's pair MAC: %q", got)
+	}
+	if got := lookup["00:00:5e:00:01:07"]; got != "" {
+		t.Errorf("a MAC two ports share is switched: %q", got)
+	}
+	if got := lookup[a3.MACAddress]; strings.Count(got, "table=") != 2 || !strings.Contains(got, fmt.Sprintf("set_field:%#x->reg7", a3.Key)) {
+		t.Errorf("a3's own MAC (and b1's pair of it, in B): %q", got)
 	}
 }

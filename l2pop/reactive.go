@@ -33,9 +33,9 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.Hardwa
 	}
 	var port topology.Port
 	found := false
-	for _, p := range v.NetworkPorts(n.ID) {
-		if mac, err := net.ParseMAC(p.MACAddress); err == nil && mac.String() == dst.String() {
-			port, found = p, true
+	for _, st := range stations(v, n.ID) {
+		if st.mac.String() == dst.String() {
+			port, found = st.port, true
 			break
 		}
 	}
