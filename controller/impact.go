@@ -9,8 +9,9 @@ import "github.com/wyvern-sdn/wyvern/internal/topology"
 //     and location are in their L2 flows), which includes the chassis it
 //     left and the one it arrived at;
 //   - a network: every chassis hosting it, before or after;
-//   - a chassis: itself and every chassis sharing a network with it (its
-//     encapsulation address is in their tunnel flows);
+//   - a chassis: itself, every chassis sharing a network with it (its
+//     encapsulation address is in their tunnel flows) and every chassis
+//     routing to its networks;
 //   - a router (its interfaces, its state): every chassis hosting one of
 //     its networks, before or after.
 //
@@ -54,6 +55,9 @@ func affectedChassis(before, after *topology.View, changes []Change) map[string]
 			for _, v := range []*topology.View{before, after} {
 				for _, n := range v.HostedNetworks(ch.ID) {
 					hostsOf(n.ID)
+					for _, ri := range v.NetworkInterfaces(n.ID) {
+						routerHosts(ri.Router.ID) // they route into its tunnels
+					}
 				}
 			}
 		}

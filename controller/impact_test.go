@@ -75,6 +75,16 @@ func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
 	}, Change{Resource: "port", ID: "b3"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("bind b3 on hv3 with R touches %s, want [hv1 hv2 hv3]", got)
 	}
+	// hv3 moving its tunnel endpoint: hv2 shares no network with hv3 but
+	// routes to b2 and b3 there.
+	if got := step(func() {
+		if _, err := f.Store.RegisterChassis(300, topology.ChassisSpec{Name: "hv3", EncapIP: "172.31.0.33",
+			Encaps: []string{topology.TypeVXLAN, topology.TypeGRE}}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "chassis", ID: "hv3"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("hv3's new encap address touches %s, want [hv1 hv2 hv3]", got)
+	}
 	if got := step(func() { f.RemoveRouterInterface(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("R leaving A touches %s, want [hv1 hv2 hv3] (A's hosts before, B's after)", got)
 	}

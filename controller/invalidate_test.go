@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+func formatMods(mods []pipeline.FlowMod) string {
+	var s []string
+	for _, m := range mods {
+		s = append(s, m.Flow.Format(nil)+" mask="+m.CookieMask.String())
+	}
+	return strings.Join(s, "\n")
+}
+
+// TestInvalidations: which reactive flows each kind of change deletes.
+func TestInvalidations(t *testing.T) {
+	f := topologytest.Routed(t)
+	step := func(change func(), ch ...Change) string {
+		before := topology.NewView(f.Store)
+		change()
+		return formatMods(invalidations(before, topology.NewView(f.Store), ch))
+	}
+	pair := func(ip string) *[]topology.AddressPair { return &[]topology.AddressPair{{IPAddress: ip}} }
+
+	// a1 alone holds 10.0.0.100: routes and ARP answers name a1. When a3
+	// claims it too, the address changes hands: what named a1 for it goes,
+	// by address, although a1 itself did not change.
+	if _, err := f.Store.UpdatePort(1000, topology.PortSpec{ID: "a1", AllowedAddressPairs: pair("10.0.0.100")}); err != nil {
+		t.Fatal(err)
+	}
+	got := step(func() {
+		if _, err := f.Store.UpdatePort(1001, topology.PortSpec{ID: "a3", AllowedAddressPairs: pair("10.0.0.100")}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "port", ID: "a3"})
+	for _, want := range []string{"table=50, priority=0,ip,nw_dst=10.0.0.100", "table=25, priority=0,arp,metadata=0x1,arp_tpa=10.0.0.100"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("a3 claiming a1's address: no delete %q in\n%s", want, got)
+		}
+	}
+	// A rename changes no flow; removing an interface deletes the
+	// router's routes by reg5 and its gateway answers.
+	if got := step(func() {
+		name := "renamed"
+		if _, err := f.Store.UpdateRouter(1002, topology.RouterSpec{ID: "R", Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "router", ID: "R"}); got != "" {
+		t.Errorf("a router rename deletes:\n%s", got)
+	}
+	before := topology.NewView(f.Store)
+	f.RemoveRouterInterface(t, "R", "B4")
+	mods := invalidations(before, topology.NewView(f.Store), []Change{{Resource: "router", ID: "R"}})
+	got = formatMods(mods)
+	if !strings.Contains(got, "table=50, priority=0,reg5=0x1") || strings.Count(got, "table=25") != 2 {
+		t.Errorf("R leaving B4 deletes:\n%s", got)
+	}
+	for _, m := range mods {
+		// Narrowed to dvr's per-destination routes: the reconciler's echo
+		// answers and TTL guard (router and no object) stay.
+		if m.Flow.Table == pipeline.Table(pipeline.L3Lookup) &&
+			(m.CookieMask != pipeline.AppMask|pipeline.KindMask || m.Flow.Cookie.Kind() != pipeline.KindPort) {
+			t.Errorf("a route delete not narrowed to per-destination flows: %s", m.Flow.Format(nil))
+		}
+	}
+	// hv3 moves its tunnel endpoint: what tunnels to b2 there goes.
+	b2, _ := f.Store.Port("b2")
+	got = step(func() {
+		if _, err := f.Store.RegisterChassis(1004, topology.ChassisSpec{Name: "hv3", EncapIP: "172.31.0.33",
+			Encaps: []string{topology.TypeVXLAN, topology.TypeGRE}}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "chassis", ID: "hv3"})
+	obj := fmt.Sprintf("cookie=%#x, table=60", uint64(pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))))
+	if !strings.Contains(got, obj) || !strings.Contains(got, "table=50") {
+		t.Errorf("hv3's new endpoint: want b2's Egress (%s) and routes deleted, got\n%s", obj, got)
+	}
+	if got := step(func() {}, Change{Resource: "chassis", ID: "hv3"}); got != "" {
+		t.Errorf("a chassis refresh with the same endpoint deletes:\n%s", got)
+	}
+}
