@@ -34,7 +34,8 @@ var probeFrame = func() []byte {
 // it instead. Without this, the first packet to a chassis just joined --
 // or to any chassis after ovs-vswitchd restarts -- would be lost however
 // fast the controller answers its punt. A remote is probed when it first
-// shares a network with this chassis, whenever the bridge reconnects
+// shares a network with this chassis or hosts one its routers reach,
+// whenever the bridge reconnects
 // (a restarted vswitchd has an empty cache), and every probeRefresh.
 func (n *Node) warmTunnels(ctx context.Context, kick <-chan struct{}) {
 	tick := time.NewTicker(probeRefresh / 5)

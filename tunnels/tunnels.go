@@ -15,6 +15,7 @@
 package tunnels
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -113,7 +114,8 @@ type Probe struct {
 }
 
 // Probes returns one probe per remote chassis the bridge tunnels to (it
-// shares a network with it), sorted by address. A userspace datapath
+// shares a network with it, or routes to one of its networks), sorted by
+// address. A userspace datapath
 // tunnels natively: with no neighbour entry for the remote it sends an ARP
 // and drops the packet that needed it, so without probes the first packet
 // to a chassis just seen would be lost. The probe carries tunnel key 0,
@@ -122,7 +124,7 @@ type Probe struct {
 func Probes(v *topology.View, br topology.Bridge) []Probe {
 	seen := map[netip.Addr]bool{}
 	var out []Probe
-	for _, n := range v.HostedNetworks(br.Chassis) {
+	for _, n := range Reachable(v, br.Chassis) {
 		for _, host := range v.NetworkHosts(n.ID) {
 			if host == br.Chassis {
 				continue
@@ -142,5 +144,26 @@ func Probes(v *topology.View, br topology.Bridge) []Probe {
 		}
 	}
 	slices.SortFunc(out, func(a, b Probe) int { return a.Remote.Compare(b.Remote) })
+	return out
+}
+
+// Reachable are the networks a chassis sends into: those it hosts, and
+// those its routers route to (a router with an interface on a hosted
+// network reaches all of its networks). In network key order, each once.
+func Reachable(v *topology.View, chassis string) []topology.Network {
+	out := append([]topology.Network{}, v.HostedNetworks(chassis)...)
+	seen := map[string]bool{}
+	for _, n := range out {
+		seen[n.ID] = true
+	}
+	for _, r := range v.ChassisRouters(chassis) {
+		for _, ri := range v.RouterInterfaces(r.ID) {
+			if !seen[ri.Network.ID] {
+				seen[ri.Network.ID] = true
+				out = append(out, ri.Network)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b topology.Network) int { return cmp.Compare(a.Key, b.Key) })
 	return out
 }

@@ -77,3 +77,20 @@ func TestProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestProbesReachRoutedChassis: with router R between A and B, hv2 (only
+// A) routes straight into hv3's tunnels (only B), so each probes the
+// other too.
+func TestProbesReachRoutedChassis(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	for c, want := range map[string]string{"hv2": "172.31.0.1 172.31.0.3", "hv3": "172.31.0.1 172.31.0.2"} {
+		var got []string
+		for _, p := range tunnels.Probes(v, topologytest.Bridge(c)) {
+			got = append(got, p.Remote.String())
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s probes %v, want %s", c, got, want)
+		}
+	}
+}

@@ -212,3 +212,52 @@ func testDVR(t *testing.T, mode string) {
 		t.Errorf("hv1 counted %v unroutable punts after pinging b with R gone from B, want ≥ 1", punts["unroutable"])
 	}
 }
+
+// TestFirstRoutedPacketBetweenStrangers: hv2 hosts only A and hv3 only B,
+// and both are raft followers, so neither's network stack ever talks to
+// the other; only R connects them. The tunnel probe, sent to chassis a
+// router reaches too, resolves hv3 on hv2 before any VM traffic, and the
+// first routed ping from cold is answered.
+func TestFirstRoutedPacketBetweenStrangers(t *testing.T) {
+	tb := newTestbed(t, 3)
+	from, to := tb.hvs[1], tb.hvs[2]
+	netA := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
+	a, pa := tb.vm(from, netA, "10.0.0.10")
+	b, pb := tb.vm(to, netB, "10.1.0.20")
+	tb.waitActive(pa, pb)
+	for vm, gw := range map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1"} {
+		if _, err := vm.Exec("ip", "route", "add", "default", "via", gw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	phyMAC, err := to.ovs.NS.Exec("cat", "/sys/class/net/br-phy/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	neighbour := func() bool {
+		out, _ := from.ovs.Appctl("tnl/neigh/show")
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == tb.underlay.IP(to.n) && f[1] == strings.TrimSpace(phyMAC) {
+				return true
+			}
+		}
+		return false
+	}
+	if neighbour() {
+		t.Fatal("hv2 has a tunnel neighbour entry for hv3 before they are connected")
+	}
+	subnet := func(n string) string { return tb.get("/v2.0/networks/"+n, "network")["subnets"].([]any)[0].(string) }
+	rid := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "R"}})["id"].(string)
+	tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnet(netA)})
+	tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnet(netB)})
+	ovstest.Eventually(t, 10*time.Second, "hv2's tunnel neighbour entry for hv3, from the probe", neighbour)
+	ovstest.Eventually(t, 10*time.Second, "R's MAC on A in hv2's L2Lookup", func() bool {
+		return len(portFlows(from, "goto_table:L3Lookup")) == 1
+	})
+	start := time.Now()
+	if out, err := a.Exec("ping", "-c", "1", "-W", "1", ipOf(b)); err != nil {
+		t.Fatalf("the first routed packet between hv2 and hv3 was lost: %v\n%s", err, out)
+	}
+	t.Logf("first routed ping between strangers answered in %s (process included)", time.Since(start).Round(time.Millisecond))
+}
