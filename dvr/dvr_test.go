@@ -248,6 +248,12 @@ func TestTimeExceeded(t *testing.T) {
 	if quoted := ip[28:]; string(quoted) != string(in[14:14+28]) {
 		t.Errorf("quote %x, want the IP header and 8 bytes %x", quoted, in[14:14+28])
 	}
+	// A short packet padded to Ethernet's minimum: the padding is not
+	// quoted.
+	short := append(frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
+	if out, err := dvr.TimeExceeded(v, r.Key, a.Key, short); err != nil || len(out) != 14+20+8+24 {
+		t.Errorf("a padded 24-byte packet: answer of %d bytes (%v), want %d quoting 24", len(out), err, 14+20+8+24)
+	}
 	for name, bad := range map[string][]byte{
 		"an ICMP error": frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, pipeline.IPProtoICMP, []byte{3, 1, 0, 0, 0, 0, 0, 0}),
 		"ARP":           append(append(append([]byte{}, onA.MAC...), src...), 0x08, 0x06),

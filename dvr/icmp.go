@@ -51,7 +51,9 @@ func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byt
 	if !ok {
 		return nil, ErrNoInterface
 	}
-	quote := ip[:min(len(ip), ihl+8)]
+	// The quote ends with the packet: Ethernet padding is not part of it.
+	total := int(binary.BigEndian.Uint16(ip[2:])) // ≥ ihl (ParsePacket)
+	quote := ip[:min(len(ip), total, ihl+8)]
 	icmpLen := 8 + len(quote)
 	out := make([]byte, 0, 14+20+icmpLen)
 	out = append(out, pkt.EthSrc...)

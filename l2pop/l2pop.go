@@ -154,7 +154,7 @@ func stations(v *topology.View, network string) []station {
 }
 
 // routedDelivery restores, for each address of a local port (fixed IPs
-// and allowed address pairs) in a subnet with a router, the router's MAC
+// and single-address allowed pairs) in a subnet with a router, the router's MAC
 // on that subnet as the source of packets routed to it on another chassis
 // (which arrive with that chassis' DVR MAC).
 func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
@@ -165,7 +165,7 @@ func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
 	var out []pipeline.Flow
 	seen := map[netip.Prefix]bool{}
 	for _, s := range sources(p) {
-		if seen[s.prefix] {
+		if seen[s.prefix] || !s.prefix.IsSingleIP() { // no route targets a CIDR pair
 			continue
 		}
 		seen[s.prefix] = true
