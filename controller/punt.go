@@ -28,6 +28,8 @@ type PuntStats struct {
 	Unroutable atomic.Uint64 // sent to a router for an address none of its subnets' ports holds; dropped
 	TTLExpired atomic.Uint64 // routed packets whose TTL ran out
 	ICMPSent   atomic.Uint64 // ICMP time exceeded answers sent for them
+	TooBig     atomic.Uint64 // routed packets larger than the MTU of the network they were routed to
+	FragSent   atomic.Uint64 // ICMP fragmentation needed answers sent for them
 }
 
 // puntMeter is the band of a punt-path meter: a port's own, or a shared
@@ -82,7 +84,7 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 	}
 	l2, arp, l3 := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder), pipeline.Table(pipeline.L3Lookup)
 	if pi.Table == l3 && pi.Cookie.App() == pipeline.AppDVR {
-		n.answerTTLExpired(ctx, sw, pi)
+		n.answerICMPError(ctx, sw, pi)
 		return
 	}
 	if n.cfg.Mode != pipeline.Reactive || n.local == nil || (pi.Table != l2 && pi.Table != arp && pi.Table != l3) {
@@ -162,26 +164,33 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 	}
 }
 
-// answerTTLExpired sends ICMP time exceeded, from the router's gateway
-// address on the sender's subnet, back out the port a routed packet whose
-// TTL ran out came in on. Routing happens only on the sender's chassis,
-// so that port is the sender's.
-func (n *Node) answerTTLExpired(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
-	n.puntStats.TTLExpired.Add(1)
+// answerICMPError answers a routed packet the router cannot forward —
+// its TTL ran out, or it is larger than the MTU of the network it is
+// routed to (L3Lookup's MTU check set PktLarger) — with ICMP time exceeded
+// or fragmentation needed, from the router's gateway address on the
+// sender's subnet, back out the port it came in on. Routing happens only
+// on the sender's chassis, so that port is the sender's.
+func (n *Node) answerICMPError(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	router, _ := pi.Match.Get(pipeline.FieldReg5)
 	network, _ := pi.Match.Get(pipeline.FieldMetadata)
-	reply, err := dvr.TimeExceeded(n.view(), uint32(router.Value), uint32(network.Value), pi.Data)
+	flags, _ := pi.Match.Get(pipeline.FieldReg0)
+	build, counted, sent := dvr.TimeExceeded, &n.puntStats.TTLExpired, &n.puntStats.ICMPSent
+	if flags.Value&pipeline.PktLarger.Mask() != 0 {
+		build, counted, sent = dvr.FragmentationNeeded, &n.puntStats.TooBig, &n.puntStats.FragSent
+	}
+	counted.Add(1)
+	reply, err := build(n.view(), uint32(router.Value), uint32(network.Value), pi.Data)
 	if err != nil {
-		n.log.Debug("no ICMP time exceeded", zap.Uint64("router", router.Value), zap.Error(err))
+		n.log.Debug("no ICMP error sent", zap.Uint64("router", router.Value), zap.Error(err))
 		return
 	}
 	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pipeline.PortController,
 		Actions: []pipeline.Action{pipeline.Output{Port: pi.InPort()}}, Data: reply})
 	if err != nil {
-		n.log.Debug("sending ICMP time exceeded failed", zap.Error(err))
+		n.log.Debug("sending an ICMP error failed", zap.Error(err))
 		return
 	}
-	n.puntStats.ICMPSent.Add(1)
+	sent.Add(1)
 }
 
 // puntCounters answers GET /debug/punts: this node's punt handling, and
@@ -192,6 +201,7 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"node": n.cfg.NodeID, "received": s.Received.Load(), "answered": s.Answered.Load(),
 		"flooded": s.Flooded.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(), "vips_learned": s.Learned.Load(),
 		"unroutable": s.Unroutable.Load(), "ttl_expired": s.TTLExpired.Load(), "icmp_time_exceeded_sent": s.ICMPSent.Load(),
+		"too_big": s.TooBig.Load(), "icmp_frag_needed_sent": s.FragSent.Load(),
 		"tunnel_probes": n.underlayProbes.Load()}
 	v := n.view()
 	portID := func(key uint64) string {
@@ -224,8 +234,8 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 				e["serves"] = "punts from tunnels"
 			case pipeline.MeterAnnouncements:
 				e["serves"] = "VIP announcements"
-			case pipeline.MeterTTLExpired:
-				e["serves"] = "routed packets whose TTL ran out"
+			case pipeline.MeterICMPErrors:
+				e["serves"] = "routed packets answered with an ICMP error"
 			default:
 				e["serves"], e["port_id"] = "port", portID(uint64(m.ID))
 			}

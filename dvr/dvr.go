@@ -10,7 +10,10 @@
 //
 //	L3Lookup  reg5=<router>,dl_dst=<its MAC on a hosted subnet>,icmp,icmp_type=8,nw_dst=<any gateway of it> →
 //	              echo reply built in OVS: MACs and addresses turned around, type 0, TTL 64, out IN_PORT
-//	          ip,nw_ttl=0|1                   → punt (meter MeterTTLExpired): ICMP time exceeded
+//	          ip,nw_ttl=0|1                   → punt (meter MeterICMPErrors): ICMP time exceeded
+//	          ip,PktLarger=1                  → punt (meter MeterICMPErrors): ICMP fragmentation needed
+//	          reg5=<router>,MTUChecked=0,ip,nw_dst=<subnet of a smaller MTU than another of the router's> →
+//	              check_pkt_larger(MTU+14)->PktLarger, MTUChecked←1, resubmit(,L3Lookup)
 //	          reg5=<router>,ip,nw_dst=<VM IP> → eth_src←…, eth_dst←VM MAC, dec_ttl,
 //	                                             reg7←VM port, Routed←1, and
 //	              local VM:  eth_src←router MAC on the VM's subnet, metadata←VM network, Delivery
@@ -37,12 +40,19 @@ import (
 )
 
 // Priorities in L3Lookup. A ping to the router itself is answered whatever
-// its TTL, as a host would.
+// its TTL, as a host would. The MTU check re-enters the table with
+// MTUChecked set, where a packet too big meets its answer and any other
+// its route.
 const (
 	PriorityGatewayEcho = 210
 	PriorityTTLExpired  = 200
+	PriorityTooBig      = 160
+	PriorityMTUCheck    = 150
 	PriorityRoute       = 100
 )
+
+// ethernetHeader is what check_pkt_larger counts beyond an IP MTU.
+const ethernetHeader = 14
 
 // ICMP echo types, and the TTL of the router's own answers.
 const (
@@ -58,7 +68,7 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	if len(routers) == 0 {
 		return nil
 	}
-	out := ttlExpired()
+	out := icmpErrors()
 	hosted := map[string]bool{}
 	for _, n := range v.HostedNetworks(br.Chassis) {
 		hosted[n.ID] = true
@@ -69,6 +79,7 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 				out = append(out, gatewayEchoes(v, in)...)
 			}
 		}
+		out = append(out, mtuChecks(v, r)...)
 		for _, ri := range v.RouterInterfaces(r.ID) {
 			for _, nb := range destinations(v, ri) {
 				if f, ok := route(v, br, ri, nb); ok {
@@ -80,16 +91,51 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	return out
 }
 
-// ttlExpired sends routed packets whose TTL would run out to the
+// icmpErrors sends routed packets whose TTL would run out to the
 // controller, which answers with ICMP time exceeded from the gateway.
-// dec_ttl would drop them too, but silently.
-func ttlExpired() []pipeline.Flow {
-	var out []pipeline.Flow
+// dec_ttl would drop them too, but silently. It also sends the packets
+// the MTU check found too big, to be answered with ICMP fragmentation
+// needed.
+func icmpErrors() []pipeline.Flow {
+	out := []pipeline.Flow{{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTooBig,
+		Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
+		Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).Reg(pipeline.PktLarger, 1),
+		Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterICMPErrors}}}}
 	for _, ttl := range []uint64{0, 1} {
 		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTTLExpired,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
 			Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).With(pipeline.FieldIPTTL, ttl),
-			Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterTTLExpired}}})
+			Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterICMPErrors}}})
+	}
+	return out
+}
+
+// mtuChecks: a router between networks of different MTUs checks each
+// packet to a network with a smaller MTU than one of its others, before
+// routing it. Open vSwitch cannot fragment, and a frame larger than the
+// destination network's MTU would be lost on the underlay or at the VM;
+// the router answers it with ICMP fragmentation needed instead, so the
+// sender learns the path MTU.
+func mtuChecks(v *topology.View, r topology.Router) []pipeline.Flow {
+	ifaces := v.RouterInterfaces(r.ID)
+	largest := 0
+	for _, ri := range ifaces {
+		largest = max(largest, ri.Network.MTU)
+	}
+	var out []pipeline.Flow
+	for _, to := range ifaces {
+		if to.Network.MTU >= largest || to.Network.MTU <= 0 {
+			continue
+		}
+		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityMTUCheck,
+			Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.RouterObject(r.Key)),
+			Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(r.Key)).Reg(pipeline.MTUChecked, 0).
+				EthType(pipeline.EthTypeIPv4).IPv4Dst(to.Prefix),
+			Actions: []pipeline.Action{
+				pipeline.CheckLarger(uint16(to.Network.MTU+ethernetHeader), pipeline.PktLarger),
+				pipeline.SetReg(pipeline.MTUChecked, 1),
+				pipeline.Resubmit{Table: pipeline.Table(pipeline.L3Lookup)},
+			}})
 	}
 	return out
 }

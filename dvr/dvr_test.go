@@ -383,3 +383,51 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 		t.Error("hv3's L2Lookup does not send b2's pair MAC to b2")
 	}
 }
+
+// TestFragmentationNeeded: a 1458-byte packet from b1 (B, GRE, MTU 1458)
+// to a2 (A, VXLAN, MTU 1450) is answered from B's gateway with "fragmentation
+// needed" and a next-hop MTU of 1450; a packet that fits gets no answer.
+// On hv1 the router checks packets to A, the smaller network, and only
+// those.
+func TestFragmentationNeeded(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	r, _ := v.Router("R")
+	netA, _ := v.Network("A")
+	netB, _ := v.Network("B")
+	if netA.MTU != 1450 || netB.MTU != 1458 {
+		t.Fatalf("fixture MTUs A %d, B %d", netA.MTU, netB.MTU)
+	}
+	b1, _ := v.LocatedPort("b1")
+	var onB topology.RouterInterface
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == "B4" {
+			onB = ri
+		}
+	}
+	src, _ := net.ParseMAC(b1.MACAddress)
+	big := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, pipeline.IPProtoUDP, make([]byte, 1458-20))
+	out, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, _ := pipeline.ParsePacket(out)
+	ip := out[14:]
+	if pkt.IPSrc.String() != "10.1.0.1" || pkt.EthDst.String() != b1.MACAddress || ip[20] != 3 || ip[21] != 4 ||
+		binary.BigEndian.Uint16(ip[26:]) != 1450 || sum(ip[20:]) != 0xffff {
+		t.Errorf("answer from %s to %s, type %d code %d, next-hop MTU %d", pkt.IPSrc, pkt.EthDst, ip[20], ip[21], binary.BigEndian.Uint16(ip[26:]))
+	}
+	fits := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, pipeline.IPProtoUDP, make([]byte, 1450-20))
+	if _, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, fits); err == nil {
+		t.Error("a packet that fits A's MTU got fragmentation needed")
+	}
+	var checks []string
+	for _, fl := range dvr.Flows(v, topologytest.Bridge("hv1")) {
+		if fl.Priority == dvr.PriorityMTUCheck {
+			checks = append(checks, fl.Format(nil))
+		}
+	}
+	if len(checks) != 1 || !strings.Contains(checks[0], "nw_dst=10.0.0.0/24") || !strings.Contains(checks[0], "check_pkt_larger(1464)") {
+		t.Errorf("hv1's MTU checks: %v", checks)
+	}
+}

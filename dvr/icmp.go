@@ -9,15 +9,18 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// Reasons TimeExceeded gives no answer.
+// Reasons TimeExceeded and FragmentationNeeded give no answer.
 var (
 	ErrNotIPv4        = errors.New("dvr: not an untagged Ethernet/IPv4 frame")
 	ErrNoInterface    = errors.New("dvr: the router has no interface on the packet's network")
 	ErrNoErrorAllowed = errors.New("dvr: no ICMP error is sent about this packet (RFC 1812 4.3.2.7)")
+	ErrNotTooBig      = errors.New("dvr: the packet fits the network it is routed to")
 )
 
-// ICMP time exceeded, in transit (RFC 792).
+// ICMP errors the router sends (RFC 792, RFC 1191).
 const (
+	icmpUnreachable  = 3
+	icmpFragNeeded   = 4 // code of Unreachable
 	icmpTimeExceeded = 11
 	icmpTTLInTransit = 0
 	defaultTTL       = 64
@@ -30,6 +33,38 @@ const (
 // bytes of its payload. No error is built about an ICMP error, a fragment
 // other than the first, or a source that is not a unicast host.
 func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
+	return icmpError(v, router, network, frame, icmpTimeExceeded, icmpTTLInTransit, func(netip.Addr) (uint16, error) { return 0, nil })
+}
+
+// FragmentationNeeded builds the ICMP destination unreachable,
+// fragmentation needed message (RFC 1191) a router returns for a frame
+// larger than the MTU of the network it is routed to, with that MTU as
+// the next-hop MTU, under the same rules as TimeExceeded. Open vSwitch
+// cannot fragment, so the router answers every such packet, DF set or
+// not; a sender that gets it lowers its path MTU and fragments at the
+// source.
+func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
+	return icmpError(v, router, network, frame, icmpUnreachable, icmpFragNeeded, func(dst netip.Addr) (uint16, error) {
+		r, ok := v.RouterByKey(router)
+		if !ok {
+			return 0, ErrNoInterface
+		}
+		for _, ri := range v.RouterInterfaces(r.ID) {
+			if ri.Prefix.Contains(dst) {
+				if ip := frame[14:]; ri.Network.MTU > 0 && int(binary.BigEndian.Uint16(ip[2:])) > ri.Network.MTU {
+					return uint16(ri.Network.MTU), nil
+				}
+				return 0, ErrNotTooBig
+			}
+		}
+		return 0, ErrNoInterface
+	})
+}
+
+// icmpError builds an ICMP error of a type and code about frame, from the
+// router's gateway on the sender's network; nextHopMTU gives the second
+// half of the header's last 4 bytes (fragmentation needed) or an error.
+func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr) (uint16, error)) ([]byte, error) {
 	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != pipeline.EthTypeIPv4 {
 		return nil, ErrNotIPv4
 	}
@@ -51,6 +86,10 @@ func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byt
 	if !ok {
 		return nil, ErrNoInterface
 	}
+	mtu, err := nextHopMTU(pkt.IPDst)
+	if err != nil {
+		return nil, err
+	}
 	// The quote ends with the packet: Ethernet padding is not part of it.
 	total := int(binary.BigEndian.Uint16(ip[2:])) // ≥ ihl (ParsePacket)
 	quote := ip[:min(len(ip), total, ihl+8)]
@@ -67,7 +106,8 @@ func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byt
 	out = append(out, pkt.IPSrc.AsSlice()...)
 	binary.BigEndian.PutUint16(out[h+10:], checksum(out[h:h+20]))
 	c := len(out)
-	out = append(out, icmpTimeExceeded, icmpTTLInTransit, 0, 0, 0, 0, 0, 0)
+	out = append(out, typ, code, 0, 0, 0, 0)
+	out = binary.BigEndian.AppendUint16(out, mtu)
 	out = append(out, quote...)
 	binary.BigEndian.PutUint16(out[c+2:], checksum(out[c:]))
 	return out, nil

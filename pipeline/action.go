@@ -54,6 +54,20 @@ type Punt struct {
 	MeterID  uint32 // rate-limits punts; 0 = none
 }
 
+// CheckPktLarger sets bit Ofs of register field Dst to 1 when the packet
+// is longer than Len bytes (its Ethernet header included), to 0 otherwise:
+// Open vSwitch's check_pkt_larger (2.12 and later).
+type CheckPktLarger struct {
+	Len uint16
+	Dst FieldID
+	Ofs uint8
+}
+
+// CheckLarger is check_pkt_larger into a one-bit register field.
+func CheckLarger(length uint16, r RegField) CheckPktLarger {
+	return CheckPktLarger{Len: length, Dst: r.Field, Ofs: r.Ofs}
+}
+
 // GotoTable continues in a later table (an instruction: last in the list).
 type GotoTable struct{ Table uint8 }
 
@@ -132,6 +146,7 @@ const (
 	nxVendorID         = 0x00002320
 	nxastResubmitTable = 14
 	nxastController2   = 37
+	nxastCheckLarger   = 49
 	nxac2ptMaxLen      = 0
 	nxac2ptUserdata    = 3
 	nxac2ptMeterID     = 5
@@ -212,6 +227,21 @@ func (a Resubmit) appendWire(b []byte) ([]byte, error) {
 	b = put16(b, nxastResubmitTable)
 	b = put16(b, oldPortInPort)
 	return append(b, a.Table, 0, 0, 0), nil
+}
+
+func (a CheckPktLarger) appendWire(b []byte) ([]byte, error) {
+	if !a.Dst.valid() || a.Ofs >= a.Dst.Bits() {
+		return b, fmt.Errorf("check_pkt_larger: bit %d of %s", a.Ofs, a.Dst)
+	}
+	start := len(b)
+	b = put16(b, ofpatExperimenter)
+	b = put16(b, 24)
+	b = put32(b, nxVendorID)
+	b = put16(b, nxastCheckLarger)
+	b = put16(b, a.Len)
+	b = put16(b, uint16(a.Ofs))
+	b = put32(b, oxmHeader(a.Dst, false))
+	return append(b, make([]byte, 24-(len(b)-start))...), nil
 }
 
 func (a SetField) appendWire(b []byte) ([]byte, error) {

@@ -403,6 +403,11 @@ func (a Move) format(b *strings.Builder, _ *Names) {
 	writeSubfield(b, a.Dst, a.DstOfs, n)
 }
 
+func (a CheckPktLarger) format(b *strings.Builder, _ *Names) {
+	b.WriteString("check_pkt_larger(" + strconv.Itoa(int(a.Len)) + ")->")
+	writeSubfield(b, a.Dst, a.Ofs, 1)
+}
+
 func (a Group) format(b *strings.Builder, _ *Names) {
 	b.WriteString("group:" + strconv.FormatUint(uint64(a.ID), 10))
 }

@@ -9,11 +9,12 @@ import "slices"
 //	meter <port key>    punts of packets a local VM port sent (PortPuntFlows)
 //	MeterFromTunnels    table-miss punts: packets with no local source port
 //	MeterAnnouncements  gratuitous ARPs for shared addresses (VIP learning)
-//	MeterTTLExpired     routed packets whose TTL ran out (ICMP time exceeded)
+//	MeterICMPErrors     routed packets the router answers with an ICMP error:
+//	                    TTL ran out, or too big for the network routed to
 const (
 	MeterFromTunnels   uint32 = 0xffff0000 // OFPM_MAX, the largest meter id
 	MeterAnnouncements uint32 = 0xfffeffff
-	MeterTTLExpired    uint32 = 0xfffefffe
+	MeterICMPErrors    uint32 = 0xfffefffe
 )
 
 // PortMeter is the meter of a local port's punts: its port key. Port keys

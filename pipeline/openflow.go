@@ -394,6 +394,20 @@ func decodeNXAction(body *reader) (Action, error) {
 			return nil, fmt.Errorf("openflow: resubmit with in_port %d is not supported", port)
 		}
 		return Resubmit{Table: table}, nil
+	case nxastCheckLarger:
+		length := body.u16()
+		ofs := body.u16()
+		dst, err := decodeOXMField(body.u32())
+		if body.err != nil {
+			return nil, body.err
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ofs >= uint16(dst.Bits()) {
+			return nil, fmt.Errorf("openflow: check_pkt_larger into bit %d of %s", ofs, dst)
+		}
+		return CheckPktLarger{Len: length, Dst: dst, Ofs: uint8(ofs)}, nil
 	case nxastController2:
 		body.bytes(6)
 		p := Punt{}

@@ -55,7 +55,8 @@ func (tb *testbed) dvrMACs() map[string]string {
 // directly with hv1's DVR MAC as their inner source (hv2's on the
 // replies) and never a router MAC, and hv3, which hosts both networks,
 // sees none of them. TTL 1 is answered with ICMP time exceeded from A's
-// gateway, pings to R's gateways are answered, and a VM of B on hv1 is
+// gateway, pings to R's gateways are answered, a packet too big for A's
+// MTU is answered with fragmentation needed, and a VM of B on hv1 is
 // reached without leaving hv1. Removing
 // R's interface on B stops the routing and leaves no flow for it on any
 // bridge. In both forwarding modes: reactive (routes from the first
@@ -182,6 +183,18 @@ func testDVR(t *testing.T, mode string) {
 		t.Errorf("the ICMP time exceeded crossed the underlay: %v", exceeded)
 	}
 
+	// b's network (GRE) has an MTU of 1458, a's (VXLAN) 1450: a full-size
+	// packet from b cannot fit A. The router answers it with fragmentation
+	// needed and A's MTU; b learns the path MTU and fragments at the
+	// source, so large packets then get through.
+	out, _ = b.Exec("ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1430", ipOf(a))
+	if !strings.Contains(out, "From 10.1.0.1") || !strings.Contains(out, "Frag needed") || !strings.Contains(out, "mtu = 1450") {
+		t.Errorf("a 1458-byte packet from B to A: want fragmentation needed from 10.1.0.1 with mtu 1450, got\n%s", out)
+	}
+	if out, err := b.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1430", ipOf(a)); err != nil {
+		t.Errorf("a 1458-byte ping from B to A after the path MTU was learned: %v\n%s", err, out)
+	}
+
 	// Remove R from B: routing to B stops and nothing of it is left.
 	tb.put("/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": subnetB})
 	routedToB := []string{macB, "nw_dst=10.1.0.", "arp_tpa=10.1.0.1,"}
@@ -207,6 +220,13 @@ func testDVR(t *testing.T, mode string) {
 	}
 	if punts["icmp_time_exceeded_sent"].(float64) != 1 {
 		t.Errorf("hv1 sent %v ICMP time exceeded, want 1", punts["icmp_time_exceeded_sent"])
+	}
+	var punts2 map[string]any
+	if _, err := callWith(tb.client, "GET", hv2.api, "/debug/punts", nil, &punts2); err != nil {
+		t.Fatal(err)
+	}
+	if punts2["icmp_frag_needed_sent"].(float64) != 1 {
+		t.Errorf("hv2 sent %v ICMP fragmentation needed, want 1", punts2["icmp_frag_needed_sent"])
 	}
 	if mode == "reactive" && punts["unroutable"].(float64) < 1 {
 		t.Errorf("hv1 counted %v unroutable punts after pinging b with R gone from B, want ≥ 1", punts["unroutable"])

@@ -41,7 +41,7 @@ func Flow(rng *rand.Rand) pipeline.Flow {
 	f.Match = m
 	n := rng.Intn(4)
 	for i := 0; i < n; i++ {
-		switch rng.Intn(7) {
+		switch rng.Intn(8) {
 		case 0:
 			f.Actions = append(f.Actions, pipeline.Output{Port: uint32(rng.Intn(1000) + 1)})
 		case 1:
@@ -56,6 +56,8 @@ func Flow(rng *rand.Rand) pipeline.Flow {
 			f.Actions = append(f.Actions, pipeline.Punt{UserData: string(rune('a' + rng.Intn(26)))})
 		case 6:
 			f.Actions = append(f.Actions, pipeline.Resubmit{Table: uint8(rng.Intn(250))})
+		case 7:
+			f.Actions = append(f.Actions, pipeline.CheckLarger(uint16(64+rng.Intn(9000)), pipeline.PktLarger))
 		}
 	}
 	if rng.Intn(2) == 0 {
