@@ -86,7 +86,7 @@ var Stages = []Stage{
 	{Name: "L2Lookup", First: 40, Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
 	{Name: "L3Lookup", First: 50, Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,
-		Does: "echo request to a gateway of the router → reply built in OVS; TTL ≤ 1 → punt (ICMP time exceeded); known destination of the router → eth_dst←VM MAC, dec_ttl, eth_src←router MAC of its subnet and Delivery (local) or ←this chassis' DVR MAC and the tunnel (remote); miss → punt (reactive) or drop"},
+		Does: "echo request to a gateway of the router → reply built in OVS; TTL ≤ 1 → punt (ICMP time exceeded); to a network of smaller MTU → check_pkt_larger, too big → punt (ICMP fragmentation needed); known destination of the router → eth_dst←VM MAC, dec_ttl, eth_src←router MAC of its subnet and Delivery (local) or ←this chassis' DVR MAC and the tunnel (remote); miss → punt (reactive) or drop"},
 	{Name: "Egress", First: 60, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "remote destination → tun_dst, tun_id, out the tunnel; local → Delivery"},
 	{Name: "Flood", First: 70, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
