@@ -189,6 +189,8 @@ start() {
   wait "$tcpdump_pid" || true
   say "TTL 1 through r1 is answered by the router (ICMP time exceeded from blue's gateway)"
   ip netns exec wyv-vm1 ping -c 1 -W 2 -t 1 10.2.0.40 || true
+  say "vm4 (red: GRE, MTU 1458) sends vm1 (blue: VXLAN, MTU 1450) a 1458-byte packet: r1 answers fragmentation needed"
+  ip netns exec wyv-vm4 ping -c 1 -W 2 -M do -s 1430 "$(wyvern hv1 port show vm1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')" || true
 
   say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation"
   ovs-vsctl --db="unix:$d/db.sock" show
