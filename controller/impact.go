@@ -8,7 +8,8 @@ import "github.com/wyvern-sdn/wyvern/internal/topology"
 //   - a port: every chassis hosting its network before or after (its MAC
 //     and location are in their L2 flows), which includes the chassis it
 //     left and the one it arrived at;
-//   - a network: every chassis hosting it, before or after;
+//   - a network: every chassis hosting it, before or after, and every
+//     chassis routing to it (its MTU is in the routers' MTU checks);
 //   - a chassis: itself, every chassis sharing a network with it (its
 //     encapsulation address is in their tunnel flows) and every chassis
 //     routing to its networks;
@@ -48,8 +49,13 @@ func affectedChassis(before, after *topology.View, changes []Change) map[string]
 			}
 		case "router":
 			routerHosts(ch.ID)
-		case "network":
+		case "network": // its MTU is in its routers' checks everywhere they route
 			hostsOf(ch.ID)
+			for _, v := range []*topology.View{before, after} {
+				for _, ri := range v.NetworkInterfaces(ch.ID) {
+					routerHosts(ri.Router.ID)
+				}
+			}
 		case "chassis":
 			out[ch.ID] = true
 			for _, v := range []*topology.View{before, after} {

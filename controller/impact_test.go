@@ -85,6 +85,15 @@ func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
 	}, Change{Resource: "chassis", ID: "hv3"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("hv3's new encap address touches %s, want [hv1 hv2 hv3]", got)
 	}
+	// A's MTU is in R's MTU check on hv3 too, which hosts only B.
+	if got := step(func() {
+		mtu := 1400
+		if _, err := f.Store.UpdateNetwork(301, topology.NetworkSpec{ID: "A", MTU: &mtu}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "network", ID: "A"}); got != "[hv1 hv2 hv3]" {
+		t.Errorf("A's new MTU touches %s, want [hv1 hv2 hv3]", got)
+	}
 	if got := step(func() { f.RemoveRouterInterface(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("R leaving A touches %s, want [hv1 hv2 hv3] (A's hosts before, B's after)", got)
 	}

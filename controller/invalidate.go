@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -52,9 +53,9 @@ const (
 //
 //   - a port whose location, MAC, network or addresses changed: every
 //     reactive flow for it (L2Lookup, Egress, its ARP answers, routes to
-//     it), and, by address, the ARP answers and routes for each address
-//     it had or has — whoever they named (an address shared or given up
-//     changes hands);
+//     it), and, by address and by MAC, the ARP answers, routes and
+//     L2Lookup flows for each address and MAC it had or has — whoever they
+//     named (an address or MAC shared or given up changes hands);
 //   - a VIP changing hands: the same for the ports involved;
 //   - a router whose interfaces or state changed: its routes (by its key
 //     in reg5) and the answers for its gateways;
@@ -81,6 +82,7 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 			del(pipeline.Egress, pipeline.AppTunnels)
 		}
 	}
+	macs := map[[2]uint64]bool{} // network key, MAC
 	dropAddresses := func(v *topology.View, p topology.Port) {
 		n, ok := v.Network(p.NetworkID)
 		if !ok {
@@ -88,19 +90,23 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 		}
 		for _, ip := range addresses(p) {
 			k := [2]uint64{uint64(n.Key), pipeline.IPv4Value(ip)}
-			if addrs[k] {
+			if !addrs[k] {
+				addrs[k] = true
+				mods = append(mods, addressInvalidation(n.Key, ip)...)
+			}
+		}
+		// A MAC changing hands (a pair's MAC now shared, a port's own MAC
+		// some pair held): what switched it to its old holder goes.
+		for _, m := range macsOf(p) {
+			k := [2]uint64{uint64(n.Key), pipeline.MACValue(m)}
+			if macs[k] {
 				continue
 			}
-			addrs[k] = true
-			mods = append(mods,
-				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byKind,
-					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder),
-						Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(0)),
-						Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthType(pipeline.EthTypeARP).ARPTPA(ip)}},
-				pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byKind,
-					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup),
-						Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
-						Match:  pipeline.Match{}.EthType(pipeline.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32))}})
+			macs[k] = true
+			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byKind,
+				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup),
+					Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(0)),
+					Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(m)}})
 		}
 	}
 	for _, ch := range changes {
@@ -145,6 +151,35 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 	return mods
 }
 
+// addressInvalidation deletes the reactive flows naming whoever held an
+// address of a network: its ARP answers and the routes to it.
+func addressInvalidation(network uint32, ip netip.Addr) []pipeline.FlowMod {
+	return []pipeline.FlowMod{
+		{Command: pipeline.FlowDelete, CookieMask: byKind,
+			Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder),
+				Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(0)),
+				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).ARPTPA(ip)}},
+		{Command: pipeline.FlowDelete, CookieMask: byKind,
+			Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup),
+				Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
+				Match:  pipeline.Match{}.EthType(pipeline.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32))}},
+	}
+}
+
+// macsOf are a port's own MAC and its pairs' MACs.
+func macsOf(p topology.Port) []net.HardwareAddr {
+	var out []net.HardwareAddr
+	if m, err := net.ParseMAC(p.MACAddress); err == nil {
+		out = append(out, m)
+	}
+	for _, ap := range p.AllowedAddressPairs {
+		if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // addresses are a port's single IPv4 addresses: fixed IPs and
 // single-address allowed pairs.
 func addresses(p topology.Port) []netip.Addr {
@@ -164,8 +199,9 @@ func addresses(p topology.Port) []netip.Addr {
 
 // routerInvalidation deletes a router's reactive flows when its
 // interfaces or state changed (a rename changes no flow): its routes (the
-// L3Lookup flows matching its key that serve a destination port) and the
-// answers for its gateway addresses, before and after the change.
+// L3Lookup flows matching its key that serve a destination port) and
+// whatever answered for its gateway addresses (it, or a port's pair while
+// it was away), before and after the change.
 func routerInvalidation(id string, before, after *topology.View) []pipeline.FlowMod {
 	rb, inBefore := before.Router(id)
 	ra, inAfter := after.Router(id)
@@ -192,9 +228,9 @@ func routerInvalidation(id string, before, after *topology.View) []pipeline.Flow
 		for _, ri := range v.RouterInterfaces(id) {
 			if !ifaces[ri.Port.Key] {
 				ifaces[ri.Port.Key] = true
-				mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byObject,
-					Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder),
-						Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(ri.Port.Key))}})
+				// By address: a port's pair may have held the gateway
+				// while the router was away.
+				mods = append(mods, addressInvalidation(ri.Network.Key, ri.IP)...)
 			}
 		}
 	}

@@ -85,3 +85,37 @@ func TestInvalidations(t *testing.T) {
 		t.Errorf("a chassis refresh with the same endpoint deletes:\n%s", got)
 	}
 }
+
+// TestInvalidationsByMACAndGateway: a pair MAC becoming shared deletes the
+// L2Lookup flow that switched it to its first holder; a router joining a
+// subnet whose gateway a port's pair held deletes that port's answer for
+// it, by address.
+func TestInvalidationsByMACAndGateway(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	step := func(change func(), ch ...Change) string {
+		before := topology.NewView(f.Store)
+		change()
+		return formatMods(invalidations(before, topology.NewView(f.Store), ch))
+	}
+	vrrp := func(ip string) *[]topology.AddressPair {
+		return &[]topology.AddressPair{{IPAddress: ip, MACAddress: "00:00:5e:00:01:07"}}
+	}
+	if _, err := f.Store.UpdatePort(1000, topology.PortSpec{ID: "a1", AllowedAddressPairs: vrrp("10.0.0.100")}); err != nil {
+		t.Fatal(err)
+	}
+	got := step(func() {
+		if _, err := f.Store.UpdatePort(1001, topology.PortSpec{ID: "a3", AllowedAddressPairs: vrrp("10.0.0.100")}); err != nil {
+			t.Fatal(err)
+		}
+	}, Change{Resource: "port", ID: "a3"})
+	if !strings.Contains(got, "table=40, priority=0,metadata=0x1,dl_dst=00:00:5e:00:01:07") {
+		t.Errorf("a3 sharing a1's pair MAC: no L2Lookup delete by MAC in\n%s", got)
+	}
+	if _, err := f.Store.UpdatePort(1002, topology.PortSpec{ID: "b2", AllowedAddressPairs: &[]topology.AddressPair{{IPAddress: "10.1.0.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got = step(func() { f.AddRouter(t, "R2", "B4") }, Change{Resource: "router", ID: "R2"})
+	if !strings.Contains(got, "table=25, priority=0,arp,metadata=0x2,arp_tpa=10.1.0.1") {
+		t.Errorf("R2 taking B's gateway from b2's pair: no ARP delete by address in\n%s", got)
+	}
+}

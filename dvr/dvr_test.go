@@ -431,3 +431,33 @@ func TestFragmentationNeeded(t *testing.T) {
 		t.Errorf("hv1's MTU checks: %v", checks)
 	}
 }
+
+// TestPairCannotTakeTheRouterMAC: a port's allowed pair with the router's
+// MAC on its network gets no L2Lookup flow; only the router's flow
+// switches that MAC (two flows at one priority would leave the choice to
+// the switch).
+func TestPairCannotTakeTheRouterMAC(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := topology.NewView(f.Store)
+	var onA topology.RouterInterface
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == "A4" {
+			onA = ri
+		}
+	}
+	pair := &[]topology.AddressPair{{IPAddress: "10.0.0.200", MACAddress: onA.MAC.String()}}
+	if _, err := f.Store.UpdatePort(1000, topology.PortSpec{ID: "a3", AllowedAddressPairs: pair}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chassis {
+		var lookups []string
+		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
+			if s := fl.Format(nil); fl.Table == pipeline.Table(pipeline.L2Lookup) && strings.Contains(s, "dl_dst="+onA.MAC.String()) {
+				lookups = append(lookups, s)
+			}
+		}
+		if len(lookups) > 1 || len(lookups) == 1 && !strings.Contains(lookups[0], "goto_table:50") {
+			t.Errorf("%s switches R's MAC on A by: %v", c, lookups)
+		}
+	}
+}

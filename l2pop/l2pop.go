@@ -118,12 +118,15 @@ type station struct {
 }
 
 // stations are the MACs of a network's located ports: each port's own,
-// and the MACs of its allowed address pairs that are no port's own and
-// that no other port claims (a MAC several ports share, as a VRRP virtual
+// and the MACs of its allowed address pairs that are no port's or
+// router's own and that no other port claims (a MAC several ports share, as a VRRP virtual
 // MAC is, is left to the flood). In port key order.
 func stations(v *topology.View, network string) []station {
 	ports := v.NetworkPorts(network)
-	own := map[string]bool{}
+	own := map[string]bool{} // ports' own MACs, and routers': no pair takes them
+	for _, ri := range v.NetworkInterfaces(network) {
+		own[ri.MAC.String()] = true
+	}
 	pairOwners := map[string]map[uint32]bool{}
 	for _, p := range ports {
 		own[p.MACAddress] = true
