@@ -248,6 +248,12 @@ func TestTimeExceeded(t *testing.T) {
 	if quoted := ip[28:]; string(quoted) != string(in[14:14+28]) {
 		t.Errorf("quote %x, want the IP header and 8 bytes %x", quoted, in[14:14+28])
 	}
+	// An 802.1Q-tagged frame is answered too (untagged), quoting the IP
+	// header that follows the tag.
+	tagged := append(append(append([]byte{}, in[:12]...), 0x81, 0x00, 0x00, 0x05), in[12:]...)
+	if out, err := dvr.TimeExceeded(v, r.Key, a.Key, tagged); err != nil || string(out[14+20+8:]) != string(in[14:14+28]) {
+		t.Errorf("a tagged frame: %v, quote %x", err, out)
+	}
 	// A short packet padded to Ethernet's minimum: the padding is not
 	// quoted.
 	short := append(frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
@@ -291,21 +297,28 @@ func sum(b []byte) uint16 {
 }
 
 // FuzzTimeExceeded: any punted frame gets an answer or an error, never a
-// panic, and an answer is a well-formed ICMP time exceeded.
+// panic, and an answer is a well-formed ICMP error of the type asked for
+// (time exceeded, fragmentation needed).
 func FuzzTimeExceeded(f *testing.F) {
 	fx := topologytest.Routed(f)
 	v := topology.NewView(fx.Store)
 	src, _ := net.ParseMAC("fa:16:3e:00:00:01")
 	f.Add(frame(src, src, "10.0.0.2", "10.1.0.3", 1, 1, []byte{8, 0, 0, 0, 0, 0, 0, 0}))
+	f.Add(frame(src, src, "10.1.0.2", "10.0.0.3", 64, 17, make([]byte, 1440)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := dvr.TimeExceeded(v, 1, 1, b)
-		if err != nil {
-			return
-		}
-		pkt, err := pipeline.ParsePacket(out)
-		if err != nil || pkt.IPProto != pipeline.IPProtoICMP || out[14+20] != 11 {
-			t.Fatalf("answer %x: %v", out, err)
+		for typ, build := range map[byte]func(*topology.View, uint32, uint32, []byte) ([]byte, error){
+			11: dvr.TimeExceeded, 3: dvr.FragmentationNeeded} {
+			for _, network := range []uint32{1, 2} {
+				out, err := build(v, 1, network, b)
+				if err != nil {
+					continue
+				}
+				pkt, err := pipeline.ParsePacket(out)
+				if err != nil || pkt.IPProto != pipeline.IPProtoICMP || out[14+20] != typ {
+					t.Fatalf("answer %x: %v", out, err)
+				}
+			}
 		}
 	})
 }

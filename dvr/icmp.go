@@ -33,7 +33,7 @@ const (
 // bytes of its payload. No error is built about an ICMP error, a fragment
 // other than the first, or a source that is not a unicast host.
 func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
-	return icmpError(v, router, network, frame, icmpTimeExceeded, icmpTTLInTransit, func(netip.Addr) (uint16, error) { return 0, nil })
+	return icmpError(v, router, network, frame, icmpTimeExceeded, icmpTTLInTransit, func(netip.Addr, int) (uint16, error) { return 0, nil })
 }
 
 // FragmentationNeeded builds the ICMP destination unreachable,
@@ -44,14 +44,14 @@ func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byt
 // not; a sender that gets it lowers its path MTU and fragments at the
 // source.
 func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
-	return icmpError(v, router, network, frame, icmpUnreachable, icmpFragNeeded, func(dst netip.Addr) (uint16, error) {
+	return icmpError(v, router, network, frame, icmpUnreachable, icmpFragNeeded, func(dst netip.Addr, length int) (uint16, error) {
 		r, ok := v.RouterByKey(router)
 		if !ok {
 			return 0, ErrNoInterface
 		}
 		for _, ri := range v.RouterInterfaces(r.ID) {
 			if ri.Prefix.Contains(dst) {
-				if ip := frame[14:]; ri.Network.MTU > 0 && int(binary.BigEndian.Uint16(ip[2:])) > ri.Network.MTU {
+				if ri.Network.MTU > 0 && length > ri.Network.MTU {
 					return uint16(ri.Network.MTU), nil
 				}
 				return 0, ErrNotTooBig
@@ -64,15 +64,15 @@ func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte)
 // icmpError builds an ICMP error of a type and code about frame, from the
 // router's gateway on the sender's network; nextHopMTU gives the second
 // half of the header's last 4 bytes (fragmentation needed) or an error.
-func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr) (uint16, error)) ([]byte, error) {
-	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != pipeline.EthTypeIPv4 {
-		return nil, ErrNotIPv4
-	}
+func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr, length int) (uint16, error)) ([]byte, error) {
 	pkt, err := pipeline.ParsePacket(frame)
 	if err != nil {
 		return nil, err
 	}
-	ip := frame[14:]
+	if pkt.EthType != pipeline.EthTypeIPv4 {
+		return nil, ErrNotIPv4
+	}
+	ip := frame[l3Offset(frame):] // ParsePacket checked it holds the header
 	ihl := int(ip[0]&0x0f) * 4
 	switch {
 	case !pkt.IPSrc.IsValid() || pkt.IPSrc.IsUnspecified() || pkt.IPSrc.IsMulticast() || pkt.IPSrc == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
@@ -86,12 +86,12 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 	if !ok {
 		return nil, ErrNoInterface
 	}
-	mtu, err := nextHopMTU(pkt.IPDst)
+	// The quote ends with the packet: Ethernet padding is not part of it.
+	total := int(binary.BigEndian.Uint16(ip[2:])) // ≥ ihl (ParsePacket)
+	mtu, err := nextHopMTU(pkt.IPDst, total)
 	if err != nil {
 		return nil, err
 	}
-	// The quote ends with the packet: Ethernet padding is not part of it.
-	total := int(binary.BigEndian.Uint16(ip[2:])) // ≥ ihl (ParsePacket)
 	quote := ip[:min(len(ip), total, ihl+8)]
 	icmpLen := 8 + len(quote)
 	out := make([]byte, 0, 14+20+icmpLen)
@@ -111,6 +111,16 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 	out = append(out, quote...)
 	binary.BigEndian.PutUint16(out[c+2:], checksum(out[c:]))
 	return out, nil
+}
+
+// l3Offset is where a frame's network header starts, after up to two
+// 802.1Q/802.1ad tags, as ParsePacket reads them.
+func l3Offset(frame []byte) int {
+	off := 14
+	for et := binary.BigEndian.Uint16(frame[12:]); (et == 0x8100 || et == 0x88a8) && off < 22 && len(frame) >= off+4; off += 4 {
+		et = binary.BigEndian.Uint16(frame[off+2:])
+	}
+	return off
 }
 
 // isICMPError reports whether an ICMP type is an error message.
