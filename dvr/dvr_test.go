@@ -18,6 +18,18 @@ import (
 
 var chassis = []string{"hv1", "hv2", "hv3"}
 
+// leg is router R's interface on a subnet of the routed fixture.
+func leg(t *testing.T, v *topology.View, subnet string) topology.RouterInterface {
+	t.Helper()
+	for _, ri := range v.RouterInterfaces("R") {
+		if ri.Subnet == subnet {
+			return ri
+		}
+	}
+	t.Fatalf("R has no interface on %s", subnet)
+	return topology.RouterInterface{}
+}
+
 // TestGoldenProactive: the whole bridge of each chassis of the routed
 // fixture in proactive mode — routes, router MACs in L2Lookup, gateway
 // answers, DVR MAC restores in Delivery — as one golden file each.
@@ -105,12 +117,7 @@ func TestRouteRewrites(t *testing.T) {
 	r, _ := v.Router("R")
 	br := topologytest.Bridge("hv1")
 	hv1, _ := v.Chassis("hv1")
-	var onB topology.RouterInterface
-	for _, ri := range v.RouterInterfaces("R") {
-		if ri.Subnet == "B4" {
-			onB = ri
-		}
-	}
+	onB := leg(t, v, "B4")
 	b1, _ := v.LocatedPort("b1")
 	b2, _ := v.LocatedPort("b2")
 	remote := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(b2.FixedIPs[0].IPAddress))[0].Format(f.Names("hv1"))
@@ -141,14 +148,7 @@ func TestRouteRewrites(t *testing.T) {
 func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	f := topologytest.Routed(t)
 	v := topology.NewView(f.Store)
-	var onA, onB topology.RouterInterface
-	for _, ri := range v.RouterInterfaces("R") {
-		if ri.Subnet == "A4" {
-			onA = ri
-		} else {
-			onB = ri
-		}
-	}
+	onA, onB := leg(t, v, "A4"), leg(t, v, "B4")
 	dump := func(c string) string {
 		return strings.Join(pipeline.FormatFlows(apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive), nil), "\n")
 	}
@@ -217,12 +217,7 @@ func TestTimeExceeded(t *testing.T) {
 	r, _ := v.Router("R")
 	a, _ := v.Network("A")
 	a1, _ := v.LocatedPort("a1")
-	var onA topology.RouterInterface
-	for _, ri := range v.RouterInterfaces("R") {
-		if ri.Subnet == "A4" {
-			onA = ri
-		}
-	}
+	onA := leg(t, v, "A4")
 	src, _ := net.ParseMAC(a1.MACAddress)
 	echo := []byte{8, 0, 0xf7, 0xfe, 0, 1, 0, 0, 'p', 'i', 'n', 'g', '!', '!'}
 	in := frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoICMP, echo)
@@ -412,12 +407,7 @@ func TestFragmentationNeeded(t *testing.T) {
 		t.Fatalf("fixture MTUs A %d, B %d", netA.MTU, netB.MTU)
 	}
 	b1, _ := v.LocatedPort("b1")
-	var onB topology.RouterInterface
-	for _, ri := range v.RouterInterfaces("R") {
-		if ri.Subnet == "B4" {
-			onB = ri
-		}
-	}
+	onB := leg(t, v, "B4")
 	src, _ := net.ParseMAC(b1.MACAddress)
 	big := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, pipeline.IPProtoUDP, make([]byte, 1458-20))
 	out, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, big)
@@ -452,12 +442,7 @@ func TestFragmentationNeeded(t *testing.T) {
 func TestPairCannotTakeTheRouterMAC(t *testing.T) {
 	f := topologytest.Routed(t)
 	v := topology.NewView(f.Store)
-	var onA topology.RouterInterface
-	for _, ri := range v.RouterInterfaces("R") {
-		if ri.Subnet == "A4" {
-			onA = ri
-		}
-	}
+	onA := leg(t, v, "A4")
 	pair := &[]topology.AddressPair{{IPAddress: "10.0.0.200", MACAddress: onA.MAC.String()}}
 	if _, err := f.Store.UpdatePort(1000, topology.PortSpec{ID: "a3", AllowedAddressPairs: pair}); err != nil {
 		t.Fatal(err)

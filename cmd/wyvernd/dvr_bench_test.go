@@ -22,23 +22,16 @@ func BenchmarkRoutedPuntLatency(b *testing.B) {
 	hv1, hv2 := tb.hvs[0], tb.hvs[1]
 	netA := tb.network("A", "vxlan", 100, "10.0.0.0/22")
 	netB := tb.network("B", "gre", 200, "10.1.0.0/22")
-	subnetA := tb.get("/v2.0/networks/"+netA, "network")["subnets"].([]any)[0].(string)
-	subnetB := tb.get("/v2.0/networks/"+netB, "network")["subnets"].([]any)[0].(string)
 	src, psrc := tb.vm(hv1, netA, "")
 	tb.waitActive(psrc)
-	rid := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "R"}})["id"].(string)
-	ifA := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetA})
-	ifB := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetB})
-	macA := tb.get("/v2.0/ports/"+ifA["port_id"].(string), "port")["mac_address"].(string)
-	macB := tb.get("/v2.0/ports/"+ifB["port_id"].(string), "port")["mac_address"].(string)
+	_, macs := tb.router("R", netA, netB)
+	macA, macB := macs[0], macs[1]
 	pin := func(vm *ovstest.VM, ip, mac string) {
 		if _, err := vm.Exec("ip", "neigh", "replace", ip, "lladdr", mac, "dev", "eth0", "nud", "permanent"); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if _, err := src.Exec("ip", "route", "add", "default", "via", "10.0.0.1"); err != nil {
-		b.Fatal(err)
-	}
+	defaultRoutes(b, map[*ovstest.VM]string{src: "10.0.0.1"})
 	pin(src, "10.0.0.1", macA)
 	first := func(from, to *ovstest.VM) (extra, steady float64) {
 		out, err := from.Exec("ping", "-c", "5", "-i", "0.2", "-W", "2", ipOf(to))
@@ -56,9 +49,7 @@ func BenchmarkRoutedPuntLatency(b *testing.B) {
 		tb.waitActive(ppeer, pdst)
 		pin(src, ipOf(peer), peer.MAC)
 		pin(peer, ipOf(src), src.MAC)
-		if _, err := dst.Exec("ip", "route", "replace", "default", "via", "10.1.0.1"); err != nil {
-			b.Fatal(err)
-		}
+		defaultRoutes(b, map[*ovstest.VM]string{dst: "10.1.0.1"})
 		pin(dst, "10.1.0.1", macB)
 		ovstest.Eventually(b, 10*time.Second, "R's MAC on B in hv2's L2Lookup", func() bool {
 			return len(portFlows(hv2, "dl_dst="+macB+" actions=set_field:")) == 1

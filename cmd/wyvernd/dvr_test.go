@@ -29,6 +29,35 @@ func (tb *testbed) get(path, key string) map[string]any {
 	return out[key]
 }
 
+// subnetOf is a network's first subnet.
+func (tb *testbed) subnetOf(network string) string {
+	tb.t.Helper()
+	return tb.get("/v2.0/networks/"+network, "network")["subnets"].([]any)[0].(string)
+}
+
+// router creates a router joined to the first subnet of each network, and
+// returns its id and its MAC on each, in order.
+func (tb *testbed) router(name string, networks ...string) (string, []string) {
+	tb.t.Helper()
+	id := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": name}})["id"].(string)
+	var macs []string
+	for _, n := range networks {
+		iface := tb.put("/v2.0/routers/"+id+"/add_router_interface", map[string]any{"subnet_id": tb.subnetOf(n)})
+		macs = append(macs, tb.get("/v2.0/ports/"+iface["port_id"].(string), "port")["mac_address"].(string))
+	}
+	return id, macs
+}
+
+// defaultRoutes point VMs at their gateways.
+func defaultRoutes(t testing.TB, gateways map[*ovstest.VM]string) {
+	t.Helper()
+	for vm, gw := range gateways {
+		if _, err := vm.Exec("ip", "route", "replace", "default", "via", gw); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // dvrMACs are the chassis' DVR MACs, by chassis name.
 func (tb *testbed) dvrMACs() map[string]string {
 	tb.t.Helper()
@@ -72,26 +101,17 @@ func testDVR(t *testing.T, mode string) {
 	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
 	netA := tb.network("A", "vxlan", 100, "10.0.0.0/24")
 	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
-	subnetA := tb.get("/v2.0/networks/"+netA, "network")["subnets"].([]any)[0].(string)
-	subnetB := tb.get("/v2.0/networks/"+netB, "network")["subnets"].([]any)[0].(string)
+	subnetB := tb.subnetOf(netB)
 	a, pa := tb.vm(hv1, netA, "10.0.0.10")
 	b, pb := tb.vm(hv2, netB, "10.1.0.20")
 	bLocal, pbLocal := tb.vm(hv1, netB, "10.1.0.11") // routed without leaving hv1
 	_, pa3 := tb.vm(hv3, netA, "10.0.0.30")          // hv3 hosts both networks: anything
 	_, pb3 := tb.vm(hv3, netB, "10.1.0.30")          // flooded would reach it
 	tb.waitActive(pa, pb, pbLocal, pa3, pb3)
-	for vm, gw := range map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1", bLocal: "10.1.0.1"} {
-		if _, err := vm.Exec("ip", "route", "add", "default", "via", gw); err != nil {
-			t.Fatal(err)
-		}
-	}
+	defaultRoutes(t, map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1", bLocal: "10.1.0.1"})
 
-	r := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "R"}})
-	rid := r["id"].(string)
-	ifA := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetA})
-	ifB := tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnetB})
-	macA := tb.get("/v2.0/ports/"+ifA["port_id"].(string), "port")["mac_address"].(string)
-	macB := tb.get("/v2.0/ports/"+ifB["port_id"].(string), "port")["mac_address"].(string)
+	rid, macs := tb.router("R", netA, netB)
+	macA, macB := macs[0], macs[1]
 	dvr := tb.dvrMACs()
 	t.Logf("router MACs: A %s, B %s; DVR MACs %v", macA, macB, dvr)
 	ovstest.Eventually(t, 20*time.Second, "the router MACs in L2Lookup on hv1 and hv2", func() bool {
@@ -246,11 +266,7 @@ func TestFirstRoutedPacketBetweenStrangers(t *testing.T) {
 	a, pa := tb.vm(from, netA, "10.0.0.10")
 	b, pb := tb.vm(to, netB, "10.1.0.20")
 	tb.waitActive(pa, pb)
-	for vm, gw := range map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1"} {
-		if _, err := vm.Exec("ip", "route", "add", "default", "via", gw); err != nil {
-			t.Fatal(err)
-		}
-	}
+	defaultRoutes(t, map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1"})
 	phyMAC, err := to.ovs.NS.Exec("cat", "/sys/class/net/br-phy/address")
 	if err != nil {
 		t.Fatal(err)
@@ -267,10 +283,7 @@ func TestFirstRoutedPacketBetweenStrangers(t *testing.T) {
 	if neighbour() {
 		t.Fatal("hv2 has a tunnel neighbour entry for hv3 before they are connected")
 	}
-	subnet := func(n string) string { return tb.get("/v2.0/networks/"+n, "network")["subnets"].([]any)[0].(string) }
-	rid := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "R"}})["id"].(string)
-	tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnet(netA)})
-	tb.put("/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": subnet(netB)})
+	tb.router("R", netA, netB)
 	ovstest.Eventually(t, 10*time.Second, "hv2's tunnel neighbour entry for hv3, from the probe", neighbour)
 	ovstest.Eventually(t, 10*time.Second, "R's MAC on A in hv2's L2Lookup", func() bool {
 		return len(portFlows(from, "goto_table:L3Lookup")) == 1
