@@ -267,19 +267,7 @@ func TestFirstRoutedPacketBetweenStrangers(t *testing.T) {
 	b, pb := tb.vm(to, netB, "10.1.0.20")
 	tb.waitActive(pa, pb)
 	defaultRoutes(t, map[*ovstest.VM]string{a: "10.0.0.1", b: "10.1.0.1"})
-	phyMAC, err := to.ovs.NS.Exec("cat", "/sys/class/net/br-phy/address")
-	if err != nil {
-		t.Fatal(err)
-	}
-	neighbour := func() bool {
-		out, _ := from.ovs.Appctl("tnl/neigh/show")
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == tb.underlay.IP(to.n) && f[1] == strings.TrimSpace(phyMAC) {
-				return true
-			}
-		}
-		return false
-	}
+	neighbour := tb.tunnelNeighbour(from, to)
 	if neighbour() {
 		t.Fatal("hv2 has a tunnel neighbour entry for hv3 before they are connected")
 	}

@@ -517,6 +517,26 @@ func TestReactiveFirstPacket(t *testing.T) {
 	}
 }
 
+// tunnelNeighbour reports whether from's OVS has a tunnel neighbour entry
+// for to: to's underlay address at the MAC of to's br-phy, which
+// terminates tunnels.
+func (tb *testbed) tunnelNeighbour(from, to *hypervisor) func() bool {
+	tb.t.Helper()
+	phyMAC, err := to.ovs.NS.Exec("cat", "/sys/class/net/br-phy/address")
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	return func() bool {
+		out, _ := from.ovs.Appctl("tnl/neigh/show")
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == tb.underlay.IP(to.n) && f[1] == strings.TrimSpace(phyMAC) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 func testReactiveFirstPacket(t *testing.T, typ string) {
 	// hv2 and hv3 are raft followers of hv1: their own network stacks never
 	// talk to each other, so nothing but the node's tunnel probe resolves
@@ -533,19 +553,7 @@ func testReactiveFirstPacket(t *testing.T, typ string) {
 	// Userspace tunneling drops a packet whose remote it has no neighbour
 	// entry for, while it ARPs. The probe resolves hv3 on hv2 -- to the MAC
 	// of hv3's br-phy, which terminates tunnels -- before any VM traffic.
-	phyMAC, err := to.ovs.NS.Exec("cat", "/sys/class/net/br-phy/address")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ovstest.Eventually(t, 10*time.Second, "hv2's tunnel neighbour entry for hv3", func() bool {
-		out, _ := from.ovs.Appctl("tnl/neigh/show")
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == tb.underlay.IP(to.n) && f[1] == strings.TrimSpace(phyMAC) {
-				return true
-			}
-		}
-		return false
-	})
+	ovstest.Eventually(t, 10*time.Second, "hv2's tunnel neighbour entry for hv3", tb.tunnelNeighbour(from, to))
 	if out, _ := from.ovs.NS.Exec("ip", "neigh", "show", tb.underlay.IP(to.n)); strings.TrimSpace(out) != "" {
 		t.Logf("hv2's kernel talked to hv3 (a leader change?), so snooping may have helped: %s", out)
 	}
