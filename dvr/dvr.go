@@ -61,8 +61,10 @@ const (
 	routerTTL       = 64
 )
 
-// Flows returns the app's flows for one bridge: the TTL guard and a route
-// to every located port in a subnet of every router that routes here.
+// Flows returns the app's flows for one bridge, for every router with an
+// interface on a network the chassis hosts: the TTL and too-big guards,
+// answers to pings of its gateways from the hosted networks, its MTU
+// checks, and a route to every address it reaches (see destinations).
 func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	routers := v.ChassisRouters(br.Chassis)
 	if len(routers) == 0 {
