@@ -84,7 +84,8 @@ func (tb *testbed) dvrMACs() map[string]string {
 // directly with hv1's DVR MAC as their inner source (hv2's on the
 // replies) and never a router MAC, and hv3, which hosts both networks,
 // sees none of them. TTL 1 is answered with ICMP time exceeded from A's
-// gateway, pings to R's gateways are answered, a packet too big for A's
+// gateway, pings to R's gateways are answered, b's allowed-pair address is
+// routed to b, a packet too big for A's
 // MTU is answered with fragmentation needed, and a VM of B on hv1 is
 // reached without leaving hv1. Removing
 // R's interface on B stops the routing and leaves no flow for it on any
@@ -103,7 +104,8 @@ func testDVR(t *testing.T, mode string) {
 	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
 	subnetB := tb.subnetOf(netB)
 	a, pa := tb.vm(hv1, netA, "10.0.0.10")
-	b, pb := tb.vm(hv2, netB, "10.1.0.20")
+	b, pb := tb.vmPort(hv2, netB, map[string]any{"network_id": netB, // with a second address, keepalived style
+		"fixed_ips": []map[string]string{{"ip_address": "10.1.0.20"}}, "allowed_address_pairs": []map[string]string{{"ip_address": "10.1.0.100"}}})
 	bLocal, pbLocal := tb.vm(hv1, netB, "10.1.0.11") // routed without leaving hv1
 	_, pa3 := tb.vm(hv3, netA, "10.0.0.30")          // hv3 hosts both networks: anything
 	_, pb3 := tb.vm(hv3, netB, "10.1.0.30")          // flooded would reach it
@@ -123,8 +125,9 @@ func testDVR(t *testing.T, mode string) {
 			t.Fatalf("hv1 has routes before any traffic (reactive): %v", got)
 		}
 	} else {
-		// One route per VM address in R's subnets: a, a3, b, bLocal, b3.
-		ovstest.Eventually(t, 20*time.Second, "hv1's routes to all five VMs (proactive)", func() bool { return len(routes()) == 5 })
+		// One route per VM address in R's subnets: a, a3, b and its
+		// pair address, bLocal, b3.
+		ovstest.Eventually(t, 20*time.Second, "hv1's routes to all six addresses (proactive)", func() bool { return len(routes()) == 6 })
 		for _, r := range routes() {
 			if strings.Contains(r, "idle_timeout") {
 				t.Errorf("a proactive route with an idle timeout: %s", r)
@@ -143,6 +146,13 @@ func testDVR(t *testing.T, mode string) {
 	t.Logf("first routed ping from cold answered in %s (process included)", time.Since(start).Round(time.Millisecond))
 	if out, err := a.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "-t", "50", ipOf(b)); err != nil {
 		t.Fatalf("routed ping: %v\n%s", err, out)
+	}
+	// b's allowed-pair address is routed to b, as its ARP is answered.
+	if _, err := b.Exec("ip", "addr", "add", "10.1.0.100/32", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.1.0.100"); err != nil {
+		t.Errorf("routed ping to b's pair address: %v\n%s", err, out)
 	}
 	if out, err := a.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", ipOf(bLocal)); err != nil {
 		t.Fatalf("routed ping within hv1: %v\n%s", err, out)
