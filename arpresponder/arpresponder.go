@@ -59,7 +59,7 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 				out = append(out, learnVIP(n.Key, nb.IP))
 			}
 			if nb.MAC != nil {
-				out = append(out, Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port))))
+				out = append(out, answer(n, nb))
 			}
 		}
 	}
@@ -115,18 +115,34 @@ func PerDestination(f pipeline.Flow) bool {
 
 // OnMiss returns the reply flow for an ARP request that missed
 // ARPResponder: exactly the flow the proactive mode would hold for that
-// address in that network, or nothing when no single port owns it.
+// address in that network (built by the same function from the same
+// neighbour), or nothing when no single port owns it, no holder of a
+// shared address has announced itself, or the network is not hosted here.
+// It costs the ports of one network.
 func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []pipeline.Flow {
-	want := pipeline.IPv4Value(target)
-	for _, f := range Flows(v, br) {
-		if !PerDestination(f) {
-			continue
-		}
-		tpa, _ := f.Match.Get(pipeline.FieldARPTPA)
-		md, _ := f.Match.Get(pipeline.FieldMetadata)
-		if tpa.Value == want && md.Value == uint64(network) {
-			return []pipeline.Flow{f}
+	n, ok := v.NetworkByKey(network)
+	if !ok || !hosts(v, br.Chassis, n.ID) {
+		return nil
+	}
+	for _, nb := range v.Neighbours(n.ID) {
+		if nb.IP == target && nb.MAC != nil {
+			return []pipeline.Flow{answer(n, nb)}
 		}
 	}
 	return nil
+}
+
+// answer is the reply flow for a neighbour of network n.
+func answer(n topology.Network, nb topology.Neighbour) pipeline.Flow {
+	return Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port)))
+}
+
+// hosts reports whether a chassis hosts a network.
+func hosts(v *topology.View, chassis, network string) bool {
+	for _, c := range v.NetworkHosts(network) {
+		if c == chassis {
+			return true
+		}
+	}
+	return false
 }

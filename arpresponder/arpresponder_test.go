@@ -90,3 +90,45 @@ func TestOnMissIsSubsetOfProactive(t *testing.T) {
 		t.Errorf("an unknown address got %v", got)
 	}
 }
+
+// TestReactiveEqualsProactiveWithRoutersAndVIPs: on the routed fixture,
+// with a single-address pair and an announced shared VIP, the answers
+// OnMiss gives over every address are exactly the per-destination flows
+// of the proactive set, gateways included.
+func TestReactiveEqualsProactiveWithRoutersAndVIPs(t *testing.T) {
+	f := topologytest.Routed(t)
+	pair := func(ip string) *[]topology.AddressPair { return &[]topology.AddressPair{{IPAddress: ip}} }
+	for i, u := range []struct {
+		id  string
+		aap *[]topology.AddressPair
+	}{{"b2", pair("10.1.0.50")}, {"a1", pair("10.0.0.100")}, {"a3", pair("10.0.0.100")}} {
+		if _, err := f.Store.UpdatePort(uint64(100+i), topology.PortSpec{ID: u.id, AllowedAddressPairs: u.aap}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.Store.SetVIPOwner(200, "a3", "10.0.0.100"); err != nil {
+		t.Fatal(err)
+	}
+	v := topology.NewView(f.Store)
+	for _, c := range []string{"hv1", "hv2", "hv3"} {
+		br := topologytest.Bridge(c)
+		want := pipeline.NewFlowSet()
+		for _, fl := range arpresponder.Flows(v, br) {
+			if arpresponder.PerDestination(fl) {
+				want.Add(fl)
+			}
+		}
+		got := pipeline.NewFlowSet()
+		for _, n := range v.HostedNetworks(c) {
+			for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.100", "10.0.0.99",
+				"10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.50"} {
+				for _, fl := range arpresponder.OnMiss(v, br, n.Key, netip.MustParseAddr(ip)) {
+					got.Add(fl)
+				}
+			}
+		}
+		if !got.Equal(want) || want.Len() == 0 {
+			t.Errorf("%s: reactive and proactive differ: %s", c, pipeline.Diff(want, got))
+		}
+	}
+}

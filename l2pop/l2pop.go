@@ -28,6 +28,7 @@
 package l2pop
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 
@@ -78,11 +79,7 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 					pipeline.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
 		}
 		for _, st := range stations(v, n.ID) {
-			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
-				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(st.port.Key)),
-				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
-				Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(st.port.Key)),
-					pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}})
+			out = append(out, lookup(n, st))
 		}
 		var toLocal []pipeline.Action
 		for _, p := range v.NetworkPorts(n.ID) {
@@ -111,49 +108,145 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	return out
 }
 
+// lookup is the L2Lookup flow that sends a station's MAC to its port.
+func lookup(n topology.Network, st station) pipeline.Flow {
+	return pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+		Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(st.port.Key)),
+		Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
+		Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(st.port.Key)),
+			pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}}
+}
+
 // station is a MAC of a network and the located port that receives it.
 type station struct {
 	mac  net.HardwareAddr
-	port topology.Port
+	port *topology.Port // in the View, read only
 }
 
 // stations are the MACs of a network's located ports: each port's own,
 // and the MACs of its allowed address pairs that are no port's or
-// router's own and that no other port claims (a MAC several ports share, as a VRRP virtual
-// MAC is, is left to the flood). In port key order.
+// router's own and that no other port claims (a MAC several ports share,
+// as a VRRP virtual MAC is, is left to the flood). In port key order.
 func stations(v *topology.View, network string) []station {
 	ports := v.NetworkPorts(network)
-	own := map[string]bool{} // ports' own MACs, and routers': no pair takes them
-	for _, ri := range v.NetworkInterfaces(network) {
-		own[ri.MAC.String()] = true
-	}
-	pairOwners := map[string]map[uint32]bool{}
-	for _, p := range ports {
-		own[p.MACAddress] = true
-		for _, ap := range p.AllowedAddressPairs {
-			if pairOwners[ap.MACAddress] == nil {
-				pairOwners[ap.MACAddress] = map[uint32]bool{}
+	out := make([]station, 0, len(ports))
+	var own map[string]bool                   // ports' own MACs, and routers': no pair takes them
+	var pairOwners map[string]map[uint32]bool // built only when some port has pairs
+	for i := range ports {
+		if len(ports[i].AllowedAddressPairs) > 0 && pairOwners == nil {
+			own, pairOwners = map[string]bool{}, map[string]map[uint32]bool{}
+			for _, ri := range v.NetworkInterfaces(network) {
+				own[ri.MAC.String()] = true
 			}
-			pairOwners[ap.MACAddress][p.Key] = true
+			for _, p := range ports {
+				own[p.MACAddress] = true
+				for _, ap := range p.AllowedAddressPairs {
+					if pairOwners[ap.MACAddress] == nil {
+						pairOwners[ap.MACAddress] = map[uint32]bool{}
+					}
+					pairOwners[ap.MACAddress][p.Key] = true
+				}
+			}
 		}
 	}
-	var out []station
-	for _, p := range ports {
+	for i := range ports {
+		p := &ports[i]
 		if mac, err := net.ParseMAC(p.MACAddress); err == nil {
 			out = append(out, station{mac, p})
 		}
-		seen := map[string]bool{}
-		for _, ap := range p.AllowedAddressPairs {
-			if own[ap.MACAddress] || len(pairOwners[ap.MACAddress]) != 1 || seen[ap.MACAddress] {
+		for j, ap := range p.AllowedAddressPairs {
+			if own[ap.MACAddress] || len(pairOwners[ap.MACAddress]) != 1 || pairedBefore(p, j) {
 				continue
 			}
-			seen[ap.MACAddress] = true
 			if mac, err := net.ParseMAC(ap.MACAddress); err == nil {
 				out = append(out, station{mac, p})
 			}
 		}
 	}
 	return out
+}
+
+// pairedBefore reports whether an earlier pair of the port has the MAC of
+// its pair j.
+func pairedBefore(p *topology.Port, j int) bool {
+	for _, ap := range p.AllowedAddressPairs[:j] {
+		if ap.MACAddress == p.AllowedAddressPairs[j].MACAddress {
+			return true
+		}
+	}
+	return false
+}
+
+// stationsOf are the stations of the port that receives dst in a network,
+// as stations gives them, found without building the network's: a port's
+// own MAC first, else the one port whose pair has it (unless a router
+// has it). Empty when no port receives dst.
+func stationsOf(v *topology.View, network string, dst net.HardwareAddr) []station {
+	want := dst.String()
+	ports := v.NetworkPorts(network)
+	var holder *topology.Port
+	holders := 0
+	for i := range ports {
+		if ports[i].MACAddress == want {
+			holder, holders = &ports[i], 1
+			break
+		}
+		for _, ap := range ports[i].AllowedAddressPairs {
+			if ap.MACAddress == want {
+				if holder != &ports[i] {
+					holder, holders = &ports[i], holders+1
+				}
+				break
+			}
+		}
+	}
+	if holder == nil || holders != 1 {
+		return nil
+	}
+	// The holder's stations: its own MAC, and each pair MAC no router, no
+	// port's own and no other port's pair has.
+	var out []station
+	if mac, err := net.ParseMAC(holder.MACAddress); err == nil {
+		out = append(out, station{mac, holder})
+	}
+	for j, ap := range holder.AllowedAddressPairs {
+		if pairedBefore(holder, j) || !soleClaim(v, network, holder, ap.MACAddress) {
+			continue
+		}
+		if mac, err := net.ParseMAC(ap.MACAddress); err == nil {
+			out = append(out, station{mac, holder})
+		}
+	}
+	for _, st := range out {
+		if bytes.Equal(st.mac, dst) {
+			return out
+		}
+	}
+	return nil // dst is holder's pair MAC, but not a station: flooded
+}
+
+// soleClaim reports whether a pair MAC of port p is a station: no router's
+// or port's own MAC, and no other port's pair.
+func soleClaim(v *topology.View, network string, p *topology.Port, mac string) bool {
+	for _, ri := range v.NetworkInterfaces(network) {
+		if ri.MAC.String() == mac {
+			return false
+		}
+	}
+	for _, q := range v.NetworkPorts(network) {
+		if q.MACAddress == mac {
+			return false
+		}
+		if q.Key == p.Key {
+			continue
+		}
+		for _, ap := range q.AllowedAddressPairs {
+			if ap.MACAddress == mac {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // routedDelivery restores, for each address of a local port (fixed IPs

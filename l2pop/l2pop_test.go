@@ -144,3 +144,48 @@ func TestPairMACsAreKnown(t *testing.T) {
 		t.Errorf("a3's own MAC (and b1's pair of it, in B): %q", got)
 	}
 }
+
+// TestReactiveEqualsProactiveWithPairsAndRouters: on the routed fixture,
+// with a pair of a1's own MAC, one of its own MAC on b2, a VRRP MAC a2 and
+// a3 share, and a pair on b1 with R's MAC on B, the flows OnMiss gives
+// over every MAC the bridge's networks know are exactly the
+// per-destination flows of the proactive set — no more, no fewer.
+func TestReactiveEqualsProactiveWithPairsAndRouters(t *testing.T) {
+	f := topologytest.Routed(t)
+	rb, _ := f.Store.Port("R-B4")
+	for i, u := range []struct{ id, ip, mac string }{{"a1", "10.0.0.50", ""}, {"b2", "10.1.0.50", "fa:16:3e:aa:00:50"},
+		{"a2", "10.0.0.60", "00:00:5e:00:01:07"}, {"a3", "10.0.0.60", "00:00:5e:00:01:07"}, {"b1", "10.1.0.70", rb.MACAddress}} {
+		pairs := &[]topology.AddressPair{{IPAddress: u.ip, MACAddress: u.mac}}
+		if _, err := f.Store.UpdatePort(uint64(100+i), topology.PortSpec{ID: u.id, AllowedAddressPairs: pairs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := topology.NewView(f.Store)
+	for _, c := range []string{"hv1", "hv2", "hv3"} {
+		br := topologytest.Bridge(c)
+		want := pipeline.NewFlowSet()
+		for _, fl := range append(l2pop.Flows(v, br), tunnels.Flows(v, br)...) {
+			if l2pop.PerDestination(fl) {
+				want.Add(fl)
+			}
+		}
+		got := pipeline.NewFlowSet()
+		for _, n := range v.HostedNetworks(c) {
+			for _, p := range append(f.Store.Ports(), topology.Port{MACAddress: "fa:16:3e:ff:ff:ff"}) {
+				macs := []string{p.MACAddress}
+				for _, ap := range p.AllowedAddressPairs {
+					macs = append(macs, ap.MACAddress)
+				}
+				for _, m := range macs {
+					mac, _ := net.ParseMAC(m)
+					for _, fl := range l2pop.OnMiss(v, br, n.Key, mac) {
+						got.Add(fl)
+					}
+				}
+			}
+		}
+		if !got.Equal(want) {
+			t.Errorf("%s: reactive and proactive differ: %s", c, pipeline.Diff(want, got))
+		}
+	}
+}

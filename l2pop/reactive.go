@@ -24,30 +24,37 @@ func PerDestination(f pipeline.Flow) bool {
 
 // OnMiss returns the flows that serve a packet that missed L2Lookup in
 // network (a network key) towards dst: exactly the per-destination flows
-// the proactive mode would install for that port, so reactive ⊆ proactive
-// by construction. Empty when no located port of the network has dst.
+// the proactive mode would install for that port — the L2Lookup flow of
+// each of its MACs and its Egress flow, built by the same functions — so
+// reactive ⊆ proactive by construction. Empty when no located port of the
+// network has dst, or the network is not hosted here. It costs the ports
+// of one network, not the bridge's whole flow set.
 func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.HardwareAddr) []pipeline.Flow {
 	n, ok := v.NetworkByKey(network)
-	if !ok {
+	if !ok || !hosts(v, br.Chassis, n.ID) {
 		return nil
 	}
-	var port topology.Port
-	found := false
-	for _, st := range stations(v, n.ID) {
-		if st.mac.String() == dst.String() {
-			port, found = st.port, true
-			break
-		}
-	}
-	if !found {
+	own := stationsOf(v, n.ID, dst)
+	if len(own) == 0 {
 		return nil
 	}
-	obj := pipeline.PortObject(port.Key)
+	port := *own[0].port
 	var out []pipeline.Flow
-	for _, f := range append(Flows(v, br), tunnels.Flows(v, br)...) {
-		if PerDestination(f) && f.Cookie.Object() == obj {
-			out = append(out, f)
-		}
+	for _, st := range own {
+		out = append(out, lookup(n, st))
+	}
+	if f, ok := tunnels.Egress(v, br, n, port); ok {
+		out = append(out, f)
 	}
 	return out
+}
+
+// hosts reports whether a chassis hosts a network.
+func hosts(v *topology.View, chassis, network string) bool {
+	for _, c := range v.NetworkHosts(network) {
+		if c == chassis {
+			return true
+		}
+	}
+	return false
 }

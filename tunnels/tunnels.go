@@ -33,7 +33,6 @@ const (
 func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 	var out []pipeline.Flow
 	classifier := pipeline.Table(pipeline.Classifier)
-	egress := pipeline.Table(pipeline.Egress)
 	for _, p := range v.LocalPorts(br.Chassis) {
 		n, _ := v.Network(p.NetworkID)
 		out = append(out, pipeline.Flow{
@@ -63,24 +62,33 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			})
 		}
 		for _, p := range v.NetworkPorts(n.ID) {
-			ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
-			if p.HostID == br.Chassis {
-				out = append(out, pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
-					Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
-					Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}})
-				continue
+			if f, ok := Egress(v, br, n, p); ok {
+				out = append(out, f)
 			}
-			steer, ok := Steer(v, br, n, p.HostID)
-			if !ok {
-				continue
-			}
-			// Never send what came from a tunnel back into one.
-			out = append(out, pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
-				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
-				Actions: steer})
 		}
 	}
 	return out
+}
+
+// Egress is the flow that sends a packet for port p of network n on its
+// way: to Delivery when p is local, into the tunnel to p's chassis when
+// not. ok is false when no tunnel reaches p's chassis.
+func Egress(v *topology.View, br topology.Bridge, n topology.Network, p topology.Port) (pipeline.Flow, bool) {
+	egress := pipeline.Table(pipeline.Egress)
+	ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
+	if p.HostID == br.Chassis {
+		return pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+			Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+			Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}}, true
+	}
+	steer, ok := Steer(v, br, n, p.HostID)
+	if !ok {
+		return pipeline.Flow{}, false
+	}
+	// Never send what came from a tunnel back into one.
+	return pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+		Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
+		Actions: steer}, true
 }
 
 // Steer returns the actions that send a packet of network n to a remote

@@ -24,6 +24,7 @@ type View struct {
 	// owners of shared addresses: network → address → port id
 	vipOwners map[string]map[netip.Addr]string
 	byKey     map[uint32]Port
+	netByKey  map[uint32]Network
 	// every router by id, and the interfaces of the routers that are up:
 	// by network, by router and by interface port, in port key order
 	routers       map[string]Router
@@ -69,6 +70,7 @@ func NewView(s *Store) *View {
 		located:   map[string]Port{},
 		vipOwners: map[string]map[netip.Addr]string{},
 		byKey:     map[uint32]Port{},
+		netByKey:  map[uint32]Network{},
 
 		routers:       map[string]Router{},
 		routerByKey:   map[uint32]Router{},
@@ -93,6 +95,7 @@ func NewView(s *Store) *View {
 	}
 	for id, n := range s.networks {
 		v.networks[id] = *n
+		v.netByKey[n.Key] = *n
 	}
 	for name, c := range s.chassis {
 		v.chassis[name] = *c
@@ -225,12 +228,8 @@ func (v *View) LocatedPort(id string) (Port, bool) {
 
 // NetworkByKey returns a network by its key (the pipeline's metadata).
 func (v *View) NetworkByKey(key uint32) (Network, bool) {
-	for _, n := range v.networks {
-		if n.Key == key {
-			return n, true
-		}
-	}
-	return Network{}, false
+	n, ok := v.netByKey[key]
+	return n, ok
 }
 
 // Network returns a network by id.

@@ -161,3 +161,40 @@ func (f *Fixture) RemoveRouterInterface(t testing.TB, router, subnet string) {
 	t.Helper()
 	f.must(t, func(i uint64) error { _, err := f.Store.RemoveRouterInterface(i, router, subnet); return err })
 }
+
+// Large builds a cloud for benchmarks: chassis hv1..hvC (172.31.x.y),
+// network A (vxlan, 10.0.0.0/16) with ports p1..pN bound round robin over
+// them, ofport = the port's number.
+func Large(t testing.TB, chassis, ports int) *Fixture {
+	t.Helper()
+	f := &Fixture{Store: topology.New(), index: 1}
+	f.must(t, func(i uint64) error {
+		_, err := f.Store.CreateNetworks(i, []topology.NetworkSpec{{ID: "A", Name: str("A")}})
+		return err
+	})
+	f.must(t, func(i uint64) error {
+		_, err := f.Store.CreateSubnets(i, []topology.SubnetSpec{{ID: "A4", NetworkID: str("A"), CIDR: str("10.0.0.0/16")}})
+		return err
+	})
+	for c := 1; c <= chassis; c++ {
+		f.must(t, func(i uint64) error {
+			_, err := f.Store.RegisterChassis(i, topology.ChassisSpec{Name: fmt.Sprintf("hv%d", c),
+				EncapIP: fmt.Sprintf("172.31.%d.%d", c/250, c%250+1), Encaps: []string{topology.TypeVXLAN, topology.TypeGRE}})
+			return err
+		})
+	}
+	specs := make([]topology.PortSpec, ports)
+	for p := range specs {
+		specs[p] = topology.PortSpec{ID: fmt.Sprintf("p%d", p+1), NetworkID: str("A")}
+	}
+	f.must(t, func(i uint64) error { _, err := f.Store.CreatePorts(i, specs); return err })
+	bindings := map[string][]topology.Binding{}
+	for p := 1; p <= ports; p++ {
+		c := fmt.Sprintf("hv%d", (p-1)%chassis+1)
+		bindings[c] = append(bindings[c], topology.Binding{PortID: fmt.Sprintf("p%d", p), OFPort: uint32(p)})
+	}
+	for c, bs := range bindings {
+		f.must(t, func(i uint64) error { _, err := f.Store.SetBindings(i, c, bs); return err })
+	}
+	return f
+}
