@@ -34,6 +34,7 @@ lint:
 # Benchmarks, with the same-run peers (ovs-ofctl) where there is one.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./pipeline/ ./ofctl/
+	$(GO) test -run '^$$' -bench OnMiss -benchtime 100x -count 1 ./l2pop/ ./arpresponder/
 	$(GO) test -run '^$$' -bench PortCreate -benchtime 300x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/

@@ -124,10 +124,8 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.A
 	if !ok || !hosts(v, br.Chassis, n.ID) {
 		return nil
 	}
-	for _, nb := range v.Neighbours(n.ID) {
-		if nb.IP == target && nb.MAC != nil {
-			return []pipeline.Flow{answer(n, nb)}
-		}
+	if nb, ok := v.Neighbour(n.ID, target); ok && nb.MAC != nil {
+		return []pipeline.Flow{answer(n, nb)}
 	}
 	return nil
 }

@@ -244,9 +244,9 @@ func PerDestination(f pipeline.Flow) bool {
 // OnMiss returns the route for a packet that missed L3Lookup, routed by
 // the router with the given key to dst: exactly the flow the proactive mode
 // would hold, or nothing when no located port in a subnet of that router
-// holds dst (or the router does not route on this chassis). An address
-// is found among its network's neighbours, so a punt costs the ports of
-// the networks of the router, not of the cloud.
+// holds dst (or the router does not route on this chassis). The address
+// is looked up in one network's neighbours, so a punt costs the ports of
+// that network, not of the cloud.
 func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []pipeline.Flow {
 	r, ok := v.RouterByKey(router)
 	if !ok || !routesOn(v, br.Chassis, r) {
@@ -256,10 +256,8 @@ func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr)
 		if !ri.Prefix.Contains(dst) {
 			continue
 		}
-		for _, nb := range destinations(v, ri) {
-			if nb.IP != dst {
-				continue
-			}
+		// As destinations would give it, without the whole table.
+		if nb, ok := v.Neighbour(ri.Network.ID, dst); ok && !nb.Router && nb.MAC != nil {
 			if f, ok := route(v, br, ri, nb); ok {
 				return []pipeline.Flow{f}
 			}

@@ -373,3 +373,66 @@ func pairMAC(p Port, ip netip.Addr) net.HardwareAddr {
 	}
 	return nil
 }
+
+// Neighbour is the one entry of Neighbours for an address, found without
+// building the network's whole table: the ARP answer and the routing next
+// hop for one punt.
+func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
+	for _, ri := range v.ifacesByNet[network] {
+		if ri.IP == ip {
+			return Neighbour{IP: ip, MAC: ri.MAC, Port: ri.Port.Key, Router: true}, true
+		}
+	}
+	// Stored addresses are canonical (fixed IPs are formatted by the
+	// store, single-address pairs parsed strictly): compare text.
+	want := ip.String()
+	var first *Neighbour
+	shared := false
+	for i := range v.byNetwork[network] {
+		p := &v.byNetwork[network][i]
+		var mac net.HardwareAddr
+		for _, f := range p.FixedIPs {
+			if f.IPAddress == want {
+				mac, _ = net.ParseMAC(p.MACAddress)
+				break
+			}
+		}
+		if mac == nil {
+			for _, ap := range p.AllowedAddressPairs {
+				if ap.IPAddress == want {
+					if m, err := net.ParseMAC(ap.MACAddress); err == nil {
+						mac = m
+						break
+					}
+				}
+			}
+		}
+		if mac == nil {
+			continue
+		}
+		if _, err := net.ParseMAC(p.MACAddress); err != nil {
+			continue // Neighbours skips such a port whole
+		}
+		switch {
+		case first == nil:
+			first = &Neighbour{IP: ip, MAC: mac, Port: p.Key}
+		case first.Port != p.Key:
+			shared = true
+		}
+	}
+	if first == nil {
+		return Neighbour{}, false
+	}
+	if !shared {
+		return *first, true
+	}
+	nb := Neighbour{IP: ip, Shared: true}
+	if id, ok := v.VIPOwner(network, ip); ok {
+		if holder, ok := v.located[id]; ok {
+			if mac := pairMAC(holder, ip); mac != nil {
+				nb.MAC, nb.Port = mac, holder.Key
+			}
+		}
+	}
+	return nb, true
+}

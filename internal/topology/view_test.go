@@ -1,0 +1,54 @@
+package topology_test
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+)
+
+// TestNeighbourIsNeighboursEntry: the one-address lookup a punt uses gives
+// exactly the entry of the network's whole table, for gateways, fixed IPs,
+// pairs (own MAC or not), a VIP before and after it is announced, a pair
+// claiming a gateway, and addresses nobody holds.
+func TestNeighbourIsNeighboursEntry(t *testing.T) {
+	f := topologytest.Routed(t)
+	pairs := func(ps ...topology.AddressPair) *[]topology.AddressPair { return &ps }
+	for i, u := range []struct {
+		id  string
+		aap *[]topology.AddressPair
+	}{
+		{"a1", pairs(topology.AddressPair{IPAddress: "10.0.0.100"}, topology.AddressPair{IPAddress: "10.0.0.2"})},
+		{"a3", pairs(topology.AddressPair{IPAddress: "10.0.0.100"}, topology.AddressPair{IPAddress: "10.0.0.1"})},
+		{"b2", pairs(topology.AddressPair{IPAddress: "10.1.0.50", MACAddress: "fa:16:3e:aa:00:50"}, topology.AddressPair{IPAddress: "10.1.0.0/28"})},
+	} {
+		if _, err := f.Store.UpdatePort(uint64(100+i), topology.PortSpec{ID: u.id, AllowedAddressPairs: u.aap}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		v := topology.NewView(f.Store)
+		for _, network := range []string{"A", "B"} {
+			table := map[netip.Addr]topology.Neighbour{}
+			for _, nb := range v.Neighbours(network) {
+				table[nb.IP] = nb
+			}
+			for _, s := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.100", "10.0.0.99",
+				"10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.5", "10.1.0.50"} {
+				ip := netip.MustParseAddr(s)
+				got, ok := v.Neighbour(network, ip)
+				want, inTable := table[ip]
+				if ok != inTable || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s, %s %s: Neighbour %v (%v), table %v (%v)", when, network, s, got, ok, want, inTable)
+				}
+			}
+		}
+	}
+	check("VIP unannounced")
+	if _, err := f.Store.SetVIPOwner(200, "a3", "10.0.0.100"); err != nil {
+		t.Fatal(err)
+	}
+	check("VIP at a3")
+}
