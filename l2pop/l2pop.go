@@ -133,7 +133,7 @@ func stations(v *topology.View, network string) []station {
 	var own map[string]bool                   // ports' own MACs, and routers': no pair takes them
 	var pairOwners map[string]map[uint32]bool // built only when some port has pairs
 	for i := range ports {
-		if len(ports[i].AllowedAddressPairs) > 0 && pairOwners == nil {
+		if len(ports[i].AllowedAddressPairs) > 0 {
 			own, pairOwners = map[string]bool{}, map[string]map[uint32]bool{}
 			for _, ri := range v.NetworkInterfaces(network) {
 				own[ri.MAC.String()] = true
@@ -147,6 +147,7 @@ func stations(v *topology.View, network string) []station {
 					pairOwners[ap.MACAddress][p.Key] = true
 				}
 			}
+			break
 		}
 	}
 	for i := range ports {
