@@ -74,8 +74,8 @@ func pipelineFields(m pipeline.Match) pipeline.Match {
 // re-injects the packet where it left the pipeline, so the first packet is
 // not lost (OVS does not buffer punts). An unknown L2 destination is
 // flooded as l2pop says, installing nothing; an unknown routed destination
-// is dropped and counted. A routed packet whose TTL ran out is answered
-// with ICMP time exceeded.
+// is dropped and counted. A routed packet whose TTL ran out, or too big
+// for the network it is routed to, is answered with an ICMP error.
 func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
 	n.puntStats.Received.Add(1)
 	if isVIPAnnouncement(pi) {
