@@ -121,7 +121,7 @@ func PerDestination(f pipeline.Flow) bool {
 // It costs the ports of one network.
 func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []pipeline.Flow {
 	n, ok := v.NetworkByKey(network)
-	if !ok || !hosts(v, br.Chassis, n.ID) {
+	if !ok || !v.Hosts(br.Chassis, n.ID) {
 		return nil
 	}
 	if nb, ok := v.Neighbour(n.ID, target); ok && nb.MAC != nil {
@@ -133,14 +133,4 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.A
 // answer is the reply flow for a neighbour of network n.
 func answer(n topology.Network, nb topology.Neighbour) pipeline.Flow {
 	return Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port)))
-}
-
-// hosts reports whether a chassis hosts a network.
-func hosts(v *topology.View, chassis, network string) bool {
-	for _, c := range v.NetworkHosts(network) {
-		if c == chassis {
-			return true
-		}
-	}
-	return false
 }

@@ -31,7 +31,7 @@ func PerDestination(f pipeline.Flow) bool {
 // of one network, not the bridge's whole flow set.
 func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.HardwareAddr) []pipeline.Flow {
 	n, ok := v.NetworkByKey(network)
-	if !ok || !hosts(v, br.Chassis, n.ID) {
+	if !ok || !v.Hosts(br.Chassis, n.ID) {
 		return nil
 	}
 	own := stationsOf(v, n.ID, dst)
@@ -47,14 +47,4 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.Hardwa
 		out = append(out, f)
 	}
 	return out
-}
-
-// hosts reports whether a chassis hosts a network.
-func hosts(v *topology.View, chassis, network string) bool {
-	for _, c := range v.NetworkHosts(network) {
-		if c == chassis {
-			return true
-		}
-	}
-	return false
 }

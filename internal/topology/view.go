@@ -253,6 +253,16 @@ func (v *View) NetworkPorts(network string) []Port { return v.byNetwork[network]
 // NetworkHosts are the chassis with a port of the network.
 func (v *View) NetworkHosts(network string) []string { return v.hosts[network] }
 
+// Hosts reports whether a chassis hosts a network (has a port of it).
+func (v *View) Hosts(chassis, network string) bool {
+	for _, c := range v.hosts[network] {
+		if c == chassis {
+			return true
+		}
+	}
+	return false
+}
+
 // LocalPorts are the ports plugged into the chassis, by network key then
 // port key.
 func (v *View) LocalPorts(chassis string) []Port {
