@@ -201,7 +201,7 @@ func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb
 			pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)},
 		}
 	} else {
-		own, ok := DVRMAC(v, br.Chassis)
+		own, ok := dvrMAC(v, br.Chassis)
 		if !ok {
 			return pipeline.Flow{}, false
 		}
@@ -224,8 +224,8 @@ func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb
 		Actions: actions}, true
 }
 
-// DVRMAC is a chassis' DVR MAC.
-func DVRMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
+// dvrMAC is a chassis' DVR MAC.
+func dvrMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
 	c, ok := v.Chassis(chassis)
 	if !ok {
 		return nil, false

@@ -132,7 +132,7 @@ type Probe struct {
 func Probes(v *topology.View, br topology.Bridge) []Probe {
 	seen := map[netip.Addr]bool{}
 	var out []Probe
-	for _, n := range Reachable(v, br.Chassis) {
+	for _, n := range reachable(v, br.Chassis) {
 		for _, host := range v.NetworkHosts(n.ID) {
 			if host == br.Chassis {
 				continue
@@ -155,10 +155,10 @@ func Probes(v *topology.View, br topology.Bridge) []Probe {
 	return out
 }
 
-// Reachable are the networks a chassis sends into: those it hosts, and
+// reachable are the networks a chassis sends into: those it hosts, and
 // those its routers route to (a router with an interface on a hosted
 // network reaches all of its networks). In network key order, each once.
-func Reachable(v *topology.View, chassis string) []topology.Network {
+func reachable(v *topology.View, chassis string) []topology.Network {
 	out := append([]topology.Network{}, v.HostedNetworks(chassis)...)
 	seen := map[string]bool{}
 	for _, n := range out {

@@ -25,14 +25,12 @@ type View struct {
 	vipOwners map[string]map[netip.Addr]string
 	byKey     map[uint32]Port
 	netByKey  map[uint32]Network
-	// every router by id, and the interfaces of the routers that are up:
-	// by network, by router and by interface port, in port key order
-	routers       map[string]Router
-	routerByKey   map[uint32]Router
-	ifacesByNet   map[string][]RouterInterface
-	ifacesByRtr   map[string][]RouterInterface
-	ifaceByPort   map[string]RouterInterface
-	ifaceBySubnet map[string][]RouterInterface
+	// every router by id, and the interfaces of the routers that are up,
+	// by network and by router, in port key order
+	routers     map[string]Router
+	routerByKey map[uint32]Router
+	ifacesByNet map[string][]RouterInterface
+	ifacesByRtr map[string][]RouterInterface
 }
 
 // RouterInterface is a router's leg in one subnet: the port that holds
@@ -72,12 +70,10 @@ func NewView(s *Store) *View {
 		byKey:     map[uint32]Port{},
 		netByKey:  map[uint32]Network{},
 
-		routers:       map[string]Router{},
-		routerByKey:   map[uint32]Router{},
-		ifacesByNet:   map[string][]RouterInterface{},
-		ifacesByRtr:   map[string][]RouterInterface{},
-		ifaceByPort:   map[string]RouterInterface{},
-		ifaceBySubnet: map[string][]RouterInterface{},
+		routers:     map[string]Router{},
+		routerByKey: map[uint32]Router{},
+		ifacesByNet: map[string][]RouterInterface{},
+		ifacesByRtr: map[string][]RouterInterface{},
 	}
 	for id, r := range s.routers {
 		v.routers[id] = *r
@@ -127,7 +123,7 @@ func NewView(s *Store) *View {
 	for _, hs := range v.hosts {
 		sort.Strings(hs)
 	}
-	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr, v.ifaceBySubnet} {
+	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr} {
 		for _, is := range m {
 			sort.Slice(is, func(i, j int) bool { return is[i].Port.Key < is[j].Port.Key })
 		}
@@ -156,8 +152,6 @@ func (v *View) addInterface(s *Store, p Port) {
 	ri := RouterInterface{Router: *r, Port: p, Network: *n, Subnet: sn.ID, Prefix: prefix, IP: ip, MAC: mac}
 	v.ifacesByNet[n.ID] = append(v.ifacesByNet[n.ID], ri)
 	v.ifacesByRtr[r.ID] = append(v.ifacesByRtr[r.ID], ri)
-	v.ifaceBySubnet[sn.ID] = append(v.ifaceBySubnet[sn.ID], ri)
-	v.ifaceByPort[p.ID] = ri
 }
 
 // Router returns a router by id, up or not.
@@ -179,15 +173,6 @@ func (v *View) NetworkInterfaces(network string) []RouterInterface { return v.if
 // RouterInterfaces are the interfaces of a router that is up, in port key
 // order; none for a router that is down.
 func (v *View) RouterInterfaces(router string) []RouterInterface { return v.ifacesByRtr[router] }
-
-// SubnetInterfaces are the interfaces of routers that are up on a subnet.
-func (v *View) SubnetInterfaces(subnet string) []RouterInterface { return v.ifaceBySubnet[subnet] }
-
-// InterfaceByPort returns a router interface by its port id.
-func (v *View) InterfaceByPort(id string) (RouterInterface, bool) {
-	ri, ok := v.ifaceByPort[id]
-	return ri, ok
-}
 
 // ChassisRouters are the routers that are up with an interface on a
 // network the chassis hosts: the routers its bridge routes for, in key
