@@ -98,11 +98,6 @@ func NetworkObject(key uint32) uint64 {
 // RouterObject is the cookie object of a logical router.
 func RouterObject(key uint32) uint64 { return KindRouter<<objectKindShift | uint64(key)&objectKeyMask }
 
-// ChassisObject is the cookie object of a chassis.
-func ChassisObject(key uint32) uint64 {
-	return KindChassis<<objectKindShift | uint64(key)&objectKeyMask
-}
-
 // NewCookie builds a cookie. An object key wider than ObjectBits is
 // truncated; the FSM allocates keys far below that.
 func NewCookie(round uint16, app App, object uint64) Cookie {

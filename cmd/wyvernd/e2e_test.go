@@ -242,9 +242,8 @@ func TestL2PopulationAndIsolation(t *testing.T) {
 	_, pc3 := tb.vm(hv3, c, "")
 	tb.waitActive(pa1, pa2, pb1, pb2, pc3)
 
-	toHV2 := tb.underlay.Capture(2, "udp port 4789", 4*time.Second)
-	toHV3 := tb.underlay.Capture(3, "udp port 4789", 4*time.Second)
-	time.Sleep(500 * time.Millisecond) // tcpdump attaching
+	toHV2 := tb.underlay.Capture(2, "udp port 4789", 4*time.Second).Started()
+	toHV3 := tb.underlay.Capture(3, "udp port 4789", 4*time.Second).Started()
 	// ARP for an address nobody has: broadcast, flooded by l2pop.
 	_, _ = a1.Exec("arping", "-c", "4", "-w", "3", "-I", "eth0", "10.0.0.99") // nobody answers: exit 1
 	seen2 := toHV2.Lines("vni 100", "who-has 10.0.0.99")
@@ -399,8 +398,7 @@ func TestARPAnsweredLocally(t *testing.T) {
 	a1, pa1 := tb.vm(hv1, a, "")
 	a2, pa2 := tb.vm(hv2, a, "")
 	tb.waitActive(pa1, pa2)
-	onWire := tb.underlay.Capture(2, "udp port 4789", 11*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	onWire := tb.underlay.Capture(2, "udp port 4789", 11*time.Second).Started()
 	out, err := a1.Exec("arping", "-c", "3", "-w", "3", "-I", "eth0", ipOf(a2))
 	if err != nil || !strings.Contains(strings.ToLower(out), strings.ToLower(a2.MAC)) {
 		t.Fatalf("arping %s: %v\n%s", ipOf(a2), err, out)
