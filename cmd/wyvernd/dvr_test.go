@@ -224,6 +224,13 @@ func testDVR(t *testing.T, mode string) {
 	if out, err := b.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "-s", "1430", ipOf(a)); err != nil {
 		t.Errorf("a 1458-byte ping from B to A after the path MTU was learned: %v\n%s", err, out)
 	}
+	// The router cannot fragment either: a packet without DF, from a VM
+	// that has learned nothing yet (bLocal, routed on hv1 itself), gets
+	// the same answer.
+	out, _ = bLocal.Exec("ping", "-c", "1", "-W", "2", "-M", "dont", "-s", "1430", ipOf(a))
+	if !strings.Contains(out, "From 10.1.0.1") || !strings.Contains(out, "mtu = 1450") {
+		t.Errorf("a 1458-byte packet without DF from B to A: want fragmentation needed from 10.1.0.1, got\n%s", out)
+	}
 
 	// Remove R from B: routing to B stops and nothing of it is left.
 	tb.put("/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": subnetB})
@@ -250,6 +257,9 @@ func testDVR(t *testing.T, mode string) {
 	}
 	if punts["icmp_time_exceeded_sent"].(float64) != 1 {
 		t.Errorf("hv1 sent %v ICMP time exceeded, want 1", punts["icmp_time_exceeded_sent"])
+	}
+	if punts["icmp_frag_needed_sent"].(float64) != 1 {
+		t.Errorf("hv1 sent %v ICMP fragmentation needed, want 1 (to bLocal)", punts["icmp_frag_needed_sent"])
 	}
 	var punts2 map[string]any
 	if _, err := callWith(tb.client, "GET", hv2.api, "/debug/punts", nil, &punts2); err != nil {

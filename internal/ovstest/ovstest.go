@@ -314,6 +314,7 @@ func (o *OVS) Connected(bridge string) bool {
 // VM is a namespace with one interface, eth0, plugged into a bridge.
 type VM struct {
 	*NetNS
+	t      testing.TB
 	Tap    string // the bridge side of the veth pair
 	MAC    string
 	IP     string // with prefix, e.g. 10.0.0.1/24
@@ -325,7 +326,7 @@ type VM struct {
 // the userspace datapath needs.
 func (o *OVS) AddVM(bridge, ifaceID, mac, ipCIDR string) *VM {
 	o.t.Helper()
-	vm := &VM{NetNS: NewNetNS(o.t, "vm"), Tap: Name("tap"), MAC: mac, IP: ipCIDR}
+	vm := &VM{NetNS: NewNetNS(o.t, "vm"), t: o.t, Tap: Name("tap"), MAC: mac, IP: ipCIDR}
 	if _, err := run("ip", "link", "add", vm.Tap, "netns", o.NS.Name, "type", "veth",
 		"peer", "name", "eth0", "netns", vm.Name); err != nil {
 		o.t.Fatal(err)

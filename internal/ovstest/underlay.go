@@ -84,32 +84,34 @@ func (u *Underlay) RestoreAddress(o *OVS, n int) {
 // the given time and returns its lines, link-level headers included (the
 // inner Ethernet addresses of tunnelled frames too).
 func (u *Underlay) Capture(n int, filter string, d time.Duration) *Capture {
-	return capture(u.NS, u.Port(n), filter, d)
+	return capture(u.t, u.NS, u.Port(n), filter, d)
 }
 
 // Capture runs tcpdump on the VM's eth0, with link-level headers and IP
 // header details (TTL), for the given time.
 func (vm *VM) Capture(filter string, d time.Duration) *Capture {
-	return capture(vm.NetNS, "eth0", filter, d, "-v")
+	return capture(vm.t, vm.NetNS, "eth0", filter, d, "-v")
 }
 
 // timestamp starts each packet's first line in tcpdump's output.
 var timestamp = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d+ `)
 
-func capture(ns *NetNS, dev, filter string, d time.Duration, extra ...string) *Capture {
-	c := &Capture{done: make(chan struct{}), started: make(chan struct{})}
+func capture(t testing.TB, ns *NetNS, dev, filter string, d time.Duration, extra ...string) *Capture {
+	c := &Capture{t: t, dev: dev, done: make(chan struct{}), started: make(chan struct{})}
 	args := append([]string{"timeout", fmt.Sprintf("%.1f", d.Seconds()), "tcpdump", "-i", dev, "-e", "-nn", "-l"}, extra...)
 	cmd := ns.Command(append(args, filter)...)
 	stderr, err := cmd.StderrPipe()
 	go func() {
 		defer close(c.done)
 		if err != nil {
+			c.said = err.Error()
 			close(c.started)
 			return
 		}
 		var out strings.Builder
 		cmd.Stdout = &out
-		if cmd.Start() != nil {
+		if err := cmd.Start(); err != nil {
+			c.said = err.Error()
 			close(c.started)
 			return
 		}
@@ -123,6 +125,7 @@ func capture(ns *NetNS, dev, filter string, d time.Duration, extra ...string) *C
 				break
 			}
 		}
+		c.listened, c.said = strings.Contains(said.String(), "listening on"), said.String()
 		close(c.started)
 		go func() { _, _ = io.Copy(io.Discard, stderr) }()
 		_ = cmd.Wait()
@@ -142,7 +145,11 @@ func capture(ns *NetNS, dev, filter string, d time.Duration, extra ...string) *C
 
 // Capture is a running tcpdump.
 type Capture struct {
+	t             testing.TB
+	dev           string
 	done, started chan struct{}
+	listened      bool   // tcpdump said it was capturing
+	said          string // what it said on stderr before that, or why it did not start
 	lines         []string
 }
 
@@ -153,9 +160,14 @@ func (c *Capture) Started() *Capture {
 }
 
 // Lines waits for the capture to end and returns the lines that contain
-// every one of the given strings.
+// every one of the given strings. A capture that never listened fails the
+// test: "nothing was seen" would mean nothing.
 func (c *Capture) Lines(contains ...string) []string {
+	c.t.Helper()
 	<-c.done
+	if !c.listened {
+		c.t.Errorf("tcpdump on %s never captured: %s", c.dev, strings.TrimSpace(c.said))
+	}
 	var out []string
 next:
 	for _, l := range c.lines {
