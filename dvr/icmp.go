@@ -72,7 +72,7 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 	if pkt.EthType != pipeline.EthTypeIPv4 {
 		return nil, ErrNotIPv4
 	}
-	ip := frame[l3Offset(frame):] // ParsePacket checked it holds the header
+	ip := frame[pkt.L3Offset:] // ParsePacket checked it holds the header
 	ihl := int(ip[0]&0x0f) * 4
 	switch {
 	case !pkt.IPSrc.IsValid() || pkt.IPSrc.IsUnspecified() || pkt.IPSrc.IsMulticast() || pkt.IPSrc == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
@@ -111,16 +111,6 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 	out = append(out, quote...)
 	binary.BigEndian.PutUint16(out[c+2:], checksum(out[c:]))
 	return out, nil
-}
-
-// l3Offset is where a frame's network header starts, after up to two
-// 802.1Q/802.1ad tags, as ParsePacket reads them.
-func l3Offset(frame []byte) int {
-	off := 14
-	for et := binary.BigEndian.Uint16(frame[12:]); (et == 0x8100 || et == 0x88a8) && off < 22 && len(frame) >= off+4; off += 4 {
-		et = binary.BigEndian.Uint16(frame[off+2:])
-	}
-	return off
 }
 
 // isICMPError reports whether an ICMP type is an error message.

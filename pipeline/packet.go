@@ -12,6 +12,7 @@ import (
 type Packet struct {
 	EthDst, EthSrc net.HardwareAddr
 	EthType        uint16 // after any 802.1Q tags
+	L3Offset       int    // where the network header starts, after the tags
 
 	// ARP (EthType ARP, Ethernet/IPv4 only)
 	ARPOp            uint16
@@ -47,6 +48,7 @@ func ParsePacket(b []byte) (Packet, error) {
 		p.EthType = binary.BigEndian.Uint16(b[off+2:])
 		off += 4
 	}
+	p.L3Offset = off
 	l3 := b[off:]
 	switch p.EthType {
 	case EthTypeARP:

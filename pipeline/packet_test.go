@@ -49,7 +49,7 @@ func TestParsePacket(t *testing.T) {
 	}
 	p, err = ParsePacket(udpFrame("10.0.0.1", "10.0.0.2", 68, 67, true))
 	if err != nil || p.EthType != EthTypeIPv4 || p.IPProto != IPProtoUDP || p.IPTTL != 64 ||
-		p.IPSrc.String() != "10.0.0.1" || p.IPDst.String() != "10.0.0.2" || p.SrcPort != 68 || p.DstPort != 67 || p.Broadcast() {
+		p.IPSrc.String() != "10.0.0.1" || p.IPDst.String() != "10.0.0.2" || p.SrcPort != 68 || p.DstPort != 67 || p.Broadcast() || p.L3Offset != 18 {
 		t.Fatalf("VLAN-tagged UDP: %+v %v", p, err)
 	}
 	full := udpFrame("10.0.0.1", "10.0.0.2", 1, 2, false)
