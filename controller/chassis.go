@@ -16,6 +16,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -59,6 +60,20 @@ func (lc *localChassis) poke() {
 func (lc *localChassis) bridge() (topology.Bridge, uint64, bool) {
 	f, ok := lc.snapshot()
 	return topology.Bridge{Chassis: lc.cfg.Name, TunnelPorts: f.TunnelPorts}, f.DatapathID, ok
+}
+
+// localSwitch is the local bridge's facts and its OpenFlow session, when
+// the bridge is known and connected.
+func (n *Node) localSwitch() (topology.Bridge, *ofctl.Switch, bool) {
+	if n.local == nil {
+		return topology.Bridge{}, nil, false
+	}
+	br, dpid, ok := n.local.bridge()
+	if !ok {
+		return br, nil, false
+	}
+	sw, ok := n.openflow.Switch(dpid)
+	return br, sw, ok
 }
 
 // desiredFlows is the reconciler's source of app flows: the local bridge

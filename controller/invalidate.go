@@ -18,14 +18,10 @@ import (
 // committed changes made stale: the next packet they would have served
 // punts and is answered from the new topology.
 func (n *Node) invalidate(ctx context.Context, before, after *topology.View, changes []Change) {
-	if n.cfg.Mode != pipeline.Reactive || n.local == nil {
+	if n.cfg.Mode != pipeline.Reactive {
 		return
 	}
-	_, dpid, ok := n.local.bridge()
-	if !ok {
-		return
-	}
-	sw, ok := n.openflow.Switch(dpid)
+	_, sw, ok := n.localSwitch()
 	if !ok {
 		return
 	}

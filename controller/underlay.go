@@ -49,11 +49,7 @@ func (n *Node) warmTunnels(ctx context.Context, kick <-chan struct{}) {
 		case <-kick:
 		case <-tick.C:
 		}
-		br, dpid, ok := n.local.bridge()
-		if !ok {
-			continue
-		}
-		sw, ok := n.openflow.Switch(dpid)
+		br, sw, ok := n.localSwitch()
 		if !ok {
 			continue
 		}
