@@ -136,7 +136,7 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		next = otherwise
 		n.puntStats.Flooded.Add(1)
 	} else {
-		_, round, _ := n.reconciler.Installed(dpid)
+		round, _ := n.reconciler.Round(dpid)
 		mods := make([]pipeline.FlowMod, len(flows))
 		for i, f := range flows {
 			f = f.WithRound(round)

@@ -122,6 +122,20 @@ func (r *Reconciler) Installed(dpid uint64) (flows pipeline.FlowSet, round uint1
 	return b.installed.Clone(), b.round, b.synced
 }
 
+// Round is the bridge's current cookie round, without copying its flows:
+// what the punt path needs for every flow it installs.
+func (r *Reconciler) Round(dpid uint64) (uint16, bool) {
+	r.mu.Lock()
+	b := r.bridges[dpid]
+	r.mu.Unlock()
+	if b == nil {
+		return 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.round, b.synced
+}
+
 // desired is the base pipeline plus the apps' flows, in a round, less the
 // rejected flows.
 func (r *Reconciler) desired(dpid uint64, round uint16, st *bridgeState) pipeline.FlowSet {

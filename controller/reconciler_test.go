@@ -135,6 +135,9 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 	ovstest.Eventually(t, 5*time.Second, "replay", func() bool { _, _, ok := r.Installed(1); return ok })
 	flows, n := br.snapshot()
 	installed, round, _ := r.Installed(1)
+	if got, ok := r.Round(1); !ok || got != round {
+		t.Fatalf("Round says %d (%v), Installed %d", got, ok, round)
+	}
 	if round != 4 {
 		t.Fatalf("round %d, want 4 (one past the highest seen)", round)
 	}
