@@ -33,7 +33,7 @@ lint:
 
 # Benchmarks, with the same-run peers (ovs-ofctl) where there is one.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./pipeline/ ./ofctl/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./ofctl/of/ ./ofctl/
 	$(GO) test -run '^$$' -bench OnMiss -benchtime 100x -count 1 ./l2pop/ ./arpresponder/
 	$(GO) test -run '^$$' -bench PortCreate -benchtime 300x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
@@ -41,12 +41,12 @@ bench: deps build
 	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
 
 fuzz:
-	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
-	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzDecodeFlowMod$$' -fuzztime 60s
+	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
+	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowMod$$' -fuzztime 60s
 	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn$$' -fuzztime 60s
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
 	$(GO) test ./controller -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
-	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
+	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
 	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
 
 demo: deps build

@@ -28,6 +28,7 @@ import (
 	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -42,16 +43,16 @@ const (
 // Neighbours: router gateways, fixed IPs, single-address pairs, and shared
 // addresses once a holder has announced itself), and a learning flow for
 // each shared address.
-func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+func Flows(v *topology.View, br topology.Bridge) []of.Flow {
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) == 0 {
 		return nil
 	}
-	out := []pipeline.Flow{{
+	out := []of.Flow{{
 		Table: pipeline.Table(pipeline.ServiceClassifier), Priority: PriorityRequests,
 		Cookie:  pipeline.NewCookie(0, pipeline.AppARPResponder, 0),
-		Match:   pipeline.Match{}.EthType(pipeline.EthTypeARP).ARPOp(pipeline.ARPRequest),
-		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
+		Match:   of.Match{}.EthType(of.EthTypeARP).ARPOp(of.ARPRequest),
+		Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
 	}}
 	for _, n := range hosted {
 		for _, nb := range v.Neighbours(n.ID) {
@@ -75,42 +76,42 @@ const PriorityLearn = 110
 
 // learnVIP sends gratuitous ARPs for a shared address to the controller
 // and on to L2Lookup (which floods them).
-func learnVIP(network uint32, ip netip.Addr) pipeline.Flow {
-	return pipeline.Flow{
+func learnVIP(network uint32, ip netip.Addr) of.Flow {
+	return of.Flow{
 		Table: pipeline.Table(pipeline.ARPResponder), Priority: PriorityLearn,
 		Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.NetworkObject(network)),
-		Match: pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).
-			ARPOp(pipeline.ARPRequest).ARPSPA(ip).ARPTPA(ip),
-		Actions: []pipeline.Action{pipeline.Punt{UserData: GARPUserData, MeterID: pipeline.MeterAnnouncements}, pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
+		Match: of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).
+			ARPOp(of.ARPRequest).ARPSPA(ip).ARPTPA(ip),
+		Actions: []of.Action{of.Punt{UserData: GARPUserData, MeterID: pipeline.MeterAnnouncements}, of.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
 	}
 }
 
 // Reply is the flow that answers ARP requests for ip in a network with mac,
 // turning the request around in the bridge and sending it back out the
 // port it came in on.
-func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie pipeline.Cookie) pipeline.Flow {
-	macV, ipV := pipeline.MACValue(mac), pipeline.IPv4Value(ip)
-	return pipeline.Flow{
+func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie uint64) of.Flow {
+	macV, ipV := of.MACValue(mac), of.IPv4Value(ip)
+	return of.Flow{
 		Table: pipeline.Table(pipeline.ARPResponder), Priority: PriorityAnswer, Cookie: cookie,
-		Match: pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).
-			ARPOp(pipeline.ARPRequest).ARPTPA(ip),
-		Actions: []pipeline.Action{
-			pipeline.Move{Src: pipeline.FieldEthSrc, Dst: pipeline.FieldEthDst},
-			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: macV},
-			pipeline.SetField{Field: pipeline.FieldARPOp, Value: pipeline.ARPReply},
-			pipeline.Move{Src: pipeline.FieldARPSHA, Dst: pipeline.FieldARPTHA},
-			pipeline.Move{Src: pipeline.FieldARPSPA, Dst: pipeline.FieldARPTPA},
-			pipeline.SetField{Field: pipeline.FieldARPSHA, Value: macV},
-			pipeline.SetField{Field: pipeline.FieldARPSPA, Value: ipV},
-			pipeline.Output{Port: pipeline.PortInPort},
+		Match: of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).
+			ARPOp(of.ARPRequest).ARPTPA(ip),
+		Actions: []of.Action{
+			of.Move{Src: of.FieldEthSrc, Dst: of.FieldEthDst},
+			of.SetField{Field: of.FieldEthSrc, Value: macV},
+			of.SetField{Field: of.FieldARPOp, Value: of.ARPReply},
+			of.Move{Src: of.FieldARPSHA, Dst: of.FieldARPTHA},
+			of.Move{Src: of.FieldARPSPA, Dst: of.FieldARPTPA},
+			of.SetField{Field: of.FieldARPSHA, Value: macV},
+			of.SetField{Field: of.FieldARPSPA, Value: ipV},
+			of.Output{Port: of.PortInPort},
 		},
 	}
 }
 
 // PerDestination reports whether a flow answers for one address: the
 // flows reactive mode installs on demand.
-func PerDestination(f pipeline.Flow) bool {
-	return f.Table == pipeline.Table(pipeline.ARPResponder) && f.Cookie.Kind() == pipeline.KindPort
+func PerDestination(f of.Flow) bool {
+	return f.Table == pipeline.Table(pipeline.ARPResponder) && pipeline.Cookie(f.Cookie).Kind() == pipeline.KindPort
 }
 
 // OnMiss returns the reply flow for an ARP request that missed
@@ -119,18 +120,18 @@ func PerDestination(f pipeline.Flow) bool {
 // neighbour), or nothing when no single port owns it, no holder of a
 // shared address has announced itself, or the network is not hosted here.
 // It costs the ports of one network.
-func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []pipeline.Flow {
+func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []of.Flow {
 	n, ok := v.NetworkByKey(network)
 	if !ok || !v.Hosts(br.Chassis, n.ID) {
 		return nil
 	}
 	if nb, ok := v.Neighbour(n.ID, target); ok && nb.MAC != nil {
-		return []pipeline.Flow{answer(n, nb)}
+		return []of.Flow{answer(n, nb)}
 	}
 	return nil
 }
 
 // answer is the reply flow for a neighbour of network n.
-func answer(n topology.Network, nb topology.Neighbour) pipeline.Flow {
+func answer(n topology.Network, nb topology.Neighbour) of.Flow {
 	return Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port)))
 }

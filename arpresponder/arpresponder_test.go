@@ -9,14 +9,14 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, pipeline.FormatFlows(arpresponder.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows(arpresponder.Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -35,7 +35,7 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 		}
 	}
 	flowsOn := func() string {
-		return strings.Join(pipeline.FormatFlows(arpresponder.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1")), nil), "\n")
+		return strings.Join(of.FormatFlows(arpresponder.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1")), nil), "\n")
 	}
 	lines := flowsOn()
 	answers := func(ls, ip string) []string {
@@ -73,7 +73,7 @@ func TestOnMissIsSubsetOfProactive(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	v := topology.NewView(f.Store)
 	br := topologytest.Bridge("hv1")
-	proactive := pipeline.NewFlowSet(arpresponder.Flows(v, br)...)
+	proactive := of.NewFlowSet(arpresponder.Flows(v, br)...)
 	for _, n := range v.HostedNetworks("hv1") {
 		for _, p := range v.NetworkPorts(n.ID) {
 			ip := netip.MustParseAddr(p.FixedIPs[0].IPAddress)
@@ -112,13 +112,13 @@ func TestReactiveEqualsProactiveWithRoutersAndVIPs(t *testing.T) {
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
-		want := pipeline.NewFlowSet()
+		want := of.NewFlowSet()
 		for _, fl := range arpresponder.Flows(v, br) {
 			if arpresponder.PerDestination(fl) {
 				want.Add(fl)
 			}
 		}
-		got := pipeline.NewFlowSet()
+		got := of.NewFlowSet()
 		for _, n := range v.HostedNetworks(c) {
 			for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.100", "10.0.0.99",
 				"10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.50"} {
@@ -128,7 +128,7 @@ func TestReactiveEqualsProactiveWithRoutersAndVIPs(t *testing.T) {
 			}
 		}
 		if !got.Equal(want) || want.Len() == 0 {
-			t.Errorf("%s: reactive and proactive differ: %s", c, pipeline.Diff(want, got))
+			t.Errorf("%s: reactive and proactive differ: %s", c, of.Diff(want, got))
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -79,7 +80,7 @@ func (n *Node) localSwitch() (topology.Bridge, *ofctl.Switch, bool) {
 // desiredFlows is the reconciler's source of app flows: the local bridge
 // gets every app's flows from the replicated topology, for the node's
 // forwarding mode.
-func (n *Node) desiredFlows(dpid uint64) []pipeline.Flow {
+func (n *Node) desiredFlows(dpid uint64) []of.Flow {
 	if n.local == nil {
 		return nil
 	}
@@ -220,9 +221,9 @@ func (n *Node) reportOnce(ctx context.Context) error {
 	delivering := map[uint64]uint32{} // port object → ofport delivered to
 	delivery := pipeline.Table(pipeline.Delivery)
 	for _, f := range installed.Flows() {
-		if f.Table == delivery && f.Cookie.App() == pipeline.AppL2Pop && len(f.Actions) == 1 {
-			if out, ok := f.Actions[0].(pipeline.Output); ok {
-				delivering[f.Cookie.Object()] = out.Port
+		if f.Table == delivery && pipeline.Cookie(f.Cookie).App() == pipeline.AppL2Pop && len(f.Actions) == 1 {
+			if out, ok := f.Actions[0].(of.Output); ok {
+				delivering[pipeline.Cookie(f.Cookie).Object()] = out.Port
 			}
 		}
 	}

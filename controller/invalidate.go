@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -57,8 +58,8 @@ const (
 //     in reg5) and the answers for its gateways;
 //   - a chassis whose tunnel endpoint changed: the Egress flows and routes
 //     that tunnel to its ports.
-func invalidations(before, after *topology.View, changes []Change) []pipeline.FlowMod {
-	var mods []pipeline.FlowMod
+func invalidations(before, after *topology.View, changes []Change) []of.FlowMod {
+	var mods []of.FlowMod
 	ports := map[uint32]bool{}
 	addrs := map[[2]uint64]bool{} // network key, address
 	dropPort := func(p topology.Port, all bool) {
@@ -68,8 +69,8 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 		ports[p.Key] = true
 		obj := pipeline.PortObject(p.Key)
 		del := func(table string, app pipeline.App) {
-			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byObject,
-				Flow: pipeline.Flow{Table: pipeline.Table(table), Cookie: pipeline.NewCookie(0, app, obj)}})
+			mods = append(mods, of.FlowMod{Command: of.FlowDelete, CookieMask: byObject,
+				Flow: of.Flow{Table: pipeline.Table(table), Cookie: pipeline.NewCookie(0, app, obj)}})
 		}
 		del(pipeline.ARPResponder, pipeline.AppARPResponder)
 		del(pipeline.L3Lookup, pipeline.AppDVR)
@@ -85,7 +86,7 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 			return
 		}
 		for _, ip := range addresses(p) {
-			k := [2]uint64{uint64(n.Key), pipeline.IPv4Value(ip)}
+			k := [2]uint64{uint64(n.Key), of.IPv4Value(ip)}
 			if !addrs[k] {
 				addrs[k] = true
 				mods = append(mods, addressInvalidation(n.Key, ip)...)
@@ -94,15 +95,15 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 		// A MAC changing hands (a pair's MAC now shared, a port's own MAC
 		// some pair held): what switched it to its old holder goes.
 		for _, m := range macsOf(p) {
-			k := [2]uint64{uint64(n.Key), pipeline.MACValue(m)}
+			k := [2]uint64{uint64(n.Key), of.MACValue(m)}
 			if macs[k] {
 				continue
 			}
 			macs[k] = true
-			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byKind,
-				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup),
+			mods = append(mods, of.FlowMod{Command: of.FlowDelete, CookieMask: byKind,
+				Flow: of.Flow{Table: pipeline.Table(pipeline.L2Lookup),
 					Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(0)),
-					Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(m)}})
+					Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(m)}})
 		}
 	}
 	for _, ch := range changes {
@@ -149,16 +150,16 @@ func invalidations(before, after *topology.View, changes []Change) []pipeline.Fl
 
 // addressInvalidation deletes the reactive flows naming whoever held an
 // address of a network: its ARP answers and the routes to it.
-func addressInvalidation(network uint32, ip netip.Addr) []pipeline.FlowMod {
-	return []pipeline.FlowMod{
-		{Command: pipeline.FlowDelete, CookieMask: byKind,
-			Flow: pipeline.Flow{Table: pipeline.Table(pipeline.ARPResponder),
+func addressInvalidation(network uint32, ip netip.Addr) []of.FlowMod {
+	return []of.FlowMod{
+		{Command: of.FlowDelete, CookieMask: byKind,
+			Flow: of.Flow{Table: pipeline.Table(pipeline.ARPResponder),
 				Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(0)),
-				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(pipeline.EthTypeARP).ARPTPA(ip)}},
-		{Command: pipeline.FlowDelete, CookieMask: byKind,
-			Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup),
+				Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).ARPTPA(ip)}},
+		{Command: of.FlowDelete, CookieMask: byKind,
+			Flow: of.Flow{Table: pipeline.Table(pipeline.L3Lookup),
 				Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
-				Match:  pipeline.Match{}.EthType(pipeline.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32))}},
+				Match:  of.Match{}.EthType(of.EthTypeIPv4).IPv4Dst(netip.PrefixFrom(ip, 32))}},
 	}
 }
 
@@ -198,7 +199,7 @@ func addresses(p topology.Port) []netip.Addr {
 // L3Lookup flows matching its key that serve a destination port) and
 // whatever answered for its gateway addresses (it, or a port's pair while
 // it was away), before and after the change.
-func routerInvalidation(id string, before, after *topology.View) []pipeline.FlowMod {
+func routerInvalidation(id string, before, after *topology.View) []of.FlowMod {
 	rb, inBefore := before.Router(id)
 	ra, inAfter := after.Router(id)
 	legs := func(v *topology.View) string {
@@ -211,15 +212,15 @@ func routerInvalidation(id string, before, after *topology.View) []pipeline.Flow
 	if inBefore && inAfter && rb.AdminStateUp == ra.AdminStateUp && legs(before) == legs(after) {
 		return nil
 	}
-	var mods []pipeline.FlowMod
+	var mods []of.FlowMod
 	routers, ifaces := map[uint32]bool{}, map[uint32]bool{}
 	for _, v := range []*topology.View{before, after} {
 		r, ok := v.Router(id)
 		if ok && !routers[r.Key] {
 			routers[r.Key] = true
-			mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowDelete, CookieMask: byKind,
-				Flow: pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
-					Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(r.Key))}})
+			mods = append(mods, of.FlowMod{Command: of.FlowDelete, CookieMask: byKind,
+				Flow: of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(0)),
+					Match: of.Match{}.Reg(pipeline.RouterKey, uint64(r.Key))}})
 		}
 		for _, ri := range v.RouterInterfaces(id) {
 			if !ifaces[ri.Port.Key] {

@@ -7,13 +7,14 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-func formatMods(mods []pipeline.FlowMod) string {
+func formatMods(mods []of.FlowMod) string {
 	var s []string
 	for _, m := range mods {
-		s = append(s, m.Flow.Format(nil)+" mask="+m.CookieMask.String())
+		s = append(s, m.Flow.Format(nil)+" mask="+pipeline.Cookie(m.CookieMask).String())
 	}
 	return strings.Join(s, "\n")
 }
@@ -65,7 +66,7 @@ func TestInvalidations(t *testing.T) {
 		// Narrowed to dvr's per-destination routes: the reconciler's echo
 		// answers and TTL guard (router and no object) stay.
 		if m.Flow.Table == pipeline.Table(pipeline.L3Lookup) &&
-			(m.CookieMask != pipeline.AppMask|pipeline.KindMask || m.Flow.Cookie.Kind() != pipeline.KindPort) {
+			(m.CookieMask != pipeline.AppMask|pipeline.KindMask || pipeline.Cookie(m.Flow.Cookie).Kind() != pipeline.KindPort) {
 			t.Errorf("a route delete not narrowed to per-destination flows: %s", m.Flow.Format(nil))
 		}
 	}

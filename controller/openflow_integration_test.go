@@ -17,6 +17,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -27,7 +28,7 @@ func goldenLines(t *testing.T, name string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.NormalizeDump(string(b))
+	return of.NormalizeDump(string(b))
 }
 
 // startNode runs a node, its listener opened inside the hypervisor's
@@ -101,7 +102,7 @@ type arpPuntHandler struct {
 	mac    net.HardwareAddr
 	mu     sync.Mutex
 	punted int
-	match  pipeline.Match // pipeline fields of the last punt
+	match  of.Match // pipeline fields of the last punt
 }
 
 func (h *arpPuntHandler) Connected(ctx context.Context, sw *ofctl.Switch) { _ = h.rec.Run(ctx, sw) }
@@ -117,8 +118,8 @@ func (h *arpPuntHandler) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofct
 	h.mu.Unlock()
 	reply := buildARPReply(h.mac, h.ip, req.sha, req.spa)
 	_ = sw.PacketOut(ctx, ofctl.PacketOut{
-		InPort:  pipeline.PortController,
-		Actions: []pipeline.Action{pipeline.Output{Port: pi.InPort()}},
+		InPort:  of.PortController,
+		Actions: []of.Action{of.Output{Port: pi.InPort()}},
 		Data:    reply,
 	})
 }
@@ -129,11 +130,11 @@ type arpRequest struct {
 }
 
 func parseARPRequest(frame []byte) (arpRequest, bool) {
-	if len(frame) < 42 || binary.BigEndian.Uint16(frame[12:]) != pipeline.EthTypeARP {
+	if len(frame) < 42 || binary.BigEndian.Uint16(frame[12:]) != of.EthTypeARP {
 		return arpRequest{}, false
 	}
 	a := frame[14:]
-	if binary.BigEndian.Uint16(a[6:]) != pipeline.ARPRequest {
+	if binary.BigEndian.Uint16(a[6:]) != of.ARPRequest {
 		return arpRequest{}, false
 	}
 	return arpRequest{
@@ -147,10 +148,10 @@ func buildARPReply(mac net.HardwareAddr, ip netip.Addr, dstMAC net.HardwareAddr,
 	var b bytes.Buffer
 	b.Write(dstMAC)
 	b.Write(mac)
-	_ = binary.Write(&b, binary.BigEndian, uint16(pipeline.EthTypeARP))
-	_ = binary.Write(&b, binary.BigEndian, []uint16{1, pipeline.EthTypeIPv4})
+	_ = binary.Write(&b, binary.BigEndian, uint16(of.EthTypeARP))
+	_ = binary.Write(&b, binary.BigEndian, []uint16{1, of.EthTypeIPv4})
 	b.Write([]byte{6, 4})
-	_ = binary.Write(&b, binary.BigEndian, uint16(pipeline.ARPReply))
+	_ = binary.Write(&b, binary.BigEndian, uint16(of.ARPReply))
 	b.Write(mac)
 	s := ip.As4()
 	b.Write(s[:])
@@ -172,7 +173,7 @@ func TestARPAnsweredByPuntHandler(t *testing.T) {
 	var vmPort uint32
 	var portMu sync.Mutex
 	const netKey, portKey = 7, 1
-	desired := func(uint64) []pipeline.Flow {
+	desired := func(uint64) []of.Flow {
 		portMu.Lock()
 		p := vmPort
 		portMu.Unlock()
@@ -180,16 +181,16 @@ func TestARPAnsweredByPuntHandler(t *testing.T) {
 			return nil
 		}
 		ck := pipeline.NewCookie(0, pipeline.AppTest, portKey)
-		return []pipeline.Flow{
-			{Table: pipeline.Table(pipeline.Classifier), Priority: 100, Cookie: ck, Match: pipeline.Match{}.InPort(p),
-				Actions: []pipeline.Action{pipeline.SetReg(pipeline.SrcPortKey, portKey),
-					pipeline.WriteMetadata{Value: netKey}, pipeline.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)}}},
+		return []of.Flow{
+			{Table: pipeline.Table(pipeline.Classifier), Priority: 100, Cookie: ck, Match: of.Match{}.InPort(p),
+				Actions: []of.Action{of.SetReg(pipeline.SrcPortKey, portKey),
+					of.WriteMetadata{Value: netKey}, of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)}}},
 			{Table: pipeline.Table(pipeline.PortSecurity), Priority: 100, Cookie: ck,
-				Match:   pipeline.Match{}.Reg(pipeline.SrcPortKey, portKey).EthSrc(vmMAC),
-				Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}},
+				Match:   of.Match{}.Reg(pipeline.SrcPortKey, portKey).EthSrc(vmMAC),
+				Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}},
 			{Table: pipeline.Table(pipeline.ServiceClassifier), Priority: 100, Cookie: ck,
-				Match:   pipeline.Match{}.EthType(pipeline.EthTypeARP),
-				Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}}},
+				Match:   of.Match{}.EthType(of.EthTypeARP),
+				Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}}},
 		}
 	}
 	log := zaptest.NewLogger(t)
@@ -238,9 +239,9 @@ func TestARPAnsweredByPuntHandler(t *testing.T) {
 		t.Fatalf("the neighbour entry appeared without a punt: %s", neigh)
 	}
 	// The punt carries the pipeline state the Classifier set.
-	reg6, _ := m.Get(pipeline.FieldReg6)
-	md, _ := m.Get(pipeline.FieldMetadata)
-	inPort, _ := m.Get(pipeline.FieldInPort)
+	reg6, _ := m.Get(of.FieldReg6)
+	md, _ := m.Get(of.FieldMetadata)
+	inPort, _ := m.Get(of.FieldInPort)
 	if reg6.Value != portKey || md.Value != netKey || inPort.Value != uint64(vm.OFPort) {
 		t.Fatalf("punt pipeline fields reg6=%d metadata=%d in_port=%d, want %d %d %d",
 			reg6.Value, md.Value, inPort.Value, portKey, netKey, vm.OFPort)

@@ -14,6 +14,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -47,7 +48,7 @@ func (n *Node) puntMeter(id uint32) ofctl.Meter {
 // punt came from (reg6), or, for a packet with none (from a tunnel), its
 // ingress port with bit 32 set.
 func puntSource(pi ofctl.PacketIn) uint64 {
-	if src, ok := pi.Match.Get(pipeline.FieldReg6); ok && src.Value != 0 {
+	if src, ok := pi.Match.Get(of.FieldReg6); ok && src.Value != 0 {
 		return src.Value
 	}
 	return 1<<32 | uint64(pi.InPort())
@@ -55,13 +56,13 @@ func puntSource(pi ofctl.PacketIn) uint64 {
 
 // pipelineFields keeps the fields of a punt's match that a packet-out may
 // carry back into the pipeline: metadata, registers and tunnel metadata.
-func pipelineFields(m pipeline.Match) pipeline.Match {
-	var out pipeline.Match
+func pipelineFields(m of.Match) of.Match {
+	var out of.Match
 	for _, c := range m.Conds() {
 		switch c.Field {
-		case pipeline.FieldMetadata, pipeline.FieldTunID, pipeline.FieldTunSrc, pipeline.FieldTunDst,
-			pipeline.FieldReg0, pipeline.FieldReg1, pipeline.FieldReg2, pipeline.FieldReg3,
-			pipeline.FieldReg4, pipeline.FieldReg5, pipeline.FieldReg6, pipeline.FieldReg7:
+		case of.FieldMetadata, of.FieldTunID, of.FieldTunSrc, of.FieldTunDst,
+			of.FieldReg0, of.FieldReg1, of.FieldReg2, of.FieldReg3,
+			of.FieldReg4, of.FieldReg5, of.FieldReg6, of.FieldReg7:
 			out = out.WithMasked(c.Field, c.Value, c.Mask)
 		}
 	}
@@ -83,7 +84,7 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		return // the learning flow already sent the announcement on
 	}
 	l2, arp, l3 := pipeline.Table(pipeline.L2Lookup), pipeline.Table(pipeline.ARPResponder), pipeline.Table(pipeline.L3Lookup)
-	if pi.Table == l3 && pi.Cookie.App() == pipeline.AppDVR {
+	if pi.Table == l3 && pipeline.Cookie(pi.Cookie).App() == pipeline.AppDVR {
 		n.answerICMPError(ctx, sw, pi)
 		return
 	}
@@ -96,18 +97,18 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		n.puntStats.Unanswered.Add(1)
 		return
 	}
-	pkt, err := pipeline.ParsePacket(pi.Data)
+	pkt, err := of.ParsePacket(pi.Data)
 	if err != nil {
 		n.puntStats.Malformed.Add(1)
 		return
 	}
-	network, _ := pi.Match.Get(pipeline.FieldMetadata)
+	network, _ := pi.Match.Get(of.FieldMetadata)
 	v := n.view()
-	var flows []pipeline.Flow
+	var flows []of.Flow
 	var next, otherwise uint8
 	switch pi.Table {
 	case arp:
-		if pkt.EthType != pipeline.EthTypeARP || pkt.ARPOp != pipeline.ARPRequest {
+		if pkt.EthType != of.EthTypeARP || pkt.ARPOp != of.ARPRequest {
 			n.puntStats.Malformed.Add(1)
 			return
 		}
@@ -116,8 +117,8 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		flows = arpresponder.OnMiss(v, br, uint32(network.Value), pkt.ARPTPA)
 		next, otherwise = arp, l2
 	case l3:
-		router, _ := pi.Match.Get(pipeline.FieldReg5)
-		if pkt.EthType == pipeline.EthTypeIPv4 {
+		router, _ := pi.Match.Get(of.FieldReg5)
+		if pkt.EthType == of.EthTypeIPv4 {
 			flows = dvr.OnMiss(v, br, uint32(router.Value), pkt.IPDst)
 		}
 		if len(flows) == 0 { // a router has nowhere to flood to
@@ -137,11 +138,11 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 		n.puntStats.Flooded.Add(1)
 	} else {
 		round, _ := n.reconciler.Round(dpid)
-		mods := make([]pipeline.FlowMod, len(flows))
+		mods := make([]of.FlowMod, len(flows))
 		for i, f := range flows {
-			f = f.WithRound(round)
+			f = pipeline.WithRound(f, round)
 			f.IdleTimeout = n.cfg.IdleTimeout
-			mods[i] = pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f}
+			mods[i] = of.FlowMod{Command: of.FlowAdd, Flow: f}
 		}
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := sw.Bundle(bctx, mods)
@@ -158,7 +159,7 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 			zap.Int("flows", len(flows)), zap.Uint8("resubmit", next))
 	}
 	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pi.InPort(), Match: pipelineFields(pi.Match),
-		Actions: []pipeline.Action{pipeline.Resubmit{Table: next}}, Data: pi.Data})
+		Actions: []of.Action{of.Resubmit{Table: next}}, Data: pi.Data})
 	if err != nil {
 		n.log.Debug("re-injecting a punted packet failed", zap.Error(err))
 	}
@@ -171,9 +172,9 @@ func (n *Node) handlePunt(ctx context.Context, sw *ofctl.Switch, pi ofctl.Packet
 // sender's subnet, back out the port it came in on. Routing happens only
 // on the sender's chassis, so that port is the sender's.
 func (n *Node) answerICMPError(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
-	router, _ := pi.Match.Get(pipeline.FieldReg5)
-	network, _ := pi.Match.Get(pipeline.FieldMetadata)
-	flags, _ := pi.Match.Get(pipeline.FieldReg0)
+	router, _ := pi.Match.Get(of.FieldReg5)
+	network, _ := pi.Match.Get(of.FieldMetadata)
+	flags, _ := pi.Match.Get(of.FieldReg0)
 	build, counted, sent := dvr.TimeExceeded, &n.puntStats.TTLExpired, &n.puntStats.ICMPSent
 	if flags.Value&pipeline.PktLarger.Mask() != 0 {
 		build, counted, sent = dvr.FragmentationNeeded, &n.puntStats.TooBig, &n.puntStats.FragSent
@@ -184,8 +185,8 @@ func (n *Node) answerICMPError(ctx context.Context, sw *ofctl.Switch, pi ofctl.P
 		n.log.Debug("no ICMP error sent", zap.Uint64("router", router.Value), zap.Error(err))
 		return
 	}
-	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: pipeline.PortController,
-		Actions: []pipeline.Action{pipeline.Output{Port: pi.InPort()}}, Data: reply})
+	err = sw.PacketOut(ctx, ofctl.PacketOut{InPort: of.PortController,
+		Actions: []of.Action{of.Output{Port: pi.InPort()}}, Data: reply})
 	if err != nil {
 		n.log.Debug("sending an ICMP error failed", zap.Error(err))
 		return
@@ -262,22 +263,22 @@ func (n *Node) puntCounters(w http.ResponseWriter, r *http.Request) {
 // equal to target address).
 func isVIPAnnouncement(pi ofctl.PacketIn) bool {
 	if pi.Table != pipeline.Table(pipeline.ARPResponder) || pi.Reason != ofctl.ReasonAction ||
-		pi.Cookie.App() != pipeline.AppARPResponder {
+		pipeline.Cookie(pi.Cookie).App() != pipeline.AppARPResponder {
 		return false
 	}
-	pkt, err := pipeline.ParsePacket(pi.Data)
-	return err == nil && pkt.EthType == pipeline.EthTypeARP && pkt.ARPOp == pipeline.ARPRequest && pkt.ARPSPA == pkt.ARPTPA
+	pkt, err := of.ParsePacket(pi.Data)
+	return err == nil && pkt.EthType == of.EthTypeARP && pkt.ARPOp == of.ARPRequest && pkt.ARPSPA == pkt.ARPTPA
 }
 
 // learnVIP records the sender of a gratuitous ARP for a shared address as
 // its holder, if it is not already.
 func (n *Node) learnVIP(ctx context.Context, pi ofctl.PacketIn) {
-	pkt, err := pipeline.ParsePacket(pi.Data)
+	pkt, err := of.ParsePacket(pi.Data)
 	if err != nil {
 		n.puntStats.Malformed.Add(1)
 		return
 	}
-	src, _ := pi.Match.Get(pipeline.FieldReg6)
+	src, _ := pi.Match.Get(of.FieldReg6)
 	var port topology.Port
 	var ok, already bool
 	n.fsm.Read(func(s *topology.Store) {

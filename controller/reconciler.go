@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -20,7 +21,7 @@ type Bridge interface {
 	// Generation orders sessions of the same datapath: the newest owns it.
 	Generation() uint64
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
-	Bundle(ctx context.Context, mods []pipeline.FlowMod) error
+	Bundle(ctx context.Context, mods []of.FlowMod) error
 	SetMeter(ctx context.Context, m ofctl.Meter) error
 	DeleteMeter(ctx context.Context, id uint32) error
 	MeterStats(ctx context.Context) ([]ofctl.MeterStats, error)
@@ -28,7 +29,7 @@ type Bridge interface {
 
 // DesiredFlows returns the flows the apps want on a bridge, beyond the base
 // pipeline. Cookie rounds are ignored: the reconciler sets them.
-type DesiredFlows func(dpid uint64) []pipeline.Flow
+type DesiredFlows func(dpid uint64) []of.Flow
 
 // ReconcilerConfig configures a Reconciler.
 type ReconcilerConfig struct {
@@ -59,17 +60,17 @@ type bridgeState struct {
 	// rejected are desired flows left out: the switch refused them, or
 	// they carry timeouts the reconciler cannot track. Reported, never
 	// retried until the desired flow changes.
-	rejected map[pipeline.FlowKey]rejection
+	rejected map[of.FlowKey]rejection
 
 	mu        sync.Mutex
 	round     uint16
-	installed pipeline.FlowSet
+	installed of.FlowSet
 	meters    []uint32 // the meters installed flows punt through
 	synced    bool
 }
 
 type rejection struct {
-	flow   pipeline.Flow
+	flow   of.Flow
 	reason string
 }
 
@@ -110,12 +111,12 @@ func (r *Reconciler) Update(dpids ...uint64) {
 
 // Installed returns the flows the reconciler knows to be on a bridge and
 // the bridge's cookie round; ok is false until the first sync committed.
-func (r *Reconciler) Installed(dpid uint64) (flows pipeline.FlowSet, round uint16, ok bool) {
+func (r *Reconciler) Installed(dpid uint64) (flows of.FlowSet, round uint16, ok bool) {
 	r.mu.Lock()
 	b := r.bridges[dpid]
 	r.mu.Unlock()
 	if b == nil {
-		return pipeline.FlowSet{}, 0, false
+		return of.FlowSet{}, 0, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -138,15 +139,15 @@ func (r *Reconciler) Round(dpid uint64) (uint16, bool) {
 
 // desired is the base pipeline plus the apps' flows, in a round, less the
 // rejected flows.
-func (r *Reconciler) desired(dpid uint64, round uint16, st *bridgeState) pipeline.FlowSet {
-	set := pipeline.NewFlowSet(pipeline.MissFlows(r.cfg.Mode, round)...)
+func (r *Reconciler) desired(dpid uint64, round uint16, st *bridgeState) of.FlowSet {
+	set := of.NewFlowSet(pipeline.MissFlows(r.cfg.Mode, round)...)
 	if r.cfg.Desired == nil {
 		return set
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, f := range r.cfg.Desired(dpid) {
-		f = f.WithRound(round)
+		f = pipeline.WithRound(f, round)
 		k := f.Key()
 		if rej, ok := st.rejected[k]; ok && rej.flow.SameContent(f) {
 			continue
@@ -192,7 +193,7 @@ func (r *Reconciler) quarantine(st *bridgeState, err error, log *zap.Logger) boo
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, oe := range openFlowErrors(err) {
-		if oe.Flow == nil || oe.Flow.Cookie.App() == pipeline.AppPipeline {
+		if oe.Flow == nil || pipeline.Cookie(oe.Flow.Cookie).App() == pipeline.AppPipeline {
 			continue // the base pipeline is not optional
 		}
 		st.rejected[oe.Flow.Key()] = rejection{*oe.Flow, oe.Error()}
@@ -221,12 +222,12 @@ func (r *Reconciler) Rejected(dpid uint64) map[string]string {
 
 // nextRound picks a round no dumped flow uses: one past the highest seen,
 // skipping 0 (flows of no controller).
-func nextRound(cookies []pipeline.Cookie) uint16 {
+func nextRound(cookies []uint64) uint16 {
 	seen := map[uint16]bool{}
 	maxRound := uint16(0)
 	for _, c := range cookies {
-		seen[c.Round()] = true
-		maxRound = max(maxRound, c.Round())
+		seen[pipeline.Cookie(c).Round()] = true
+		maxRound = max(maxRound, pipeline.Cookie(c).Round())
 	}
 	r := maxRound + 1
 	for i := 0; i < 1<<16 && (r == 0 || seen[r]); i++ {
@@ -242,7 +243,7 @@ func nextRound(cookies []pipeline.Cookie) uint16 {
 func (r *Reconciler) Run(ctx context.Context, br Bridge) error {
 	dpid := br.DPID()
 	log := r.log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
-	st := &bridgeState{kick: make(chan struct{}, 1), gen: br.Generation(), rejected: map[pipeline.FlowKey]rejection{}}
+	st := &bridgeState{kick: make(chan struct{}, 1), gen: br.Generation(), rejected: map[of.FlowKey]rejection{}}
 	r.mu.Lock()
 	if cur := r.bridges[dpid]; cur != nil && cur.gen > st.gen {
 		r.mu.Unlock()
@@ -314,18 +315,18 @@ func (r *Reconciler) replay(ctx context.Context, br Bridge, st *bridgeState, log
 	round := nextRound(cookies)
 	want := r.desired(br.DPID(), round, st)
 	flows := want.Flows()
-	mods := make([]pipeline.FlowMod, 0, len(flows)+4)
+	mods := make([]of.FlowMod, 0, len(flows)+4)
 	for _, f := range flows {
-		mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f})
+		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
 	}
 	stale := map[uint16]bool{}
 	for _, c := range cookies {
-		if c.Round() != round {
-			stale[c.Round()] = true
+		if pipeline.Cookie(c).Round() != round {
+			stale[pipeline.Cookie(c).Round()] = true
 		}
 	}
 	for old := range stale {
-		mods = append(mods, pipeline.DeleteByCookie(pipeline.NewCookie(old, 0, 0), pipeline.RoundMask))
+		mods = append(mods, of.DeleteByCookie(pipeline.NewCookie(old, 0, 0), pipeline.RoundMask))
 	}
 	// Meters first: a punt flow's meter must exist before the flow does.
 	// Every desired meter is set (a controller restart may bring a new
@@ -366,7 +367,7 @@ func (r *Reconciler) sync(ctx context.Context, br Bridge, st *bridgeState) error
 	round, installed, had := st.round, st.installed, st.meters
 	st.mu.Unlock()
 	want := r.desired(br.DPID(), round, st)
-	changes := pipeline.Diff(installed, want)
+	changes := of.Diff(installed, want)
 	if changes.Empty() {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -21,8 +22,8 @@ import (
 // mask).
 type fakeBridge struct {
 	mu      sync.Mutex
-	flows   pipeline.FlowSet
-	bundles [][]pipeline.FlowMod
+	flows   of.FlowSet
+	bundles [][]of.FlowMod
 	fail    int // fail this many bundles
 	meters  map[uint32]ofctl.Meter
 }
@@ -41,7 +42,7 @@ func (b *fakeBridge) DeleteMeter(_ context.Context, id uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, f := range b.flows.Flows() {
-		if slices.Contains(pipeline.Meters([]pipeline.Flow{f}), id) {
+		if slices.Contains(pipeline.Meters([]of.Flow{f}), id) {
 			return fmt.Errorf("meter %d deleted while %s uses it", id, f)
 		}
 	}
@@ -68,7 +69,7 @@ func (b *fakeBridge) DumpFlows(context.Context) (ofctl.Dump, error) {
 	return ofctl.Dump{Flows: b.flows.Flows()}, nil
 }
 
-func (b *fakeBridge) Bundle(_ context.Context, mods []pipeline.FlowMod) error {
+func (b *fakeBridge) Bundle(_ context.Context, mods []of.FlowMod) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.bundles = append(b.bundles, mods)
@@ -78,16 +79,16 @@ func (b *fakeBridge) Bundle(_ context.Context, mods []pipeline.FlowMod) error {
 	}
 	for _, m := range mods {
 		switch m.Command {
-		case pipeline.FlowAdd:
-			for _, id := range pipeline.Meters([]pipeline.Flow{m.Flow}) {
+		case of.FlowAdd:
+			for _, id := range pipeline.Meters([]of.Flow{m.Flow}) {
 				if _, ok := b.meters[id]; !ok {
 					return fmt.Errorf("flow %s punts through meter %d, which does not exist", m.Flow, id)
 				}
 			}
 			b.flows.Add(m.Flow)
-		case pipeline.FlowDeleteStrict:
+		case of.FlowDeleteStrict:
 			b.flows.Remove(m.Flow)
-		case pipeline.FlowDelete:
+		case of.FlowDelete:
 			for _, f := range b.flows.Flows() {
 				if f.Cookie&m.CookieMask == m.Flow.Cookie&m.CookieMask {
 					b.flows.Remove(f)
@@ -98,30 +99,30 @@ func (b *fakeBridge) Bundle(_ context.Context, mods []pipeline.FlowMod) error {
 	return nil
 }
 
-func (b *fakeBridge) snapshot() (pipeline.FlowSet, int) {
+func (b *fakeBridge) snapshot() (of.FlowSet, int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.flows.Clone(), len(b.bundles)
 }
 
-func appFlow(port uint32) pipeline.Flow {
-	return pipeline.Flow{Table: pipeline.Table(pipeline.Classifier), Priority: 100,
-		Cookie: pipeline.NewCookie(0, pipeline.AppTest, uint64(port)), Match: pipeline.Match{}.InPort(port),
-		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)}}}
+func appFlow(port uint32) of.Flow {
+	return of.Flow{Table: pipeline.Table(pipeline.Classifier), Priority: 100,
+		Cookie: pipeline.NewCookie(0, pipeline.AppTest, uint64(port)), Match: of.Match{}.InPort(port),
+		Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)}}}
 }
 
 func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
-	stale := appFlow(99).WithRound(3)
-	foreign := pipeline.Flow{Table: 5, Priority: 1} // cookie 0: no controller's
-	br := &fakeBridge{flows: pipeline.NewFlowSet(stale, foreign, appFlow(1).WithRound(3))}
+	stale := pipeline.WithRound(appFlow(99), 3)
+	foreign := of.Flow{Table: 5, Priority: 1} // cookie 0: no controller's
+	br := &fakeBridge{flows: of.NewFlowSet(stale, foreign, pipeline.WithRound(appFlow(1), 3))}
 
 	var mu sync.Mutex
 	ports := []uint32{1, 2}
 	r := NewReconciler(ReconcilerConfig{Mode: pipeline.Reactive, RetryDelay: 10 * time.Millisecond,
-		Desired: func(uint64) []pipeline.Flow {
+		Desired: func(uint64) []of.Flow {
 			mu.Lock()
 			defer mu.Unlock()
-			var out []pipeline.Flow
+			var out []of.Flow
 			for _, p := range ports {
 				out = append(out, appFlow(p))
 			}
@@ -148,8 +149,8 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 		t.Fatalf("bridge holds %d flows, installed view %d", flows.Len(), installed.Len())
 	}
 	for _, f := range flows.Flows() {
-		if f.Cookie.Round() != 4 {
-			t.Fatalf("flow of round %d survived the replay: %s", f.Cookie.Round(), f)
+		if pipeline.Cookie(f.Cookie).Round() != 4 {
+			t.Fatalf("flow of round %d survived the replay: %s", pipeline.Cookie(f.Cookie).Round(), f)
 		}
 	}
 	if want := len(pipeline.Stages) + 2; flows.Len() != want {
@@ -168,13 +169,13 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 	ovstest.Eventually(t, 5*time.Second, "retry after failure", func() bool { _, n := br.snapshot(); return n >= 3 })
 	ovstest.Eventually(t, 5*time.Second, "sync", func() bool {
 		inst, _, _ := r.Installed(1)
-		_, ok := inst.Get(appFlow(3).WithRound(4).Key())
+		_, ok := inst.Get(pipeline.WithRound(appFlow(3), 4).Key())
 		return ok
 	})
 	br.mu.Lock()
 	failed, retried := br.bundles[1], br.bundles[2]
 	br.mu.Unlock()
-	if len(retried) != 2 || retried[0].Command != pipeline.FlowDeleteStrict || retried[1].Command != pipeline.FlowAdd {
+	if len(retried) != 2 || retried[0].Command != of.FlowDeleteStrict || retried[1].Command != of.FlowAdd {
 		t.Fatalf("sync bundle %+v, want [delete port 1, add port 3]", retried)
 	}
 	if len(failed) != len(retried) {
@@ -188,16 +189,16 @@ func TestReconcilerReplaySweepsStaleRoundsThenDiffs(t *testing.T) {
 }
 
 func TestNextRound(t *testing.T) {
-	c := func(r uint16) pipeline.Cookie { return pipeline.NewCookie(r, 1, 1) }
+	c := func(r uint16) uint64 { return pipeline.NewCookie(r, 1, 1) }
 	for _, tc := range []struct {
-		cookies []pipeline.Cookie
+		cookies []uint64
 		want    uint16
 	}{
 		{nil, 1},
-		{[]pipeline.Cookie{0}, 1},
-		{[]pipeline.Cookie{c(1), c(7)}, 8},
-		{[]pipeline.Cookie{c(0xffff)}, 1},
-		{[]pipeline.Cookie{c(0xffff), c(1)}, 2},
+		{[]uint64{0}, 1},
+		{[]uint64{c(1), c(7)}, 8},
+		{[]uint64{c(0xffff)}, 1},
+		{[]uint64{c(0xffff), c(1)}, 2},
 	} {
 		if got := nextRound(tc.cookies); got != tc.want {
 			t.Errorf("nextRound(%v) = %d, want %d", tc.cookies, got, tc.want)
@@ -209,13 +210,13 @@ func TestNextRound(t *testing.T) {
 // does for a flow it cannot install.
 type rejectingBridge struct {
 	*fakeBridge
-	bad pipeline.FlowKey
+	bad of.FlowKey
 	gen uint64
 }
 
 func (b *rejectingBridge) Generation() uint64 { return b.gen }
 
-func (b *rejectingBridge) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
+func (b *rejectingBridge) Bundle(ctx context.Context, mods []of.FlowMod) error {
 	for _, m := range mods {
 		if m.Flow.Key() == b.bad {
 			f := m.Flow
@@ -232,16 +233,16 @@ func TestRejectedFlowIsQuarantined(t *testing.T) {
 	bad := appFlow(66)
 	timed := appFlow(77)
 	timed.IdleTimeout = 10
-	br := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, bad: bad.Key(), gen: 1}
+	br := &rejectingBridge{fakeBridge: &fakeBridge{flows: of.NewFlowSet()}, bad: bad.Key(), gen: 1}
 	r := NewReconciler(ReconcilerConfig{RetryDelay: time.Hour, // a retry with the same flow would hang the test
-		Desired: func(uint64) []pipeline.Flow { return []pipeline.Flow{appFlow(1), bad, timed} }}, zaptest.NewLogger(t))
+		Desired: func(uint64) []of.Flow { return []of.Flow{appFlow(1), bad, timed} }}, zaptest.NewLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, br) }()
 	defer func() { cancel(); <-done }()
 	ovstest.Eventually(t, 5*time.Second, "replay without the rejected flow", func() bool { _, _, ok := r.Installed(1); return ok })
 	flows, _ := br.snapshot()
-	if _, ok := flows.Get(appFlow(1).WithRound(1).Key()); !ok {
+	if _, ok := flows.Get(pipeline.WithRound(appFlow(1), 1).Key()); !ok {
 		t.Fatal("the good flow did not land")
 	}
 	if _, ok := flows.Get(bad.Key()); ok {
@@ -258,13 +259,13 @@ func TestRejectedFlowIsQuarantined(t *testing.T) {
 // bridge from the newer one.
 func TestNewerSessionOwnsTheBridge(t *testing.T) {
 	r := NewReconciler(ReconcilerConfig{}, zaptest.NewLogger(t))
-	newer := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, gen: 2}
+	newer := &rejectingBridge{fakeBridge: &fakeBridge{flows: of.NewFlowSet()}, gen: 2}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, newer) }()
 	defer func() { cancel(); <-done }()
 	ovstest.Eventually(t, 5*time.Second, "newer session synced", func() bool { _, _, ok := r.Installed(1); return ok })
-	older := &rejectingBridge{fakeBridge: &fakeBridge{flows: pipeline.NewFlowSet()}, gen: 1}
+	older := &rejectingBridge{fakeBridge: &fakeBridge{flows: of.NewFlowSet()}, gen: 1}
 	if err := r.Run(context.Background(), older); err == nil {
 		t.Fatal("an older session's Run must give way")
 	}
@@ -278,15 +279,15 @@ func TestNewerSessionOwnsTheBridge(t *testing.T) {
 // controller is deleted after the replay; a port's meter goes once its
 // punt flows have.
 func TestReconcilerMeters(t *testing.T) {
-	br := &fakeBridge{flows: pipeline.NewFlowSet(), meters: map[uint32]ofctl.Meter{99: {ID: 99, Rate: 1}}}
+	br := &fakeBridge{flows: of.NewFlowSet(), meters: map[uint32]ofctl.Meter{99: {ID: 99, Rate: 1}}}
 	var mu sync.Mutex
 	ports := []uint32{5, 6}
 	r := NewReconciler(ReconcilerConfig{Mode: pipeline.Reactive, RetryDelay: 10 * time.Millisecond,
 		Meter: func(id uint32) ofctl.Meter { return ofctl.Meter{ID: id, Rate: 50, Burst: 20} },
-		Desired: func(uint64) []pipeline.Flow {
+		Desired: func(uint64) []of.Flow {
 			mu.Lock()
 			defer mu.Unlock()
-			var out []pipeline.Flow
+			var out []of.Flow
 			for _, p := range ports {
 				out = append(out, pipeline.PortPuntFlows(pipeline.Reactive, p)...)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/ofctl"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
@@ -63,7 +63,7 @@ func (n *Node) warmTunnels(ctx context.Context, kick <-chan struct{}) {
 			if t, ok := probed[p.Remote]; ok && now.Sub(t) < probeRefresh {
 				continue
 			}
-			err := sw.PacketOut(ctx, ofctl.PacketOut{InPort: pipeline.PortController, Actions: p.Actions, Data: probeFrame})
+			err := sw.PacketOut(ctx, ofctl.PacketOut{InPort: of.PortController, Actions: p.Actions, Data: probeFrame})
 			if err != nil {
 				n.log.Debug("tunnel probe failed", zap.Stringer("remote", p.Remote), zap.Error(err))
 				continue

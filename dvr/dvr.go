@@ -35,6 +35,7 @@ import (
 	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
@@ -65,7 +66,7 @@ const (
 // interface on a network the chassis hosts: the TTL and too-big guards,
 // answers to pings of its gateways from the hosted networks, its MTU
 // checks, and a route to every address it reaches (see destinations).
-func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
+func Flows(v *topology.View, br topology.Bridge) []of.Flow {
 	routers := v.ChassisRouters(br.Chassis)
 	if len(routers) == 0 {
 		return nil
@@ -98,16 +99,16 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 // dec_ttl would drop them too, but silently. It also sends the packets
 // the MTU check found too big, to be answered with ICMP fragmentation
 // needed.
-func icmpErrors() []pipeline.Flow {
-	out := []pipeline.Flow{{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTooBig,
+func icmpErrors() []of.Flow {
+	out := []of.Flow{{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTooBig,
 		Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
-		Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).Reg(pipeline.PktLarger, 1),
-		Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterICMPErrors}}}}
+		Match:   of.Match{}.EthType(of.EthTypeIPv4).Reg(pipeline.PktLarger, 1),
+		Actions: []of.Action{of.Punt{MeterID: pipeline.MeterICMPErrors}}}}
 	for _, ttl := range []uint64{0, 1} {
-		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTTLExpired,
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTTLExpired,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
-			Match:   pipeline.Match{}.EthType(pipeline.EthTypeIPv4).With(pipeline.FieldIPTTL, ttl),
-			Actions: []pipeline.Action{pipeline.Punt{MeterID: pipeline.MeterICMPErrors}}})
+			Match:   of.Match{}.EthType(of.EthTypeIPv4).With(of.FieldIPTTL, ttl),
+			Actions: []of.Action{of.Punt{MeterID: pipeline.MeterICMPErrors}}})
 	}
 	return out
 }
@@ -118,25 +119,25 @@ func icmpErrors() []pipeline.Flow {
 // destination network's MTU would be lost on the underlay or at the VM;
 // the router answers it with ICMP fragmentation needed instead, so the
 // sender learns the path MTU.
-func mtuChecks(v *topology.View, r topology.Router) []pipeline.Flow {
+func mtuChecks(v *topology.View, r topology.Router) []of.Flow {
 	ifaces := v.RouterInterfaces(r.ID)
 	largest := 0
 	for _, ri := range ifaces {
 		largest = max(largest, ri.Network.MTU)
 	}
-	var out []pipeline.Flow
+	var out []of.Flow
 	for _, to := range ifaces {
 		if to.Network.MTU >= largest || to.Network.MTU <= 0 {
 			continue
 		}
-		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityMTUCheck,
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityMTUCheck,
 			Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.RouterObject(r.Key)),
-			Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(r.Key)).Reg(pipeline.MTUChecked, 0).
-				EthType(pipeline.EthTypeIPv4).IPv4Dst(to.Prefix),
-			Actions: []pipeline.Action{
-				pipeline.CheckLarger(uint16(to.Network.MTU+ethernetHeader), pipeline.PktLarger),
-				pipeline.SetReg(pipeline.MTUChecked, 1),
-				pipeline.Resubmit{Table: pipeline.Table(pipeline.L3Lookup)},
+			Match: of.Match{}.Reg(pipeline.RouterKey, uint64(r.Key)).Reg(pipeline.MTUChecked, 0).
+				EthType(of.EthTypeIPv4).IPv4Dst(to.Prefix),
+			Actions: []of.Action{
+				of.CheckLarger(uint16(to.Network.MTU+ethernetHeader), pipeline.PktLarger),
+				of.SetReg(pipeline.MTUChecked, 1),
+				of.Resubmit{Table: pipeline.Table(pipeline.L3Lookup)},
 			}})
 	}
 	return out
@@ -146,22 +147,22 @@ func mtuChecks(v *topology.View, r topology.Router) []pipeline.Flow {
 // interface in (a VM sent them to in's MAC) for any of the router's
 // gateway addresses: "can I reach my gateway" works on every chassis,
 // without the controller.
-func gatewayEchoes(v *topology.View, in topology.RouterInterface) []pipeline.Flow {
-	var out []pipeline.Flow
+func gatewayEchoes(v *topology.View, in topology.RouterInterface) []of.Flow {
+	var out []of.Flow
 	for _, to := range v.RouterInterfaces(in.Router.ID) {
-		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityGatewayEcho,
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityGatewayEcho,
 			Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.RouterObject(in.Router.Key)),
-			Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(in.Router.Key)).EthDst(in.MAC).
-				EthType(pipeline.EthTypeIPv4).IPProto(pipeline.IPProtoICMP).With(pipeline.FieldICMPType, icmpEchoRequest).
+			Match: of.Match{}.Reg(pipeline.RouterKey, uint64(in.Router.Key)).EthDst(in.MAC).
+				EthType(of.EthTypeIPv4).IPProto(of.IPProtoICMP).With(of.FieldICMPType, icmpEchoRequest).
 				IPv4Dst(netip.PrefixFrom(to.IP, 32)),
-			Actions: []pipeline.Action{
-				pipeline.Move{Src: pipeline.FieldEthSrc, Dst: pipeline.FieldEthDst},
-				pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(in.MAC)},
-				pipeline.Move{Src: pipeline.FieldIPv4Src, Dst: pipeline.FieldIPv4Dst},
-				pipeline.SetField{Field: pipeline.FieldIPv4Src, Value: pipeline.IPv4Value(to.IP)},
-				pipeline.SetField{Field: pipeline.FieldICMPType, Value: icmpEchoReply},
-				pipeline.SetField{Field: pipeline.FieldIPTTL, Value: routerTTL},
-				pipeline.Output{Port: pipeline.PortInPort},
+			Actions: []of.Action{
+				of.Move{Src: of.FieldEthSrc, Dst: of.FieldEthDst},
+				of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(in.MAC)},
+				of.Move{Src: of.FieldIPv4Src, Dst: of.FieldIPv4Dst},
+				of.SetField{Field: of.FieldIPv4Src, Value: of.IPv4Value(to.IP)},
+				of.SetField{Field: of.FieldICMPType, Value: icmpEchoReply},
+				of.SetField{Field: of.FieldIPTTL, Value: routerTTL},
+				of.Output{Port: of.PortInPort},
 			}})
 	}
 	return out
@@ -183,43 +184,43 @@ func destinations(v *topology.View, ri topology.RouterInterface) []topology.Neig
 
 // route is the flow that routes packets of router ri.Router to neighbour
 // nb, in ri's subnet.
-func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb topology.Neighbour) (pipeline.Flow, bool) {
+func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb topology.Neighbour) (of.Flow, bool) {
 	p, ok := v.LocatedPortByKey(nb.Port)
 	if !ok {
-		return pipeline.Flow{}, false
+		return of.Flow{}, false
 	}
 	dst, ip := nb.MAC, nb.IP
-	var actions []pipeline.Action
+	var actions []of.Action
 	if p.HostID == br.Chassis {
-		actions = []pipeline.Action{
-			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ri.MAC)},
-			pipeline.SetField{Field: pipeline.FieldEthDst, Value: pipeline.MACValue(dst)},
-			pipeline.DecTTL{},
-			pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
-			pipeline.SetReg(pipeline.Routed, 1),
-			pipeline.WriteMetadata{Value: uint64(ri.Network.Key)},
-			pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)},
+		actions = []of.Action{
+			of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)},
+			of.SetField{Field: of.FieldEthDst, Value: of.MACValue(dst)},
+			of.DecTTL{},
+			of.SetReg(pipeline.DstPortKey, uint64(p.Key)),
+			of.SetReg(pipeline.Routed, 1),
+			of.WriteMetadata{Value: uint64(ri.Network.Key)},
+			of.GotoTable{Table: pipeline.Table(pipeline.Delivery)},
 		}
 	} else {
 		own, ok := dvrMAC(v, br.Chassis)
 		if !ok {
-			return pipeline.Flow{}, false
+			return of.Flow{}, false
 		}
 		steer, ok := tunnels.Steer(v, br, ri.Network, p.HostID)
 		if !ok {
-			return pipeline.Flow{}, false
+			return of.Flow{}, false
 		}
-		actions = append([]pipeline.Action{
-			pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(own)},
-			pipeline.SetField{Field: pipeline.FieldEthDst, Value: pipeline.MACValue(dst)},
-			pipeline.DecTTL{},
-			pipeline.SetReg(pipeline.DstPortKey, uint64(p.Key)),
-			pipeline.SetReg(pipeline.Routed, 1),
+		actions = append([]of.Action{
+			of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(own)},
+			of.SetField{Field: of.FieldEthDst, Value: of.MACValue(dst)},
+			of.DecTTL{},
+			of.SetReg(pipeline.DstPortKey, uint64(p.Key)),
+			of.SetReg(pipeline.Routed, 1),
 		}, steer...)
 	}
-	return pipeline.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityRoute,
+	return of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityRoute,
 		Cookie: pipeline.NewCookie(0, pipeline.AppDVR, pipeline.PortObject(p.Key)),
-		Match: pipeline.Match{}.Reg(pipeline.RouterKey, uint64(ri.Router.Key)).EthType(pipeline.EthTypeIPv4).
+		Match: of.Match{}.Reg(pipeline.RouterKey, uint64(ri.Router.Key)).EthType(of.EthTypeIPv4).
 			IPv4Dst(netip.PrefixFrom(ip, 32)),
 		Actions: actions}, true
 }
@@ -236,9 +237,9 @@ func dvrMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
 
 // PerDestination reports whether a flow routes to one destination port:
 // the flows reactive mode installs on demand.
-func PerDestination(f pipeline.Flow) bool {
-	return f.Table == pipeline.Table(pipeline.L3Lookup) && f.Cookie.App() == pipeline.AppDVR &&
-		f.Cookie.Kind() == pipeline.KindPort
+func PerDestination(f of.Flow) bool {
+	return f.Table == pipeline.Table(pipeline.L3Lookup) && pipeline.Cookie(f.Cookie).App() == pipeline.AppDVR &&
+		pipeline.Cookie(f.Cookie).Kind() == pipeline.KindPort
 }
 
 // OnMiss returns the route for a packet that missed L3Lookup, routed by
@@ -247,7 +248,7 @@ func PerDestination(f pipeline.Flow) bool {
 // holds dst (or the router does not route on this chassis). The address
 // is looked up in one network's neighbours, so a punt costs the ports of
 // that network, not of the cloud.
-func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []pipeline.Flow {
+func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []of.Flow {
 	r, ok := v.RouterByKey(router)
 	if !ok || !routesOn(v, br.Chassis, r) {
 		return nil
@@ -259,7 +260,7 @@ func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr)
 		// As destinations would give it, without the whole table.
 		if nb, ok := v.Neighbour(ri.Network.ID, dst); ok && !nb.Router && nb.MAC != nil {
 			if f, ok := route(v, br, ri, nb); ok {
-				return []pipeline.Flow{f}
+				return []of.Flow{f}
 			}
 		}
 	}

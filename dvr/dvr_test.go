@@ -13,6 +13,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -38,7 +39,7 @@ func TestGoldenProactive(t *testing.T) {
 	v := topology.NewView(f.Store)
 	for _, c := range chassis {
 		flows := append(pipeline.MissFlows(pipeline.Proactive, 0), apps.Flows(v, topologytest.Bridge(c), pipeline.Proactive)...)
-		golden.Check(t, "routed_"+c+"_proactive", pipeline.FormatFlows(flows, f.Names(c)))
+		golden.Check(t, "routed_"+c+"_proactive", of.FormatFlows(flows, f.Names(c)))
 	}
 }
 
@@ -51,12 +52,12 @@ func TestGoldenReactive(t *testing.T) {
 	for _, c := range chassis {
 		br := topologytest.Bridge(c)
 		flows := append(pipeline.MissFlows(pipeline.Reactive, 0), apps.Flows(v, br, pipeline.Reactive)...)
-		golden.Check(t, "routed_"+c+"_reactive_cold", pipeline.FormatFlows(flows, f.Names(c)))
+		golden.Check(t, "routed_"+c+"_reactive_cold", of.FormatFlows(flows, f.Names(c)))
 		r, _ := v.Router("R")
 		for _, dst := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.1.0.2", "10.1.0.3"} {
 			flows = append(flows, dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(dst))...)
 		}
-		golden.Check(t, "routed_"+c+"_reactive_routed", pipeline.FormatFlows(flows, f.Names(c)))
+		golden.Check(t, "routed_"+c+"_reactive_routed", of.FormatFlows(flows, f.Names(c)))
 	}
 }
 
@@ -69,7 +70,7 @@ func TestReactiveIsSubsetOfProactive(t *testing.T) {
 	r, _ := v.Router("R")
 	for _, c := range chassis {
 		br := topologytest.Bridge(c)
-		proactive := pipeline.NewFlowSet(dvr.Flows(v, br)...)
+		proactive := of.NewFlowSet(dvr.Flows(v, br)...)
 		routes := 0
 		for _, fl := range dvr.Flows(v, br) {
 			if dvr.PerDestination(fl) {
@@ -150,7 +151,7 @@ func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	v := topology.NewView(f.Store)
 	onA, onB := leg(t, v, "A4"), leg(t, v, "B4")
 	dump := func(c string) string {
-		return strings.Join(pipeline.FormatFlows(apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive), nil), "\n")
+		return strings.Join(of.FormatFlows(apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive), nil), "\n")
 	}
 	for _, c := range chassis {
 		if !strings.Contains(dump(c), "nw_dst=10.1.0.") {
@@ -169,8 +170,8 @@ func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	f.RemoveRouterInterface(t, "R", "A4")
 	for _, c := range chassis {
 		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
-			if fl.Cookie.App() == pipeline.AppDVR || fl.Table == pipeline.Table(pipeline.L3Lookup) ||
-				fl.Cookie.Kind() == pipeline.KindRouter {
+			if pipeline.Cookie(fl.Cookie).App() == pipeline.AppDVR || fl.Table == pipeline.Table(pipeline.L3Lookup) ||
+				pipeline.Cookie(fl.Cookie).Kind() == pipeline.KindRouter {
 				t.Errorf("%s keeps a DVR flow with no interface left: %s", c, fl)
 			}
 			if s := fl.String(); strings.Contains(s, onA.MAC.String()) || strings.Contains(s, "fa:16:3f") {
@@ -220,17 +221,17 @@ func TestTimeExceeded(t *testing.T) {
 	onA := leg(t, v, "A4")
 	src, _ := net.ParseMAC(a1.MACAddress)
 	echo := []byte{8, 0, 0xf7, 0xfe, 0, 1, 0, 0, 'p', 'i', 'n', 'g', '!', '!'}
-	in := frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoICMP, echo)
+	in := frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, of.IPProtoICMP, echo)
 	out, err := dvr.TimeExceeded(v, r.Key, a.Key, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkt, err := pipeline.ParsePacket(out)
+	pkt, err := of.ParsePacket(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pkt.EthDst.String() != a1.MACAddress || pkt.EthSrc.String() != onA.MAC.String() ||
-		pkt.IPSrc.String() != "10.0.0.1" || pkt.IPDst.String() != a1.FixedIPs[0].IPAddress || pkt.IPProto != pipeline.IPProtoICMP {
+		pkt.IPSrc.String() != "10.0.0.1" || pkt.IPDst.String() != a1.FixedIPs[0].IPAddress || pkt.IPProto != of.IPProtoICMP {
 		t.Fatalf("answer %+v", pkt)
 	}
 	ip := out[14:]
@@ -251,12 +252,12 @@ func TestTimeExceeded(t *testing.T) {
 	}
 	// A short packet padded to Ethernet's minimum: the padding is not
 	// quoted.
-	short := append(frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, pipeline.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
+	short := append(frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, of.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
 	if out, err := dvr.TimeExceeded(v, r.Key, a.Key, short); err != nil || len(out) != 14+20+8+24 {
 		t.Errorf("a padded 24-byte packet: answer of %d bytes (%v), want %d quoting 24", len(out), err, 14+20+8+24)
 	}
 	for name, bad := range map[string][]byte{
-		"an ICMP error": frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, pipeline.IPProtoICMP, []byte{3, 1, 0, 0, 0, 0, 0, 0}),
+		"an ICMP error": frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, of.IPProtoICMP, []byte{3, 1, 0, 0, 0, 0, 0, 0}),
 		"ARP":           append(append(append([]byte{}, onA.MAC...), src...), 0x08, 0x06),
 		"a short frame": {1, 2, 3},
 	} {
@@ -264,7 +265,7 @@ func TestTimeExceeded(t *testing.T) {
 			t.Errorf("%s got an answer: %x", name, out)
 		}
 	}
-	later := frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, pipeline.IPProtoUDP, make([]byte, 8))
+	later := frame(src, onA.MAC, "10.0.0.2", "10.1.0.3", 1, of.IPProtoUDP, make([]byte, 8))
 	later[14+6] = 0x00
 	later[14+7] = 0x10 // fragment offset 16
 	if _, err := dvr.TimeExceeded(v, r.Key, a.Key, later); err == nil {
@@ -309,8 +310,8 @@ func FuzzTimeExceeded(f *testing.F) {
 				if err != nil {
 					continue
 				}
-				pkt, err := pipeline.ParsePacket(out)
-				if err != nil || pkt.IPProto != pipeline.IPProtoICMP || out[14+20] != typ {
+				pkt, err := of.ParsePacket(out)
+				if err != nil || pkt.IPProto != of.IPProtoICMP || out[14+20] != typ {
 					t.Fatalf("answer %x: %v", out, err)
 				}
 			}
@@ -409,18 +410,18 @@ func TestFragmentationNeeded(t *testing.T) {
 	b1, _ := v.LocatedPort("b1")
 	onB := leg(t, v, "B4")
 	src, _ := net.ParseMAC(b1.MACAddress)
-	big := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, pipeline.IPProtoUDP, make([]byte, 1458-20))
+	big := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1458-20))
 	out, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, big)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkt, _ := pipeline.ParsePacket(out)
+	pkt, _ := of.ParsePacket(out)
 	ip := out[14:]
 	if pkt.IPSrc.String() != "10.1.0.1" || pkt.EthDst.String() != b1.MACAddress || ip[20] != 3 || ip[21] != 4 ||
 		binary.BigEndian.Uint16(ip[26:]) != 1450 || sum(ip[20:]) != 0xffff {
 		t.Errorf("answer from %s to %s, type %d code %d, next-hop MTU %d", pkt.IPSrc, pkt.EthDst, ip[20], ip[21], binary.BigEndian.Uint16(ip[26:]))
 	}
-	fits := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, pipeline.IPProtoUDP, make([]byte, 1450-20))
+	fits := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1450-20))
 	if _, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, fits); err == nil {
 		t.Error("a packet that fits A's MTU got fragmentation needed")
 	}

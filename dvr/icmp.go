@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // Reasons TimeExceeded and FragmentationNeeded give no answer.
@@ -65,11 +65,11 @@ func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte)
 // router's gateway on the sender's network; nextHopMTU gives the second
 // half of the header's last 4 bytes (fragmentation needed) or an error.
 func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr, length int) (uint16, error)) ([]byte, error) {
-	pkt, err := pipeline.ParsePacket(frame)
+	pkt, err := of.ParsePacket(frame)
 	if err != nil {
 		return nil, err
 	}
-	if pkt.EthType != pipeline.EthTypeIPv4 {
+	if pkt.EthType != of.EthTypeIPv4 {
 		return nil, ErrNotIPv4
 	}
 	ip := frame[pkt.L3Offset:] // ParsePacket checked it holds the header
@@ -79,7 +79,7 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 		return nil, ErrNoErrorAllowed
 	case binary.BigEndian.Uint16(ip[6:])&0x1fff != 0: // a later fragment
 		return nil, ErrNoErrorAllowed
-	case pkt.IPProto == pipeline.IPProtoICMP && len(ip) > ihl && isICMPError(ip[ihl]):
+	case pkt.IPProto == of.IPProtoICMP && len(ip) > ihl && isICMPError(ip[ihl]):
 		return nil, ErrNoErrorAllowed
 	}
 	gw, ok := gateway(v, router, network, pkt.IPSrc)
@@ -97,11 +97,11 @@ func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code
 	out := make([]byte, 0, 14+20+icmpLen)
 	out = append(out, pkt.EthSrc...)
 	out = append(out, gw.MAC...)
-	out = binary.BigEndian.AppendUint16(out, pipeline.EthTypeIPv4)
+	out = binary.BigEndian.AppendUint16(out, of.EthTypeIPv4)
 	h := len(out)
 	out = append(out, 0x45, 0xc0) // version 4, 20-byte header; DSCP CS6 (network control)
 	out = binary.BigEndian.AppendUint16(out, uint16(20+icmpLen))
-	out = append(out, 0, 0, 0, 0, defaultTTL, pipeline.IPProtoICMP, 0, 0)
+	out = append(out, 0, 0, 0, 0, defaultTTL, of.IPProtoICMP, 0, 0)
 	out = append(out, gw.IP.AsSlice()...)
 	out = append(out, pkt.IPSrc.AsSlice()...)
 	binary.BigEndian.PutUint16(out[h+10:], checksum(out[h:h+20]))

@@ -8,7 +8,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/l2pop"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
@@ -30,7 +30,7 @@ func BenchmarkOnMiss(b *testing.B) {
 		found := 0
 		for _, fl := range append(l2pop.Flows(v, br), tunnels.Flows(v, br)...) {
 			if l2pop.PerDestination(fl) {
-				if d, ok := fl.Match.Get(pipeline.FieldEthDst); ok && d.Value == pipeline.MACValue(dst) {
+				if d, ok := fl.Match.Get(of.FieldEthDst); ok && d.Value == of.MACValue(dst) {
 					found++
 				}
 			}

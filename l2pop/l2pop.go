@@ -33,6 +33,7 @@ import (
 	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
@@ -48,47 +49,47 @@ const (
 var multicast = net.HardwareAddr{1, 0, 0, 0, 0, 0}
 
 // Flows returns the app's flows for one bridge.
-func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
-	var out []pipeline.Flow
+func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+	var out []of.Flow
 	local := v.LocalPorts(br.Chassis)
 	for _, p := range local {
 		ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
 		out = append(out, portSecurity(p)...)
 		out = append(out,
-			pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
-				Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
-				Actions: []pipeline.Action{pipeline.Output{Port: p.OFPort}}})
+			of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
+				Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+				Actions: []of.Action{of.Output{Port: p.OFPort}}})
 		out = append(out, routedDelivery(v, p)...)
 	}
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) > 0 {
-		out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityMulticast,
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityMulticast,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, 0),
-			Match:   pipeline.Match{}.EthDstMasked(multicast, multicast),
-			Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Flood)}}})
+			Match:   of.Match{}.EthDstMasked(multicast, multicast),
+			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.Flood)}}})
 	}
 	for _, n := range hosted {
 		netCookie := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
 		for _, ri := range v.NetworkInterfaces(n.ID) {
 			// Only what a local VM sends is routed here; a routed packet
 			// from a tunnel was routed by the chassis that sent it.
-			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+			out = append(out, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
 				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.RouterObject(ri.Router.Key)),
-				Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0).EthDst(ri.MAC),
-				Actions: []pipeline.Action{pipeline.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
-					pipeline.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
+				Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0).EthDst(ri.MAC),
+				Actions: []of.Action{of.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
+					of.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
 		}
 		for _, st := range stations(v, n.ID) {
 			out = append(out, lookup(n, st))
 		}
-		var toLocal []pipeline.Action
+		var toLocal []of.Action
 		for _, p := range v.NetworkPorts(n.ID) {
 			if p.HostID == br.Chassis {
-				toLocal = append(toLocal, pipeline.Output{Port: p.OFPort})
+				toLocal = append(toLocal, of.Output{Port: p.OFPort})
 			}
 		}
 		// Head-end replication: one copy per other chassis hosting n.
-		var toRemote []pipeline.Action
+		var toRemote []of.Action
 		for _, c := range v.NetworkHosts(n.ID) {
 			if c == br.Chassis {
 				continue
@@ -98,23 +99,23 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 			}
 		}
 		out = append(out,
-			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
-				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
-				Actions: append(append([]pipeline.Action{}, toLocal...), toRemote...)},
-			pipeline.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
-				Match:   pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
+			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
+				Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
+				Actions: append(append([]of.Action{}, toLocal...), toRemote...)},
+			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
+				Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
 				Actions: toLocal})
 	}
 	return out
 }
 
 // lookup is the L2Lookup flow that sends a station's MAC to its port.
-func lookup(n topology.Network, st station) pipeline.Flow {
-	return pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
+func lookup(n topology.Network, st station) of.Flow {
+	return of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
 		Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(st.port.Key)),
-		Match:  pipeline.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
-		Actions: []pipeline.Action{pipeline.SetReg(pipeline.DstPortKey, uint64(st.port.Key)),
-			pipeline.GotoTable{Table: pipeline.Table(pipeline.Egress)}}}
+		Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
+		Actions: []of.Action{of.SetReg(pipeline.DstPortKey, uint64(st.port.Key)),
+			of.GotoTable{Table: pipeline.Table(pipeline.Egress)}}}
 }
 
 // station is a MAC of a network and the located port that receives it.
@@ -254,12 +255,12 @@ func soleClaim(v *topology.View, network string, p *topology.Port, mac string) b
 // and single-address allowed pairs) in a subnet with a router, the router's MAC
 // on that subnet as the source of packets routed to it on another chassis
 // (which arrive with that chassis' DVR MAC).
-func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
+func routedDelivery(v *topology.View, p topology.Port) []of.Flow {
 	ifaces := v.NetworkInterfaces(p.NetworkID)
 	if len(ifaces) == 0 {
 		return nil
 	}
-	var out []pipeline.Flow
+	var out []of.Flow
 	seen := map[netip.Prefix]bool{}
 	for _, s := range sources(p) {
 		if seen[s.prefix] || !s.prefix.IsSingleIP() { // no route targets a CIDR pair
@@ -270,13 +271,13 @@ func routedDelivery(v *topology.View, p topology.Port) []pipeline.Flow {
 			if !ri.Prefix.Contains(s.prefix.Addr()) || ri.Prefix.Bits() > s.prefix.Bits() {
 				continue
 			}
-			out = append(out, pipeline.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
+			out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
 				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
-				Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
-					WithMasked(pipeline.FieldEthSrc, pipeline.MACValue(topology.DVRMACPrefix), pipeline.MACValue(topology.DVRMACMask)).
-					EthType(pipeline.EthTypeIPv4).IPv4Dst(s.prefix),
-				Actions: []pipeline.Action{pipeline.SetField{Field: pipeline.FieldEthSrc, Value: pipeline.MACValue(ri.MAC)},
-					pipeline.Output{Port: p.OFPort}}})
+				Match: of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
+					WithMasked(of.FieldEthSrc, of.MACValue(topology.DVRMACPrefix), of.MACValue(topology.DVRMACMask)).
+					EthType(of.EthTypeIPv4).IPv4Dst(s.prefix),
+				Actions: []of.Action{of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)},
+					of.Output{Port: p.OFPort}}})
 			break
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
@@ -18,7 +19,7 @@ func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, pipeline.FormatFlows(l2pop.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows(l2pop.Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -31,11 +32,11 @@ func TestFloodReachesOnlyHostingChassis(t *testing.T) {
 		if fl.Table != pipeline.Table(pipeline.Flood) {
 			continue
 		}
-		nk, _ := fl.Match.Get(pipeline.FieldMetadata)
-		fromTunnel, _ := fl.Match.Get(pipeline.FieldReg0)
+		nk, _ := fl.Match.Get(of.FieldMetadata)
+		fromTunnel, _ := fl.Match.Get(of.FieldReg0)
 		var dsts []uint64
 		for _, a := range fl.Actions {
-			if sf, ok := a.(pipeline.SetField); ok && sf.Field == pipeline.FieldTunDst {
+			if sf, ok := a.(of.SetField); ok && sf.Field == of.FieldTunDst {
 				dsts = append(dsts, sf.Value)
 			}
 		}
@@ -58,14 +59,14 @@ func TestFloodReachesOnlyHostingChassis(t *testing.T) {
 // mentions it, hv1 steers it to hv3, and nothing else changes on hv1.
 func TestMoveLeavesNoTrace(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	before := pipeline.NewFlowSet(l2pop.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1"))...)
+	before := of.NewFlowSet(l2pop.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1"))...)
 	f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 7})
 	v := topology.NewView(f.Store)
 	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv2")) {
 		t.Errorf("hv2 hosts nothing now, yet has %s", fl)
 	}
-	after := pipeline.NewFlowSet(l2pop.Flows(v, topologytest.Bridge("hv1"))...)
-	c := pipeline.Diff(before, after)
+	after := of.NewFlowSet(l2pop.Flows(v, topologytest.Bridge("hv1"))...)
+	c := of.Diff(before, after)
 	if len(c.Adds) != 0 || len(c.Deletes) != 0 || len(c.Modifies) != 1 {
 		t.Fatalf("hv1 changes %s, want only the flood flow of A modified", c)
 	}
@@ -82,7 +83,7 @@ func TestReactiveIsSubsetOfProactive(t *testing.T) {
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
-		proactive := pipeline.NewFlowSet(append(l2pop.Flows(v, br), tunnels.Flows(v, br)...)...)
+		proactive := of.NewFlowSet(append(l2pop.Flows(v, br), tunnels.Flows(v, br)...)...)
 		for _, n := range v.HostedNetworks(c) {
 			for _, p := range v.NetworkPorts(n.ID) {
 				mac, _ := net.ParseMAC(p.MACAddress)
@@ -129,8 +130,8 @@ func TestPairMACsAreKnown(t *testing.T) {
 		if fl.Table != pipeline.Table(pipeline.L2Lookup) {
 			continue
 		}
-		if dst, ok := fl.Match.Get(pipeline.FieldEthDst); ok && dst.Mask == 0 || ok && dst.Mask == 0xffffffffffff {
-			lookup[pipeline.MACFromValue(dst.Value).String()] += fl.Format(nil)
+		if dst, ok := fl.Match.Get(of.FieldEthDst); ok && dst.Mask == 0 || ok && dst.Mask == 0xffffffffffff {
+			lookup[of.MACFromValue(dst.Value).String()] += fl.Format(nil)
 		}
 	}
 	a1, _ := v.LocatedPort("a1")
@@ -163,13 +164,13 @@ func TestReactiveEqualsProactiveWithPairsAndRouters(t *testing.T) {
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
-		want := pipeline.NewFlowSet()
+		want := of.NewFlowSet()
 		for _, fl := range append(l2pop.Flows(v, br), tunnels.Flows(v, br)...) {
 			if l2pop.PerDestination(fl) {
 				want.Add(fl)
 			}
 		}
-		got := pipeline.NewFlowSet()
+		got := of.NewFlowSet()
 		for _, n := range v.HostedNetworks(c) {
 			for _, p := range append(f.Store.Ports(), topology.Port{MACAddress: "fa:16:3e:ff:ff:ff"}) {
 				macs := []string{p.MACAddress}
@@ -185,7 +186,7 @@ func TestReactiveEqualsProactiveWithPairsAndRouters(t *testing.T) {
 			}
 		}
 		if !got.Equal(want) {
-			t.Errorf("%s: reactive and proactive differ: %s", c, pipeline.Diff(want, got))
+			t.Errorf("%s: reactive and proactive differ: %s", c, of.Diff(want, got))
 		}
 	}
 }

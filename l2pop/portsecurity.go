@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -57,24 +58,24 @@ func sources(p topology.Port) []source {
 
 // portSecurity admits what a local port may send: with port security,
 // IPv4 and ARP from its own MAC and addresses only; without, everything.
-func portSecurity(p topology.Port) []pipeline.Flow {
+func portSecurity(p topology.Port) []of.Flow {
 	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
-	admit := []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}
+	admit := []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}
 	table := pipeline.Table(pipeline.PortSecurity)
-	port := pipeline.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key))
+	port := of.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key))
 	if !p.PortSecurityEnabled {
-		return []pipeline.Flow{{Table: table, Priority: PriorityOpenPort, Cookie: ck, Match: port, Actions: admit}}
+		return []of.Flow{{Table: table, Priority: PriorityOpenPort, Cookie: ck, Match: port, Actions: admit}}
 	}
-	out := []pipeline.Flow{{Table: table, Priority: PrioritySpoofed, Cookie: ck, Match: port}}
+	out := []of.Flow{{Table: table, Priority: PrioritySpoofed, Cookie: ck, Match: port}}
 	for _, s := range sources(p) {
 		mask := uint64(0xffffffff) << (32 - s.prefix.Bits()) & 0xffffffff
 		out = append(out,
-			pipeline.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
-				Match: port.EthSrc(s.mac).EthType(pipeline.EthTypeIPv4).IPv4Src(s.prefix)},
-			pipeline.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
-				Match: port.EthSrc(s.mac).EthType(pipeline.EthTypeARP).
-					WithMasked(pipeline.FieldARPSPA, pipeline.IPv4Value(s.prefix.Addr()), mask).
-					With(pipeline.FieldARPSHA, pipeline.MACValue(s.mac))})
+			of.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
+				Match: port.EthSrc(s.mac).EthType(of.EthTypeIPv4).IPv4Src(s.prefix)},
+			of.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
+				Match: port.EthSrc(s.mac).EthType(of.EthTypeARP).
+					WithMasked(of.FieldARPSPA, of.IPv4Value(s.prefix.Addr()), mask).
+					With(of.FieldARPSHA, of.MACValue(s.mac))})
 	}
 	return out
 }

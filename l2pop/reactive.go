@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
@@ -11,8 +12,8 @@ import (
 // PerDestination reports whether a flow serves one destination port (a
 // known MAC in L2Lookup, a port's Egress) — the flows reactive mode
 // installs on demand instead of up front.
-func PerDestination(f pipeline.Flow) bool {
-	kind := f.Cookie.Kind()
+func PerDestination(f of.Flow) bool {
+	kind := pipeline.Cookie(f.Cookie).Kind()
 	switch f.Table {
 	case pipeline.Table(pipeline.L2Lookup):
 		return kind == pipeline.KindPort
@@ -29,7 +30,7 @@ func PerDestination(f pipeline.Flow) bool {
 // reactive ⊆ proactive by construction. Empty when no located port of the
 // network has dst, or the network is not hosted here. It costs the ports
 // of one network, not the bridge's whole flow set.
-func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.HardwareAddr) []pipeline.Flow {
+func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.HardwareAddr) []of.Flow {
 	n, ok := v.NetworkByKey(network)
 	if !ok || !v.Hosts(br.Chassis, n.ID) {
 		return nil
@@ -39,7 +40,7 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, dst net.Hardwa
 		return nil
 	}
 	port := *own[0].port
-	var out []pipeline.Flow
+	var out []of.Flow
 	for _, st := range own {
 		out = append(out, lookup(n, st))
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // BenchmarkInstall100k installs 100,000 flows on a real bridge through
@@ -22,10 +22,10 @@ func BenchmarkInstall100k(b *testing.B) {
 	o, br, _, sw := realSwitch(b)
 	ctx := context.Background()
 	flows := flowgen.Distinct(rand.New(rand.NewSource(21)), 100_000)
-	mods := make([]pipeline.FlowMod, len(flows))
+	mods := make([]of.FlowMod, len(flows))
 	lines := make([]string, len(flows))
 	for i, f := range flows {
-		mods[i] = pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f}
+		mods[i] = of.FlowMod{Command: of.FlowAdd, Flow: f}
 		lines[i] = f.Format(nil)
 	}
 	file := filepath.Join(b.TempDir(), "flows.txt")

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 var (
@@ -21,7 +21,7 @@ type OpenFlowError struct {
 	Type uint16
 	Code uint16
 	// Flow is the flow whose flow-mod failed, when the error names one.
-	Flow *pipeline.Flow
+	Flow *of.Flow
 	// Request says what was being done ("bundle commit", "table names").
 	Request string
 }

@@ -3,7 +3,7 @@ package ofctl
 import (
 	"testing"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // FuzzParsePacketIn: whatever a switch sends as a packet-in, parsing never
@@ -14,7 +14,7 @@ func FuzzParsePacketIn(f *testing.F) {
 	m := packetInMsg(3, 1, make([]byte, 42))
 	m[headerLen+16+3] = 0xff // match longer than the message
 	f.Add(m)
-	f.Add([]byte{pipeline.OFVersion15, typePacketIn, 0, 8, 0, 0, 0, 0})
+	f.Add([]byte{of.OFVersion15, typePacketIn, 0, 8, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pi, err := ParsePacketIn(b)
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // Meter is an OpenFlow meter with one drop band counted in packets per
@@ -143,11 +143,11 @@ func parseMeterStats(body []byte) ([]MeterStats, error) {
 	var out []MeterStats
 	for len(body) > 0 {
 		if len(body) < 40 {
-			return nil, pipeline.ErrTruncated
+			return nil, of.ErrTruncated
 		}
 		n := int(binary.BigEndian.Uint16(body[4:]))
 		if n < 40 || n > len(body) || (n-40)%16 != 0 {
-			return nil, fmt.Errorf("meter stats entry of %d bytes: %w", n, pipeline.ErrTruncated)
+			return nil, fmt.Errorf("meter stats entry of %d bytes: %w", n, of.ErrTruncated)
 		}
 		m := MeterStats{ID: binary.BigEndian.Uint32(body), Packets: binary.BigEndian.Uint64(body[16:])}
 		for band := body[40:n]; len(band) >= 16; band = band[16:] {

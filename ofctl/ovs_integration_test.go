@@ -16,6 +16,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -53,9 +54,9 @@ func TestDumpRoundTripOnRealOVS(t *testing.T) {
 	o, br, _, sw := realSwitch(t)
 	ctx := context.Background()
 	want := flowgen.Set(rand.New(rand.NewSource(5)), 400)
-	var mods []pipeline.FlowMod
+	var mods []of.FlowMod
 	for _, f := range want.Flows() {
-		mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f})
+		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
 	}
 	if err := sw.Bundle(ctx, mods); err != nil {
 		t.Fatal(err)
@@ -67,13 +68,13 @@ func TestDumpRoundTripOnRealOVS(t *testing.T) {
 	for _, u := range dump.Undecodable {
 		t.Errorf("undecodable flow %s: %v", u.Flow, u.Err)
 	}
-	got := pipeline.NewFlowSet(dump.Flows...)
+	got := of.NewFlowSet(dump.Flows...)
 	if !got.Equal(want) {
-		c := pipeline.Diff(want, got)
+		c := of.Diff(want, got)
 		t.Fatalf("dump differs from what was installed: %s; first: %v", c, firstOf(c))
 	}
 	text := o.DumpFlows(br)
-	model := pipeline.FormatFlows(want.Flows(), pipeline.PipelineNames())
+	model := of.FormatFlows(want.Flows(), pipeline.Names())
 	if strings.Join(text, "\n") != strings.Join(model, "\n") {
 		for i := range min(len(text), len(model)) {
 			if text[i] != model[i] {
@@ -84,8 +85,8 @@ func TestDumpRoundTripOnRealOVS(t *testing.T) {
 	}
 }
 
-func firstOf(c pipeline.Changes) string {
-	for _, l := range [][]pipeline.Flow{c.Deletes, c.Modifies, c.Adds} {
+func firstOf(c of.Changes) string {
+	for _, l := range [][]of.Flow{c.Deletes, c.Modifies, c.Adds} {
 		if len(l) > 0 {
 			return l[0].String()
 		}
@@ -98,13 +99,13 @@ func firstOf(c pipeline.Changes) string {
 func TestBundleIsAtomicOnRealOVS(t *testing.T) {
 	o, br, _, sw := realSwitch(t)
 	before := o.DumpFlows(br)
-	mods := make([]pipeline.FlowMod, 0, 51)
+	mods := make([]of.FlowMod, 0, 51)
 	for _, f := range flowgen.Distinct(rand.New(rand.NewSource(6)), 50) {
-		mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f})
+		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
 	}
-	bad := pipeline.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: 1,
-		Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Classifier)}}}
-	mods = append(mods[:25], append([]pipeline.FlowMod{{Command: pipeline.FlowAdd, Flow: bad}}, mods[25:]...)...)
+	bad := of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: 1,
+		Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.Classifier)}}}
+	mods = append(mods[:25], append([]of.FlowMod{{Command: of.FlowAdd, Flow: bad}}, mods[25:]...)...)
 	err := sw.Bundle(context.Background(), mods)
 	var oe *OpenFlowError
 	if !errors.As(err, &oe) || oe.Flow == nil || !oe.Flow.Equal(bad) {
@@ -125,9 +126,9 @@ func TestBundleIsAtomicOnRealOVS(t *testing.T) {
 func TestSwitchKilledMidBundle(t *testing.T) {
 	o, _, srv, sw := realSwitch(t)
 	goroutines := runtime.NumGoroutine()
-	mods := make([]pipeline.FlowMod, 0, 200_000)
+	mods := make([]of.FlowMod, 0, 200_000)
 	for _, f := range flowgen.Distinct(rand.New(rand.NewSource(8)), 200_000) {
-		mods = append(mods, pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f})
+		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
 	}
 	pid := o.VswitchdPID()
 	go func() {
@@ -163,16 +164,16 @@ func TestMetersOnRealOVS(t *testing.T) {
 		!strings.Contains(got, "type=drop rate=10 burst_size=10") {
 		t.Fatalf("dump-meters:\n%s", got)
 	}
-	punt := pipeline.Flow{Table: 3, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 1),
-		Actions: []pipeline.Action{pipeline.Punt{MeterID: 7}}}
-	if err := sw.Bundle(ctx, []pipeline.FlowMod{{Command: pipeline.FlowAdd, Flow: punt}}); err != nil {
+	punt := of.Flow{Table: 3, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 1),
+		Actions: []of.Action{of.Punt{MeterID: 7}}}
+	if err := sw.Bundle(ctx, []of.FlowMod{{Command: of.FlowAdd, Flow: punt}}); err != nil {
 		t.Fatal(err)
 	}
 	frame := make([]byte, 60)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
 	const sent = 300
 	for range sent {
-		if err := sw.PacketOut(ctx, PacketOut{InPort: pipeline.PortController, Actions: []pipeline.Action{pipeline.Resubmit{Table: 3}}, Data: frame}); err != nil {
+		if err := sw.PacketOut(ctx, PacketOut{InPort: of.PortController, Actions: []of.Action{of.Resubmit{Table: 3}}, Data: frame}); err != nil {
 			t.Fatal(err)
 		}
 	}

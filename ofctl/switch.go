@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // Switch is one OpenFlow session with a bridge, keyed by datapath id. Its
@@ -276,7 +276,7 @@ const bundleChunk = 1 << 20
 // none. It opens a bundle, adds every flow-mod, waits on a barrier for any
 // flow the switch rejects (then discards the bundle and returns an
 // *OpenFlowError naming that flow), and commits.
-func (s *Switch) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
+func (s *Switch) Bundle(ctx context.Context, mods []of.FlowMod) error {
 	if len(mods) == 0 {
 		return nil
 	}
@@ -346,7 +346,7 @@ func (s *Switch) Bundle(ctx context.Context, mods []pipeline.FlowMod) error {
 
 // bundleErrors turns the errors collected for a bundle's adds into one
 // error naming the failing flows.
-func (s *Switch) bundleErrors(sink *errorSink, addX uint32, mods []pipeline.FlowMod) error {
+func (s *Switch) bundleErrors(sink *errorSink, addX uint32, mods []of.FlowMod) error {
 	var errs []error
 	for {
 		select {
@@ -371,7 +371,7 @@ func (s *Switch) bundleErrors(sink *errorSink, addX uint32, mods []pipeline.Flow
 
 // FlowMods sends flow-mods outside a bundle and waits on a barrier; used
 // for one-off changes where atomicity does not matter.
-func (s *Switch) FlowMods(ctx context.Context, mods []pipeline.FlowMod) error {
+func (s *Switch) FlowMods(ctx context.Context, mods []of.FlowMod) error {
 	if len(mods) == 0 {
 		return nil
 	}
@@ -382,7 +382,7 @@ func (s *Switch) FlowMods(ctx context.Context, mods []pipeline.FlowMod) error {
 	var buf []byte
 	for i, fm := range mods {
 		var err error
-		if buf, err = pipeline.AppendFlowMod(buf, base+uint32(i), fm); err != nil {
+		if buf, err = of.AppendFlowMod(buf, base+uint32(i), fm); err != nil {
 			return fmt.Errorf("ofctl: switch %s: %w", s, err)
 		}
 	}
@@ -398,7 +398,7 @@ func (s *Switch) FlowMods(ctx context.Context, mods []pipeline.FlowMod) error {
 
 // Dump is the content of a switch's flow tables.
 type Dump struct {
-	Flows []pipeline.Flow
+	Flows []of.Flow
 	// Undecodable are flows the model cannot represent (installed by
 	// someone else); they still carry table, priority and cookie.
 	Undecodable []Undecodable
@@ -406,13 +406,13 @@ type Dump struct {
 
 // Undecodable is a dumped flow the model could not read.
 type Undecodable struct {
-	Flow pipeline.Flow
+	Flow of.Flow
 	Err  error
 }
 
 // Cookies returns the cookie of every dumped flow, decodable or not.
-func (d Dump) Cookies() []pipeline.Cookie {
-	out := make([]pipeline.Cookie, 0, len(d.Flows)+len(d.Undecodable))
+func (d Dump) Cookies() []uint64 {
+	out := make([]uint64, 0, len(d.Flows)+len(d.Undecodable))
 	for _, f := range d.Flows {
 		out = append(out, f.Cookie)
 	}
@@ -422,7 +422,7 @@ func (d Dump) Cookies() []pipeline.Cookie {
 	return out
 }
 
-// DumpFlows reads every flow of every table back into pipeline.Flow.
+// DumpFlows reads every flow of every table back into of.Flow.
 func (s *Switch) DumpFlows(ctx context.Context) (Dump, error) {
 	xid := s.nextXids(1)
 	replies, err := s.roundTrip(ctx, xid, flowDescRequest(xid), "flow dump", multipartDone)
@@ -436,7 +436,7 @@ func (s *Switch) DumpFlows(ctx context.Context) (Dump, error) {
 			return Dump{}, fmt.Errorf("ofctl: switch %s: malformed flow dump reply", s)
 		}
 		for len(body) > 0 {
-			f, n, err := pipeline.DecodeFlowDesc(body)
+			f, n, err := of.DecodeFlowDesc(body)
 			if n == 0 {
 				return Dump{}, fmt.Errorf("ofctl: switch %s: malformed flow dump entry: %w", s, err)
 			}
@@ -483,7 +483,7 @@ func (s *Switch) SetTableNames(ctx context.Context, names map[uint8]string) erro
 
 // PacketOut sends a packet through the switch. To re-inject a punted
 // packet into the pipeline, use InPort = the packet's ingress port and
-// Actions = Output{Port: pipeline.PortTable}.
+// Actions = Output{Port: of.PortTable}.
 func (s *Switch) PacketOut(ctx context.Context, po PacketOut) error {
 	xid := s.nextXids(1)
 	msg, err := packetOutMsg(xid, po)
@@ -521,7 +521,7 @@ func (s *Switch) readLoop() {
 		}
 		s.lastRecv.Store(time.Now().UnixNano())
 		h, _ := parseHeader(msg)
-		if h.Version != pipeline.OFVersion15 {
+		if h.Version != of.OFVersion15 {
 			s.end(fmt.Errorf("switch changed OpenFlow version to %#x", h.Version))
 			return
 		}

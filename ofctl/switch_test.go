@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -155,12 +156,12 @@ func dial(t *testing.T, srv *Server, fs *fakeSwitch) {
 	go fs.run()
 }
 
-func manyFlows(n int) []pipeline.FlowMod {
-	mods := make([]pipeline.FlowMod, n)
+func manyFlows(n int) []of.FlowMod {
+	mods := make([]of.FlowMod, n)
 	for i := range mods {
-		mods[i] = pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: pipeline.Flow{
-			Table: 40, Priority: 100, Match: pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(i)),
-			Actions: []pipeline.Action{pipeline.Output{Port: uint32(i%100 + 1)}},
+		mods[i] = of.FlowMod{Command: of.FlowAdd, Flow: of.Flow{
+			Table: 40, Priority: 100, Match: of.Match{}.Reg(pipeline.DstPortKey, uint64(i)),
+			Actions: []of.Action{of.Output{Port: uint32(i%100 + 1)}},
 		}}
 	}
 	return mods
@@ -253,7 +254,7 @@ func packetInMsg(xid uint32, inPort uint32, data []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
 	b = append(b, ReasonTableMiss, 40)
 	b = binary.BigEndian.AppendUint64(b, 0x42)
-	b = pipeline.AppendMatch(b, pipeline.Match{}.InPort(inPort).Reg(pipeline.SrcPortKey, 9))
+	b = of.AppendMatch(b, of.Match{}.InPort(inPort).Reg(pipeline.SrcPortKey, 9))
 	b = append(b, 0, 0)
 	b = append(b, data...)
 	return finish(b, 0)
@@ -277,7 +278,7 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 			if pi.Cookie != 0x42 {
 				t.Errorf("cookie %#x, want 0x42", pi.Cookie)
 			}
-			if c, _ := pi.Match.Get(pipeline.FieldReg6); c.Value != 9 {
+			if c, _ := pi.Match.Get(of.FieldReg6); c.Value != 9 {
 				t.Errorf("reg6 = %d, want 9", c.Value)
 			}
 			select {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // OpenFlow 1.5 message types (ofp_type).
@@ -59,7 +59,7 @@ type header struct {
 
 func parseHeader(b []byte) (header, error) {
 	if len(b) < headerLen {
-		return header{}, pipeline.ErrTruncated
+		return header{}, of.ErrTruncated
 	}
 	h := header{b[0], b[1], binary.BigEndian.Uint16(b[2:]), binary.BigEndian.Uint32(b[4:])}
 	if h.Length < headerLen {
@@ -70,7 +70,7 @@ func parseHeader(b []byte) (header, error) {
 
 // appendHeader starts a message; finish sets its length.
 func appendHeader(b []byte, typ uint8, xid uint32) []byte {
-	b = append(b, pipeline.OFVersion15, typ, 0, 0)
+	b = append(b, of.OFVersion15, typ, 0, 0)
 	return binary.BigEndian.AppendUint32(b, xid)
 }
 
@@ -88,7 +88,7 @@ func helloMsg(xid uint32) []byte {
 	b := appendHeader(nil, typeHello, xid)
 	b = be16(b, helloElemVersionBitmap)
 	b = be16(b, 8)
-	b = be32(b, 1<<pipeline.OFVersion15)
+	b = be32(b, 1<<of.OFVersion15)
 	return finish(b, 0)
 }
 
@@ -106,7 +106,7 @@ func helloSupports15(msg []byte) bool {
 			break
 		}
 		if typ == helloElemVersionBitmap && n >= 8 {
-			return binary.BigEndian.Uint32(body[4:])&(1<<pipeline.OFVersion15) != 0
+			return binary.BigEndian.Uint32(body[4:])&(1<<of.OFVersion15) != 0
 		}
 		adv := (n + 7) / 8 * 8
 		if adv > len(body) {
@@ -114,7 +114,7 @@ func helloSupports15(msg []byte) bool {
 		}
 		body = body[adv:]
 	}
-	return h.Version >= pipeline.OFVersion15
+	return h.Version >= of.OFVersion15
 }
 
 func simpleMsg(typ uint8, xid uint32) []byte {
@@ -142,7 +142,7 @@ type features struct {
 
 func parseFeatures(msg []byte) (features, error) {
 	if len(msg) < headerLen+24 {
-		return features{}, pipeline.ErrTruncated
+		return features{}, of.ErrTruncated
 	}
 	b := msg[headerLen:]
 	return features{DatapathID: binary.BigEndian.Uint64(b), NTables: b[12]}, nil
@@ -156,7 +156,7 @@ type ofError struct {
 
 func parseError(msg []byte) (ofError, error) {
 	if len(msg) < headerLen+4 {
-		return ofError{}, pipeline.ErrTruncated
+		return ofError{}, of.ErrTruncated
 	}
 	b := msg[headerLen:]
 	return ofError{Type: binary.BigEndian.Uint16(b), Code: binary.BigEndian.Uint16(b[2:]), Data: b[4:]}, nil
@@ -166,15 +166,15 @@ func parseError(msg []byte) (ofError, error) {
 type PacketIn struct {
 	Reason   uint8
 	Table    uint8
-	Cookie   pipeline.Cookie
-	Match    pipeline.Match // pipeline fields: in_port, metadata, registers, tunnel
+	Cookie   uint64
+	Match    of.Match // pipeline fields: in_port, metadata, registers, tunnel
 	TotalLen uint16
 	Data     []byte // the Ethernet frame
 }
 
 // InPort is the OpenFlow port the packet entered on.
 func (p PacketIn) InPort() uint32 {
-	c, _ := p.Match.Get(pipeline.FieldInPort)
+	c, _ := p.Match.Get(of.FieldInPort)
 	return uint32(c.Value)
 }
 
@@ -196,26 +196,26 @@ func ParsePacketIn(msg []byte) (PacketIn, error) {
 		return PacketIn{}, fmt.Errorf("openflow: message type %d is not a packet-in", h.Type)
 	}
 	if int(h.Length) > len(msg) {
-		return PacketIn{}, pipeline.ErrTruncated
+		return PacketIn{}, of.ErrTruncated
 	}
 	b := msg[headerLen:h.Length]
 	if len(b) < 16 {
-		return PacketIn{}, pipeline.ErrTruncated
+		return PacketIn{}, of.ErrTruncated
 	}
 	p := PacketIn{
 		TotalLen: binary.BigEndian.Uint16(b[4:]),
 		Reason:   b[6],
 		Table:    b[7],
-		Cookie:   pipeline.Cookie(binary.BigEndian.Uint64(b[8:])),
+		Cookie:   binary.BigEndian.Uint64(b[8:]),
 	}
-	m, n, err := pipeline.DecodeMatch(b[16:], false)
+	m, n, err := of.DecodeMatch(b[16:], false)
 	if err != nil {
 		return PacketIn{}, fmt.Errorf("openflow: packet-in match: %w", err)
 	}
 	p.Match = m
 	rest := b[16+n:]
 	if len(rest) < 2 {
-		return PacketIn{}, pipeline.ErrTruncated
+		return PacketIn{}, of.ErrTruncated
 	}
 	p.Data = append([]byte(nil), rest[2:]...)
 	return p, nil
@@ -224,12 +224,12 @@ func ParsePacketIn(msg []byte) (PacketIn, error) {
 // PacketOut is a packet the controller sends through the switch.
 type PacketOut struct {
 	// InPort is the packet's ingress port as the pipeline sees it
-	// (pipeline.PortController when it did not come from a port).
+	// (of.PortController when it did not come from a port).
 	InPort uint32
 	// Match may carry further pipeline fields (metadata, registers) for a
 	// packet re-injected into the pipeline; in_port is taken from InPort.
-	Match   pipeline.Match
-	Actions []pipeline.Action
+	Match   of.Match
+	Actions []of.Action
 	Data    []byte
 }
 
@@ -239,9 +239,9 @@ func packetOutMsg(xid uint32, po PacketOut) ([]byte, error) {
 	lenAt := len(b)
 	b = be16(b, 0) // actions_len
 	b = append(b, 0, 0)
-	b = pipeline.AppendMatch(b, po.Match.InPort(po.InPort))
+	b = of.AppendMatch(b, po.Match.InPort(po.InPort))
 	actStart := len(b)
-	b, err := pipeline.AppendActions(b, po.Actions)
+	b, err := of.AppendActions(b, po.Actions)
 	if err != nil {
 		return nil, err
 	}
@@ -264,14 +264,14 @@ func bundleCtrlMsg(xid, bundleID uint32, typ uint16, flags uint16) []byte {
 
 // appendBundleAdd appends a BUNDLE_ADD_MESSAGE wrapping a flow-mod; the inner
 // message carries the same xid, as OpenFlow requires.
-func appendBundleAdd(b []byte, xid, bundleID uint32, flags uint16, fm pipeline.FlowMod) ([]byte, error) {
+func appendBundleAdd(b []byte, xid, bundleID uint32, flags uint16, fm of.FlowMod) ([]byte, error) {
 	start := len(b)
 	b = appendHeader(b, typeBundleAdd, xid)
 	b = be32(b, bundleID)
 	b = append(b, 0, 0)
 	b = be16(b, flags)
 	var err error
-	b, err = pipeline.AppendFlowMod(b, xid, fm)
+	b, err = of.AppendFlowMod(b, xid, fm)
 	if err != nil {
 		return b[:start], err
 	}
@@ -284,7 +284,7 @@ func appendBundleAdd(b []byte, xid, bundleID uint32, flags uint16, fm pipeline.F
 // parseBundleCtrl returns the bundle id and control type of a reply.
 func parseBundleCtrl(msg []byte) (uint32, uint16, error) {
 	if len(msg) < headerLen+8 {
-		return 0, 0, pipeline.ErrTruncated
+		return 0, 0, of.ErrTruncated
 	}
 	b := msg[headerLen:]
 	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint16(b[4:]), nil
@@ -303,7 +303,7 @@ func multipartMsg(xid uint32, typ uint16, body []byte) []byte {
 // parseMultipart returns a reply's type, flags and body.
 func parseMultipart(msg []byte) (uint16, uint16, []byte, error) {
 	if len(msg) < headerLen+8 {
-		return 0, 0, nil, pipeline.ErrTruncated
+		return 0, 0, nil, of.ErrTruncated
 	}
 	b := msg[headerLen:]
 	return binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:]), b[8:], nil
@@ -312,13 +312,13 @@ func parseMultipart(msg []byte) (uint16, uint16, []byte, error) {
 // flowDescRequest asks for every flow in every table.
 func flowDescRequest(xid uint32) []byte {
 	var body []byte
-	body = append(body, pipeline.TableAll, 0, 0, 0)
-	body = be32(body, pipeline.PortAny)
+	body = append(body, of.TableAll, 0, 0, 0)
+	body = be32(body, of.PortAny)
 	body = be32(body, 0xffffffff) // any group
 	body = append(body, 0, 0, 0, 0)
 	body = be64(body, 0) // cookie
 	body = be64(body, 0) // cookie mask
-	body = pipeline.AppendMatch(body, pipeline.Match{})
+	body = of.AppendMatch(body, of.Match{})
 	return multipartMsg(xid, multipartFlowDesc, body)
 }
 
@@ -327,7 +327,7 @@ func flowDescRequest(xid uint32) []byte {
 func parseTableMaxEntries(body []byte, out map[uint8]uint32) error {
 	for len(body) > 0 {
 		if len(body) < 64 {
-			return pipeline.ErrTruncated
+			return of.ErrTruncated
 		}
 		n := int(binary.BigEndian.Uint16(body))
 		if n < 64 || n > len(body) {

@@ -1,8 +1,13 @@
 package pipeline
 
-import "fmt"
+import (
+	"fmt"
 
-// Cookie is the 64-bit OpenFlow cookie of every flow Wyvern installs:
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+)
+
+// Cookie reads the 64-bit OpenFlow cookie of every flow Wyvern installs
+// (of.Flow's Cookie; NewCookie builds one):
 //
 //	bits 63..48  round   bumped each time the controller replays a bridge
 //	bits 47..40  app     the owner of the flow (App)
@@ -26,11 +31,11 @@ const (
 	MaxObject = 1<<ObjectBits - 1
 
 	// RoundMask selects the round of a cookie.
-	RoundMask Cookie = (1<<RoundBits - 1) << roundShift
+	RoundMask uint64 = (1<<RoundBits - 1) << roundShift
 	// AppMask selects the app of a cookie.
-	AppMask Cookie = (1<<AppBits - 1) << appShift
+	AppMask uint64 = (1<<AppBits - 1) << appShift
 	// ObjectMask selects the object key of a cookie.
-	ObjectMask Cookie = MaxObject << objectShift
+	ObjectMask uint64 = MaxObject << objectShift
 )
 
 // App identifies the owner of a flow.
@@ -81,7 +86,7 @@ const (
 
 // KindMask selects the object kind of a cookie: with AppMask, a delete
 // reaches every flow of an app serving objects of one kind.
-const KindMask Cookie = 0xf << objectKindShift
+const KindMask uint64 = 0xf << objectKindShift
 
 // Kind is the kind of the object the flow serves (KindPort, ...), 0 for
 // none.
@@ -98,10 +103,10 @@ func NetworkObject(key uint32) uint64 {
 // RouterObject is the cookie object of a logical router.
 func RouterObject(key uint32) uint64 { return KindRouter<<objectKindShift | uint64(key)&objectKeyMask }
 
-// NewCookie builds a cookie. An object key wider than ObjectBits is
-// truncated; the FSM allocates keys far below that.
-func NewCookie(round uint16, app App, object uint64) Cookie {
-	return Cookie(round)<<roundShift | Cookie(app)<<appShift | Cookie(object&MaxObject)<<objectShift
+// NewCookie builds a flow's cookie. An object key wider than ObjectBits
+// is truncated; the FSM allocates keys far below that.
+func NewCookie(round uint16, app App, object uint64) uint64 {
+	return uint64(round)<<roundShift | uint64(app)<<appShift | (object&MaxObject)<<objectShift
 }
 
 // Round is the replay round of the cookie.
@@ -111,11 +116,17 @@ func (c Cookie) Round() uint16 { return uint16(c >> roundShift) }
 func (c Cookie) App() App { return App(c >> appShift) }
 
 // Object is the key of the logical object the flow serves.
-func (c Cookie) Object() uint64 { return uint64(c & ObjectMask) }
+func (c Cookie) Object() uint64 { return uint64(c) & ObjectMask }
 
 // WithRound returns the cookie moved to another round.
 func (c Cookie) WithRound(round uint16) Cookie {
-	return c&^RoundMask | Cookie(round)<<roundShift
+	return Cookie(uint64(c)&^RoundMask | uint64(round)<<roundShift)
+}
+
+// WithRound returns the flow with its cookie moved to another round.
+func WithRound(f of.Flow, round uint16) of.Flow {
+	f.Cookie = uint64(Cookie(f.Cookie).WithRound(round))
+	return f
 }
 
 func (c Cookie) String() string {

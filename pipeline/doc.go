@@ -1,7 +1,8 @@
 // Package pipeline declares Wyvern's OpenFlow pipeline once: the stages in
-// run order with their table numbers and miss actions, the register fields,
-// the cookie layout, and the Flow value with its two renderings — the text
-// ovs-ofctl prints and the OpenFlow 1.5 wire format.
+// run order (their table numbers follow from the order), the register
+// fields, the cookie layout, the punt meters and the table-miss flows.
+// Flows themselves are package of's generic values.
 //
-// It is pure: standard library only, no I/O, no clock, no logger.
+// It imports package of and the standard library only: no I/O, no clock,
+// no logger.
 package pipeline

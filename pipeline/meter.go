@@ -1,6 +1,10 @@
 package pipeline
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+)
 
 // Meters of the punt path. In reactive mode every punt passes one, in the
 // datapath, before it costs the controller anything: a VM that floods
@@ -28,31 +32,31 @@ const PriorityPortPunt = 1
 // a local port: what that port sent and no flow of the stage answers goes
 // to the controller through the port's own meter. Proactive mode punts
 // nothing and gets none.
-func PortPuntFlows(mode Mode, key uint32) []Flow {
+func PortPuntFlows(mode Mode, key uint32) []of.Flow {
 	if mode != Reactive {
 		return nil
 	}
-	var out []Flow
+	var out []of.Flow
 	for _, s := range Stages {
 		if s.Miss.Kind != MissPunt {
 			continue
 		}
-		out = append(out, Flow{Table: s.First, Priority: PriorityPortPunt,
+		out = append(out, of.Flow{Table: s.First, Priority: PriorityPortPunt,
 			Cookie:  NewCookie(0, AppPipeline, PortObject(key)),
-			Match:   Match{}.Reg(SrcPortKey, uint64(key)),
-			Actions: []Action{Punt{MeterID: PortMeter(key)}}})
+			Match:   of.Match{}.Reg(SrcPortKey, uint64(key)),
+			Actions: []of.Action{of.Punt{MeterID: PortMeter(key)}}})
 	}
 	return out
 }
 
 // Meters returns the meters a set of flows punts through, sorted, without
 // duplicates.
-func Meters(flows []Flow) []uint32 {
+func Meters(flows []of.Flow) []uint32 {
 	seen := map[uint32]bool{}
 	var out []uint32
 	for _, f := range flows {
 		for _, a := range f.Actions {
-			if p, ok := a.(Punt); ok && p.MeterID != 0 && !seen[p.MeterID] {
+			if p, ok := a.(of.Punt); ok && p.MeterID != 0 && !seen[p.MeterID] {
 				seen[p.MeterID] = true
 				out = append(out, p.MeterID)
 			}

@@ -3,12 +3,14 @@ package pipeline
 import (
 	"slices"
 	"testing"
+
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // TestPortPuntFlows: reactive mode gives a port one metered punt flow in
 // every stage whose miss punts, just above the miss; proactive none.
 func TestPortPuntFlows(t *testing.T) {
-	got := FormatFlows(PortPuntFlows(Reactive, 7), PipelineNames())
+	got := of.FormatFlows(PortPuntFlows(Reactive, 7), Names())
 	want := []string{
 		"cookie=0x11000000007, table=ARPResponder, priority=1,reg6=0x7 actions=controller(meter_id=7)",
 		"cookie=0x11000000007, table=L2Lookup, priority=1,reg6=0x7 actions=controller(meter_id=7)",

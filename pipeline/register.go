@@ -1,13 +1,6 @@
 package pipeline
 
-// RegField is a named bit range of a pipeline register. Every register use
-// in Wyvern is declared here, once, with its bits.
-type RegField struct {
-	Name  string
-	Field FieldID // FieldMetadata or FieldReg0..FieldReg7
-	Ofs   uint8   // first bit
-	Bits  uint8   // width
-}
+import "github.com/wyvern-sdn/wyvern/ofctl/of"
 
 // The pipeline's register layout.
 //
@@ -20,27 +13,16 @@ type RegField struct {
 //	reg6[0..31]      SrcPortKey   logical port the packet came from
 //	reg7[0..31]      DstPortKey   logical port the packet goes to
 var (
-	NetworkKey = RegField{"NetworkKey", FieldMetadata, 0, 64}
-	FromTunnel = RegField{"FromTunnel", FieldReg0, 0, 1}
-	Routed     = RegField{"Routed", FieldReg0, 1, 1}
-	PktLarger  = RegField{"PktLarger", FieldReg0, 2, 1}
-	MTUChecked = RegField{"MTUChecked", FieldReg0, 3, 1}
-	RouterKey  = RegField{"RouterKey", FieldReg5, 0, 32}
-	SrcPortKey = RegField{"SrcPortKey", FieldReg6, 0, 32}
-	DstPortKey = RegField{"DstPortKey", FieldReg7, 0, 32}
+	NetworkKey = of.RegField{Name: "NetworkKey", Field: of.FieldMetadata, Ofs: 0, Bits: 64}
+	FromTunnel = of.RegField{Name: "FromTunnel", Field: of.FieldReg0, Ofs: 0, Bits: 1}
+	Routed     = of.RegField{Name: "Routed", Field: of.FieldReg0, Ofs: 1, Bits: 1}
+	PktLarger  = of.RegField{Name: "PktLarger", Field: of.FieldReg0, Ofs: 2, Bits: 1}
+	MTUChecked = of.RegField{Name: "MTUChecked", Field: of.FieldReg0, Ofs: 3, Bits: 1}
+	RouterKey  = of.RegField{Name: "RouterKey", Field: of.FieldReg5, Ofs: 0, Bits: 32}
+	SrcPortKey = of.RegField{Name: "SrcPortKey", Field: of.FieldReg6, Ofs: 0, Bits: 32}
+	DstPortKey = of.RegField{Name: "DstPortKey", Field: of.FieldReg7, Ofs: 0, Bits: 32}
 )
 
 // RegFields lists every declared register field, for the overlap test and
 // for documentation.
-var RegFields = []RegField{NetworkKey, FromTunnel, Routed, PktLarger, MTUChecked, RouterKey, SrcPortKey, DstPortKey}
-
-// Mask is the field's bit mask within its register.
-func (r RegField) Mask() uint64 {
-	if r.Bits >= 64 {
-		return ^uint64(0)
-	}
-	return (1<<r.Bits - 1) << r.Ofs
-}
-
-// Value places v into the field's bits.
-func (r RegField) Value(v uint64) uint64 { return v << r.Ofs & r.Mask() }
+var RegFields = []of.RegField{NetworkKey, FromTunnel, Routed, PktLarger, MTUChecked, RouterKey, SrcPortKey, DstPortKey}

@@ -1,6 +1,10 @@
 package pipeline
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+)
 
 // Mode is how the controller fills the tables: reactive answers table-miss
 // punts with flows for one destination; proactive installs everything up
@@ -147,25 +151,29 @@ func TableNames() map[uint8]string {
 
 // MissFlows returns the table-miss flow (priority 0, match all) of every
 // stage for the mode, under the given cookie round.
-func MissFlows(mode Mode, round uint16) []Flow {
-	out := make([]Flow, 0, len(Stages))
+func MissFlows(mode Mode, round uint16) []of.Flow {
+	out := make([]of.Flow, 0, len(Stages))
 	for _, s := range Stages {
 		miss := s.Miss
 		if mode == Proactive {
 			miss = s.ProactiveMiss
 		}
-		f := Flow{
+		f := of.Flow{
 			Table:    s.First,
 			Priority: 0,
 			Cookie:   NewCookie(round, AppPipeline, uint64(s.First)),
 		}
 		switch miss.Kind {
 		case MissGoto:
-			f.Actions = []Action{GotoTable{Table: Table(miss.Goto)}}
+			f.Actions = []of.Action{of.GotoTable{Table: Table(miss.Goto)}}
 		case MissPunt:
-			f.Actions = []Action{Punt{MeterID: MeterFromTunnels}}
+			f.Actions = []of.Action{of.Punt{MeterID: MeterFromTunnels}}
 		}
 		out = append(out, f)
 	}
 	return out
 }
+
+// Names are the table names of the declared stages, with no ports: what
+// `ovs-ofctl dump-flows --names` prints for a Wyvern bridge.
+func Names() *of.Names { return &of.Names{Tables: TableNames()} }

@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -30,19 +31,19 @@ const (
 )
 
 // Flows returns the app's flows for one bridge.
-func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
-	var out []pipeline.Flow
+func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+	var out []of.Flow
 	classifier := pipeline.Table(pipeline.Classifier)
 	for _, p := range v.LocalPorts(br.Chassis) {
 		n, _ := v.Network(p.NetworkID)
-		out = append(out, pipeline.Flow{
+		out = append(out, of.Flow{
 			Table: classifier, Priority: PriorityPort,
 			Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key)),
-			Match:  pipeline.Match{}.InPort(p.OFPort),
-			Actions: []pipeline.Action{
-				pipeline.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
-				pipeline.WriteMetadata{Value: uint64(n.Key)},
-				pipeline.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
+			Match:  of.Match{}.InPort(p.OFPort),
+			Actions: []of.Action{
+				of.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
+				of.WriteMetadata{Value: uint64(n.Key)},
+				of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
 			},
 		})
 	}
@@ -50,14 +51,14 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 		// Without a tunnel port of the network's type the bridge still
 		// switches locally; it just carries the network to nobody.
 		if tun, ok := br.TunnelPorts[n.NetworkType]; ok {
-			out = append(out, pipeline.Flow{
+			out = append(out, of.Flow{
 				Table: classifier, Priority: PriorityTunnel,
 				Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
-				Match:  pipeline.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
-				Actions: []pipeline.Action{
-					pipeline.SetReg(pipeline.FromTunnel, 1),
-					pipeline.WriteMetadata{Value: uint64(n.Key)},
-					pipeline.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
+				Match:  of.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
+				Actions: []of.Action{
+					of.SetReg(pipeline.FromTunnel, 1),
+					of.WriteMetadata{Value: uint64(n.Key)},
+					of.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
 				},
 			})
 		}
@@ -73,28 +74,28 @@ func Flows(v *topology.View, br topology.Bridge) []pipeline.Flow {
 // Egress is the flow that sends a packet for port p of network n on its
 // way: to Delivery when p is local, into the tunnel to p's chassis when
 // not. ok is false when no tunnel reaches p's chassis.
-func Egress(v *topology.View, br topology.Bridge, n topology.Network, p topology.Port) (pipeline.Flow, bool) {
+func Egress(v *topology.View, br topology.Bridge, n topology.Network, p topology.Port) (of.Flow, bool) {
 	egress := pipeline.Table(pipeline.Egress)
 	ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
 	if p.HostID == br.Chassis {
-		return pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
-			Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
-			Actions: []pipeline.Action{pipeline.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}}, true
+		return of.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}}, true
 	}
 	steer, ok := Steer(v, br, n, p.HostID)
 	if !ok {
-		return pipeline.Flow{}, false
+		return of.Flow{}, false
 	}
 	// Never send what came from a tunnel back into one.
-	return pipeline.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
-		Match:   pipeline.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
+	return of.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
+		Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
 		Actions: steer}, true
 }
 
 // Steer returns the actions that send a packet of network n to a remote
 // chassis: tunnel destination, key, and the tunnel port of the network's
 // encapsulation. ok is false when either end lacks the encapsulation.
-func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis string) ([]pipeline.Action, bool) {
+func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis string) ([]of.Action, bool) {
 	tun, ok := br.TunnelPorts[n.NetworkType]
 	if !ok {
 		return nil, false
@@ -107,10 +108,10 @@ func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis str
 	if err != nil || !ip.Is4() {
 		return nil, false
 	}
-	return []pipeline.Action{
-		pipeline.SetField{Field: pipeline.FieldTunDst, Value: pipeline.IPv4Value(ip)},
-		pipeline.SetField{Field: pipeline.FieldTunID, Value: uint64(n.SegmentationID)},
-		pipeline.Output{Port: tun},
+	return []of.Action{
+		of.SetField{Field: of.FieldTunDst, Value: of.IPv4Value(ip)},
+		of.SetField{Field: of.FieldTunID, Value: uint64(n.SegmentationID)},
+		of.Output{Port: tun},
 	}, true
 }
 
@@ -118,7 +119,7 @@ func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis str
 // hop of one remote chassis before the first real packet needs it.
 type Probe struct {
 	Remote  netip.Addr
-	Actions []pipeline.Action
+	Actions []of.Action
 }
 
 // Probes returns one probe per remote chassis the bridge tunnels to (it
@@ -147,7 +148,7 @@ func Probes(v *topology.View, br topology.Bridge) []Probe {
 				continue
 			}
 			seen[ip] = true
-			steer[1] = pipeline.SetField{Field: pipeline.FieldTunID, Value: 0}
+			steer[1] = of.SetField{Field: of.FieldTunID, Value: 0}
 			out = append(out, Probe{Remote: ip, Actions: steer})
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
@@ -15,7 +15,7 @@ func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	v := topology.NewView(f.Store)
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, pipeline.FormatFlows(tunnels.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows(tunnels.Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -28,7 +28,7 @@ func TestNoEncapNoSteering(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := topology.NewView(f.Store)
-	for _, l := range pipeline.FormatFlows(tunnels.Flows(v, topologytest.Bridge("hv1")), f.Names("hv1")) {
+	for _, l := range of.FormatFlows(tunnels.Flows(v, topologytest.Bridge("hv1")), f.Names("hv1")) {
 		if strings.Contains(l, "172.31.0.2") {
 			t.Errorf("hv2 lost vxlan but hv1 still tunnels to it: %s", l)
 		}
@@ -36,7 +36,7 @@ func TestNoEncapNoSteering(t *testing.T) {
 	noGRE := topologytest.Bridge("hv1")
 	delete(noGRE.TunnelPorts, topology.TypeGRE)
 	localB := false
-	for _, l := range pipeline.FormatFlows(tunnels.Flows(v, noGRE), f.Names("hv1")) {
+	for _, l := range of.FormatFlows(tunnels.Flows(v, noGRE), f.Names("hv1")) {
 		if strings.Contains(l, "tun_id=0xc8") || strings.Contains(l, "gre0") {
 			t.Errorf("a bridge without a gre port steers network B: %s", l)
 		}
@@ -59,7 +59,7 @@ func TestProbes(t *testing.T) {
 	render := func(c string) []string {
 		var out []string
 		for _, p := range tunnels.Probes(v, topologytest.Bridge(c)) {
-			_, actions, _ := strings.Cut(pipeline.Flow{Actions: p.Actions}.Format(f.Names(c)), "actions=")
+			_, actions, _ := strings.Cut(of.Flow{Actions: p.Actions}.Format(f.Names(c)), "actions=")
 			out = append(out, p.Remote.String()+" "+actions)
 		}
 		return out

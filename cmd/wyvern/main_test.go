@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
 // startDaemon builds and runs a one-node wyvernd for the CLI to talk to.

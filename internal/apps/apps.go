@@ -8,6 +8,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
@@ -16,7 +17,7 @@ import (
 // the base pipeline aside). Proactive mode gets them all. Reactive mode
 // leaves out the flows that serve one destination — they come from punts,
 // on demand — and instead gives each local port its metered punt flows.
-func Flows(v *topology.View, br topology.Bridge, mode pipeline.Mode) []pipeline.Flow {
+func Flows(v *topology.View, br topology.Bridge, mode pipeline.Mode) []of.Flow {
 	flows := tunnels.Flows(v, br)
 	flows = append(flows, l2pop.Flows(v, br)...)
 	flows = append(flows, arpresponder.Flows(v, br)...)
@@ -38,6 +39,6 @@ func Flows(v *topology.View, br topology.Bridge, mode pipeline.Mode) []pipeline.
 
 // PerDestination reports whether a flow is one reactive mode installs on
 // demand, for one destination.
-func PerDestination(f pipeline.Flow) bool {
+func PerDestination(f of.Flow) bool {
 	return l2pop.PerDestination(f) || arpresponder.PerDestination(f) || dvr.PerDestination(f)
 }

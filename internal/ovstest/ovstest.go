@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // InstallHint is the command that provides what these tests need.
@@ -255,7 +255,7 @@ func (o *OVS) DumpFlowsErr(bridge string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NormalizeDump(out), nil
+	return of.NormalizeDump(out), nil
 }
 
 // DumpFlows is DumpFlowsErr failing the test on error.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -120,8 +121,8 @@ func Bridge(chassis string) topology.Bridge {
 }
 
 // Names prints the fixture's ports by name on a chassis' bridge.
-func (f *Fixture) Names(chassis string) *pipeline.Names {
-	n := &pipeline.Names{Tables: pipeline.TableNames(), Ports: map[uint32]string{VXLANPort: "vxlan0", GREPort: "gre0"}}
+func (f *Fixture) Names(chassis string) *of.Names {
+	n := &of.Names{Tables: pipeline.TableNames(), Ports: map[uint32]string{VXLANPort: "vxlan0", GREPort: "gre0"}}
 	for _, p := range f.Store.Ports() {
 		if p.HostID == chassis && p.OFPort != 0 {
 			n.Ports[p.OFPort] = p.ID

@@ -1,10 +1,11 @@
-package pipeline_test
+package of_test
 
 import (
 	"math/rand"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkEncode100k(b *testing.B) {
 		buf = buf[:0]
 		for j, f := range flows {
 			var err error
-			if buf, err = pipeline.AppendFlowMod(buf, uint32(j), pipeline.FlowMod{Flow: f}); err != nil {
+			if buf, err = of.AppendFlowMod(buf, uint32(j), of.FlowMod{Flow: f}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -34,19 +35,19 @@ func BenchmarkEncode100k(b *testing.B) {
 func BenchmarkDiff100k(b *testing.B) {
 	rng := rand.New(rand.NewSource(2))
 	flows := flowgen.Distinct(rng, benchFlows)
-	from := pipeline.NewFlowSet(flows...)
+	from := of.NewFlowSet(flows...)
 	to := from.Clone()
 	for i := 0; i < benchFlows/20; i++ {
 		f := flows[rng.Intn(benchFlows)]
-		f.Actions = append([]pipeline.Action{pipeline.DecTTL{}}, f.Actions...)
+		f.Actions = append([]of.Action{of.DecTTL{}}, f.Actions...)
 		to.Add(f)
 		to.Remove(flows[rng.Intn(benchFlows)])
 	}
-	var c pipeline.Changes
+	var c of.Changes
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c = pipeline.Diff(from, to)
+		c = of.Diff(from, to)
 	}
 	b.ReportMetric(float64(benchFlows)*float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	b.ReportMetric(float64(c.Len()), "changes")
@@ -55,7 +56,7 @@ func BenchmarkDiff100k(b *testing.B) {
 // BenchmarkFormat100k renders 100k flows as ovs-ofctl text.
 func BenchmarkFormat100k(b *testing.B) {
 	flows := flowgen.Distinct(rand.New(rand.NewSource(3)), benchFlows)
-	names := pipeline.PipelineNames()
+	names := pipeline.Names()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

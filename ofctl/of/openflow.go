@@ -1,4 +1,4 @@
-package pipeline
+package of
 
 import (
 	"encoding/binary"
@@ -526,7 +526,7 @@ func DecodeFlowDesc(b []byte) (Flow, int, error) {
 	f.HardTimeout = r.u16()
 	r.u16() // flags
 	r.u16() // importance
-	f.Cookie = Cookie(r.u64())
+	f.Cookie = r.u64()
 	if r.err != nil {
 		return Flow{}, 0, r.err
 	}
@@ -571,8 +571,8 @@ func DecodeFlowMod(b []byte) (uint32, FlowMod, error) {
 	}
 	r.b = b[ofpHeaderLen:length]
 	var fm FlowMod
-	fm.Flow.Cookie = Cookie(r.u64())
-	fm.CookieMask = Cookie(r.u64())
+	fm.Flow.Cookie = r.u64()
+	fm.CookieMask = r.u64()
 	fm.Flow.Table = r.u8()
 	fm.Command = FlowModCommand(r.u8())
 	fm.Flow.IdleTimeout = r.u16()

@@ -1,11 +1,11 @@
-package pipeline_test
+package of_test
 
 import (
 	"math/rand"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 func TestDiffApplyProperty(t *testing.T) {
@@ -16,20 +16,20 @@ func TestDiffApplyProperty(t *testing.T) {
 		if rng.Intn(5) == 0 {
 			b = flowgen.Set(rng, rng.Intn(60))
 		}
-		c := pipeline.Diff(a, b)
+		c := of.Diff(a, b)
 		if got := a.Apply(c); !got.Equal(b) {
-			t.Fatalf("iteration %d: Apply(a, Diff(a, b)) != b (%s)", i, c)
+			t.Fatalf("iteration %d: Apply(a, of.Diff(a, b)) != b (%s)", i, c)
 		}
-		if !pipeline.Diff(b, b).Empty() {
+		if !of.Diff(b, b).Empty() {
 			t.Fatalf("Diff(b, b) is not empty")
 		}
 		// Bundle order: every delete precedes every add or modify.
 		seenAdd := false
 		for _, fm := range c.Ordered() {
-			if fm.Command == pipeline.FlowDeleteStrict && seenAdd {
+			if fm.Command == of.FlowDeleteStrict && seenAdd {
 				t.Fatalf("delete after add in bundle order")
 			}
-			if fm.Command == pipeline.FlowAdd {
+			if fm.Command == of.FlowAdd {
 				seenAdd = true
 			}
 		}
@@ -40,11 +40,11 @@ func TestFlowModRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	for i := 0; i < 2000; i++ {
 		f := flowgen.Flow(rng)
-		b, err := pipeline.AppendFlowMod(nil, uint32(i), pipeline.FlowMod{Command: pipeline.FlowAdd, Flow: f})
+		b, err := of.AppendFlowMod(nil, uint32(i), of.FlowMod{Command: of.FlowAdd, Flow: f})
 		if err != nil {
 			t.Fatalf("encode %s: %v", f, err)
 		}
-		xid, fm, err := pipeline.DecodeFlowMod(b)
+		xid, fm, err := of.DecodeFlowMod(b)
 		if err != nil {
 			t.Fatalf("decode %s: %v", f, err)
 		}

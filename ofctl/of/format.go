@@ -1,4 +1,4 @@
-package pipeline
+package of
 
 import (
 	"encoding/hex"
@@ -13,9 +13,6 @@ type Names struct {
 	Ports  map[uint32]string
 	Tables map[uint8]string
 }
-
-// PipelineNames are the table names of the declared stages, with no ports.
-func PipelineNames() *Names { return &Names{Tables: TableNames()} }
 
 func (n *Names) table(id uint8) (string, bool) {
 	if n == nil || n.Tables == nil {
@@ -47,9 +44,9 @@ func (n *Names) formatPort(b *strings.Builder, port uint32) {
 	b.WriteString(strconv.FormatUint(uint64(port), 10))
 }
 
-// String renders the flow as ovs-ofctl prints it, with table names of the
-// declared stages and port numbers.
-func (f Flow) String() string { return f.Format(PipelineNames()) }
+// String renders the flow as ovs-ofctl prints it, with table and port
+// numbers (Format names them).
+func (f Flow) String() string { return f.Format(nil) }
 
 // Format renders the flow exactly as
 // `ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names` prints it (without

@@ -1,4 +1,4 @@
-package pipeline
+package of
 
 // Flow is one OpenFlow flow entry as Wyvern wants it on a switch.
 //
@@ -9,7 +9,7 @@ type Flow struct {
 	Priority    uint16
 	Match       Match
 	Actions     []Action
-	Cookie      Cookie
+	Cookie      uint64
 	IdleTimeout uint16 // seconds; 0 = none
 	HardTimeout uint16 // seconds; 0 = none
 }
@@ -46,10 +46,4 @@ func actionsEqual(a, b []Action) bool {
 		}
 	}
 	return true
-}
-
-// WithRound returns the flow with its cookie moved to another round.
-func (f Flow) WithRound(round uint16) Flow {
-	f.Cookie = f.Cookie.WithRound(round)
-	return f
 }

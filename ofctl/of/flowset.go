@@ -1,4 +1,4 @@
-package pipeline
+package of
 
 import (
 	"fmt"
@@ -176,12 +176,12 @@ const TableAll uint8 = 0xff
 type FlowMod struct {
 	Command    FlowModCommand
 	Flow       Flow
-	CookieMask Cookie // with FlowDelete: delete flows whose cookie&mask == Flow.Cookie&mask
+	CookieMask uint64 // with FlowDelete: delete flows whose cookie&mask == Flow.Cookie&mask
 }
 
 // DeleteByCookie deletes every flow, in every table, whose cookie under
 // mask equals cookie under mask.
-func DeleteByCookie(cookie, mask Cookie) FlowMod {
+func DeleteByCookie(cookie, mask uint64) FlowMod {
 	return FlowMod{Command: FlowDelete, Flow: Flow{Table: TableAll, Cookie: cookie & mask}, CookieMask: mask}
 }
 

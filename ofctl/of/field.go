@@ -1,4 +1,4 @@
-package pipeline
+package of
 
 // FieldID names a packet or pipeline field that flows match on and actions
 // write. The order of the constants is the canonical order of a Match.

@@ -1,4 +1,4 @@
-package pipeline_test
+package of_test
 
 import (
 	"encoding/binary"
@@ -6,12 +6,12 @@ import (
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
-	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
 // flowDesc builds an ofp_flow_desc entry, as a switch sends in a dump.
-func flowDesc(f pipeline.Flow) []byte {
-	fm, err := pipeline.AppendFlowMod(nil, 0, pipeline.FlowMod{Flow: f})
+func flowDesc(f of.Flow) []byte {
+	fm, err := of.AppendFlowMod(nil, 0, of.FlowMod{Flow: f})
 	if err != nil {
 		panic(err)
 	}
@@ -21,14 +21,14 @@ func flowDesc(f pipeline.Flow) []byte {
 	binary.BigEndian.PutUint16(b[8:], f.IdleTimeout)
 	binary.BigEndian.PutUint16(b[10:], f.HardTimeout)
 	binary.BigEndian.PutUint64(b[16:], uint64(f.Cookie))
-	b = pipeline.AppendMatch(b, f.Match)
+	b = of.AppendMatch(b, f.Match)
 	// ofp_stats with duration and packet count, as OVS sends them.
 	b = append(b, 0, 0, 0, 28)
 	b = append(b, 0x80, 0x02, 0x00, 0x08, 0, 0, 0, 1, 0, 0, 0, 2)
 	b = append(b, 0x80, 0x02, 0x08, 0x08, 0, 0, 0, 0, 0, 0, 0, 3)
 	b = append(b, 0, 0, 0, 0)
 	// The flow-mod's instructions follow its 48-byte header and match.
-	_, n, _ := pipeline.DecodeMatch(fm[48:], true)
+	_, n, _ := of.DecodeMatch(fm[48:], true)
 	b = append(b, fm[48+n:]...)
 	binary.BigEndian.PutUint16(b, uint16(len(b)))
 	return b
@@ -44,14 +44,14 @@ func FuzzDecodeFlowDesc(f *testing.F) {
 	}
 	f.Add([]byte{0, 24})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fl, n, err := pipeline.DecodeFlowDesc(b)
+		fl, n, err := of.DecodeFlowDesc(b)
 		if n < 0 || n > len(b) {
 			t.Fatalf("consumed %d of %d bytes", n, len(b))
 		}
 		if err != nil {
 			return
 		}
-		again, n2, err := pipeline.DecodeFlowDesc(flowDesc(fl))
+		again, n2, err := of.DecodeFlowDesc(flowDesc(fl))
 		if err != nil || n2 == 0 || !again.Equal(fl) {
 			t.Fatalf("accepted flow does not round-trip: %v\n got %s\nwant %s", err, again, fl)
 		}
@@ -62,23 +62,23 @@ func FuzzDecodeFlowDesc(f *testing.F) {
 func FuzzDecodeFlowMod(f *testing.F) {
 	rng := rand.New(rand.NewSource(12))
 	for i := 0; i < 16; i++ {
-		b, err := pipeline.AppendFlowMod(nil, uint32(i), pipeline.FlowMod{Flow: flowgen.Flow(rng)})
+		b, err := of.AppendFlowMod(nil, uint32(i), of.FlowMod{Flow: flowgen.Flow(rng)})
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		xid, fm, err := pipeline.DecodeFlowMod(b)
+		xid, fm, err := of.DecodeFlowMod(b)
 		if err != nil {
 			return
 		}
-		enc, err := pipeline.AppendFlowMod(nil, xid, fm)
+		enc, err := of.AppendFlowMod(nil, xid, fm)
 		if err != nil {
 			// The decoder accepts only what the encoder can write.
 			t.Fatalf("decoded flow-mod does not encode: %v", err)
 		}
-		_, again, err := pipeline.DecodeFlowMod(enc)
+		_, again, err := of.DecodeFlowMod(enc)
 		if err != nil || !again.Flow.Equal(fm.Flow) {
 			t.Fatalf("accepted flow-mod does not round-trip: %v", err)
 		}
