@@ -52,11 +52,13 @@ type Miss struct {
 }
 
 // Stage is one named step of the pipeline. A stage owns a region of table
-// numbers [First, First+Size); its main table is First. Later stages may
-// use the spare tables of their region without renumbering the others.
+// numbers [First, First+Size); its main table is First. First is never
+// written by hand: it follows from the declaration order and the sizes of
+// the stages before (numbered). Later stages may use the spare tables of
+// their region without renumbering the others.
 type Stage struct {
 	Name  string
-	First uint8
+	First uint8 // derived: the sum of the sizes of the stages before it
 	Size  uint8
 	Owner App
 	// Miss is the table-miss action in reactive mode; ProactiveMiss in
@@ -78,25 +80,39 @@ func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
 
 // Stages is the pipeline, declared once, in run order. Table numbers, names
 // on the switch, miss flows and docs/pipeline.md all follow from it.
-var Stages = []Stage{
-	{Name: "Classifier", First: 0, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
+var Stages = numbered([]Stage{
+	{Name: "Classifier", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
-	{Name: "PortSecurity", First: 10, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+	{Name: "PortSecurity", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
-	{Name: "ServiceClassifier", First: 20, Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
+	{Name: "ServiceClassifier", Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; everything else → L2Lookup"},
-	{Name: "ARPResponder", First: 25, Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),
+	{Name: "ARPResponder", Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → punt (reactive) or L2Lookup"},
-	{Name: "L2Lookup", First: 40, Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
+	{Name: "L2Lookup", Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
-	{Name: "L3Lookup", First: 50, Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,
+	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,
 		Does: "echo request to a gateway of the router → reply built in OVS; TTL ≤ 1 → punt (ICMP time exceeded); to a network of smaller MTU → check_pkt_larger, too big → punt (ICMP fragmentation needed); known destination of the router → eth_dst←VM MAC, dec_ttl, eth_src←router MAC of its subnet and Delivery (local) or ←this chassis' DVR MAC and the tunnel (remote); miss → punt (reactive) or drop"},
-	{Name: "Egress", First: 60, Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
+	{Name: "Egress", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "remote destination → tun_dst, tun_id, out the tunnel; local → Delivery"},
-	{Name: "Flood", First: 70, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+	{Name: "Flood", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "local ports of the network + one copy per other chassis hosting it"},
-	{Name: "Delivery", First: 80, Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
+	{Name: "Delivery", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "from a tunnel with a DVR MAC source → eth_src←router MAC of the port's subnet; out the local port"},
+})
+
+// numbered gives each stage its first table: where the region of the
+// stage before it ends.
+func numbered(stages []Stage) []Stage {
+	next := 0
+	for i := range stages {
+		if next+int(stages[i].Size) > 254 {
+			panic("pipeline: stages overflow table 253")
+		}
+		stages[i].First = uint8(next)
+		next += int(stages[i].Size)
+	}
+	return stages
 }
 
 // Stage names as constants, so callers do not spell strings.
