@@ -27,6 +27,25 @@ func FuzzParsePacketIn(f *testing.F) {
 	})
 }
 
+// FuzzParsePacketIn2: the same for NXT_PACKET_IN2, property by property.
+func FuzzParsePacketIn2(f *testing.F) {
+	f.Add(packetIn2Msg(1, 3, []byte{1, 'x'}, make([]byte, 60)))
+	f.Add(packetIn2Msg(2, 0xfffffffd, nil, []byte{1, 2, 3}))
+	m := packetIn2Msg(3, 1, []byte{4}, make([]byte, 42))
+	m[16+3] = 0xff // a property longer than the message
+	f.Add(m)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pi, err := ParsePacketIn2(b)
+		if err != nil {
+			return
+		}
+		if len(pi.Data)+len(pi.UserData) > len(b) {
+			t.Fatalf("%d bytes of packet and userdata from a %d-byte message", len(pi.Data)+len(pi.UserData), len(b))
+		}
+		_ = pi.InPort()
+	})
+}
+
 // FuzzHello: version negotiation never panics on a malformed HELLO.
 func FuzzHello(f *testing.F) {
 	f.Add(helloMsg(1))

@@ -23,11 +23,19 @@ import (
 // realSwitch starts OVS with one bridge connected to a server listening on
 // a unix socket in the OVS directory, and returns the session.
 func realSwitch(t testing.TB) (*ovstest.OVS, string, *Server, *Switch) {
+	return realSwitchPunting(t, nil)
+}
+
+// realSwitchPunting is realSwitch with a handler for the bridge's punts.
+func realSwitchPunting(t testing.TB, punt func(PacketIn)) (*ovstest.OVS, string, *Server, *Switch) {
 	t.Helper()
 	o := ovstest.Start(t)
 	sock := filepath.Join(o.Dir, "ofctl.sock")
 	connected := make(chan *Switch, 4)
 	h := handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }}
+	if punt != nil {
+		h.packetIn = func(_ context.Context, _ *Switch, pi PacketIn) { punt(pi) }
+	}
 	srv, err := Listen(Config{Addr: "unix:" + sock, TableNames: pipeline.TableNames()}, h, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -203,5 +211,41 @@ func TestMetersOnRealOVS(t *testing.T) {
 	var oe *OpenFlowError
 	if err := sw.SetMeter(ctx, Meter{ID: MeterMax + 1, Rate: 1}); err == nil || errors.As(err, &oe) {
 		t.Fatalf("meter id beyond OFPM_MAX: %v", err)
+	}
+}
+
+// TestPacketIn2OnRealOVS: a punt flow's controller(userdata=...) comes
+// back with the packet, as do the flow's table and cookie and the
+// pipeline fields the packet carried (metadata, registers), because the
+// session asks for NXT_PACKET_IN2.
+func TestPacketIn2OnRealOVS(t *testing.T) {
+	punts := make(chan PacketIn, 4)
+	_, _, _, sw := realSwitchPunting(t, func(pi PacketIn) { punts <- pi })
+	ctx := context.Background()
+	userdata := "\x07why\x00"
+	punt := of.Flow{Table: 3, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 5),
+		Match:   of.Match{}.Reg(pipeline.SrcPortKey, 9),
+		Actions: []of.Action{of.Punt{UserData: userdata}}}
+	if err := sw.Bundle(ctx, []of.FlowMod{{Command: of.FlowAdd, Flow: punt}}); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	po := PacketOut{InPort: of.PortController, Match: of.Match{}.Reg(pipeline.SrcPortKey, 9).Reg(pipeline.NetworkKey, 0x33),
+		Actions: []of.Action{of.Resubmit{Table: 3}}, Data: frame}
+	if err := sw.PacketOut(ctx, po); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pi := <-punts:
+		src, _ := pi.Match.Get(of.FieldReg6)
+		md, _ := pi.Match.Get(of.FieldMetadata)
+		if string(pi.UserData) != userdata || pi.Table != 3 || pi.Cookie != punt.Cookie || src.Value != 9 || md.Value != 0x33 ||
+			string(pi.Data) != string(frame) || pi.TotalLen != uint32(len(frame)) {
+			t.Fatalf("punt: userdata %q table %d cookie %#x reg6 %d metadata %#x, %d bytes of %d",
+				pi.UserData, pi.Table, pi.Cookie, src.Value, md.Value, len(pi.Data), pi.TotalLen)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no punt")
 	}
 }

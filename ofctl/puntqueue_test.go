@@ -10,10 +10,10 @@ func TestPuntQueueIsFair(t *testing.T) {
 		t.Fatalf("per-source bound %d, want 16", q.perSource)
 	}
 	for i := range 100 {
-		q.push(1, PacketIn{TotalLen: uint16(i)})
+		q.push(1, PacketIn{TotalLen: uint32(i)})
 	}
 	for i := range 3 {
-		if !q.push(2, PacketIn{TotalLen: uint16(1000 + i)}) {
+		if !q.push(2, PacketIn{TotalLen: uint32(1000 + i)}) {
 			t.Fatalf("source 2's punt %d dropped behind source 1's flood", i)
 		}
 	}

@@ -200,7 +200,12 @@ func (s *Server) handshake(conn net.Conn) (features, error) {
 			if err != nil {
 				return features{}, err
 			}
-			_, err = conn.Write(setConfigMsg(3))
+			if _, err := conn.Write(setConfigMsg(3)); err != nil {
+				return features{}, err
+			}
+			// A switch that cannot send NXT_PACKET_IN2 answers with an
+			// error the reader logs; its punts arrive without reasons.
+			_, err = conn.Write(packetInFormatMsg(4))
 			return f, err
 		case typeEchoRequest:
 			if _, err := conn.Write(echoReply(msg)); err != nil {

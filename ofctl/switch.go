@@ -534,9 +534,17 @@ func (s *Switch) readLoop() {
 			default: // the switch asks again
 			}
 		case typeEchoReply:
-		case typePacketIn:
+		case typePacketIn, typeExperimenter:
+			if h.Type == typeExperimenter && !isPacketIn2(msg) {
+				s.deliver(h.Xid, msg)
+				continue
+			}
 			s.stats.PuntsReceived.Add(1)
-			pi, err := ParsePacketIn(msg)
+			parse := ParsePacketIn
+			if h.Type == typeExperimenter {
+				parse = ParsePacketIn2
+			}
+			pi, err := parse(msg)
 			if err != nil {
 				s.stats.PuntsMalformed.Add(1)
 				s.log.Debug("malformed packet-in dropped", zap.Error(err))

@@ -260,6 +260,54 @@ func packetInMsg(xid uint32, inPort uint32, data []byte) []byte {
 	return finish(b, 0)
 }
 
+// packetIn2Msg builds an NXT_PACKET_IN2 as OVS sends it: properties
+// padded to 8 bytes, the metadata as bare OXMs.
+func packetIn2Msg(xid uint32, inPort uint32, userdata, data []byte) []byte {
+	b := appendHeader(nil, typeExperimenter, xid)
+	b = binary.BigEndian.AppendUint32(b, nxVendorID)
+	b = binary.BigEndian.AppendUint32(b, nxtPacketIn2)
+	prop := func(typ uint16, v []byte) {
+		start := len(b)
+		b = binary.BigEndian.AppendUint16(b, typ)
+		b = binary.BigEndian.AppendUint16(b, uint16(4+len(v)))
+		b = append(b, v...)
+		for (len(b)-start)%8 != 0 {
+			b = append(b, 0)
+		}
+	}
+	prop(nxpintPacket, data)
+	prop(nxpintFullLen, binary.BigEndian.AppendUint32(nil, uint32(len(data))))
+	prop(nxpintTableID, []byte{40})
+	prop(nxpintCookie, binary.BigEndian.AppendUint64([]byte{0, 0, 0, 0}, 0x42))
+	prop(nxpintReason, []byte{ReasonAction})
+	m := of.AppendMatch(nil, of.Match{}.InPort(inPort).Reg(pipeline.SrcPortKey, 9))
+	prop(nxpintMetadata, m[4:binary.BigEndian.Uint16(m[2:])])
+	if userdata != nil {
+		prop(nxpintUserdata, userdata)
+	}
+	return finish(b, 0)
+}
+
+func TestParsePacketIn2(t *testing.T) {
+	data := []byte{1, 2, 3, 4, 5}
+	pi, err := ParsePacketIn2(packetIn2Msg(7, 3, []byte("\x02abc"), data))
+	src, _ := pi.Match.Get(of.FieldReg6)
+	if err != nil || pi.InPort() != 3 || src.Value != 9 || string(pi.UserData) != "\x02abc" || pi.Table != 40 ||
+		pi.Cookie != 0x42 || pi.Reason != ReasonAction || string(pi.Data) != string(data) || pi.TotalLen != 5 {
+		t.Fatalf("%+v, %v", pi, err)
+	}
+	msg := packetIn2Msg(7, 3, nil, data)
+	for n := 0; n < len(msg); n++ {
+		cut := append([]byte(nil), msg[:n]...)
+		if n >= headerLen {
+			binary.BigEndian.PutUint16(cut[2:], uint16(n))
+		}
+		if pi, err := ParsePacketIn2(cut); err == nil && len(pi.Data) == len(data) && pi.InPort() == 3 && n < len(msg)-8 {
+			t.Fatalf("a packet-in2 cut to %d of %d bytes parsed whole", n, len(msg))
+		}
+	}
+}
+
 // TestPuntQueueIsBoundedAndPanicsRecovered: a handler that panics on
 // every punt does not kill the session; a slow handler makes the bounded
 // queue drop and count; malformed punts are counted.

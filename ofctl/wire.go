@@ -13,6 +13,7 @@ const (
 	typeError          = 1
 	typeEchoRequest    = 2
 	typeEchoReply      = 3
+	typeExperimenter   = 4
 	typeFeaturesReq    = 5
 	typeFeaturesReply  = 6
 	typeSetConfig      = 9
@@ -47,6 +48,19 @@ const (
 
 	helloElemVersionBitmap = 1
 	missSendLenNoBuffer    = 0xffff
+
+	// Nicira extensions (OVS's nicira-ext.h).
+	nxVendorID           = 0x00002320
+	nxtSetPacketInFormat = 16
+	nxtPacketIn2         = 30
+	nxPacketInFormatIn2  = 2 // NXPIF_NXT_PACKET_IN2
+	nxpintPacket         = 0 // NXT_PACKET_IN2 properties
+	nxpintFullLen        = 1
+	nxpintTableID        = 3
+	nxpintCookie         = 4
+	nxpintReason         = 5
+	nxpintMetadata       = 6
+	nxpintUserdata       = 7
 )
 
 // header is the common OpenFlow header.
@@ -134,6 +148,23 @@ func setConfigMsg(xid uint32) []byte {
 	return finish(b, 0)
 }
 
+// packetInFormatMsg asks the switch for NXT_PACKET_IN2 packet-ins: the
+// only form that carries a punt flow's controller(userdata=...), which is
+// how a punt says why it was sent.
+func packetInFormatMsg(xid uint32) []byte {
+	b := appendHeader(nil, typeExperimenter, xid)
+	b = be32(b, nxVendorID)
+	b = be32(b, nxtSetPacketInFormat)
+	b = be32(b, nxPacketInFormatIn2)
+	return finish(b, 0)
+}
+
+// isPacketIn2 reports whether an experimenter message is an NXT_PACKET_IN2.
+func isPacketIn2(msg []byte) bool {
+	return len(msg) >= 16 && msg[1] == typeExperimenter &&
+		binary.BigEndian.Uint32(msg[8:]) == nxVendorID && binary.BigEndian.Uint32(msg[12:]) == nxtPacketIn2
+}
+
 // features is the part of FEATURES_REPLY Wyvern uses.
 type features struct {
 	DatapathID uint64
@@ -168,8 +199,12 @@ type PacketIn struct {
 	Table    uint8
 	Cookie   uint64
 	Match    of.Match // pipeline fields: in_port, metadata, registers, tunnel
-	TotalLen uint16
+	TotalLen uint32
 	Data     []byte // the Ethernet frame
+	// UserData is the punt flow's controller(userdata=...): Wyvern's punt
+	// reason and what the flow's app put after it. Only NXT_PACKET_IN2
+	// carries it; a standard PACKET_IN has none.
+	UserData []byte
 }
 
 // InPort is the OpenFlow port the packet entered on.
@@ -203,7 +238,7 @@ func ParsePacketIn(msg []byte) (PacketIn, error) {
 		return PacketIn{}, of.ErrTruncated
 	}
 	p := PacketIn{
-		TotalLen: binary.BigEndian.Uint16(b[4:]),
+		TotalLen: uint32(binary.BigEndian.Uint16(b[4:])),
 		Reason:   b[6],
 		Table:    b[7],
 		Cookie:   binary.BigEndian.Uint64(b[8:]),
@@ -218,6 +253,88 @@ func ParsePacketIn(msg []byte) (PacketIn, error) {
 		return PacketIn{}, of.ErrTruncated
 	}
 	p.Data = append([]byte(nil), rest[2:]...)
+	return p, nil
+}
+
+// ParsePacketIn2 decodes an NXT_PACKET_IN2 message: properties, each a
+// type, a length and a value padded to 8 bytes. Properties it does not
+// use (buffer id, continuation) are skipped. It never panics on malformed
+// input.
+func ParsePacketIn2(msg []byte) (PacketIn, error) {
+	h, err := parseHeader(msg)
+	if err != nil {
+		return PacketIn{}, err
+	}
+	if int(h.Length) > len(msg) {
+		return PacketIn{}, of.ErrTruncated
+	}
+	if !isPacketIn2(msg[:h.Length]) {
+		return PacketIn{}, fmt.Errorf("openflow: message type %d is not an NXT_PACKET_IN2", h.Type)
+	}
+	var p PacketIn
+	gotPacket := false
+	b := msg[16:h.Length]
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return PacketIn{}, of.ErrTruncated
+		}
+		typ, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		padded := (n + 7) / 8 * 8
+		if n < 4 || len(b) < n {
+			return PacketIn{}, fmt.Errorf("openflow: packet-in2 property %d of %d bytes: %w", typ, n, of.ErrTruncated)
+		}
+		v := b[4:n]
+		if len(b) < padded { // the last property's padding may be cut
+			padded = len(b)
+		}
+		b = b[padded:]
+		fixed := func(want int) error {
+			if len(v) != want {
+				return fmt.Errorf("openflow: packet-in2 property %d has %d bytes, want %d", typ, len(v), want)
+			}
+			return nil
+		}
+		switch typ {
+		case nxpintPacket:
+			p.Data, gotPacket = append([]byte(nil), v...), true
+		case nxpintFullLen:
+			if err := fixed(4); err != nil {
+				return PacketIn{}, err
+			}
+			p.TotalLen = binary.BigEndian.Uint32(v)
+		case nxpintTableID:
+			if err := fixed(1); err != nil {
+				return PacketIn{}, err
+			}
+			p.Table = v[0]
+		case nxpintCookie:
+			// A 64-bit property starts its value 8-byte aligned, after
+			// 4 bytes of padding (OVS's ofpprop_put_be64).
+			if err := fixed(12); err != nil {
+				return PacketIn{}, err
+			}
+			p.Cookie = binary.BigEndian.Uint64(v[4:])
+		case nxpintReason:
+			if err := fixed(1); err != nil {
+				return PacketIn{}, err
+			}
+			p.Reason = v[0]
+		case nxpintMetadata:
+			m, err := of.DecodeOXMs(v, false)
+			if err != nil {
+				return PacketIn{}, fmt.Errorf("openflow: packet-in2 metadata: %w", err)
+			}
+			p.Match = m
+		case nxpintUserdata:
+			p.UserData = append([]byte(nil), v...)
+		}
+	}
+	if !gotPacket {
+		return PacketIn{}, fmt.Errorf("openflow: packet-in2 without a packet")
+	}
+	if p.TotalLen == 0 {
+		p.TotalLen = uint32(len(p.Data))
+	}
 	return p, nil
 }
 

@@ -463,3 +463,53 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	v |= 1<<(32-p.Bits()) - 1
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
+
+// --- iteration, for views built once per applied index -------------------
+
+// EachNetwork calls fn with a copy of every network, in no order (without
+// its Subnets list, which costs a scan per network).
+func (s *Store) EachNetwork(fn func(Network)) {
+	for _, n := range s.networks {
+		fn(*n)
+	}
+}
+
+// EachSubnet calls fn with a copy of every subnet, in no order.
+func (s *Store) EachSubnet(fn func(Subnet)) {
+	for _, sn := range s.subnets {
+		fn(*sn)
+	}
+}
+
+// EachPort calls fn with a copy of every port, in no order.
+func (s *Store) EachPort(fn func(Port)) {
+	for _, p := range s.ports {
+		fn(*p)
+	}
+}
+
+// EachRouter calls fn with a copy of every router, in no order.
+func (s *Store) EachRouter(fn func(Router)) {
+	for _, r := range s.routers {
+		fn(*r)
+	}
+}
+
+// EachChassis calls fn with a copy of every chassis, in no order.
+func (s *Store) EachChassis(fn func(Chassis)) {
+	for _, c := range s.chassis {
+		fn(*c)
+	}
+}
+
+// EachVIPOwner calls fn for every shared address whose recorded holder
+// still claims it, in no order.
+func (s *Store) EachVIPOwner(fn func(network string, ip netip.Addr, port string)) {
+	for network, m := range s.vipOwners {
+		for ip := range m {
+			if id, ok := s.VIPOwner(network, ip); ok {
+				fn(network, ip, id)
+			}
+		}
+	}
+}

@@ -207,7 +207,17 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 	if length < 4 || len(b) < padded {
 		return Match{}, 0, ErrTruncated
 	}
-	body := reader{b: b[4:length]}
+	m, err := DecodeOXMs(b[4:length], strict)
+	if err != nil {
+		return Match{}, 0, err
+	}
+	return m, padded, nil
+}
+
+// DecodeOXMs reads a list of OXM TLVs with no ofp_match around them (the
+// metadata of an NXT_PACKET_IN2) as DecodeMatch reads a match's.
+func DecodeOXMs(b []byte, strict bool) (Match, error) {
+	body := reader{b: b}
 	var m Match
 	for len(body.b) > 0 {
 		hdr := body.u32()
@@ -217,14 +227,14 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 		n := int(hdr & 0xff)
 		payload := body.bytes(n)
 		if body.err != nil {
-			return Match{}, 0, fmt.Errorf("openflow: OXM class 0x%04x field %d: %w", class, field, body.err)
+			return Match{}, fmt.Errorf("openflow: OXM class 0x%04x field %d: %w", class, field, body.err)
 		}
 		if class == oxmClassPacketRegs {
 			// OVS reports registers in pairs: packet register N holds
 			// reg2N in its high half and reg2N+1 in its low half.
 			if field > 3 || n != 8 && n != 16 || hasMask != (n == 16) {
 				if strict {
-					return Match{}, 0, fmt.Errorf("openflow: unsupported packet register %d (%d bytes)", field, n)
+					return Match{}, fmt.Errorf("openflow: unsupported packet register %d (%d bytes)", field, n)
 				}
 				continue
 			}
@@ -244,7 +254,7 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 		id, ok := oxmIndex[uint32(class)<<8|uint32(field)]
 		if !ok || class == 0xffff {
 			if strict {
-				return Match{}, 0, fmt.Errorf("openflow: unsupported match field class 0x%04x field %d", class, field)
+				return Match{}, fmt.Errorf("openflow: unsupported match field class 0x%04x field %d", class, field)
 			}
 			continue
 		}
@@ -254,7 +264,7 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 			want = 2 * w
 		}
 		if n != want {
-			return Match{}, 0, fmt.Errorf("openflow: match field %s has %d bytes, want %d", id, n, want)
+			return Match{}, fmt.Errorf("openflow: match field %s has %d bytes, want %d", id, n, want)
 		}
 		value := beN(payload[:w])
 		mask := id.fullMask()
@@ -263,7 +273,7 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 		}
 		m = m.WithMasked(id, value, mask)
 	}
-	return m, padded, nil
+	return m, nil
 }
 
 // decodeOXMField reads a bare OXM header (as in copy_field) into a field.

@@ -1,0 +1,152 @@
+package view
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// Neighbour is who answers for an IPv4 address in a network: the network's
+// ARP table, as the ARP responder answers it and as a router resolves its
+// next hop.
+type Neighbour struct {
+	IP netip.Addr
+	// MAC answers for IP; nil for a shared address no port has announced
+	// yet.
+	MAC net.HardwareAddr
+	// Port is the key of the port that holds IP: a VM's port, or a router
+	// interface (Router true).
+	Port   uint32
+	Router bool
+	// Located: Port is plugged into a chassis (a router is everywhere, so
+	// its gateways count as located). An address of a port that exists
+	// but is not plugged yet is answered all the same — a VM is reachable
+	// the moment it is plugged — but nothing can be routed or switched to
+	// it until it is.
+	Located bool
+	// Shared: several ports claim IP (a VIP in their allowed address
+	// pairs); Port and MAC are those of the one that announced it last.
+	Shared bool
+}
+
+// Neighbours are the addresses of a network that one port answers for,
+// sorted by address: the gateways of the routers that are up on it (which
+// no port's claim overrides), the fixed IPs of its ports, plugged or not,
+// the single addresses of their allowed address pairs (with the pair's
+// MAC), and shared addresses, with their holder when one has announced
+// itself. A CIDR pair names no single address.
+func (v *View) Neighbours(network string) []Neighbour {
+	type claim struct {
+		n      Neighbour
+		shared bool
+	}
+	claims := map[netip.Addr]*claim{}
+	add := func(ip netip.Addr, p Port, mac net.HardwareAddr, router bool) {
+		if c, ok := claims[ip]; ok {
+			// A gateway is the router's: no port's pair can share it
+			// or take it over.
+			if c.n.Port != p.Key && !c.n.Router {
+				c.shared = true
+			}
+			return
+		}
+		claims[ip] = &claim{n: Neighbour{IP: ip, MAC: mac, Port: p.Key, Router: router, Located: router || p.Located()}}
+	}
+	for _, ri := range v.ifacesByNet[network] {
+		add(ri.IP, ri.Port, ri.MAC, true)
+	}
+	for _, p := range v.netPorts[network] {
+		if p.DeviceOwner == topology.OwnerRouterInterface {
+			continue // a gateway, when its router is up
+		}
+		for _, f := range p.FixedIPs {
+			add(f.Addr, p, p.MAC, false)
+		}
+		for _, ap := range p.Pairs {
+			if ap.Single {
+				add(ap.Prefix.Addr(), p, ap.MAC, false)
+			}
+		}
+	}
+	out := make([]Neighbour, 0, len(claims))
+	for ip, c := range claims {
+		if !c.shared {
+			out = append(out, c.n)
+			continue
+		}
+		out = append(out, v.sharedNeighbour(network, ip))
+	}
+	slices.SortFunc(out, func(a, b Neighbour) int { return a.IP.Compare(b.IP) })
+	return out
+}
+
+// sharedNeighbour is the entry of an address several ports claim: its
+// holder's, once one has announced itself.
+func (v *View) sharedNeighbour(network string, ip netip.Addr) Neighbour {
+	nb := Neighbour{IP: ip, Shared: true}
+	if id, ok := v.VIPOwner(network, ip); ok {
+		if holder, ok := v.ports[id]; ok {
+			if mac := pairMAC(holder, ip); mac != nil {
+				nb.MAC, nb.Port, nb.Located = mac, holder.Key, holder.Located()
+			}
+		}
+	}
+	return nb
+}
+
+// pairMAC is the MAC a port uses for a single address of its allowed
+// pairs.
+func pairMAC(p Port, ip netip.Addr) net.HardwareAddr {
+	for _, ap := range p.Pairs {
+		if ap.Single && ap.Prefix.Addr() == ip {
+			return ap.MAC
+		}
+	}
+	return nil
+}
+
+// Neighbour is the one entry of Neighbours for an address, found without
+// building the network's whole table: the ARP answer and the routing next
+// hop for one punt.
+func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
+	for _, ri := range v.ifacesByNet[network] {
+		if ri.IP == ip {
+			return Neighbour{IP: ip, MAC: ri.MAC, Port: ri.Port.Key, Router: true, Located: true}, true
+		}
+	}
+	var first *Neighbour
+	shared := false
+	for _, p := range v.netPorts[network] {
+		if p.DeviceOwner == topology.OwnerRouterInterface {
+			continue
+		}
+		var mac net.HardwareAddr
+		for _, f := range p.FixedIPs {
+			if f.Addr == ip {
+				mac = p.MAC
+				break
+			}
+		}
+		if mac == nil {
+			mac = pairMAC(p, ip)
+		}
+		if mac == nil {
+			continue
+		}
+		switch {
+		case first == nil:
+			first = &Neighbour{IP: ip, MAC: mac, Port: p.Key, Located: p.Located()}
+		case first.Port != p.Key:
+			shared = true
+		}
+	}
+	if first == nil {
+		return Neighbour{}, false
+	}
+	if !shared {
+		return *first, true
+	}
+	return v.sharedNeighbour(network, ip), true
+}

@@ -1,0 +1,478 @@
+// Package view is the typed, read-only picture of the topology that the
+// pure apps compute flows from. It is built once per applied raft index
+// (Build, under the store's read lock) and shared by every reader of that
+// index: addresses are netip.Addr and netip.Prefix, MACs
+// net.HardwareAddr, datapath ids uint64, and everything is indexed the
+// ways the apps look it up, so no app parses a string or scans the cloud.
+//
+// It imports internal/topology and the standard library only, and holds
+// no clock, logger or I/O. A View never changes once built; WithBindings
+// derives a new one.
+package view
+
+import (
+	"bytes"
+	"cmp"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// Network is a logical L2 network.
+type Network struct {
+	ID             string
+	Key            uint32 // the pipeline's NetworkKey
+	Type           string // topology.TypeVXLAN or TypeGRE
+	SegmentationID uint32
+	MTU            int
+	AdminUp        bool
+}
+
+// Subnet is an IPv4 prefix of a network.
+type Subnet struct {
+	ID        string
+	NetworkID string
+	Prefix    netip.Prefix
+	Gateway   netip.Addr // invalid when the subnet has none
+}
+
+// FixedIP is one address of a port, in a subnet.
+type FixedIP struct {
+	SubnetID string
+	Addr     netip.Addr
+}
+
+// Pair is one allowed address pair: an address (Single) or a CIDR the
+// port may also send from, with the MAC it uses for it.
+type Pair struct {
+	Prefix netip.Prefix // masked; a single address is a /32
+	Single bool         // written as one address, not as a CIDR
+	MAC    net.HardwareAddr
+}
+
+// Port is a logical port. It is located when it is plugged into a
+// chassis' bridge: Chassis and OFPort are both set.
+type Port struct {
+	ID           string
+	Key          uint32 // the pipeline's port keys, and the port's cookie object
+	NetworkID    string
+	NetworkKey   uint32
+	MAC          net.HardwareAddr
+	FixedIPs     []FixedIP // IPv4 only
+	Pairs        []Pair    // IPv4 only
+	PortSecurity bool
+	DeviceOwner  string
+	DeviceID     string
+	AdminUp      bool
+	Chassis      string
+	OFPort       uint32
+	Status       string
+}
+
+// Located reports whether the port is plugged into a chassis' bridge.
+func (p Port) Located() bool { return p.Chassis != "" && p.OFPort != 0 }
+
+// Router is a distributed logical router.
+type Router struct {
+	ID      string
+	Key     uint32 // the pipeline's RouterKey
+	AdminUp bool
+}
+
+// RouterInterface is a router's leg in one subnet: the port that holds
+// the subnet's gateway address, with the router's MAC on that subnet.
+type RouterInterface struct {
+	Router  Router
+	Port    Port
+	Network Network
+	Subnet  string
+	Prefix  netip.Prefix // the subnet's CIDR
+	IP      netip.Addr   // the gateway address
+	MAC     net.HardwareAddr
+}
+
+// Chassis is a hypervisor with an integration bridge.
+type Chassis struct {
+	Name       string
+	Key        uint32
+	EncapIP    netip.Addr // invalid when not an IPv4 address
+	Encaps     []string
+	DVRMAC     net.HardwareAddr // nil unless in the DVR MAC range
+	DatapathID uint64
+	NodeID     string
+	Connected  bool
+}
+
+// HasEncap reports whether a chassis terminates the encapsulation.
+func (c Chassis) HasEncap(typ string) bool { return slices.Contains(c.Encaps, typ) }
+
+// Bridge is the facts of one integration bridge that the apps need beyond
+// the topology.
+type Bridge struct {
+	Chassis string
+	// TunnelPorts maps an encapsulation (vxlan, gre) to the OpenFlow port
+	// of the bridge's flow-based tunnel port of that type.
+	TunnelPorts map[string]uint32
+}
+
+// View is a read-only, typed, indexed copy of the topology at one applied
+// index.
+type View struct {
+	index    uint64
+	networks map[string]Network
+	netByKey map[uint32]Network
+	subnets  map[string]Subnet
+	chassis  map[string]Chassis
+	routers  map[string]Router
+	rtrByKey map[uint32]Router
+	// every port (router interfaces included), by id and by key
+	ports     map[string]Port
+	portByKey map[uint32]Port
+	// every port of each network, and the located ones, in key order
+	netPorts map[string][]Port
+	located  map[string][]Port
+	// networks with a located port on each chassis, in key order, and
+	// the chassis hosting each network, by name
+	hosted map[string][]Network
+	hosts  map[string][]string
+	// owners of shared addresses: network → address → port id
+	vipOwners map[string]map[netip.Addr]string
+	// interfaces of the routers that are up, by network and by router,
+	// in port key order
+	ifacesByNet map[string][]RouterInterface
+	ifacesByRtr map[string][]RouterInterface
+}
+
+// Build copies the store into a View. Call it under the store's read
+// lock; the View shares nothing with the store.
+func Build(s *topology.Store) *View {
+	v := &View{index: s.Index(),
+		networks: map[string]Network{}, netByKey: map[uint32]Network{}, subnets: map[string]Subnet{},
+		chassis: map[string]Chassis{}, routers: map[string]Router{}, rtrByKey: map[uint32]Router{},
+		ports: map[string]Port{}, vipOwners: map[string]map[netip.Addr]string{}}
+	s.EachNetwork(func(n topology.Network) {
+		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp}
+		v.networks[n.ID], v.netByKey[n.Key] = tn, tn
+	})
+	s.EachSubnet(func(sn topology.Subnet) {
+		ts := Subnet{ID: sn.ID, NetworkID: sn.NetworkID}
+		if p, err := netip.ParsePrefix(sn.CIDR); err == nil {
+			ts.Prefix = p.Masked()
+		}
+		if sn.GatewayIP != nil {
+			ts.Gateway, _ = netip.ParseAddr(*sn.GatewayIP)
+		}
+		v.subnets[sn.ID] = ts
+	})
+	s.EachChassis(func(c topology.Chassis) {
+		tc := Chassis{Name: c.Name, Key: c.Key, Encaps: slices.Clone(c.Encaps), NodeID: c.NodeID, Connected: c.Connected}
+		if ip, err := netip.ParseAddr(c.EncapIP); err == nil && ip.Is4() {
+			tc.EncapIP = ip
+		}
+		if mac, err := net.ParseMAC(c.DVRMAC); err == nil && topology.IsDVRMAC(mac) {
+			tc.DVRMAC = mac
+		}
+		tc.DatapathID, _ = strconv.ParseUint(c.DatapathID, 16, 64)
+		v.chassis[c.Name] = tc
+	})
+	s.EachRouter(func(r topology.Router) {
+		tr := Router{ID: r.ID, Key: r.Key, AdminUp: r.AdminStateUp}
+		v.routers[r.ID], v.rtrByKey[r.Key] = tr, tr
+	})
+	s.EachPort(func(p topology.Port) {
+		if tp, ok := v.port(p); ok {
+			v.ports[tp.ID] = tp
+		}
+	})
+	s.EachVIPOwner(func(network string, ip netip.Addr, port string) {
+		if v.vipOwners[network] == nil {
+			v.vipOwners[network] = map[netip.Addr]string{}
+		}
+		v.vipOwners[network][ip] = port
+	})
+	v.index_()
+	return v
+}
+
+// port types a store port; ok is false for a port whose MAC does not
+// parse (the store never holds one) or whose network is gone.
+func (v *View) port(p topology.Port) (Port, bool) {
+	mac, err := net.ParseMAC(p.MACAddress)
+	n, ok := v.networks[p.NetworkID]
+	if err != nil || !ok {
+		return Port{}, false
+	}
+	tp := Port{ID: p.ID, Key: p.Key, NetworkID: p.NetworkID, NetworkKey: n.Key, MAC: mac,
+		PortSecurity: p.PortSecurityEnabled, DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID, AdminUp: p.AdminStateUp,
+		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status}
+	for _, f := range p.FixedIPs {
+		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
+			tp.FixedIPs = append(tp.FixedIPs, FixedIP{SubnetID: f.SubnetID, Addr: ip})
+		}
+	}
+	for _, ap := range p.AllowedAddressPairs {
+		pm, err := net.ParseMAC(ap.MACAddress)
+		if err != nil {
+			pm = mac
+		}
+		if ip, err := netip.ParseAddr(ap.IPAddress); err == nil {
+			if ip.Is4() {
+				tp.Pairs = append(tp.Pairs, Pair{Prefix: netip.PrefixFrom(ip, 32), Single: true, MAC: pm})
+			}
+			continue
+		}
+		if pfx, err := netip.ParsePrefix(ap.IPAddress); err == nil && pfx.Addr().Is4() {
+			tp.Pairs = append(tp.Pairs, Pair{Prefix: pfx.Masked(), MAC: pm})
+		}
+	}
+	return tp, true
+}
+
+// index_ builds the indexes over ports and router interfaces from
+// v.ports.
+func (v *View) index_() {
+	v.portByKey = make(map[uint32]Port, len(v.ports))
+	v.netPorts, v.located = map[string][]Port{}, map[string][]Port{}
+	v.hosted, v.hosts = map[string][]Network{}, map[string][]string{}
+	v.ifacesByNet, v.ifacesByRtr = map[string][]RouterInterface{}, map[string][]RouterInterface{}
+	seen := map[[2]string]bool{}
+	for _, p := range v.ports {
+		v.portByKey[p.Key] = p
+		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
+		if p.DeviceOwner == topology.OwnerRouterInterface {
+			v.addInterface(p)
+		}
+		if !p.Located() {
+			continue
+		}
+		v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
+		k := [2]string{p.Chassis, p.NetworkID}
+		if !seen[k] {
+			seen[k] = true
+			v.hosted[p.Chassis] = append(v.hosted[p.Chassis], v.networks[p.NetworkID])
+			v.hosts[p.NetworkID] = append(v.hosts[p.NetworkID], p.Chassis)
+		}
+	}
+	byKey := func(a, b Port) int { return cmp.Compare(a.Key, b.Key) }
+	for _, m := range []map[string][]Port{v.netPorts, v.located} {
+		for _, ps := range m {
+			slices.SortFunc(ps, byKey)
+		}
+	}
+	for _, ns := range v.hosted {
+		slices.SortFunc(ns, func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
+	}
+	for _, hs := range v.hosts {
+		slices.Sort(hs)
+	}
+	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr} {
+		for _, is := range m {
+			slices.SortFunc(is, func(a, b RouterInterface) int { return cmp.Compare(a.Port.Key, b.Port.Key) })
+		}
+	}
+}
+
+// addInterface indexes a router interface port, if its router is up and
+// the port is whole (a fixed IP in a known subnet).
+func (v *View) addInterface(p Port) {
+	r, ok := v.routers[p.DeviceID]
+	if !ok || !r.AdminUp || len(p.FixedIPs) == 0 {
+		return
+	}
+	sn, ok := v.subnets[p.FixedIPs[0].SubnetID]
+	if !ok || !sn.Prefix.IsValid() {
+		return
+	}
+	ri := RouterInterface{Router: r, Port: p, Network: v.networks[p.NetworkID], Subnet: sn.ID,
+		Prefix: sn.Prefix, IP: p.FixedIPs[0].Addr, MAC: p.MAC}
+	v.ifacesByNet[p.NetworkID] = append(v.ifacesByNet[p.NetworkID], ri)
+	v.ifacesByRtr[r.ID] = append(v.ifacesByRtr[r.ID], ri)
+}
+
+// WithBindings derives a view in which the given ports are plugged into
+// chassis with the given ofports: a chassis' own bindings, programmed on
+// its bridge before raft has recorded them. Ports the view does not hold
+// are ignored; the view itself is not changed.
+func (v *View) WithBindings(chassis string, bindings []topology.Binding) *View {
+	changed := false
+	for _, b := range bindings {
+		if p, ok := v.ports[b.PortID]; ok && (p.Chassis != chassis || p.OFPort != b.OFPort) {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return v
+	}
+	d := *v
+	d.ports = make(map[string]Port, len(v.ports))
+	for id, p := range v.ports {
+		d.ports[id] = p
+	}
+	for _, b := range bindings {
+		if p, ok := d.ports[b.PortID]; ok {
+			p.Chassis, p.OFPort = chassis, b.OFPort
+			d.ports[b.PortID] = p
+		}
+	}
+	d.index_()
+	return &d
+}
+
+// Index is the raft index of the last command the view's store applied.
+func (v *View) Index() uint64 { return v.index }
+
+// Network returns a network by id.
+func (v *View) Network(id string) (Network, bool) {
+	n, ok := v.networks[id]
+	return n, ok
+}
+
+// NetworkByKey returns a network by its key (the pipeline's metadata).
+func (v *View) NetworkByKey(key uint32) (Network, bool) {
+	n, ok := v.netByKey[key]
+	return n, ok
+}
+
+// Subnet returns a subnet by id.
+func (v *View) Subnet(id string) (Subnet, bool) {
+	s, ok := v.subnets[id]
+	return s, ok
+}
+
+// Chassis returns a chassis by name.
+func (v *View) Chassis(name string) (Chassis, bool) {
+	c, ok := v.chassis[name]
+	return c, ok
+}
+
+// Router returns a router by id, up or not.
+func (v *View) Router(id string) (Router, bool) {
+	r, ok := v.routers[id]
+	return r, ok
+}
+
+// RouterByKey returns a router by its key (the pipeline's RouterKey).
+func (v *View) RouterByKey(key uint32) (Router, bool) {
+	r, ok := v.rtrByKey[key]
+	return r, ok
+}
+
+// Port returns any port by id, located or not.
+func (v *View) Port(id string) (Port, bool) {
+	p, ok := v.ports[id]
+	return p, ok
+}
+
+// PortByKey returns any port by its key.
+func (v *View) PortByKey(key uint32) (Port, bool) {
+	p, ok := v.portByKey[key]
+	return p, ok
+}
+
+// LocatedPort returns a port plugged into a chassis, by id.
+func (v *View) LocatedPort(id string) (Port, bool) {
+	p, ok := v.ports[id]
+	return p, ok && p.Located()
+}
+
+// LocatedPortByKey returns a located port by its key (the pipeline's
+// register value).
+func (v *View) LocatedPortByKey(key uint32) (Port, bool) {
+	p, ok := v.portByKey[key]
+	return p, ok && p.Located()
+}
+
+// NetworkPorts are the located ports of a network, on every chassis, in
+// key order.
+func (v *View) NetworkPorts(network string) []Port { return v.located[network] }
+
+// AllNetworkPorts are every port of a network, located or not, router
+// interfaces included, in key order.
+func (v *View) AllNetworkPorts(network string) []Port { return v.netPorts[network] }
+
+// PortWithMAC returns the port of a network whose own MAC is mac, located
+// or not.
+func (v *View) PortWithMAC(network string, mac net.HardwareAddr) (Port, bool) {
+	for _, p := range v.netPorts[network] {
+		if bytes.Equal(p.MAC, mac) {
+			return p, true
+		}
+	}
+	return Port{}, false
+}
+
+// HostedNetworks are the networks with a port plugged into the chassis,
+// in key order.
+func (v *View) HostedNetworks(chassis string) []Network { return v.hosted[chassis] }
+
+// NetworkHosts are the chassis with a port of the network, by name.
+func (v *View) NetworkHosts(network string) []string { return v.hosts[network] }
+
+// Hosts reports whether a chassis hosts a network (has a port of it).
+func (v *View) Hosts(chassis, network string) bool {
+	_, ok := slices.BinarySearch(v.hosts[network], chassis)
+	return ok
+}
+
+// LocalPorts are the ports plugged into the chassis, by network key then
+// port key.
+func (v *View) LocalPorts(chassis string) []Port {
+	var out []Port
+	for _, n := range v.hosted[chassis] {
+		for _, p := range v.located[n.ID] {
+			if p.Chassis == chassis {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// NetworkInterfaces are the interfaces of routers that are up on a
+// network, in port key order.
+func (v *View) NetworkInterfaces(network string) []RouterInterface { return v.ifacesByNet[network] }
+
+// RouterInterfaces are the interfaces of a router that is up, in port key
+// order; none for a router that is down.
+func (v *View) RouterInterfaces(router string) []RouterInterface { return v.ifacesByRtr[router] }
+
+// ChassisRouters are the routers that are up with an interface on a
+// network the chassis hosts: the routers its bridge routes for, in key
+// order.
+func (v *View) ChassisRouters(chassis string) []Router {
+	seen := map[uint32]bool{}
+	var out []Router
+	for _, n := range v.hosted[chassis] {
+		for _, ri := range v.ifacesByNet[n.ID] {
+			if !seen[ri.Router.Key] {
+				seen[ri.Router.Key] = true
+				out = append(out, ri.Router)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Router) int { return cmp.Compare(a.Key, b.Key) })
+	return out
+}
+
+// RoutesOn reports whether a router has an interface on a network the
+// chassis hosts.
+func (v *View) RoutesOn(chassis string, router uint32) bool {
+	for _, n := range v.hosted[chassis] {
+		for _, ri := range v.ifacesByNet[n.ID] {
+			if ri.Router.Key == router {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// VIPOwner is the port holding a shared address of a network.
+func (v *View) VIPOwner(network string, ip netip.Addr) (string, bool) {
+	id, ok := v.vipOwners[network][ip]
+	return id, ok
+}
