@@ -999,7 +999,7 @@ func (n *Node) events(w http.ResponseWriter, r *http.Request) {
 		next = changes[len(changes)-1].Index
 	}
 	if changes == nil {
-		changes = []Change{}
+		changes = []topology.Change{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": changes, "index": next})
 }

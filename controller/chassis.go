@@ -260,7 +260,7 @@ func (n *Node) followFeed(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond) // resync below
 		}
 		var after *topology.View
-		var changes []Change
+		var changes []topology.Change
 		var err error
 		n.fsm.Read(func(s *topology.Store) {
 			after = n.viewOf(s)

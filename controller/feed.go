@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // ErrResync means the changes a reader asked for are no longer in the
@@ -15,7 +17,7 @@ var ErrResync = errors.New("change feed: changes since that index are gone; resy
 // order, kept in a bounded ring, with readers that block for new ones.
 type Feed struct {
 	mu      sync.Mutex
-	ring    []Change
+	ring    []topology.Change
 	start   int    // ring position of the oldest change
 	n       int    // changes held
 	floor   uint64 // a reader at or above floor has missed nothing
@@ -25,11 +27,11 @@ type Feed struct {
 
 // NewFeed keeps up to size changes.
 func NewFeed(size int) *Feed {
-	return &Feed{ring: make([]Change, size), changed: make(chan struct{})}
+	return &Feed{ring: make([]topology.Change, size), changed: make(chan struct{})}
 }
 
 // Publish appends changes of one raft entry.
-func (f *Feed) Publish(cs []Change) {
+func (f *Feed) Publish(cs []topology.Change) {
 	if len(cs) == 0 {
 		return
 	}
@@ -61,17 +63,17 @@ func (f *Feed) Reset(index uint64) {
 
 // Since returns the changes with index > since, in order. ErrResync when
 // some of them are gone.
-func (f *Feed) Since(since uint64) ([]Change, error) {
+func (f *Feed) Since(since uint64) ([]topology.Change, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sinceLocked(since)
 }
 
-func (f *Feed) sinceLocked(since uint64) ([]Change, error) {
+func (f *Feed) sinceLocked(since uint64) ([]topology.Change, error) {
 	if since < f.floor {
 		return nil, ErrResync
 	}
-	var out []Change
+	var out []topology.Change
 	for i := 0; i < f.n; i++ {
 		c := f.ring[(f.start+i)%len(f.ring)]
 		if c.Index > since {
@@ -83,7 +85,7 @@ func (f *Feed) sinceLocked(since uint64) ([]Change, error) {
 
 // Wait blocks until there are changes after since (or ctx ends) and
 // returns them.
-func (f *Feed) Wait(ctx context.Context, since uint64) ([]Change, error) {
+func (f *Feed) Wait(ctx context.Context, since uint64) ([]topology.Change, error) {
 	for {
 		f.mu.Lock()
 		out, err := f.sinceLocked(since)

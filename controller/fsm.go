@@ -87,16 +87,8 @@ type applyResult struct {
 	Err   error
 }
 
-// Change is one committed change to the topology, for the change feed.
-type Change struct {
-	Index    uint64 `json:"index"`
-	Resource string `json:"resource"` // network, subnet, port, router, chassis, member
-	Op       string `json:"op"`       // create, update, delete
-	ID       string `json:"id"`
-}
-
 // handler applies one decoded command to the store.
-type handler func(s *topology.Store, index uint64, data []byte) (any, []Change, error)
+type handler func(s *topology.Store, index uint64, data []byte) (any, []topology.Change, error)
 
 // decodeFailure is panicked by decodeInto and recovered by applyCommand.
 type decodeFailure struct{ err error }
@@ -148,103 +140,103 @@ func applyCommand(s *topology.Store, index uint64, data []byte) (out applied, de
 // business error that rejected it.
 type applied struct {
 	value   any
-	changes []Change
+	changes []topology.Change
 	err     error
 }
 
-func changes[T any](index uint64, resource, op string, items []T, id func(T) string) []Change {
-	out := make([]Change, len(items))
+func changes[T any](index uint64, resource, op string, items []T, id func(T) string) []topology.Change {
+	out := make([]topology.Change, len(items))
 	for i, it := range items {
-		out[i] = Change{Index: index, Resource: resource, Op: op, ID: id(it)}
+		out[i] = topology.Change{Index: index, Resource: resource, Op: op, ID: id(it)}
 	}
 	return out
 }
 
-func one(index uint64, resource, op, id string) []Change {
-	return []Change{{Index: index, Resource: resource, Op: op, ID: id}}
+func one(index uint64, resource, op, id string) []topology.Change {
+	return []topology.Change{{Index: index, Resource: resource, Op: op, ID: id}}
 }
 
 // handlers is the one table of command handlers.
 var handlers = map[CommandType]handler{
-	cmdNetworksCreate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdNetworksCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateNetworks(i, decodeInto[networksCreate](d).Specs)
 		return out, changes(i, "network", "create", out, func(n topology.Network) string { return n.ID }), err
 	},
-	cmdNetworkUpdate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdNetworkUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		n, err := s.UpdateNetwork(i, decodeInto[networkUpdate](d).Spec)
 		return n, one(i, "network", "update", n.ID), err
 	},
-	cmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[byID](d).ID
 		subnets, err := s.DeleteNetwork(i, id)
 		ch := changes(i, "subnet", "delete", subnets, func(id string) string { return id })
 		return nil, append(ch, one(i, "network", "delete", id)...), err
 	},
-	cmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateSubnets(i, decodeInto[subnetsCreate](d).Specs)
 		return out, changes(i, "subnet", "create", out, func(n topology.Subnet) string { return n.ID }), err
 	},
-	cmdSubnetUpdate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdSubnetUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		n, err := s.UpdateSubnet(i, decodeInto[subnetUpdate](d).Spec)
 		return n, one(i, "subnet", "update", n.ID), err
 	},
-	cmdSubnetDelete: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdSubnetDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[byID](d).ID
 		return nil, one(i, "subnet", "delete", id), s.DeleteSubnet(i, id)
 	},
-	cmdPortsCreate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdPortsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreatePorts(i, decodeInto[portsCreate](d).Specs)
 		return out, changes(i, "port", "create", out, func(p topology.Port) string { return p.ID }), err
 	},
-	cmdPortUpdate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdPortUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		p, err := s.UpdatePort(i, decodeInto[portUpdate](d).Spec)
 		return p, one(i, "port", "update", p.ID), err
 	},
-	cmdPortDelete: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdPortDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[byID](d).ID
 		return nil, one(i, "port", "delete", id), s.DeletePort(i, id)
 	},
-	cmdRoutersCreate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdRoutersCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateRouters(i, decodeInto[routersCreate](d).Specs)
 		return out, changes(i, "router", "create", out, func(r topology.Router) string { return r.ID }), err
 	},
-	cmdRouterUpdate: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdRouterUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		r, err := s.UpdateRouter(i, decodeInto[routerUpdate](d).Spec)
 		return r, one(i, "router", "update", r.ID), err
 	},
-	cmdRouterDelete: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdRouterDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[byID](d).ID
 		return nil, one(i, "router", "delete", id), s.DeleteRouter(i, id)
 	},
-	cmdRouterInterfaceAdd: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdRouterInterfaceAdd: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[routerIface](d)
 		p, err := s.AddRouterInterface(i, c.Router, c.Subnet, c.PortID)
 		return p, append(one(i, "port", "create", p.ID), one(i, "router", "update", c.Router)...), err
 	},
-	cmdRouterInterfaceRemove: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdRouterInterfaceRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[routerIface](d)
 		p, err := s.RemoveRouterInterface(i, c.Router, c.Subnet)
 		return p, append(one(i, "port", "delete", p.ID), one(i, "router", "update", c.Router)...), err
 	},
-	cmdChassisRegister: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdChassisRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c, err := s.RegisterChassis(i, decodeInto[chassisReg](d).Spec)
 		return c, one(i, "chassis", "update", c.Name), err
 	},
-	cmdMemberRegister: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdMemberRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		m, err := s.RegisterMember(i, decodeInto[memberReg](d).Member)
 		return m, one(i, "member", "update", m.ID), err
 	},
-	cmdChassisBindings: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdChassisBindings: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[chassisBinds](d)
 		changed, err := s.SetBindings(i, c.Chassis, c.Bindings)
 		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
 	},
-	cmdPortsActive: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdPortsActive: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[portsActive](d)
 		changed := s.SetPortsActive(i, c.Chassis, c.Ports)
 		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), nil
 	},
-	cmdVIPOwner: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdVIPOwner: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[vipOwner](d)
 		prev, err := s.SetVIPOwner(i, c.Port, c.IP)
 		ch := one(i, "vip", "update", c.Port)
@@ -253,7 +245,7 @@ var handlers = map[CommandType]handler{
 		}
 		return prev, ch, err
 	},
-	cmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []Change, error) {
+	cmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[byID](d).ID
 		return nil, one(i, "member", "delete", id), s.RemoveMember(i, id)
 	},

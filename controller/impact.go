@@ -20,7 +20,7 @@ import "github.com/wyvern-sdn/wyvern/internal/topology"
 // on the port's network, so those chassis count for a port too. Subnets
 // and members change no flow. Everything else on a 100-chassis cloud is
 // left alone.
-func affectedChassis(before, after *topology.View, changes []Change) map[string]bool {
+func affectedChassis(before, after *topology.View, changes []topology.Change) map[string]bool {
 	out := map[string]bool{}
 	hostsOf := func(network string) {
 		for _, v := range []*topology.View{before, after} {

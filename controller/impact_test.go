@@ -24,28 +24,28 @@ func keys(m map[string]bool) string {
 // to an unbound port touches nobody.
 func TestChangeReconcilesOnlyAffectedBridges(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	step := func(change func(), ch ...Change) string {
+	step := func(change func(), ch ...topology.Change) string {
 		before := topology.NewView(f.Store)
 		change()
 		return keys(affectedChassis(before, topology.NewView(f.Store), ch))
 	}
 	if got := step(func() {
 		f.AddPorts(t, topologytest.Port{ID: "a4", Network: "A", Chassis: "hv1", OFPort: 9})
-	}, Change{Resource: "port", ID: "a4"}); got != "[hv1 hv2]" {
+	}, topology.Change{Resource: "port", ID: "a4"}); got != "[hv1 hv2]" {
 		t.Errorf("bind a4 on hv1 touches %s, want [hv1 hv2]", got)
 	}
 	if got := step(func() {
 		f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 4})
-	}, Change{Resource: "port", ID: "a3"}); got != "[hv1 hv2 hv3]" {
+	}, topology.Change{Resource: "port", ID: "a3"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("move a3 hv2->hv3 touches %s, want [hv1 hv2 hv3]", got)
 	}
-	if got := step(func() {}, Change{Resource: "port", ID: "a1x"}); got != "[]" {
+	if got := step(func() {}, topology.Change{Resource: "port", ID: "a1x"}); got != "[]" {
 		t.Errorf("an unbound port touches %s, want nobody", got)
 	}
-	if got := step(func() {}, Change{Resource: "network", ID: "B"}); got != "[hv1 hv3]" {
+	if got := step(func() {}, topology.Change{Resource: "network", ID: "B"}); got != "[hv1 hv3]" {
 		t.Errorf("network B touches %s, want [hv1 hv3]", got)
 	}
-	if got := step(func() {}, Change{Resource: "subnet", ID: "A4"}, Change{Resource: "router", ID: "r"}); got != "[]" {
+	if got := step(func() {}, topology.Change{Resource: "subnet", ID: "A4"}, topology.Change{Resource: "router", ID: "r"}); got != "[]" {
 		t.Errorf("subnet and router changes touch %s, want nobody", got)
 	}
 }
@@ -55,24 +55,24 @@ func TestChangeReconcilesOnlyAffectedBridges(t *testing.T) {
 // hv3 touches hv2 too, which hosts only A but routes to B.
 func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t) // A on hv1, hv2; B on hv1, hv3
-	step := func(change func(), ch ...Change) string {
+	step := func(change func(), ch ...topology.Change) string {
 		before := topology.NewView(f.Store)
 		change()
 		return keys(affectedChassis(before, topology.NewView(f.Store), ch))
 	}
-	if got := step(func() { f.AddRouter(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2]" {
+	if got := step(func() { f.AddRouter(t, "R", "A4") }, topology.Change{Resource: "router", ID: "R"}); got != "[hv1 hv2]" {
 		t.Errorf("R joining A touches %s, want A's hosts [hv1 hv2]", got)
 	}
 	if got := step(func() {
 		if _, err := f.Store.AddRouterInterface(100, "R", "B4", "R-B4"); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "port", ID: "R-B4"}, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
+	}, topology.Change{Resource: "port", ID: "R-B4"}, topology.Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("R joining B touches %s, want [hv1 hv2 hv3]", got)
 	}
 	if got := step(func() {
 		f.AddPorts(t, topologytest.Port{ID: "b3", Network: "B", Chassis: "hv3", OFPort: 8})
-	}, Change{Resource: "port", ID: "b3"}); got != "[hv1 hv2 hv3]" {
+	}, topology.Change{Resource: "port", ID: "b3"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("bind b3 on hv3 with R touches %s, want [hv1 hv2 hv3]", got)
 	}
 	// hv3 moving its tunnel endpoint: hv2 shares no network with hv3 but
@@ -82,7 +82,7 @@ func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
 			Encaps: []string{topology.TypeVXLAN, topology.TypeGRE}}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "chassis", ID: "hv3"}); got != "[hv1 hv2 hv3]" {
+	}, topology.Change{Resource: "chassis", ID: "hv3"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("hv3's new encap address touches %s, want [hv1 hv2 hv3]", got)
 	}
 	// A's MTU is in R's MTU check on hv3 too, which hosts only B.
@@ -91,10 +91,10 @@ func TestRouterChangesReachEveryRoutingChassis(t *testing.T) {
 		if _, err := f.Store.UpdateNetwork(301, topology.NetworkSpec{ID: "A", MTU: &mtu}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "network", ID: "A"}); got != "[hv1 hv2 hv3]" {
+	}, topology.Change{Resource: "network", ID: "A"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("A's new MTU touches %s, want [hv1 hv2 hv3]", got)
 	}
-	if got := step(func() { f.RemoveRouterInterface(t, "R", "A4") }, Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
+	if got := step(func() { f.RemoveRouterInterface(t, "R", "A4") }, topology.Change{Resource: "router", ID: "R"}); got != "[hv1 hv2 hv3]" {
 		t.Errorf("R leaving A touches %s, want [hv1 hv2 hv3] (A's hosts before, B's after)", got)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // invalidate deletes, on the local bridge, the reactive flows a batch of
 // committed changes made stale: the next packet they would have served
 // punts and is answered from the new topology.
-func (n *Node) invalidate(ctx context.Context, before, after *topology.View, changes []Change) {
+func (n *Node) invalidate(ctx context.Context, before, after *topology.View, changes []topology.Change) {
 	if n.cfg.Mode != pipeline.Reactive {
 		return
 	}
@@ -58,7 +58,7 @@ const (
 //     in reg5) and the answers for its gateways;
 //   - a chassis whose tunnel endpoint changed: the Egress flows and routes
 //     that tunnel to its ports.
-func invalidations(before, after *topology.View, changes []Change) []of.FlowMod {
+func invalidations(before, after *topology.View, changes []topology.Change) []of.FlowMod {
 	var mods []of.FlowMod
 	ports := map[uint32]bool{}
 	addrs := map[[2]uint64]bool{} // network key, address

@@ -22,7 +22,7 @@ func formatMods(mods []of.FlowMod) string {
 // TestInvalidations: which reactive flows each kind of change deletes.
 func TestInvalidations(t *testing.T) {
 	f := topologytest.Routed(t)
-	step := func(change func(), ch ...Change) string {
+	step := func(change func(), ch ...topology.Change) string {
 		before := topology.NewView(f.Store)
 		change()
 		return formatMods(invalidations(before, topology.NewView(f.Store), ch))
@@ -39,7 +39,7 @@ func TestInvalidations(t *testing.T) {
 		if _, err := f.Store.UpdatePort(1001, topology.PortSpec{ID: "a3", AllowedAddressPairs: pair("10.0.0.100")}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "port", ID: "a3"})
+	}, topology.Change{Resource: "port", ID: "a3"})
 	for _, want := range []string{"table=50, priority=0,ip,nw_dst=10.0.0.100", "table=25, priority=0,arp,metadata=0x1,arp_tpa=10.0.0.100"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("a3 claiming a1's address: no delete %q in\n%s", want, got)
@@ -52,12 +52,12 @@ func TestInvalidations(t *testing.T) {
 		if _, err := f.Store.UpdateRouter(1002, topology.RouterSpec{ID: "R", Name: &name}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "router", ID: "R"}); got != "" {
+	}, topology.Change{Resource: "router", ID: "R"}); got != "" {
 		t.Errorf("a router rename deletes:\n%s", got)
 	}
 	before := topology.NewView(f.Store)
 	f.RemoveRouterInterface(t, "R", "B4")
-	mods := invalidations(before, topology.NewView(f.Store), []Change{{Resource: "router", ID: "R"}})
+	mods := invalidations(before, topology.NewView(f.Store), []topology.Change{{Resource: "router", ID: "R"}})
 	got = formatMods(mods)
 	if !strings.Contains(got, "table=50, priority=0,reg5=0x1") || strings.Count(got, "table=25") != 2 {
 		t.Errorf("R leaving B4 deletes:\n%s", got)
@@ -77,12 +77,12 @@ func TestInvalidations(t *testing.T) {
 			Encaps: []string{topology.TypeVXLAN, topology.TypeGRE}}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "chassis", ID: "hv3"})
+	}, topology.Change{Resource: "chassis", ID: "hv3"})
 	obj := fmt.Sprintf("cookie=%#x, table=60", uint64(pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))))
 	if !strings.Contains(got, obj) || !strings.Contains(got, "table=50") {
 		t.Errorf("hv3's new endpoint: want b2's Egress (%s) and routes deleted, got\n%s", obj, got)
 	}
-	if got := step(func() {}, Change{Resource: "chassis", ID: "hv3"}); got != "" {
+	if got := step(func() {}, topology.Change{Resource: "chassis", ID: "hv3"}); got != "" {
 		t.Errorf("a chassis refresh with the same endpoint deletes:\n%s", got)
 	}
 }
@@ -93,7 +93,7 @@ func TestInvalidations(t *testing.T) {
 // it, by address.
 func TestInvalidationsByMACAndGateway(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	step := func(change func(), ch ...Change) string {
+	step := func(change func(), ch ...topology.Change) string {
 		before := topology.NewView(f.Store)
 		change()
 		return formatMods(invalidations(before, topology.NewView(f.Store), ch))
@@ -108,14 +108,14 @@ func TestInvalidationsByMACAndGateway(t *testing.T) {
 		if _, err := f.Store.UpdatePort(1001, topology.PortSpec{ID: "a3", AllowedAddressPairs: vrrp("10.0.0.100")}); err != nil {
 			t.Fatal(err)
 		}
-	}, Change{Resource: "port", ID: "a3"})
+	}, topology.Change{Resource: "port", ID: "a3"})
 	if !strings.Contains(got, "table=40, priority=0,metadata=0x1,dl_dst=00:00:5e:00:01:07") {
 		t.Errorf("a3 sharing a1's pair MAC: no L2Lookup delete by MAC in\n%s", got)
 	}
 	if _, err := f.Store.UpdatePort(1002, topology.PortSpec{ID: "b2", AllowedAddressPairs: &[]topology.AddressPair{{IPAddress: "10.1.0.1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	got = step(func() { f.AddRouter(t, "R2", "B4") }, Change{Resource: "router", ID: "R2"})
+	got = step(func() { f.AddRouter(t, "R2", "B4") }, topology.Change{Resource: "router", ID: "R2"})
 	if !strings.Contains(got, "table=25, priority=0,arp,metadata=0x2,arp_tpa=10.1.0.1") {
 		t.Errorf("R2 taking B's gateway from b2's pair: no ARP delete by address in\n%s", got)
 	}

@@ -1,0 +1,23 @@
+package topology
+
+// Change is one committed change to the topology, as the change feed
+// carries it: what the raft entry at Index did to which object.
+type Change struct {
+	Index    uint64 `json:"index"`
+	Resource string `json:"resource"` // network, subnet, port, router, chassis, member, vip
+	Op       string `json:"op"`       // create, update, delete
+	ID       string `json:"id"`
+}
+
+// Resources a Change names.
+const (
+	ResourceNetwork = "network"
+	ResourceSubnet  = "subnet"
+	ResourcePort    = "port"
+	ResourceRouter  = "router"
+	ResourceChassis = "chassis"
+	ResourceMember  = "member"
+	// ResourceVIP: the holder of a shared address changed; ID is a port
+	// that gained or lost it.
+	ResourceVIP = "vip"
+)
