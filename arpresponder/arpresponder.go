@@ -1,9 +1,11 @@
 // Package arpresponder answers ARP requests inside Open vSwitch: for an
-// address a port of the network owns, and for the gateway address of each
-// router interface on it (with that interface's MAC), the bridge turns the request around
-// into the reply itself, on the requester's own chassis, so the request
-// never crosses the underlay and no VM is woken to answer it. It is pure:
-// a topology view and the facts of one bridge in, flows out.
+// address a port of the network owns — plugged or not yet, so a VM is
+// reachable the moment it is plugged — and for the gateway address of
+// each router interface on it (with that interface's MAC), the bridge
+// turns the request around into the reply itself, on the requester's own
+// chassis, so the request never crosses the underlay and no VM is woken
+// to answer it. It is pure: a topology view and the facts of one bridge
+// in, flows out.
 //
 // Tables it owns: ServiceClassifier and ARPResponder.
 //
@@ -20,14 +22,20 @@
 // owner in the replicated store; every chassis then answers with the new
 // owner's MAC. Until one is learned, requests for a VIP are flooded.
 //
-//	ARPResponder  arp,arp_op=1,metadata=<net>,arp_spa=<VIP>,arp_tpa=<VIP> → punt "garp", L2Lookup
+//	ARPResponder  arp,arp_op=1,metadata=<net>,arp_spa=<VIP>,arp_tpa=<VIP> → punt (vip-announcement), L2Lookup
+//
+// Cookie objects: a port (the answers for its addresses, or for a
+// router's gateway, the interface port's), a network (its VIP learning
+// flows), and none (the ServiceClassifier flow).
 package arpresponder
 
 import (
 	"net"
 	"net/netip"
 
+	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -36,43 +44,79 @@ import (
 const (
 	PriorityRequests = 100
 	PriorityAnswer   = 100
+	// PriorityLearn puts the learning flow above the answers: an
+	// announcement of a VIP must reach the controller, not be answered.
+	PriorityLearn = 110
 )
 
+// App is the ARP responder.
+type App struct{}
+
+var _ app.App = App{}
+
+// ID implements app.App.
+func (App) ID() pipeline.App { return pipeline.AppARPResponder }
+
 // Flows returns the app's flows for one bridge: for every network the
-// chassis hosts, a reply for each of its neighbours (topology.View's
-// Neighbours: router gateways, fixed IPs, single-address pairs, and shared
-// addresses once a holder has announced itself), and a learning flow for
-// each shared address.
-func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+// chassis hosts, a reply for each of its neighbours (view.Neighbours:
+// router gateways, fixed IPs, single-address pairs, and shared addresses
+// once a holder has announced itself), and a learning flow for each
+// shared address.
+func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br, nil) }
+
+// ObjectFlows implements app.App. Only the networks holding one of the
+// objects have their neighbour tables built.
+func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
+	return flows(v, br, objs)
+}
+
+func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) == 0 {
 		return nil
 	}
-	out := []of.Flow{{
-		Table: pipeline.Table(pipeline.ServiceClassifier), Priority: PriorityRequests,
-		Cookie:  pipeline.NewCookie(0, pipeline.AppARPResponder, 0),
-		Match:   of.Match{}.EthType(of.EthTypeARP).ARPOp(of.ARPRequest),
-		Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
-	}}
+	want := func(obj uint64) bool { return objs == nil || objs[obj] }
+	var out []of.Flow
+	if want(0) {
+		out = append(out, of.Flow{
+			Table: pipeline.Table(pipeline.ServiceClassifier), Priority: PriorityRequests,
+			Cookie:  pipeline.NewCookie(0, pipeline.AppARPResponder, 0),
+			Match:   of.Match{}.EthType(of.EthTypeARP).ARPOp(of.ARPRequest),
+			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
+		})
+	}
+	var networks map[string]bool // the networks objs touch
+	if objs != nil {
+		networks = map[string]bool{}
+		for _, n := range hosted {
+			if objs[pipeline.NetworkObject(n.Key)] {
+				networks[n.ID] = true
+			}
+		}
+		for obj := range objs {
+			if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
+				continue
+			}
+			if p, ok := v.PortByKey(pipeline.ObjectKey(obj)); ok {
+				networks[p.NetworkID] = true
+			}
+		}
+	}
 	for _, n := range hosted {
+		if networks != nil && !networks[n.ID] {
+			continue
+		}
 		for _, nb := range v.Neighbours(n.ID) {
-			if nb.Shared {
+			if nb.Shared && want(pipeline.NetworkObject(n.Key)) {
 				out = append(out, learnVIP(n.Key, nb.IP))
 			}
-			if nb.MAC != nil {
+			if nb.MAC != nil && want(pipeline.PortObject(nb.Port)) {
 				out = append(out, answer(n, nb))
 			}
 		}
 	}
 	return out
 }
-
-// GARPUserData marks the punts of the VIP learning flows.
-const GARPUserData = "garp"
-
-// PriorityLearn puts the learning flow above the answers: an announcement
-// of a VIP must reach the controller, not be answered.
-const PriorityLearn = 110
 
 // learnVIP sends gratuitous ARPs for a shared address to the controller
 // and on to L2Lookup (which floods them).
@@ -82,7 +126,8 @@ func learnVIP(network uint32, ip netip.Addr) of.Flow {
 		Cookie: pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.NetworkObject(network)),
 		Match: of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).
 			ARPOp(of.ARPRequest).ARPSPA(ip).ARPTPA(ip),
-		Actions: []of.Action{of.Punt{UserData: GARPUserData, MeterID: pipeline.MeterAnnouncements}, of.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
+		Actions: []of.Action{pipeline.Punt(pipeline.ReasonVIPAnnouncement, pipeline.MeterAnnouncements),
+			of.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)}},
 	}
 }
 
@@ -108,10 +153,56 @@ func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie uint64) o
 	}
 }
 
+// answer is the reply flow for a neighbour of network n.
+func answer(n view.Network, nb view.Neighbour) of.Flow {
+	return Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port)))
+}
+
 // PerDestination reports whether a flow answers for one address: the
 // flows reactive mode installs on demand.
-func PerDestination(f of.Flow) bool {
+func (App) PerDestination(f of.Flow) bool {
 	return f.Table == pipeline.Table(pipeline.ARPResponder) && pipeline.Cookie(f.Cookie).Kind() == pipeline.KindPort
+}
+
+// Reasons implements app.App.
+func (App) Reasons() []pipeline.PuntReason {
+	return []pipeline.PuntReason{pipeline.ReasonARPMiss, pipeline.ReasonVIPAnnouncement}
+}
+
+// OnPunt answers an ARP request that missed ARPResponder — with the
+// answer flow for its target, then the request back into ARPResponder,
+// which now answers it; or, for an address nobody answers for, on to
+// L2Lookup, which floods it — and records the sender of a gratuitous ARP
+// for a shared address as its holder.
+func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
+	pkt := p.Packet
+	if pkt.EthType != of.EthTypeARP || pkt.ARPOp != of.ARPRequest {
+		return app.Answer{Outcome: app.Malformed}
+	}
+	if p.Reason == pipeline.ReasonVIPAnnouncement {
+		return announced(v, p)
+	}
+	if flows := OnMiss(v, br, uint32(p.Reg(pipeline.NetworkKey)), pkt.ARPTPA); len(flows) > 0 {
+		return app.Answer{Outcome: app.Answered, Flows: flows, Reinject: true, Resubmit: pipeline.Table(pipeline.ARPResponder)}
+	}
+	return app.Answer{Outcome: app.Flooded, Reinject: true, Resubmit: pipeline.Table(pipeline.L2Lookup)}
+}
+
+// announced: a port sent a gratuitous ARP for a shared address; it holds
+// it now, unless it already did. The learning flow sent the announcement
+// on itself.
+func announced(v *view.View, p app.Punt) app.Answer {
+	if p.Packet.ARPSPA != p.Packet.ARPTPA {
+		return app.Answer{Outcome: app.Malformed}
+	}
+	port, ok := v.LocatedPortByKey(uint32(p.Reg(pipeline.SrcPortKey)))
+	if !ok {
+		return app.Answer{Outcome: app.Unanswered}
+	}
+	if id, held := v.VIPOwner(port.NetworkID, p.Packet.ARPSPA); held && id == port.ID {
+		return app.Answer{Outcome: app.VIPAnnounced}
+	}
+	return app.Answer{Outcome: app.VIPAnnounced, Claim: &app.VIPClaim{PortID: port.ID, IP: p.Packet.ARPSPA}}
 }
 
 // OnMiss returns the reply flow for an ARP request that missed
@@ -120,7 +211,7 @@ func PerDestination(f of.Flow) bool {
 // neighbour), or nothing when no single port owns it, no holder of a
 // shared address has announced itself, or the network is not hosted here.
 // It costs the ports of one network.
-func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.Addr) []of.Flow {
+func OnMiss(v *view.View, br view.Bridge, network uint32, target netip.Addr) []of.Flow {
 	n, ok := v.NetworkByKey(network)
 	if !ok || !v.Hosts(br.Chassis, n.ID) {
 		return nil
@@ -131,7 +222,77 @@ func OnMiss(v *topology.View, br topology.Bridge, network uint32, target netip.A
 	return nil
 }
 
-// answer is the reply flow for a neighbour of network n.
-func answer(n topology.Network, nb topology.Neighbour) of.Flow {
-	return Reply(n.Key, nb.IP, nb.MAC, pipeline.NewCookie(0, pipeline.AppARPResponder, pipeline.PortObject(nb.Port)))
+// Affects implements app.App: a changed port's answers, those of the
+// ports sharing an address with it (an address shared is a VIP, answered
+// by its holder), and its network's learning flows; a router's gateways
+// and its networks; and all of a network this chassis starts or stops
+// hosting.
+func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
+	objs := app.Objects{}
+	hosting := app.HostingChanged(before, after, br.Chassis)
+	if len(hosting) > 0 {
+		objs.Add(0)
+	}
+	for _, n := range hosting {
+		for _, v := range []*view.View{before, after} {
+			app.AddNetwork(objs, v, n)
+		}
+	}
+	for _, pc := range app.Ports(before, after, changes) {
+		for _, s := range pc.Sides(before, after) {
+			objs.Add(pipeline.PortObject(s.Port.Key), pipeline.NetworkObject(s.Port.NetworkKey))
+			app.AddSharing(objs, s.View, s.Port)
+		}
+	}
+	for _, ch := range changes {
+		switch ch.Resource {
+		case topology.ResourceChassis:
+			if ch.ID == br.Chassis {
+				return app.Everything()
+			}
+		case topology.ResourceRouter:
+			for _, v := range []*view.View{before, after} {
+				app.AddRouter(objs, v, ch.ID)
+			}
+		}
+	}
+	return app.Scope{Objects: objs}
+}
+
+// Invalidates implements app.App: a changed port's answers, and, by
+// address, the answers for every address it had or has — whoever they
+// named, since an address shared or given up changes hands; and the
+// answers for the gateways of a router whose interfaces or state changed
+// (a port's pair may have held one while the router was away).
+func (App) Invalidates(before, after *view.View, changes []topology.Change) []of.FlowMod {
+	table := pipeline.Table(pipeline.ARPResponder)
+	var out []of.FlowMod
+	ports := map[uint32]bool{}
+	addrs := map[[2]uint64]bool{}
+	byAddress := func(network uint32, ip netip.Addr) {
+		k := [2]uint64{uint64(network), of.IPv4Value(ip)}
+		if !addrs[k] {
+			addrs[k] = true
+			out = append(out, app.DeletePortFlows(table, pipeline.AppARPResponder,
+				of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).ARPTPA(ip)))
+		}
+	}
+	for _, pc := range app.Ports(before, after, changes) {
+		for _, s := range pc.Sides(before, after) {
+			if !ports[s.Port.Key] {
+				ports[s.Port.Key] = true
+				out = append(out, app.DeleteObject(table, pipeline.AppARPResponder, pipeline.PortObject(s.Port.Key)))
+			}
+			as, _ := app.Claims(s.Port)
+			for _, ip := range as {
+				byAddress(s.Port.NetworkKey, ip)
+			}
+		}
+	}
+	for _, rc := range app.ChangedRouters(before, after, changes) {
+		for _, ri := range rc.Interfaces {
+			byAddress(ri.Network.Key, ri.IP)
+		}
+	}
+	return out
 }

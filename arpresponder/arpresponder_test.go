@@ -14,9 +14,9 @@ import (
 
 func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, of.FormatFlows(arpresponder.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows((arpresponder.App{}).Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -35,7 +35,7 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 		}
 	}
 	flowsOn := func() string {
-		return strings.Join(of.FormatFlows(arpresponder.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1")), nil), "\n")
+		return strings.Join(of.FormatFlows((arpresponder.App{}).Flows(f.View(), topologytest.Bridge("hv1")), nil), "\n")
 	}
 	lines := flowsOn()
 	answers := func(ls, ip string) []string {
@@ -50,7 +50,7 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 	if got := answers(lines, "10.0.0.100"); len(got) != 0 {
 		t.Errorf("a VIP two ports share and nobody announced is answered: %v", got)
 	}
-	if !strings.Contains(lines, "priority=110,arp,metadata=0x1,arp_spa=10.0.0.100,arp_tpa=10.0.0.100,arp_op=1 actions=controller(userdata=67.61.72.70,meter_id=4294901759),goto_table:40") {
+	if !strings.Contains(lines, "priority=110,arp,metadata=0x1,arp_spa=10.0.0.100,arp_tpa=10.0.0.100,arp_op=1 actions=controller(userdata=06,meter_id=4294901759),goto_table:40") {
 		t.Errorf("no learning flow for the VIP:\n%s", lines)
 	}
 	// a3 announces it: hv1 answers with a3's MAC.
@@ -71,12 +71,12 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 // the proactive flow for it, verbatim; unknown addresses get nothing.
 func TestOnMissIsSubsetOfProactive(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	br := topologytest.Bridge("hv1")
-	proactive := of.NewFlowSet(arpresponder.Flows(v, br)...)
+	proactive := of.NewFlowSet((arpresponder.App{}).Flows(v, br)...)
 	for _, n := range v.HostedNetworks("hv1") {
 		for _, p := range v.NetworkPorts(n.ID) {
-			ip := netip.MustParseAddr(p.FixedIPs[0].IPAddress)
+			ip := p.FixedIPs[0].Addr
 			got := arpresponder.OnMiss(v, br, n.Key, ip)
 			if len(got) != 1 {
 				t.Fatalf("%s: OnMiss gave %d flows", p.ID, len(got))
@@ -109,18 +109,18 @@ func TestReactiveEqualsProactiveWithRoutersAndVIPs(t *testing.T) {
 	if _, err := f.Store.SetVIPOwner(200, "a3", "10.0.0.100"); err != nil {
 		t.Fatal(err)
 	}
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
 		want := of.NewFlowSet()
-		for _, fl := range arpresponder.Flows(v, br) {
-			if arpresponder.PerDestination(fl) {
+		for _, fl := range (arpresponder.App{}).Flows(v, br) {
+			if (arpresponder.App{}).PerDestination(fl) {
 				want.Add(fl)
 			}
 		}
 		got := of.NewFlowSet()
 		for _, n := range v.HostedNetworks(c) {
-			for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.100", "10.0.0.99",
+			for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.100", "10.0.0.99",
 				"10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.50"} {
 				for _, fl := range arpresponder.OnMiss(v, br, n.Key, netip.MustParseAddr(ip)) {
 					got.Add(fl)
@@ -130,5 +130,30 @@ func TestReactiveEqualsProactiveWithRoutersAndVIPs(t *testing.T) {
 		if !got.Equal(want) || want.Len() == 0 {
 			t.Errorf("%s: reactive and proactive differ: %s", c, of.Diff(want, got))
 		}
+	}
+}
+
+// TestUnpluggedPortIsAnswered: a port that exists but is plugged nowhere
+// (a1x, 10.0.0.5) is answered with its MAC on every chassis hosting its
+// network, so a VM that pings it while it boots gets its echo out at once
+// instead of re-ARPing a second later; once plugged, the answer is the
+// same flow.
+func TestUnpluggedPortIsAnswered(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	a1x, _ := f.Store.Port("a1x")
+	ip := netip.MustParseAddr("10.0.0.5")
+	for _, c := range []string{"hv1", "hv2"} {
+		got := arpresponder.OnMiss(f.View(), topologytest.Bridge(c), 1, ip)
+		if len(got) != 1 || !strings.Contains(got[0].String(), "set_field:"+a1x.MACAddress+"->eth_src") {
+			t.Fatalf("%s: ARP for the unplugged a1x answered with %v", c, got)
+		}
+	}
+	before := arpresponder.OnMiss(f.View(), topologytest.Bridge("hv1"), 1, ip)[0]
+	f.Rebind(t)(topologytest.Port{ID: "a1x", Network: "A", Chassis: "hv2", OFPort: 7})
+	if after := arpresponder.OnMiss(f.View(), topologytest.Bridge("hv1"), 1, ip); len(after) != 1 || !after[0].Equal(before) {
+		t.Fatalf("plugging a1x changed its answer: %v -> %v", before, after)
+	}
+	if got := arpresponder.OnMiss(f.View(), topologytest.Bridge("hv3"), 1, ip); len(got) != 0 {
+		t.Fatalf("hv3 hosts no port of A but answers for it: %v", got)
 	}
 }

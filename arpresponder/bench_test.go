@@ -1,12 +1,10 @@
 package arpresponder_test
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/arpresponder"
-	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 )
 
@@ -15,20 +13,20 @@ import (
 // to build per punt) in the same run.
 func BenchmarkOnMiss(b *testing.B) {
 	f := topologytest.Large(b, 40, 4000)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	br := topologytest.Bridge("hv1")
 	n, _ := v.Network("A")
 	ports := v.NetworkPorts(n.ID)
 	var direct, whole time.Duration
 	for i := 0; i < b.N; i++ {
-		ip := netip.MustParseAddr(ports[i*7919%len(ports)].FixedIPs[0].IPAddress)
+		ip := ports[i*7919%len(ports)].FixedIPs[0].Addr
 		start := time.Now()
 		if got := arpresponder.OnMiss(v, br, n.Key, ip); len(got) != 1 {
 			b.Fatalf("OnMiss gave %d flows", len(got))
 		}
 		direct += time.Since(start)
 		start = time.Now()
-		if len(arpresponder.Flows(v, br)) < len(ports) {
+		if len((arpresponder.App{}).Flows(v, br)) < len(ports) {
 			b.Fatal("short answer set")
 		}
 		whole += time.Since(start)

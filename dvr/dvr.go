@@ -28,13 +28,18 @@
 // Reactive mode installs a destination's route on the first packet that
 // misses (OnMiss); proactive mode installs every route of every router
 // with an interface on a network the chassis hosts.
+//
+// Cookie objects: a port (the routes to its addresses, from every router
+// that reaches it), a router (its gateway echoes and MTU checks), and none
+// (the TTL and too-big guards).
 package dvr
 
 import (
 	"net"
 	"net/netip"
 
-	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
@@ -66,25 +71,65 @@ const (
 // interface on a network the chassis hosts: the TTL and too-big guards,
 // answers to pings of its gateways from the hosted networks, its MTU
 // checks, and a route to every address it reaches (see destinations).
-func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br, nil) }
+
+// ObjectFlows implements app.App. Only the networks holding one of the
+// port objects have their routes computed.
+func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
+	return flows(v, br, objs)
+}
+
+// App is distributed routing.
+type App struct{}
+
+var _ app.App = App{}
+
+// ID implements app.App.
+func (App) ID() pipeline.App { return pipeline.AppDVR }
+
+func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	routers := v.ChassisRouters(br.Chassis)
 	if len(routers) == 0 {
 		return nil
 	}
-	out := icmpErrors()
+	want := func(obj uint64) bool { return objs == nil || objs[obj] }
+	var out []of.Flow
+	if want(0) {
+		out = icmpErrors()
+	}
+	var networks map[string]bool // the networks whose ports objs names
+	if objs != nil {
+		networks = map[string]bool{}
+		for obj := range objs {
+			if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
+				continue
+			}
+			if p, ok := v.PortByKey(pipeline.ObjectKey(obj)); ok {
+				networks[p.NetworkID] = true
+			}
+		}
+	}
 	hosted := map[string]bool{}
 	for _, n := range v.HostedNetworks(br.Chassis) {
 		hosted[n.ID] = true
 	}
 	for _, r := range routers {
-		for _, in := range v.RouterInterfaces(r.ID) {
-			if hosted[in.Network.ID] {
-				out = append(out, gatewayEchoes(v, in)...)
+		if want(pipeline.RouterObject(r.Key)) {
+			for _, in := range v.RouterInterfaces(r.ID) {
+				if hosted[in.Network.ID] {
+					out = append(out, gatewayEchoes(v, in)...)
+				}
 			}
+			out = append(out, mtuChecks(v, r)...)
 		}
-		out = append(out, mtuChecks(v, r)...)
 		for _, ri := range v.RouterInterfaces(r.ID) {
+			if networks != nil && !networks[ri.Network.ID] {
+				continue
+			}
 			for _, nb := range destinations(v, ri) {
+				if !want(pipeline.PortObject(nb.Port)) {
+					continue
+				}
 				if f, ok := route(v, br, ri, nb); ok {
 					out = append(out, f)
 				}
@@ -103,12 +148,12 @@ func icmpErrors() []of.Flow {
 	out := []of.Flow{{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTooBig,
 		Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
 		Match:   of.Match{}.EthType(of.EthTypeIPv4).Reg(pipeline.PktLarger, 1),
-		Actions: []of.Action{of.Punt{MeterID: pipeline.MeterICMPErrors}}}}
+		Actions: []of.Action{pipeline.Punt(pipeline.ReasonTooBig, pipeline.MeterICMPErrors)}}}
 	for _, ttl := range []uint64{0, 1} {
 		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityTTLExpired,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppDVR, 0),
 			Match:   of.Match{}.EthType(of.EthTypeIPv4).With(of.FieldIPTTL, ttl),
-			Actions: []of.Action{of.Punt{MeterID: pipeline.MeterICMPErrors}}})
+			Actions: []of.Action{pipeline.Punt(pipeline.ReasonTTLExpired, pipeline.MeterICMPErrors)}})
 	}
 	return out
 }
@@ -119,7 +164,7 @@ func icmpErrors() []of.Flow {
 // destination network's MTU would be lost on the underlay or at the VM;
 // the router answers it with ICMP fragmentation needed instead, so the
 // sender learns the path MTU.
-func mtuChecks(v *topology.View, r topology.Router) []of.Flow {
+func mtuChecks(v *view.View, r view.Router) []of.Flow {
 	ifaces := v.RouterInterfaces(r.ID)
 	largest := 0
 	for _, ri := range ifaces {
@@ -147,7 +192,7 @@ func mtuChecks(v *topology.View, r topology.Router) []of.Flow {
 // interface in (a VM sent them to in's MAC) for any of the router's
 // gateway addresses: "can I reach my gateway" works on every chassis,
 // without the controller.
-func gatewayEchoes(v *topology.View, in topology.RouterInterface) []of.Flow {
+func gatewayEchoes(v *view.View, in view.RouterInterface) []of.Flow {
 	var out []of.Flow
 	for _, to := range v.RouterInterfaces(in.Router.ID) {
 		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: PriorityGatewayEcho,
@@ -172,10 +217,10 @@ func gatewayEchoes(v *topology.View, in topology.RouterInterface) []of.Flow {
 // the neighbours of ri's network in ri's subnet that a located port holds
 // (fixed IPs, allowed address pairs, VIPs at their current holder),
 // resolved to a MAC exactly as the ARP responder answers for them.
-func destinations(v *topology.View, ri topology.RouterInterface) []topology.Neighbour {
-	var out []topology.Neighbour
+func destinations(v *view.View, ri view.RouterInterface) []view.Neighbour {
+	var out []view.Neighbour
 	for _, nb := range v.Neighbours(ri.Network.ID) {
-		if !nb.Router && nb.MAC != nil && ri.Prefix.Contains(nb.IP) {
+		if !nb.Router && nb.Located && nb.MAC != nil && ri.Prefix.Contains(nb.IP) {
 			out = append(out, nb)
 		}
 	}
@@ -184,14 +229,14 @@ func destinations(v *topology.View, ri topology.RouterInterface) []topology.Neig
 
 // route is the flow that routes packets of router ri.Router to neighbour
 // nb, in ri's subnet.
-func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb topology.Neighbour) (of.Flow, bool) {
+func route(v *view.View, br view.Bridge, ri view.RouterInterface, nb view.Neighbour) (of.Flow, bool) {
 	p, ok := v.LocatedPortByKey(nb.Port)
 	if !ok {
 		return of.Flow{}, false
 	}
 	dst, ip := nb.MAC, nb.IP
 	var actions []of.Action
-	if p.HostID == br.Chassis {
+	if p.Chassis == br.Chassis {
 		actions = []of.Action{
 			of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)},
 			of.SetField{Field: of.FieldEthDst, Value: of.MACValue(dst)},
@@ -206,7 +251,7 @@ func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb
 		if !ok {
 			return of.Flow{}, false
 		}
-		steer, ok := tunnels.Steer(v, br, ri.Network, p.HostID)
+		steer, ok := tunnels.Steer(v, br, ri.Network, p.Chassis)
 		if !ok {
 			return of.Flow{}, false
 		}
@@ -226,18 +271,14 @@ func route(v *topology.View, br topology.Bridge, ri topology.RouterInterface, nb
 }
 
 // dvrMAC is a chassis' DVR MAC.
-func dvrMAC(v *topology.View, chassis string) (net.HardwareAddr, bool) {
+func dvrMAC(v *view.View, chassis string) (net.HardwareAddr, bool) {
 	c, ok := v.Chassis(chassis)
-	if !ok {
-		return nil, false
-	}
-	mac, err := net.ParseMAC(c.DVRMAC)
-	return mac, err == nil && topology.IsDVRMAC(mac)
+	return c.DVRMAC, ok && c.DVRMAC != nil
 }
 
 // PerDestination reports whether a flow routes to one destination port:
 // the flows reactive mode installs on demand.
-func PerDestination(f of.Flow) bool {
+func (App) PerDestination(f of.Flow) bool {
 	return f.Table == pipeline.Table(pipeline.L3Lookup) && pipeline.Cookie(f.Cookie).App() == pipeline.AppDVR &&
 		pipeline.Cookie(f.Cookie).Kind() == pipeline.KindPort
 }
@@ -248,32 +289,34 @@ func PerDestination(f of.Flow) bool {
 // holds dst (or the router does not route on this chassis). The address
 // is looked up in one network's neighbours, so a punt costs the ports of
 // that network, not of the cloud.
-func OnMiss(v *topology.View, br topology.Bridge, router uint32, dst netip.Addr) []of.Flow {
+func OnMiss(v *view.View, br view.Bridge, router uint32, dst netip.Addr) []of.Flow {
+	flows, _ := onMiss(v, br, router, dst)
+	return flows
+}
+
+// onMiss is OnMiss, and whether dst is the address of a port that is not
+// plugged yet (a packet for it is held, not dropped).
+func onMiss(v *view.View, br view.Bridge, router uint32, dst netip.Addr) (flows []of.Flow, unplugged bool) {
 	r, ok := v.RouterByKey(router)
-	if !ok || !routesOn(v, br.Chassis, r) {
-		return nil
+	if !ok || !v.RoutesOn(br.Chassis, r.Key) {
+		return nil, false
 	}
 	for _, ri := range v.RouterInterfaces(r.ID) {
 		if !ri.Prefix.Contains(dst) {
 			continue
 		}
 		// As destinations would give it, without the whole table.
-		if nb, ok := v.Neighbour(ri.Network.ID, dst); ok && !nb.Router && nb.MAC != nil {
-			if f, ok := route(v, br, ri, nb); ok {
-				return []of.Flow{f}
-			}
+		nb, ok := v.Neighbour(ri.Network.ID, dst)
+		if !ok || nb.Router || nb.MAC == nil {
+			continue
+		}
+		if !nb.Located {
+			unplugged = true
+			continue
+		}
+		if f, ok := route(v, br, ri, nb); ok {
+			return []of.Flow{f}, false
 		}
 	}
-	return nil
-}
-
-// routesOn reports whether a router has an interface on a network the
-// chassis hosts.
-func routesOn(v *topology.View, chassis string, r topology.Router) bool {
-	for _, c := range v.ChassisRouters(chassis) {
-		if c.Key == r.Key {
-			return true
-		}
-	}
-	return false
+	return nil, unplugged
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -20,7 +21,7 @@ import (
 var chassis = []string{"hv1", "hv2", "hv3"}
 
 // leg is router R's interface on a subnet of the routed fixture.
-func leg(t *testing.T, v *topology.View, subnet string) topology.RouterInterface {
+func leg(t *testing.T, v *view.View, subnet string) view.RouterInterface {
 	t.Helper()
 	for _, ri := range v.RouterInterfaces("R") {
 		if ri.Subnet == subnet {
@@ -28,7 +29,7 @@ func leg(t *testing.T, v *topology.View, subnet string) topology.RouterInterface
 		}
 	}
 	t.Fatalf("R has no interface on %s", subnet)
-	return topology.RouterInterface{}
+	return view.RouterInterface{}
 }
 
 // TestGoldenProactive: the whole bridge of each chassis of the routed
@@ -36,9 +37,9 @@ func leg(t *testing.T, v *topology.View, subnet string) topology.RouterInterface
 // answers, DVR MAC restores in Delivery — as one golden file each.
 func TestGoldenProactive(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range chassis {
-		flows := append(pipeline.MissFlows(pipeline.Proactive, 0), apps.Flows(v, topologytest.Bridge(c), pipeline.Proactive)...)
+		flows := append(pipeline.MissFlows(pipeline.Proactive, 0), apps.New(pipeline.Proactive).Flows(v, topologytest.Bridge(c))...)
 		golden.Check(t, "routed_"+c+"_proactive", of.FormatFlows(flows, f.Names(c)))
 	}
 }
@@ -48,10 +49,10 @@ func TestGoldenProactive(t *testing.T) {
 // reach has been punted and answered.
 func TestGoldenReactive(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range chassis {
 		br := topologytest.Bridge(c)
-		flows := append(pipeline.MissFlows(pipeline.Reactive, 0), apps.Flows(v, br, pipeline.Reactive)...)
+		flows := append(pipeline.MissFlows(pipeline.Reactive, 0), apps.New(pipeline.Reactive).Flows(v, br)...)
 		golden.Check(t, "routed_"+c+"_reactive_cold", of.FormatFlows(flows, f.Names(c)))
 		r, _ := v.Router("R")
 		for _, dst := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.1.0.2", "10.1.0.3"} {
@@ -66,14 +67,14 @@ func TestGoldenReactive(t *testing.T) {
 // the proactive set holds no route OnMiss would not give.
 func TestReactiveIsSubsetOfProactive(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	r, _ := v.Router("R")
 	for _, c := range chassis {
 		br := topologytest.Bridge(c)
-		proactive := of.NewFlowSet(dvr.Flows(v, br)...)
+		proactive := of.NewFlowSet((dvr.App{}).Flows(v, br)...)
 		routes := 0
-		for _, fl := range dvr.Flows(v, br) {
-			if dvr.PerDestination(fl) {
+		for _, fl := range (dvr.App{}).Flows(v, br) {
+			if (dvr.App{}).PerDestination(fl) {
 				routes++
 			}
 		}
@@ -88,7 +89,7 @@ func TestReactiveIsSubsetOfProactive(t *testing.T) {
 					t.Fatalf("%s: OnMiss for %s (%s) gave %d flows, want its route", c, fip.IPAddress, p.ID, len(flows))
 				}
 				have, ok := proactive.Get(flows[0].Key())
-				if !ok || !have.Equal(flows[0]) || !dvr.PerDestination(flows[0]) {
+				if !ok || !have.Equal(flows[0]) || !(dvr.App{}).PerDestination(flows[0]) {
 					t.Errorf("%s: reactive route %s is not in the proactive set", c, flows[0])
 				}
 				got++
@@ -114,15 +115,15 @@ func TestReactiveIsSubsetOfProactive(t *testing.T) {
 // tunnel at all.
 func TestRouteRewrites(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	r, _ := v.Router("R")
 	br := topologytest.Bridge("hv1")
 	hv1, _ := v.Chassis("hv1")
 	onB := leg(t, v, "B4")
 	b1, _ := v.LocatedPort("b1")
 	b2, _ := v.LocatedPort("b2")
-	remote := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(b2.FixedIPs[0].IPAddress))[0].Format(f.Names("hv1"))
-	for _, want := range []string{"set_field:" + hv1.DVRMAC + "->eth_src", "set_field:" + b2.MACAddress + "->eth_dst",
+	remote := dvr.OnMiss(v, br, r.Key, b2.FixedIPs[0].Addr)[0].Format(f.Names("hv1"))
+	for _, want := range []string{"set_field:" + hv1.DVRMAC.String() + "->eth_src", "set_field:" + b2.MAC.String() + "->eth_dst",
 		"dec_ttl", "set_field:172.31.0.3->tun_dst", "set_field:0xc8->tun_id", "output:gre0"} {
 		if !strings.Contains(remote, want) {
 			t.Errorf("route to b2 on hv3 lacks %q: %s", want, remote)
@@ -131,14 +132,14 @@ func TestRouteRewrites(t *testing.T) {
 	if strings.Contains(remote, onB.MAC.String()) {
 		t.Errorf("a route leaving hv1 carries the router MAC: %s", remote)
 	}
-	local := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(b1.FixedIPs[0].IPAddress))[0].Format(f.Names("hv1"))
-	for _, want := range []string{"set_field:" + onB.MAC.String() + "->eth_src", "set_field:" + b1.MACAddress + "->eth_dst",
+	local := dvr.OnMiss(v, br, r.Key, b1.FixedIPs[0].Addr)[0].Format(f.Names("hv1"))
+	for _, want := range []string{"set_field:" + onB.MAC.String() + "->eth_src", "set_field:" + b1.MAC.String() + "->eth_dst",
 		"dec_ttl", "goto_table:Delivery"} {
 		if !strings.Contains(local, want) {
 			t.Errorf("route to b1 on hv1 lacks %q: %s", want, local)
 		}
 	}
-	if strings.Contains(local, "tun_dst") || strings.Contains(local, hv1.DVRMAC) {
+	if strings.Contains(local, "tun_dst") || strings.Contains(local, hv1.DVRMAC.String()) {
 		t.Errorf("a local route tunnels or uses the DVR MAC: %s", local)
 	}
 }
@@ -148,10 +149,10 @@ func TestRouteRewrites(t *testing.T) {
 // after R leaves A4 too, no DVR flow is left anywhere.
 func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	onA, onB := leg(t, v, "A4"), leg(t, v, "B4")
 	dump := func(c string) string {
-		return strings.Join(of.FormatFlows(apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive), nil), "\n")
+		return strings.Join(of.FormatFlows(apps.New(pipeline.Proactive).Flows(f.View(), topologytest.Bridge(c)), nil), "\n")
 	}
 	for _, c := range chassis {
 		if !strings.Contains(dump(c), "nw_dst=10.1.0.") {
@@ -169,7 +170,7 @@ func TestRemovedInterfaceLeavesNoTrace(t *testing.T) {
 	}
 	f.RemoveRouterInterface(t, "R", "A4")
 	for _, c := range chassis {
-		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
+		for _, fl := range apps.New(pipeline.Proactive).Flows(f.View(), topologytest.Bridge(c)) {
 			if pipeline.Cookie(fl.Cookie).App() == pipeline.AppDVR || fl.Table == pipeline.Table(pipeline.L3Lookup) ||
 				pipeline.Cookie(fl.Cookie).Kind() == pipeline.KindRouter {
 				t.Errorf("%s keeps a DVR flow with no interface left: %s", c, fl)
@@ -189,9 +190,9 @@ func TestRouterDownRoutesNothing(t *testing.T) {
 	if _, err := f.Store.UpdateRouter(1000, topology.RouterSpec{ID: "R", AdminStateUp: &down}); err != nil {
 		t.Fatal(err)
 	}
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range chassis {
-		for _, fl := range apps.Flows(v, topologytest.Bridge(c), pipeline.Proactive) {
+		for _, fl := range apps.New(pipeline.Proactive).Flows(v, topologytest.Bridge(c)) {
 			if s := fl.String(); fl.Table == pipeline.Table(pipeline.L3Lookup) || strings.Contains(s, "arp_tpa=10.0.0.1,") {
 				t.Errorf("%s: a router that is down still has %s", c, s)
 			}
@@ -214,14 +215,14 @@ func frame(src, dst net.HardwareAddr, ipSrc, ipDst string, ttl, proto uint8, pay
 // request; an ICMP error or a later fragment gets no answer.
 func TestTimeExceeded(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	r, _ := v.Router("R")
 	a, _ := v.Network("A")
 	a1, _ := v.LocatedPort("a1")
 	onA := leg(t, v, "A4")
-	src, _ := net.ParseMAC(a1.MACAddress)
+	src := a1.MAC
 	echo := []byte{8, 0, 0xf7, 0xfe, 0, 1, 0, 0, 'p', 'i', 'n', 'g', '!', '!'}
-	in := frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, of.IPProtoICMP, echo)
+	in := frame(src, onA.MAC, a1.FixedIPs[0].Addr.String(), "10.1.0.3", 1, of.IPProtoICMP, echo)
 	out, err := dvr.TimeExceeded(v, r.Key, a.Key, in)
 	if err != nil {
 		t.Fatal(err)
@@ -230,8 +231,8 @@ func TestTimeExceeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pkt.EthDst.String() != a1.MACAddress || pkt.EthSrc.String() != onA.MAC.String() ||
-		pkt.IPSrc.String() != "10.0.0.1" || pkt.IPDst.String() != a1.FixedIPs[0].IPAddress || pkt.IPProto != of.IPProtoICMP {
+	if pkt.EthDst.String() != a1.MAC.String() || pkt.EthSrc.String() != onA.MAC.String() ||
+		pkt.IPSrc.String() != "10.0.0.1" || pkt.IPDst.String() != a1.FixedIPs[0].Addr.String() || pkt.IPProto != of.IPProtoICMP {
 		t.Fatalf("answer %+v", pkt)
 	}
 	ip := out[14:]
@@ -252,7 +253,7 @@ func TestTimeExceeded(t *testing.T) {
 	}
 	// A short packet padded to Ethernet's minimum: the padding is not
 	// quoted.
-	short := append(frame(src, onA.MAC, a1.FixedIPs[0].IPAddress, "10.1.0.3", 1, of.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
+	short := append(frame(src, onA.MAC, a1.FixedIPs[0].Addr.String(), "10.1.0.3", 1, of.IPProtoUDP, []byte{0, 1, 0, 2}), make([]byte, 22)...)
 	if out, err := dvr.TimeExceeded(v, r.Key, a.Key, short); err != nil || len(out) != 14+20+8+24 {
 		t.Errorf("a padded 24-byte packet: answer of %d bytes (%v), want %d quoting 24", len(out), err, 14+20+8+24)
 	}
@@ -297,13 +298,13 @@ func sum(b []byte) uint16 {
 // (time exceeded, fragmentation needed).
 func FuzzTimeExceeded(f *testing.F) {
 	fx := topologytest.Routed(f)
-	v := topology.NewView(fx.Store)
+	v := view.Build(fx.Store)
 	src, _ := net.ParseMAC("fa:16:3e:00:00:01")
 	f.Add(frame(src, src, "10.0.0.2", "10.1.0.3", 1, 1, []byte{8, 0, 0, 0, 0, 0, 0, 0}))
 	f.Add(frame(src, src, "10.1.0.2", "10.0.0.3", 64, 17, make([]byte, 1440)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for typ, build := range map[byte]func(*topology.View, uint32, uint32, []byte) ([]byte, error){
+		for typ, build := range map[byte]func(*view.View, uint32, uint32, []byte) ([]byte, error){
 			11: dvr.TimeExceeded, 3: dvr.FragmentationNeeded} {
 			for _, network := range []uint32{1, 2} {
 				out, err := build(v, 1, network, b)
@@ -339,7 +340,7 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 	}
 	br := topologytest.Bridge("hv2")
 	routeTo := func(dst string) string {
-		v := topology.NewView(f.Store)
+		v := f.View()
 		r, _ := v.Router("R")
 		got := dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(dst))
 		if len(got) == 0 {
@@ -368,9 +369,9 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 		t.Errorf("route to the VIP held by a3 (hv2, local): %q", got)
 	}
 	// hv3 delivers what is routed to b2's pair with R's MAC on B.
-	v := topology.NewView(f.Store)
+	v := f.View()
 	var restored bool
-	for _, fl := range apps.Flows(v, topologytest.Bridge("hv3"), pipeline.Reactive) {
+	for _, fl := range apps.New(pipeline.Reactive).Flows(v, topologytest.Bridge("hv3")) {
 		if s := fl.Format(nil); strings.Contains(s, "nw_dst=10.1.0.50") && strings.Contains(s, "table=80") && strings.Contains(s, "->eth_src") {
 			restored = true
 		}
@@ -383,7 +384,7 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 	// restore.
 	b2, _ := v.LocatedPort("b2")
 	var known bool
-	for _, fl := range apps.Flows(v, topologytest.Bridge("hv3"), pipeline.Proactive) {
+	for _, fl := range apps.New(pipeline.Proactive).Flows(v, topologytest.Bridge("hv3")) {
 		if s := fl.Format(nil); strings.Contains(s, "dl_dst=fa:16:3e:aa:00:50") && strings.Contains(s, fmt.Sprintf("set_field:%#x->reg7", b2.Key)) {
 			known = true
 		}
@@ -400,7 +401,7 @@ func TestRoutesToAddressPairsAndVIPs(t *testing.T) {
 // those.
 func TestFragmentationNeeded(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	r, _ := v.Router("R")
 	netA, _ := v.Network("A")
 	netB, _ := v.Network("B")
@@ -409,24 +410,24 @@ func TestFragmentationNeeded(t *testing.T) {
 	}
 	b1, _ := v.LocatedPort("b1")
 	onB := leg(t, v, "B4")
-	src, _ := net.ParseMAC(b1.MACAddress)
-	big := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1458-20))
+	src := b1.MAC
+	big := frame(src, onB.MAC, b1.FixedIPs[0].Addr.String(), "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1458-20))
 	out, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pkt, _ := of.ParsePacket(out)
 	ip := out[14:]
-	if pkt.IPSrc.String() != "10.1.0.1" || pkt.EthDst.String() != b1.MACAddress || ip[20] != 3 || ip[21] != 4 ||
+	if pkt.IPSrc.String() != "10.1.0.1" || pkt.EthDst.String() != b1.MAC.String() || ip[20] != 3 || ip[21] != 4 ||
 		binary.BigEndian.Uint16(ip[26:]) != 1450 || sum(ip[20:]) != 0xffff {
 		t.Errorf("answer from %s to %s, type %d code %d, next-hop MTU %d", pkt.IPSrc, pkt.EthDst, ip[20], ip[21], binary.BigEndian.Uint16(ip[26:]))
 	}
-	fits := frame(src, onB.MAC, b1.FixedIPs[0].IPAddress, "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1450-20))
+	fits := frame(src, onB.MAC, b1.FixedIPs[0].Addr.String(), "10.0.0.3", 64, of.IPProtoUDP, make([]byte, 1450-20))
 	if _, err := dvr.FragmentationNeeded(v, r.Key, netB.Key, fits); err == nil {
 		t.Error("a packet that fits A's MTU got fragmentation needed")
 	}
 	var checks []string
-	for _, fl := range dvr.Flows(v, topologytest.Bridge("hv1")) {
+	for _, fl := range (dvr.App{}).Flows(v, topologytest.Bridge("hv1")) {
 		if fl.Priority == dvr.PriorityMTUCheck {
 			checks = append(checks, fl.Format(nil))
 		}
@@ -442,7 +443,7 @@ func TestFragmentationNeeded(t *testing.T) {
 // the switch).
 func TestPairCannotTakeTheRouterMAC(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	onA := leg(t, v, "A4")
 	pair := &[]topology.AddressPair{{IPAddress: "10.0.0.200", MACAddress: onA.MAC.String()}}
 	if _, err := f.Store.UpdatePort(1000, topology.PortSpec{ID: "a3", AllowedAddressPairs: pair}); err != nil {
@@ -450,7 +451,7 @@ func TestPairCannotTakeTheRouterMAC(t *testing.T) {
 	}
 	for _, c := range chassis {
 		var lookups []string
-		for _, fl := range apps.Flows(topology.NewView(f.Store), topologytest.Bridge(c), pipeline.Proactive) {
+		for _, fl := range apps.New(pipeline.Proactive).Flows(f.View(), topologytest.Bridge(c)) {
 			if s := fl.Format(nil); fl.Table == pipeline.Table(pipeline.L2Lookup) && strings.Contains(s, "dl_dst="+onA.MAC.String()) {
 				lookups = append(lookups, s)
 			}

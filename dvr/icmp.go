@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
@@ -32,7 +32,7 @@ const (
 // first), back to the sender's MAC, quoting the IP header and the first 8
 // bytes of its payload. No error is built about an ICMP error, a fragment
 // other than the first, or a source that is not a unicast host.
-func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
+func TimeExceeded(v *view.View, router, network uint32, frame []byte) ([]byte, error) {
 	return icmpError(v, router, network, frame, icmpTimeExceeded, icmpTTLInTransit, func(netip.Addr, int) (uint16, error) { return 0, nil })
 }
 
@@ -43,7 +43,7 @@ func TimeExceeded(v *topology.View, router, network uint32, frame []byte) ([]byt
 // cannot fragment, so the router answers every such packet, DF set or
 // not; a sender that gets it lowers its path MTU and fragments at the
 // source.
-func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte) ([]byte, error) {
+func FragmentationNeeded(v *view.View, router, network uint32, frame []byte) ([]byte, error) {
 	return icmpError(v, router, network, frame, icmpUnreachable, icmpFragNeeded, func(dst netip.Addr, length int) (uint16, error) {
 		r, ok := v.RouterByKey(router)
 		if !ok {
@@ -64,7 +64,7 @@ func FragmentationNeeded(v *topology.View, router, network uint32, frame []byte)
 // icmpError builds an ICMP error of a type and code about frame, from the
 // router's gateway on the sender's network; nextHopMTU gives the second
 // half of the header's last 4 bytes (fragmentation needed) or an error.
-func icmpError(v *topology.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr, length int) (uint16, error)) ([]byte, error) {
+func icmpError(v *view.View, router, network uint32, frame []byte, typ, code byte, nextHopMTU func(dst netip.Addr, length int) (uint16, error)) ([]byte, error) {
 	pkt, err := of.ParsePacket(frame)
 	if err != nil {
 		return nil, err
@@ -123,12 +123,12 @@ func isICMPError(typ byte) bool {
 }
 
 // gateway is the router's interface on a network that serves src.
-func gateway(v *topology.View, router, network uint32, src netip.Addr) (topology.RouterInterface, bool) {
+func gateway(v *view.View, router, network uint32, src netip.Addr) (view.RouterInterface, bool) {
 	r, ok := v.RouterByKey(router)
 	if !ok {
-		return topology.RouterInterface{}, false
+		return view.RouterInterface{}, false
 	}
-	var first *topology.RouterInterface
+	var first *view.RouterInterface
 	for _, ri := range v.RouterInterfaces(r.ID) {
 		if ri.Network.Key != network {
 			continue
@@ -141,7 +141,7 @@ func gateway(v *topology.View, router, network uint32, src netip.Addr) (topology
 		}
 	}
 	if first == nil {
-		return topology.RouterInterface{}, false
+		return view.RouterInterface{}, false
 	}
 	return *first, true
 }

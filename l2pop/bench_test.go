@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
@@ -18,18 +17,18 @@ import (
 // flows. Reported: microseconds per punt for each, and their ratio.
 func BenchmarkOnMiss(b *testing.B) {
 	f := topologytest.Large(b, 40, 4000)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	br := topologytest.Bridge("hv1")
 	n, _ := v.Network("A")
 	ports := v.NetworkPorts(n.ID)
 	mac := func(i int) net.HardwareAddr {
-		m, _ := net.ParseMAC(ports[i*7919%len(ports)].MACAddress)
+		m := ports[i*7919%len(ports)].MAC
 		return m
 	}
 	old := func(dst net.HardwareAddr) int {
 		found := 0
-		for _, fl := range append(l2pop.Flows(v, br), tunnels.Flows(v, br)...) {
-			if l2pop.PerDestination(fl) {
+		for _, fl := range append((l2pop.App{}).Flows(v, br), (tunnels.App{}).Flows(v, br)...) {
+			if (l2pop.App{}).PerDestination(fl) {
 				if d, ok := fl.Match.Get(of.FieldEthDst); ok && d.Value == of.MACValue(dst) {
 					found++
 				}

@@ -25,6 +25,10 @@
 // DVR MAC as its source (see package dvr); Delivery puts back the MAC of
 // the router interface on the destination's subnet, so the VM sees its
 // gateway, as it would behind a central router.
+//
+// Cookie objects: a port (its port security, Delivery and L2Lookup
+// flows), a network (its Flood flows), a router (the L2Lookup flows that
+// send frames to its MACs to L3Lookup), and none (the multicast flow).
 package l2pop
 
 import (
@@ -32,7 +36,9 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/tunnels"
@@ -48,29 +54,49 @@ const (
 
 var multicast = net.HardwareAddr{1, 0, 0, 0, 0, 0}
 
+// App is the l2pop app.
+type App struct{}
+
+var _ app.App = App{}
+
+// ID implements app.App.
+func (App) ID() pipeline.App { return pipeline.AppL2Pop }
+
 // Flows returns the app's flows for one bridge.
-func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br, nil) }
+
+// ObjectFlows implements app.App.
+func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
+	return flows(v, br, objs)
+}
+
+// flows are the app's flows whose objects are in objs (all when nil).
+func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
+	want := func(obj uint64) bool { return objs == nil || objs[obj] }
 	var out []of.Flow
-	local := v.LocalPorts(br.Chassis)
-	for _, p := range local {
-		ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
+	for _, p := range v.LocalPorts(br.Chassis) {
+		if !want(pipeline.PortObject(p.Key)) {
+			continue
+		}
 		out = append(out, portSecurity(p)...)
-		out = append(out,
-			of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown, Cookie: ck,
-				Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
-				Actions: []of.Action{of.Output{Port: p.OFPort}}})
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown,
+			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
+			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+			Actions: []of.Action{of.Output{Port: p.OFPort}}})
 		out = append(out, routedDelivery(v, p)...)
 	}
 	hosted := v.HostedNetworks(br.Chassis)
-	if len(hosted) > 0 {
+	if len(hosted) > 0 && want(0) {
 		out = append(out, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityMulticast,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, 0),
 			Match:   of.Match{}.EthDstMasked(multicast, multicast),
 			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.Flood)}}})
 	}
 	for _, n := range hosted {
-		netCookie := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
 		for _, ri := range v.NetworkInterfaces(n.ID) {
+			if !want(pipeline.RouterObject(ri.Router.Key)) {
+				continue
+			}
 			// Only what a local VM sends is routed here; a routed packet
 			// from a tunnel was routed by the chassis that sent it.
 			out = append(out, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
@@ -79,38 +105,47 @@ func Flows(v *topology.View, br topology.Bridge) []of.Flow {
 				Actions: []of.Action{of.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
 					of.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
 		}
-		for _, st := range stations(v, n.ID) {
+		for _, st := range stations(v, n.ID, objs) {
 			out = append(out, lookup(n, st))
 		}
-		var toLocal []of.Action
-		for _, p := range v.NetworkPorts(n.ID) {
-			if p.HostID == br.Chassis {
-				toLocal = append(toLocal, of.Output{Port: p.OFPort})
-			}
+		if want(pipeline.NetworkObject(n.Key)) {
+			out = append(out, flood(v, br, n)...)
 		}
-		// Head-end replication: one copy per other chassis hosting n.
-		var toRemote []of.Action
-		for _, c := range v.NetworkHosts(n.ID) {
-			if c == br.Chassis {
-				continue
-			}
-			if steer, ok := tunnels.Steer(v, br, n, c); ok {
-				toRemote = append(toRemote, steer...)
-			}
-		}
-		out = append(out,
-			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
-				Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
-				Actions: append(append([]of.Action{}, toLocal...), toRemote...)},
-			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: netCookie,
-				Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
-				Actions: toLocal})
 	}
 	return out
 }
 
+// flood is head-end replication in a network: to its local ports, and one
+// copy to each other chassis hosting it.
+func flood(v *view.View, br view.Bridge, n view.Network) []of.Flow {
+	var toLocal []of.Action
+	for _, p := range v.NetworkPorts(n.ID) {
+		if p.Chassis == br.Chassis {
+			toLocal = append(toLocal, of.Output{Port: p.OFPort})
+		}
+	}
+	var toRemote []of.Action
+	for _, c := range v.NetworkHosts(n.ID) {
+		if c == br.Chassis {
+			continue
+		}
+		if steer, ok := tunnels.Steer(v, br, n, c); ok {
+			toRemote = append(toRemote, steer...)
+		}
+	}
+	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
+	return []of.Flow{
+		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
+			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
+			Actions: append(append([]of.Action{}, toLocal...), toRemote...)},
+		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
+			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
+			Actions: toLocal},
+	}
+}
+
 // lookup is the L2Lookup flow that sends a station's MAC to its port.
-func lookup(n topology.Network, st station) of.Flow {
+func lookup(n view.Network, st station) of.Flow {
 	return of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
 		Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(st.port.Key)),
 		Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).EthDst(st.mac),
@@ -121,31 +156,32 @@ func lookup(n topology.Network, st station) of.Flow {
 // station is a MAC of a network and the located port that receives it.
 type station struct {
 	mac  net.HardwareAddr
-	port *topology.Port // in the View, read only
+	port *view.Port // in the View, read only
 }
 
-// stations are the MACs of a network's located ports: each port's own,
-// and the MACs of its allowed address pairs that are no port's or
-// router's own and that no other port claims (a MAC several ports share,
-// as a VRRP virtual MAC is, is left to the flood). In port key order.
-func stations(v *topology.View, network string) []station {
+// stations are the MACs of a network's located ports (those whose
+// objects are in objs, all when nil): each port's own, and the MACs of
+// its allowed address pairs that are no port's or router's own and that
+// no other port claims (a MAC several ports share, as a VRRP virtual MAC
+// is, is left to the flood). In port key order.
+func stations(v *view.View, network string, objs app.Objects) []station {
 	ports := v.NetworkPorts(network)
 	out := make([]station, 0, len(ports))
 	var own map[string]bool                   // ports' own MACs, and routers': no pair takes them
 	var pairOwners map[string]map[uint32]bool // built only when some port has pairs
 	for i := range ports {
-		if len(ports[i].AllowedAddressPairs) > 0 {
+		if len(ports[i].Pairs) > 0 {
 			own, pairOwners = map[string]bool{}, map[string]map[uint32]bool{}
 			for _, ri := range v.NetworkInterfaces(network) {
-				own[ri.MAC.String()] = true
+				own[string(ri.MAC)] = true
 			}
 			for _, p := range ports {
-				own[p.MACAddress] = true
-				for _, ap := range p.AllowedAddressPairs {
-					if pairOwners[ap.MACAddress] == nil {
-						pairOwners[ap.MACAddress] = map[uint32]bool{}
+				own[string(p.MAC)] = true
+				for _, ap := range p.Pairs {
+					if pairOwners[string(ap.MAC)] == nil {
+						pairOwners[string(ap.MAC)] = map[uint32]bool{}
 					}
-					pairOwners[ap.MACAddress][p.Key] = true
+					pairOwners[string(ap.MAC)][p.Key] = true
 				}
 			}
 			break
@@ -153,16 +189,15 @@ func stations(v *topology.View, network string) []station {
 	}
 	for i := range ports {
 		p := &ports[i]
-		if mac, err := net.ParseMAC(p.MACAddress); err == nil {
-			out = append(out, station{mac, p})
+		if objs != nil && !objs[pipeline.PortObject(p.Key)] {
+			continue
 		}
-		for j, ap := range p.AllowedAddressPairs {
-			if own[ap.MACAddress] || len(pairOwners[ap.MACAddress]) != 1 || pairedBefore(p, j) {
+		out = append(out, station{p.MAC, p})
+		for j, ap := range p.Pairs {
+			if own[string(ap.MAC)] || len(pairOwners[string(ap.MAC)]) != 1 || pairedBefore(p, j) {
 				continue
 			}
-			if mac, err := net.ParseMAC(ap.MACAddress); err == nil {
-				out = append(out, station{mac, p})
-			}
+			out = append(out, station{ap.MAC, p})
 		}
 	}
 	return out
@@ -170,9 +205,9 @@ func stations(v *topology.View, network string) []station {
 
 // pairedBefore reports whether an earlier pair of the port has the MAC of
 // its pair j.
-func pairedBefore(p *topology.Port, j int) bool {
-	for _, ap := range p.AllowedAddressPairs[:j] {
-		if ap.MACAddress == p.AllowedAddressPairs[j].MACAddress {
+func pairedBefore(p *view.Port, j int) bool {
+	for _, ap := range p.Pairs[:j] {
+		if bytes.Equal(ap.MAC, p.Pairs[j].MAC) {
 			return true
 		}
 	}
@@ -183,18 +218,17 @@ func pairedBefore(p *topology.Port, j int) bool {
 // as stations gives them, found without building the network's: a port's
 // own MAC first, else the one port whose pair has it (unless a router
 // has it). Empty when no port receives dst.
-func stationsOf(v *topology.View, network string, dst net.HardwareAddr) []station {
-	want := dst.String()
+func stationsOf(v *view.View, network string, dst net.HardwareAddr) []station {
 	ports := v.NetworkPorts(network)
-	var holder *topology.Port
+	var holder *view.Port
 	holders := 0
 	for i := range ports {
-		if ports[i].MACAddress == want {
+		if bytes.Equal(ports[i].MAC, dst) {
 			holder, holders = &ports[i], 1
 			break
 		}
-		for _, ap := range ports[i].AllowedAddressPairs {
-			if ap.MACAddress == want {
+		for _, ap := range ports[i].Pairs {
+			if bytes.Equal(ap.MAC, dst) {
 				if holder != &ports[i] {
 					holder, holders = &ports[i], holders+1
 				}
@@ -207,17 +241,12 @@ func stationsOf(v *topology.View, network string, dst net.HardwareAddr) []statio
 	}
 	// The holder's stations: its own MAC, and each pair MAC no router, no
 	// port's own and no other port's pair has.
-	var out []station
-	if mac, err := net.ParseMAC(holder.MACAddress); err == nil {
-		out = append(out, station{mac, holder})
-	}
-	for j, ap := range holder.AllowedAddressPairs {
-		if pairedBefore(holder, j) || !soleClaim(v, network, holder, ap.MACAddress) {
+	out := []station{{holder.MAC, holder}}
+	for j, ap := range holder.Pairs {
+		if pairedBefore(holder, j) || !soleClaim(v, network, holder, ap.MAC) {
 			continue
 		}
-		if mac, err := net.ParseMAC(ap.MACAddress); err == nil {
-			out = append(out, station{mac, holder})
-		}
+		out = append(out, station{ap.MAC, holder})
 	}
 	for _, st := range out {
 		if bytes.Equal(st.mac, dst) {
@@ -229,21 +258,21 @@ func stationsOf(v *topology.View, network string, dst net.HardwareAddr) []statio
 
 // soleClaim reports whether a pair MAC of port p is a station: no router's
 // or port's own MAC, and no other port's pair.
-func soleClaim(v *topology.View, network string, p *topology.Port, mac string) bool {
+func soleClaim(v *view.View, network string, p *view.Port, mac net.HardwareAddr) bool {
 	for _, ri := range v.NetworkInterfaces(network) {
-		if ri.MAC.String() == mac {
+		if bytes.Equal(ri.MAC, mac) {
 			return false
 		}
 	}
 	for _, q := range v.NetworkPorts(network) {
-		if q.MACAddress == mac {
+		if bytes.Equal(q.MAC, mac) {
 			return false
 		}
 		if q.Key == p.Key {
 			continue
 		}
-		for _, ap := range q.AllowedAddressPairs {
-			if ap.MACAddress == mac {
+		for _, ap := range q.Pairs {
+			if bytes.Equal(ap.MAC, mac) {
 				return false
 			}
 		}
@@ -252,10 +281,10 @@ func soleClaim(v *topology.View, network string, p *topology.Port, mac string) b
 }
 
 // routedDelivery restores, for each address of a local port (fixed IPs
-// and single-address allowed pairs) in a subnet with a router, the router's MAC
-// on that subnet as the source of packets routed to it on another chassis
-// (which arrive with that chassis' DVR MAC).
-func routedDelivery(v *topology.View, p topology.Port) []of.Flow {
+// and single-address allowed pairs) in a subnet with a router, the
+// router's MAC on that subnet as the source of packets routed to it on
+// another chassis (which arrive with that chassis' DVR MAC).
+func routedDelivery(v *view.View, p view.Port) []of.Flow {
 	ifaces := v.NetworkInterfaces(p.NetworkID)
 	if len(ifaces) == 0 {
 		return nil

@@ -17,9 +17,9 @@ import (
 
 func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, of.FormatFlows(l2pop.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows((l2pop.App{}).Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -27,8 +27,8 @@ func TestGoldenPerChassis(t *testing.T) {
 // one copy to each other chassis hosting the network and none elsewhere.
 func TestFloodReachesOnlyHostingChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
-	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv1")) {
+	v := f.View()
+	for _, fl := range (l2pop.App{}).Flows(v, topologytest.Bridge("hv1")) {
 		if fl.Table != pipeline.Table(pipeline.Flood) {
 			continue
 		}
@@ -59,13 +59,13 @@ func TestFloodReachesOnlyHostingChassis(t *testing.T) {
 // mentions it, hv1 steers it to hv3, and nothing else changes on hv1.
 func TestMoveLeavesNoTrace(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	before := of.NewFlowSet(l2pop.Flows(topology.NewView(f.Store), topologytest.Bridge("hv1"))...)
+	before := of.NewFlowSet((l2pop.App{}).Flows(f.View(), topologytest.Bridge("hv1"))...)
 	f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 7})
-	v := topology.NewView(f.Store)
-	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv2")) {
+	v := f.View()
+	for _, fl := range (l2pop.App{}).Flows(v, topologytest.Bridge("hv2")) {
 		t.Errorf("hv2 hosts nothing now, yet has %s", fl)
 	}
-	after := of.NewFlowSet(l2pop.Flows(v, topologytest.Bridge("hv1"))...)
+	after := of.NewFlowSet((l2pop.App{}).Flows(v, topologytest.Bridge("hv1"))...)
 	c := of.Diff(before, after)
 	if len(c.Adds) != 0 || len(c.Deletes) != 0 || len(c.Modifies) != 1 {
 		t.Fatalf("hv1 changes %s, want only the flood flow of A modified", c)
@@ -80,20 +80,20 @@ func TestMoveLeavesNoTrace(t *testing.T) {
 // exactly the per-destination ones for that port.
 func TestReactiveIsSubsetOfProactive(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
-		proactive := of.NewFlowSet(append(l2pop.Flows(v, br), tunnels.Flows(v, br)...)...)
+		proactive := of.NewFlowSet(append((l2pop.App{}).Flows(v, br), (tunnels.App{}).Flows(v, br)...)...)
 		for _, n := range v.HostedNetworks(c) {
 			for _, p := range v.NetworkPorts(n.ID) {
-				mac, _ := net.ParseMAC(p.MACAddress)
+				mac := p.MAC
 				got := l2pop.OnMiss(v, br, n.Key, mac)
 				if len(got) != 2 {
 					t.Errorf("%s: OnMiss for %s gave %d flows, want its L2Lookup and Egress flows", c, p.ID, len(got))
 				}
 				for _, fl := range got {
 					have, ok := proactive.Get(fl.Key())
-					if !ok || !have.Equal(fl) || !l2pop.PerDestination(fl) {
+					if !ok || !have.Equal(fl) || !((l2pop.App{}).PerDestination(fl) || (tunnels.App{}).PerDestination(fl)) {
 						t.Errorf("%s: reactive flow %s is not in the proactive set", c, fl)
 					}
 				}
@@ -124,9 +124,9 @@ func TestPairMACsAreKnown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v := topology.NewView(f.Store)
+	v := f.View()
 	lookup := map[string]string{}
-	for _, fl := range l2pop.Flows(v, topologytest.Bridge("hv1")) {
+	for _, fl := range (l2pop.App{}).Flows(v, topologytest.Bridge("hv1")) {
 		if fl.Table != pipeline.Table(pipeline.L2Lookup) {
 			continue
 		}
@@ -161,12 +161,12 @@ func TestReactiveEqualsProactiveWithPairsAndRouters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
 		br := topologytest.Bridge(c)
 		want := of.NewFlowSet()
-		for _, fl := range append(l2pop.Flows(v, br), tunnels.Flows(v, br)...) {
-			if l2pop.PerDestination(fl) {
+		for _, fl := range append((l2pop.App{}).Flows(v, br), (tunnels.App{}).Flows(v, br)...) {
+			if ((l2pop.App{}).PerDestination(fl) || (tunnels.App{}).PerDestination(fl)) {
 				want.Add(fl)
 			}
 		}

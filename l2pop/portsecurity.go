@@ -3,9 +3,8 @@ package l2pop
 import (
 	"net"
 	"net/netip"
-	"strings"
 
-	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -25,45 +24,25 @@ type source struct {
 
 // sources are the fixed IPs (with the port's MAC) and allowed address
 // pairs (with theirs) of a port.
-func sources(p topology.Port) []source {
-	var out []source
-	mac, err := net.ParseMAC(p.MACAddress)
-	if err != nil {
-		return nil
-	}
+func sources(p view.Port) []source {
+	out := make([]source, 0, len(p.FixedIPs)+len(p.Pairs))
 	for _, f := range p.FixedIPs {
-		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
-			out = append(out, source{mac, netip.PrefixFrom(ip, 32)})
-		}
+		out = append(out, source{p.MAC, netip.PrefixFrom(f.Addr, 32)})
 	}
-	for _, ap := range p.AllowedAddressPairs {
-		m, err := net.ParseMAC(ap.MACAddress)
-		if err != nil {
-			m = mac
-		}
-		var pfx netip.Prefix
-		if strings.Contains(ap.IPAddress, "/") {
-			pfx, err = netip.ParsePrefix(ap.IPAddress)
-		} else {
-			var ip netip.Addr
-			ip, err = netip.ParseAddr(ap.IPAddress)
-			pfx = netip.PrefixFrom(ip, 32)
-		}
-		if err == nil && pfx.Addr().Is4() {
-			out = append(out, source{m, pfx.Masked()})
-		}
+	for _, ap := range p.Pairs {
+		out = append(out, source{ap.MAC, ap.Prefix})
 	}
 	return out
 }
 
 // portSecurity admits what a local port may send: with port security,
 // IPv4 and ARP from its own MAC and addresses only; without, everything.
-func portSecurity(p topology.Port) []of.Flow {
+func portSecurity(p view.Port) []of.Flow {
 	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key))
 	admit := []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ServiceClassifier)}}
 	table := pipeline.Table(pipeline.PortSecurity)
 	port := of.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key))
-	if !p.PortSecurityEnabled {
+	if !p.PortSecurity {
 		return []of.Flow{{Table: table, Priority: PriorityOpenPort, Cookie: ck, Match: port, Actions: admit}}
 	}
 	out := []of.Flow{{Table: table, Priority: PrioritySpoofed, Cookie: ck, Match: port}}

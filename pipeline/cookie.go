@@ -137,3 +137,7 @@ func (c Cookie) String() string {
 	}
 	return fmt.Sprintf("round=%d,app=%s,object=%d", c.Round(), c.App(), o)
 }
+
+// ObjectKey is the key of the logical object a cookie object names (a
+// port, network or router key).
+func ObjectKey(object uint64) uint32 { return uint32(object & objectKeyMask) }

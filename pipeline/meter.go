@@ -44,7 +44,7 @@ func PortPuntFlows(mode Mode, key uint32) []of.Flow {
 		out = append(out, of.Flow{Table: s.First, Priority: PriorityPortPunt,
 			Cookie:  NewCookie(0, AppPipeline, PortObject(key)),
 			Match:   of.Match{}.Reg(SrcPortKey, uint64(key)),
-			Actions: []of.Action{of.Punt{MeterID: PortMeter(key)}}})
+			Actions: []of.Action{Punt(s.Miss.Reason, PortMeter(key))}})
 	}
 	return out
 }

@@ -12,9 +12,9 @@ import (
 func TestPortPuntFlows(t *testing.T) {
 	got := of.FormatFlows(PortPuntFlows(Reactive, 7), Names())
 	want := []string{
-		"cookie=0x11000000007, table=ARPResponder, priority=1,reg6=0x7 actions=controller(meter_id=7)",
-		"cookie=0x11000000007, table=L2Lookup, priority=1,reg6=0x7 actions=controller(meter_id=7)",
-		"cookie=0x11000000007, table=L3Lookup, priority=1,reg6=0x7 actions=controller(meter_id=7)",
+		"cookie=0x11000000007, table=ARPResponder, priority=1,reg6=0x7 actions=controller(userdata=02,meter_id=7)",
+		"cookie=0x11000000007, table=L2Lookup, priority=1,reg6=0x7 actions=controller(userdata=01,meter_id=7)",
+		"cookie=0x11000000007, table=L3Lookup, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)

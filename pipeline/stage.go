@@ -47,8 +47,9 @@ const (
 
 // Miss is a table-miss action.
 type Miss struct {
-	Kind MissKind
-	Goto string // stage name, with MissGoto
+	Kind   MissKind
+	Goto   string     // stage name, with MissGoto
+	Reason PuntReason // with MissPunt
 }
 
 // Stage is one named step of the pipeline. A stage owns a region of table
@@ -71,10 +72,9 @@ type Stage struct {
 // Table is the stage's main table number.
 func (s Stage) Table() uint8 { return s.First }
 
-var (
-	drop = Miss{Kind: MissDrop}
-	punt = Miss{Kind: MissPunt}
-)
+var drop = Miss{Kind: MissDrop}
+
+func punt(r PuntReason) Miss { return Miss{Kind: MissPunt, Reason: r} }
 
 func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
 
@@ -87,11 +87,11 @@ var Stages = numbered([]Stage{
 		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
 	{Name: "ServiceClassifier", Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; everything else → L2Lookup"},
-	{Name: "ARPResponder", Size: 15, Owner: AppARPResponder, Miss: punt, ProactiveMiss: gotoStage("L2Lookup"),
+	{Name: "ARPResponder", Size: 15, Owner: AppARPResponder, Miss: punt(ReasonARPMiss), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → punt (reactive) or L2Lookup"},
-	{Name: "L2Lookup", Size: 10, Owner: AppL2Pop, Miss: punt, ProactiveMiss: gotoStage("Flood"),
+	{Name: "L2Lookup", Size: 10, Owner: AppL2Pop, Miss: punt(ReasonL2Miss), ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
-	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt, ProactiveMiss: drop,
+	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt(ReasonRouteMiss), ProactiveMiss: drop,
 		Does: "echo request to a gateway of the router → reply built in OVS; TTL ≤ 1 → punt (ICMP time exceeded); to a network of smaller MTU → check_pkt_larger, too big → punt (ICMP fragmentation needed); known destination of the router → eth_dst←VM MAC, dec_ttl, eth_src←router MAC of its subnet and Delivery (local) or ←this chassis' DVR MAC and the tunnel (remote); miss → punt (reactive) or drop"},
 	{Name: "Egress", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "remote destination → tun_dst, tun_id, out the tunnel; local → Delivery"},
@@ -183,7 +183,7 @@ func MissFlows(mode Mode, round uint16) []of.Flow {
 		case MissGoto:
 			f.Actions = []of.Action{of.GotoTable{Table: Table(miss.Goto)}}
 		case MissPunt:
-			f.Actions = []of.Action{of.Punt{MeterID: MeterFromTunnels}}
+			f.Actions = []of.Action{Punt(miss.Reason, MeterFromTunnels)}
 		}
 		out = append(out, f)
 	}

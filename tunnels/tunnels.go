@@ -12,6 +12,10 @@
 //
 // One flow-based tunnel port per encapsulation serves every remote
 // chassis: the flow sets tun_dst, so adding a chassis adds flows, not ports.
+//
+// Cookie objects: a port (its Classifier flow on its own chassis, its
+// Egress flow everywhere its network is hosted) and a network (its tunnel
+// Classifier flow).
 package tunnels
 
 import (
@@ -19,7 +23,9 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -30,29 +36,37 @@ const (
 	PriorityTunnel = 100
 )
 
+// App is the tunnels app.
+type App struct{}
+
+var _ app.App = App{}
+
+// ID implements app.App.
+func (App) ID() pipeline.App { return pipeline.AppTunnels }
+
 // Flows returns the app's flows for one bridge.
-func Flows(v *topology.View, br topology.Bridge) []of.Flow {
+func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br, nil) }
+
+// ObjectFlows implements app.App.
+func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
+	return flows(v, br, objs)
+}
+
+// flows are the app's flows whose objects are in objs (all when nil).
+func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	var out []of.Flow
-	classifier := pipeline.Table(pipeline.Classifier)
+	want := func(obj uint64) bool { return objs == nil || objs[obj] }
 	for _, p := range v.LocalPorts(br.Chassis) {
-		n, _ := v.Network(p.NetworkID)
-		out = append(out, of.Flow{
-			Table: classifier, Priority: PriorityPort,
-			Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key)),
-			Match:  of.Match{}.InPort(p.OFPort),
-			Actions: []of.Action{
-				of.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
-				of.WriteMetadata{Value: uint64(n.Key)},
-				of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
-			},
-		})
+		if want(pipeline.PortObject(p.Key)) {
+			out = append(out, classify(p))
+		}
 	}
 	for _, n := range v.HostedNetworks(br.Chassis) {
 		// Without a tunnel port of the network's type the bridge still
 		// switches locally; it just carries the network to nobody.
-		if tun, ok := br.TunnelPorts[n.NetworkType]; ok {
+		if tun, ok := br.TunnelPorts[n.Type]; ok && want(pipeline.NetworkObject(n.Key)) {
 			out = append(out, of.Flow{
-				Table: classifier, Priority: PriorityTunnel,
+				Table: pipeline.Table(pipeline.Classifier), Priority: PriorityTunnel,
 				Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
 				Match:  of.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
 				Actions: []of.Action{
@@ -63,6 +77,9 @@ func Flows(v *topology.View, br topology.Bridge) []of.Flow {
 			})
 		}
 		for _, p := range v.NetworkPorts(n.ID) {
+			if !want(pipeline.PortObject(p.Key)) {
+				continue
+			}
 			if f, ok := Egress(v, br, n, p); ok {
 				out = append(out, f)
 			}
@@ -71,18 +88,32 @@ func Flows(v *topology.View, br topology.Bridge) []of.Flow {
 	return out
 }
 
+// classify is the Classifier flow of a local port.
+func classify(p view.Port) of.Flow {
+	return of.Flow{
+		Table: pipeline.Table(pipeline.Classifier), Priority: PriorityPort,
+		Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key)),
+		Match:  of.Match{}.InPort(p.OFPort),
+		Actions: []of.Action{
+			of.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
+			of.WriteMetadata{Value: uint64(p.NetworkKey)},
+			of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
+		},
+	}
+}
+
 // Egress is the flow that sends a packet for port p of network n on its
 // way: to Delivery when p is local, into the tunnel to p's chassis when
 // not. ok is false when no tunnel reaches p's chassis.
-func Egress(v *topology.View, br topology.Bridge, n topology.Network, p topology.Port) (of.Flow, bool) {
+func Egress(v *view.View, br view.Bridge, n view.Network, p view.Port) (of.Flow, bool) {
 	egress := pipeline.Table(pipeline.Egress)
 	ck := pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key))
-	if p.HostID == br.Chassis {
+	if p.Chassis == br.Chassis {
 		return of.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
 			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
 			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.Delivery)}}}, true
 	}
-	steer, ok := Steer(v, br, n, p.HostID)
+	steer, ok := Steer(v, br, n, p.Chassis)
 	if !ok {
 		return of.Flow{}, false
 	}
@@ -95,24 +126,104 @@ func Egress(v *topology.View, br topology.Bridge, n topology.Network, p topology
 // Steer returns the actions that send a packet of network n to a remote
 // chassis: tunnel destination, key, and the tunnel port of the network's
 // encapsulation. ok is false when either end lacks the encapsulation.
-func Steer(v *topology.View, br topology.Bridge, n topology.Network, chassis string) ([]of.Action, bool) {
-	tun, ok := br.TunnelPorts[n.NetworkType]
+func Steer(v *view.View, br view.Bridge, n view.Network, chassis string) ([]of.Action, bool) {
+	tun, ok := br.TunnelPorts[n.Type]
 	if !ok {
 		return nil, false
 	}
 	c, ok := v.Chassis(chassis)
-	if !ok || !c.HasEncap(n.NetworkType) {
-		return nil, false
-	}
-	ip, err := netip.ParseAddr(c.EncapIP)
-	if err != nil || !ip.Is4() {
+	if !ok || !c.HasEncap(n.Type) || !c.EncapIP.IsValid() {
 		return nil, false
 	}
 	return []of.Action{
-		of.SetField{Field: of.FieldTunDst, Value: of.IPv4Value(ip)},
+		of.SetField{Field: of.FieldTunDst, Value: of.IPv4Value(c.EncapIP)},
 		of.SetField{Field: of.FieldTunID, Value: uint64(n.SegmentationID)},
 		of.Output{Port: tun},
 	}, true
+}
+
+// Affects implements app.App: a port's own flows; for a network this
+// chassis starts or stops hosting, the network's tunnel flow and every
+// port's egress; for a remote chassis whose endpoint changed, the egress
+// of its ports. A change to this chassis' own record changes everything.
+func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
+	objs := app.Objects{}
+	for _, n := range app.HostingChanged(before, after, br.Chassis) {
+		for _, v := range []*view.View{before, after} {
+			app.AddNetwork(objs, v, n)
+		}
+	}
+	for _, pc := range app.Ports(before, after, changes) {
+		for _, s := range pc.Sides(before, after) {
+			objs.Add(pipeline.PortObject(s.Port.Key))
+		}
+	}
+	for _, ch := range changes {
+		switch ch.Resource {
+		case topology.ResourceChassis:
+			if ch.ID == br.Chassis {
+				return app.Everything()
+			}
+			b, _ := before.Chassis(ch.ID)
+			a, _ := after.Chassis(ch.ID)
+			if b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
+				continue
+			}
+			for _, v := range []*view.View{before, after} {
+				for _, p := range v.LocalPorts(ch.ID) {
+					objs.Add(pipeline.PortObject(p.Key))
+				}
+			}
+		case topology.ResourceNetwork:
+			for _, v := range []*view.View{before, after} {
+				if n, ok := v.Network(ch.ID); ok {
+					objs.Add(pipeline.NetworkObject(n.Key))
+				}
+			}
+		}
+	}
+	return app.Scope{Objects: objs}
+}
+
+// PerDestination reports whether a flow serves one destination port (a
+// port's Egress) — installed on demand in reactive mode.
+func (App) PerDestination(f of.Flow) bool { return f.Table == pipeline.Table(pipeline.Egress) }
+
+// Reasons implements app.App: tunnels answers no punt (l2pop and dvr
+// install its Egress flows with theirs).
+func (App) Reasons() []pipeline.PuntReason { return nil }
+
+// OnPunt implements app.App.
+func (App) OnPunt(*view.View, view.Bridge, app.Punt) app.Answer {
+	return app.Answer{Outcome: app.Unanswered}
+}
+
+// Invalidates implements app.App: a port whose location or network
+// changed loses its reactive Egress flows, and so do the ports of a
+// chassis whose tunnel endpoint changed.
+func (App) Invalidates(before, after *view.View, changes []topology.Change) []of.FlowMod {
+	ports := map[uint32]bool{}
+	for _, pc := range app.Ports(before, after, changes) {
+		for _, s := range pc.Sides(before, after) {
+			if pc.InBefore && pc.InAfter && pc.Before.Chassis == pc.After.Chassis && pc.Before.NetworkID == pc.After.NetworkID {
+				continue // addresses only: the egress stands
+			}
+			ports[s.Port.Key] = true
+		}
+	}
+	for _, k := range app.EndpointMoved(before, after, changes) {
+		ports[k] = true
+	}
+	keys := make([]uint32, 0, len(ports))
+	for k := range ports {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]of.FlowMod, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, app.DeleteObject(pipeline.Table(pipeline.Egress), pipeline.AppTunnels, pipeline.PortObject(k)))
+	}
+	return out
 }
 
 // Probe is a packet-out that makes the bridge resolve the underlay next
@@ -130,7 +241,7 @@ type Probe struct {
 // to a chassis just seen would be lost. The probe carries tunnel key 0,
 // which no network uses (segmentation ids start at 1): the remote's
 // Classifier drops it.
-func Probes(v *topology.View, br topology.Bridge) []Probe {
+func Probes(v *view.View, br view.Bridge) []Probe {
 	seen := map[netip.Addr]bool{}
 	var out []Probe
 	for _, n := range reachable(v, br.Chassis) {
@@ -143,13 +254,12 @@ func Probes(v *topology.View, br topology.Bridge) []Probe {
 				continue
 			}
 			c, _ := v.Chassis(host)
-			ip, _ := netip.ParseAddr(c.EncapIP) // Steer checked it
-			if seen[ip] {
+			if seen[c.EncapIP] {
 				continue
 			}
-			seen[ip] = true
+			seen[c.EncapIP] = true
 			steer[1] = of.SetField{Field: of.FieldTunID, Value: 0}
-			out = append(out, Probe{Remote: ip, Actions: steer})
+			out = append(out, Probe{Remote: c.EncapIP, Actions: steer})
 		}
 	}
 	slices.SortFunc(out, func(a, b Probe) int { return a.Remote.Compare(b.Remote) })
@@ -159,8 +269,8 @@ func Probes(v *topology.View, br topology.Bridge) []Probe {
 // reachable are the networks a chassis sends into: those it hosts, and
 // those its routers route to (a router with an interface on a hosted
 // network reaches all of its networks). In network key order, each once.
-func reachable(v *topology.View, chassis string) []topology.Network {
-	out := append([]topology.Network{}, v.HostedNetworks(chassis)...)
+func reachable(v *view.View, chassis string) []view.Network {
+	out := append([]view.Network{}, v.HostedNetworks(chassis)...)
 	seen := map[string]bool{}
 	for _, n := range out {
 		seen[n.ID] = true
@@ -173,6 +283,6 @@ func reachable(v *topology.View, chassis string) []topology.Network {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b topology.Network) int { return cmp.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b view.Network) int { return cmp.Compare(a.Key, b.Key) })
 	return out
 }

@@ -13,9 +13,9 @@ import (
 
 func TestGoldenPerChassis(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for _, c := range []string{"hv1", "hv2", "hv3"} {
-		golden.Check(t, "three_chassis_"+c, of.FormatFlows(tunnels.Flows(v, topologytest.Bridge(c)), f.Names(c)))
+		golden.Check(t, "three_chassis_"+c, of.FormatFlows((tunnels.App{}).Flows(v, topologytest.Bridge(c)), f.Names(c)))
 	}
 }
 
@@ -27,8 +27,8 @@ func TestNoEncapNoSteering(t *testing.T) {
 	if _, err := f.Store.RegisterChassis(99, topology.ChassisSpec{Name: "hv2", EncapIP: "172.31.0.2", Encaps: []string{topology.TypeGRE}}); err != nil {
 		t.Fatal(err)
 	}
-	v := topology.NewView(f.Store)
-	for _, l := range of.FormatFlows(tunnels.Flows(v, topologytest.Bridge("hv1")), f.Names("hv1")) {
+	v := f.View()
+	for _, l := range of.FormatFlows((tunnels.App{}).Flows(v, topologytest.Bridge("hv1")), f.Names("hv1")) {
 		if strings.Contains(l, "172.31.0.2") {
 			t.Errorf("hv2 lost vxlan but hv1 still tunnels to it: %s", l)
 		}
@@ -36,7 +36,7 @@ func TestNoEncapNoSteering(t *testing.T) {
 	noGRE := topologytest.Bridge("hv1")
 	delete(noGRE.TunnelPorts, topology.TypeGRE)
 	localB := false
-	for _, l := range of.FormatFlows(tunnels.Flows(v, noGRE), f.Names("hv1")) {
+	for _, l := range of.FormatFlows((tunnels.App{}).Flows(v, noGRE), f.Names("hv1")) {
 		if strings.Contains(l, "tun_id=0xc8") || strings.Contains(l, "gre0") {
 			t.Errorf("a bridge without a gre port steers network B: %s", l)
 		}
@@ -55,7 +55,7 @@ func TestNoEncapNoSteering(t *testing.T) {
 // network.
 func TestProbes(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	render := func(c string) []string {
 		var out []string
 		for _, p := range tunnels.Probes(v, topologytest.Bridge(c)) {
@@ -83,7 +83,7 @@ func TestProbes(t *testing.T) {
 // other too.
 func TestProbesReachRoutedChassis(t *testing.T) {
 	f := topologytest.Routed(t)
-	v := topology.NewView(f.Store)
+	v := f.View()
 	for c, want := range map[string]string{"hv2": "172.31.0.1 172.31.0.3", "hv3": "172.31.0.1 172.31.0.2"} {
 		var got []string
 		for _, p := range tunnels.Probes(v, topologytest.Bridge(c)) {

@@ -69,3 +69,6 @@ func (s *Store) ChassisByName(name string) (Chassis, bool) {
 	}
 	return *c, true
 }
+
+// Located reports whether a port is plugged into a chassis' bridge.
+func (p Port) Located() bool { return p.HostID != "" && p.OFPort != 0 }

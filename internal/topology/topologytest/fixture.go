@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -116,8 +117,8 @@ func (f *Fixture) Rebind(t testing.TB) func(...Port) {
 }
 
 // Bridge is the facts of a fixture chassis' bridge.
-func Bridge(chassis string) topology.Bridge {
-	return topology.Bridge{Chassis: chassis, TunnelPorts: map[string]uint32{topology.TypeVXLAN: VXLANPort, topology.TypeGRE: GREPort}}
+func Bridge(chassis string) view.Bridge {
+	return view.Bridge{Chassis: chassis, TunnelPorts: map[string]uint32{topology.TypeVXLAN: VXLANPort, topology.TypeGRE: GREPort}}
 }
 
 // Names prints the fixture's ports by name on a chassis' bridge.
@@ -199,3 +200,6 @@ func Large(t testing.TB, chassis, ports int) *Fixture {
 	}
 	return f
 }
+
+// View is the typed view of the fixture's store as it is now.
+func (f *Fixture) View() *view.View { return view.Build(f.Store) }

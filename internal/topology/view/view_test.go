@@ -1,4 +1,4 @@
-package topology_test
+package view_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
 
 // TestNeighbourIsNeighboursEntry: the one-address lookup a punt uses gives
@@ -29,9 +30,9 @@ func TestNeighbourIsNeighboursEntry(t *testing.T) {
 		}
 	}
 	check := func(when string) {
-		v := topology.NewView(f.Store)
+		v := f.View()
 		for _, network := range []string{"A", "B"} {
-			table := map[netip.Addr]topology.Neighbour{}
+			table := map[netip.Addr]view.Neighbour{}
 			for _, nb := range v.Neighbours(network) {
 				table[nb.IP] = nb
 			}

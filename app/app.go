@@ -1,0 +1,199 @@
+// Package app is the contract every pipeline app keeps, and the one place
+// the controller learns what an app does. An app is pure: from a typed
+// view of the topology and the facts of one bridge it computes flows; from
+// a punt it computes an answer; from a batch of committed changes it says
+// which of its flows may have changed and which reactive flows went stale.
+// No I/O, no clock, no logger, no globals.
+//
+// Every flow an app returns carries a cookie naming the app and the
+// logical object it serves (pipeline.NewCookie): a port, a network, a
+// router, or none (0, the app's own base flows). The controller keeps a
+// bridge's desired flows per object and recomputes only the objects a
+// change affects (Affects); ObjectFlows must return exactly the flows of
+// Flows with those objects' cookies, so an incremental recompute equals a
+// full one.
+//
+// It imports pipeline, the flow model and the topology view only.
+package app
+
+import (
+	"net/netip"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// App is a pipeline app.
+type App interface {
+	// ID is the app's cookie app: every flow it returns carries it.
+	ID() pipeline.App
+	// Flows is every flow the app wants on a bridge: proactive mode's
+	// whole set (reactive mode leaves out PerDestination flows).
+	Flows(v *view.View, br view.Bridge) []of.Flow
+	// ObjectFlows is the part of Flows whose cookie objects are in objs.
+	ObjectFlows(v *view.View, br view.Bridge, objs Objects) []of.Flow
+	// Affects is the scope of a batch of committed changes on a bridge:
+	// the objects whose flows may differ between the views before and
+	// after it. A change that alters no flow (a port's status, a name)
+	// affects nothing.
+	Affects(before, after *view.View, br view.Bridge, changes []topology.Change) Scope
+	// PerDestination reports whether a flow serves one destination and
+	// is installed on demand, by a punt, in reactive mode.
+	PerDestination(f of.Flow) bool
+	// Reasons are the punt reasons the app answers.
+	Reasons() []pipeline.PuntReason
+	// OnPunt answers a punt of one of the app's reasons.
+	OnPunt(v *view.View, br view.Bridge, p Punt) Answer
+	// Invalidates are the deletes of reactive flows (the ones punts
+	// installed) that a batch of committed changes made stale: the next
+	// packet punts again and is answered from the new view.
+	Invalidates(before, after *view.View, changes []topology.Change) []of.FlowMod
+}
+
+// Objects is a set of cookie objects (pipeline.PortObject, ...; 0 for an
+// app's base flows).
+type Objects map[uint64]bool
+
+// Add puts objects in the set.
+func (o Objects) Add(objs ...uint64) {
+	for _, x := range objs {
+		o[x] = true
+	}
+}
+
+// Scope is what a batch of changes affects on one bridge: everything, or
+// some objects.
+type Scope struct {
+	All     bool
+	Objects Objects
+}
+
+// Everything is the scope of a change no app can narrow.
+func Everything() Scope { return Scope{All: true} }
+
+// Empty reports whether the scope holds nothing.
+func (s Scope) Empty() bool { return !s.All && len(s.Objects) == 0 }
+
+// Union adds o to s.
+func (s *Scope) Union(o Scope) {
+	if o.All {
+		s.All = true
+	}
+	if s.All {
+		s.Objects = nil
+		return
+	}
+	if len(o.Objects) == 0 {
+		return
+	}
+	if s.Objects == nil {
+		s.Objects = Objects{}
+	}
+	for x := range o.Objects {
+		s.Objects[x] = true
+	}
+}
+
+// Punt is a packet one of the app's punt flows sent to the controller.
+type Punt struct {
+	Reason pipeline.PuntReason
+	// Data is what the flow put in its userdata after the reason.
+	Data   []byte
+	Table  uint8
+	Cookie uint64
+	InPort uint32
+	// Fields are the packet's pipeline fields: metadata, registers,
+	// tunnel metadata.
+	Fields of.Match
+	Packet of.Packet // the frame, decoded
+	Frame  []byte
+}
+
+// Reg reads a register field of the punted packet.
+func (p Punt) Reg(r of.RegField) uint64 {
+	c, _ := p.Fields.Get(r.Field)
+	return (c.Value & r.Mask()) >> r.Ofs
+}
+
+// Outcome is what an answer did, as the controller counts it.
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Answered: flows for the destination, then the packet re-injected.
+	Answered Outcome = iota + 1
+	// Flooded: the destination is unknown; the packet goes on where the
+	// proactive pipeline would send it, and nothing is installed.
+	Flooded
+	// Held: the destination is a port that exists but is not plugged
+	// yet; the controller keeps the packet a short while and asks again
+	// when the topology changes.
+	Held
+	// Unroutable: a router has no such destination; dropped.
+	Unroutable
+	// Malformed: the packet is not what the reason says; dropped.
+	Malformed
+	// TTLExpired and TooBig: a routed packet answered with an ICMP error.
+	TTLExpired
+	TooBig
+	// VIPAnnounced: a port announced a shared address it now holds.
+	VIPAnnounced
+	// Unanswered: nothing to do (the app does not serve this bridge).
+	Unanswered
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Answered:
+		return "answered"
+	case Flooded:
+		return "flooded"
+	case Held:
+		return "held"
+	case Unroutable:
+		return "unroutable"
+	case Malformed:
+		return "malformed"
+	case TTLExpired:
+		return "ttl_expired"
+	case TooBig:
+		return "too_big"
+	case VIPAnnounced:
+		return "vip_announced"
+	case Unanswered:
+		return "unanswered"
+	}
+	return "unknown"
+}
+
+// Answer is what an app wants done about a punt. The controller installs
+// Flows (with its idle timeout and the bridge's cookie round) in one
+// bundle, then re-injects the packet into Resubmit, then sends Send.
+type Answer struct {
+	Outcome Outcome
+	Flows   []of.Flow
+	// Resubmit, when Reinject is set, is the table the punted packet goes
+	// back into, with its pipeline fields.
+	Reinject bool
+	Resubmit uint8
+	// Send are packets the app built (an ICMP error, say).
+	Send []PacketOut
+	// Claim asks the controller to record a port as the holder of a
+	// shared address (a replicated write the app cannot make itself).
+	Claim *VIPClaim
+}
+
+// PacketOut is a packet to send through the bridge.
+type PacketOut struct {
+	Actions []of.Action
+	Frame   []byte
+}
+
+// VIPClaim: a port announced, with a gratuitous ARP, that it holds a
+// shared address.
+type VIPClaim struct {
+	PortID string
+	IP     netip.Addr
+}

@@ -1,0 +1,221 @@
+package app
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// What the apps' Affects share: reading a batch of changes against the
+// views before and after it.
+
+// PortChange is a port as two views hold it; a side is absent when the
+// port did not exist there.
+type PortChange struct {
+	Before, After     view.Port
+	InBefore, InAfter bool
+}
+
+// Ports are the ports a batch of changes names (ports and VIP holders),
+// each once, leaving out those whose changes no flow can see: status,
+// names, revision.
+func Ports(before, after *view.View, changes []topology.Change) []PortChange {
+	seen := map[string]bool{}
+	var out []PortChange
+	for _, ch := range changes {
+		if ch.Resource != topology.ResourcePort && ch.Resource != topology.ResourceVIP || seen[ch.ID] {
+			continue
+		}
+		seen[ch.ID] = true
+		var pc PortChange
+		pc.Before, pc.InBefore = before.Port(ch.ID)
+		pc.After, pc.InAfter = after.Port(ch.ID)
+		if ch.Resource == topology.ResourcePort && pc.InBefore && pc.InAfter && !FlowsSee(pc.Before, pc.After) {
+			continue
+		}
+		if pc.InBefore || pc.InAfter {
+			out = append(out, pc)
+		}
+	}
+	return out
+}
+
+// FlowsSee reports whether two versions of a port differ in anything a
+// flow of any app can depend on.
+func FlowsSee(a, b view.Port) bool {
+	return a.Chassis != b.Chassis || a.OFPort != b.OFPort || !bytes.Equal(a.MAC, b.MAC) ||
+		a.NetworkID != b.NetworkID || a.PortSecurity != b.PortSecurity || a.DeviceOwner != b.DeviceOwner ||
+		a.DeviceID != b.DeviceID || !slices.Equal(a.FixedIPs, b.FixedIPs) ||
+		!slices.EqualFunc(a.Pairs, b.Pairs, func(x, y view.Pair) bool {
+			return x.Prefix == y.Prefix && x.Single == y.Single && bytes.Equal(x.MAC, y.MAC)
+		})
+}
+
+// Sides are the views a change has a side in, with the port as each
+// holds it.
+func (pc PortChange) Sides(before, after *view.View) []Side {
+	var out []Side
+	if pc.InBefore {
+		out = append(out, Side{before, pc.Before})
+	}
+	if pc.InAfter {
+		out = append(out, Side{after, pc.After})
+	}
+	return out
+}
+
+// Side is one view and a port as that view holds it.
+type Side struct {
+	View *view.View
+	Port view.Port
+}
+
+// HostingChanged are the networks a chassis started or stopped hosting
+// between two views.
+func HostingChanged(before, after *view.View, chassis string) []string {
+	b, a := before.HostedNetworks(chassis), after.HostedNetworks(chassis)
+	in := func(ns []view.Network, id string) bool {
+		return slices.ContainsFunc(ns, func(n view.Network) bool { return n.ID == id })
+	}
+	var out []string
+	for _, n := range b {
+		if !in(a, n.ID) {
+			out = append(out, n.ID)
+		}
+	}
+	for _, n := range a {
+		if !in(b, n.ID) {
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
+
+// AddNetwork puts in objs every object of a network as a view holds it:
+// the network, each of its ports (plugged or not, router interfaces
+// included) and each router with an interface on it.
+func AddNetwork(objs Objects, v *view.View, network string) {
+	if n, ok := v.Network(network); ok {
+		objs.Add(pipeline.NetworkObject(n.Key))
+	}
+	for _, p := range v.AllNetworkPorts(network) {
+		objs.Add(pipeline.PortObject(p.Key))
+	}
+	for _, ri := range v.NetworkInterfaces(network) {
+		objs.Add(pipeline.RouterObject(ri.Router.Key))
+	}
+}
+
+// AddRouter puts in objs, as a view holds them, a router and every
+// object of every network it has an interface on.
+func AddRouter(objs Objects, v *view.View, router string) {
+	if r, ok := v.Router(router); ok {
+		objs.Add(pipeline.RouterObject(r.Key))
+	}
+	for _, ri := range v.RouterInterfaces(router) {
+		AddNetwork(objs, v, ri.Network.ID)
+	}
+}
+
+// Claims are the addresses and MACs a port answers for: its fixed IPs,
+// its single-address pairs, its own MAC and its pairs' MACs.
+func Claims(p view.Port) (addrs []netip.Addr, macs []net.HardwareAddr) {
+	for _, f := range p.FixedIPs {
+		addrs = append(addrs, f.Addr)
+	}
+	macs = append(macs, p.MAC)
+	for _, ap := range p.Pairs {
+		if ap.Single {
+			addrs = append(addrs, ap.Prefix.Addr())
+		}
+		macs = append(macs, ap.MAC)
+	}
+	return addrs, macs
+}
+
+// AddSharing puts in objs the ports of p's network, as a view holds it,
+// that claim any address or MAC p claims: whose flows may change when p's
+// claims come or go (an address or MAC shared or given up changes hands).
+// Router interfaces count: their MAC and gateway are claims too.
+func AddSharing(objs Objects, v *view.View, p view.Port) {
+	addrs, macs := Claims(p)
+	for _, q := range v.AllNetworkPorts(p.NetworkID) {
+		if q.Key == p.Key {
+			continue
+		}
+		qa, qm := Claims(q)
+		if slices.ContainsFunc(qa, func(a netip.Addr) bool { return slices.Contains(addrs, a) }) ||
+			slices.ContainsFunc(qm, func(m net.HardwareAddr) bool {
+				return slices.ContainsFunc(macs, func(x net.HardwareAddr) bool { return bytes.Equal(x, m) })
+			}) {
+			objs.Add(pipeline.PortObject(q.Key))
+		}
+	}
+}
+
+// EndpointMoved are the keys of the ports plugged, in either view, into a
+// chassis whose tunnel endpoint (address or encapsulations) changed: the
+// flows that tunnel to them went stale.
+func EndpointMoved(before, after *view.View, changes []topology.Change) []uint32 {
+	var out []uint32
+	for _, ch := range changes {
+		if ch.Resource != topology.ResourceChassis {
+			continue
+		}
+		b, _ := before.Chassis(ch.ID)
+		a, _ := after.Chassis(ch.ID)
+		if b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
+			continue
+		}
+		for _, v := range []*view.View{before, after} {
+			for _, p := range v.LocalPorts(ch.ID) {
+				out = append(out, p.Key)
+			}
+		}
+	}
+	return out
+}
+
+// RouterChange is a router whose interfaces or state a batch of changes
+// altered: its keys and its interfaces in either view.
+type RouterChange struct {
+	Keys       []uint32
+	Interfaces []view.RouterInterface
+}
+
+// ChangedRouters are the routers of a batch of changes whose interfaces
+// or state changed; a rename changes no flow.
+func ChangedRouters(before, after *view.View, changes []topology.Change) []RouterChange {
+	var out []RouterChange
+	seen := map[string]bool{}
+	for _, ch := range changes {
+		if ch.Resource != topology.ResourceRouter || seen[ch.ID] {
+			continue
+		}
+		seen[ch.ID] = true
+		rb, inBefore := before.Router(ch.ID)
+		ra, inAfter := after.Router(ch.ID)
+		ib, ia := before.RouterInterfaces(ch.ID), after.RouterInterfaces(ch.ID)
+		if inBefore && inAfter && rb.AdminUp == ra.AdminUp && slices.EqualFunc(ib, ia, sameLeg) {
+			continue
+		}
+		var rc RouterChange
+		for _, r := range []view.Router{rb, ra} {
+			if r.Key != 0 && !slices.Contains(rc.Keys, r.Key) {
+				rc.Keys = append(rc.Keys, r.Key)
+			}
+		}
+		rc.Interfaces = append(append(rc.Interfaces, ib...), ia...)
+		out = append(out, rc)
+	}
+	return out
+}
+
+func sameLeg(a, b view.RouterInterface) bool {
+	return a.Port.ID == b.Port.ID && a.IP == b.IP && bytes.Equal(a.MAC, b.MAC) && a.Network.Key == b.Network.Key
+}

@@ -1,0 +1,150 @@
+package apps
+
+import (
+	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Desired is one bridge's desired app flows (in cookie round 0), kept
+// per app and cookie object, so that a change recomputes only the objects
+// it affects.
+type Desired struct {
+	objects map[uint64][]of.Flow // cookie without its round → its flows
+	owner   map[of.FlowKey]uint64
+}
+
+// objectOf is a flow's cookie without its round: the app and the object.
+func objectOf(f of.Flow) uint64 { return f.Cookie &^ pipeline.RoundMask }
+
+// Compute is a bridge's whole desired state.
+func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
+	d := &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}}
+	for _, f := range p.Flows(v, br) {
+		d.add(f)
+	}
+	return d
+}
+
+func (d *Desired) add(f of.Flow) {
+	obj := objectOf(f)
+	d.objects[obj] = append(d.objects[obj], f)
+	d.owner[f.Key()] = obj
+}
+
+// Len is the number of desired flows.
+func (d *Desired) Len() int { return len(d.owner) }
+
+// Flows are every desired flow, in no order.
+func (d *Desired) Flows() []of.Flow {
+	out := make([]of.Flow, 0, len(d.owner))
+	for _, fs := range d.objects {
+		out = append(out, fs...)
+	}
+	return out
+}
+
+// Get returns the desired flow with a key.
+func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
+	obj, ok := d.owner[k]
+	if !ok {
+		return of.Flow{}, false
+	}
+	for _, f := range d.objects[obj] {
+		if f.Key() == k {
+			return f, true
+		}
+	}
+	return of.Flow{}, false
+}
+
+// ObjectFlows are the desired flows, of every app, that serve one cookie
+// object (pipeline.PortObject(key), ...).
+func (d *Desired) ObjectFlows(object uint64) []of.Flow {
+	var out []of.Flow
+	for _, a := range []pipeline.App{pipeline.AppPipeline, pipeline.AppTunnels, pipeline.AppL2Pop,
+		pipeline.AppARPResponder, pipeline.AppDVR} {
+		out = append(out, d.objects[pipeline.NewCookie(0, a, object)]...)
+	}
+	return out
+}
+
+// Update recomputes, in place, the objects a batch of changes affects on
+// a bridge — all of an app's when it cannot narrow the change — from the
+// view after it, and returns the keys of the flows that may have changed:
+// those the recomputed objects had and those they have now.
+func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, changes []topology.Change) []of.FlowKey {
+	touched := map[of.FlowKey]bool{}
+	for _, a := range p.apps {
+		scope := a.Affects(before, after, br, changes)
+		if scope.Empty() {
+			continue
+		}
+		var flows []of.Flow
+		replace := map[uint64]bool{}
+		if scope.All {
+			flows = p.keep(a, a.Flows(after, br))
+			for obj := range d.objects {
+				if pipeline.Cookie(obj).App() == a.ID() {
+					replace[obj] = true
+				}
+			}
+		} else {
+			flows = p.keep(a, a.ObjectFlows(after, br, scope.Objects))
+			for o := range scope.Objects {
+				replace[pipeline.NewCookie(0, a.ID(), o)] = true
+			}
+		}
+		next := map[uint64][]of.Flow{}
+		for _, f := range flows {
+			obj := objectOf(f)
+			if scope.All {
+				replace[obj] = true
+			}
+			if replace[obj] { // an object outside the scope is not the app's to change here
+				next[obj] = append(next[obj], f)
+			}
+		}
+		for obj := range replace {
+			for _, f := range d.objects[obj] {
+				k := f.Key()
+				touched[k] = true
+				if d.owner[k] == obj {
+					delete(d.owner, k)
+				}
+			}
+			delete(d.objects, obj)
+		}
+		for obj, fs := range next {
+			d.objects[obj] = fs
+			for _, f := range fs {
+				k := f.Key()
+				touched[k] = true
+				d.owner[k] = obj
+			}
+		}
+	}
+	out := make([]of.FlowKey, 0, len(touched))
+	for k := range touched {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Scope is the union of every app's scope for a batch of changes on a
+// bridge, for tests and logs.
+func (p *Pipeline) Scope(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
+	var s app.Scope
+	for _, a := range p.apps {
+		as := a.Affects(before, after, br, changes)
+		if as.All {
+			return app.Everything()
+		}
+		for o := range as.Objects {
+			s.Union(app.Scope{Objects: app.Objects{pipeline.NewCookie(0, a.ID(), o): true}})
+		}
+	}
+	return s
+}

@@ -1,0 +1,20 @@
+package apps
+
+import (
+	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/arpresponder"
+	"github.com/wyvern-sdn/wyvern/dvr"
+	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/tunnels"
+)
+
+// Registered are the apps every bridge runs, in the order their flows
+// are composed. Adding an app is a package and one line here.
+func Registered() []app.App {
+	return []app.App{
+		tunnels.App{},
+		l2pop.App{},
+		arpresponder.App{},
+		dvr.App{},
+	}
+}
