@@ -166,7 +166,7 @@ func TestReactiveEqualsProactiveWithPairsAndRouters(t *testing.T) {
 		br := topologytest.Bridge(c)
 		want := of.NewFlowSet()
 		for _, fl := range append((l2pop.App{}).Flows(v, br), (tunnels.App{}).Flows(v, br)...) {
-			if ((l2pop.App{}).PerDestination(fl) || (tunnels.App{}).PerDestination(fl)) {
+			if (l2pop.App{}).PerDestination(fl) || (tunnels.App{}).PerDestination(fl) {
 				want.Add(fl)
 			}
 		}
