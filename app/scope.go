@@ -159,12 +159,12 @@ func AddSharing(objs Objects, v *view.View, p view.Port) {
 }
 
 // EndpointMoved are the keys of the ports plugged, in either view, into a
-// chassis whose tunnel endpoint (address or encapsulations) changed: the
-// flows that tunnel to them went stale.
-func EndpointMoved(before, after *view.View, changes []topology.Change) []uint32 {
+// chassis other than skip whose tunnel endpoint (address or
+// encapsulations) changed: the flows that tunnel to them went stale.
+func EndpointMoved(before, after *view.View, changes []topology.Change, skip string) []uint32 {
 	var out []uint32
 	for _, ch := range changes {
-		if ch.Resource != topology.ResourceChassis {
+		if ch.Resource != topology.ResourceChassis || ch.ID == skip {
 			continue
 		}
 		b, _ := before.Chassis(ch.ID)

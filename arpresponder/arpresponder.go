@@ -246,10 +246,6 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 	}
 	for _, ch := range changes {
 		switch ch.Resource {
-		case topology.ResourceChassis:
-			if ch.ID == br.Chassis {
-				return app.Everything()
-			}
 		case topology.ResourceRouter:
 			for _, v := range []*view.View{before, after} {
 				app.AddRouter(objs, v, ch.ID)

@@ -1,6 +1,7 @@
 package dvr
 
 import (
+	"bytes"
 	"net/netip"
 
 	"github.com/wyvern-sdn/wyvern/app"
@@ -73,14 +74,16 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			app.AddSharing(objs, s.View, s.Port)
 		}
 	}
-	for _, k := range app.EndpointMoved(before, after, changes) {
+	for _, k := range app.EndpointMoved(before, after, changes, br.Chassis) {
 		objs.Add(pipeline.PortObject(k))
 	}
 	for _, ch := range changes {
 		switch ch.Resource {
 		case topology.ResourceChassis:
-			if ch.ID == br.Chassis {
-				return app.Everything()
+			b, _ := before.Chassis(ch.ID)
+			a, _ := after.Chassis(ch.ID)
+			if ch.ID == br.Chassis && !bytes.Equal(b.DVRMAC, a.DVRMAC) {
+				return app.Everything() // every route to a remote port carries it
 			}
 		case topology.ResourceRouter:
 			objs.Add(0)
@@ -137,7 +140,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 			byAddress(ri.IP)
 		}
 	}
-	for _, k := range app.EndpointMoved(before, after, changes) {
+	for _, k := range app.EndpointMoved(before, after, changes, "") {
 		byObject(k)
 	}
 	return out

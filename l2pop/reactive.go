@@ -1,6 +1,8 @@
 package l2pop
 
 import (
+	"slices"
+
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
@@ -88,8 +90,10 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 	for _, ch := range changes {
 		switch ch.Resource {
 		case topology.ResourceChassis:
-			if ch.ID == br.Chassis {
-				return app.Everything()
+			b, _ := before.Chassis(ch.ID)
+			a, _ := after.Chassis(ch.ID)
+			if ch.ID == br.Chassis || b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
+				continue // only a remote endpoint is in the flood's flows
 			}
 			for _, v := range []*view.View{before, after} {
 				for _, n := range v.HostedNetworks(ch.ID) {
@@ -131,7 +135,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 			}
 		}
 	}
-	for _, key := range app.EndpointMoved(before, after, changes) {
+	for _, key := range app.EndpointMoved(before, after, changes, "") {
 		if !ports[key] {
 			ports[key] = true
 			out = append(out, app.DeleteObject(table, pipeline.AppL2Pop, pipeline.PortObject(key)))

@@ -162,7 +162,7 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 		switch ch.Resource {
 		case topology.ResourceChassis:
 			if ch.ID == br.Chassis {
-				return app.Everything()
+				continue // a chassis' own record is in no flow of its bridge
 			}
 			b, _ := before.Chassis(ch.ID)
 			a, _ := after.Chassis(ch.ID)
@@ -211,7 +211,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 			ports[s.Port.Key] = true
 		}
 	}
-	for _, k := range app.EndpointMoved(before, after, changes) {
+	for _, k := range app.EndpointMoved(before, after, changes, "") {
 		ports[k] = true
 	}
 	keys := make([]uint32, 0, len(ports))
