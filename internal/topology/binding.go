@@ -7,6 +7,8 @@ import "sort"
 type Binding struct {
 	PortID string `json:"port_id"`
 	OFPort uint32 `json:"ofport"`
+	// Active: the chassis' bridge holds the port's flows (ReportPorts).
+	Active bool `json:"active,omitempty"`
 }
 
 // SetBindings records the complete set of ports plugged into a chassis.
@@ -33,6 +35,45 @@ func (s *Store) SetBindings(index uint64, chassis string, bindings []Binding) ([
 		switch {
 		case here && (p.HostID != chassis || p.OFPort != ofport):
 			p.HostID, p.OFPort, p.Status = chassis, ofport, StatusDown
+			p.RevisionNumber = index
+			changed = append(changed, id)
+		case !here && p.HostID == chassis && p.OFPort != 0:
+			p.OFPort, p.Status = 0, StatusDown
+			p.RevisionNumber = index
+			changed = append(changed, id)
+		}
+	}
+	return changed, nil
+}
+
+// ReportPorts records, in one change, the complete set of ports plugged
+// into a chassis and which of them its bridge is programmed for: listed
+// ports (that exist) are bound there with their ofport, ACTIVE when the
+// report says so and DOWN otherwise; ports bound there but not listed are
+// unbound. A port bound to another chassis that this chassis lists moves
+// here. It returns the ids of ports whose binding or status changed.
+func (s *Store) ReportPorts(index uint64, chassis string, bindings []Binding) ([]string, error) {
+	if _, ok := s.chassis[chassis]; !ok {
+		return nil, notFound("ChassisNotFound", "Chassis %s could not be found.", chassis)
+	}
+	listed := make(map[string]Binding, len(bindings))
+	for _, b := range bindings {
+		if b.OFPort == 0 || b.OFPort >= 0xffffff00 {
+			return nil, invalid("ofport %d of port %s is not a switch port", b.OFPort, b.PortID)
+		}
+		listed[b.PortID] = b
+	}
+	var changed []string
+	for _, id := range sortedKeys(s.ports) {
+		p := s.ports[id]
+		b, here := listed[id]
+		status := StatusDown
+		if b.Active {
+			status = StatusActive
+		}
+		switch {
+		case here && (p.HostID != chassis || p.OFPort != b.OFPort || p.Status != status):
+			p.HostID, p.OFPort, p.Status = chassis, b.OFPort, status
 			p.RevisionNumber = index
 			changed = append(changed, id)
 		case !here && p.HostID == chassis && p.OFPort != 0:

@@ -1,11 +1,9 @@
-package controller
+package cluster
 
 import (
 	"bytes"
 	"errors"
 	"io"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -17,7 +15,7 @@ func strp(s string) *string { return &s }
 
 func cmd(t testing.TB, ct CommandType, payload any) []byte {
 	t.Helper()
-	b, err := encodeCommand(ct, payload)
+	b, err := EncodeCommand(ct, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,21 +26,22 @@ func cmd(t testing.TB, ct CommandType, payload any) []byte {
 func seedCommands(t testing.TB) [][]byte {
 	net := "net-1"
 	return [][]byte{
-		cmd(t, cmdMemberRegister, memberReg{Member: topology.Member{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}}),
-		cmd(t, cmdNetworksCreate, networksCreate{Specs: []topology.NetworkSpec{{ID: net, Name: strp("blue")}, {ID: "net-2", NetworkType: strp("gre")}}}),
-		cmd(t, cmdNetworkUpdate, networkUpdate{Spec: topology.NetworkSpec{ID: net, Name: strp("bluer")}}),
-		cmd(t, cmdSubnetsCreate, subnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-1", NetworkID: &net, CIDR: strp("10.0.0.0/24")}}}),
-		cmd(t, cmdSubnetUpdate, subnetUpdate{Spec: topology.SubnetSpec{ID: "sub-1", Name: strp("s")}}),
-		cmd(t, cmdPortsCreate, portsCreate{Specs: []topology.PortSpec{{ID: "port-1", NetworkID: &net}, {ID: "port-2", NetworkID: &net}}}),
-		cmd(t, cmdPortUpdate, portUpdate{Spec: topology.PortSpec{ID: "port-2", HostID: strp("hv1")}}),
-		cmd(t, cmdPortDelete, byID{ID: "port-1"}),
-		cmd(t, cmdRoutersCreate, routersCreate{Specs: []topology.RouterSpec{{ID: "r1"}}}),
-		cmd(t, cmdRouterUpdate, routerUpdate{Spec: topology.RouterSpec{ID: "r1", Name: strp("edge")}}),
-		cmd(t, cmdRouterInterfaceAdd, routerIface{Router: "r1", Subnet: "sub-1", PortID: "rport-1"}),
-		cmd(t, cmdChassisRegister, chassisReg{Spec: topology.ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1", Encaps: []string{"vxlan", "gre"}}}),
-		cmd(t, cmdRouterInterfaceRemove, routerIface{Router: "r1", Subnet: "sub-1"}),
-		cmd(t, cmdRouterDelete, byID{ID: "r1"}),
-		cmd(t, cmdNetworkDelete, byID{ID: "net-2"}),
+		cmd(t, CmdMemberRegister, MemberReg{Member: topology.Member{ID: "n1", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}}),
+		cmd(t, CmdNetworksCreate, NetworksCreate{Specs: []topology.NetworkSpec{{ID: net, Name: strp("blue")}, {ID: "net-2", NetworkType: strp("gre")}}}),
+		cmd(t, CmdNetworkUpdate, NetworkUpdate{Spec: topology.NetworkSpec{ID: net, Name: strp("bluer")}}),
+		cmd(t, CmdSubnetsCreate, SubnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-1", NetworkID: &net, CIDR: strp("10.0.0.0/24")}}}),
+		cmd(t, CmdSubnetUpdate, SubnetUpdate{Spec: topology.SubnetSpec{ID: "sub-1", Name: strp("s")}}),
+		cmd(t, CmdPortsCreate, PortsCreate{Specs: []topology.PortSpec{{ID: "port-1", NetworkID: &net}, {ID: "port-2", NetworkID: &net}}}),
+		cmd(t, CmdPortUpdate, PortUpdate{Spec: topology.PortSpec{ID: "port-2", HostID: strp("hv1")}}),
+		cmd(t, CmdPortDelete, ByID{ID: "port-1"}),
+		cmd(t, CmdRoutersCreate, RoutersCreate{Specs: []topology.RouterSpec{{ID: "r1"}}}),
+		cmd(t, CmdRouterUpdate, RouterUpdate{Spec: topology.RouterSpec{ID: "r1", Name: strp("edge")}}),
+		cmd(t, CmdRouterInterfaceAdd, RouterIface{Router: "r1", Subnet: "sub-1", PortID: "rport-1"}),
+		cmd(t, CmdChassisRegister, ChassisReg{Spec: topology.ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1", Encaps: []string{"vxlan", "gre"}}}),
+		cmd(t, CmdChassisPorts, ChassisPorts{Chassis: "hv1", Bindings: []topology.Binding{{PortID: "port-2", OFPort: 3, Active: true}}}),
+		cmd(t, CmdRouterInterfaceRemove, RouterIface{Router: "r1", Subnet: "sub-1"}),
+		cmd(t, CmdRouterDelete, ByID{ID: "r1"}),
+		cmd(t, CmdNetworkDelete, ByID{ID: "net-2"}),
 	}
 }
 
@@ -82,7 +81,7 @@ func TestFSMAppliesLogEntries(t *testing.T) {
 	}
 	// A business error comes back as the response and changes nothing.
 	before := snapshotOf(t, f)
-	r := applyAll(t, f, 100, [][]byte{cmd(t, cmdPortsCreate, portsCreate{Specs: []topology.PortSpec{{ID: "port-2", NetworkID: strp("net-1")}}})})
+	r := applyAll(t, f, 100, [][]byte{cmd(t, CmdPortsCreate, PortsCreate{Specs: []topology.PortSpec{{ID: "port-2", NetworkID: strp("net-1")}}})})
 	var te *topology.Error
 	if !errors.As(r[0].Err, &te) || te.Type != "PortExists" {
 		t.Fatalf("duplicate port: %v", r[0].Err)
@@ -104,15 +103,15 @@ func TestFSMAppliesLogEntries(t *testing.T) {
 	}()
 	// Deleting a network publishes its subnets' deletion too.
 	applyAll(t, f, 200, [][]byte{
-		cmd(t, cmdNetworksCreate, networksCreate{Specs: []topology.NetworkSpec{{ID: "net-9"}}}),
-		cmd(t, cmdSubnetsCreate, subnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-9", NetworkID: strp("net-9"), CIDR: strp("10.9.0.0/24")}}}),
-		cmd(t, cmdNetworkDelete, byID{ID: "net-9"}),
+		cmd(t, CmdNetworksCreate, NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-9"}}}),
+		cmd(t, CmdSubnetsCreate, SubnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-9", NetworkID: strp("net-9"), CIDR: strp("10.9.0.0/24")}}}),
+		cmd(t, CmdNetworkDelete, ByID{ID: "net-9"}),
 	})
 	cascade, _ := f.Feed().Since(201)
 	if len(cascade) != 2 || cascade[0].Resource != "subnet" || cascade[0].Op != "delete" || cascade[1].Resource != "network" {
 		t.Fatalf("network delete published %v", cascade)
 	}
-	applyAll(t, f, 203, [][]byte{cmd(t, cmdMemberRemove, byID{ID: "n1"})})
+	applyAll(t, f, 203, [][]byte{cmd(t, CmdMemberRemove, ByID{ID: "n1"})})
 	// The feed holds the changes in index order.
 	ch, err := f.Feed().Since(0)
 	if err != nil || len(ch) == 0 || ch[0].Resource != "member" || ch[len(ch)-1].Resource != "member" || ch[len(ch)-1].Op != "delete" ||
@@ -152,7 +151,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 	if !bytes.Equal(snapshotOf(t, a), snapshotOf(t, b)) {
 		t.Fatal("restored store differs")
 	}
-	next := cmd(t, cmdPortsCreate, portsCreate{Specs: []topology.PortSpec{{ID: "port-9", NetworkID: strp("net-1")}}})
+	next := cmd(t, CmdPortsCreate, PortsCreate{Specs: []topology.PortSpec{{ID: "port-9", NetworkID: strp("net-1")}}})
 	ra := applyAll(t, a, 9, [][]byte{next})[0]
 	rb := applyAll(t, b, 9, [][]byte{next})[0]
 	pa, pb := ra.Value.([]topology.Port), rb.Value.([]topology.Port)
@@ -174,8 +173,8 @@ func FuzzApplyCommand(f *testing.F) {
 	for _, c := range seedCommands(f) {
 		f.Add(c)
 	}
-	f.Add([]byte{byte(cmdPortsCreate), '{', '}'})
-	f.Add([]byte{byte(cmdPortsCreate), 'n', 'u', 'l', 'l'})
+	f.Add([]byte{byte(CmdPortsCreate), '{', '}'})
+	f.Add([]byte{byte(CmdPortsCreate), 'n', 'u', 'l', 'l'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := topology.New()
 		for i, c := range seedCommands(t)[:7] {
@@ -201,25 +200,22 @@ func FuzzApplyCommand(f *testing.F) {
 	})
 }
 
-// FuzzDecodePortRequest: any request body decodes to specs or a 400, never
-// a panic.
-func FuzzDecodePortRequest(f *testing.F) {
-	f.Add(`{"port":{"network_id":"n","fixed_ips":[{"subnet_id":"s"}],"binding:profile":{}}}`)
-	f.Add(`{"ports":[{"network_id":"n","mac_address":"fa:16:3e:00:00:01"},{"name":"x"}]}`)
-	f.Add(`{"port":{"allowed_address_pairs":[{"ip_address":"10.0.0.0/24"}],"tags":["a"]}}`)
-	f.Add(`{"port":null}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		req := httptest.NewRequest("POST", "/v2.0/ports", strings.NewReader(body))
-		specs, _, err := decodeSpecs[portReq, topology.PortSpec](ports, req, "", true)
-		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != 400 {
-				t.Fatalf("decode error %v is not a 400", err)
-			}
-			return
+// TestEveryCommandHasAPayload: a forwarded command is checked against
+// its payload type before it is proposed; every handler has one, and a
+// payload with a field its type lacks is refused.
+func TestEveryCommandHasAPayload(t *testing.T) {
+	for ct := range handlers {
+		if _, ok := payloads[ct]; !ok {
+			t.Errorf("command %d has a handler and no payload type", ct)
 		}
-		if len(specs) == 0 {
-			t.Fatal("no error and no specs")
-		}
-	})
+	}
+	if err := checkPayload(CmdPortDelete, []byte(`{"ID":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPayload(CmdPortDelete, []byte(`{"ID":"x","Evil":1}`)); err == nil {
+		t.Fatal("an unknown field passed")
+	}
+	if err := checkPayload(200, []byte(`{}`)); err == nil {
+		t.Fatal("an unknown command passed")
+	}
 }

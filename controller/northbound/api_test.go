@@ -1,58 +1,33 @@
-package controller
+package northbound
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"go.yaml.in/yaml/v3"
 
 	"go.uber.org/zap/zaptest"
-
-	"github.com/wyvern-sdn/wyvern/internal/ovstest"
-	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// startAPINode runs a single-node cluster in-process with its real HTTP
-// API and raft on loopback, until the test ends.
-func startAPINode(t testing.TB) *Node {
+// startAPI serves the API over real HTTP on loopback, on an in-memory
+// cluster of one, until the test ends.
+func startAPI(t testing.TB) apiClient {
 	t.Helper()
-	n, err := NewNode(NodeConfig{NodeID: "api-test", DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t), APIAddr: "127.0.0.1:0",
-		OpenFlowAddr: "tcp:127.0.0.1:0", Mode: pipeline.Reactive}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
-	ovstest.Eventually(t, 15*time.Second, "node ready", func() bool {
-		resp, err := http.Get("http://" + n.APIAddr() + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return n
-}
-
-// runNode runs a node until the test ends; a Run error fails the test.
-func runNode(t testing.TB, n *Node) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
+	srv := httptest.NewServer(New(cluster.NewMemory("api-test"), Options{}, zaptest.NewLogger(t)).Handler())
+	t.Cleanup(srv.Close)
+	return apiClient{t, srv.URL}
 }
 
 type apiClient struct {
@@ -109,8 +84,7 @@ func id(obj map[string]any, key string) string { return obj[key].(map[string]any
 // status API.md gives and Neutron's error body, and leaves the topology as
 // it was.
 func TestBadInputChangesNothing(t *testing.T) {
-	n := startAPINode(t)
-	c := apiClient{t, "http://" + n.APIAddr()}
+	c := startAPI(t)
 	netA := id(c.create("/v2.0/networks", `{"network":{"name":"a","provider:segmentation_id":100}}`), "network")
 	sub := id(c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.0.0.0/24"}}`, netA)), "subnet")
 	port := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"fixed_ips":[{"ip_address":"10.0.0.5"}],"mac_address":"fa:16:3e:aa:bb:cc"}}`, netA))["port"].(map[string]any)
@@ -206,8 +180,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 // relies on: version document, extensions, lookups by name, filters,
 // stored passive fields, bulk, updates, router interfaces, the change feed.
 func TestNeutronShapes(t *testing.T) {
-	n := startAPINode(t)
-	c := apiClient{t, "http://" + n.APIAddr()}
+	c := startAPI(t)
 	code, out := c.do("GET", "/", "")
 	if v := out["versions"].([]any)[0].(map[string]any); code != 200 || v["id"] != "v2.0" || v["status"] != "CURRENT" {
 		t.Fatalf("version document: %d %v", code, out)
@@ -313,7 +286,7 @@ func TestNeutronShapes(t *testing.T) {
 // TestOpenAPIDescribesEveryRoute keeps docs/openapi.yaml in step with the
 // routes the server registers.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "docs", "openapi.yaml"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,8 +296,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{}
-	for _, rt := range n.routes() {
+	for _, rt := range (&Server{}).routes() {
 		path := strings.TrimSuffix(rt.path, "{$}")
 		if path == "" || path == "/v2.0/" || path == "/v2.0" {
 			path = "/" // the version document answers on all three
@@ -338,4 +310,27 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("openapi.yaml has no %s %s", rt.method, path)
 		}
 	}
+}
+
+// FuzzDecodePortRequest: any request body decodes to specs or a 400, never
+// a panic.
+func FuzzDecodePortRequest(f *testing.F) {
+	f.Add(`{"port":{"network_id":"n","fixed_ips":[{"subnet_id":"s"}],"binding:profile":{}}}`)
+	f.Add(`{"ports":[{"network_id":"n","mac_address":"fa:16:3e:00:00:01"},{"name":"x"}]}`)
+	f.Add(`{"port":{"allowed_address_pairs":[{"ip_address":"10.0.0.0/24"}],"tags":["a"]}}`)
+	f.Add(`{"port":null}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/v2.0/ports", strings.NewReader(body))
+		specs, _, err := decodeSpecs[portReq, topology.PortSpec](ports, req, "", true)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != 400 {
+				t.Fatalf("decode error %v is not a 400", err)
+			}
+			return
+		}
+		if len(specs) == 0 {
+			t.Fatal("no error and no specs")
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package controller
+package northbound
 
 import (
 	"bytes"
@@ -9,11 +9,10 @@ import (
 )
 
 // BenchmarkBulkCreatePortsInProcess posts 1000-port bulk creates to a
-// single in-process node over real HTTP: the API and FSM cost without
-// replication, for profiling.
+// an in-memory cluster over real HTTP: the API and FSM cost without
+// raft, for profiling.
 func BenchmarkBulkCreatePortsInProcess(b *testing.B) {
-	n := startAPINode(b)
-	c := apiClient{b, "http://" + n.APIAddr()}
+	c := startAPI(b)
 	netID := id(c.create("/v2.0/networks", `{"network":{"name":"bench"}}`), "network")
 	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.64.0.0/12"}}`, netID))
 	ports := make([]map[string]any, 1000)

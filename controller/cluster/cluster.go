@@ -1,0 +1,331 @@
+// Package cluster is the replicated topology: hashicorp/raft with boltdb,
+// the FSM that applies commands to the topology store, the change feed,
+// membership, and the internal channel between nodes. A write proposed on
+// any node reaches the leader over that channel — never through the
+// public API — and comes back once committed; a node is ready when its
+// FSM has applied the log as far as the leader had committed it.
+//
+// It imports internal/topology and its view, raft, and zap; nothing of the
+// rest of the controller.
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+)
+
+// Suffrage choices for --voter.
+const (
+	VoterAuto  = "auto"
+	VoterTrue  = "true"
+	VoterFalse = "false"
+)
+
+// autoVoters is how many voters --voter=auto fills before joining nodes
+// become non-voters.
+const autoVoters = 3
+
+var (
+	// ErrNoLeader means the cluster has no leader this node can reach.
+	ErrNoLeader = errors.New("no cluster leader")
+	// ErrNotReady means the node has not yet applied the log as far as
+	// the leader had committed it when it started or joined.
+	ErrNotReady = errors.New("node is not ready: still joining or catching up")
+	// errNotLeader is returned by leader-only operations on a follower.
+	errNotLeader = errors.New("this node is not the leader")
+)
+
+// Config is a node's place in the cluster.
+type Config struct {
+	NodeID       string
+	DataDir      string
+	RaftAddr     string // bind and advertise; raft and the internal channel
+	APIAddr      string // registered, for CMS-facing redirects and the CLI
+	OpenFlowAddr string // registered, for bridges that list several controllers
+	Join         []string
+	Voter        string
+	// CommitTimeout is how long the leader waits, with nothing new to
+	// send, before telling followers the commit index (raft's
+	// CommitTimeout; default 2 ms). A follower applies a committed entry
+	// only once it learns of it: this bounds how stale a follower's
+	// view is after a write that is not followed by another.
+	CommitTimeout time.Duration
+}
+
+// Cluster is one node's membership of the replicated topology.
+type Cluster struct {
+	cfg       Config
+	log       *zap.Logger
+	fsm       *FSM
+	raft      *raft.Raft
+	mux       *mux
+	transport *raft.NetworkTransport
+	internal  *internalServer
+	client    *internalClient
+	existing  bool
+	ready     atomic.Bool
+	// barrierTerm is the raft term in which this node, as leader, last
+	// applied a barrier (a read index needs one per term).
+	barrierTerm atomic.Uint64
+}
+
+// New opens the node's raft state and its listener on the raft address.
+// Run starts it.
+func New(cfg Config, log *zap.Logger) (*Cluster, error) {
+	if cfg.Voter == "" {
+		cfg.Voter = VoterAuto
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 2 * time.Millisecond
+	}
+	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: NewFSM()}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, err
+	}
+	m, err := listenMux(cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft address %s: %w", cfg.RaftAddr, err)
+	}
+	c.mux = m
+	if err := c.openRaft(); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
+	c.client = newInternalClient()
+	c.internal = newInternalServer(c)
+	return c, nil
+}
+
+// zapWriter turns hclog's lines into zap entries.
+type zapWriter struct{ log *zap.Logger }
+
+func (w zapWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.Contains(line, "[ERROR]"):
+			w.log.Error(line)
+		case strings.Contains(line, "[WARN]"):
+			w.log.Warn(line)
+		default:
+			w.log.Info(line)
+		}
+	}
+	return len(p), nil
+}
+
+// openRaft starts raft over the mux with boltdb log and stable stores and
+// file snapshots under the data directory.
+func (c *Cluster) openRaft() error {
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{c.log.Named("raft")}})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.cfg.NodeID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.CommitTimeout = c.cfg.CommitTimeout
+	rc.SnapshotThreshold = 8192
+	rc.SnapshotInterval = 30 * time.Second
+	rc.TrailingLogs = 10240
+
+	advertise, err := net.ResolveTCPAddr("tcp", c.cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("raft address %s: %w", c.cfg.RaftAddr, err)
+	}
+	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl})
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.cfg.DataDir, "raft.db")})
+	if err != nil {
+		_ = c.transport.Close()
+		return fmt.Errorf("raft log in %s: %w", c.cfg.DataDir, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.cfg.DataDir, 2, hl)
+	if err != nil {
+		_ = c.transport.Close()
+		return err
+	}
+	c.existing, err = raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		_ = c.transport.Close()
+		return err
+	}
+	c.raft, err = raft.NewRaft(rc, c.fsm, bolt, bolt, snaps, c.transport)
+	if err != nil {
+		_ = c.transport.Close()
+		return err
+	}
+	return nil
+}
+
+// Run serves the internal channel and brings the node into the cluster —
+// bootstrap, join or rejoin — then waits until it is ready (its FSM has
+// applied what the leader had committed) and its addresses are
+// registered. It returns when ctx ends, after shutting raft down.
+func (c *Cluster) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- c.internal.serve(c.mux.internal) }()
+	err := c.start(ctx)
+	if err == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-serveErr:
+		}
+	}
+	c.shutdown()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (c *Cluster) shutdown() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.internal.shutdown(sctx)
+	if err := c.raft.Shutdown().Error(); err != nil {
+		c.log.Warn("raft shutdown", zap.Error(err))
+	}
+	_ = c.transport.Close()
+	_ = c.mux.Close()
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	var target uint64
+	switch {
+	case c.existing:
+		c.log.Info("restarting with existing raft state")
+	case len(c.cfg.Join) == 0:
+		cf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(c.cfg.NodeID), Address: raft.ServerAddress(c.cfg.RaftAddr)}}}
+		if err := c.raft.BootstrapCluster(cf).Error(); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		c.log.Info("bootstrapped a new cluster")
+	default:
+		reply, err := c.joinVia(ctx, c.cfg.Join)
+		if err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		target = reply.AppliedIndex
+		c.log.Info("joined the cluster", zap.String("suffrage", reply.Suffrage), zap.Uint64("target-index", target))
+	}
+	if err := c.waitReady(ctx, target); err != nil {
+		return err
+	}
+	if err := c.ensureRegistered(ctx); err != nil {
+		return err
+	}
+	c.ready.Store(true)
+	c.log.Info("node ready", zap.Uint64("applied-index", c.fsm.Index()))
+	return nil
+}
+
+// waitReady returns once the FSM has applied the log as far as the
+// leader's FSM had when the node joined or, for a node that restarts or
+// bootstraps, when a leader first answered. Until then the node serves
+// nothing as if it were complete: reads answer 503 and bridges are not
+// replayed.
+func (c *Cluster) waitReady(ctx context.Context, target uint64) error {
+	for target == 0 {
+		if idx, err := c.readIndex(ctx); err == nil {
+			target = max(idx, 1)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	c.log.Info("catching up", zap.Uint64("target-index", target), zap.Uint64("applied-index", c.fsm.Index()))
+	return c.fsm.WaitIndex(ctx, target)
+}
+
+// ensureRegistered makes the FSM hold this node's current addresses; it
+// retries until it succeeds.
+func (c *Cluster) ensureRegistered(ctx context.Context) error {
+	for ctx.Err() == nil {
+		var have topology.Member
+		var ok bool
+		c.fsm.Read(func(s *topology.Store) { have, ok = s.Member(c.cfg.NodeID) })
+		want := c.member()
+		if ok && have == want {
+			return nil
+		}
+		req := JoinRequest{ID: want.ID, RaftAddress: want.RaftAddr, APIAddress: want.APIAddr, OpenFlowAddr: want.OpenFlowAddr, Voter: c.cfg.Voter}
+		if _, err := c.Join(ctx, req); err != nil {
+			c.log.Info("registering addresses; retrying", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return ctx.Err()
+}
+
+func (c *Cluster) member() topology.Member {
+	return topology.Member{ID: c.cfg.NodeID, RaftAddr: c.cfg.RaftAddr, APIAddr: c.cfg.APIAddr, OpenFlowAddr: c.cfg.OpenFlowAddr}
+}
+
+// NodeID is this node's id.
+func (c *Cluster) NodeID() string { return c.cfg.NodeID }
+
+// Ready reports whether the node has caught up (see Run).
+func (c *Cluster) Ready() bool { return c.ready.Load() }
+
+// AppliedIndex is the raft index of the last command this node's FSM
+// applied.
+func (c *Cluster) AppliedIndex() uint64 { return c.fsm.Index() }
+
+// IsLeader reports whether this node leads the cluster.
+func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Term is the current raft term.
+func (c *Cluster) Term() uint64 { return c.raft.CurrentTerm() }
+
+// Read runs fn with the store under the FSM's read lock; fn must not keep
+// it.
+func (c *Cluster) Read(fn func(s *topology.Store)) { c.fsm.Read(fn) }
+
+// View is the typed view of the topology as this node has applied it.
+func (c *Cluster) View() *view.View { return c.fsm.View() }
+
+// Feed is the change feed.
+func (c *Cluster) Feed() *Feed { return c.fsm.Feed() }
+
+// Watch calls fn first with the view as it is (resync true: take it
+// whole), then, one batch at a time and in order, with the view after
+// each batch of committed changes and the changes themselves (nil with
+// resync true when the feed lost some: everything may have changed). It
+// returns when ctx ends.
+func (c *Cluster) Watch(ctx context.Context, fn func(v *view.View, changes []topology.Change, resync bool)) {
+	c.fsm.watch(ctx, fn)
+}
+
+// leaderAddr is the raft (and internal) address of the leader.
+func (c *Cluster) leaderAddr() (string, error) {
+	addr, id := c.raft.LeaderWithID()
+	if id == "" || addr == "" {
+		return "", ErrNoLeader
+	}
+	return string(addr), nil
+}

@@ -1,0 +1,492 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+)
+
+// CommandType tags a raft log entry. The values are append only: a
+// released value never changes meaning. A type with IgnoreUnknown set may
+// be skipped by a node too old to know it; any other unknown type stops
+// the node, because skipping it would fork the state.
+type CommandType uint8
+
+// IgnoreUnknown marks a command older nodes may skip.
+const IgnoreUnknown CommandType = 128
+
+// Commands.
+const (
+	CmdNetworksCreate CommandType = iota + 1
+	CmdNetworkUpdate
+	CmdNetworkDelete
+	CmdSubnetsCreate
+	CmdSubnetUpdate
+	CmdSubnetDelete
+	CmdPortsCreate
+	CmdPortUpdate
+	CmdPortDelete
+	CmdRoutersCreate
+	CmdRouterUpdate
+	CmdRouterDelete
+	CmdRouterInterfaceAdd
+	CmdRouterInterfaceRemove
+	CmdChassisRegister
+	CmdMemberRegister
+	CmdMemberRemove
+	CmdChassisBindings // superseded by CmdChassisPorts; kept for logs that hold it
+	CmdPortsActive     // superseded by CmdChassisPorts; kept for logs that hold it
+	CmdVIPOwner
+	CmdChassisPorts
+)
+
+// Command payloads. Each is what its command's store method takes, with
+// every id and timestamp chosen before it is proposed.
+type (
+	NetworksCreate struct{ Specs []topology.NetworkSpec }
+	NetworkUpdate  struct{ Spec topology.NetworkSpec }
+	SubnetsCreate  struct{ Specs []topology.SubnetSpec }
+	SubnetUpdate   struct{ Spec topology.SubnetSpec }
+	PortsCreate    struct{ Specs []topology.PortSpec }
+	PortUpdate     struct{ Spec topology.PortSpec }
+	RoutersCreate  struct{ Specs []topology.RouterSpec }
+	RouterUpdate   struct{ Spec topology.RouterSpec }
+	ByID           struct{ ID string }
+	RouterIface    struct{ Router, Subnet, PortID string }
+	ChassisReg     struct{ Spec topology.ChassisSpec }
+	MemberReg      struct{ Member topology.Member }
+	ChassisBinds   struct {
+		Chassis  string
+		Bindings []topology.Binding
+	}
+	PortsActive struct {
+		Chassis string
+		Ports   []string
+	}
+	VIPOwner struct{ Port, IP string }
+	// ChassisPorts is a chassis' complete report of its plugged ports:
+	// where each is bound and whether its bridge is programmed for it
+	// (ACTIVE), in one entry.
+	ChassisPorts struct {
+		Chassis  string
+		Bindings []topology.Binding
+	}
+)
+
+// payloads makes an empty payload of each command type, to check a
+// forwarded command before it is proposed: a committed entry that does
+// not decode stops every node, so none may be proposed.
+var payloads = map[CommandType]func() any{
+	CmdNetworksCreate: func() any { return new(NetworksCreate) }, CmdNetworkUpdate: func() any { return new(NetworkUpdate) },
+	CmdNetworkDelete: func() any { return new(ByID) }, CmdSubnetsCreate: func() any { return new(SubnetsCreate) },
+	CmdSubnetUpdate: func() any { return new(SubnetUpdate) }, CmdSubnetDelete: func() any { return new(ByID) },
+	CmdPortsCreate: func() any { return new(PortsCreate) }, CmdPortUpdate: func() any { return new(PortUpdate) },
+	CmdPortDelete: func() any { return new(ByID) }, CmdRoutersCreate: func() any { return new(RoutersCreate) },
+	CmdRouterUpdate: func() any { return new(RouterUpdate) }, CmdRouterDelete: func() any { return new(ByID) },
+	CmdRouterInterfaceAdd: func() any { return new(RouterIface) }, CmdRouterInterfaceRemove: func() any { return new(RouterIface) },
+	CmdChassisRegister: func() any { return new(ChassisReg) }, CmdMemberRegister: func() any { return new(MemberReg) },
+	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
+	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
+	CmdChassisPorts: func() any { return new(ChassisPorts) },
+}
+
+// checkPayload decodes a command's payload strictly, as Apply will.
+func checkPayload(t CommandType, raw []byte) error {
+	mk, ok := payloads[t]
+	if !ok {
+		return fmt.Errorf("%w: %d", errUnknownCommand, t)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(mk()); err != nil {
+		return fmt.Errorf("cluster: command %d: %w", t, err)
+	}
+	return nil
+}
+
+// EncodeCommand frames a command for raft: one type byte, then JSON.
+func EncodeCommand(t CommandType, payload any) ([]byte, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(t)}, b...), nil
+}
+
+// applyResult is what Apply returns through raft's future: the created or
+// changed objects, or the business error that rejected the command.
+type applyResult struct {
+	Value any
+	Err   error
+}
+
+// handler applies one decoded command to the store.
+type handler func(s *topology.Store, index uint64, data []byte) (any, []topology.Change, error)
+
+// decodeFailure is panicked by decodeInto and recovered by applyCommand.
+type decodeFailure struct{ err error }
+
+func decodeInto[T any](data []byte) T {
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		panic(decodeFailure{fmt.Errorf("fsm: undecodable %T command: %w", v, err)})
+	}
+	return v
+}
+
+// errUnknownCommand is returned for a command type this node does not know
+// and may not skip.
+var errUnknownCommand = errors.New("fsm: unknown command type; this node is too old for the cluster")
+
+// applyCommand decodes and applies one command. A command that does not
+// decode is returned as an error (Apply turns it into a panic: a committed
+// entry that does not decode is a bug, not input); a skippable unknown
+// command does nothing.
+func applyCommand(s *topology.Store, index uint64, data []byte) (out applied, decodeErr error) {
+	if len(data) == 0 {
+		return applied{}, errors.New("fsm: empty command")
+	}
+	t := CommandType(data[0])
+	h, ok := handlers[t]
+	if !ok {
+		if t&IgnoreUnknown != 0 {
+			return applied{}, nil
+		}
+		return applied{}, fmt.Errorf("%w: %d", errUnknownCommand, t)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			df, ok := r.(decodeFailure)
+			if !ok {
+				panic(r)
+			}
+			decodeErr = df.err
+		}
+	}()
+	out.value, out.changes, out.err = h(s, index, data[1:])
+	return out, nil
+}
+
+// applied is the outcome of one command: its result and changes, or the
+// business error that rejected it.
+type applied struct {
+	value   any
+	changes []topology.Change
+	err     error
+}
+
+func changes[T any](index uint64, resource, op string, items []T, id func(T) string) []topology.Change {
+	out := make([]topology.Change, len(items))
+	for i, it := range items {
+		out[i] = topology.Change{Index: index, Resource: resource, Op: op, ID: id(it)}
+	}
+	return out
+}
+
+func one(index uint64, resource, op, id string) []topology.Change {
+	return []topology.Change{{Index: index, Resource: resource, Op: op, ID: id}}
+}
+
+// handlers is the one table of command handlers.
+var handlers = map[CommandType]handler{
+	CmdNetworksCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		out, err := s.CreateNetworks(i, decodeInto[NetworksCreate](d).Specs)
+		return out, changes(i, "network", "create", out, func(n topology.Network) string { return n.ID }), err
+	},
+	CmdNetworkUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		n, err := s.UpdateNetwork(i, decodeInto[NetworkUpdate](d).Spec)
+		return n, one(i, "network", "update", n.ID), err
+	},
+	CmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		subnets, err := s.DeleteNetwork(i, id)
+		ch := changes(i, "subnet", "delete", subnets, func(id string) string { return id })
+		return nil, append(ch, one(i, "network", "delete", id)...), err
+	},
+	CmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		out, err := s.CreateSubnets(i, decodeInto[SubnetsCreate](d).Specs)
+		return out, changes(i, "subnet", "create", out, func(n topology.Subnet) string { return n.ID }), err
+	},
+	CmdSubnetUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		n, err := s.UpdateSubnet(i, decodeInto[SubnetUpdate](d).Spec)
+		return n, one(i, "subnet", "update", n.ID), err
+	},
+	CmdSubnetDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		return nil, one(i, "subnet", "delete", id), s.DeleteSubnet(i, id)
+	},
+	CmdPortsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		out, err := s.CreatePorts(i, decodeInto[PortsCreate](d).Specs)
+		return out, changes(i, "port", "create", out, func(p topology.Port) string { return p.ID }), err
+	},
+	CmdPortUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		p, err := s.UpdatePort(i, decodeInto[PortUpdate](d).Spec)
+		return p, one(i, "port", "update", p.ID), err
+	},
+	CmdPortDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		return nil, one(i, "port", "delete", id), s.DeletePort(i, id)
+	},
+	CmdRoutersCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		out, err := s.CreateRouters(i, decodeInto[RoutersCreate](d).Specs)
+		return out, changes(i, "router", "create", out, func(r topology.Router) string { return r.ID }), err
+	},
+	CmdRouterUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		r, err := s.UpdateRouter(i, decodeInto[RouterUpdate](d).Spec)
+		return r, one(i, "router", "update", r.ID), err
+	},
+	CmdRouterDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		return nil, one(i, "router", "delete", id), s.DeleteRouter(i, id)
+	},
+	CmdRouterInterfaceAdd: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[RouterIface](d)
+		p, err := s.AddRouterInterface(i, c.Router, c.Subnet, c.PortID)
+		return p, append(one(i, "port", "create", p.ID), one(i, "router", "update", c.Router)...), err
+	},
+	CmdRouterInterfaceRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[RouterIface](d)
+		p, err := s.RemoveRouterInterface(i, c.Router, c.Subnet)
+		return p, append(one(i, "port", "delete", p.ID), one(i, "router", "update", c.Router)...), err
+	},
+	CmdChassisRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c, err := s.RegisterChassis(i, decodeInto[ChassisReg](d).Spec)
+		return c, one(i, "chassis", "update", c.Name), err
+	},
+	CmdMemberRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		m, err := s.RegisterMember(i, decodeInto[MemberReg](d).Member)
+		return m, one(i, "member", "update", m.ID), err
+	},
+	CmdChassisBindings: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[ChassisBinds](d)
+		changed, err := s.SetBindings(i, c.Chassis, c.Bindings)
+		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
+	},
+	CmdPortsActive: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[PortsActive](d)
+		changed := s.SetPortsActive(i, c.Chassis, c.Ports)
+		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), nil
+	},
+	CmdVIPOwner: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[VIPOwner](d)
+		prev, err := s.SetVIPOwner(i, c.Port, c.IP)
+		ch := one(i, "vip", "update", c.Port)
+		if prev != "" && prev != c.Port {
+			ch = append(ch, one(i, "vip", "update", prev)...)
+		}
+		return prev, ch, err
+	},
+	CmdChassisPorts: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[ChassisPorts](d)
+		changed, err := s.ReportPorts(i, c.Chassis, c.Bindings)
+		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
+	},
+	CmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		return nil, one(i, "member", "delete", id), s.RemoveMember(i, id)
+	},
+}
+
+// FSM is the raft state machine: a topology store plus the change feed.
+// Apply is thin: decode, call one store method with the raft index, return
+// the business error as the response.
+type FSM struct {
+	mu    sync.RWMutex
+	store *topology.Store
+	feed  *Feed
+	// index is the raft index of the last command applied (or of the
+	// snapshot restored): what this node has, as opposed to raft's
+	// AppliedIndex, which counts entries merely handed to the FSM.
+	index   atomic.Uint64
+	applied chan struct{} // closed and replaced on every apply
+	views   atomic.Pointer[view.View]
+}
+
+// NewFSM returns an empty state machine.
+func NewFSM() *FSM {
+	return &FSM{store: topology.New(), feed: NewFeed(100_000), applied: make(chan struct{})}
+}
+
+// Index is the raft index of the last command the FSM applied.
+func (f *FSM) Index() uint64 { return f.index.Load() }
+
+// WaitIndex blocks until the FSM has applied index (or ctx ends).
+func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
+	for {
+		f.mu.RLock()
+		ch := f.applied
+		f.mu.RUnlock()
+		if f.index.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// advance records a new index; call it under the write lock.
+func (f *FSM) advance(index uint64) {
+	f.store.SetIndex(index)
+	f.index.Store(index)
+	close(f.applied)
+	f.applied = make(chan struct{})
+}
+
+// View is the typed view of the store as it is now, built once per
+// applied index and shared by every reader of that index.
+func (f *FSM) View() *view.View {
+	var v *view.View
+	f.Read(func(s *topology.Store) { v = f.viewOf(s) })
+	return v
+}
+
+// viewOf is View under the read lock.
+func (f *FSM) viewOf(s *topology.Store) *view.View {
+	if v := f.views.Load(); v != nil && v.Index() == s.Index() {
+		return v
+	}
+	v := view.Build(s)
+	f.views.Store(v)
+	return v
+}
+
+// Head is the view as it is now and the index of the feed's newest
+// change, read together: a reader that follows the feed from there has
+// missed nothing the view lacks.
+func (f *FSM) Head() (*view.View, uint64) {
+	var v *view.View
+	var last uint64
+	f.Read(func(s *topology.Store) { v, last = f.viewOf(s), f.feed.Last() })
+	return v, last
+}
+
+// Changes reads, under one read lock, the view as it is now and the
+// committed changes after since that led to it (ErrResync when the feed
+// no longer holds them all): a view and changes that agree exactly.
+func (f *FSM) Changes(since uint64) (*view.View, []topology.Change, error) {
+	var v *view.View
+	var out []topology.Change
+	var err error
+	f.Read(func(s *topology.Store) {
+		v = f.viewOf(s)
+		out, err = f.feed.Since(since)
+	})
+	return v, out, err
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if len(l.Data) > 0 && handlers[CommandType(l.Data[0])] == nil && CommandType(l.Data[0])&IgnoreUnknown != 0 {
+		return nil // a newer node's command this node may skip
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out, decodeErr := applyCommand(f.store, l.Index, l.Data)
+	f.advance(l.Index)
+	if decodeErr != nil {
+		panic(fmt.Sprintf("%v (raft index %d)", decodeErr, l.Index))
+	}
+	if out.err != nil {
+		return applyResult{Err: out.err}
+	}
+	// Published under the lock: a reader holding the read lock sees a
+	// store and a feed that agree.
+	f.feed.Publish(out.changes)
+	return applyResult{Value: out.value}
+}
+
+// Read runs fn with the store under the read lock; fn must not keep it.
+func (f *FSM) Read(fn func(s *topology.Store)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.store)
+}
+
+// Feed is the FSM's change feed.
+func (f *FSM) Feed() *Feed { return f.feed }
+
+// Snapshot implements raft.FSM: the store is serialized up front (under the
+// read lock), so Persist runs without holding anything.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var b bytesBuffer
+	if err := f.store.WriteSnapshot(&b); err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{data: b.b}, nil
+}
+
+// Restore implements raft.FSM: a fresh store is built and swapped in.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := topology.ReadSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.store = s
+	f.advance(s.Index())
+	f.mu.Unlock()
+	// Nothing before the snapshot can be replayed; a reader already at
+	// its index has missed nothing.
+	f.feed.Reset(s.Index())
+	return nil
+}
+
+type bytesBuffer struct{ b []byte }
+
+func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// watch is Cluster.Watch.
+func (f *FSM) watch(ctx context.Context, fn func(v *view.View, changes []topology.Change, resync bool)) {
+	v, since := f.Head()
+	fn(v, nil, true)
+	for ctx.Err() == nil {
+		if _, err := f.feed.Wait(ctx, since); err != nil && !errors.Is(err, ErrResync) {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		v, changes, err := f.Changes(since)
+		switch {
+		case errors.Is(err, ErrResync):
+			v, since = f.Head()
+			fn(v, nil, true)
+		case len(changes) > 0:
+			since = changes[len(changes)-1].Index
+			fn(v, changes, false)
+		}
+	}
+}

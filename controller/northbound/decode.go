@@ -1,0 +1,291 @@
+package northbound
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// resource describes one Neutron collection.
+type resource struct {
+	singular, plural string
+	// typed are the fields Wyvern acts on; passive ones it stores and
+	// returns; anything else is refused.
+	typed, passive map[string]bool
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+var (
+	networks = resource{"network", "networks",
+		set("id", "name", "admin_state_up", "provider:network_type", "provider:segmentation_id", "mtu", "shared",
+			"description", "project_id", "tenant_id", "tags"),
+		set("provider:physical_network", "availability_zone_hints", "dns_domain", "qos_policy_id", "router:external",
+			"port_security_enabled", "is_default", "segments", "vlan_transparent")}
+	subnets = resource{"subnet", "subnets",
+		set("id", "network_id", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",
+			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags"),
+		set("ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "use_default_subnetpool", "prefixlen",
+			"segment_id", "service_types", "dns_publish_fixed_ip")}
+	ports = resource{"port", "ports",
+		set("id", "network_id", "name", "mac_address", "fixed_ips", "allowed_address_pairs", "port_security_enabled",
+			"device_owner", "device_id", "admin_state_up", "binding:host_id", "description", "project_id", "tenant_id",
+			"tags", "security_groups"),
+		set("binding:vnic_type", "binding:profile", "extra_dhcp_opts", "dns_name", "dns_domain", "qos_policy_id",
+			"propagate_uplink_status", "numa_affinity_policy", "data_plane_status")}
+	routers = resource{"router", "routers",
+		set("id", "name", "admin_state_up", "distributed", "description", "project_id", "tenant_id", "tags"),
+		set("external_gateway_info", "ha", "availability_zone_hints", "flavor_id", "routes", "enable_ndp_proxy")}
+)
+
+// splitFields checks every field of one object against the resource:
+// typed fields are re-encoded for strict decoding, passive ones kept raw.
+func (r resource) splitFields(obj map[string]json.RawMessage) ([]byte, map[string]json.RawMessage, error) {
+	typed := map[string]json.RawMessage{}
+	var passive map[string]json.RawMessage
+	for k, v := range obj {
+		switch {
+		case r.typed[k]:
+			typed[k] = v
+		case r.passive[k]:
+			if passive == nil {
+				passive = map[string]json.RawMessage{}
+			}
+			passive[k] = v
+		default:
+			return nil, nil, badRequest("Unrecognized attribute(s) '%s'", k)
+		}
+	}
+	b, err := json.Marshal(typed)
+	return b, passive, err
+}
+
+// decodeBody reads {"<singular>": {...}} or, when bulk is allowed,
+// {"<plural>": [...]}, and returns the objects' typed and passive parts.
+func (r resource) decodeBody(req *http.Request, bulkOK bool) ([][]byte, []map[string]json.RawMessage, bool, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var wrapper map[string]json.RawMessage
+	if err := json.Unmarshal(body, &wrapper); err != nil {
+		return nil, nil, false, badRequest("malformed JSON: %v", err)
+	}
+	var objs []map[string]json.RawMessage
+	bulk := false
+	for k, v := range wrapper {
+		switch {
+		case k == r.singular && !bulk && objs == nil:
+			var o map[string]json.RawMessage
+			if err := json.Unmarshal(v, &o); err != nil || o == nil {
+				return nil, nil, false, badRequest("'%s' must be an object", k)
+			}
+			objs = append(objs, o)
+		case k == r.plural && bulkOK && objs == nil:
+			if err := json.Unmarshal(v, &objs); err != nil {
+				return nil, nil, false, badRequest("'%s' must be a list of objects", k)
+			}
+			if len(objs) == 0 {
+				return nil, nil, false, badRequest("'%s' is empty", k)
+			}
+			if len(objs) > MaxBulk {
+				return nil, nil, false, badRequest("a bulk request holds at most %d %s, not %d", MaxBulk, k, len(objs))
+			}
+			bulk = true
+		default:
+			return nil, nil, false, badRequest("Unrecognized attribute(s) '%s'", k)
+		}
+	}
+	if objs == nil {
+		return nil, nil, false, badRequest("Resource body required: {\"%s\": {...}}", r.singular)
+	}
+	typed := make([][]byte, len(objs))
+	passive := make([]map[string]json.RawMessage, len(objs))
+	for i, o := range objs {
+		if o == nil {
+			return nil, nil, false, badRequest("'%s' must be a list of objects", r.plural)
+		}
+		if typed[i], passive[i], err = r.splitFields(o); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return typed, passive, bulk, nil
+}
+
+// readStrict reads a whole body and decodes it strictly.
+func readStrict(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	return strict(b, v)
+}
+
+// strict decodes typed fields, refusing wrong types.
+func strict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("Invalid input: %v", err)
+	}
+	return nil
+}
+
+// Request bodies: pointer fields distinguish absent from zero.
+type networkReq struct {
+	ID             *string  `json:"id"`
+	Name           *string  `json:"name"`
+	AdminStateUp   *bool    `json:"admin_state_up"`
+	NetworkType    *string  `json:"provider:network_type"`
+	SegmentationID *uint32  `json:"provider:segmentation_id"`
+	MTU            *int     `json:"mtu"`
+	Shared         *bool    `json:"shared"`
+	Description    *string  `json:"description"`
+	ProjectID      *string  `json:"project_id"`
+	TenantID       *string  `json:"tenant_id"`
+	Tags           []string `json:"tags"`
+}
+
+type subnetReq struct {
+	ID              *string                   `json:"id"`
+	NetworkID       *string                   `json:"network_id"`
+	Name            *string                   `json:"name"`
+	IPVersion       *int                      `json:"ip_version"`
+	CIDR            *string                   `json:"cidr"`
+	GatewayIP       json.RawMessage           `json:"gateway_ip"`
+	AllocationPools []topology.AllocationPool `json:"allocation_pools"`
+	EnableDHCP      *bool                     `json:"enable_dhcp"`
+	DNSNameservers  []string                  `json:"dns_nameservers"`
+	HostRoutes      []topology.HostRoute      `json:"host_routes"`
+	Description     *string                   `json:"description"`
+	ProjectID       *string                   `json:"project_id"`
+	TenantID        *string                   `json:"tenant_id"`
+	Tags            []string                  `json:"tags"`
+}
+
+type fixedIPReq struct {
+	SubnetID  string `json:"subnet_id"`
+	IPAddress string `json:"ip_address"`
+}
+
+type portReq struct {
+	ID                  *string                 `json:"id"`
+	NetworkID           *string                 `json:"network_id"`
+	Name                *string                 `json:"name"`
+	MACAddress          *string                 `json:"mac_address"`
+	FixedIPs            *[]fixedIPReq           `json:"fixed_ips"`
+	AllowedAddressPairs *[]topology.AddressPair `json:"allowed_address_pairs"`
+	PortSecurityEnabled *bool                   `json:"port_security_enabled"`
+	DeviceOwner         *string                 `json:"device_owner"`
+	DeviceID            *string                 `json:"device_id"`
+	AdminStateUp        *bool                   `json:"admin_state_up"`
+	HostID              *string                 `json:"binding:host_id"`
+	Description         *string                 `json:"description"`
+	ProjectID           *string                 `json:"project_id"`
+	TenantID            *string                 `json:"tenant_id"`
+	Tags                []string                `json:"tags"`
+	SecurityGroups      []string                `json:"security_groups"`
+}
+
+type routerReq struct {
+	ID           *string  `json:"id"`
+	Name         *string  `json:"name"`
+	AdminStateUp *bool    `json:"admin_state_up"`
+	Distributed  *bool    `json:"distributed"`
+	Description  *string  `json:"description"`
+	ProjectID    *string  `json:"project_id"`
+	TenantID     *string  `json:"tenant_id"`
+	Tags         []string `json:"tags"`
+}
+
+// idFor picks the object's id: given on create (a UUID the client chose) or
+// generated; on update it must match the path if present.
+func idFor(given *string, pathID string) (string, error) {
+	switch {
+	case pathID != "" && given != nil && *given != pathID:
+		return "", badRequest("id %q in the body differs from the path", *given)
+	case pathID != "":
+		return pathID, nil
+	case given != nil && *given == "":
+		return "", badRequest("id must not be empty")
+	case given != nil:
+		return *given, nil
+	}
+	return newUUID(), nil
+}
+
+func (r networkReq) spec(pathID string, extra map[string]json.RawMessage) (topology.NetworkSpec, error) {
+	id, err := idFor(r.ID, pathID)
+	return topology.NetworkSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, NetworkType: r.NetworkType,
+		SegmentationID: r.SegmentationID, MTU: r.MTU, Shared: r.Shared, Description: r.Description,
+		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
+}
+
+func (r subnetReq) spec(pathID string, extra map[string]json.RawMessage) (topology.SubnetSpec, error) {
+	id, err := idFor(r.ID, pathID)
+	sp := topology.SubnetSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, IPVersion: r.IPVersion, CIDR: r.CIDR,
+		AllocationPools: r.AllocationPools, EnableDHCP: r.EnableDHCP, DNSNameservers: r.DNSNameservers,
+		HostRoutes: r.HostRoutes, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}
+	switch {
+	case r.GatewayIP == nil:
+	case string(r.GatewayIP) == "null":
+		sp.GatewayNone = true
+	default:
+		var g string
+		if json.Unmarshal(r.GatewayIP, &g) != nil {
+			return sp, badRequest("gateway_ip must be an address or null")
+		}
+		sp.GatewayIP = &g
+	}
+	return sp, err
+}
+
+func (r portReq) spec(pathID string, extra map[string]json.RawMessage) (topology.PortSpec, error) {
+	id, err := idFor(r.ID, pathID)
+	sp := topology.PortSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, MACAddress: r.MACAddress,
+		AllowedAddressPairs: r.AllowedAddressPairs, PortSecurityEnabled: r.PortSecurityEnabled, DeviceOwner: r.DeviceOwner,
+		DeviceID: r.DeviceID, AdminStateUp: r.AdminStateUp, HostID: r.HostID, Description: r.Description,
+		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, SecurityGroups: r.SecurityGroups}
+	if r.FixedIPs != nil {
+		f := make([]topology.FixedIPSpec, len(*r.FixedIPs))
+		for i, x := range *r.FixedIPs {
+			f[i] = topology.FixedIPSpec{SubnetID: x.SubnetID, IPAddress: x.IPAddress}
+		}
+		sp.FixedIPs = &f
+	}
+	return sp, err
+}
+
+func (r routerReq) spec(pathID string, extra map[string]json.RawMessage) (topology.RouterSpec, error) {
+	id, err := idFor(r.ID, pathID)
+	return topology.RouterSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, Distributed: r.Distributed,
+		Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
+}
+
+// decodeSpecs decodes a create or update body into store specs.
+func decodeSpecs[Req specReq[Spec], Spec any](r resource, req *http.Request, pathID string, bulkOK bool) ([]Spec, bool, error) {
+	typed, passive, bulk, err := r.decodeBody(req, bulkOK)
+	if err != nil {
+		return nil, false, err
+	}
+	specs := make([]Spec, len(typed))
+	for i := range typed {
+		var rq Req
+		if err := strict(typed[i], &rq); err != nil {
+			return nil, false, err
+		}
+		if specs[i], err = rq.spec(pathID, passive[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return specs, bulk, nil
+}

@@ -1,0 +1,258 @@
+package northbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// --- collections --------------------------------------------------------
+
+// list renders, filters and answers a collection.
+func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []T) error {
+	if len(r.URL.Query()) == 0 { // no filters: encode each object once
+		raw := make([]json.RawMessage, len(items))
+		for i, it := range items {
+			raw[i] = renderRaw(it)
+		}
+		writeCollection(w, http.StatusOK, plural, raw)
+		return nil
+	}
+	objs := make([]map[string]any, len(items))
+	for i, it := range items {
+		objs[i] = render(it)
+	}
+	q := r.URL.Query()
+	objs = filter(objs, q)
+	for i := range objs {
+		objs[i] = fieldsOnly(objs[i], q["fields"])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{plural: objs})
+	return nil
+}
+
+func show[T any](w http.ResponseWriter, r *http.Request, singular string, item T, ok bool, notFound *topology.Error) error {
+	if !ok {
+		return notFound
+	}
+	writeJSON(w, http.StatusOK, map[string]any{singular: fieldsOnly(render(item), r.URL.Query()["fields"])})
+	return nil
+}
+
+func notFoundErr(typ, what, id string) *topology.Error {
+	return &topology.Error{Kind: topology.KindNotFound, Type: typ, Message: fmt.Sprintf("%s %s could not be found.", what, id)}
+}
+
+// lister handles GET of a collection read from the store.
+func lister[T any](s *Server, plural string, all func(*topology.Store) []T) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var items []T
+		s.cluster.Read(func(st *topology.Store) { items = all(st) })
+		return list(w, r, plural, items)
+	}
+}
+
+// shower handles GET of one object; key is the path parameter naming it.
+func shower[T any](s *Server, singular, key, errType, what string, get func(*topology.Store, string) (T, bool)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue(key)
+		var it T
+		var ok bool
+		s.cluster.Read(func(st *topology.Store) { it, ok = get(st, id) })
+		return show(w, r, singular, it, ok, notFoundErr(errType, what, id))
+	}
+}
+
+// answerMany writes created objects: a list for a bulk request, else the
+// one object.
+func answerMany[T any](w http.ResponseWriter, status int, r resource, x []T, bulk bool) error {
+	if len(x) == 0 {
+		return fmt.Errorf("a create returned no %s", r.plural)
+	}
+	if bulk {
+		objs := make([]json.RawMessage, len(x))
+		for i, it := range x {
+			objs[i] = renderRaw(it)
+		}
+		writeCollection(w, status, r.plural, objs)
+		return nil
+	}
+	writeJSON(w, status, map[string]any{r.singular: renderRaw(x[0])})
+	return nil
+}
+
+// propose commits a command and decodes its result into a T.
+func propose[T any](ctx context.Context, s *Server, t cluster.CommandType, payload any) (T, error) {
+	var out T
+	res, err := s.cluster.Propose(ctx, t, payload)
+	if err != nil {
+		return out, err
+	}
+	return out, res.Decode(&out)
+}
+
+// specReq is a request body that turns into a store spec.
+type specReq[Spec any] interface {
+	spec(string, map[string]json.RawMessage) (Spec, error)
+}
+
+// creator handles POST of a collection: one object or an atomic bulk, one
+// raft command either way.
+func creator[Req specReq[Spec], Spec, Obj any](s *Server, res resource, cmd cluster.CommandType, payload func([]Spec) any) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		specs, bulk, err := decodeSpecs[Req, Spec](res, r, "", true)
+		if err != nil {
+			return err
+		}
+		v, err := propose[[]Obj](r.Context(), s, cmd, payload(specs))
+		if err != nil {
+			return err
+		}
+		return answerMany(w, http.StatusCreated, res, v, bulk)
+	}
+}
+
+// updater handles PUT of one object.
+func updater[Req specReq[Spec], Spec, Obj any](s *Server, res resource, cmd cluster.CommandType, payload func(Spec) any) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		specs, _, err := decodeSpecs[Req, Spec](res, r, r.PathValue("id"), false)
+		if err != nil {
+			return err
+		}
+		v, err := propose[Obj](r.Context(), s, cmd, payload(specs[0]))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{res.singular: renderRaw(v)})
+		return nil
+	}
+}
+
+func (s *Server) deleteBy(t cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := s.cluster.Propose(r.Context(), t, cluster.ByID{ID: r.PathValue("id")}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var body struct {
+			SubnetID string `json:"subnet_id"`
+		}
+		if err := readStrict(r, &body); err != nil {
+			return err
+		}
+		if body.SubnetID == "" {
+			return badRequest("subnet_id is required")
+		}
+		router := r.PathValue("id")
+		p, err := propose[topology.Port](r.Context(), s, t, cluster.RouterIface{Router: router, Subnet: body.SubnetID, PortID: newUUID()})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": router, "subnet_id": body.SubnetID, "subnet_ids": []string{body.SubnetID},
+			"port_id": p.ID, "network_id": p.NetworkID, "project_id": p.ProjectID, "tenant_id": p.TenantID})
+		return nil
+	}
+}
+
+// --- cluster -------------------------------------------------------------
+
+func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cluster.Status()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cluster": st})
+}
+
+// joinMember adds a node: the one cluster route on the public API, as
+// --join takes API URLs. The cluster hands it to its leader over the
+// internal channel.
+func (s *Server) joinMember(w http.ResponseWriter, r *http.Request) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	var req cluster.JoinRequest
+	if err := strict(b, &req); err != nil {
+		return err
+	}
+	switch req.Voter {
+	case "", cluster.VoterAuto, cluster.VoterTrue, cluster.VoterFalse:
+	default:
+		return badRequest("voter must be auto, true or false")
+	}
+	if req.ID == "" || req.RaftAddress == "" || req.APIAddress == "" {
+		return &topology.Error{Kind: topology.KindInvalid, Type: "InvalidInput", Message: "join needs id, raft_address and api_address"}
+	}
+	reply, err := s.cluster.Join(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"member": reply})
+	return nil
+}
+
+func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cluster.RemoveMember(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// events is the CMS's change feed: GET /v2.0/events?since=INDEX waits up to
+// ?timeout= seconds (default 30, at most 60) for changes after INDEX.
+// 410 Gone means the changes since INDEX are no longer held: read
+// everything again and continue from the returned index.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := strconv.ParseUint(q.Get("since"), 10, 64)
+	if q.Get("since") == "" {
+		since, err = 0, nil
+	}
+	if err != nil {
+		writeError(w, badRequest("since must be a raft index"))
+		return
+	}
+	timeout := 30 * time.Second
+	if t := q.Get("timeout"); t != "" {
+		secs, err := strconv.Atoi(t)
+		if err != nil || secs < 0 || secs > 60 {
+			writeError(w, badRequest("timeout must be 0..60 seconds"))
+			return
+		}
+		timeout = time.Duration(secs) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	feed := s.cluster.Feed()
+	changes, err := feed.Wait(ctx, since)
+	if errors.Is(err, cluster.ErrResync) {
+		writeJSON(w, http.StatusGone, map[string]any{"NeutronError": map[string]string{
+			"type": "ResyncRequired", "message": err.Error(), "detail": ""}, "index": feed.Last()})
+		return
+	}
+	next := since
+	if len(changes) > 0 {
+		next = changes[len(changes)-1].Index
+	}
+	if changes == nil {
+		changes = []topology.Change{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": changes, "index": next})
+}

@@ -1,0 +1,206 @@
+// Package northbound is the Neutron-shaped JSON API: routes, strict
+// decoding of request bodies, rendering, and the mapping of errors to HTTP
+// statuses (here and nowhere else). Writes become cluster commands,
+// proposed through the cluster on whichever node took the request; reads
+// come from the node's own applied topology.
+//
+// It imports the cluster package (commands, results, status) and the
+// topology store, through the small Cluster interface.
+package northbound
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// Cluster is what the API needs of the replicated topology.
+type Cluster interface {
+	Propose(ctx context.Context, t cluster.CommandType, payload any) (cluster.Result, error)
+	Consistent(ctx context.Context) error
+	Read(fn func(s *topology.Store))
+	Ready() bool
+	AppliedIndex() uint64
+	Status() (cluster.Status, error)
+	Join(ctx context.Context, req cluster.JoinRequest) (cluster.JoinReply, error)
+	RemoveMember(ctx context.Context, id string) error
+	Feed() *cluster.Feed
+	NodeID() string
+}
+
+// Options are the API's collaborators beyond the cluster.
+type Options struct {
+	// Debug, if set, answers GET /debug/punts: the node's punt counters.
+	Debug func(ctx context.Context) any
+}
+
+// Server is the northbound API of one node.
+type Server struct {
+	cluster Cluster
+	opts    Options
+	log     *zap.Logger
+	http    *http.Server
+}
+
+// New builds the API.
+func New(c Cluster, opts Options, log *zap.Logger) *Server {
+	s := &Server{cluster: c, opts: opts, log: log.Named("northbound")}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
+	})
+	s.http = &http.Server{
+		Handler:           limitBody(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second, // event long-polls wait up to 60 s
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	return s
+}
+
+// Handler is the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// Shutdown stops taking requests and finishes those in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// route is one API endpoint; docs/openapi.yaml must describe each.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+}
+
+// routes is the API, declared once.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/{$}", s.versions},
+		{"GET", "/v2.0", s.versions},
+		{"GET", "/v2.0/{$}", s.versions},
+		{"GET", "/v2.0/extensions", s.extensions},
+		{"GET", "/healthz", s.healthz},
+		{"GET", "/v2.0/networks", s.read(lister(s, "networks", (*topology.Store).Networks))},
+		{"GET", "/v2.0/networks/{id}", s.read(shower(s, "network", "id", "NetworkNotFound", "Network", (*topology.Store).Network))},
+		{"POST", "/v2.0/networks", s.write(creator[networkReq, topology.NetworkSpec, topology.Network](s, networks, cluster.CmdNetworksCreate, func(x []topology.NetworkSpec) any { return cluster.NetworksCreate{Specs: x} }))},
+		{"PUT", "/v2.0/networks/{id}", s.write(updater[networkReq, topology.NetworkSpec, topology.Network](s, networks, cluster.CmdNetworkUpdate, func(x topology.NetworkSpec) any { return cluster.NetworkUpdate{Spec: x} }))},
+		{"DELETE", "/v2.0/networks/{id}", s.write(s.deleteBy(cluster.CmdNetworkDelete))},
+		{"GET", "/v2.0/subnets", s.read(lister(s, "subnets", (*topology.Store).Subnets))},
+		{"GET", "/v2.0/subnets/{id}", s.read(shower(s, "subnet", "id", "SubnetNotFound", "Subnet", (*topology.Store).Subnet))},
+		{"POST", "/v2.0/subnets", s.write(creator[subnetReq, topology.SubnetSpec, topology.Subnet](s, subnets, cluster.CmdSubnetsCreate, func(x []topology.SubnetSpec) any { return cluster.SubnetsCreate{Specs: x} }))},
+		{"PUT", "/v2.0/subnets/{id}", s.write(updater[subnetReq, topology.SubnetSpec, topology.Subnet](s, subnets, cluster.CmdSubnetUpdate, func(x topology.SubnetSpec) any { return cluster.SubnetUpdate{Spec: x} }))},
+		{"DELETE", "/v2.0/subnets/{id}", s.write(s.deleteBy(cluster.CmdSubnetDelete))},
+		{"GET", "/v2.0/ports", s.read(lister(s, "ports", (*topology.Store).Ports))},
+		{"GET", "/v2.0/ports/{id}", s.read(shower(s, "port", "id", "PortNotFound", "Port", (*topology.Store).Port))},
+		{"POST", "/v2.0/ports", s.write(creator[portReq, topology.PortSpec, topology.Port](s, ports, cluster.CmdPortsCreate, func(x []topology.PortSpec) any { return cluster.PortsCreate{Specs: x} }))},
+		{"PUT", "/v2.0/ports/{id}", s.write(updater[portReq, topology.PortSpec, topology.Port](s, ports, cluster.CmdPortUpdate, func(x topology.PortSpec) any { return cluster.PortUpdate{Spec: x} }))},
+		{"DELETE", "/v2.0/ports/{id}", s.write(s.deleteBy(cluster.CmdPortDelete))},
+		{"GET", "/v2.0/routers", s.read(lister(s, "routers", (*topology.Store).Routers))},
+		{"GET", "/v2.0/routers/{id}", s.read(shower(s, "router", "id", "RouterNotFound", "Router", (*topology.Store).Router))},
+		{"POST", "/v2.0/routers", s.write(creator[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRoutersCreate, func(x []topology.RouterSpec) any { return cluster.RoutersCreate{Specs: x} }))},
+		{"PUT", "/v2.0/routers/{id}", s.write(updater[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRouterUpdate, func(x topology.RouterSpec) any { return cluster.RouterUpdate{Spec: x} }))},
+		{"DELETE", "/v2.0/routers/{id}", s.write(s.deleteBy(cluster.CmdRouterDelete))},
+		{"PUT", "/v2.0/routers/{id}/add_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceAdd))},
+		{"PUT", "/v2.0/routers/{id}/remove_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceRemove))},
+		{"GET", "/v2.0/chassis", s.read(lister(s, "chassis", (*topology.Store).Chassis))},
+		{"GET", "/v2.0/chassis/{name}", s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName))},
+		{"GET", "/v2.0/cluster", s.clusterStatus},
+		{"POST", "/v2.0/cluster/members", s.write(s.joinMember)},
+		{"DELETE", "/v2.0/cluster/members/{id}", s.write(s.deleteMember)},
+		{"GET", "/v2.0/events", s.events},
+		{"GET", "/debug/punts", s.debugPunts},
+	}
+}
+
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// write wraps a mutating handler. The handler proposes through the
+// cluster, which forwards to the leader when this node is not it.
+func (s *Server) write(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	}
+}
+
+// read wraps a reading handler: local by default, once the node is ready
+// (a node still catching up says so: 503); ?consistent=true first makes
+// the node apply everything the leader had committed.
+func (s *Server) read(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c := r.URL.Query().Get("consistent"); c == "true" || c == "1" {
+			if err := s.cluster.Consistent(r.Context()); err != nil {
+				writeError(w, err)
+				return
+			}
+		} else if !s.cluster.Ready() {
+			writeError(w, cluster.ErrNotReady)
+			return
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	}
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
+	base := "http://" + r.Host + "/v2.0/"
+	writeJSON(w, http.StatusOK, map[string]any{"versions": []map[string]any{{
+		"id": "v2.0", "status": "CURRENT", "links": []map[string]string{{"rel": "self", "href": base}}}}})
+}
+
+func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
+	ext := func(alias, name, desc string) map[string]any {
+		return map[string]any{"alias": alias, "name": name, "description": desc, "updated": "2026-11-22T00:00:00Z", "links": []any{}}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"extensions": []map[string]any{
+		ext("provider", "Provider Network", "provider:network_type (vxlan, gre) and provider:segmentation_id"),
+		ext("binding", "Port Binding", "binding:host_id, set by chassis discovery"),
+		ext("router", "Neutron L3 Router", "distributed routers and their interfaces"),
+		ext("dvr", "Distributed Virtual Router", "east-west routing on the source chassis"),
+		ext("allowed-address-pairs", "Allowed Address Pairs", "extra addresses a port may send from"),
+		ext("port-security", "Port Security", "port_security_enabled"),
+		ext("standard-attr-description", "Standard Attribute Description", "description"),
+		ext("standard-attr-tag", "Tag support", "tags"),
+		ext("project-id", "project_id field enabled", "project_id and tenant_id"),
+		ext("net-mtu", "Network MTU", "mtu"),
+		ext("standard-attr-revisions", "Resource revision numbers", "revision_number = raft index of the last change"),
+	}})
+}
+
+// healthz is 200 once the node has applied the log as far as the leader
+// had committed it, with the index its FSM has applied.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster.Ready() {
+		writeError(w, cluster.ErrNotReady)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.cluster.NodeID(), "applied_index": s.cluster.AppliedIndex()})
+}
+
+func (s *Server) debugPunts(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Debug == nil {
+		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "this node has no punt counters"})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opts.Debug(r.Context()))
+}
