@@ -21,11 +21,16 @@ func objectOf(f of.Flow) uint64 { return f.Cookie &^ pipeline.RoundMask }
 
 // Compute is a bridge's whole desired state.
 func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
-	d := &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}}
+	d := NoFlows()
 	for _, f := range p.Flows(v, br) {
 		d.add(f)
 	}
 	return d
+}
+
+// NoFlows is the desired state of a bridge no app programs.
+func NoFlows() *Desired {
+	return &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}}
 }
 
 func (d *Desired) add(f of.Flow) {

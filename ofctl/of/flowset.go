@@ -142,6 +142,14 @@ func Diff(from, to FlowSet) Changes {
 	return c
 }
 
+// Sort puts each list in the order Diff gives it, so that the same
+// changes always make the same bundle.
+func (c *Changes) Sort() {
+	sortFlows(c.Deletes)
+	sortFlows(c.Modifies)
+	sortFlows(c.Adds)
+}
+
 // Apply returns the set with the changes applied; s is not modified.
 func (s FlowSet) Apply(c Changes) FlowSet {
 	out := s.Clone()

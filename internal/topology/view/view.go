@@ -292,16 +292,30 @@ func (v *View) addInterface(p Port) {
 	v.ifacesByRtr[r.ID] = append(v.ifacesByRtr[r.ID], ri)
 }
 
-// WithBindings derives a view in which the given ports are plugged into
-// chassis with the given ofports: a chassis' own bindings, programmed on
-// its bridge before raft has recorded them. Ports the view does not hold
-// are ignored; the view itself is not changed.
-func (v *View) WithBindings(chassis string, bindings []topology.Binding) *View {
-	changed := false
+// WithChassisPorts derives a view in which a chassis' plugged ports are
+// exactly bindings — those listed plugged into it with their ofports,
+// those it held before but not listed unplugged — as the chassis itself
+// sees them, before raft has recorded it: its own bridge is programmed
+// from this view the moment a VM is plugged. Ports the view does not hold
+// are ignored; v itself is not changed.
+func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *View {
+	listed := make(map[string]uint32, len(bindings))
 	for _, b := range bindings {
-		if p, ok := v.ports[b.PortID]; ok && (p.Chassis != chassis || p.OFPort != b.OFPort) {
+		if _, ok := v.ports[b.PortID]; ok {
+			listed[b.PortID] = b.OFPort
+		}
+	}
+	changed := false
+	for id, ofport := range listed {
+		if p := v.ports[id]; p.Chassis != chassis || p.OFPort != ofport {
 			changed = true
-			break
+		}
+	}
+	for _, ps := range v.located {
+		for _, p := range ps {
+			if _, ok := listed[p.ID]; p.Chassis == chassis && !ok {
+				changed = true
+			}
 		}
 	}
 	if !changed {
@@ -310,13 +324,12 @@ func (v *View) WithBindings(chassis string, bindings []topology.Binding) *View {
 	d := *v
 	d.ports = make(map[string]Port, len(v.ports))
 	for id, p := range v.ports {
-		d.ports[id] = p
-	}
-	for _, b := range bindings {
-		if p, ok := d.ports[b.PortID]; ok {
-			p.Chassis, p.OFPort = chassis, b.OFPort
-			d.ports[b.PortID] = p
+		if ofport, ok := listed[id]; ok {
+			p.Chassis, p.OFPort = chassis, ofport
+		} else if p.Chassis == chassis {
+			p.OFPort = 0
 		}
+		d.ports[id] = p
 	}
 	d.index_()
 	return &d

@@ -53,3 +53,33 @@ func TestNeighbourIsNeighboursEntry(t *testing.T) {
 	}
 	check("VIP at a3")
 }
+
+// TestWithChassisPorts: a chassis' own report of its plugged ports, laid
+// over the replicated view: a port plugged there is located at once, one
+// unplugged there is not, the others stay as they were, and the view it
+// came from is unchanged.
+func TestWithChassisPorts(t *testing.T) {
+	f := topologytest.ThreeChassis(t) // a1 (1), a2 (2), b1 (3) on hv1; a1x unplugged
+	v := f.View()
+	d := v.WithChassisPorts("hv1", []topology.Binding{{PortID: "a1", OFPort: 1}, {PortID: "b1", OFPort: 3},
+		{PortID: "a1x", OFPort: 9}, {PortID: "nosuch", OFPort: 5}})
+	if p, ok := d.LocatedPort("a1x"); !ok || p.Chassis != "hv1" || p.OFPort != 9 {
+		t.Fatalf("a1x plugged on hv1: %+v %v", p, ok)
+	}
+	if _, ok := d.LocatedPort("a2"); ok {
+		t.Fatal("a2, no longer listed on hv1, is still located")
+	}
+	if p, ok := d.LocatedPort("a3"); !ok || p.Chassis != "hv2" {
+		t.Fatal("a3 on hv2 moved")
+	}
+	if len(d.NetworkPorts("A")) != 3 || !d.Hosts("hv1", "A") {
+		t.Fatalf("A's located ports: %v", d.NetworkPorts("A"))
+	}
+	if _, ok := v.LocatedPort("a1x"); ok || len(v.NetworkPorts("A")) != 3 {
+		t.Fatal("the base view changed")
+	}
+	same := v.WithChassisPorts("hv1", []topology.Binding{{PortID: "a1", OFPort: 1}, {PortID: "a2", OFPort: 2}, {PortID: "b1", OFPort: 3}})
+	if same != v {
+		t.Fatal("a report that changes nothing derived a new view")
+	}
+}

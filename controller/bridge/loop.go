@@ -1,0 +1,240 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wyvern-sdn/wyvern/internal/apps"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// loop is one bridge's loop and everything only it touches.
+type loop struct {
+	m       *Manager
+	sw      Switch
+	log     *zap.Logger
+	kickCh  chan struct{}
+	punts   chan *puntRequest
+	pending pendingChanges
+
+	// The view the bridge's desired flows were computed from (the
+	// node's, with the local chassis' own bindings laid over it), and
+	// the facts they were computed for.
+	eff     *view.View
+	local   *Local // nil: not the local chassis' bridge (base pipeline only)
+	desired *apps.Desired
+	// dirty are the keys whose desired flow may differ from the
+	// installed one; invalid are reactive flow deletes not yet sent.
+	dirty   map[of.FlowKey]bool
+	invalid []of.FlowMod
+
+	mu        sync.Mutex // guards what other goroutines read
+	round     uint16
+	installed of.FlowSet
+	synced    bool
+	rejected  map[of.FlowKey]rejection
+	current   *view.View // eff, for the punt path
+	curLocal  *Local
+
+	meters []uint32 // the meters installed flows punt through
+	held   []heldPunt
+	probed map[netip.Addr]time.Time
+}
+
+type rejection struct {
+	flow   of.Flow
+	reason string
+}
+
+func newLoop(m *Manager, sw Switch) *loop {
+	return &loop{m: m, sw: sw, log: m.log.With(zap.String("dpid", fmt.Sprintf("%016x", sw.DPID()))),
+		kickCh: make(chan struct{}, 1), punts: make(chan *puntRequest),
+		dirty: map[of.FlowKey]bool{}, rejected: map[of.FlowKey]rejection{}, probed: map[netip.Addr]time.Time{}}
+}
+
+func (l *loop) kick() {
+	select {
+	case l.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+func (l *loop) status() (uint16, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.round, l.synced
+}
+
+func (l *loop) rejectedFlows() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]string{}
+	for _, r := range l.rejected {
+		out[r.flow.Format(pipeline.Names())] = r.reason
+	}
+	return out
+}
+
+// run serves the bridge until ctx ends: replay once the node is ready,
+// then apply changes, answer punts and retry held ones, in order.
+func (l *loop) run(ctx context.Context) error {
+	l.kick()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	probeTick := time.NewTicker(probeRefresh / 5)
+	defer probeTick.Stop()
+	delay := l.m.cfg.RetryDelay
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			l.dropHeld()
+			return ctx.Err()
+		case req := <-l.punts:
+			l.answer(ctx, req)
+			continue
+		case <-tick.C:
+			if len(l.held) > 0 {
+				l.expireHeld()
+			}
+			continue
+		case <-probeTick.C:
+			l.probe(ctx)
+			continue
+		case <-retry:
+			retry = nil
+		case <-l.kickCh:
+		}
+		err := l.step(ctx)
+		switch {
+		case err == nil:
+			delay = l.m.cfg.RetryDelay
+		case ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected):
+			return err
+		case l.quarantine(err):
+			l.kick() // at once, without the flows the switch refused
+		default:
+			l.log.Error("bridge update failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			retry = time.After(delay)
+			delay = min(2*delay, 30*time.Second)
+		}
+	}
+}
+
+// step brings the bridge up to the newest view: the first time (once the
+// node is ready) a replay, then the changed objects' flows and the stale
+// reactive flows in one bundle; then held punts, probes and what is now
+// programmed. A lost feed or new bridge facts replay again: a new round
+// sweeps everything the old one held, reactive flows included.
+func (l *loop) step(ctx context.Context) error {
+	base, ready, local := l.m.state()
+	if !ready || base == nil {
+		return nil // never replay from a partial topology
+	}
+	if local != nil && local.DPID != l.sw.DPID() {
+		local = nil
+	}
+	eff := base
+	if local != nil {
+		eff = base.WithChassisPorts(local.Bridge.Chassis, local.Bindings)
+	}
+	changes, full := l.pending.take()
+	l.mu.Lock()
+	synced := l.synced
+	l.mu.Unlock()
+	was := l.local
+	factsChanged := (was == nil) != (local == nil) || was != nil && local != nil && !sameBridge(was.Bridge, local.Bridge)
+	if !synced || full || factsChanged {
+		if err := l.replay(ctx, eff, local); err != nil {
+			l.pending.add(nil, true)
+			return err
+		}
+	} else {
+		if local != nil {
+			changes = append(changes, overlayChanges(was.Bindings, local.Bindings)...)
+			for _, k := range l.m.pipeline.Update(l.desired, l.eff, eff, local.Bridge, changes) {
+				l.dirty[k] = true
+			}
+			l.invalid = append(l.invalid, l.m.pipeline.Invalidates(l.eff, eff, changes)...)
+		}
+		l.setView(eff, local)
+		if err := l.sync(ctx); err != nil {
+			return err
+		}
+	}
+	l.retryHeld(ctx)
+	l.probe(ctx)
+	l.reportProgrammed()
+	return nil
+}
+
+// compute is the whole desired state of the bridge: the apps' flows for
+// the local chassis' bridge, none for another (the base pipeline alone).
+func (l *loop) compute(eff *view.View, local *Local) *apps.Desired {
+	if local == nil {
+		return apps.NoFlows()
+	}
+	return l.m.pipeline.Compute(eff, local.Bridge)
+}
+
+func (l *loop) setView(eff *view.View, local *Local) {
+	l.eff, l.local = eff, local
+	l.mu.Lock()
+	l.current, l.curLocal = eff, local
+	l.mu.Unlock()
+}
+
+// view is the bridge's current view and facts, for the punt path.
+func (l *loop) view() (*view.View, *Local) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.current, l.curLocal
+}
+
+func sameBridge(a, b view.Bridge) bool {
+	if a.Chassis != b.Chassis || len(a.TunnelPorts) != len(b.TunnelPorts) {
+		return false
+	}
+	for k, v := range a.TunnelPorts {
+		if b.TunnelPorts[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// overlayChanges are port changes for the ports whose local binding came,
+// went or changed its ofport.
+func overlayChanges(before, after []topology.Binding) []topology.Change {
+	was := map[string]uint32{}
+	for _, b := range before {
+		was[b.PortID] = b.OFPort
+	}
+	var out []topology.Change
+	for _, b := range after {
+		if of, ok := was[b.PortID]; !ok || of != b.OFPort {
+			out = append(out, topology.Change{Resource: topology.ResourcePort, Op: "update", ID: b.PortID})
+		}
+		delete(was, b.PortID)
+	}
+	ids := make([]string, 0, len(was))
+	for id := range was {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		out = append(out, topology.Change{Resource: topology.ResourcePort, Op: "update", ID: id})
+	}
+	return out
+}
