@@ -1,6 +1,9 @@
-// Package controller owns the running node: the raft-replicated topology
-// store, the northbound API, the reconciler that keeps bridges programmed,
-// and the OpenFlow handler. Only cmd imports it.
+// Package controller wires one wyvernd together and does nothing else: the
+// cluster (raft, FSM, feed, internal channel), the northbound API, the
+// bridge loops behind the OpenFlow listener, and, with a local OVS, the
+// chassis agent. Each part is a package of its own under controller/;
+// none imports a sibling except through the interfaces wired here (the
+// API and the chassis take the cluster). Only cmd imports this package.
 package controller
 
 import (
@@ -10,13 +13,17 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/controller/bridge"
+	"github.com/wyvern-sdn/wyvern/controller/chassis"
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/controller/northbound"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -25,82 +32,61 @@ import (
 type NodeConfig struct {
 	NodeID       string
 	DataDir      string
-	RaftAddr     string // bind and advertise
-	APIAddr      string // northbound API listen address
+	RaftAddr     string // bind and advertise; raft and the internal channel
+	APIAddr      string // northbound API listen address; empty: OpenFlow only
 	OpenFlowAddr string // tcp:HOST:PORT or unix:PATH
 	Join         []string
-	Voter        string // auto, true, false
+	Voter        string
 	Mode         pipeline.Mode
 	// IdleTimeout is how long, in seconds, a reactive flow lives without
 	// traffic (default 60).
 	IdleTimeout uint16
-	// PuntRate and PuntBurst bound, in packets/s and packets, what each
-	// local port may punt (an OVS meter; default 100 and 100). Punts of
-	// packets from tunnels share one meter with ten times the rate.
+	// PuntRate and PuntBurst bound what each local port may punt (see
+	// bridge.Config).
 	PuntRate, PuntBurst uint32
+	// CommitTimeout: see cluster.Config.
+	CommitTimeout time.Duration
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
 }
 
-// Node is one wyvernd.
-type Node struct {
-	cfg        NodeConfig
-	log        *zap.Logger
-	reconciler *Reconciler
-	openflow   *ofctl.Server
-	puntStats  PuntStats
-	// underlayProbes counts tunnel probes sent (userspace datapath).
-	underlayProbes atomic.Uint64
-	// views caches the View of the store at one applied index: punts,
-	// reconcile rounds and the feed follower share it instead of each
-	// copying the topology.
-	views atomic.Pointer[indexedView]
-
-	fsm       *FSM
-	raft      *raft.Raft
-	transport raft.Transport
-	existing  bool
-	apiLn     net.Listener
-	api       *http.Server
-	client    *http.Client
-	ready     atomic.Bool
-	local     *localChassis // nil without a local OVS
-	// barrierTerm is the raft term in which this node, as leader, last
-	// applied a barrier (consistent reads need one per term).
-	barrierTerm atomic.Uint64
+// ChassisConfig is the local chassis a node manages through its agent.
+type ChassisConfig struct {
+	Name         string
+	EncapIP      string
+	OVSDB        string // endpoint of the local ovsdb-server
+	Bridge       string
+	DatapathType string
 }
 
-// NewNode opens the node's raft store and its listeners; Run serves them.
+// Node is one wyvernd.
+type Node struct {
+	cfg      NodeConfig
+	log      *zap.Logger
+	openflow *ofctl.Server
+	bridges  *bridge.Manager
+	cluster  *cluster.Cluster   // nil: OpenFlow only
+	api      *northbound.Server // nil: OpenFlow only
+	apiLn    net.Listener
+	chassis  *chassis.Chassis // nil without a local OVS
+}
+
+// NewNode opens the node's listeners and its raft state; Run serves them.
 func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
-	if cfg.Voter == "" {
-		cfg.Voter = VoterAuto
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 60
-	}
-	if cfg.PuntRate == 0 {
-		cfg.PuntRate = 100
-	}
-	if cfg.PuntBurst == 0 {
-		cfg.PuntBurst = 100
-	}
-	n := &Node{cfg: cfg, log: log, fsm: NewFSM(),
-		client: &http.Client{Timeout: 30 * time.Second}}
-	if cfg.Chassis != nil {
-		n.local = &localChassis{cfg: *cfg.Chassis, kick: make(chan struct{}, 1), warm: make(chan struct{}, 1)}
-	}
-	n.reconciler = NewReconciler(ReconcilerConfig{Mode: cfg.Mode, Desired: n.desiredFlows, Meter: n.puntMeter, OnSynced: func(uint64) {
-		if n.local != nil {
-			n.local.poke()
-		}
-	}}, log)
-	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: puntSource}, n, log)
+	n := &Node{cfg: cfg, log: log}
+	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
+	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
+		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe},
+		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed}, log)
+	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}, n.bridges, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
 	n.openflow = srv
-	if cfg.APIAddr == "" {
-		return n, nil // OpenFlow only (tests of the southbound)
+	if cfg.APIAddr == "" { // OpenFlow only: the base pipeline, for tests of the southbound
+		n.bridges.Update(view.Build(topology.New()), nil, true)
+		n.bridges.SetReady()
+		return n, nil
 	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -109,13 +95,26 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	}
 	n.apiLn = ln
 	n.cfg.APIAddr = ln.Addr().String()
-	n.raft, n.transport, n.existing, err = openRaft(n.cfg, n.fsm, log)
+	n.cluster, err = cluster.New(cluster.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
+		APIAddr: n.cfg.APIAddr, OpenFlowAddr: cfg.OpenFlowAddr, Join: cfg.Join, Voter: cfg.Voter,
+		CommitTimeout: cfg.CommitTimeout}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
-	n.api = n.newAPIServer()
+	n.api = northbound.New(n.cluster, northbound.Options{Debug: func(ctx context.Context) any {
+		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
+	}}, log)
+	if c := cfg.Chassis; c != nil {
+		target := cfg.OpenFlowAddr
+		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
+			target = "tcp:" + srv.Addr().String()
+		}
+		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
+			DatapathType: c.DatapathType, Controller: target, NodeID: cfg.NodeID}, n.cluster,
+			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
+	}
 	return n, nil
 }
 
@@ -136,178 +135,84 @@ func (n *Node) Run(parent context.Context) error {
 		zap.String("raft-addr", n.cfg.RaftAddr), zap.Stringer("forwarding", n.cfg.Mode))
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	if n.api != nil {
+	run := func(f func()) {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.followFeed(ctx) }()
+		go func() { defer wg.Done(); f() }()
 	}
-	if n.local != nil && n.api != nil {
-		target := n.cfg.OpenFlowAddr
-		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
-			target = "tcp:" + n.openflow.Addr().String()
-		}
-		agent := NewAgent(AgentConfig{Endpoint: n.local.cfg.OVSDB, Bridge: n.local.cfg.Bridge,
-			DatapathType: n.local.cfg.DatapathType, Controller: target}, n.log, n.onBridgeFacts)
-		wg.Add(2)
-		go func() { defer wg.Done(); agent.Run(ctx) }()
-		go func() { defer wg.Done(); n.reportChassis(ctx) }()
-		if n.local.cfg.DatapathType == "netdev" {
-			wg.Add(1)
-			go func() { defer wg.Done(); n.warmTunnels(ctx, n.local.warm) }()
-		}
-	}
-	if n.api != nil {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
+	if n.cluster != nil {
+		run(func() {
+			if err := n.cluster.Run(ctx); err != nil {
+				errs <- err
+			}
+		})
+		run(func() {
+			select {
+			case <-n.cluster.ReadyCh():
+				n.bridges.SetReady()
+			case <-ctx.Done():
+			}
+		})
+		run(func() {
+			n.cluster.Watch(ctx, func(v *view.View, changes []topology.Change, resync bool) {
+				n.bridges.Update(v, changes, resync)
+				if n.chassis != nil {
+					n.chassis.Kick()
+				}
+			})
+		})
+		run(func() {
 			if err := n.api.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- fmt.Errorf("API: %w", err)
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			if err := n.startCluster(ctx); err != nil && ctx.Err() == nil {
-				errs <- err
-			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	if n.chassis != nil {
+		run(func() { n.chassis.Run(ctx) })
+	}
+	run(func() {
 		if err := n.openflow.Serve(ctx); err != nil {
 			errs <- err
 		}
-	}()
+	})
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errs:
 	}
 	cancel()
-	n.shutdown()
+	n.openflow.Close()
+	if n.api != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = n.api.Shutdown(sctx)
+		scancel()
+	}
 	wg.Wait()
 	return err
 }
 
-func (n *Node) shutdown() {
-	n.openflow.Close()
-	if n.api == nil {
-		return
+// claimVIP records a VIP's new holder: the bridges' hook.
+func (n *Node) claimVIP(ctx context.Context, c app.VIPClaim) error {
+	if n.cluster == nil {
+		return errors.New("no cluster")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = n.api.Shutdown(sctx)
-	if err := n.raft.Shutdown().Error(); err != nil {
-		n.log.Warn("raft shutdown", zap.Error(err))
-	}
-	if c, ok := n.transport.(interface{ Close() error }); ok {
-		_ = c.Close()
-	}
-}
-
-// startCluster bootstraps, joins or rejoins, then waits until the node is
-// caught up and makes sure its addresses are registered.
-func (n *Node) startCluster(ctx context.Context) error {
-	var target uint64
-	switch {
-	case n.existing:
-		n.log.Info("restarting with existing raft state")
-	case len(n.cfg.Join) == 0:
-		cf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}}}
-		if err := n.raft.BootstrapCluster(cf).Error(); err != nil {
-			return fmt.Errorf("bootstrap: %w", err)
-		}
-		n.log.Info("bootstrapped a new cluster")
-	default:
-		reply, err := n.join(ctx)
-		if err != nil {
-			return fmt.Errorf("join: %w", err)
-		}
-		target = reply.CommitIndex
-		n.log.Info("joined the cluster", zap.String("suffrage", reply.Suffrage), zap.Uint64("commit-index", target))
-	}
-	n.waitReady(ctx, target)
-	if err := n.ensureRegistered(ctx); err != nil {
-		return err
-	}
-	// Ready only once caught up and reachable by forwarding.
-	n.ready.Store(true)
-	n.log.Info("node ready", zap.Uint64("applied-index", n.raft.AppliedIndex()))
-	return nil
-}
-
-// ensureRegistered makes the FSM hold this node's current addresses, so
-// others can forward to it; it retries until it succeeds.
-func (n *Node) ensureRegistered(ctx context.Context) error {
-	for ctx.Err() == nil {
-		var have topology.Member
-		var ok bool
-		n.fsm.Read(func(s *topology.Store) { have, ok = s.Member(n.cfg.NodeID) })
-		want := topology.Member{ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, APIAddr: n.cfg.APIAddr, OpenFlowAddr: n.cfg.OpenFlowAddr}
-		if ok && have == want {
-			return nil
-		}
-		req := joinRequest{ID: want.ID, RaftAddress: want.RaftAddr, APIAddress: want.APIAddr, OpenFlowAddr: want.OpenFlowAddr, Voter: n.cfg.Voter}
-		var err error
-		if n.raft.State() == raft.Leader {
-			_, err = n.addMember(ctx, req)
-		} else if len(n.cfg.Join) > 0 || n.existing {
-			err = n.rejoinViaLeader(ctx, req)
-		}
-		if err != nil {
-			n.log.Info("registering addresses; retrying", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return ctx.Err()
-}
-
-func (n *Node) rejoinViaLeader(ctx context.Context, req joinRequest) error {
-	addr, err := n.leaderAPI()
-	if err != nil {
-		return err
-	}
-	saved := n.cfg.Join
-	n.cfg.Join = []string{"http://" + addr}
-	defer func() { n.cfg.Join = saved }()
-	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = n.join(jctx)
+	_, err := n.cluster.Propose(ctx, cluster.CmdVIPOwner, cluster.VIPOwner{Port: c.PortID, IP: c.IP.String()})
 	return err
 }
 
-// Connected implements ofctl.Handler: the bridge's reconcile loop runs for
-// the session's lifetime.
-func (n *Node) Connected(ctx context.Context, sw *ofctl.Switch) {
-	_ = n.reconciler.Run(ctx, sw)
-}
-
-// PacketIn implements ofctl.Handler.
-func (n *Node) PacketIn(ctx context.Context, sw *ofctl.Switch, pi ofctl.PacketIn) {
-	n.handlePunt(ctx, sw, pi)
-}
-
-type indexedView struct {
-	index uint64
-	view  *topology.View
-}
-
-// viewOf returns the View of s, built once per applied index. Call it
-// under the FSM's read lock; Views are read-only, so callers may share one.
-func (n *Node) viewOf(s *topology.Store) *topology.View {
-	if c := n.views.Load(); c != nil && c.index == s.Index() {
-		return c.view
+// programmed passes the bridges' word on programmed ports to the chassis.
+func (n *Node) programmed(ports map[string]uint32) {
+	if n.chassis != nil {
+		n.chassis.Programmed(ports)
 	}
-	v := topology.NewView(s)
-	n.views.Store(&indexedView{s.Index(), v})
-	return v
 }
 
-// view returns the View of the store as it is now.
-func (n *Node) view() *topology.View {
-	var v *topology.View
-	n.fsm.Read(func(s *topology.Store) { v = n.viewOf(s) })
-	return v
+// local passes the chassis' local bridge to the bridges.
+func (n *Node) local(dpid uint64, br view.Bridge, bindings []topology.Binding) {
+	n.bridges.SetLocal(bridge.Local{DPID: dpid, Bridge: br, Bindings: bindings})
+}
+
+// connected reports whether a bridge has an OpenFlow session.
+func (n *Node) connected(dpid uint64) bool {
+	_, ok := n.openflow.Switch(dpid)
+	return ok
 }

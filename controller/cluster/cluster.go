@@ -77,10 +77,12 @@ type Cluster struct {
 	raft      *raft.Raft
 	mux       *mux
 	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
 	internal  *internalServer
 	client    *internalClient
 	existing  bool
 	ready     atomic.Bool
+	readyCh   chan struct{} // closed once ready
 	// barrierTerm is the raft term in which this node, as leader, last
 	// applied a barrier (a read index needs one per term).
 	barrierTerm atomic.Uint64
@@ -95,7 +97,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = 2 * time.Millisecond
 	}
-	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: NewFSM()}
+	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: NewFSM(), readyCh: make(chan struct{})}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
@@ -158,19 +160,24 @@ func (c *Cluster) openRaft() error {
 		_ = c.transport.Close()
 		return fmt.Errorf("raft log in %s: %w", c.cfg.DataDir, err)
 	}
+	c.store = bolt
+	closeAll := func() {
+		_ = c.transport.Close()
+		_ = bolt.Close()
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.cfg.DataDir, 2, hl)
 	if err != nil {
-		_ = c.transport.Close()
+		closeAll()
 		return err
 	}
 	c.existing, err = raft.HasExistingState(bolt, bolt, snaps)
 	if err != nil {
-		_ = c.transport.Close()
+		closeAll()
 		return err
 	}
 	c.raft, err = raft.NewRaft(rc, c.fsm, bolt, bolt, snaps, c.transport)
 	if err != nil {
-		_ = c.transport.Close()
+		closeAll()
 		return err
 	}
 	return nil
@@ -205,6 +212,7 @@ func (c *Cluster) shutdown() {
 		c.log.Warn("raft shutdown", zap.Error(err))
 	}
 	_ = c.transport.Close()
+	_ = c.store.Close()
 	_ = c.mux.Close()
 }
 
@@ -234,6 +242,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	c.ready.Store(true)
+	close(c.readyCh)
 	c.log.Info("node ready", zap.Uint64("applied-index", c.fsm.Index()))
 	return nil
 }
@@ -244,9 +253,10 @@ func (c *Cluster) start(ctx context.Context) error {
 // nothing as if it were complete: reads answer 503 and bridges are not
 // replayed.
 func (c *Cluster) waitReady(ctx context.Context, target uint64) error {
-	for target == 0 {
-		if idx, err := c.readIndex(ctx); err == nil {
-			target = max(idx, 1)
+	for asked := target > 0; !asked; {
+		idx, err := c.readIndex(ctx)
+		if err == nil {
+			target, asked = idx, true
 			break
 		}
 		select {
@@ -291,6 +301,9 @@ func (c *Cluster) NodeID() string { return c.cfg.NodeID }
 
 // Ready reports whether the node has caught up (see Run).
 func (c *Cluster) Ready() bool { return c.ready.Load() }
+
+// ReadyCh is closed once the node has caught up.
+func (c *Cluster) ReadyCh() <-chan struct{} { return c.readyCh }
 
 // AppliedIndex is the raft index of the last command this node's FSM
 // applied.

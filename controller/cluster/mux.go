@@ -89,6 +89,8 @@ func (m *mux) route(conn net.Conn) {
 	case to.conns <- conn:
 	case <-m.done:
 		_ = conn.Close()
+	case <-to.closed:
+		_ = conn.Close()
 	}
 }
 
@@ -107,13 +109,15 @@ func (m *mux) Close() error {
 
 // chanListener is a net.Listener fed by the mux.
 type chanListener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
+	addr   net.Addr
+	conns  chan net.Conn
+	done   chan struct{} // the mux's
+	closed chan struct{} // this listener's
+	once   sync.Once
 }
 
 func newChanListener(addr net.Addr, done chan struct{}) *chanListener {
-	return &chanListener{addr: addr, conns: make(chan net.Conn), done: done}
+	return &chanListener{addr: addr, conns: make(chan net.Conn), done: done, closed: make(chan struct{})}
 }
 
 func (l *chanListener) Accept() (net.Conn, error) {
@@ -122,10 +126,17 @@ func (l *chanListener) Accept() (net.Conn, error) {
 		return c, nil
 	case <-l.done:
 		return nil, net.ErrClosed
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
 }
 
-func (l *chanListener) Close() error   { return nil } // the mux closes
+// Close stops this listener's Accept; the mux keeps routing to the other.
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // dial connects to a member's raft address for one protocol.

@@ -388,7 +388,7 @@ func TestHostChangeDropsTheOldBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = s.RegisterChassis(3, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})
-	if _, err := s.SetBindings(4, "hv1", []Binding{{"p", 5}}); err != nil {
+	if _, err := s.SetBindings(4, "hv1", []Binding{{PortID: "p", OFPort: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := s.UpdatePort(5, PortSpec{ID: "p", HostID: str("hv2")})

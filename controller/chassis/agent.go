@@ -1,4 +1,4 @@
-package controller
+package chassis
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
-	"github.com/wyvern-sdn/wyvern/controller/vswitch"
+	"github.com/wyvern-sdn/wyvern/controller/chassis/vswitch"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
