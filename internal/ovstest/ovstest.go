@@ -315,6 +315,7 @@ func (o *OVS) Connected(bridge string) bool {
 type VM struct {
 	*NetNS
 	t      testing.TB
+	o      *OVS
 	Tap    string // the bridge side of the veth pair
 	MAC    string
 	IP     string // with prefix, e.g. 10.0.0.1/24
@@ -326,7 +327,16 @@ type VM struct {
 // the userspace datapath needs.
 func (o *OVS) AddVM(bridge, ifaceID, mac, ipCIDR string) *VM {
 	o.t.Helper()
-	vm := &VM{NetNS: NewNetNS(o.t, "vm"), t: o.t, Tap: Name("tap"), MAC: mac, IP: ipCIDR}
+	vm := o.NewVM(mac, ipCIDR)
+	vm.Plug(bridge, ifaceID)
+	return vm
+}
+
+// NewVM makes a VM namespace with eth0 configured and up, its peer (Tap)
+// in the hypervisor's namespace, plugged into no bridge yet.
+func (o *OVS) NewVM(mac, ipCIDR string) *VM {
+	o.t.Helper()
+	vm := &VM{NetNS: NewNetNS(o.t, "vm"), t: o.t, o: o, Tap: Name("tap"), MAC: mac, IP: ipCIDR}
 	if _, err := run("ip", "link", "add", vm.Tap, "netns", o.NS.Name, "type", "veth",
 		"peer", "name", "eth0", "netns", vm.Name); err != nil {
 		o.t.Fatal(err)
@@ -345,15 +355,28 @@ func (o *OVS) AddVM(bridge, ifaceID, mac, ipCIDR string) *VM {
 		}
 	}
 	_, _ = vm.Exec("ethtool", "-K", "eth0", "tx", "off")
-	o.Vsctl("add-port", bridge, vm.Tap, "--", "set", "interface", vm.Tap, "external_ids:iface-id="+ifaceID)
+	return vm
+}
+
+// Plug adds the VM's tap to a bridge with external_ids:iface-id=ifaceID,
+// the way Nova's os-vif does, and waits for its ofport.
+func (vm *VM) Plug(bridge, ifaceID string) {
+	vm.t.Helper()
+	vm.o.Vsctl("add-port", bridge, vm.Tap, "--", "set", "interface", vm.Tap, "external_ids:iface-id="+ifaceID)
 	ofport := ""
-	Eventually(o.t, 10*time.Second, "ofport of "+vm.Tap, func() bool {
-		ofport = o.Vsctl("get", "interface", vm.Tap, "ofport")
+	Eventually(vm.t, 10*time.Second, "ofport of "+vm.Tap, func() bool {
+		ofport = vm.o.Vsctl("get", "interface", vm.Tap, "ofport")
 		n, err := strconv.Atoi(ofport)
 		return err == nil && n > 0
 	})
 	vm.OFPort, _ = strconv.Atoi(ofport)
-	return vm
+}
+
+// Unplug takes the VM's tap off its bridge.
+func (vm *VM) Unplug(bridge string) {
+	vm.t.Helper()
+	vm.o.Vsctl("--if-exists", "del-port", bridge, vm.Tap)
+	vm.OFPort = 0
 }
 
 // Eventually polls cond every 50 ms until it holds or the deadline passes,
