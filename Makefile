@@ -23,7 +23,7 @@ test: deps
 	$(GO) test -race -count=1 -p 2 -timeout 20m ./...
 
 test-short:
-	$(GO) test -count=1 ./pipeline/...
+	$(GO) test -count=1 ./pipeline/... ./ofctl/of/... ./app/... ./internal/apps/... ./internal/topology/...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
@@ -33,19 +33,21 @@ lint:
 
 # Benchmarks, with the same-run peers (ovs-ofctl) where there is one.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./ofctl/of/ ./ofctl/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./ofctl/of/ ./ofctl/ ./internal/apps/
 	$(GO) test -run '^$$' -bench OnMiss -benchtime 100x -count 1 ./l2pop/ ./arpresponder/
 	$(GO) test -run '^$$' -bench PortCreate -benchtime 300x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench PortUp -benchtime 12x -count 1 -v ./bench/
 
 fuzz:
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowMod$$' -fuzztime 60s
 	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn$$' -fuzztime 60s
-	$(GO) test ./controller -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
-	$(GO) test ./controller -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
+	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn2$$' -fuzztime 60s
+	$(GO) test ./controller/cluster -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
+	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
 	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
 

@@ -122,18 +122,28 @@ func AddRouter(objs Objects, v *view.View, router string) {
 	}
 }
 
-// Claims are the addresses and MACs a port answers for: its fixed IPs,
-// its single-address pairs, its own MAC and its pairs' MACs.
+// Claims are the addresses and MACs a port answers for, each once: its
+// fixed IPs, its single-address pairs, its own MAC and its pairs' MACs.
 func Claims(p view.Port) (addrs []netip.Addr, macs []net.HardwareAddr) {
-	for _, f := range p.FixedIPs {
-		addrs = append(addrs, f.Addr)
+	addAddr := func(a netip.Addr) {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
 	}
-	macs = append(macs, p.MAC)
+	addMAC := func(m net.HardwareAddr) {
+		if !slices.ContainsFunc(macs, func(x net.HardwareAddr) bool { return bytes.Equal(x, m) }) {
+			macs = append(macs, m)
+		}
+	}
+	for _, f := range p.FixedIPs {
+		addAddr(f.Addr)
+	}
+	addMAC(p.MAC)
 	for _, ap := range p.Pairs {
 		if ap.Single {
-			addrs = append(addrs, ap.Prefix.Addr())
+			addAddr(ap.Prefix.Addr())
 		}
-		macs = append(macs, ap.MAC)
+		addMAC(ap.MAC)
 	}
 	return addrs, macs
 }
@@ -141,19 +151,23 @@ func Claims(p view.Port) (addrs []netip.Addr, macs []net.HardwareAddr) {
 // AddSharing puts in objs the ports of p's network, as a view holds it,
 // that claim any address or MAC p claims: whose flows may change when p's
 // claims come or go (an address or MAC shared or given up changes hands).
-// Router interfaces count: their MAC and gateway are claims too.
+// Router interfaces count: their MAC and gateway are claims too. It costs
+// p's claims, not the network (the view indexes who claims what).
 func AddSharing(objs Objects, v *view.View, p view.Port) {
 	addrs, macs := Claims(p)
-	for _, q := range v.AllNetworkPorts(p.NetworkID) {
-		if q.Key == p.Key {
-			continue
+	for _, a := range addrs {
+		for _, k := range v.AddressClaims(p.NetworkID, a) {
+			objs.Add(pipeline.PortObject(k))
 		}
-		qa, qm := Claims(q)
-		if slices.ContainsFunc(qa, func(a netip.Addr) bool { return slices.Contains(addrs, a) }) ||
-			slices.ContainsFunc(qm, func(m net.HardwareAddr) bool {
-				return slices.ContainsFunc(macs, func(x net.HardwareAddr) bool { return bytes.Equal(x, m) })
-			}) {
-			objs.Add(pipeline.PortObject(q.Key))
+	}
+	for _, m := range macs {
+		for _, k := range v.MACClaims(p.NetworkID, m) {
+			objs.Add(pipeline.PortObject(k))
+		}
+	}
+	for _, ri := range v.NetworkInterfaces(p.NetworkID) {
+		if slices.Contains(addrs, ri.IP) {
+			objs.Add(pipeline.PortObject(ri.Port.Key))
 		}
 	}
 }

@@ -85,32 +85,55 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			Actions: []of.Action{of.GotoTable{Table: pipeline.Table(pipeline.ARPResponder)}},
 		})
 	}
-	var networks map[string]bool // the networks objs touch
-	if objs != nil {
-		networks = map[string]bool{}
+	if objs == nil {
 		for _, n := range hosted {
-			if objs[pipeline.NetworkObject(n.Key)] {
-				networks[n.ID] = true
+			for _, nb := range v.Neighbours(n.ID) {
+				if nb.Shared {
+					out = append(out, learnVIP(n.Key, nb.IP))
+				}
+				if nb.MAC != nil {
+					out = append(out, answer(n, nb))
+				}
 			}
 		}
-		for obj := range objs {
-			if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
-				continue
-			}
-			if p, ok := v.PortByKey(pipeline.ObjectKey(obj)); ok {
-				networks[p.NetworkID] = true
+		return out
+	}
+	// Some objects only: a network's learning flows; a port's answers —
+	// those for each address it claims (or, for a router interface, its
+	// gateway) whose neighbour it is.
+	for _, n := range hosted {
+		if objs[pipeline.NetworkObject(n.Key)] {
+			for _, ip := range v.SharedAddresses(n.ID) {
+				out = append(out, learnVIP(n.Key, ip))
 			}
 		}
 	}
-	for _, n := range hosted {
-		if networks != nil && !networks[n.ID] {
+	type key struct {
+		network uint32
+		ip      netip.Addr
+	}
+	answered := map[key]bool{}
+	for obj := range objs {
+		if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
 			continue
 		}
-		for _, nb := range v.Neighbours(n.ID) {
-			if nb.Shared && want(pipeline.NetworkObject(n.Key)) {
-				out = append(out, learnVIP(n.Key, nb.IP))
+		p, ok := v.PortByKey(pipeline.ObjectKey(obj))
+		if !ok || !v.Hosts(br.Chassis, p.NetworkID) {
+			continue
+		}
+		n, _ := v.Network(p.NetworkID)
+		addrs, _ := app.Claims(p)
+		for _, ri := range v.NetworkInterfaces(p.NetworkID) {
+			if ri.Port.Key == p.Key {
+				addrs = append(addrs, ri.IP)
 			}
-			if nb.MAC != nil && want(pipeline.PortObject(nb.Port)) {
+		}
+		for _, ip := range addrs {
+			if answered[key{n.Key, ip}] {
+				continue
+			}
+			if nb, ok := v.Neighbour(n.ID, ip); ok && nb.MAC != nil && nb.Port == p.Key {
+				answered[key{n.Key, ip}] = true
 				out = append(out, answer(n, nb))
 			}
 		}

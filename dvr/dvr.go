@@ -97,18 +97,6 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	if want(0) {
 		out = icmpErrors()
 	}
-	var networks map[string]bool // the networks whose ports objs names
-	if objs != nil {
-		networks = map[string]bool{}
-		for obj := range objs {
-			if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
-				continue
-			}
-			if p, ok := v.PortByKey(pipeline.ObjectKey(obj)); ok {
-				networks[p.NetworkID] = true
-			}
-		}
-	}
 	hosted := map[string]bool{}
 	for _, n := range v.HostedNetworks(br.Chassis) {
 		hosted[n.ID] = true
@@ -122,12 +110,45 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			}
 			out = append(out, mtuChecks(v, r)...)
 		}
+		if objs != nil {
+			continue
+		}
 		for _, ri := range v.RouterInterfaces(r.ID) {
-			if networks != nil && !networks[ri.Network.ID] {
+			for _, nb := range destinations(v, ri) {
+				if f, ok := route(v, br, ri, nb); ok {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	if objs == nil {
+		return out
+	}
+	// Some objects only: the routes to each port's addresses, from every
+	// router routing on this chassis with an interface on its subnet.
+	routes := map[uint32]bool{}
+	for _, r := range routers {
+		routes[r.Key] = true
+	}
+	for obj := range objs {
+		if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
+			continue
+		}
+		p, ok := v.LocatedPortByKey(pipeline.ObjectKey(obj))
+		if !ok {
+			continue
+		}
+		addrs, _ := app.Claims(p)
+		for _, ri := range v.NetworkInterfaces(p.NetworkID) {
+			if !routes[ri.Router.Key] {
 				continue
 			}
-			for _, nb := range destinations(v, ri) {
-				if !want(pipeline.PortObject(nb.Port)) {
+			for _, ip := range addrs {
+				if !ri.Prefix.Contains(ip) {
+					continue
+				}
+				nb, ok := v.Neighbour(ri.Network.ID, ip)
+				if !ok || nb.Router || !nb.Located || nb.MAC == nil || nb.Port != p.Key {
 					continue
 				}
 				if f, ok := route(v, br, ri, nb); ok {

@@ -35,6 +35,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -160,43 +161,43 @@ type station struct {
 }
 
 // stations are the MACs of a network's located ports (those whose
-// objects are in objs, all when nil): each port's own, and the MACs of
-// its allowed address pairs that are no port's or router's own and that
-// no other port claims (a MAC several ports share, as a VRRP virtual MAC
-// is, is left to the flood). In port key order.
+// objects are in objs, all when nil), in port key order: see
+// portStations.
 func stations(v *view.View, network string, objs app.Objects) []station {
-	ports := v.NetworkPorts(network)
-	out := make([]station, 0, len(ports))
-	var own map[string]bool                   // ports' own MACs, and routers': no pair takes them
-	var pairOwners map[string]map[uint32]bool // built only when some port has pairs
-	for i := range ports {
-		if len(ports[i].Pairs) > 0 {
-			own, pairOwners = map[string]bool{}, map[string]map[uint32]bool{}
-			for _, ri := range v.NetworkInterfaces(network) {
-				own[string(ri.MAC)] = true
-			}
-			for _, p := range ports {
-				own[string(p.MAC)] = true
-				for _, ap := range p.Pairs {
-					if pairOwners[string(ap.MAC)] == nil {
-						pairOwners[string(ap.MAC)] = map[uint32]bool{}
-					}
-					pairOwners[string(ap.MAC)][p.Key] = true
-				}
-			}
-			break
+	var out []station
+	if objs == nil {
+		ports := v.NetworkPorts(network)
+		for i := range ports {
+			out = append(out, portStations(v, network, &ports[i])...)
+		}
+		return out
+	}
+	var keys []uint32
+	for obj := range objs {
+		if pipeline.Cookie(obj).Kind() == pipeline.KindPort {
+			keys = append(keys, pipeline.ObjectKey(obj))
 		}
 	}
-	for i := range ports {
-		p := &ports[i]
-		if objs != nil && !objs[pipeline.PortObject(p.Key)] {
+	slices.Sort(keys)
+	for _, k := range keys {
+		if p, ok := v.LocatedPortByKey(k); ok && p.NetworkID == network {
+			out = append(out, portStations(v, network, &p)...)
+		}
+	}
+	return out
+}
+
+// portStations are the MACs a located port receives: its own, and each
+// MAC of its allowed address pairs that no other port — plugged or not,
+// router interfaces included — claims as its own or in a pair (a MAC
+// several ports share, as a VRRP virtual MAC is, is left to the flood).
+func portStations(v *view.View, network string, p *view.Port) []station {
+	out := []station{{p.MAC, p}}
+	for j, ap := range p.Pairs {
+		if bytes.Equal(ap.MAC, p.MAC) || pairedBefore(p, j) {
 			continue
 		}
-		out = append(out, station{p.MAC, p})
-		for j, ap := range p.Pairs {
-			if own[string(ap.MAC)] || len(pairOwners[string(ap.MAC)]) != 1 || pairedBefore(p, j) {
-				continue
-			}
+		if claims := v.MACClaims(network, ap.MAC); len(claims) == 1 && claims[0] == p.Key {
 			out = append(out, station{ap.MAC, p})
 		}
 	}
@@ -215,69 +216,30 @@ func pairedBefore(p *view.Port, j int) bool {
 }
 
 // stationsOf are the stations of the port that receives dst in a network,
-// as stations gives them, found without building the network's: a port's
-// own MAC first, else the one port whose pair has it (unless a router
-// has it). Empty when no port receives dst.
+// as stations gives them, found from the index of who claims what: the
+// located port whose own MAC dst is, else the one port whose pair has it
+// as a station. Empty when no located port receives dst.
 func stationsOf(v *view.View, network string, dst net.HardwareAddr) []station {
-	ports := v.NetworkPorts(network)
-	var holder *view.Port
-	holders := 0
-	for i := range ports {
-		if bytes.Equal(ports[i].MAC, dst) {
-			holder, holders = &ports[i], 1
-			break
-		}
-		for _, ap := range ports[i].Pairs {
-			if bytes.Equal(ap.MAC, dst) {
-				if holder != &ports[i] {
-					holder, holders = &ports[i], holders+1
-				}
-				break
-			}
+	claims := v.MACClaims(network, dst)
+	for _, k := range claims {
+		if q, ok := v.LocatedPortByKey(k); ok && bytes.Equal(q.MAC, dst) {
+			return portStations(v, network, &q)
 		}
 	}
-	if holder == nil || holders != 1 {
+	if len(claims) != 1 {
 		return nil
 	}
-	// The holder's stations: its own MAC, and each pair MAC no router, no
-	// port's own and no other port's pair has.
-	out := []station{{holder.MAC, holder}}
-	for j, ap := range holder.Pairs {
-		if pairedBefore(holder, j) || !soleClaim(v, network, holder, ap.MAC) {
-			continue
-		}
-		out = append(out, station{ap.MAC, holder})
+	q, ok := v.LocatedPortByKey(claims[0])
+	if !ok {
+		return nil
 	}
+	out := portStations(v, network, &q)
 	for _, st := range out {
 		if bytes.Equal(st.mac, dst) {
 			return out
 		}
 	}
-	return nil // dst is holder's pair MAC, but not a station: flooded
-}
-
-// soleClaim reports whether a pair MAC of port p is a station: no router's
-// or port's own MAC, and no other port's pair.
-func soleClaim(v *view.View, network string, p *view.Port, mac net.HardwareAddr) bool {
-	for _, ri := range v.NetworkInterfaces(network) {
-		if bytes.Equal(ri.MAC, mac) {
-			return false
-		}
-	}
-	for _, q := range v.NetworkPorts(network) {
-		if bytes.Equal(q.MAC, mac) {
-			return false
-		}
-		if q.Key == p.Key {
-			continue
-		}
-		for _, ap := range q.Pairs {
-			if bytes.Equal(ap.MAC, mac) {
-				return false
-			}
-		}
-	}
-	return true
+	return nil // dst is q's pair MAC, but not a station: flooded
 }
 
 // routedDelivery restores, for each address of a local port (fixed IPs

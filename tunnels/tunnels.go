@@ -56,11 +56,6 @@ func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow
 func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	var out []of.Flow
 	want := func(obj uint64) bool { return objs == nil || objs[obj] }
-	for _, p := range v.LocalPorts(br.Chassis) {
-		if want(pipeline.PortObject(p.Key)) {
-			out = append(out, classify(p))
-		}
-	}
 	for _, n := range v.HostedNetworks(br.Chassis) {
 		// Without a tunnel port of the network's type the bridge still
 		// switches locally; it just carries the network to nobody.
@@ -76,13 +71,30 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 				},
 			})
 		}
-		for _, p := range v.NetworkPorts(n.ID) {
-			if !want(pipeline.PortObject(p.Key)) {
-				continue
+	}
+	port := func(p view.Port) {
+		if p.Chassis == br.Chassis {
+			out = append(out, classify(p))
+		}
+		n, _ := v.Network(p.NetworkID)
+		if f, ok := Egress(v, br, n, p); ok {
+			out = append(out, f)
+		}
+	}
+	if objs == nil {
+		for _, n := range v.HostedNetworks(br.Chassis) {
+			for _, p := range v.NetworkPorts(n.ID) {
+				port(p)
 			}
-			if f, ok := Egress(v, br, n, p); ok {
-				out = append(out, f)
-			}
+		}
+		return out
+	}
+	for obj := range objs {
+		if pipeline.Cookie(obj).Kind() != pipeline.KindPort {
+			continue
+		}
+		if p, ok := v.LocatedPortByKey(pipeline.ObjectKey(obj)); ok && v.Hosts(br.Chassis, p.NetworkID) {
+			port(p)
 		}
 	}
 	return out

@@ -109,44 +109,47 @@ func pairMAC(p Port, ip netip.Addr) net.HardwareAddr {
 
 // Neighbour is the one entry of Neighbours for an address, found without
 // building the network's whole table: the ARP answer and the routing next
-// hop for one punt.
+// hop for one punt, from the index of who claims what.
 func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
 	for _, ri := range v.ifacesByNet[network] {
 		if ri.IP == ip {
 			return Neighbour{IP: ip, MAC: ri.MAC, Port: ri.Port.Key, Router: true, Located: true}, true
 		}
 	}
-	var first *Neighbour
-	shared := false
-	for _, p := range v.netPorts[network] {
-		if p.DeviceOwner == topology.OwnerRouterInterface {
-			continue
-		}
-		var mac net.HardwareAddr
-		for _, f := range p.FixedIPs {
-			if f.Addr == ip {
-				mac = p.MAC
-				break
-			}
-		}
-		if mac == nil {
+	keys := v.addrClaims[network][ip]
+	switch len(keys) {
+	case 0:
+		return Neighbour{}, false
+	case 1:
+		p := v.portByKey[keys[0]]
+		mac := p.MAC
+		if !slices.ContainsFunc(p.FixedIPs, func(f FixedIP) bool { return f.Addr == ip }) {
 			mac = pairMAC(p, ip)
 		}
-		if mac == nil {
-			continue
-		}
-		switch {
-		case first == nil:
-			first = &Neighbour{IP: ip, MAC: mac, Port: p.Key, Located: p.Located()}
-		case first.Port != p.Key:
-			shared = true
-		}
-	}
-	if first == nil {
-		return Neighbour{}, false
-	}
-	if !shared {
-		return *first, true
+		return Neighbour{IP: ip, MAC: mac, Port: p.Key, Located: p.Located()}, true
 	}
 	return v.sharedNeighbour(network, ip), true
+}
+
+// SharedAddresses are the addresses of a network that several ports
+// claim (VIPs), a router's gateways aside, sorted: the entries of
+// Neighbours with Shared set.
+func (v *View) SharedAddresses(network string) []netip.Addr {
+	var out []netip.Addr
+	for ip, keys := range v.addrClaims[network] {
+		if len(keys) > 1 && !v.isGateway(network, ip) {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+func (v *View) isGateway(network string, ip netip.Addr) bool {
+	for _, ri := range v.ifacesByNet[network] {
+		if ri.IP == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -144,6 +144,11 @@ type View struct {
 	// in port key order
 	ifacesByNet map[string][]RouterInterface
 	ifacesByRtr map[string][]RouterInterface
+	// who claims what in each network, in port key order: addresses
+	// (fixed IPs and single-address pairs of ports that are not router
+	// interfaces) and MACs (every port's own and its pairs')
+	addrClaims map[string]map[netip.Addr][]uint32
+	macClaims  map[string]map[string][]uint32
 }
 
 // Build copies the store into a View. Call it under the store's read
@@ -238,10 +243,12 @@ func (v *View) index_() {
 	v.netPorts, v.located = map[string][]Port{}, map[string][]Port{}
 	v.hosted, v.hosts = map[string][]Network{}, map[string][]string{}
 	v.ifacesByNet, v.ifacesByRtr = map[string][]RouterInterface{}, map[string][]RouterInterface{}
+	v.addrClaims, v.macClaims = map[string]map[netip.Addr][]uint32{}, map[string]map[string][]uint32{}
 	seen := map[[2]string]bool{}
 	for _, p := range v.ports {
 		v.portByKey[p.Key] = p
 		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
+		v.indexClaims(p)
 		if p.DeviceOwner == topology.OwnerRouterInterface {
 			v.addInterface(p)
 		}
@@ -273,6 +280,61 @@ func (v *View) index_() {
 			slices.SortFunc(is, func(a, b RouterInterface) int { return cmp.Compare(a.Port.Key, b.Port.Key) })
 		}
 	}
+	for _, m := range v.addrClaims {
+		for _, ks := range m {
+			slices.Sort(ks)
+		}
+	}
+	for _, m := range v.macClaims {
+		for _, ks := range m {
+			slices.Sort(ks)
+		}
+	}
+}
+
+// indexClaims records the addresses and MACs a port claims, each once.
+func (v *View) indexClaims(p Port) {
+	if v.macClaims[p.NetworkID] == nil {
+		v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID] = map[string][]uint32{}, map[netip.Addr][]uint32{}
+	}
+	macs, addrs := v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID]
+	addMAC := func(m net.HardwareAddr) {
+		if k := string(m); !slices.Contains(macs[k], p.Key) {
+			macs[k] = append(macs[k], p.Key)
+		}
+	}
+	addMAC(p.MAC)
+	for _, ap := range p.Pairs {
+		addMAC(ap.MAC)
+	}
+	if p.DeviceOwner == topology.OwnerRouterInterface {
+		return // a gateway, when its router is up
+	}
+	addAddr := func(a netip.Addr) {
+		if !slices.Contains(addrs[a], p.Key) {
+			addrs[a] = append(addrs[a], p.Key)
+		}
+	}
+	for _, f := range p.FixedIPs {
+		addAddr(f.Addr)
+	}
+	for _, ap := range p.Pairs {
+		if ap.Single {
+			addAddr(ap.Prefix.Addr())
+		}
+	}
+}
+
+// AddressClaims are the keys of the ports of a network (router interfaces
+// aside) that claim an address — a fixed IP or a single-address pair —
+// plugged or not, in key order.
+func (v *View) AddressClaims(network string, ip netip.Addr) []uint32 { return v.addrClaims[network][ip] }
+
+// MACClaims are the keys of the ports of a network (router interfaces
+// included) whose own MAC or a pair's MAC is mac, plugged or not, in key
+// order.
+func (v *View) MACClaims(network string, mac net.HardwareAddr) []uint32 {
+	return v.macClaims[network][string(mac)]
 }
 
 // addInterface indexes a router interface port, if its router is up and

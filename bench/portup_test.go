@@ -1,0 +1,348 @@
+// Package bench holds Wyvern's side-by-side benchmarks against its peers,
+// on real Open vSwitch in network namespaces, run in one process so that
+// both sides see the same machine at the same time.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+)
+
+var wyvernd string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wyvernd-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	wyvernd = filepath.Join(dir, "wyvernd")
+	if out, err := exec.Command("go", "build", "-o", wyvernd, "../cmd/wyvernd").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building wyvernd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// wyvernLab is a wyvernd on each hypervisor of an underlay, one cluster.
+type wyvernLab struct {
+	t      testing.TB
+	u      *ovstest.Underlay
+	hvs    []*ovstest.OVS
+	apis   []string
+	client *http.Client
+	procs  []*exec.Cmd
+	logs   []string
+}
+
+func newWyvernLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *wyvernLab {
+	t.Helper()
+	l := &wyvernLab{t: t, u: u, hvs: hvs,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: hvs[0].NS.DialContext}}}
+	dir := t.TempDir()
+	for i, o := range hvs {
+		ip := u.IP(i + 1)
+		api := ip + ":9696"
+		args := []string{"--node-id", fmt.Sprintf("hv%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i+1)),
+			"--raft-addr", ip + ":7946", "--api-addr", api, "--openflow-addr", "tcp:127.0.0.1:6653",
+			"--ovsdb", o.DB(), "--encap-ip", ip, "--datapath-type", "netdev"}
+		if i > 0 {
+			args = append(args, "--join", "http://"+l.apis[0])
+		}
+		logPath := filepath.Join(dir, fmt.Sprintf("hv%d.log", i+1))
+		f, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := o.NS.Command(append([]string{wyvernd}, args...)...)
+		cmd.Stdout, cmd.Stderr = f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		l.procs, l.logs, l.apis = append(l.procs, cmd), append(l.logs, logPath), append(l.apis, api)
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			f.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(logPath)
+				if len(b) > 3000 {
+					b = b[len(b)-3000:]
+				}
+				t.Logf("--- wyvernd hv%d (tail):\n%s", i+1, b)
+			}
+		})
+		ovstest.Eventually(t, 30*time.Second, fmt.Sprintf("wyvernd hv%d healthy", i+1), func() bool {
+			code, _ := l.call("GET", i, "/healthz", nil, nil)
+			return code == http.StatusOK
+		})
+	}
+	ovstest.Eventually(t, 30*time.Second, "every chassis connected", func() bool {
+		var out struct {
+			Chassis []struct {
+				Connected bool `json:"connected"`
+			} `json:"chassis"`
+		}
+		if code, _ := l.call("GET", 0, "/v2.0/chassis", nil, &out); code != http.StatusOK {
+			return false
+		}
+		n := 0
+		for _, c := range out.Chassis {
+			if c.Connected {
+				n++
+			}
+		}
+		return n == len(hvs)
+	})
+	return l
+}
+
+// call does one API request on hypervisor i's wyvernd.
+func (l *wyvernLab) call(method string, i int, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+l.apis[i]+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func (l *wyvernLab) create(path string, body map[string]any) map[string]any {
+	l.t.Helper()
+	var out map[string]any
+	code, err := l.call("POST", 0, path, body, &out)
+	if err != nil || code != http.StatusCreated {
+		l.t.Fatalf("POST %s: %d %v %v", path, code, err, out)
+	}
+	for _, v := range out {
+		return v.(map[string]any)
+	}
+	return nil
+}
+
+// appliedIndex is hypervisor i's FSM index, from /v2.0/cluster.
+func (l *wyvernLab) appliedIndex(i int) uint64 {
+	var out struct {
+		Cluster struct {
+			AppliedIndex uint64 `json:"applied_index"`
+			Leader       string `json:"leader"`
+		} `json:"cluster"`
+	}
+	if _, err := l.call("GET", i, "/v2.0/cluster", nil, &out); err != nil {
+		l.t.Fatal(err)
+	}
+	return out.Cluster.AppliedIndex
+}
+
+func (l *wyvernLab) leader() string {
+	var out struct {
+		Cluster struct {
+			Leader string `json:"leader"`
+		} `json:"cluster"`
+	}
+	_, _ = l.call("GET", 0, "/v2.0/cluster", nil, &out)
+	return out.Cluster.Leader
+}
+
+// flowCount is the number of flows on hypervisor i's br-int.
+func flowCount(t testing.TB, o *ovstest.OVS) int {
+	lines, err := o.DumpFlowsErr("br-int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(lines)
+}
+
+// pinger pings an address from a VM every 2 ms with timestamps.
+type pinger struct {
+	cmd   *exec.Cmd
+	first chan string // the first reply line
+}
+
+func startPing(t testing.TB, vm *ovstest.VM, ip string) *pinger {
+	t.Helper()
+	cmd := vm.Command("ping", "-D", "-n", "-i", "0.002", "-W", "1", ip)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &pinger{cmd: cmd, first: make(chan string, 1)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			if line := sc.Text(); !sent && strings.Contains(line, "bytes from") {
+				p.first <- line
+				sent = true
+			}
+		}
+	}()
+	return p
+}
+
+var pingStamp = regexp.MustCompile(`^\[(\d+)\.(\d+)\] .*bytes from`)
+
+// firstReply waits for the first echo reply and returns when it came, as
+// ping stamped it.
+func (p *pinger) firstReply(t testing.TB, timeout time.Duration) time.Time {
+	t.Helper()
+	var line string
+	select {
+	case line = <-p.first:
+	case <-time.After(timeout):
+		t.Fatalf("no echo reply within %s", timeout)
+	}
+	m := pingStamp.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("ping said %q", line)
+	}
+	sec, _ := strconv.ParseInt(m[1], 10, 64)
+	frac := (m[2] + "000000000")[:9]
+	nsec, _ := strconv.ParseInt(frac, 10, 64)
+	return time.Unix(sec, nsec)
+}
+
+func (p *pinger) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Wait()
+}
+
+// bindToReply is one pair: VM a (hv1) pings b's address every 2 ms while
+// b's port exists but is not plugged; the time is from just before b's
+// tap is added to br-int on hv2 to a's first echo reply.
+func bindToReply(t testing.TB, a, b *ovstest.VM, portB string) time.Duration {
+	t.Helper()
+	p := startPing(t, a, strings.Split(b.IP, "/")[0])
+	defer p.stop()
+	time.Sleep(200 * time.Millisecond) // pinging, and a's ARP for b settled
+	start := time.Now()
+	b.Plug("br-int", portB)
+	return p.firstReply(t, 10*time.Second).Sub(start)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkPortUp measures bind → reachable, on Wyvern and on OVN 23.03,
+// each on a lab of two hypervisors of its own (real OVS, userspace
+// datapath, in namespaces), pairs interleaved so that both see the same
+// machine: VM a on hv1 already pings VM b's address every 2 ms, b's port
+// exists, and b is plugged on hv2; the time is from just before the
+// add-port to a's first echo reply. Reported: the median of each, their
+// ratio, and the flows on each chassis' br-int at the end. At least 10
+// pairs are measured whatever b.N is.
+func BenchmarkPortUp(b *testing.B) {
+	ovstest.Require(b)
+	pairs := max(b.N, 10)
+
+	uw := ovstest.NewUnderlay(b)
+	wHVs := []*ovstest.OVS{uw.AddHypervisor(1), uw.AddHypervisor(2)}
+	w := newWyvernLab(b, uw, wHVs)
+	wNet := w.create("/v2.0/networks", map[string]any{"network": map[string]any{"name": "bench"}})
+	w.create("/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": wNet["id"], "cidr": "10.0.0.0/24"}})
+	wPort := func(ip string) (id, mac string) {
+		p := w.create("/v2.0/ports", map[string]any{"port": map[string]any{"network_id": wNet["id"],
+			"fixed_ips": []map[string]string{{"ip_address": ip}}}})
+		return p["id"].(string), p["mac_address"].(string)
+	}
+	id, mac := wPort("10.0.0.2")
+	wA := wHVs[0].NewVM(mac, "10.0.0.2/24")
+	wA.Plug("br-int", id)
+
+	uo := ovstest.NewUnderlay(b)
+	oHVs := []*ovstest.OVS{uo.AddHypervisor(1), uo.AddHypervisor(2)}
+	o := newOVNLab(b, uo, oHVs)
+	o.switchPort("ls0", "a", "0a:00:00:00:00:02", "10.0.0.2")
+	oA := oHVs[0].NewVM("0a:00:00:00:00:02", "10.0.0.2/24")
+	oA.Plug("br-int", "a")
+
+	var wTimes, oTimes []time.Duration
+	var entries []uint64
+	b.ResetTimer()
+	for i := range pairs {
+		ip := fmt.Sprintf("10.0.0.%d", 10+i)
+		// Wyvern: the port exists; plug its VM.
+		id, mac := wPort(ip)
+		vm := wHVs[1].NewVM(mac, ip+"/24")
+		before := w.appliedIndex(1)
+		wTimes = append(wTimes, bindToReply(b, wA, vm, id))
+		ovstest.Eventually(b, 10*time.Second, "b ACTIVE", func() bool {
+			var out struct {
+				Port struct {
+					Status string `json:"status"`
+				} `json:"port"`
+			}
+			_, _ = w.call("GET", 1, "/v2.0/ports/"+id, nil, &out)
+			return out.Port.Status == "ACTIVE"
+		})
+		entries = append(entries, w.appliedIndex(1)-before)
+		// OVN: the same.
+		name := fmt.Sprintf("b%d", i)
+		omac := fmt.Sprintf("0a:00:00:00:01:%02x", i)
+		o.switchPort("ls0", name, omac, ip)
+		ovm := oHVs[1].NewVM(omac, ip+"/24")
+		oTimes = append(oTimes, bindToReply(b, oA, ovm, name))
+	}
+	b.StopTimer()
+	wm, om := median(wTimes), median(oTimes)
+	b.ReportMetric(float64(wm.Microseconds())/1000, "wyvern-ms")
+	b.ReportMetric(float64(om.Microseconds())/1000, "ovn-ms")
+	b.ReportMetric(float64(wm)/float64(om), "wyvern/ovn")
+	b.Logf("bind → first echo reply, %d pairs: Wyvern median %s (all %v), OVN 23.03 median %s (all %v); ratio %.2f",
+		pairs, wm.Round(100*time.Microsecond), round(wTimes), om.Round(100*time.Microsecond), round(oTimes), float64(wm)/float64(om))
+	b.Logf("raft entries per plugged VM (after its create; applied index on hv2): %v; leader %s", entries, w.leader())
+	b.Logf("flows on br-int: Wyvern hv1 %d, hv2 %d; OVN hv1 %d, hv2 %d",
+		flowCount(b, wHVs[0]), flowCount(b, wHVs[1]), o.flowCount(0), o.flowCount(1))
+}
+
+func round(d []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(d))
+	for i, x := range d {
+		out[i] = x.Round(100 * time.Microsecond)
+	}
+	return out
+}
