@@ -455,7 +455,7 @@ func TestOVNLabSmoke(t *testing.T) {
 	}
 	plugged := time.Now()
 	l.waitUp("a", "b")
-	t.Logf("ports up %s after plugging", time.Since(plugged).Round(time.Millisecond))
+	t.Logf("ports up %s after the last plug", time.Since(plugged).Round(time.Millisecond))
 
 	if out, err := vms[0].Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.9.0.2"); err != nil {
 		l.fatalf("ping from a (hv1) to b (hv2) across OVN: %v\n%s", err, out)

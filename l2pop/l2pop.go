@@ -79,12 +79,12 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		if !want(pipeline.PortObject(p.Key)) {
 			continue
 		}
-		out = append(out, portSecurity(p)...)
+		out = append(out, portSecurity(*p)...)
 		out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
 			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
 			Actions: []of.Action{of.Output{Port: p.OFPort}}})
-		out = append(out, routedDelivery(v, p)...)
+		out = append(out, routedDelivery(v, *p)...)
 	}
 	hosted := v.HostedNetworks(br.Chassis)
 	if len(hosted) > 0 && want(0) {
@@ -168,7 +168,7 @@ func stations(v *view.View, network string, objs app.Objects) []station {
 	if objs == nil {
 		ports := v.NetworkPorts(network)
 		for i := range ports {
-			out = append(out, portStations(v, network, &ports[i])...)
+			out = append(out, portStations(v, network, ports[i])...)
 		}
 		return out
 	}

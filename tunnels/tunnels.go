@@ -84,7 +84,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	if objs == nil {
 		for _, n := range v.HostedNetworks(br.Chassis) {
 			for _, p := range v.NetworkPorts(n.ID) {
-				port(p)
+				port(*p)
 			}
 		}
 		return out

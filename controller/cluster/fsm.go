@@ -312,6 +312,10 @@ type FSM struct {
 	index   atomic.Uint64
 	applied chan struct{} // closed and replaced on every apply
 	views   atomic.Pointer[view.View]
+	// builder types only what changed since the last view; buildMu
+	// serializes readers that build one under the read lock.
+	buildMu sync.Mutex
+	builder view.Builder
 }
 
 // NewFSM returns an empty state machine.
@@ -360,7 +364,12 @@ func (f *FSM) viewOf(s *topology.Store) *view.View {
 	if v := f.views.Load(); v != nil && v.Index() == s.Index() {
 		return v
 	}
-	v := view.Build(s)
+	f.buildMu.Lock()
+	defer f.buildMu.Unlock()
+	if v := f.views.Load(); v != nil && v.Index() == s.Index() {
+		return v
+	}
+	v := f.builder.Build(s)
 	f.views.Store(v)
 	return v
 }

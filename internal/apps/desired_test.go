@@ -169,6 +169,7 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 }
 
 // TestIncrementalEqualsFullRecompute: over random sequences of changes —
+// applied to views derived one from the other, as a node builds them —
 // ports created, plugged, moved, unplugged, readdressed and deleted, VIPs
 // changing hands, a router going down and losing and regaining
 // interfaces, MTUs, chassis endpoints — the desired flows of every bridge
@@ -184,7 +185,10 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 				p := New(mode)
 				bridges := []string{"hv1", "hv2", "hv3"}
 				desired := map[string]*Desired{}
-				v := view.Build(f.Store)
+				// The incremental path sees the views a builder derives,
+				// each from the one before; the full one, fresh views.
+				var builder view.Builder
+				v := builder.Build(f.Store)
 				for _, c := range bridges {
 					desired[c] = p.Compute(v, topologytest.Bridge(c))
 				}
@@ -192,7 +196,8 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 				for range 150 {
 					changes, what, statusOnly := m.step()
 					history = append(history, what)
-					after := view.Build(f.Store)
+					after := builder.Build(f.Store)
+					fresh := view.Build(f.Store)
 					for _, c := range bridges {
 						br := topologytest.Bridge(c)
 						if statusOnly && len(changes) > 0 {
@@ -201,7 +206,7 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 							}
 						}
 						p.Update(desired[c], v, after, br, changes)
-						want := of.NewFlowSet(p.Compute(after, br).Flows()...)
+						want := of.NewFlowSet(p.Compute(fresh, br).Flows()...)
 						got := of.NewFlowSet(desired[c].Flows()...)
 						if !got.Equal(want) {
 							d := of.Diff(want, got)

@@ -488,6 +488,14 @@ func (s *Store) EachPort(fn func(Port)) {
 	}
 }
 
+// EachPortRef calls fn with every port itself, in no order, for a reader
+// that holds the store's read lock and neither keeps nor changes it.
+func (s *Store) EachPortRef(fn func(*Port)) {
+	for _, p := range s.ports {
+		fn(p)
+	}
+}
+
 // EachRouter calls fn with a copy of every router, in no order.
 func (s *Store) EachRouter(fn func(Router)) {
 	for _, r := range s.routers {

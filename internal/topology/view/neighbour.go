@@ -43,7 +43,7 @@ func (v *View) Neighbours(network string) []Neighbour {
 		shared bool
 	}
 	claims := map[netip.Addr]*claim{}
-	add := func(ip netip.Addr, p Port, mac net.HardwareAddr, router bool) {
+	add := func(ip netip.Addr, p *Port, mac net.HardwareAddr, router bool) {
 		if c, ok := claims[ip]; ok {
 			// A gateway is the router's: no port's pair can share it
 			// or take it over.
@@ -55,7 +55,7 @@ func (v *View) Neighbours(network string) []Neighbour {
 		claims[ip] = &claim{n: Neighbour{IP: ip, MAC: mac, Port: p.Key, Router: router, Located: router || p.Located()}}
 	}
 	for _, ri := range v.ifacesByNet[network] {
-		add(ri.IP, ri.Port, ri.MAC, true)
+		add(ri.IP, &ri.Port, ri.MAC, true)
 	}
 	for _, p := range v.netPorts[network] {
 		if p.DeviceOwner == topology.OwnerRouterInterface {
@@ -88,7 +88,7 @@ func (v *View) sharedNeighbour(network string, ip netip.Addr) Neighbour {
 	nb := Neighbour{IP: ip, Shared: true}
 	if id, ok := v.VIPOwner(network, ip); ok {
 		if holder, ok := v.ports[id]; ok {
-			if mac := pairMAC(holder, ip); mac != nil {
+			if mac := pairMAC(*holder, ip); mac != nil {
 				nb.MAC, nb.Port, nb.Located = mac, holder.Key, holder.Located()
 			}
 		}
@@ -124,7 +124,7 @@ func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
 		p := v.portByKey[keys[0]]
 		mac := p.MAC
 		if !slices.ContainsFunc(p.FixedIPs, func(f FixedIP) bool { return f.Addr == ip }) {
-			mac = pairMAC(p, ip)
+			mac = pairMAC(*p, ip)
 		}
 		return Neighbour{IP: ip, MAC: mac, Port: p.Key, Located: p.Located()}, true
 	}

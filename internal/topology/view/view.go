@@ -13,6 +13,7 @@ package view
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -70,6 +71,7 @@ type Port struct {
 	Chassis      string
 	OFPort       uint32
 	Status       string
+	rev          uint64 // the store's revision it was typed from
 }
 
 // Located reports whether the port is plugged into a chassis' bridge.
@@ -128,12 +130,13 @@ type View struct {
 	chassis  map[string]Chassis
 	routers  map[string]Router
 	rtrByKey map[uint32]Router
-	// every port (router interfaces included), by id and by key
-	ports     map[string]Port
-	portByKey map[uint32]Port
+	// every port (router interfaces included), by id and by key; Ports
+	// are shared by the views built from one Builder, never changed
+	ports     map[string]*Port
+	portByKey map[uint32]*Port
 	// every port of each network, and the located ones, in key order
-	netPorts map[string][]Port
-	located  map[string][]Port
+	netPorts map[string][]*Port
+	located  map[string][]*Port
 	// networks with a located port on each chassis, in key order, and
 	// the chassis hosting each network, by name
 	hosted map[string][]Network
@@ -153,11 +156,22 @@ type View struct {
 
 // Build copies the store into a View. Call it under the store's read
 // lock; the View shares nothing with the store.
-func Build(s *topology.Store) *View {
+func Build(s *topology.Store) *View { return new(Builder).Build(s) }
+
+// Builder builds views of one store, one applied index after another,
+// typing again only the ports that changed since the last one (a port's
+// revision is the raft index of its last change).
+type Builder struct {
+	ports map[string]*Port
+	prev  *View
+}
+
+// Build is Build, reusing the typed ports of the builder's last view.
+func (b *Builder) Build(s *topology.Store) *View {
 	v := &View{index: s.Index(),
 		networks: map[string]Network{}, netByKey: map[uint32]Network{}, subnets: map[string]Subnet{},
 		chassis: map[string]Chassis{}, routers: map[string]Router{}, rtrByKey: map[uint32]Router{},
-		ports: map[string]Port{}, vipOwners: map[string]map[netip.Addr]string{}}
+		ports: make(map[string]*Port, len(b.ports)), vipOwners: map[string]map[netip.Addr]string{}}
 	s.EachNetwork(func(n topology.Network) {
 		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp}
 		v.networks[n.ID], v.netByKey[n.Key] = tn, tn
@@ -187,24 +201,32 @@ func Build(s *topology.Store) *View {
 		tr := Router{ID: r.ID, Key: r.Key, AdminUp: r.AdminStateUp}
 		v.routers[r.ID], v.rtrByKey[r.Key] = tr, tr
 	})
-	s.EachPort(func(p topology.Port) {
+	s.EachPortRef(func(p *topology.Port) {
+		if old, ok := b.ports[p.ID]; ok && old.rev == p.RevisionNumber && old.NetworkID == p.NetworkID {
+			if _, ok := v.networks[p.NetworkID]; ok {
+				v.ports[p.ID] = old
+				return
+			}
+		}
 		if tp, ok := v.port(p); ok {
-			v.ports[tp.ID] = tp
+			v.ports[tp.ID] = &tp
 		}
 	})
+	b.ports = v.ports
 	s.EachVIPOwner(func(network string, ip netip.Addr, port string) {
 		if v.vipOwners[network] == nil {
 			v.vipOwners[network] = map[netip.Addr]string{}
 		}
 		v.vipOwners[network][ip] = port
 	})
-	v.index_()
+	v.index_(b.prev)
+	b.prev = v
 	return v
 }
 
 // port types a store port; ok is false for a port whose MAC does not
 // parse (the store never holds one) or whose network is gone.
-func (v *View) port(p topology.Port) (Port, bool) {
+func (v *View) port(p *topology.Port) (Port, bool) {
 	mac, err := net.ParseMAC(p.MACAddress)
 	n, ok := v.networks[p.NetworkID]
 	if err != nil || !ok {
@@ -212,7 +234,7 @@ func (v *View) port(p topology.Port) (Port, bool) {
 	}
 	tp := Port{ID: p.ID, Key: p.Key, NetworkID: p.NetworkID, NetworkKey: n.Key, MAC: mac,
 		PortSecurity: p.PortSecurityEnabled, DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID, AdminUp: p.AdminStateUp,
-		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status}
+		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status, rev: p.RevisionNumber}
 	for _, f := range p.FixedIPs {
 		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
 			tp.FixedIPs = append(tp.FixedIPs, FixedIP{SubnetID: f.SubnetID, Addr: ip})
@@ -237,98 +259,236 @@ func (v *View) port(p topology.Port) (Port, bool) {
 }
 
 // index_ builds the indexes over ports and router interfaces from
-// v.ports.
-func (v *View) index_() {
-	v.portByKey = make(map[uint32]Port, len(v.ports))
-	v.netPorts, v.located = map[string][]Port{}, map[string][]Port{}
+// v.ports. With a previous view, a network none of whose ports changed
+// (same *Port, none gone or new) and whose own record did not change keeps
+// the previous view's per-network indexes, which views share read-only:
+// a batch of changes costs its networks, not the cloud.
+func (v *View) index_(prev *View) {
+	v.portByKey = make(map[uint32]*Port, len(v.ports))
+	v.netPorts, v.located = map[string][]*Port{}, map[string][]*Port{}
 	v.hosted, v.hosts = map[string][]Network{}, map[string][]string{}
 	v.ifacesByNet, v.ifacesByRtr = map[string][]RouterInterface{}, map[string][]RouterInterface{}
 	v.addrClaims, v.macClaims = map[string]map[netip.Addr][]uint32{}, map[string]map[string][]uint32{}
-	seen := map[[2]string]bool{}
+	dirty := map[string]bool{} // networks indexed afresh
+	// changed are, per network, the ports that differ from prev's: the
+	// previous *Port (nil for a new one) and the new (nil when gone).
+	type change = struct{ old, new *Port }
+	changed := map[string][]change{}
+	if prev == nil {
+		for id := range v.networks {
+			dirty[id] = true
+		}
+	} else {
+		for id, p := range v.ports {
+			if old := prev.ports[id]; old != p {
+				if old != nil && old.NetworkID != p.NetworkID {
+					dirty[old.NetworkID], dirty[p.NetworkID] = true, true
+					continue
+				}
+				changed[p.NetworkID] = append(changed[p.NetworkID], change{old, p})
+			}
+		}
+		for id, old := range prev.ports {
+			if _, ok := v.ports[id]; !ok {
+				changed[old.NetworkID] = append(changed[old.NetworkID], change{old, nil})
+			}
+		}
+		for id := range v.networks {
+			if _, ok := prev.networks[id]; !ok {
+				dirty[id] = true
+			}
+		}
+		for id := range v.networks {
+			if dirty[id] {
+				continue
+			}
+			v.netPorts[id], v.located[id] = prev.netPorts[id], prev.located[id]
+			v.addrClaims[id], v.macClaims[id] = prev.addrClaims[id], prev.macClaims[id]
+			if cs := changed[id]; len(cs) > 0 {
+				v.patch(id, cs)
+			}
+		}
+	}
 	for _, p := range v.ports {
 		v.portByKey[p.Key] = p
-		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
-		v.indexClaims(p)
 		if p.DeviceOwner == topology.OwnerRouterInterface {
 			v.addInterface(p)
 		}
-		if !p.Located() {
+		if !dirty[p.NetworkID] {
 			continue
 		}
-		v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
-		k := [2]string{p.Chassis, p.NetworkID}
-		if !seen[k] {
-			seen[k] = true
-			v.hosted[p.Chassis] = append(v.hosted[p.Chassis], v.networks[p.NetworkID])
-			v.hosts[p.NetworkID] = append(v.hosts[p.NetworkID], p.Chassis)
+		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
+		v.indexClaims(p)
+		if p.Located() {
+			v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
 		}
 	}
-	byKey := func(a, b Port) int { return cmp.Compare(a.Key, b.Key) }
-	for _, m := range []map[string][]Port{v.netPorts, v.located} {
-		for _, ps := range m {
-			slices.SortFunc(ps, byKey)
+	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
+	for id := range dirty {
+		slices.SortFunc(v.netPorts[id], byKey)
+		slices.SortFunc(v.located[id], byKey)
+		for _, ks := range v.addrClaims[id] {
+			slices.Sort(ks)
+		}
+		for _, ks := range v.macClaims[id] {
+			slices.Sort(ks)
+		}
+	}
+	// Who hosts what, from the located ports of each network.
+	for id, ps := range v.located {
+		var hs []string
+		for _, p := range ps {
+			if !slices.Contains(hs, p.Chassis) {
+				hs = append(hs, p.Chassis)
+			}
+		}
+		slices.Sort(hs)
+		v.hosts[id] = hs
+		for _, c := range hs {
+			v.hosted[c] = append(v.hosted[c], v.networks[id])
 		}
 	}
 	for _, ns := range v.hosted {
 		slices.SortFunc(ns, func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
-	}
-	for _, hs := range v.hosts {
-		slices.Sort(hs)
 	}
 	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr} {
 		for _, is := range m {
 			slices.SortFunc(is, func(a, b RouterInterface) int { return cmp.Compare(a.Port.Key, b.Port.Key) })
 		}
 	}
-	for _, m := range v.addrClaims {
-		for _, ks := range m {
-			slices.Sort(ks)
+}
+
+// patch moves one network's indexes, shared with the previous view, to
+// its changed ports: copies of the slices and maps, with the old ports'
+// entries out and the new ports' in. It costs the network's size in
+// copying, not in building.
+func (v *View) patch(network string, cs []struct{ old, new *Port }) {
+	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
+	ports := slices.Clone(v.netPorts[network])
+	for _, c := range cs {
+		if c.old != nil {
+			if i, ok := slices.BinarySearchFunc(ports, c.old, byKey); ok {
+				ports = slices.Delete(ports, i, i+1)
+			}
+		}
+		if c.new != nil {
+			i, _ := slices.BinarySearchFunc(ports, c.new, byKey)
+			ports = slices.Insert(ports, i, c.new)
 		}
 	}
-	for _, m := range v.macClaims {
-		for _, ks := range m {
-			slices.Sort(ks)
+	v.netPorts[network] = ports
+	var located []*Port
+	for _, p := range ports {
+		if p.Located() {
+			located = append(located, p)
+		}
+	}
+	v.located[network] = located
+	addrs, macs := maps.Clone(v.addrClaims[network]), maps.Clone(v.macClaims[network])
+	if addrs == nil {
+		addrs = map[netip.Addr][]uint32{}
+	}
+	if macs == nil {
+		macs = map[string][]uint32{}
+	}
+	v.addrClaims[network], v.macClaims[network] = addrs, macs
+	for _, c := range cs {
+		if c.old != nil {
+			for _, a := range claimedAddrs(c.old) {
+				addrs[a] = without(addrs[a], c.old.Key)
+				if len(addrs[a]) == 0 {
+					delete(addrs, a)
+				}
+			}
+			for _, m := range claimedMACs(c.old) {
+				macs[m] = without(macs[m], c.old.Key)
+				if len(macs[m]) == 0 {
+					delete(macs, m)
+				}
+			}
+		}
+	}
+	for _, c := range cs {
+		if c.new != nil {
+			for _, a := range claimedAddrs(c.new) {
+				addrs[a] = with(addrs[a], c.new.Key)
+			}
+			for _, m := range claimedMACs(c.new) {
+				macs[m] = with(macs[m], c.new.Key)
+			}
 		}
 	}
 }
 
+// with is a copy of sorted keys with k in it.
+func with(keys []uint32, k uint32) []uint32 {
+	i, ok := slices.BinarySearch(keys, k)
+	if ok {
+		return keys
+	}
+	return slices.Insert(slices.Clone(keys), i, k)
+}
+
+// without is a copy of sorted keys without k.
+func without(keys []uint32, k uint32) []uint32 {
+	i, ok := slices.BinarySearch(keys, k)
+	if !ok {
+		return keys
+	}
+	return slices.Delete(slices.Clone(keys), i, i+1)
+}
+
+// claimedAddrs are the addresses a port claims in its network's index:
+// none for a router interface (its gateway is the router's).
+func claimedAddrs(p *Port) []netip.Addr {
+	if p.DeviceOwner == topology.OwnerRouterInterface {
+		return nil
+	}
+	var out []netip.Addr
+	for _, f := range p.FixedIPs {
+		if !slices.Contains(out, f.Addr) {
+			out = append(out, f.Addr)
+		}
+	}
+	for _, ap := range p.Pairs {
+		if a := ap.Prefix.Addr(); ap.Single && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// claimedMACs are the MACs a port claims, as map keys.
+func claimedMACs(p *Port) []string {
+	out := []string{string(p.MAC)}
+	for _, ap := range p.Pairs {
+		if m := string(ap.MAC); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // indexClaims records the addresses and MACs a port claims, each once.
-func (v *View) indexClaims(p Port) {
+func (v *View) indexClaims(p *Port) {
 	if v.macClaims[p.NetworkID] == nil {
 		v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID] = map[string][]uint32{}, map[netip.Addr][]uint32{}
 	}
 	macs, addrs := v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID]
-	addMAC := func(m net.HardwareAddr) {
-		if k := string(m); !slices.Contains(macs[k], p.Key) {
-			macs[k] = append(macs[k], p.Key)
-		}
+	for _, m := range claimedMACs(p) {
+		macs[m] = append(macs[m], p.Key)
 	}
-	addMAC(p.MAC)
-	for _, ap := range p.Pairs {
-		addMAC(ap.MAC)
-	}
-	if p.DeviceOwner == topology.OwnerRouterInterface {
-		return // a gateway, when its router is up
-	}
-	addAddr := func(a netip.Addr) {
-		if !slices.Contains(addrs[a], p.Key) {
-			addrs[a] = append(addrs[a], p.Key)
-		}
-	}
-	for _, f := range p.FixedIPs {
-		addAddr(f.Addr)
-	}
-	for _, ap := range p.Pairs {
-		if ap.Single {
-			addAddr(ap.Prefix.Addr())
-		}
+	for _, a := range claimedAddrs(p) {
+		addrs[a] = append(addrs[a], p.Key)
 	}
 }
 
 // AddressClaims are the keys of the ports of a network (router interfaces
 // aside) that claim an address — a fixed IP or a single-address pair —
 // plugged or not, in key order.
-func (v *View) AddressClaims(network string, ip netip.Addr) []uint32 { return v.addrClaims[network][ip] }
+func (v *View) AddressClaims(network string, ip netip.Addr) []uint32 {
+	return v.addrClaims[network][ip]
+}
 
 // MACClaims are the keys of the ports of a network (router interfaces
 // included) whose own MAC or a pair's MAC is mac, plugged or not, in key
@@ -339,7 +499,7 @@ func (v *View) MACClaims(network string, mac net.HardwareAddr) []uint32 {
 
 // addInterface indexes a router interface port, if its router is up and
 // the port is whole (a fixed IP in a known subnet).
-func (v *View) addInterface(p Port) {
+func (v *View) addInterface(p *Port) {
 	r, ok := v.routers[p.DeviceID]
 	if !ok || !r.AdminUp || len(p.FixedIPs) == 0 {
 		return
@@ -348,7 +508,7 @@ func (v *View) addInterface(p Port) {
 	if !ok || !sn.Prefix.IsValid() {
 		return
 	}
-	ri := RouterInterface{Router: r, Port: p, Network: v.networks[p.NetworkID], Subnet: sn.ID,
+	ri := RouterInterface{Router: r, Port: *p, Network: v.networks[p.NetworkID], Subnet: sn.ID,
 		Prefix: sn.Prefix, IP: p.FixedIPs[0].Addr, MAC: p.MAC}
 	v.ifacesByNet[p.NetworkID] = append(v.ifacesByNet[p.NetworkID], ri)
 	v.ifacesByRtr[r.ID] = append(v.ifacesByRtr[r.ID], ri)
@@ -384,16 +544,22 @@ func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *Vi
 		return v
 	}
 	d := *v
-	d.ports = make(map[string]Port, len(v.ports))
+	d.ports = make(map[string]*Port, len(v.ports))
 	for id, p := range v.ports {
-		if ofport, ok := listed[id]; ok {
-			p.Chassis, p.OFPort = chassis, ofport
-		} else if p.Chassis == chassis {
-			p.OFPort = 0
+		ofport, ok := listed[id]
+		switch {
+		case ok && (p.Chassis != chassis || p.OFPort != ofport):
+			c := *p
+			c.Chassis, c.OFPort = chassis, ofport
+			p = &c
+		case !ok && p.Chassis == chassis && p.OFPort != 0:
+			c := *p
+			c.OFPort = 0
+			p = &c
 		}
 		d.ports[id] = p
 	}
-	d.index_()
+	d.index_(v)
 	return &d
 }
 
@@ -438,43 +604,51 @@ func (v *View) RouterByKey(key uint32) (Router, bool) {
 
 // Port returns any port by id, located or not.
 func (v *View) Port(id string) (Port, bool) {
-	p, ok := v.ports[id]
-	return p, ok
+	if p, ok := v.ports[id]; ok {
+		return *p, true
+	}
+	return Port{}, false
 }
 
 // PortByKey returns any port by its key.
 func (v *View) PortByKey(key uint32) (Port, bool) {
-	p, ok := v.portByKey[key]
-	return p, ok
+	if p, ok := v.portByKey[key]; ok {
+		return *p, true
+	}
+	return Port{}, false
 }
 
 // LocatedPort returns a port plugged into a chassis, by id.
 func (v *View) LocatedPort(id string) (Port, bool) {
-	p, ok := v.ports[id]
-	return p, ok && p.Located()
+	if p, ok := v.ports[id]; ok && p.Located() {
+		return *p, true
+	}
+	return Port{}, false
 }
 
 // LocatedPortByKey returns a located port by its key (the pipeline's
 // register value).
 func (v *View) LocatedPortByKey(key uint32) (Port, bool) {
-	p, ok := v.portByKey[key]
-	return p, ok && p.Located()
+	if p, ok := v.portByKey[key]; ok && p.Located() {
+		return *p, true
+	}
+	return Port{}, false
 }
 
 // NetworkPorts are the located ports of a network, on every chassis, in
-// key order.
-func (v *View) NetworkPorts(network string) []Port { return v.located[network] }
+// key order. The Ports are the view's: read them, never change them.
+func (v *View) NetworkPorts(network string) []*Port { return v.located[network] }
 
 // AllNetworkPorts are every port of a network, located or not, router
-// interfaces included, in key order.
-func (v *View) AllNetworkPorts(network string) []Port { return v.netPorts[network] }
+// interfaces included, in key order (the view's, read only).
+func (v *View) AllNetworkPorts(network string) []*Port { return v.netPorts[network] }
 
 // PortWithMAC returns the port of a network whose own MAC is mac, located
 // or not.
 func (v *View) PortWithMAC(network string, mac net.HardwareAddr) (Port, bool) {
-	for _, p := range v.netPorts[network] {
-		if bytes.Equal(p.MAC, mac) {
-			return p, true
+	for _, k := range v.macClaims[network][string(mac)] {
+		if p := v.portByKey[k]; bytes.Equal(p.MAC, mac) {
+			return *p, true
 		}
 	}
 	return Port{}, false
@@ -494,9 +668,9 @@ func (v *View) Hosts(chassis, network string) bool {
 }
 
 // LocalPorts are the ports plugged into the chassis, by network key then
-// port key.
-func (v *View) LocalPorts(chassis string) []Port {
-	var out []Port
+// port key (the view's, read only).
+func (v *View) LocalPorts(chassis string) []*Port {
+	var out []*Port
 	for _, n := range v.hosted[chassis] {
 		for _, p := range v.located[n.ID] {
 			if p.Chassis == chassis {

@@ -3,6 +3,7 @@ package view_test
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -83,3 +84,58 @@ func TestWithChassisPorts(t *testing.T) {
 		t.Fatal("a report that changes nothing derived a new view")
 	}
 }
+
+// TestBuilderEqualsFreshBuild: views a builder derives one from the
+// other, as a node builds them batch after batch, answer every question
+// exactly as a view built afresh from the same store.
+func TestBuilderEqualsFreshBuild(t *testing.T) {
+	f := topologytest.Routed(t)
+	var b view.Builder
+	b.Build(f.Store)
+	describe := func(v *view.View) string {
+		var s strings.Builder
+		for _, n := range []string{"A", "B"} {
+			fmt.Fprintln(&s, n, v.NetworkHosts(n))
+			for _, p := range v.AllNetworkPorts(n) {
+				fmt.Fprintln(&s, p.ID, p.Key, p.Chassis, p.OFPort, p.MAC, p.FixedIPs, p.Located())
+				for _, fip := range p.FixedIPs {
+					fmt.Fprintln(&s, " addr", fip.Addr, v.AddressClaims(n, fip.Addr))
+				}
+				fmt.Fprintln(&s, " mac", v.MACClaims(n, p.MAC))
+			}
+			fmt.Fprintln(&s, v.Neighbours(n), v.SharedAddresses(n))
+		}
+		for _, c := range []string{"hv1", "hv2", "hv3"} {
+			fmt.Fprintln(&s, c, v.HostedNetworks(c), len(v.LocalPorts(c)), v.ChassisRouters(c))
+		}
+		return s.String()
+	}
+	step := func(what string, op func(i uint64) error) {
+		t.Helper()
+		if err := op(uint64(500 + len(what))); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := describe(b.Build(f.Store)), describe(view.Build(f.Store)); got != want {
+			t.Fatalf("after %s the builder's view differs:\n%s\nfrom a fresh one:\n%s", what, got, want)
+		}
+	}
+	pair := func(ip, mac string) *[]topology.AddressPair {
+		return &[]topology.AddressPair{{IPAddress: ip, MACAddress: mac}}
+	}
+	step("a new port", func(i uint64) error {
+		_, err := f.Store.CreatePorts(i, []topology.PortSpec{{ID: "n1", NetworkID: str("A"), AllowedAddressPairs: pair("10.0.0.100", "fa:16:3e:aa:00:01")}})
+		return err
+	})
+	step("a shared pair", func(i uint64) error {
+		_, err := f.Store.UpdatePort(i, topology.PortSpec{ID: "a1", AllowedAddressPairs: pair("10.0.0.100", "fa:16:3e:aa:00:01")})
+		return err
+	})
+	step("a move", func(i uint64) error {
+		_, err := f.Store.ReportPorts(i, "hv3", []topology.Binding{{PortID: "a3", OFPort: 4}, {PortID: "b2", OFPort: 1}})
+		return err
+	})
+	step("a deletion", func(i uint64) error { return f.Store.DeletePort(i, "a2") })
+	step("an interface gone", func(i uint64) error { _, err := f.Store.RemoveRouterInterface(i, "R", "B4"); return err })
+	step("a status", func(i uint64) error { f.Store.SetPortsActive(i, "hv1", []string{"a1", "b1"}); return nil })
+}
+func str(s string) *string { return &s }
