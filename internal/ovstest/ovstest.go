@@ -206,13 +206,26 @@ func stopPID(pid int) {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(pid, 0) != nil {
+	for i := 0; i < 500; i++ {
+		if syscall.Kill(pid, 0) != nil || zombie(pid) {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// zombie reports whether a process has exited but is not reaped yet: a
+// daemon that detached is reaped by init, which on some machines takes
+// seconds; it is stopped all the same.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 // VsctlErr runs ovs-vsctl against this instance.
