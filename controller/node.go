@@ -76,7 +76,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log}
 	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
-		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe},
+		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
 		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed}, log)
 	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}, n.bridges, log)
 	if err != nil {
@@ -149,6 +149,9 @@ func (n *Node) Run(parent context.Context) error {
 			select {
 			case <-n.cluster.ReadyCh():
 				n.bridges.SetReady()
+				if n.chassis != nil {
+					n.chassis.Kick() // hand the bridges the local bridge at once
+				}
 			case <-ctx.Done():
 			}
 		})

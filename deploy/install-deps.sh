@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a fresh Debian
-# machine, as root: Open vSwitch and network tools from Debian's packages,
+# machine, as root: Open vSwitch, OVN (the peer the benchmarks measure
+# against) and network tools from Debian's packages,
 # and the Go modules of go.mod. Does nothing that is already there.
 set -euo pipefail
 
 need=()
 for pair in ovs-vswitchd:openvswitch-switch ovs-ofctl:openvswitch-common ip:iproute2 \
-            ping:iputils-ping tcpdump:tcpdump ethtool:ethtool arping:arping; do
+            ping:iputils-ping tcpdump:tcpdump ethtool:ethtool arping:arping \
+            ovn-controller:ovn-host ovn-northd:ovn-central; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

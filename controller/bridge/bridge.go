@@ -64,6 +64,11 @@ type Config struct {
 	// tunnels to (a userspace datapath drops the first packet to a remote
 	// it has not resolved).
 	ProbeTunnels bool
+	// WaitLocal: the node manages a local chassis; no bridge is replayed
+	// before its agent has said which bridge that is and what is plugged
+	// into it — else the local bridge would be replayed with the base
+	// pipeline alone and lose its ports' flows until it said so.
+	WaitLocal bool
 }
 
 func (c *Config) defaults() {

@@ -546,3 +546,25 @@ func TestPuntHeldUntilBinding(t *testing.T) {
 }
 
 func strp(s string) *string { return &s }
+
+// TestNoReplayBeforeTheChassisSpeaks: on a node that manages a chassis, no
+// bridge is replayed before the agent has said which bridge is the
+// chassis' and what is plugged into it: replayed earlier, the chassis'
+// bridge would get the base pipeline alone and lose its ports' flows.
+func TestNoReplayBeforeTheChassisSpeaks(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	sw := newFakeSwitch()
+	m := NewManager(Config{Mode: pipeline.Reactive, RetryDelay: 10 * time.Millisecond, WaitLocal: true}, Hooks{}, zaptest.NewLogger(t))
+	m.Update(f.View(), nil, true)
+	m.SetReady()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, sw) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(300 * time.Millisecond)
+	if _, n := sw.snapshot(); n != 0 {
+		t.Fatalf("%d bundles before the chassis said which bridge is its own", n)
+	}
+	m.SetLocal(Local{DPID: 1, Bridge: topologytest.Bridge("hv1")})
+	ovstest.Eventually(t, 5*time.Second, "replay", func() bool { _, n := sw.snapshot(); return n == 1 })
+}

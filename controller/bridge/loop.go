@@ -142,6 +142,9 @@ func (l *loop) step(ctx context.Context) error {
 	if !ready || base == nil {
 		return nil // never replay from a partial topology
 	}
+	if l.m.cfg.WaitLocal && local == nil {
+		return nil // nor without knowing which bridge is the chassis'
+	}
 	if local != nil && local.DPID != l.sw.DPID() {
 		local = nil
 	}
