@@ -63,7 +63,7 @@ func newWyvernLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *wyvern
 		api := ip + ":9696"
 		args := []string{"--node-id", fmt.Sprintf("hv%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprint(i+1)),
 			"--raft-addr", ip + ":7946", "--api-addr", api, "--openflow-addr", "tcp:127.0.0.1:6653",
-			"--ovsdb", o.DB(), "--encap-ip", ip, "--datapath-type", "netdev"}
+			"--ovsdb", o.DB(), "--encap-ip", ip, "--datapath-type", "netdev", "--log-level", benchLogLevel()}
 		if i > 0 {
 			args = append(args, "--join", "http://"+l.apis[0])
 		}
@@ -89,9 +89,9 @@ func newWyvernLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *wyvern
 				<-done
 			}
 			f.Close()
-			if t.Failed() {
+			if t.Failed() || os.Getenv("WYVERN_BENCH_LOG") != "" {
 				b, _ := os.ReadFile(logPath)
-				if len(b) > 3000 {
+				if len(b) > 3000 && os.Getenv("WYVERN_BENCH_LOG") == "" {
 					b = b[len(b)-3000:]
 				}
 				t.Logf("--- wyvernd hv%d (tail):\n%s", i+1, b)
@@ -258,7 +258,13 @@ func bindToReply(t testing.TB, a, b *ovstest.VM, portB string) time.Duration {
 	time.Sleep(200 * time.Millisecond) // pinging, and a's ARP for b settled
 	start := time.Now()
 	b.Plug("br-int", portB)
-	return p.firstReply(t, 10*time.Second).Sub(start)
+	plugged := time.Now()
+	first := p.firstReply(t, 10*time.Second)
+	if os.Getenv("WYVERN_BENCH_LOG") != "" {
+		t.Logf("plug %s at %s, plugged (ofport read) %s, first reply %s", portB, start.UTC().Format("15:04:05.000000"),
+			plugged.UTC().Format("15:04:05.000000"), first.UTC().Format("15:04:05.000000"))
+	}
+	return first.Sub(start)
 }
 
 func median(d []time.Duration) time.Duration {
@@ -345,4 +351,13 @@ func round(d []time.Duration) []time.Duration {
 		out[i] = x.Round(100 * time.Microsecond)
 	}
 	return out
+}
+
+// benchLogLevel is wyvernd's log level in the lab (WYVERN_BENCH_LOG, for
+// finding where time goes; default warn).
+func benchLogLevel() string {
+	if l := os.Getenv("WYVERN_BENCH_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }

@@ -172,8 +172,13 @@ func (l *loop) step(ctx context.Context) error {
 			l.invalid = append(l.invalid, l.m.pipeline.Invalidates(l.eff, eff, changes)...)
 		}
 		l.setView(eff, local)
+		start, dirty := time.Now(), len(l.dirty)
 		if err := l.sync(ctx); err != nil {
 			return err
+		}
+		if ce := l.log.Check(zap.DebugLevel, "bridge updated"); ce != nil && dirty > 0 {
+			ce.Write(zap.Uint64("index", eff.Index()), zap.Int("changes", len(changes)), zap.Int("flows", dirty),
+				zap.Duration("took", time.Since(start)))
 		}
 	}
 	l.retryHeld(ctx)

@@ -253,7 +253,11 @@ func (ch *Chassis) reportOnce(ctx context.Context) (again time.Duration, err err
 		}
 	}
 	sort.Slice(report, func(i, j int) bool { return report[i].PortID < report[j].PortID })
-	_, err = ch.cluster.Propose(ctx, cluster.CmdChassisPorts, cluster.ChassisPorts{Chassis: name, Bindings: report})
+	start := time.Now()
+	res, err := ch.cluster.Propose(ctx, cluster.CmdChassisPorts, cluster.ChassisPorts{Chassis: name, Bindings: report})
+	if ce := ch.log.Check(zap.DebugLevel, "ports reported"); ce != nil {
+		ce.Write(zap.Int("ports", len(report)), zap.Uint64("index", res.Index), zap.Duration("took", time.Since(start)), zap.Error(err))
+	}
 	return again, err
 }
 

@@ -275,7 +275,11 @@ func (s *internalServer) propose(w http.ResponseWriter, r *http.Request) {
 		reply(w, outcome{NoLeader: "forwarded to a node that is no longer leader"})
 		return
 	}
+	start := time.Now()
 	res, err := s.c.apply(r.Context(), p.Type, p.Payload)
+	if ce := s.c.log.Check(zap.DebugLevel, "forwarded command applied"); ce != nil {
+		ce.Write(zap.Uint8("type", uint8(p.Type)), zap.Uint64("index", res.Index), zap.Duration("took", time.Since(start)))
+	}
 	out := outcome{Index: res.Index}
 	var te *topology.Error
 	switch {

@@ -377,6 +377,10 @@ func (vm *VM) Plug(bridge, ifaceID string) {
 	vm.t.Helper()
 	vm.o.Vsctl("add-port", bridge, vm.Tap, "--", "set", "interface", vm.Tap, "external_ids:iface-id="+ifaceID)
 	ofport := ""
+	if n, err := strconv.Atoi(vm.o.Vsctl("get", "interface", vm.Tap, "ofport")); err == nil && n > 0 {
+		vm.OFPort = n // vswitchd assigned it before add-port returned
+		return
+	}
 	Eventually(vm.t, 10*time.Second, "ofport of "+vm.Tap, func() bool {
 		ofport = vm.o.Vsctl("get", "interface", vm.Tap, "ofport")
 		n, err := strconv.Atoi(ofport)
