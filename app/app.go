@@ -30,7 +30,7 @@ type App interface {
 	// ID is the app's cookie app: every flow it returns carries it.
 	ID() pipeline.App
 	// Flows is every flow the app wants on a bridge: proactive mode's
-	// whole set (reactive mode leaves out PerDestination flows).
+	// whole set (reactive mode leaves out those a punt installs).
 	Flows(v *view.View, br view.Bridge) []of.Flow
 	// ObjectFlows is the part of Flows whose cookie objects are in objs.
 	ObjectFlows(v *view.View, br view.Bridge, objs Objects) []of.Flow
@@ -39,8 +39,9 @@ type App interface {
 	// after it. A change that alters no flow (a port's status, a name)
 	// affects nothing.
 	Affects(before, after *view.View, br view.Bridge, changes []topology.Change) Scope
-	// PerDestination reports whether a flow serves one destination and
-	// is installed on demand, by a punt, in reactive mode.
+	// PerDestination reports whether a flow serves one destination (its
+	// cookie object, when a port): reactive mode installs it on demand,
+	// by a punt (but see LocalReconciler).
 	PerDestination(f of.Flow) bool
 	// Reasons are the punt reasons the app answers.
 	Reasons() []pipeline.PuntReason
@@ -50,6 +51,16 @@ type App interface {
 	// installed) that a batch of committed changes made stale: the next
 	// packet punts again and is answered from the new view.
 	Invalidates(before, after *view.View, changes []topology.Change) []of.FlowMod
+}
+
+// LocalReconciler is an app whose PerDestination flows serving a port
+// plugged into the bridge's own chassis are reconciled in reactive mode
+// with the rest, not installed on demand: l2pop and tunnels, so that a
+// VM is reachable, from its neighbours and from a tunnel, the moment its
+// port is programmed, with no punt on the way in.
+type LocalReconciler interface {
+	App
+	ReconcilesLocal()
 }
 
 // Objects is a set of cookie objects (pipeline.PortObject, ...; 0 for an

@@ -17,6 +17,10 @@ func (App) PerDestination(f of.Flow) bool {
 	return f.Table == pipeline.Table(pipeline.L2Lookup) && pipeline.Cookie(f.Cookie).Kind() == pipeline.KindPort
 }
 
+// ReconcilesLocal implements app.LocalReconciler: what delivers to a port
+// plugged here is reconciled, in reactive mode too.
+func (App) ReconcilesLocal() {}
+
 // Reasons implements app.App.
 func (App) Reasons() []pipeline.PuntReason { return []pipeline.PuntReason{pipeline.ReasonL2Miss} }
 

@@ -11,11 +11,16 @@ import (
 //
 //	bits 63..48  round   bumped each time the controller replays a bridge
 //	bits 47..40  app     the owner of the flow (App)
-//	bits 39..0   object  key of the logical object the flow serves
+//	bits 39..0   object  the logical object the flow serves:
+//	  39..36     kind    port, network, router (0: the app's base flows)
+//	  35         on demand: a punt's answer installed it (reactive mode)
+//	  34..0      key     the object's key
 //
 // The round lets a replay replace everything and then sweep what is left of
 // older rounds by cookie mask; the object lets reactive flows be invalidated
-// by cookie when the object changes.
+// by cookie when the object changes, and the on-demand bit keeps those
+// deletes off the reconciled flows of the same object (a port plugged
+// here has its L2Lookup flow reconciled; elsewhere a punt installs it).
 type Cookie uint64
 
 // Cookie field widths and masks.
@@ -76,7 +81,7 @@ func (a App) String() string {
 // of ports, networks, routers and chassis never collide in a cookie.
 const (
 	objectKindShift = ObjectBits - 4
-	objectKeyMask   = 1<<objectKindShift - 1
+	objectKeyMask   = OnDemandMask - 1
 
 	KindPort    = 1
 	KindNetwork = 2
@@ -87,6 +92,18 @@ const (
 // KindMask selects the object kind of a cookie: with AppMask, a delete
 // reaches every flow of an app serving objects of one kind.
 const KindMask uint64 = 0xf << objectKindShift
+
+// OnDemandMask is the cookie bit of flows a punt's answer installed.
+const OnDemandMask uint64 = 1 << (objectKindShift - 1)
+
+// OnDemand reports whether a punt's answer installed the flow.
+func (c Cookie) OnDemand() bool { return uint64(c)&OnDemandMask != 0 }
+
+// OnDemand returns the flow marked as installed by a punt's answer.
+func OnDemand(f of.Flow) of.Flow {
+	f.Cookie |= OnDemandMask
+	return f
+}
 
 // Kind is the kind of the object the flow serves (KindPort, ...), 0 for
 // none.
@@ -132,8 +149,12 @@ func WithRound(f of.Flow, round uint16) of.Flow {
 func (c Cookie) String() string {
 	kinds := [...]string{"", "port", "network", "router", "chassis"}
 	o := c.Object()
+	demand := ""
+	if c.OnDemand() {
+		demand = ",on-demand"
+	}
 	if k := o >> objectKindShift; k > 0 && int(k) < len(kinds) {
-		return fmt.Sprintf("round=%d,app=%s,%s=%d", c.Round(), c.App(), kinds[k], o&objectKeyMask)
+		return fmt.Sprintf("round=%d,app=%s,%s=%d%s", c.Round(), c.App(), kinds[k], o&objectKeyMask, demand)
 	}
 	return fmt.Sprintf("round=%d,app=%s,object=%d", c.Round(), c.App(), o)
 }

@@ -201,6 +201,10 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 // port's Egress) — installed on demand in reactive mode.
 func (App) PerDestination(f of.Flow) bool { return f.Table == pipeline.Table(pipeline.Egress) }
 
+// ReconcilesLocal implements app.LocalReconciler: what delivers to a port
+// plugged here is reconciled, in reactive mode too.
+func (App) ReconcilesLocal() {}
+
 // Reasons implements app.App: tunnels answers no punt (l2pop and dvr
 // install its Egress flows with theirs).
 func (App) Reasons() []pipeline.PuntReason { return nil }

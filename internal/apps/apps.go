@@ -52,35 +52,51 @@ func (p *Pipeline) Mode() pipeline.Mode { return p.mode }
 
 // Flows returns every app's flows for one bridge (the table-miss flows of
 // the base pipeline aside). Proactive mode gets them all. Reactive mode
-// leaves out the flows that serve one destination — they come from punts,
-// on demand — and gives each local port its metered punt flows instead.
+// leaves out the flows that serve one remote destination — they come from
+// punts, on demand — and gives each local port its metered punt flows
+// instead.
 func (p *Pipeline) Flows(v *view.View, br view.Bridge) []of.Flow {
 	var out []of.Flow
 	for _, a := range p.apps {
-		out = append(out, p.keep(a, a.Flows(v, br))...)
+		out = append(out, p.keep(a, v, br, a.Flows(v, br))...)
 	}
 	return out
 }
 
-// keep drops, in reactive mode, the per-destination flows of an app.
-func (p *Pipeline) keep(a app.App, flows []of.Flow) []of.Flow {
+// keep drops, in reactive mode, an app's flows that OnDemand says a punt
+// installs.
+func (p *Pipeline) keep(a app.App, v *view.View, br view.Bridge, flows []of.Flow) []of.Flow {
 	if p.mode != pipeline.Reactive {
 		return flows
 	}
 	out := flows[:0]
 	for _, f := range flows {
-		if !a.PerDestination(f) {
+		if !onDemand(a, v, br, f) {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// PerDestination reports whether a flow is one reactive mode installs on
-// demand, for one destination: its app says so.
-func (p *Pipeline) PerDestination(f of.Flow) bool {
+// OnDemand reports whether reactive mode installs a flow on demand, from
+// a punt: its app says it serves one destination — and, for an app that
+// reconciles what serves its own chassis' ports (app.LocalReconciler),
+// that destination is not a port plugged into this bridge's chassis.
+func (p *Pipeline) OnDemand(v *view.View, br view.Bridge, f of.Flow) bool {
 	a, ok := p.byID[pipeline.Cookie(f.Cookie).App()]
-	return ok && a.PerDestination(f)
+	return ok && p.mode == pipeline.Reactive && onDemand(a, v, br, f)
+}
+
+func onDemand(a app.App, v *view.View, br view.Bridge, f of.Flow) bool {
+	if !a.PerDestination(f) {
+		return false
+	}
+	c := pipeline.Cookie(f.Cookie)
+	if _, local := a.(app.LocalReconciler); !local || c.Kind() != pipeline.KindPort {
+		return true
+	}
+	dst, ok := v.LocatedPortByKey(pipeline.ObjectKey(c.Object()))
+	return !ok || dst.Chassis != br.Chassis
 }
 
 // Answers reports whether some app answers a punt reason.

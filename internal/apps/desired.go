@@ -90,14 +90,14 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 		var flows []of.Flow
 		replace := map[uint64]bool{}
 		if scope.All {
-			flows = p.keep(a, a.Flows(after, br))
+			flows = p.keep(a, after, br, a.Flows(after, br))
 			for obj := range d.objects {
 				if pipeline.Cookie(obj).App() == a.ID() {
 					replace[obj] = true
 				}
 			}
 		} else {
-			flows = p.keep(a, a.ObjectFlows(after, br, scope.Objects))
+			flows = p.keep(a, after, br, a.ObjectFlows(after, br, scope.Objects))
 			for o := range scope.Objects {
 				replace[pipeline.NewCookie(0, a.ID(), o)] = true
 			}

@@ -64,10 +64,12 @@ func TestInvalidations(t *testing.T) {
 		t.Errorf("R leaving B4 deletes:\n%s", got)
 	}
 	for _, m := range mods {
-		// Narrowed to dvr's per-destination routes: the reconciler's echo
-		// answers and TTL guard (router and no object) stay.
+		// Narrowed to dvr's routes a punt installed: the reconciler's
+		// echo answers and TTL guard (router and no object) stay, and so
+		// do the reconciled routes to ports plugged here.
 		if m.Flow.Table == pipeline.Table(pipeline.L3Lookup) &&
-			(m.CookieMask != pipeline.AppMask|pipeline.KindMask || pipeline.Cookie(m.Flow.Cookie).Kind() != pipeline.KindPort) {
+			(m.CookieMask != pipeline.AppMask|pipeline.KindMask|pipeline.OnDemandMask ||
+				pipeline.Cookie(m.Flow.Cookie).Kind() != pipeline.KindPort || !pipeline.Cookie(m.Flow.Cookie).OnDemand()) {
 			t.Errorf("a route delete not narrowed to per-destination flows: %s", m.Flow.Format(nil))
 		}
 	}
@@ -79,7 +81,7 @@ func TestInvalidations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, topology.Change{Resource: "chassis", ID: "hv3"})
-	obj := fmt.Sprintf("cookie=%#x, table=60", uint64(pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))))
+	obj := fmt.Sprintf("cookie=%#x, table=60", pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))|pipeline.OnDemandMask)
 	if !strings.Contains(got, obj) || !strings.Contains(got, "table=50") {
 		t.Errorf("hv3's new endpoint: want b2's Egress (%s) and routes deleted, got\n%s", obj, got)
 	}
