@@ -48,6 +48,7 @@ const (
 	MeterMax uint32 = 0xffff0000
 
 	errMeterModFailed = 12
+	errMeterExists    = 1 // OFPMMFC_METER_EXISTS
 	errMeterUnknown   = 3 // OFPMMFC_UNKNOWN_METER
 )
 

@@ -214,6 +214,48 @@ func TestMetersOnRealOVS(t *testing.T) {
 	}
 }
 
+// TestApplyMetersAndFlowsOnRealOVS: a new meter and a flow punting
+// through it go in one Apply (one write, then the commit); Apply again
+// with the meter at a new rate modifies it in place; a meter the switch
+// rejects discards the bundle, so no flow of it lands.
+func TestApplyMetersAndFlowsOnRealOVS(t *testing.T) {
+	o, br, _, sw := realSwitch(t)
+	ctx := context.Background()
+	punt := func(table uint8, meter uint32) of.FlowMod {
+		return of.FlowMod{Command: of.FlowAdd, Flow: of.Flow{Table: table, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 1),
+			Actions: []of.Action{of.Punt{MeterID: meter}}}}
+	}
+	if err := sw.Apply(ctx, []Meter{{ID: 9, Rate: 100, Burst: 50}}, []of.FlowMod{punt(3, 9)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Ofctl("dump-meters", br); !strings.Contains(got, "meter=9 pktps burst stats bands=") || !strings.Contains(got, "rate=100 burst_size=50") {
+		t.Fatalf("dump-meters after Apply:\n%s", got)
+	}
+	if got := o.DumpFlows(br); len(got) != 1 || !strings.Contains(got[0], "meter_id=9") {
+		t.Fatalf("flows after Apply: %v", got)
+	}
+	if err := sw.Apply(ctx, []Meter{{ID: 9, Rate: 20, Burst: 20}}, []of.FlowMod{punt(4, 9)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Ofctl("dump-meters", br); !strings.Contains(got, "rate=20 burst_size=20") {
+		t.Fatalf("an existing meter was not modified:\n%s", got)
+	}
+	before := o.DumpFlows(br)
+	// A band of rate 0 is invalid: the meter fails, and with it the bundle.
+	err := sw.Apply(ctx, []Meter{{ID: 11, Rate: 0, Burst: 0}}, []of.FlowMod{punt(5, 9), punt(6, 11)})
+	var oe *OpenFlowError
+	if !errors.As(err, &oe) {
+		t.Fatalf("Apply with a rejected meter: got %v, want an OpenFlow error", err)
+	}
+	t.Logf("switch said: %v", err)
+	if after := o.DumpFlows(br); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("a rejected Apply changed the flows: %v -> %v", before, after)
+	}
+	if err := sw.Barrier(ctx); err != nil {
+		t.Fatalf("session unusable after a rejected Apply: %v", err)
+	}
+}
+
 // TestPacketIn2OnRealOVS: a punt flow's controller(userdata=...) comes
 // back with the packet, as do the flow's table and cookie and the
 // pipeline fields the packet carried (metadata, registers), because the
