@@ -37,8 +37,9 @@ type Switch interface {
 	Generation() uint64
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
 	Bundle(ctx context.Context, mods []of.FlowMod) error
+	// Apply sets meters and bundles flow-mods in two round trips.
+	Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod) error
 	PacketOut(ctx context.Context, po ofctl.PacketOut) error
-	SetMeter(ctx context.Context, m ofctl.Meter) error
 	DeleteMeter(ctx context.Context, id uint32) error
 	MeterStats(ctx context.Context) ([]ofctl.MeterStats, error)
 }
@@ -57,9 +58,13 @@ type Config struct {
 	RetryDelay time.Duration
 	// HoldFor bounds how long a punt for a port that is not plugged yet
 	// waits for its binding (default 2 s); HoldMax bounds how many wait
-	// on one bridge (default 256). Beyond either, the packet is dropped.
-	HoldFor time.Duration
-	HoldMax int
+	// on one bridge (default 256), HoldPerDestination how many for one
+	// destination (default 8: a connection's first packets, a SYN and
+	// its retransmits, not a whole stream). Beyond any, the packet is
+	// dropped.
+	HoldFor            time.Duration
+	HoldMax            int
+	HoldPerDestination int
 	// ProbeTunnels makes the local bridge probe every remote chassis it
 	// tunnels to (a userspace datapath drops the first packet to a remote
 	// it has not resolved).
@@ -89,6 +94,9 @@ func (c *Config) defaults() {
 	}
 	if c.HoldMax <= 0 {
 		c.HoldMax = 256
+	}
+	if c.HoldPerDestination <= 0 {
+		c.HoldPerDestination = 8
 	}
 }
 

@@ -98,6 +98,16 @@ func covers(del, f of.Match) bool {
 	return true
 }
 
+// Apply sets the meters, then bundles: as the switch sees them, in order.
+func (b *fakeSwitch) Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod) error {
+	for _, m := range meters {
+		if err := b.SetMeter(ctx, m); err != nil {
+			return err
+		}
+	}
+	return b.Bundle(ctx, mods)
+}
+
 func (b *fakeSwitch) Bundle(_ context.Context, mods []of.FlowMod) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -567,4 +577,98 @@ func TestNoReplayBeforeTheChassisSpeaks(t *testing.T) {
 	}
 	m.SetLocal(Local{DPID: 1, Bridge: topologytest.Bridge("hv1")})
 	ovstest.Eventually(t, 5*time.Second, "replay", func() bool { _, n := sw.snapshot(); return n == 1 })
+}
+
+// TestInvalidationSparesReconciledFlows: a1 is plugged here, so its
+// L2Lookup flow is reconciled, not punted for; a change to a1 invalidates
+// the L2Lookup flows punts installed for it (by cookie), and that delete
+// must not take the reconciled one with it — the bridge still equals a
+// full recompute afterwards. (Without the on-demand cookie bit, the
+// delete reaches it and the bridge loses a1.)
+func TestInvalidationSparesReconciledFlows(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1, _ := r.f.Store.Port("a1")
+	lookup := func() bool {
+		have, _ := r.sw.snapshot()
+		for _, f := range have.Flows() {
+			if f.Table == pipeline.Table(pipeline.L2Lookup) && pipeline.Cookie(f.Cookie).Object() == pipeline.PortObject(a1.Key) {
+				return true
+			}
+		}
+		return false
+	}
+	if !lookup() {
+		t.Fatal("a1, plugged here, has no reconciled L2Lookup flow in reactive mode")
+	}
+	r.change(func(i uint64) ([]string, error) {
+		pairs := []topology.AddressPair{{IPAddress: "10.0.0.250", MACAddress: "fa:16:3e:aa:bb:cc"}}
+		_, err := r.f.Store.UpdatePort(i, topology.PortSpec{ID: "a1", AllowedAddressPairs: &pairs})
+		return []string{"a1"}, err
+	}, topology.ResourcePort)
+	r.settled("a1's pair, and a1 still there", r.want(r.bindings("hv1"), 1))
+	if !lookup() {
+		t.Fatal("the invalidation of a1 deleted its reconciled L2Lookup flow")
+	}
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	last := r.sw.bundles[len(r.sw.bundles)-1]
+	deletes := 0
+	for _, m := range last {
+		if m.Command == of.FlowDelete {
+			deletes++
+			if !pipeline.Cookie(m.Flow.Cookie).OnDemand() || m.CookieMask&pipeline.OnDemandMask == 0 {
+				t.Errorf("an invalidation not narrowed to flows punts installed: %s mask %#x", m.Flow, m.CookieMask)
+			}
+		}
+	}
+	if deletes == 0 {
+		t.Fatal("a1's change invalidated nothing")
+	}
+}
+
+// TestHeldPuntsShareOneAnswer: a stream to a port not plugged yet holds
+// at most HoldPerDestination punts (the rest are dropped); the binding
+// answers them all with the destination's flows installed once, in the
+// bundle that brings the binding, and every held packet re-injected.
+func TestHeldPuntsShareOneAnswer(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1x, _ := r.f.Store.Port("a1x")
+	for range 12 {
+		r.loop().punt(context.Background(), l2Punt(t, r, a1x.MACAddress))
+	}
+	if held, lost := r.m.stats.Held.Load(), r.m.stats.HeldLost.Load(); held != 12 || lost != 4 {
+		t.Fatalf("12 punts: %d held, %d dropped; want 8 kept and 4 dropped", held, lost)
+	}
+	r.sw.mu.Lock()
+	before := len(r.sw.bundles)
+	r.sw.mu.Unlock()
+	r.f.Rebind(t)(topologytest.Port{ID: "a1x", Network: "A", Chassis: "hv2", OFPort: 8})
+	r.m.Update(view.Build(r.f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a1x"}}, false)
+	ovstest.Eventually(t, 5*time.Second, "the held punts answered", func() bool { return r.m.stats.HeldDone.Load() == 8 })
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	if got := len(r.sw.outs); got != 8 {
+		t.Fatalf("%d packets re-injected, want the 8 held", got)
+	}
+	mac, _ := net.ParseMAC(a1x.MACAddress)
+	adds := 0
+	for _, b := range r.sw.bundles[before:] {
+		for _, m := range b {
+			if d, ok := m.Flow.Match.Get(of.FieldEthDst); m.Command == of.FlowAdd && ok && d.Value == of.MACValue(mac) {
+				adds++
+				if !pipeline.Cookie(m.Flow.Cookie).OnDemand() || m.Flow.IdleTimeout == 0 {
+					t.Errorf("a held punt's flow installed as if reconciled: %s", m.Flow)
+				}
+			}
+		}
+	}
+	if adds != 1 || len(r.sw.bundles)-before != 1 {
+		t.Fatalf("a1x's L2Lookup flow added %d times in %d bundles; want once, in the bundle of the binding", adds, len(r.sw.bundles)-before)
+	}
 }

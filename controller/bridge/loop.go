@@ -163,6 +163,7 @@ func (l *loop) step(ctx context.Context) error {
 			l.pending.add(nil, true)
 			return err
 		}
+		l.retryHeld(ctx)
 	} else {
 		if local != nil {
 			changes = append(changes, overlayChanges(was.Bindings, local.Bindings)...)
@@ -173,17 +174,19 @@ func (l *loop) step(ctx context.Context) error {
 		}
 		l.setView(eff, local)
 		start, dirty := time.Now(), len(l.dirty)
-		if err := l.sync(ctx); err != nil {
+		// Held punts the new view answers ride in the same bundle.
+		held := l.answerHeld()
+		if err := l.sync(ctx, held.mods); err != nil {
 			return err
 		}
+		l.deliverHeld(ctx, held)
 		if ce := l.log.Check(zap.DebugLevel, "bridge updated"); ce != nil && dirty > 0 {
 			ce.Write(zap.Uint64("index", eff.Index()), zap.Int("changes", len(changes)), zap.Int("flows", dirty),
-				zap.Duration("took", time.Since(start)))
+				zap.Int("held-answered", len(held.ready)), zap.Duration("took", time.Since(start)))
 		}
 	}
-	l.retryHeld(ctx)
 	l.probe(ctx)
-	l.reportProgrammed()
+	l.reportProgrammed(nil)
 	return nil
 }
 

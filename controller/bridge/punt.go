@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,7 +27,27 @@ type puntRequest struct {
 // heldPunt waits for its destination's binding.
 type heldPunt struct {
 	req   *puntRequest
+	dst   heldFor
 	until time.Time
+}
+
+// heldFor is the destination a punt waits for: the reason, the network
+// and router it was in, and the frame's destination MAC and address —
+// all an answer to a held punt depends on, but for what it sends back.
+type heldFor struct {
+	reason          pipeline.PuntReason
+	network, router uint64
+	mac             string
+	ip              netip.Addr
+}
+
+func destinationOf(p app.Punt) heldFor {
+	ip := p.Packet.IPDst
+	if p.Packet.ARPTPA.IsValid() {
+		ip = p.Packet.ARPTPA
+	}
+	return heldFor{reason: p.Reason, network: p.Reg(pipeline.NetworkKey), router: p.Reg(pipeline.RouterKey),
+		mac: string(p.Packet.EthDst), ip: ip}
 }
 
 // PuntSource keys the controller's fair punt queue: the logical port a
@@ -100,33 +121,27 @@ func (l *loop) answer(ctx context.Context, req *puntRequest) {
 	}
 	if req.answer.Outcome == app.Held {
 		l.m.stats.count(app.Held)
-		if len(l.held) >= l.m.cfg.HoldMax {
+		dst := destinationOf(req.punt)
+		waiting := 0
+		for _, h := range l.held {
+			if h.dst == dst {
+				waiting++
+			}
+		}
+		if len(l.held) >= l.m.cfg.HoldMax || waiting >= l.m.cfg.HoldPerDestination {
 			l.m.stats.HeldLost.Add(1)
 			return
 		}
-		l.held = append(l.held, heldPunt{req: req, until: time.Now().Add(l.m.cfg.HoldFor)})
+		l.held = append(l.held, heldPunt{req: req, dst: dst, until: time.Now().Add(l.m.cfg.HoldFor)})
 		return
 	}
 	l.m.stats.count(req.answer.Outcome)
 	l.execute(ctx, req)
 }
 
-// execute installs an answer's flows (idle timeout, the bridge's round)
-// in one bundle, re-injects the packet where it left the pipeline (OVS
-// buffers nothing), sends what the app built, and hands a VIP claim to
-// the cluster.
+// execute installs an answer's flows in one bundle, then delivers it.
 func (l *loop) execute(ctx context.Context, req *puntRequest) {
-	a := req.answer
-	if len(a.Flows) > 0 {
-		l.mu.Lock()
-		round := l.round
-		l.mu.Unlock()
-		mods := make([]of.FlowMod, len(a.Flows))
-		for i, f := range a.Flows {
-			f = pipeline.WithRound(f, round)
-			f.IdleTimeout = l.m.cfg.IdleTimeout
-			mods[i] = of.FlowMod{Command: of.FlowAdd, Flow: f}
-		}
+	if mods := l.onDemand(req.answer.Flows, nil); len(mods) > 0 {
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := l.sw.Bundle(bctx, mods)
 		cancel()
@@ -135,6 +150,44 @@ func (l *loop) execute(ctx context.Context, req *puntRequest) {
 			return
 		}
 	}
+	l.deliver(ctx, req)
+}
+
+// onDemand are the adds of an answer's flows as a punt installs them:
+// idle timeout, the bridge's round, the on-demand cookie bit. A flow the
+// bridge holds reconciled (a punt raced the flow's own install) is left
+// alone, as is one already in sent (the adds of this loop pass, for an
+// earlier punt to the same destination), which gets the new ones.
+func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowMod {
+	if len(flows) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var mods []of.FlowMod
+	for _, f := range flows {
+		f = pipeline.OnDemand(pipeline.WithRound(f, l.round))
+		f.IdleTimeout = l.m.cfg.IdleTimeout
+		k := f.Key()
+		if _, reconciled := l.installed.Get(k); reconciled {
+			continue
+		}
+		if s, ok := sent[k]; ok && s.SameContent(f) {
+			continue
+		}
+		if sent != nil {
+			sent[k] = f
+		}
+		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
+	}
+	return mods
+}
+
+// deliver acts on an answer whose flows are in: re-injects the packet
+// where it left the pipeline (OVS buffers nothing), sends what the app
+// built, and hands a VIP claim to the cluster.
+func (l *loop) deliver(ctx context.Context, req *puntRequest) {
+	a := req.answer
 	if a.Reinject {
 		err := l.sw.PacketOut(ctx, ofctl.PacketOut{InPort: req.pi.InPort(), Match: req.punt.Fields,
 			Actions: []of.Action{of.Resubmit{Table: a.Resubmit}}, Data: req.pi.Data})
@@ -181,24 +234,66 @@ func (m *Manager) claim(c app.VIPClaim) {
 	}()
 }
 
-// retryHeld asks again, from the bridge's new view, about every punt
-// waiting for a binding; those answered now are acted on.
-func (l *loop) retryHeld(ctx context.Context) {
+// heldAnswers are the held punts a new view answers, and the adds of
+// their flows, which go in the bundle that brings the view to the bridge.
+type heldAnswers struct {
+	ready []*puntRequest
+	keep  []heldPunt // still waiting
+	mods  []of.FlowMod
+}
+
+// answerHeld asks again, from the bridge's view, about every punt waiting
+// for a binding; it computes one answer per destination, and installs
+// each flow once however many punts wait for it. Nothing leaves the hold
+// until deliverHeld.
+func (l *loop) answerHeld() heldAnswers {
+	var out heldAnswers
 	if len(l.held) == 0 || l.local == nil {
-		return
+		return out
 	}
-	keep := l.held[:0]
+	sent := map[of.FlowKey]of.Flow{}
+	answers := map[heldFor]app.Answer{} // one answer per destination and view
 	for _, h := range l.held {
-		h.req.view, h.req.answer = l.eff, l.m.pipeline.OnPunt(l.eff, l.local.Bridge, h.req.punt)
-		if h.req.answer.Outcome == app.Held {
-			keep = append(keep, h)
+		a, ok := answers[h.dst]
+		if !ok || len(a.Send) > 0 || a.Claim != nil {
+			a = l.m.pipeline.OnPunt(l.eff, l.local.Bridge, h.req.punt)
+			answers[h.dst] = a
+		}
+		if a.Outcome == app.Held {
+			out.keep = append(out.keep, h)
 			continue
 		}
-		l.m.stats.HeldDone.Add(1)
-		l.m.stats.count(h.req.answer.Outcome)
-		l.execute(ctx, h.req)
+		h.req.view, h.req.answer = l.eff, a
+		out.ready = append(out.ready, h.req)
+		out.mods = append(out.mods, l.onDemand(a.Flows, sent)...)
 	}
-	l.held = keep
+	return out
+}
+
+// deliverHeld delivers the answered held punts, whose flows are in.
+func (l *loop) deliverHeld(ctx context.Context, h heldAnswers) {
+	if len(h.ready) == 0 {
+		return
+	}
+	for _, req := range h.ready {
+		l.m.stats.HeldDone.Add(1)
+		l.m.stats.count(req.answer.Outcome)
+		l.deliver(ctx, req)
+	}
+	l.held = h.keep
+}
+
+// retryHeld answers held punts in a bundle of their own (after a replay,
+// which brings no view change through sync).
+func (l *loop) retryHeld(ctx context.Context) {
+	h := l.answerHeld()
+	if len(h.mods) > 0 {
+		if err := l.sw.Bundle(ctx, h.mods); err != nil {
+			l.log.Warn("could not install reactive flows", zap.Error(err))
+			return
+		}
+	}
+	l.deliverHeld(ctx, h)
 }
 
 // expireHeld drops the held punts whose time is up.
@@ -236,10 +331,28 @@ func pipelineFields(m of.Match) of.Match {
 }
 
 // reportProgrammed tells the chassis which of the local bridge's plugged
-// ports it holds every desired flow of (ACTIVE ports, to the cluster).
-func (l *loop) reportProgrammed() {
+// ports it holds every desired flow of (ACTIVE ports, to the cluster) —
+// or, given the changes of a bundle about to go out, will hold once it
+// commits. The chassis proposes a port ACTIVE as the bundle that
+// programs it is sent, not after the switch confirms it: the raft commit
+// (an RTT and two log writes) takes longer than the switch takes to
+// apply a bundle it has already received on the same connection, so the
+// VM's first packets do not wait for both one after the other. Should the
+// bundle fail, the loop reports again what the bridge really holds and
+// the chassis sets the port back to DOWN.
+func (l *loop) reportProgrammed(pending *of.Changes) {
 	if l.local == nil || l.m.hooks.Programmed == nil {
 		return
+	}
+	after := map[of.FlowKey]of.Flow{}
+	gone := map[of.FlowKey]bool{}
+	if pending != nil {
+		for _, f := range append(append([]of.Flow{}, pending.Adds...), pending.Modifies...) {
+			after[f.Key()] = f
+		}
+		for _, f := range pending.Deletes {
+			gone[f.Key()] = true
+		}
 	}
 	out := map[string]uint32{}
 	l.mu.Lock()
@@ -251,8 +364,13 @@ func (l *loop) reportProgrammed() {
 		flows := l.desired.ObjectFlows(pipeline.PortObject(p.Key))
 		done := len(flows) > 0
 		for _, f := range flows {
-			have, ok := l.installed.Get(f.Key())
-			if !ok || !have.SameContent(pipeline.WithRound(f, l.round)) {
+			f = pipeline.WithRound(f, l.round)
+			k := f.Key()
+			have, ok := after[k]
+			if !ok && !gone[k] {
+				have, ok = l.installed.Get(k)
+			}
+			if !ok || !have.SameContent(f) {
 				done = false
 				break
 			}

@@ -42,19 +42,17 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	for old := range stale {
 		mods = append(mods, of.DeleteByCookie(pipeline.NewCookie(old, 0, 0), pipeline.RoundMask))
 	}
-	// Meters first: a punt flow's meter must exist before the flow does.
-	// Every desired meter is set (a controller restart may bring a new
-	// rate); meters nothing punts through any more go after the bundle.
+	// Meters go ahead of the bundle: a punt flow's meter must exist
+	// before the flow does. Every desired meter is set (a controller
+	// restart may bring a new rate); meters nothing punts through any
+	// more go after the bundle.
 	meters := pipeline.Meters(flows)
 	existing, err := l.sw.MeterStats(ctx)
 	if err != nil {
 		return fmt.Errorf("bridge: meter stats: %w", err)
 	}
-	if err := l.setMeters(ctx, meters); err != nil {
-		return err
-	}
 	start := time.Now()
-	if err := l.sw.Bundle(ctx, mods); err != nil {
+	if err := l.sw.Apply(ctx, l.meterBands(meters), mods); err != nil {
 		return fmt.Errorf("bridge: replay bundle: %w", err)
 	}
 	var had []uint32
@@ -106,10 +104,12 @@ func (l *loop) admit(f of.Flow, round uint16) (of.Flow, bool) {
 }
 
 // sync sends, in one bundle, the reactive flow deletes the newest changes
-// made and the difference between the installed and desired flows of
-// every dirty key; the installed view moves only when the bundle commits.
-func (l *loop) sync(ctx context.Context) error {
-	if len(l.dirty) == 0 && len(l.invalid) == 0 {
+// made, the difference between the installed and desired flows of every
+// dirty key, and then the given on-demand adds (held punts' answers); the
+// installed view moves only when the bundle commits. The chassis hears
+// which ports the bundle completes as it goes out (see reportProgrammed).
+func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod) error {
+	if len(l.dirty) == 0 && len(l.invalid) == 0 && len(onDemand) == 0 {
 		return nil
 	}
 	l.mu.Lock()
@@ -142,22 +142,21 @@ func (l *loop) sync(ctx context.Context) error {
 	}
 	l.mu.Unlock()
 	ch.Sort()
-	if ch.Empty() && len(l.invalid) == 0 {
+	if ch.Empty() && len(l.invalid) == 0 && len(onDemand) == 0 {
 		l.dirty = map[of.FlowKey]bool{}
 		return nil
 	}
-	// New punt flows' meters before the flows.
+	// New punt flows' meters go ahead of the flows, in the same write.
 	var added []of.Flow
 	added = append(append(added, ch.Adds...), ch.Modifies...)
 	need := without(pipeline.Meters(added), l.meters)
-	if err := l.setMeters(ctx, need); err != nil {
-		return err
-	}
-	l.meters = append(l.meters, need...)
-	mods := append(append([]of.FlowMod{}, l.invalid...), ch.Ordered()...)
-	if err := l.sw.Bundle(ctx, mods); err != nil {
+	mods := append(append(append([]of.FlowMod{}, l.invalid...), ch.Ordered()...), onDemand...)
+	l.reportProgrammed(&ch)
+	if err := l.sw.Apply(ctx, l.meterBands(need), mods); err != nil {
+		l.reportProgrammed(nil) // what the bridge holds after all
 		return fmt.Errorf("bridge: %s: %w", ch, err)
 	}
+	l.meters = append(l.meters, need...)
 	var gone []of.Flow // what the changes took away from installed flows
 	l.mu.Lock()
 	for _, f := range ch.Deletes {
@@ -260,14 +259,13 @@ func (l *loop) meter(id uint32) ofctl.Meter {
 	return ofctl.Meter{ID: id, Rate: c.PuntRate, Burst: c.PuntBurst}
 }
 
-// setMeters makes the meters exist with their configured bands.
-func (l *loop) setMeters(ctx context.Context, ids []uint32) error {
-	for _, id := range ids {
-		if err := l.sw.SetMeter(ctx, l.meter(id)); err != nil {
-			return fmt.Errorf("bridge: meter %d: %w", id, err)
-		}
+// meterBands are the meters with their configured bands.
+func (l *loop) meterBands(ids []uint32) []ofctl.Meter {
+	out := make([]ofctl.Meter, len(ids))
+	for i, id := range ids {
+		out[i] = l.meter(id)
 	}
-	return nil
+	return out
 }
 
 // deleteMeters removes meters no installed flow punts through.
