@@ -47,6 +47,7 @@ type Cluster interface {
 	Propose(ctx context.Context, t cluster.CommandType, payload any) (cluster.Result, error)
 	View() *view.View
 	Ready() bool
+	WaitIndex(ctx context.Context, index uint64) error
 }
 
 // Hooks connect the chassis to the bridges.
@@ -73,6 +74,7 @@ type Chassis struct {
 	known      bool
 	programmed map[string]uint32 // port id → ofport the bridge holds every flow of
 	plugged    map[string]time.Time
+	handMu     sync.Mutex         // serializes handOver; guards handed*
 	handed     []topology.Binding // last handed to the bridges
 	handedBr   view.Bridge
 	handedDP   uint64
@@ -135,7 +137,30 @@ func (ch *Chassis) onFacts(f BridgeFacts) {
 	ch.mu.Unlock()
 	ch.log.Info("local bridge", zap.String("dpid", fmt.Sprintf("%016x", f.DatapathID)),
 		zap.Any("tunnel-ports", f.TunnelPorts), zap.Int("bindings", len(f.Bindings)))
+	// The bridges hear of a plugged port now, not after the report
+	// round (which may be waiting on a raft commit): the port's flows go
+	// in while the binding is proposed. Before the node is ready, its
+	// view cannot say which ports another chassis holds; the first
+	// round hands over then.
+	if ch.cluster.Ready() {
+		ch.handOver()
+	}
 	ch.Kick()
+}
+
+// claims are the ports this chassis claims: a local interface's port,
+// unless another chassis still holds it (a migration completes when the
+// old host lets go).
+func (ch *Chassis) claims(v *view.View, facts BridgeFacts) []topology.Binding {
+	var claim []topology.Binding
+	for _, b := range facts.Bindings {
+		p, ok := v.Port(b.PortID)
+		if ok && p.Located() && p.Chassis != ch.cfg.Name {
+			continue
+		}
+		claim = append(claim, topology.Binding{PortID: b.PortID, OFPort: b.OFPort})
+	}
+	return claim
 }
 
 // Bridge is the local bridge's facts for the apps, and its datapath id.
@@ -193,18 +218,8 @@ func (ch *Chassis) reportOnce(ctx context.Context) (again time.Duration, err err
 	}
 	v := ch.cluster.View()
 	name := ch.cfg.Name
-	// The ports this chassis claims: a local interface's port, unless
-	// another chassis still holds it (a migration completes when the old
-	// host lets go).
-	var claim []topology.Binding
-	for _, b := range facts.Bindings {
-		p, ok := v.Port(b.PortID)
-		if ok && p.Located() && p.Chassis != name {
-			continue
-		}
-		claim = append(claim, topology.Binding{PortID: b.PortID, OFPort: b.OFPort})
-	}
-	ch.handOver(facts, claim)
+	claim := ch.claims(v, facts)
+	ch.handOver()
 	if err := ch.register(ctx, v, facts); err != nil {
 		return 0, err
 	}
@@ -258,7 +273,18 @@ func (ch *Chassis) reportOnce(ctx context.Context) (again time.Duration, err err
 	if ce := ch.log.Check(zap.DebugLevel, "ports reported"); ce != nil {
 		ce.Write(zap.Int("ports", len(report)), zap.Uint64("index", res.Index), zap.Duration("took", time.Since(start)), zap.Error(err))
 	}
-	return again, err
+	if err != nil {
+		return again, err
+	}
+	// The next round compares with a view that holds this report (a
+	// follower applies what the leader committed a moment later), or it
+	// would propose the same again.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := ch.cluster.WaitIndex(wctx, res.Index); err != nil && ctx.Err() == nil {
+		ch.log.Warn("this node has not applied its own report yet", zap.Uint64("index", res.Index), zap.Error(err))
+	}
+	return again, nil
 }
 
 // register proposes the chassis record when it differs from what the
@@ -281,18 +307,25 @@ func (ch *Chassis) register(ctx context.Context, v *view.View, facts BridgeFacts
 	return err
 }
 
-// handOver gives the bridges the local bridge's facts and the ports it
-// claims, when they changed.
-func (ch *Chassis) handOver(facts BridgeFacts, claim []topology.Binding) {
-	br := view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: facts.TunnelPorts}
+// handOver gives the bridges the local bridge's newest facts and the
+// ports it claims in the newest view, when they changed. The agent's
+// callback and the report round both call it; handMu keeps an older
+// hand-over from landing after a newer one.
+func (ch *Chassis) handOver() {
+	ch.handMu.Lock()
+	defer ch.handMu.Unlock()
 	ch.mu.Lock()
+	facts := ch.facts
+	ch.mu.Unlock()
+	claim := ch.claims(ch.cluster.View(), facts)
+	br := view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: facts.TunnelPorts}
 	same := ch.handed != nil && slices.Equal(ch.handed, claim) && ch.handedDP == facts.DatapathID &&
 		ch.handedBr.Chassis == br.Chassis && equalPorts(ch.handedBr.TunnelPorts, br.TunnelPorts)
-	if !same {
-		ch.handed, ch.handedBr, ch.handedDP = append([]topology.Binding{}, claim...), br, facts.DatapathID
+	if same {
+		return
 	}
-	ch.mu.Unlock()
-	if !same && ch.hooks.Local != nil {
+	ch.handed, ch.handedBr, ch.handedDP = append([]topology.Binding{}, claim...), br, facts.DatapathID
+	if ch.hooks.Local != nil {
 		ch.hooks.Local(facts.DatapathID, br, claim)
 	}
 }
