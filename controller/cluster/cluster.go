@@ -1,4 +1,4 @@
-// Package cluster is the replicated topology: hashicorp/raft with boltdb,
+// Package cluster is the replicated topology: hashicorp/raft on a WAL,
 // the FSM that applies commands to the topology store, the change feed,
 // membership, and the internal channel between nodes. A write proposed on
 // any node reaches the leader over that channel — never through the
@@ -17,14 +17,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -77,7 +75,7 @@ type Cluster struct {
 	raft      *raft.Raft
 	mux       *mux
 	transport *raft.NetworkTransport
-	store     *raftboltdb.BoltStore
+	store     logStore
 	internal  *internalServer
 	client    *internalClient
 	existing  bool
@@ -134,7 +132,7 @@ func (w zapWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// openRaft starts raft over the mux with boltdb log and stable stores and
+// openRaft starts raft over the mux with the WAL as log and stable store and
 // file snapshots under the data directory.
 func (c *Cluster) openRaft() error {
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{c.log.Named("raft")}})
@@ -155,27 +153,27 @@ func (c *Cluster) openRaft() error {
 	}
 	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl})
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.cfg.DataDir, "raft.db")})
+	store, err := openLogStore(c.cfg.DataDir, c.log)
 	if err != nil {
 		_ = c.transport.Close()
-		return fmt.Errorf("raft log in %s: %w", c.cfg.DataDir, err)
+		return err
 	}
-	c.store = bolt
+	c.store = store
 	closeAll := func() {
 		_ = c.transport.Close()
-		_ = bolt.Close()
+		_ = store.Close()
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.cfg.DataDir, 2, hl)
 	if err != nil {
 		closeAll()
 		return err
 	}
-	c.existing, err = raft.HasExistingState(bolt, bolt, snaps)
+	c.existing, err = raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		closeAll()
 		return err
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, bolt, bolt, snaps, c.transport)
+	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.transport)
 	if err != nil {
 		closeAll()
 		return err
@@ -321,6 +319,12 @@ func (c *Cluster) Read(fn func(s *topology.Store)) { c.fsm.Read(fn) }
 
 // View is the typed view of the topology as this node has applied it.
 func (c *Cluster) View() *view.View { return c.fsm.View() }
+
+// WaitIndex blocks until this node has applied a raft index (or ctx
+// ends): a writer reads its own write.
+func (c *Cluster) WaitIndex(ctx context.Context, index uint64) error {
+	return c.fsm.WaitIndex(ctx, index)
+}
 
 // Feed is the change feed.
 func (c *Cluster) Feed() *Feed { return c.fsm.Feed() }
