@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -39,6 +40,8 @@ type Config struct {
 	PuntRate     int      `mapstructure:"punt-rate"`
 	PuntBurst    int      `mapstructure:"punt-burst"`
 	LogLevel     string   `mapstructure:"log-level"`
+
+	RaftCommitTimeout time.Duration `mapstructure:"raft-commit-timeout"`
 }
 
 func flags() *pflag.FlagSet {
@@ -62,6 +65,8 @@ func flags() *pflag.FlagSet {
 	fs.Int("punt-rate", 100, "packets/s each local port may punt to the controller (an OVS meter; reactive mode)")
 	fs.Int("punt-burst", 100, "packets a local port may punt in a burst above --punt-rate")
 	fs.String("log-level", "info", "debug|info|warn|error")
+	fs.Duration("raft-commit-timeout", 2*time.Millisecond,
+		"how long an idle leader waits before telling followers what is committed: bounds how far a follower's view lags a write (each follower costs the leader one message per interval)")
 	return fs
 }
 
@@ -155,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := pipeline.ParseMode(c.Forwarding); err != nil {
 		errs = append(errs, fmt.Errorf("--forwarding: %w", err))
+	}
+	if c.RaftCommitTimeout < time.Millisecond || c.RaftCommitTimeout > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--raft-commit-timeout %s: want 1ms..10s (raft refuses less than 1ms)", c.RaftCommitTimeout))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))

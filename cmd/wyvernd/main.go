@@ -60,6 +60,8 @@ func run(args []string) error {
 		PuntRate:     uint32(cfg.PuntRate),
 		PuntBurst:    uint32(cfg.PuntBurst),
 		Chassis:      chassis,
+
+		CommitTimeout: cfg.RaftCommitTimeout,
 	}, log)
 	if err != nil {
 		return err
