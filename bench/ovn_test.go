@@ -98,9 +98,16 @@ func newOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *ovnLab {
 		_ = os.RemoveAll(dir)
 	})
 
-	for _, db := range []string{"nb", "sb"} {
-		l.startDB(db)
+	l.startDB("nb")
+	// The southbound, which the ovn-controllers talk to, is served on
+	// hypervisor 1's management address as well: a central node that
+	// is also hypervisor 1, reached over the management network — as
+	// Wyvern's raft leader is (see BenchmarkPortUp).
+	u.AddManagement(hvs[0], 1)
+	for i := 1; i < len(hvs); i++ {
+		u.AddManagement(hvs[i], i+1)
 	}
+	l.startDB("sb", "--remote=ptcp:6642:"+u.ManagementIP(1))
 	l.run("ovn-northd", "--ovnnb-db="+l.nbDB(), "--ovnsb-db="+l.sbDB(),
 		"--pidfile="+l.path("northd.pid"), "--detach", "--log-file="+l.path("northd.log"),
 		"--unixctl="+l.path("northd.ctl"))
@@ -180,13 +187,23 @@ func (l *ovnLab) logTails(n int) string {
 
 // startDB creates database db ("nb" or "sb") from OVN's schema and serves
 // it on db.sock.
-func (l *ovnLab) startDB(db string) {
+func (l *ovnLab) startDB(db string, remotes ...string) {
 	l.t.Helper()
 	l.run("ovsdb-tool", "create", l.path(db+".db"), filepath.Join(ovnSchemaDir, "ovn-"+db+".ovsschema"))
-	l.run("ovsdb-server", l.path(db+".db"), "--remote=punix:"+l.path(db+".sock"),
-		"--pidfile="+l.path(db+".pid"), "--detach", "--log-file="+l.path(db+".log"),
-		"--unixctl="+l.path(db+".ctl"))
+	args := []string{"ovsdb-server", l.path(db + ".db"), "--remote=punix:" + l.path(db+".sock"),
+		"--pidfile=" + l.path(db+".pid"), "--detach", "--log-file=" + l.path(db+".log"),
+		"--unixctl=" + l.path(db+".ctl")}
+	if len(remotes) > 0 { // served in hypervisor 1's namespace, where the address is
+		args = append(append([]string{"netns", "exec", l.hvs[0].NS.Name}, args...), remotes...)
+		l.run("ip", args...)
+		return
+	}
+	l.run(args[0], args[1:]...)
 }
+
+// sbRemote is where the ovn-controllers find the southbound: hypervisor
+// 1's management address.
+func (l *ovnLab) sbRemote() string { return "tcp:" + l.u.ManagementIP(1) + ":6642" }
 
 // startController points hypervisor i's Open_vSwitch row at the SB and
 // runs ovn-controller in the hypervisor's namespace, with the
@@ -195,7 +212,7 @@ func (l *ovnLab) startController(i int, o *ovstest.OVS) {
 	l.t.Helper()
 	if _, err := o.VsctlErr("set", "open", ".",
 		"external_ids:system-id="+l.chassis(i),
-		"external_ids:ovn-remote="+l.sbDB(),
+		"external_ids:ovn-remote="+l.sbRemote(),
 		"external_ids:ovn-encap-type=geneve",
 		"external_ids:ovn-encap-ip="+l.u.IP(i+1),
 		"external_ids:ovn-bridge-datapath-type=netdev"); err != nil {
@@ -284,15 +301,6 @@ func (l *ovnLab) switchPort(sw, name, mac, ip string) {
 		"--", "--may-exist", "lsp-add", sw, name,
 		"--", "lsp-set-addresses", name, addr,
 		"--", "lsp-set-port-security", name, addr)
-}
-
-// deletePort removes a logical switch port.
-//
-// Like switchPort it waits with --wait=sb; a port that does not exist is
-// not an error.
-func (l *ovnLab) deletePort(name string) {
-	l.t.Helper()
-	l.nbctl("--wait=sb", "--if-exists", "lsp-del", name)
 }
 
 // isUp reports whether logical switch port name is up in the NB: its

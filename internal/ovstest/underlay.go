@@ -66,6 +66,36 @@ func (u *Underlay) AddHypervisor(n int) *OVS {
 	return o
 }
 
+// ManagementIP is hypervisor n's address on the management network (see
+// AddManagement).
+func (u *Underlay) ManagementIP(n int) string { return fmt.Sprintf("172.30.0.%d", n) }
+
+// AddManagement gives hypervisor n, whose OVS is o, a management link: a
+// veth straight into the underlay's Linux bridge with ManagementIP(n) on
+// it, beside the tunnel uplink but not through br-phy — as a cloud keeps
+// its control plane on a management network of its own. Control traffic
+// on it (raft, an OVN southbound connection) never waits for the
+// hypervisor's userspace ovs-vswitchd, which stops forwarding br-phy
+// while it reconfigures (an add-port takes it ~5–10 ms).
+func (u *Underlay) AddManagement(o *OVS, n int) string {
+	u.t.Helper()
+	in, out := fmt.Sprintf("m%d", n), fmt.Sprintf("mp%d", n)
+	if _, err := run("ip", "link", "add", in, "netns", o.NS.Name, "type", "veth", "peer", "name", out, "netns", u.NS.Name); err != nil {
+		u.t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"ip", "link", "set", out, "master", "br0"}, {"ip", "link", "set", out, "up"}} {
+		if _, err := u.NS.Exec(cmd...); err != nil {
+			u.t.Fatal(err)
+		}
+	}
+	for _, cmd := range [][]string{{"ip", "addr", "add", u.ManagementIP(n) + "/24", "dev", in}, {"ip", "link", "set", in, "up"}} {
+		if _, err := o.NS.Exec(cmd...); err != nil {
+			u.t.Fatal(err)
+		}
+	}
+	return u.ManagementIP(n)
+}
+
 // RestoreAddress puts hypervisor n's address back on br-phy: a restarted
 // userspace ovs-vswitchd recreates its internal ports' tap devices bare.
 func (u *Underlay) RestoreAddress(o *OVS, n int) {
