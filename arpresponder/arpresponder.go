@@ -27,6 +27,9 @@
 // Cookie objects: a port (the answers for its addresses, or for a
 // router's gateway, the interface port's), a network (its VIP learning
 // flows), and none (the ServiceClassifier flow).
+//
+// It is pure and imports only the app contract, pipeline, the flow model
+// and the topology view.
 package arpresponder
 
 import (

@@ -32,6 +32,9 @@
 // Cookie objects: a port (the routes to its addresses, from every router
 // that reaches it), a router (its gateway echoes and MTU checks), and none
 // (the TTL and too-big guards).
+//
+// It is pure and imports only the app contract, pipeline, the flow model,
+// the topology view and tunnels (to steer into a tunnel).
 package dvr
 
 import (

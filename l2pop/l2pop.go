@@ -29,6 +29,9 @@
 // Cookie objects: a port (its port security, Delivery and L2Lookup
 // flows), a network (its Flood flows), a router (the L2Lookup flows that
 // send frames to its MACs to L3Lookup), and none (the multicast flow).
+//
+// It imports only the app contract, pipeline, the flow model, the
+// topology view and tunnels (to steer into a tunnel).
 package l2pop
 
 import (

@@ -16,6 +16,9 @@
 // Cookie objects: a port (its Classifier flow on its own chassis, its
 // Egress flow everywhere its network is hosted) and a network (its tunnel
 // Classifier flow).
+//
+// It is pure and imports only the app contract, pipeline, the flow model
+// and the topology view.
 package tunnels
 
 import (

@@ -5,10 +5,14 @@
 // changes (only the objects the batch affects), deletes the reactive
 // flows the batch made stale, and answers punts — all in order, so an
 // answer computed from an older view than the bridge's is recomputed
-// before anything of it is installed.
+// before anything of it is installed. Punts for a port that exists but is
+// plugged nowhere yet are held (bounded) and answered in the bundle that
+// brings its binding. The chassis hears which of its ports a bundle
+// completes as the bundle goes out.
 //
 // It imports the app registry (internal/apps), the topology view, pipeline
-// and ofctl.
+// and ofctl — and tunnels, for the probes a userspace datapath needs
+// before its first packet to a remote chassis.
 package bridge
 
 import (

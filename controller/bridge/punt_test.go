@@ -1,0 +1,233 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/ofctl"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// l2Punt is the packet-in of a frame from a1 (hv1) to dst that missed
+// L2Lookup.
+func l2Punt(t *testing.T, r *rig, dst string) ofctl.PacketIn {
+	t.Helper()
+	a1, _ := r.f.Store.Port("a1")
+	src, _ := net.ParseMAC(a1.MACAddress)
+	d, _ := net.ParseMAC(dst)
+	frame := append(append(append([]byte{}, d...), src...), 0x08, 0x00)
+	frame = append(frame, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 2, 10, 0, 0, 4)
+	frame = append(frame, make([]byte, 8)...)
+	return ofctl.PacketIn{Table: pipeline.Table(pipeline.L2Lookup), Reason: ofctl.ReasonAction, Data: frame,
+		Match:    of.Match{}.InPort(a1.OFPort).Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, uint64(a1.Key)),
+		UserData: []byte{byte(pipeline.ReasonL2Miss)}}
+}
+
+// installedTunnelsTo reports which of the bundles sent reactive flows
+// (idle timeout) steering into a tunnel to ip.
+func (r *rig) installedTunnelsTo(ip string) bool {
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	for _, b := range r.sw.bundles {
+		for _, m := range b {
+			if m.Command == of.FlowAdd && m.Flow.IdleTimeout != 0 && strings.Contains(m.Flow.String(), ip+"->tun_dst") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestStalePuntAnswerIsNotInstalled is fault injection: an answer
+// computed from a view older than the bridge's — a3 still on hv2 — is
+// handed to the loop after the loop applied a3's move to hv3 and deleted
+// what named hv2. The stale flow is never installed; the loop answers
+// from its own view instead.
+func TestStalePuntAnswerIsNotInstalled(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a3, _ := r.f.Store.Port("a3")
+	pi := l2Punt(t, r, a3.MACAddress)
+	p, _, ok := decode(pi)
+	if !ok {
+		t.Fatal("the punt does not decode")
+	}
+	old, _ := r.loop().view()
+	stale := r.m.pipeline.OnPunt(old, topologytest.Bridge("hv1"), p)
+	if stale.Outcome != app.Answered || !strings.Contains(fmt.Sprint(stale.Flows), "172.31.0.2->tun_dst") {
+		t.Fatalf("the old view's answer %v does not tunnel to hv2", stale.Flows)
+	}
+	r.f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 4})
+	r.m.Update(view.Build(r.f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a3"}}, false)
+	ovstest.Eventually(t, 5*time.Second, "the loop on the new view", func() bool {
+		v, _ := r.loop().view()
+		p, _ := v.LocatedPort("a3")
+		return p.Chassis == "hv3"
+	})
+	r.loop().submit(context.Background(), &puntRequest{pi: pi, punt: p, view: old, answer: stale})
+	if r.installedTunnelsTo("172.31.0.2") {
+		t.Fatal("a flow from the stale answer, tunnelling to a3's old chassis, was installed")
+	}
+	if !r.installedTunnelsTo("172.31.0.3") {
+		t.Fatal("no answer from the bridge's own view (a3 on hv3)")
+	}
+	if r.m.stats.Stale.Load() != 1 {
+		t.Fatalf("%d answers recomputed as stale, want 1", r.m.stats.Stale.Load())
+	}
+}
+
+// TestPuntHeldUntilBinding: a packet for a port that exists but is not
+// plugged yet (a1x) is held, not flooded; when a1x's binding arrives the
+// punt is answered from the new view and the packet re-injected. A
+// packet for a port that never gets plugged is dropped after HoldFor.
+func TestPuntHeldUntilBinding(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1x, _ := r.f.Store.Port("a1x")
+	pi := l2Punt(t, r, a1x.MACAddress)
+	r.loop().punt(context.Background(), pi)
+	if r.m.stats.Held.Load() == 0 {
+		t.Fatal("the punt for the unplugged a1x was not held")
+	}
+	r.sw.mu.Lock()
+	outs := len(r.sw.outs)
+	r.sw.mu.Unlock()
+	if outs != 0 {
+		t.Fatalf("a held punt sent %d packets", outs)
+	}
+	r.f.Rebind(t)(topologytest.Port{ID: "a1x", Network: "A", Chassis: "hv2", OFPort: 8})
+	r.m.Update(view.Build(r.f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a1x"}}, false)
+	ovstest.Eventually(t, 5*time.Second, "the held punt answered", func() bool { return r.m.stats.HeldDone.Load() == 1 })
+	if !r.installedTunnelsTo("172.31.0.2") {
+		t.Fatal("no flow to a1x on hv2 after its binding")
+	}
+	r.sw.mu.Lock()
+	outs = len(r.sw.outs)
+	r.sw.mu.Unlock()
+	if outs != 1 {
+		t.Fatalf("%d packets re-injected, want the held one", outs)
+	}
+	// A port that never comes: dropped after HoldFor.
+	r.change(func(i uint64) ([]string, error) {
+		_, err := r.f.Store.CreatePorts(i, []topology.PortSpec{{ID: "ghost", NetworkID: strp("A")}})
+		return []string{"ghost"}, err
+	}, topology.ResourcePort)
+	ovstest.Eventually(t, 5*time.Second, "the loop sees ghost", func() bool {
+		v, _ := r.loop().view()
+		_, ok := v.Port("ghost")
+		return ok
+	})
+	ghost, _ := r.f.Store.Port("ghost")
+	r.loop().punt(context.Background(), l2Punt(t, r, ghost.MACAddress))
+	ovstest.Eventually(t, 5*time.Second, "the ghost's punt dropped", func() bool { return r.m.stats.HeldLost.Load() == 1 })
+}
+
+func strp(s string) *string { return &s }
+
+// TestInvalidationSparesReconciledFlows: a1 is plugged here, so its
+// L2Lookup flow is reconciled, not punted for; a change to a1 invalidates
+// the L2Lookup flows punts installed for it (by cookie), and that delete
+// must not take the reconciled one with it — the bridge still equals a
+// full recompute afterwards. (Without the on-demand cookie bit, the
+// delete reaches it and the bridge loses a1.)
+func TestInvalidationSparesReconciledFlows(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1, _ := r.f.Store.Port("a1")
+	lookup := func() bool {
+		have, _ := r.sw.snapshot()
+		for _, f := range have.Flows() {
+			if f.Table == pipeline.Table(pipeline.L2Lookup) && pipeline.Cookie(f.Cookie).Object() == pipeline.PortObject(a1.Key) {
+				return true
+			}
+		}
+		return false
+	}
+	if !lookup() {
+		t.Fatal("a1, plugged here, has no reconciled L2Lookup flow in reactive mode")
+	}
+	r.change(func(i uint64) ([]string, error) {
+		pairs := []topology.AddressPair{{IPAddress: "10.0.0.250", MACAddress: "fa:16:3e:aa:bb:cc"}}
+		_, err := r.f.Store.UpdatePort(i, topology.PortSpec{ID: "a1", AllowedAddressPairs: &pairs})
+		return []string{"a1"}, err
+	}, topology.ResourcePort)
+	r.settled("a1's pair, and a1 still there", r.want(r.bindings("hv1"), 1))
+	if !lookup() {
+		t.Fatal("the invalidation of a1 deleted its reconciled L2Lookup flow")
+	}
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	last := r.sw.bundles[len(r.sw.bundles)-1]
+	deletes := 0
+	for _, m := range last {
+		if m.Command == of.FlowDelete {
+			deletes++
+			if !pipeline.Cookie(m.Flow.Cookie).OnDemand() || m.CookieMask&pipeline.OnDemandMask == 0 {
+				t.Errorf("an invalidation not narrowed to flows punts installed: %s mask %#x", m.Flow, m.CookieMask)
+			}
+		}
+	}
+	if deletes == 0 {
+		t.Fatal("a1's change invalidated nothing")
+	}
+}
+
+// TestHeldPuntsShareOneAnswer: a stream to a port not plugged yet holds
+// at most HoldPerDestination punts (the rest are dropped); the binding
+// answers them all with the destination's flows installed once, in the
+// bundle that brings the binding, and every held packet re-injected.
+func TestHeldPuntsShareOneAnswer(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1x, _ := r.f.Store.Port("a1x")
+	for range 12 {
+		r.loop().punt(context.Background(), l2Punt(t, r, a1x.MACAddress))
+	}
+	if held, lost := r.m.stats.Held.Load(), r.m.stats.HeldLost.Load(); held != 12 || lost != 4 {
+		t.Fatalf("12 punts: %d held, %d dropped; want 8 kept and 4 dropped", held, lost)
+	}
+	r.sw.mu.Lock()
+	before := len(r.sw.bundles)
+	r.sw.mu.Unlock()
+	r.f.Rebind(t)(topologytest.Port{ID: "a1x", Network: "A", Chassis: "hv2", OFPort: 8})
+	r.m.Update(view.Build(r.f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a1x"}}, false)
+	ovstest.Eventually(t, 5*time.Second, "the held punts answered", func() bool { return r.m.stats.HeldDone.Load() == 8 })
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	if got := len(r.sw.outs); got != 8 {
+		t.Fatalf("%d packets re-injected, want the 8 held", got)
+	}
+	mac, _ := net.ParseMAC(a1x.MACAddress)
+	adds := 0
+	for _, b := range r.sw.bundles[before:] {
+		for _, m := range b {
+			if d, ok := m.Flow.Match.Get(of.FieldEthDst); m.Command == of.FlowAdd && ok && d.Value == of.MACValue(mac) {
+				adds++
+				if !pipeline.Cookie(m.Flow.Cookie).OnDemand() || m.Flow.IdleTimeout == 0 {
+					t.Errorf("a held punt's flow installed as if reconciled: %s", m.Flow)
+				}
+			}
+		}
+	}
+	if adds != 1 || len(r.sw.bundles)-before != 1 {
+		t.Fatalf("a1x's L2Lookup flow added %d times in %d bundles; want once, in the bundle of the binding", adds, len(r.sw.bundles)-before)
+	}
+}
