@@ -38,11 +38,19 @@ const walSegmentSize = 16 << 20
 
 // openLogStore opens the node's raft log: the WAL, filled once from the
 // boltdb log of an older release if the data dir holds one (which is
-// then renamed raft.db.migrated and no longer read).
+// then renamed raft.db.migrated and no longer read). The copy is made in
+// a directory of its own and renamed into place when complete, so a node
+// killed half-way copies again on its next start.
 func openLogStore(dir string, log *zap.Logger) (logStore, error) {
 	path := filepath.Join(dir, walDir)
+	old := filepath.Join(dir, boltFile)
 	_, walErr := os.Stat(path)
-	hadWAL := walErr == nil
+	_, boltErr := os.Stat(old)
+	if walErr != nil && boltErr == nil {
+		if err := migrateBolt(dir, path, old, log); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, err
 	}
@@ -50,41 +58,52 @@ func openLogStore(dir string, log *zap.Logger) (logStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft log %s: %w", path, err)
 	}
-	old := filepath.Join(dir, boltFile)
-	if _, err := os.Stat(old); hadWAL || err != nil {
-		return w, nil
-	}
-	if err := migrateBolt(w, old, log); err != nil {
-		_ = w.Close()
-		return nil, err
+	if boltErr == nil { // migrated, now or by a start that stopped before this
+		if err := os.Rename(old, old+".migrated"); err != nil {
+			_ = w.Close()
+			return nil, err
+		}
 	}
 	return w, nil
 }
 
 // migrateBolt copies a boltdb raft log and its stable keys (term, vote)
-// into an empty WAL.
-func migrateBolt(w *wal.WAL, path string, log *zap.Logger) error {
-	if last, err := w.LastIndex(); err != nil || last != 0 {
-		return errors.Join(err, fmt.Errorf("raft log: %s and a non-empty %s both exist", path, walDir))
+// into a new WAL at path.
+func migrateBolt(dir, path, old string, log *zap.Logger) error {
+	tmp := path + ".migrating"
+	if err := os.RemoveAll(tmp); err != nil { // a copy a killed start left
+		return err
 	}
-	b, err := raftboltdb.New(raftboltdb.Options{Path: path})
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	w, err := wal.Open(tmp, wal.WithSegmentSize(walSegmentSize))
 	if err != nil {
-		return fmt.Errorf("raft log %s (to migrate): %w", path, err)
+		return fmt.Errorf("raft log %s: %w", tmp, err)
 	}
-	defer b.Close()
-	ctx := context.Background()
-	if err := migrate.CopyLogs(ctx, w, b, 4<<20, nil); err != nil {
-		return fmt.Errorf("migrating %s: %w", path, err)
+	b, err := raftboltdb.New(raftboltdb.Options{Path: old})
+	if err != nil {
+		_ = w.Close()
+		return fmt.Errorf("raft log %s (to migrate): %w", old, err)
 	}
-	if err := copyStable(w, b); err != nil {
-		return fmt.Errorf("migrating %s: %w", path, err)
+	err = migrate.CopyLogs(context.Background(), w, b, 4<<20, nil)
+	if err == nil {
+		err = copyStable(w, b)
 	}
 	first, _ := w.FirstIndex()
 	last, _ := w.LastIndex()
-	if err := os.Rename(path, path+".migrated"); err != nil {
+	err = errors.Join(err, b.Close(), w.Close())
+	if err != nil {
+		return fmt.Errorf("migrating %s: %w", old, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	log.Info("raft log migrated from boltdb to the WAL", zap.String("from", path),
+	if d, err := os.Open(dir); err == nil { // the rename survives a crash
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	log.Info("raft log migrated from boltdb to the WAL", zap.String("from", old),
 		zap.Uint64("first-index", first), zap.Uint64("last-index", last))
 	return nil
 }

@@ -81,3 +81,60 @@ func TestBoltLogIsMigratedOnce(t *testing.T) {
 		t.Fatalf("reopened WAL ends at %d, want 501", last)
 	}
 }
+
+// TestMigrationKilledHalfWayStartsOver: a start killed while copying
+// leaves raft-wal.migrating beside raft.db; the next start copies again
+// from scratch, and a start killed after the copy was renamed into place
+// (raft.db not yet set aside) uses the copy.
+func TestMigrationKilledHalfWayStartsOver(t *testing.T) {
+	dir := t.TempDir()
+	b, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 50; i++ {
+		if err := b.StoreLog(&raft.Log{Index: i, Term: 2, Type: raft.LogCommand, Data: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What a killed copy leaves: a partial WAL under the temporary name.
+	half := filepath.Join(dir, walDir+".migrating")
+	if err := os.MkdirAll(half, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(half, "00000000000000000001-0000000000000001.wal"), []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openLogStore(dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := s.FirstIndex(); first != 1 {
+		t.Fatalf("first index %d, want 1", first)
+	}
+	if last, _ := s.LastIndex(); last != 50 {
+		t.Fatalf("last index %d after a restarted migration, want 50", last)
+	}
+	_ = s.Close()
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("the half copy is still there: %v", err)
+	}
+	// Killed after the rename, before raft.db was set aside.
+	if err := os.Rename(filepath.Join(dir, boltFile+".migrated"), filepath.Join(dir, boltFile)); err != nil {
+		t.Fatal(err)
+	}
+	s, err = openLogStore(dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if last, _ := s.LastIndex(); last != 50 {
+		t.Fatalf("last index %d, want the copy's 50", last)
+	}
+	if _, err := os.Stat(filepath.Join(dir, boltFile)); !os.IsNotExist(err) {
+		t.Fatalf("raft.db not set aside on the second start: %v", err)
+	}
+}
