@@ -23,8 +23,9 @@ func (s *Switch) Bundle(ctx context.Context, mods []of.FlowMod) error { return s
 // find them. Open, meter-mods, adds and a barrier are one write; the
 // barrier's reply comes after every error they caused, and a flow the
 // switch rejects discards the bundle (an *OpenFlowError names it);
-// otherwise the commit is a second round trip. A meter is added, or
-// modified if it exists already (one more round trip, rare).
+// otherwise the commit is a second round trip. A meter is added, or, if
+// it exists already (every meter, in a replay after a restart), modified
+// with the others that do in one more round trip.
 func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) error {
 	for _, m := range meters {
 		if m.ID == 0 || m.ID > MeterMax {
@@ -51,7 +52,7 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) e
 
 	meterSink := &errorSink{errs: make(chan []byte)} // none when there are no meters
 	if nm > 0 {
-		meterSink = s.addSink(meterX, meterX+nm-1)
+		meterSink = s.addSinkAll(meterX, meterX+nm-1)
 		defer s.removeSink(meterSink)
 	}
 	sink := s.addSink(addX, addX+n-1)
@@ -107,11 +108,9 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) e
 		discard()
 		return err
 	}
-	for _, m := range redo {
-		if err := s.meterMod(ctx, meterModify, m); err != nil {
-			discard()
-			return err
-		}
+	if err := s.modifyMeters(ctx, redo); err != nil {
+		discard()
+		return err
 	}
 	_, err = s.roundTrip(ctx, commitX, bundleCtrlMsg(commitX, bid, bundleCommitRequest, flags), "bundle commit", isType(typeBundleControl))
 	if err != nil {
@@ -123,6 +122,27 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) e
 		return err
 	}
 	return nil
+}
+
+// modifyMeters modifies meters that exist, in one write and one barrier.
+func (s *Switch) modifyMeters(ctx context.Context, meters []Meter) error {
+	if len(meters) == 0 {
+		return nil
+	}
+	n := uint32(len(meters))
+	base := s.nextXids(n + 1)
+	sink := s.addSinkAll(base, base+n-1)
+	defer s.removeSink(sink)
+	var buf []byte
+	for i, m := range meters {
+		buf = append(buf, meterModMsg(base+uint32(i), meterModify, m)...)
+	}
+	buf = append(buf, simpleMsg(typeBarrierReq, base+n)...)
+	if _, err := s.roundTripWrite(ctx, base+n, buf, "meter barrier", isType(typeBarrierReply)); err != nil {
+		return err
+	}
+	_, err := s.meterErrors(sink, base, meters)
+	return err
 }
 
 // openReply reads the reply to a request written ahead of a barrier whose

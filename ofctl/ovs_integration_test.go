@@ -240,6 +240,24 @@ func TestApplyMetersAndFlowsOnRealOVS(t *testing.T) {
 	if got := o.Ofctl("dump-meters", br); !strings.Contains(got, "rate=20 burst_size=20") {
 		t.Fatalf("an existing meter was not modified:\n%s", got)
 	}
+	// A replay after a restart sets every meter again, all of which
+	// exist: each is modified, however many there are.
+	var many []Meter
+	for id := uint32(100); id < 200; id++ {
+		many = append(many, Meter{ID: id, Rate: 100, Burst: 100})
+	}
+	if err := sw.Apply(ctx, many, []of.FlowMod{punt(7, 150)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range many {
+		many[i].Rate, many[i].Burst = 33, 33
+	}
+	if err := sw.Apply(ctx, many, []of.FlowMod{punt(8, 199)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(o.Ofctl("dump-meters", br), "rate=33 burst_size=33"); got != len(many) {
+		t.Fatalf("%d of %d existing meters modified", got, len(many))
+	}
 	before := o.DumpFlows(br)
 	// A band of rate 0 is invalid: the meter fails, and with it the bundle.
 	err := sw.Apply(ctx, []Meter{{ID: 11, Rate: 0, Burst: 0}}, []of.FlowMod{punt(5, 9), punt(6, 11)})

@@ -162,7 +162,19 @@ func (s *Switch) unregister(xid uint32, p *pending) {
 }
 
 func (s *Switch) addSink(lo, hi uint32) *errorSink {
-	k := &errorSink{lo: lo, hi: hi, errs: make(chan []byte, 64)}
+	// One error per request of the range at most, up to 64 (bundle adds
+	// beyond those are the bundle's problem, not each its own).
+	k := &errorSink{lo: lo, hi: hi, errs: make(chan []byte, min(max(int(hi-lo)+1, 1), 64))}
+	s.mu.Lock()
+	s.ranges = append(s.ranges, k)
+	s.mu.Unlock()
+	return k
+}
+
+// addSinkAll is addSink with room for an error from every request of the
+// range (meter-mods: each one's error matters).
+func (s *Switch) addSinkAll(lo, hi uint32) *errorSink {
+	k := &errorSink{lo: lo, hi: hi, errs: make(chan []byte, int(hi-lo)+1)}
 	s.mu.Lock()
 	s.ranges = append(s.ranges, k)
 	s.mu.Unlock()

@@ -121,6 +121,7 @@ func (l *loop) run(ctx context.Context) error {
 		case err == nil:
 			delay = l.m.cfg.RetryDelay
 		case ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected):
+			l.dropHeld()
 			return err
 		case l.quarantine(err):
 			l.kick() // at once, without the flows the switch refused

@@ -155,9 +155,12 @@ func (l *loop) execute(ctx context.Context, req *puntRequest) {
 
 // onDemand are the adds of an answer's flows as a punt installs them:
 // idle timeout, the bridge's round, the on-demand cookie bit. A flow the
-// bridge holds reconciled (a punt raced the flow's own install) is left
-// alone, as is one already in sent (the adds of this loop pass, for an
-// earlier punt to the same destination), which gets the new ones.
+// bridge holds or wants reconciled is left alone — a punt raced the
+// flow's own install, or a held punt's destination was just plugged
+// here, and the reconciled flow is in the same bundle — as is one the
+// switch refused (quarantined), and one already in sent (the adds of this
+// loop pass, for an earlier punt to the same destination), which gets the
+// new ones.
 func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowMod {
 	if len(flows) == 0 {
 		return nil
@@ -170,6 +173,12 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 		f.IdleTimeout = l.m.cfg.IdleTimeout
 		k := f.Key()
 		if _, reconciled := l.installed.Get(k); reconciled {
+			continue
+		}
+		if _, wanted := l.desired.Get(k); l.desired != nil && wanted {
+			continue
+		}
+		if rej, refused := l.rejected[k]; refused && rej.flow.SameContent(f) {
 			continue
 		}
 		if s, ok := sent[k]; ok && s.SameContent(f) {

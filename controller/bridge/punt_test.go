@@ -231,3 +231,79 @@ func TestHeldPuntsShareOneAnswer(t *testing.T) {
 		t.Fatalf("a1x's L2Lookup flow added %d times in %d bundles; want once, in the bundle of the binding", adds, len(r.sw.bundles)-before)
 	}
 }
+
+// TestHeldPuntForAPortPluggedHere: a punt held for a1x, which is then
+// plugged on this very chassis, is delivered by a1x's reconciled flows;
+// the answer installs nothing of its own over them (an on-demand copy
+// would expire, or be invalidated, and leave a local VM unreachable).
+func TestHeldPuntForAPortPluggedHere(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1x, _ := r.f.Store.Port("a1x")
+	r.loop().punt(context.Background(), l2Punt(t, r, a1x.MACAddress))
+	if r.m.stats.Held.Load() != 1 {
+		t.Fatal("the punt for the unplugged a1x was not held")
+	}
+	local := append(r.bindings("hv1"), topology.Binding{PortID: "a1x", OFPort: 9})
+	r.m.SetLocal(Local{DPID: 1, Bridge: topologytest.Bridge("hv1"), Bindings: local})
+	ovstest.Eventually(t, 5*time.Second, "the held punt answered", func() bool { return r.m.stats.HeldDone.Load() == 1 })
+	r.settled("a1x's reconciled flows, and nothing on demand", r.want(local, 1))
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	if len(r.sw.outs) != 1 {
+		t.Fatalf("%d packets re-injected, want the held one", len(r.sw.outs))
+	}
+}
+
+// TestRefusedHeldAnswerDoesNotBlockTheBinding: the switch refuses the
+// flow a held punt's answer would install; the binding's bundle is sent
+// again at once without it (the flow quarantined), the held packet is
+// delivered all the same, and the loop does not spin on the refusal.
+func TestRefusedHeldAnswerDoesNotBlockTheBinding(t *testing.T) {
+	sw := newFakeSwitch()
+	r := newRig(t, pipeline.Reactive, sw)
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a1x, _ := r.f.Store.Port("a1x")
+	r.loop().punt(context.Background(), l2Punt(t, r, a1x.MACAddress))
+	r.f.Rebind(t)(topologytest.Port{ID: "a1x", Network: "A", Chassis: "hv2", OFPort: 8})
+	v := view.Build(r.f.Store)
+	answer := l2Answer(t, r, v, a1x.MACAddress)
+	sw.mu.Lock()
+	sw.bad = answer.Key()
+	sw.mu.Unlock()
+	r.m.Update(v, []topology.Change{{Resource: topology.ResourcePort, ID: "a1x"}}, false)
+	ovstest.Eventually(t, 5*time.Second, "the held punt delivered", func() bool { return r.m.stats.HeldDone.Load() == 1 })
+	if rej := r.m.Rejected(1); len(rej) != 1 {
+		t.Fatalf("rejected flows %v, want the held answer's", rej)
+	}
+	sw.mu.Lock()
+	n := len(sw.bundles)
+	sw.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if len(sw.bundles) != n {
+		t.Fatalf("%d more bundles after the refusal settled: the loop spins", len(sw.bundles)-n)
+	}
+}
+
+// l2Answer is the L2Lookup flow a punt to dst gets from view v on hv1.
+func l2Answer(t *testing.T, r *rig, v *view.View, dst string) of.Flow {
+	t.Helper()
+	p, _, ok := decode(l2Punt(t, r, dst))
+	if !ok {
+		t.Fatal("the punt does not decode")
+	}
+	a := r.m.pipeline.OnPunt(v, topologytest.Bridge("hv1"), p)
+	for _, f := range a.Flows {
+		if f.Table == pipeline.Table(pipeline.L2Lookup) {
+			return f
+		}
+	}
+	t.Fatalf("no L2Lookup flow in %v", a)
+	return of.Flow{}
+}

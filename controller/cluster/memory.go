@@ -74,12 +74,12 @@ func (m *Memory) Feed() *Feed { return m.fsm.Feed() }
 // NodeID is the node's id.
 func (m *Memory) NodeID() string { return m.id }
 
-// View is the typed view as it is now.
 // WaitIndex implements the same as Cluster's.
 func (m *Memory) WaitIndex(ctx context.Context, index uint64) error {
 	return m.fsm.WaitIndex(ctx, index)
 }
 
+// View is the typed view as it is now.
 func (m *Memory) View() *view.View { return m.fsm.View() }
 
 // Watch is Cluster.Watch.

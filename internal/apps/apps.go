@@ -78,15 +78,10 @@ func (p *Pipeline) keep(a app.App, v *view.View, br view.Bridge, flows []of.Flow
 	return out
 }
 
-// OnDemand reports whether reactive mode installs a flow on demand, from
+// onDemand reports whether reactive mode installs a flow on demand, from
 // a punt: its app says it serves one destination — and, for an app that
 // reconciles what serves its own chassis' ports (app.LocalReconciler),
 // that destination is not a port plugged into this bridge's chassis.
-func (p *Pipeline) OnDemand(v *view.View, br view.Bridge, f of.Flow) bool {
-	a, ok := p.byID[pipeline.Cookie(f.Cookie).App()]
-	return ok && p.mode == pipeline.Reactive && onDemand(a, v, br, f)
-}
-
 func onDemand(a app.App, v *view.View, br view.Bridge, f of.Flow) bool {
 	if !a.PerDestination(f) {
 		return false
