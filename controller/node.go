@@ -69,15 +69,16 @@ type Node struct {
 	api      *northbound.Server // nil: OpenFlow only
 	apiLn    net.Listener
 	chassis  *chassis.Chassis // nil without a local OVS
+	resync   chan struct{}    // a bridge asks the watcher for the whole view
 }
 
 // NewNode opens the node's listeners and its raft state; Run serves them.
 func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
-	n := &Node{cfg: cfg, log: log}
+	n := &Node{cfg: cfg, log: log, resync: make(chan struct{}, 1)}
 	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
-		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed}, log)
+		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed, Resync: n.askResync}, log)
 	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}, n.bridges, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
@@ -156,11 +157,17 @@ func (n *Node) Run(parent context.Context) error {
 			}
 		})
 		run(func() {
-			n.cluster.Watch(ctx, func(v *view.View, changes []topology.Change, resync bool) {
-				n.bridges.Update(v, changes, resync)
-				if n.chassis != nil {
-					n.chassis.Kick()
-				}
+			n.cluster.Watch(ctx, cluster.Watcher{
+				Fn: func(v *view.View, changes []topology.Change, resync bool) {
+					n.bridges.Update(v, changes, resync)
+					if n.chassis != nil {
+						n.chassis.Kick()
+					}
+				},
+				// A node with no bridge connected (a control node, or a
+				// hypervisor whose vswitchd is down) builds no views.
+				Want:   n.bridges.WantsViews,
+				Resync: n.resync,
 			})
 		})
 		run(func() {
@@ -200,6 +207,15 @@ func (n *Node) claimVIP(ctx context.Context, c app.VIPClaim) error {
 	}
 	_, err := n.cluster.Propose(ctx, cluster.CmdVIPOwner, cluster.VIPOwner{Port: c.PortID, IP: c.IP.String()})
 	return err
+}
+
+// askResync asks the watcher for the whole view (never blocks: one
+// pending request is as good as many).
+func (n *Node) askResync() {
+	select {
+	case n.resync <- struct{}{}:
+	default:
+	}
 }
 
 // programmed passes the bridges' word on programmed ports to the chassis.

@@ -121,6 +121,10 @@ type Hooks struct {
 	// Programmed tells the chassis which of the local bridge's plugged
 	// ports it now holds every flow of: their ofports, by port id.
 	Programmed func(ports map[string]uint32)
+	// Resync asks the cluster's watcher for the whole view at once: a
+	// bridge connected while none was, and the manager skipped views
+	// nobody wanted (see WantsViews).
+	Resync func()
 }
 
 // Manager runs the loop of every connected bridge. It implements
@@ -134,6 +138,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	base    *view.View // the newest applied view
+	skipped bool       // views passed unbuilt while no bridge wanted them
 	ready   bool       // the node has caught up: bridges may be replayed
 	local   *Local
 	bridges map[uint64]*loop
@@ -154,12 +159,29 @@ func NewManager(cfg Config, hooks Hooks, log *zap.Logger) *Manager {
 // changed.
 func (m *Manager) Update(v *view.View, changes []topology.Change, resync bool) {
 	m.mu.Lock()
+	if resync {
+		m.skipped = false
+	}
 	m.base = v
 	for _, l := range m.bridges {
 		l.pending.add(changes, resync)
 	}
 	m.mu.Unlock()
 	m.kickAll()
+}
+
+// WantsViews reports whether a bridge is connected, which needs each
+// batch's view. While none is, the watcher may pass batches unbuilt; the
+// manager then forgets its view, and the first bridge to connect asks for
+// a resync.
+func (m *Manager) WantsViews() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.bridges) > 0 {
+		return true
+	}
+	m.skipped, m.base = true, nil
+	return false
 }
 
 // SetReady lets the bridges be replayed: the node's view is complete. A
@@ -208,7 +230,11 @@ func (m *Manager) Run(ctx context.Context, sw Switch) error {
 		return fmt.Errorf("bridge: a newer session owns bridge %016x", sw.DPID())
 	}
 	m.bridges[sw.DPID()] = l
+	resync := m.skipped
 	m.mu.Unlock()
+	if resync && m.hooks.Resync != nil {
+		m.hooks.Resync() // until the view comes, the loop waits (no base)
+	}
 	defer func() {
 		m.mu.Lock()
 		if m.bridges[sw.DPID()] == l {

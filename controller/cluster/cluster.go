@@ -329,14 +329,13 @@ func (c *Cluster) WaitIndex(ctx context.Context, index uint64) error {
 // Feed is the change feed.
 func (c *Cluster) Feed() *Feed { return c.fsm.Feed() }
 
-// Watch calls fn first with the view as it is (resync true: take it
+// Watch calls w.Fn first with the view as it is (resync true: take it
 // whole), then, one batch at a time and in order, with the view after
 // each batch of committed changes and the changes themselves (nil with
 // resync true when the feed lost some: everything may have changed). It
-// returns when ctx ends.
-func (c *Cluster) Watch(ctx context.Context, fn func(v *view.View, changes []topology.Change, resync bool)) {
-	c.fsm.watch(ctx, fn)
-}
+// returns when ctx ends. See Watcher for building views only when
+// someone wants them.
+func (c *Cluster) Watch(ctx context.Context, w Watcher) { c.fsm.watch(ctx, w) }
 
 // leaderAddr is the raft (and internal) address of the leader.
 func (c *Cluster) leaderAddr() (string, error) {

@@ -477,25 +477,73 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *fsmSnapshot) Release() {}
 
+// Watcher is a follower of the committed changes and the views they
+// make.
+type Watcher struct {
+	// Fn takes each batch: the view after it and its changes, or, with
+	// resync, a view to take whole.
+	Fn func(v *view.View, changes []topology.Change, resync bool)
+	// Want, when set, says whether anyone needs views now. A view costs
+	// the whole topology to build, under the FSM's read lock, which
+	// holds up Apply; while Want says no, batches pass unbuilt, and the
+	// first batch it says yes to is a resync.
+	Want func() bool
+	// Resync, when set, asks for a resync at once, changes or not (a
+	// consumer that wanted nothing now does).
+	Resync <-chan struct{}
+}
+
 // watch is Cluster.Watch.
-func (f *FSM) watch(ctx context.Context, fn func(v *view.View, changes []topology.Change, resync bool)) {
-	v, since := f.Head()
-	fn(v, nil, true)
+func (f *FSM) watch(ctx context.Context, w Watcher) {
+	want := func() bool { return w.Want == nil || w.Want() }
+	var since uint64
+	missed := true // the first call is a resync
 	for ctx.Err() == nil {
-		if _, err := f.feed.Wait(ctx, since); err != nil && !errors.Is(err, ErrResync) {
+		if missed && want() {
+			var v *view.View
+			v, since = f.Head()
+			w.Fn(v, nil, true)
+			missed = false
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		resynced := make(chan struct{})
+		go func() {
+			select {
+			case <-w.Resync:
+				close(resynced)
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		_, err := f.feed.Wait(wctx, since)
+		cancel()
+		select {
+		case <-resynced:
+			missed = true
+			continue
+		default:
+		}
+		if err != nil && !errors.Is(err, ErrResync) {
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		if !want() {
+			// Nobody needs this batch's view: pass it unbuilt (past a
+			// lost stretch of the feed too: the next view is a resync).
+			since = max(since, f.feed.Last())
+			missed = true
+			continue
+		}
 		v, changes, err := f.Changes(since)
 		switch {
 		case errors.Is(err, ErrResync):
 			v, since = f.Head()
-			fn(v, nil, true)
+			w.Fn(v, nil, true)
 		case len(changes) > 0:
 			since = changes[len(changes)-1].Index
-			fn(v, changes, false)
+			w.Fn(v, changes, false)
 		}
 	}
 }

@@ -83,6 +83,4 @@ func (m *Memory) WaitIndex(ctx context.Context, index uint64) error {
 func (m *Memory) View() *view.View { return m.fsm.View() }
 
 // Watch is Cluster.Watch.
-func (m *Memory) Watch(ctx context.Context, fn func(v *view.View, changes []topology.Change, resync bool)) {
-	m.fsm.watch(ctx, fn)
-}
+func (m *Memory) Watch(ctx context.Context, w Watcher) { m.fsm.watch(ctx, w) }
