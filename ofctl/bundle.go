@@ -26,7 +26,13 @@ func (s *Switch) Bundle(ctx context.Context, mods []of.FlowMod) error { return s
 // otherwise the commit is a second round trip. A meter is added, or, if
 // it exists already (every meter, in a replay after a restart), modified
 // with the others that do in one more round trip.
-func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) error {
+//
+// Packet-outs in then go on the wire right behind the commit request, so
+// the switch sends them through the flows the bundle installed without a
+// round trip to wait for the commit's reply. They are sent once the
+// bundle's adds are accepted (never for a discarded bundle); should the
+// commit itself fail, they meet the flows as they were.
+func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod, then ...PacketOut) error {
 	for _, m := range meters {
 		if m.ID == 0 || m.ID > MeterMax {
 			return fmt.Errorf("ofctl: meter id %d is outside 1..%d", m.ID, MeterMax)
@@ -38,7 +44,20 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) e
 				return err
 			}
 		}
+		for _, po := range then {
+			if err := s.PacketOut(ctx, po); err != nil {
+				return err
+			}
+		}
 		return nil
+	}
+	var outs []byte
+	for _, po := range then {
+		msg, err := packetOutMsg(s.nextXids(1), po)
+		if err != nil {
+			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+		}
+		outs = append(outs, msg...)
 	}
 	n, nm := uint32(len(mods)), uint32(len(meters))
 	s.bundles.Add(1)
@@ -112,7 +131,8 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod) e
 		discard()
 		return err
 	}
-	_, err = s.roundTrip(ctx, commitX, bundleCtrlMsg(commitX, bid, bundleCommitRequest, flags), "bundle commit", isType(typeBundleControl))
+	commit := append(bundleCtrlMsg(commitX, bid, bundleCommitRequest, flags), outs...)
+	_, err = s.roundTripWrite(ctx, commitX, commit, "bundle commit", isType(typeBundleControl))
 	if err != nil {
 		// A failed commit is discarded by the switch; the failing
 		// flow's own error came first.

@@ -258,6 +258,21 @@ func TestApplyMetersAndFlowsOnRealOVS(t *testing.T) {
 	if got := strings.Count(o.Ofctl("dump-meters", br), "rate=33 burst_size=33"); got != len(many) {
 		t.Fatalf("%d of %d existing meters modified", got, len(many))
 	}
+	// A packet-out sent behind the commit goes through the flow the
+	// bundle installed (without it the packet would miss table 9 and be
+	// dropped).
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	punted := sw.Stats().PuntsReceived.Load()
+	first := of.FlowMod{Command: of.FlowAdd, Flow: of.Flow{Table: 9, Priority: 10, Cookie: pipeline.NewCookie(1, pipeline.AppTest, 2),
+		Actions: []of.Action{of.Punt{UserData: "\x01"}}}}
+	if err := sw.Apply(ctx, nil, []of.FlowMod{first},
+		PacketOut{InPort: of.PortController, Actions: []of.Action{of.Resubmit{Table: 9}}, Data: frame}); err != nil {
+		t.Fatal(err)
+	}
+	ovstest.Eventually(t, 5*time.Second, "the packet-out behind the commit punted by the new flow", func() bool {
+		return sw.Stats().PuntsReceived.Load() == punted+1
+	})
 	before := o.DumpFlows(br)
 	// A band of rate 0 is invalid: the meter fails, and with it the bundle.
 	err := sw.Apply(ctx, []Meter{{ID: 11, Rate: 0, Burst: 0}}, []of.FlowMod{punt(5, 9), punt(6, 11)})

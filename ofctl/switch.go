@@ -230,8 +230,9 @@ func (s *Switch) roundTrip(ctx context.Context, xid uint32, req []byte, what str
 	return s.roundTripWrite(ctx, xid, req, what, last)
 }
 
-// roundTripWrite writes b, which ends with the request xid (and may hold
-// other messages before it), and collects the request's replies.
+// roundTripWrite writes b, which holds the request xid among other
+// messages (whose replies, if any, go elsewhere), and collects the
+// request's replies.
 func (s *Switch) roundTripWrite(ctx context.Context, xid uint32, b []byte, what string, last func([]byte) bool) ([][]byte, error) {
 	p := s.register(xid)
 	defer s.unregister(xid, p)

@@ -41,8 +41,9 @@ type Switch interface {
 	Generation() uint64
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
 	Bundle(ctx context.Context, mods []of.FlowMod) error
-	// Apply sets meters and bundles flow-mods in two round trips.
-	Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod) error
+	// Apply sets meters and bundles flow-mods in two round trips, then
+	// packet-outs right behind the commit.
+	Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod, then ...ofctl.PacketOut) error
 	PacketOut(ctx context.Context, po ofctl.PacketOut) error
 	DeleteMeter(ctx context.Context, id uint32) error
 	MeterStats(ctx context.Context) ([]ofctl.MeterStats, error)

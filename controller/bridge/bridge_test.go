@@ -95,14 +95,25 @@ func covers(del, f of.Match) bool {
 	return true
 }
 
-// Apply sets the meters, then bundles: as the switch sees them, in order.
-func (b *fakeSwitch) Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod) error {
+// Apply sets the meters, then bundles, then sends the packet-outs: as
+// the switch sees them, in order (none for a refused bundle).
+func (b *fakeSwitch) Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod, then ...ofctl.PacketOut) error {
 	for _, m := range meters {
 		if err := b.SetMeter(ctx, m); err != nil {
 			return err
 		}
 	}
-	return b.Bundle(ctx, mods)
+	if len(mods) > 0 {
+		if err := b.Bundle(ctx, mods); err != nil {
+			return err
+		}
+	}
+	for _, po := range then {
+		if err := b.PacketOut(ctx, po); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *fakeSwitch) Bundle(_ context.Context, mods []of.FlowMod) error {

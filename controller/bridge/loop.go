@@ -177,10 +177,10 @@ func (l *loop) step(ctx context.Context) error {
 		start, dirty := time.Now(), len(l.dirty)
 		// Held punts the new view answers ride in the same bundle.
 		held := l.answerHeld()
-		if err := l.sync(ctx, held.mods); err != nil {
+		if err := l.sync(ctx, held.mods, held.outs); err != nil {
 			return err
 		}
-		l.deliverHeld(ctx, held)
+		l.deliveredHeld(held)
 		if ce := l.log.Check(zap.DebugLevel, "bridge updated"); ce != nil && dirty > 0 {
 			ce.Write(zap.Uint64("index", eff.Index()), zap.Int("changes", len(changes)), zap.Int("flows", dirty),
 				zap.Int("held-answered", len(held.ready)), zap.Duration("took", time.Since(start)))

@@ -196,19 +196,34 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 // where it left the pipeline (OVS buffers nothing), sends what the app
 // built, and hands a VIP claim to the cluster.
 func (l *loop) deliver(ctx context.Context, req *puntRequest) {
-	a := req.answer
-	if a.Reinject {
-		err := l.sw.PacketOut(ctx, ofctl.PacketOut{InPort: req.pi.InPort(), Match: req.punt.Fields,
-			Actions: []of.Action{of.Resubmit{Table: a.Resubmit}}, Data: req.pi.Data})
-		if err != nil {
-			l.log.Debug("re-injecting a punted packet failed", zap.Error(err))
+	for _, po := range packetOuts(req) {
+		if err := l.sw.PacketOut(ctx, po); err != nil {
+			l.log.Debug("sending a punt's packet-out failed", zap.Error(err))
 		}
 	}
+	l.delivered(req)
+}
+
+// packetOuts are what an answer sends back through the switch: the
+// punted packet re-injected, then the frames the app built.
+func packetOuts(req *puntRequest) []ofctl.PacketOut {
+	a := req.answer
+	var out []ofctl.PacketOut
+	if a.Reinject {
+		out = append(out, ofctl.PacketOut{InPort: req.pi.InPort(), Match: req.punt.Fields,
+			Actions: []of.Action{of.Resubmit{Table: a.Resubmit}}, Data: req.pi.Data})
+	}
 	for _, po := range a.Send {
-		if err := l.sw.PacketOut(ctx, ofctl.PacketOut{InPort: of.PortController, Actions: po.Actions, Data: po.Frame}); err != nil {
-			l.log.Debug("sending an answer failed", zap.Error(err))
-			continue
-		}
+		out = append(out, ofctl.PacketOut{InPort: of.PortController, Actions: po.Actions, Data: po.Frame})
+	}
+	return out
+}
+
+// delivered counts and logs an answer whose packet-outs are sent, and
+// hands its VIP claim to the cluster.
+func (l *loop) delivered(req *puntRequest) {
+	a := req.answer
+	for range a.Send {
 		l.m.stats.sent(a.Outcome)
 	}
 	if a.Claim != nil {
@@ -249,6 +264,7 @@ type heldAnswers struct {
 	ready []*puntRequest
 	keep  []heldPunt // still waiting
 	mods  []of.FlowMod
+	outs  []ofctl.PacketOut // the ready ones' packet-outs, sent behind the bundle
 }
 
 // answerHeld asks again, from the bridge's view, about every punt waiting
@@ -275,19 +291,21 @@ func (l *loop) answerHeld() heldAnswers {
 		h.req.view, h.req.answer = l.eff, a
 		out.ready = append(out.ready, h.req)
 		out.mods = append(out.mods, l.onDemand(a.Flows, sent)...)
+		out.outs = append(out.outs, packetOuts(h.req)...)
 	}
 	return out
 }
 
-// deliverHeld delivers the answered held punts, whose flows are in.
-func (l *loop) deliverHeld(ctx context.Context, h heldAnswers) {
+// deliveredHeld finishes the answered held punts, whose flows are in and
+// whose packet-outs went behind them.
+func (l *loop) deliveredHeld(h heldAnswers) {
 	if len(h.ready) == 0 {
 		return
 	}
 	for _, req := range h.ready {
 		l.m.stats.HeldDone.Add(1)
 		l.m.stats.count(req.answer.Outcome)
-		l.deliver(ctx, req)
+		l.delivered(req)
 	}
 	l.held = h.keep
 }
@@ -296,13 +314,14 @@ func (l *loop) deliverHeld(ctx context.Context, h heldAnswers) {
 // which brings no view change through sync).
 func (l *loop) retryHeld(ctx context.Context) {
 	h := l.answerHeld()
-	if len(h.mods) > 0 {
-		if err := l.sw.Bundle(ctx, h.mods); err != nil {
-			l.log.Warn("could not install reactive flows", zap.Error(err))
-			return
-		}
+	if len(h.ready) == 0 {
+		return
 	}
-	l.deliverHeld(ctx, h)
+	if err := l.sw.Apply(ctx, nil, h.mods, h.outs...); err != nil {
+		l.log.Warn("could not install reactive flows", zap.Error(err))
+		return
+	}
+	l.deliveredHeld(h)
 }
 
 // expireHeld drops the held punts whose time is up.

@@ -105,12 +105,13 @@ func (l *loop) admit(f of.Flow, round uint16) (of.Flow, bool) {
 
 // sync sends, in one bundle, the reactive flow deletes the newest changes
 // made, the difference between the installed and desired flows of every
-// dirty key, and then the given on-demand adds (held punts' answers); the
-// installed view moves only when the bundle commits. The chassis hears
-// which ports the bundle completes as it goes out (see reportProgrammed).
-func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod) error {
+// dirty key, and then the given on-demand adds (held punts' answers),
+// with the answers' packet-outs behind its commit; the installed view
+// moves only when the bundle commits. The chassis hears which ports the
+// bundle completes as it goes out (see reportProgrammed).
+func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.PacketOut) error {
 	if len(l.dirty) == 0 && len(l.invalid) == 0 && len(onDemand) == 0 {
-		return nil
+		return l.sendOuts(ctx, outs)
 	}
 	l.mu.Lock()
 	round := l.round
@@ -144,7 +145,7 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod) error {
 	ch.Sort()
 	if ch.Empty() && len(l.invalid) == 0 && len(onDemand) == 0 {
 		l.dirty = map[of.FlowKey]bool{}
-		return nil
+		return l.sendOuts(ctx, outs)
 	}
 	// New punt flows' meters go ahead of the flows, in the same write.
 	var added []of.Flow
@@ -152,7 +153,7 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod) error {
 	need := without(pipeline.Meters(added), l.meters)
 	mods := append(append(append([]of.FlowMod{}, l.invalid...), ch.Ordered()...), onDemand...)
 	l.reportProgrammed(&ch)
-	if err := l.sw.Apply(ctx, l.meterBands(need), mods); err != nil {
+	if err := l.sw.Apply(ctx, l.meterBands(need), mods, outs...); err != nil {
 		l.reportProgrammed(nil) // what the bridge holds after all
 		return fmt.Errorf("bridge: %s: %w", ch, err)
 	}
@@ -185,6 +186,19 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod) error {
 			}
 		}
 		l.meters = inUse
+	}
+	return nil
+}
+
+// sendOuts sends packet-outs with no bundle to ride behind.
+func (l *loop) sendOuts(ctx context.Context, outs []ofctl.PacketOut) error {
+	for _, po := range outs {
+		if err := l.sw.PacketOut(ctx, po); err != nil {
+			if errors.Is(err, ofctl.ErrDisconnected) {
+				return err
+			}
+			l.log.Debug("sending a punt's packet-out failed", zap.Error(err))
+		}
 	}
 	return nil
 }
