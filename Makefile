@@ -41,7 +41,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
-	$(GO) test -run '^$$' -bench PortUp -benchtime 20x -count 1 -v ./bench/
+	$(GO) test -run '^$$' -bench PortUp -benchtime 40x -count 1 -v ./bench/
 
 fuzz:
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s
