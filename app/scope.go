@@ -122,6 +122,19 @@ func AddRouter(objs Objects, v *view.View, router string) {
 	}
 }
 
+// AddRouters puts in objs, from both views, each router a batch of
+// changes names, with the objects of its networks (AddRouter).
+func AddRouters(objs Objects, before, after *view.View, changes []topology.Change) {
+	for _, ch := range changes {
+		if ch.Resource != topology.ResourceRouter {
+			continue
+		}
+		for _, v := range []*view.View{before, after} {
+			AddRouter(objs, v, ch.ID)
+		}
+	}
+}
+
 // Claims are the addresses and MACs a port answers for, each once: its
 // fixed IPs, its single-address pairs, its own MAC and its pairs' MACs.
 func Claims(p view.Port) (addrs []netip.Addr, macs []net.HardwareAddr) {
@@ -172,18 +185,21 @@ func AddSharing(objs Objects, v *view.View, p view.Port) {
 	}
 }
 
+// EndpointChanged reports whether a chassis' tunnel endpoint (address or
+// encapsulations) differs between two views.
+func EndpointChanged(before, after *view.View, chassis string) bool {
+	b, _ := before.Chassis(chassis)
+	a, _ := after.Chassis(chassis)
+	return b.EncapIP != a.EncapIP || !slices.Equal(b.Encaps, a.Encaps)
+}
+
 // EndpointMoved are the keys of the ports plugged, in either view, into a
 // chassis other than skip whose tunnel endpoint (address or
 // encapsulations) changed: the flows that tunnel to them went stale.
 func EndpointMoved(before, after *view.View, changes []topology.Change, skip string) []uint32 {
 	var out []uint32
 	for _, ch := range changes {
-		if ch.Resource != topology.ResourceChassis || ch.ID == skip {
-			continue
-		}
-		b, _ := before.Chassis(ch.ID)
-		a, _ := after.Chassis(ch.ID)
-		if b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
+		if ch.Resource != topology.ResourceChassis || ch.ID == skip || !EndpointChanged(before, after, ch.ID) {
 			continue
 		}
 		for _, v := range []*view.View{before, after} {

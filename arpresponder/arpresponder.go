@@ -270,14 +270,7 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			app.AddSharing(objs, s.View, s.Port)
 		}
 	}
-	for _, ch := range changes {
-		switch ch.Resource {
-		case topology.ResourceRouter:
-			for _, v := range []*view.View{before, after} {
-				app.AddRouter(objs, v, ch.ID)
-			}
-		}
-	}
+	app.AddRouters(objs, before, after, changes)
 	return app.Scope{Objects: objs}
 }
 

@@ -1,8 +1,6 @@
 package l2pop
 
 import (
-	"slices"
-
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
@@ -92,24 +90,16 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 		}
 	}
 	for _, ch := range changes {
-		switch ch.Resource {
-		case topology.ResourceChassis:
-			b, _ := before.Chassis(ch.ID)
-			a, _ := after.Chassis(ch.ID)
-			if ch.ID == br.Chassis || b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
-				continue // only a remote endpoint is in the flood's flows
-			}
-			for _, v := range []*view.View{before, after} {
-				for _, n := range v.HostedNetworks(ch.ID) {
-					objs.Add(pipeline.NetworkObject(n.Key))
-				}
-			}
-		case topology.ResourceRouter:
-			for _, v := range []*view.View{before, after} {
-				app.AddRouter(objs, v, ch.ID)
+		if ch.Resource != topology.ResourceChassis || ch.ID == br.Chassis || !app.EndpointChanged(before, after, ch.ID) {
+			continue // only a remote endpoint is in the flood's flows
+		}
+		for _, v := range []*view.View{before, after} {
+			for _, n := range v.HostedNetworks(ch.ID) {
+				objs.Add(pipeline.NetworkObject(n.Key))
 			}
 		}
 	}
+	app.AddRouters(objs, before, after, changes)
 	return app.Scope{Objects: objs}
 }
 

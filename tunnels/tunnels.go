@@ -174,34 +174,26 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 		}
 	}
 	for _, ch := range changes {
-		switch ch.Resource {
-		case topology.ResourceChassis:
-			if ch.ID == br.Chassis {
-				continue // a chassis' own record is in no flow of its bridge
-			}
-			b, _ := before.Chassis(ch.ID)
-			a, _ := after.Chassis(ch.ID)
-			if b.EncapIP == a.EncapIP && slices.Equal(b.Encaps, a.Encaps) {
-				continue
-			}
-			for _, v := range []*view.View{before, after} {
-				for _, p := range v.LocalPorts(ch.ID) {
-					objs.Add(pipeline.PortObject(p.Key))
-				}
-			}
-		case topology.ResourceNetwork:
-			for _, v := range []*view.View{before, after} {
-				if n, ok := v.Network(ch.ID); ok {
-					objs.Add(pipeline.NetworkObject(n.Key))
-				}
+		if ch.Resource != topology.ResourceNetwork {
+			continue
+		}
+		for _, v := range []*view.View{before, after} {
+			if n, ok := v.Network(ch.ID); ok {
+				objs.Add(pipeline.NetworkObject(n.Key))
 			}
 		}
+	}
+	// A chassis' own record is in no flow of its bridge; a remote one's
+	// endpoint is in the Egress of its ports.
+	for _, key := range app.EndpointMoved(before, after, changes, br.Chassis) {
+		objs.Add(pipeline.PortObject(key))
 	}
 	return app.Scope{Objects: objs}
 }
 
 // PerDestination reports whether a flow serves one destination port (a
-// port's Egress) — installed on demand in reactive mode.
+// port's Egress) — installed on demand in reactive mode, but for ports
+// plugged here (ReconcilesLocal).
 func (App) PerDestination(f of.Flow) bool { return f.Table == pipeline.Table(pipeline.Egress) }
 
 // ReconcilesLocal implements app.LocalReconciler: what delivers to a port
