@@ -49,6 +49,10 @@ type ovnLab struct {
 	u   *ovstest.Underlay
 	hvs []*ovstest.OVS
 	Dir string
+	// clustered: the southbound is a raft cluster with a member on each
+	// hypervisor (durable and replicated, as Wyvern's topology is), not
+	// one standalone server on hypervisor 1.
+	clustered bool
 
 	logged bool // fatalf has shown the logs already
 }
@@ -62,6 +66,18 @@ type ovnLab struct {
 // each other hypervisor, so that the first port bound finds the overlay
 // in place.
 func newOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *ovnLab {
+	t.Helper()
+	return startOVNLab(t, u, hvs, false)
+}
+
+// newClusteredOVNLab is newOVNLab with the southbound a raft cluster of
+// one member per hypervisor, each served on its management address.
+func newClusteredOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *ovnLab {
+	t.Helper()
+	return startOVNLab(t, u, hvs, true)
+}
+
+func startOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS, clustered bool) *ovnLab {
 	t.Helper()
 	ovstest.Require(t)
 	for _, tool := range ovnTools {
@@ -80,7 +96,7 @@ func newOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *ovnLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &ovnLab{t: t, u: u, hvs: hvs, Dir: dir}
+	l := &ovnLab{t: t, u: u, hvs: hvs, Dir: dir, clustered: clustered}
 	// The owner file lets a later process sweep this lab if this one is
 	// killed before its cleanups run.
 	if err := os.WriteFile(l.path("owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
@@ -107,7 +123,11 @@ func newOVNLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS) *ovnLab {
 	for i := 1; i < len(hvs); i++ {
 		u.AddManagement(hvs[i], i+1)
 	}
-	l.startDB("sb", "--remote=ptcp:6642:"+u.ManagementIP(1))
+	if clustered {
+		l.startClusteredSB()
+	} else {
+		l.startDB("sb", "--remote=ptcp:6642:"+u.ManagementIP(1))
+	}
 	l.run("ovn-northd", "--ovnnb-db="+l.nbDB(), "--ovnsb-db="+l.sbDB(),
 		"--pidfile="+l.path("northd.pid"), "--detach", "--log-file="+l.path("northd.log"),
 		"--unixctl="+l.path("northd.ctl"))
@@ -167,7 +187,7 @@ func (l *ovnLab) fatalf(format string, args ...any) {
 
 // logTails returns the last n bytes of each log of the lab.
 func (l *ovnLab) logTails(n int) string {
-	names := []string{"nb.log", "sb.log", "northd.log"}
+	names := []string{"nb.log", "sb.log", "sb2.log", "northd.log"}
 	for i := range l.hvs {
 		names = append(names, l.chassis(i)+"-controller.log")
 	}
@@ -202,8 +222,51 @@ func (l *ovnLab) startDB(db string, remotes ...string) {
 }
 
 // sbRemote is where the ovn-controllers find the southbound: hypervisor
-// 1's management address.
-func (l *ovnLab) sbRemote() string { return "tcp:" + l.u.ManagementIP(1) + ":6642" }
+// 1's management address, or every member's when it is clustered.
+func (l *ovnLab) sbRemote() string {
+	if !l.clustered {
+		return "tcp:" + l.u.ManagementIP(1) + ":6642"
+	}
+	var r []string
+	for i := range l.hvs {
+		r = append(r, "tcp:"+l.u.ManagementIP(i+1)+":6642")
+	}
+	return strings.Join(r, ",")
+}
+
+// sbMember names the files of southbound member i: sb.* for the first
+// (which northd and ovn-sbctl use), sb2.*, sb3.* for the others.
+func (l *ovnLab) sbMember(i int) string {
+	if i == 0 {
+		return "sb"
+	}
+	return fmt.Sprintf("sb%d", i+1)
+}
+
+// startClusteredSB creates the southbound as a raft cluster on hypervisor
+// 1 and joins one member per other hypervisor, each served (and speaking
+// raft) on its hypervisor's management address, in its namespace.
+func (l *ovnLab) startClusteredSB() {
+	l.t.Helper()
+	schema := filepath.Join(ovnSchemaDir, "ovn-sb.ovsschema")
+	for i, o := range l.hvs {
+		name, ip := l.sbMember(i), l.u.ManagementIP(i+1)
+		if i == 0 {
+			l.run("ovsdb-tool", "create-cluster", l.path(name+".db"), schema, "tcp:"+ip+":6644")
+		} else {
+			l.run("ovsdb-tool", "join-cluster", l.path(name+".db"), "OVN_Southbound", "tcp:"+ip+":6644",
+				"tcp:"+l.u.ManagementIP(1)+":6644")
+		}
+		l.run("ip", "netns", "exec", o.NS.Name, "ovsdb-server", l.path(name+".db"),
+			"--remote=punix:"+l.path(name+".sock"), "--remote=ptcp:6642:"+ip,
+			"--pidfile="+l.path(name+".pid"), "--detach", "--log-file="+l.path(name+".log"),
+			"--unixctl="+l.path(name+".ctl"))
+	}
+	l.eventually("the southbound cluster has every member", func() bool {
+		out, err := l.exec(l.Dir, "ovs-appctl", "-t", l.path("sb.ctl"), "cluster/status", "OVN_Southbound")
+		return err == nil && strings.Contains(out, "Role: leader") && strings.Count(out, " at tcp:") >= len(l.hvs)
+	})
+}
 
 // startController points hypervisor i's Open_vSwitch row at the SB and
 // runs ovn-controller in the hypervisor's namespace, with the
@@ -352,6 +415,11 @@ func (l *ovnLab) pidfiles() []string {
 	var files []string
 	for i := range l.hvs {
 		files = append(files, l.path(l.chassis(i)+"-controller.pid"))
+	}
+	for i := range l.hvs {
+		if i > 0 {
+			files = append(files, l.path(l.sbMember(i)+".pid"))
+		}
 	}
 	return append(files, l.path("northd.pid"), l.path("sb.pid"), l.path("nb.pid"))
 }
