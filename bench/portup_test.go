@@ -5,10 +5,7 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,26 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
 var wyvernd string // built once by TestMain
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wyvernd-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wyvernd = filepath.Join(dir, "wyvernd")
-	if out, err := exec.Command("go", "build", "-o", wyvernd, "../cmd/wyvernd").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building wyvernd: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { daemontest.Main(m, "../cmd/wyvernd", &wyvernd) }
 
 // wyvernLab is a wyvernd on each hypervisor of an underlay, one cluster.
 type wyvernLab struct {
@@ -128,25 +112,7 @@ func newWyvernLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS, voters 
 
 // call does one API request on hypervisor i's wyvernd.
 func (l *wyvernLab) call(method string, i int, path string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, "http://"+l.apis[i]+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode, nil
+	return daemontest.Call(l.client, method, l.apis[i], path, body, out)
 }
 
 func (l *wyvernLab) create(path string, body map[string]any) map[string]any {

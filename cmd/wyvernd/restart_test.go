@@ -12,27 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
 var wyvernd string // the binary under test, built once
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wyvernd-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wyvernd = filepath.Join(dir, "wyvernd")
-	if out, err := exec.Command("go", "build", "-o", wyvernd, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building wyvernd: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { daemontest.Main(m, ".", &wyvernd) }
 
 // daemon is a wyvernd process run inside a namespace.
 type daemon struct {
