@@ -14,6 +14,7 @@ import (
 type Desired struct {
 	objects map[uint64][]of.Flow // cookie without its round → its flows
 	owner   map[of.FlowKey]uint64
+	apps    map[pipeline.App]bool // the apps with flows here
 }
 
 // objectOf is a flow's cookie without its round: the app and the object.
@@ -30,13 +31,14 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 
 // NoFlows is the desired state of a bridge no app programs.
 func NoFlows() *Desired {
-	return &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}}
+	return &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}, apps: map[pipeline.App]bool{}}
 }
 
 func (d *Desired) add(f of.Flow) {
 	obj := objectOf(f)
 	d.objects[obj] = append(d.objects[obj], f)
 	d.owner[f.Key()] = obj
+	d.apps[pipeline.Cookie(obj).App()] = true
 }
 
 // Len is the number of desired flows.
@@ -69,8 +71,7 @@ func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
 // object (pipeline.PortObject(key), ...).
 func (d *Desired) ObjectFlows(object uint64) []of.Flow {
 	var out []of.Flow
-	for _, a := range []pipeline.App{pipeline.AppPipeline, pipeline.AppTunnels, pipeline.AppL2Pop,
-		pipeline.AppARPResponder, pipeline.AppDVR} {
+	for a := range d.apps {
 		out = append(out, d.objects[pipeline.NewCookie(0, a, object)]...)
 	}
 	return out
@@ -121,6 +122,9 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 				}
 			}
 			delete(d.objects, obj)
+		}
+		if len(next) > 0 {
+			d.apps[a.ID()] = true
 		}
 		for obj, fs := range next {
 			d.objects[obj] = fs

@@ -270,3 +270,36 @@ func TestObjectFlowsArePartsOfFlows(t *testing.T) {
 		}
 	}
 }
+
+// TestDesiredObjectFlowsHoldEveryApp: what the bridge asks of a port's
+// desired flows (to say the port is programmed) is every desired flow
+// with that port's cookie object, whichever app made it.
+func TestDesiredObjectFlowsHoldEveryApp(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := f.View()
+	for _, mode := range []pipeline.Mode{pipeline.Reactive, pipeline.Proactive} {
+		for _, c := range []string{"hv1", "hv2", "hv3"} {
+			d := New(mode).Compute(v, topologytest.Bridge(c))
+			want := of.NewFlowSet()
+			apps := map[pipeline.App]bool{}
+			for _, fl := range d.Flows() {
+				if pipeline.Cookie(fl.Cookie).Kind() == pipeline.KindPort {
+					want.Add(fl)
+					apps[pipeline.Cookie(fl.Cookie).App()] = true
+				}
+			}
+			got := of.NewFlowSet()
+			for _, p := range f.Store.Ports() {
+				for _, fl := range d.ObjectFlows(pipeline.PortObject(p.Key)) {
+					got.Add(fl)
+				}
+			}
+			if !got.Equal(want) {
+				t.Errorf("%s %s: ObjectFlows over every port misses flows: %s", mode, c, of.Diff(want, got))
+			}
+			if len(apps) < 3 {
+				t.Errorf("%s %s: port flows from only %d apps; the fixture should exercise more", mode, c, len(apps))
+			}
+		}
+	}
+}
