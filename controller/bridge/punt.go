@@ -155,12 +155,10 @@ func (l *loop) execute(ctx context.Context, req *puntRequest) {
 
 // onDemand are the adds of an answer's flows as a punt installs them:
 // idle timeout, the bridge's round, the on-demand cookie bit. A flow the
-// bridge holds or wants reconciled is left alone — a punt raced the
-// flow's own install, or a held punt's destination was just plugged
-// here, and the reconciled flow is in the same bundle — as is one the
-// switch refused (quarantined), and one already in sent (the adds of this
-// loop pass, for an earlier punt to the same destination), which gets the
-// new ones.
+// switch refused (quarantined) is left out, as is one already in sent
+// (the adds of this loop pass, for an earlier punt to the same
+// destination), which gets the new ones. (Which flows a punt may install
+// at all is the pipeline's to say: apps.Pipeline.OnPunt.)
 func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowMod {
 	if len(flows) == 0 {
 		return nil
@@ -172,12 +170,6 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 		f = pipeline.OnDemand(pipeline.WithRound(f, l.round))
 		f.IdleTimeout = l.m.cfg.IdleTimeout
 		k := f.Key()
-		if _, reconciled := l.installed.Get(k); reconciled {
-			continue
-		}
-		if _, wanted := l.desired.Get(k); l.desired != nil && wanted {
-			continue
-		}
 		if rej, refused := l.rejected[k]; refused && rej.flow.SameContent(f) {
 			continue
 		}

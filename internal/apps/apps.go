@@ -94,19 +94,24 @@ func onDemand(a app.App, v *view.View, br view.Bridge, f of.Flow) bool {
 	return !ok || dst.Chassis != br.Chassis
 }
 
-// Answers reports whether some app answers a punt reason.
-func (p *Pipeline) Answers(r pipeline.PuntReason) bool {
-	_, ok := p.byReason[r]
-	return ok
-}
-
-// OnPunt hands a punt to the app that answers its reason.
+// OnPunt hands a punt to the app that answers its reason. The answer's
+// flows are only those the pipeline leaves to punts (onDemand): one the
+// bridge reconciles — it serves a port plugged here, say — is never
+// installed again on top of itself, with an idle timeout.
 func (p *Pipeline) OnPunt(v *view.View, br view.Bridge, punt app.Punt) app.Answer {
 	a, ok := p.byReason[punt.Reason]
 	if !ok {
 		return app.Answer{Outcome: app.Unanswered}
 	}
-	return a.OnPunt(v, br, punt)
+	ans := a.OnPunt(v, br, punt)
+	var flows []of.Flow
+	for _, f := range ans.Flows {
+		if owner, ok := p.byID[pipeline.Cookie(f.Cookie).App()]; ok && p.mode == pipeline.Reactive && onDemand(owner, v, br, f) {
+			flows = append(flows, f)
+		}
+	}
+	ans.Flows = flows
+	return ans
 }
 
 // Invalidates are every app's deletes of the reactive flows a batch of
