@@ -110,7 +110,7 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod, t
 	// Adds are validated as they arrive; the barrier reply comes after
 	// every error they caused, and after the open's reply.
 	buf = append(buf, simpleMsg(typeBarrierReq, barrierX)...)
-	if _, err := s.roundTripWrite(ctx, barrierX, buf, "bundle barrier", isType(typeBarrierReply)); err != nil {
+	if _, err := s.roundTrip(ctx, barrierX, buf, "bundle barrier", isType(typeBarrierReply)); err != nil {
 		if !errors.Is(err, ErrDisconnected) {
 			discard()
 		}
@@ -132,7 +132,7 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod, t
 		return err
 	}
 	commit := append(bundleCtrlMsg(commitX, bid, bundleCommitRequest, flags), outs...)
-	_, err = s.roundTripWrite(ctx, commitX, commit, "bundle commit", isType(typeBundleControl))
+	_, err = s.roundTrip(ctx, commitX, commit, "bundle commit", isType(typeBundleControl))
 	if err != nil {
 		// A failed commit is discarded by the switch; the failing
 		// flow's own error came first.
@@ -158,7 +158,7 @@ func (s *Switch) modifyMeters(ctx context.Context, meters []Meter) error {
 		buf = append(buf, meterModMsg(base+uint32(i), meterModify, m)...)
 	}
 	buf = append(buf, simpleMsg(typeBarrierReq, base+n)...)
-	if _, err := s.roundTripWrite(ctx, base+n, buf, "meter barrier", isType(typeBarrierReply)); err != nil {
+	if _, err := s.roundTrip(ctx, base+n, buf, "meter barrier", isType(typeBarrierReply)); err != nil {
 		return err
 	}
 	_, err := s.meterErrors(sink, base, meters)
@@ -233,31 +233,4 @@ func (s *Switch) bundleErrors(sink *errorSink, addX uint32, mods []of.FlowMod) e
 			return errors.Join(errs...)
 		}
 	}
-}
-
-// FlowMods sends flow-mods outside a bundle and waits on a barrier; used
-// for one-off changes where atomicity does not matter.
-func (s *Switch) FlowMods(ctx context.Context, mods []of.FlowMod) error {
-	if len(mods) == 0 {
-		return nil
-	}
-	n := uint32(len(mods))
-	base := s.nextXids(n + 1)
-	sink := s.addSink(base, base+n-1)
-	defer s.removeSink(sink)
-	var buf []byte
-	for i, fm := range mods {
-		var err error
-		if buf, err = of.AppendFlowMod(buf, base+uint32(i), fm); err != nil {
-			return fmt.Errorf("ofctl: switch %s: %w", s, err)
-		}
-	}
-	if err := s.write(ctx, buf); err != nil {
-		return err
-	}
-	bx := base + n
-	if _, err := s.roundTrip(ctx, bx, simpleMsg(typeBarrierReq, bx), "barrier", isType(typeBarrierReply)); err != nil {
-		return err
-	}
-	return s.bundleErrors(sink, base, mods)
 }

@@ -224,16 +224,10 @@ func (s *Switch) deliver(xid uint32, msg []byte) bool {
 	return false
 }
 
-// roundTrip sends a request and collects its replies until last says the
-// reply is complete. An OpenFlow error for the xid ends it with an error.
-func (s *Switch) roundTrip(ctx context.Context, xid uint32, req []byte, what string, last func([]byte) bool) ([][]byte, error) {
-	return s.roundTripWrite(ctx, xid, req, what, last)
-}
-
-// roundTripWrite writes b, which holds the request xid among other
-// messages (whose replies, if any, go elsewhere), and collects the
-// request's replies.
-func (s *Switch) roundTripWrite(ctx context.Context, xid uint32, b []byte, what string, last func([]byte) bool) ([][]byte, error) {
+// roundTrip writes b, which holds the request xid (alone, or among
+// other messages whose replies, if any, go elsewhere), and collects the
+// request's replies until last says one is the last.
+func (s *Switch) roundTrip(ctx context.Context, xid uint32, b []byte, what string, last func([]byte) bool) ([][]byte, error) {
 	p := s.register(xid)
 	defer s.unregister(xid, p)
 	if err := s.write(ctx, b); err != nil {

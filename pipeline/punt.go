@@ -23,7 +23,7 @@ const (
 	ReasonVIPAnnouncement                       // ARPResponder: a gratuitous ARP for a shared address
 )
 
-// PuntReasons lists every declared reason, for dispatch tables and tests.
+// PuntReasons lists every declared reason (a test holds each to one app).
 var PuntReasons = []PuntReason{ReasonL2Miss, ReasonARPMiss, ReasonRouteMiss, ReasonTTLExpired, ReasonTooBig, ReasonVIPAnnouncement}
 
 func (r PuntReason) String() string {

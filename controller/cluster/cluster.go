@@ -310,9 +310,6 @@ func (c *Cluster) AppliedIndex() uint64 { return c.fsm.Index() }
 // IsLeader reports whether this node leads the cluster.
 func (c *Cluster) IsLeader() bool { return c.raft.State() == raft.Leader }
 
-// Term is the current raft term.
-func (c *Cluster) Term() uint64 { return c.raft.CurrentTerm() }
-
 // Read runs fn with the store under the FSM's read lock; fn must not keep
 // it.
 func (c *Cluster) Read(fn func(s *topology.Store)) { c.fsm.Read(fn) }

@@ -203,81 +203,81 @@ func one(index uint64, resource, op, id string) []topology.Change {
 var handlers = map[CommandType]handler{
 	CmdNetworksCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateNetworks(i, decodeInto[NetworksCreate](d).Specs)
-		return out, changes(i, "network", "create", out, func(n topology.Network) string { return n.ID }), err
+		return out, changes(i, topology.ResourceNetwork, "create", out, func(n topology.Network) string { return n.ID }), err
 	},
 	CmdNetworkUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		n, err := s.UpdateNetwork(i, decodeInto[NetworkUpdate](d).Spec)
-		return n, one(i, "network", "update", n.ID), err
+		return n, one(i, topology.ResourceNetwork, "update", n.ID), err
 	},
 	CmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
 		subnets, err := s.DeleteNetwork(i, id)
-		ch := changes(i, "subnet", "delete", subnets, func(id string) string { return id })
-		return nil, append(ch, one(i, "network", "delete", id)...), err
+		ch := changes(i, topology.ResourceSubnet, "delete", subnets, func(id string) string { return id })
+		return nil, append(ch, one(i, topology.ResourceNetwork, "delete", id)...), err
 	},
 	CmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateSubnets(i, decodeInto[SubnetsCreate](d).Specs)
-		return out, changes(i, "subnet", "create", out, func(n topology.Subnet) string { return n.ID }), err
+		return out, changes(i, topology.ResourceSubnet, "create", out, func(n topology.Subnet) string { return n.ID }), err
 	},
 	CmdSubnetUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		n, err := s.UpdateSubnet(i, decodeInto[SubnetUpdate](d).Spec)
-		return n, one(i, "subnet", "update", n.ID), err
+		return n, one(i, topology.ResourceSubnet, "update", n.ID), err
 	},
 	CmdSubnetDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, "subnet", "delete", id), s.DeleteSubnet(i, id)
+		return nil, one(i, topology.ResourceSubnet, "delete", id), s.DeleteSubnet(i, id)
 	},
 	CmdPortsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreatePorts(i, decodeInto[PortsCreate](d).Specs)
-		return out, changes(i, "port", "create", out, func(p topology.Port) string { return p.ID }), err
+		return out, changes(i, topology.ResourcePort, "create", out, func(p topology.Port) string { return p.ID }), err
 	},
 	CmdPortUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		p, err := s.UpdatePort(i, decodeInto[PortUpdate](d).Spec)
-		return p, one(i, "port", "update", p.ID), err
+		return p, one(i, topology.ResourcePort, "update", p.ID), err
 	},
 	CmdPortDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, "port", "delete", id), s.DeletePort(i, id)
+		return nil, one(i, topology.ResourcePort, "delete", id), s.DeletePort(i, id)
 	},
 	CmdRoutersCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateRouters(i, decodeInto[RoutersCreate](d).Specs)
-		return out, changes(i, "router", "create", out, func(r topology.Router) string { return r.ID }), err
+		return out, changes(i, topology.ResourceRouter, "create", out, func(r topology.Router) string { return r.ID }), err
 	},
 	CmdRouterUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		r, err := s.UpdateRouter(i, decodeInto[RouterUpdate](d).Spec)
-		return r, one(i, "router", "update", r.ID), err
+		return r, one(i, topology.ResourceRouter, "update", r.ID), err
 	},
 	CmdRouterDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, "router", "delete", id), s.DeleteRouter(i, id)
+		return nil, one(i, topology.ResourceRouter, "delete", id), s.DeleteRouter(i, id)
 	},
 	CmdRouterInterfaceAdd: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[RouterIface](d)
 		p, err := s.AddRouterInterface(i, c.Router, c.Subnet, c.PortID)
-		return p, append(one(i, "port", "create", p.ID), one(i, "router", "update", c.Router)...), err
+		return p, append(one(i, topology.ResourcePort, "create", p.ID), one(i, topology.ResourceRouter, "update", c.Router)...), err
 	},
 	CmdRouterInterfaceRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[RouterIface](d)
 		p, err := s.RemoveRouterInterface(i, c.Router, c.Subnet)
-		return p, append(one(i, "port", "delete", p.ID), one(i, "router", "update", c.Router)...), err
+		return p, append(one(i, topology.ResourcePort, "delete", p.ID), one(i, topology.ResourceRouter, "update", c.Router)...), err
 	},
 	CmdChassisRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c, err := s.RegisterChassis(i, decodeInto[ChassisReg](d).Spec)
-		return c, one(i, "chassis", "update", c.Name), err
+		return c, one(i, topology.ResourceChassis, "update", c.Name), err
 	},
 	CmdMemberRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		m, err := s.RegisterMember(i, decodeInto[MemberReg](d).Member)
-		return m, one(i, "member", "update", m.ID), err
+		return m, one(i, topology.ResourceMember, "update", m.ID), err
 	},
 	CmdChassisBindings: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[ChassisBinds](d)
 		changed, err := s.SetBindings(i, c.Chassis, c.Bindings)
-		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
+		return changed, changes(i, topology.ResourcePort, "update", changed, func(id string) string { return id }), err
 	},
 	CmdPortsActive: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[PortsActive](d)
 		changed := s.SetPortsActive(i, c.Chassis, c.Ports)
-		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), nil
+		return changed, changes(i, topology.ResourcePort, "update", changed, func(id string) string { return id }), nil
 	},
 	CmdVIPOwner: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[VIPOwner](d)
@@ -291,11 +291,11 @@ var handlers = map[CommandType]handler{
 	CmdChassisPorts: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[ChassisPorts](d)
 		changed, err := s.ReportPorts(i, c.Chassis, c.Bindings)
-		return changed, changes(i, "port", "update", changed, func(id string) string { return id }), err
+		return changed, changes(i, topology.ResourcePort, "update", changed, func(id string) string { return id }), err
 	},
 	CmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, "member", "delete", id), s.RemoveMember(i, id)
+		return nil, one(i, topology.ResourceMember, "delete", id), s.RemoveMember(i, id)
 	},
 }
 

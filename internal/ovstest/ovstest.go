@@ -389,13 +389,6 @@ func (vm *VM) Plug(bridge, ifaceID string) {
 	vm.OFPort, _ = strconv.Atoi(ofport)
 }
 
-// Unplug takes the VM's tap off its bridge.
-func (vm *VM) Unplug(bridge string) {
-	vm.t.Helper()
-	vm.o.Vsctl("--if-exists", "del-port", bridge, vm.Tap)
-	vm.OFPort = 0
-}
-
 // Eventually polls cond every 50 ms until it holds or the deadline passes,
 // then fails the test naming what it waited for.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {

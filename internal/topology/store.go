@@ -481,13 +481,6 @@ func (s *Store) EachSubnet(fn func(Subnet)) {
 	}
 }
 
-// EachPort calls fn with a copy of every port, in no order.
-func (s *Store) EachPort(fn func(Port)) {
-	for _, p := range s.ports {
-		fn(*p)
-	}
-}
-
 // EachPortRef calls fn with every port itself, in no order, for a reader
 // that holds the store's read lock and neither keeps nor changes it.
 func (s *Store) EachPortRef(fn func(*Port)) {
