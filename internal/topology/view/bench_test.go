@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
@@ -26,7 +27,12 @@ func BenchmarkBuildAfterOneChange(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		f.Store.SetPortsActive(uint64(1_000_000+i), "hv1", []string{fmt.Sprintf("p%d", 1+40*(i%200))})
+		// A new name each time: the port's revision moves, so the
+		// builder types it again (a status set twice would change nothing).
+		name := fmt.Sprint("renamed", i)
+		if _, err := f.Store.UpdatePort(uint64(1_000_000+i), topology.PortSpec{ID: fmt.Sprintf("p%d", 1+40*(i%200)), Name: &name}); err != nil {
+			b.Fatal(err)
+		}
 		bl.Build(f.Store)
 	}
 }

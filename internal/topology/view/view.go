@@ -6,8 +6,8 @@
 // ways the apps look it up, so no app parses a string or scans the cloud.
 //
 // It imports internal/topology and the standard library only, and holds
-// no clock, logger or I/O. A View never changes once built; WithBindings
-// derives a new one.
+// no clock, logger or I/O. A View never changes once built;
+// WithChassisPorts derives a new one, and a Builder the next index's.
 package view
 
 import (
