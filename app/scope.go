@@ -2,8 +2,6 @@ package app
 
 import (
 	"bytes"
-	"net"
-	"net/netip"
 	"slices"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -135,39 +133,13 @@ func AddRouters(objs Objects, before, after *view.View, changes []topology.Chang
 	}
 }
 
-// Claims are the addresses and MACs a port answers for, each once: its
-// fixed IPs, its single-address pairs, its own MAC and its pairs' MACs.
-func Claims(p view.Port) (addrs []netip.Addr, macs []net.HardwareAddr) {
-	addAddr := func(a netip.Addr) {
-		if !slices.Contains(addrs, a) {
-			addrs = append(addrs, a)
-		}
-	}
-	addMAC := func(m net.HardwareAddr) {
-		if !slices.ContainsFunc(macs, func(x net.HardwareAddr) bool { return bytes.Equal(x, m) }) {
-			macs = append(macs, m)
-		}
-	}
-	for _, f := range p.FixedIPs {
-		addAddr(f.Addr)
-	}
-	addMAC(p.MAC)
-	for _, ap := range p.Pairs {
-		if ap.Single {
-			addAddr(ap.Prefix.Addr())
-		}
-		addMAC(ap.MAC)
-	}
-	return addrs, macs
-}
-
 // AddSharing puts in objs the ports of p's network, as a view holds it,
 // that claim any address or MAC p claims: whose flows may change when p's
 // claims come or go (an address or MAC shared or given up changes hands).
 // Router interfaces count: their MAC and gateway are claims too. It costs
 // p's claims, not the network (the view indexes who claims what).
 func AddSharing(objs Objects, v *view.View, p view.Port) {
-	addrs, macs := Claims(p)
+	addrs, macs := p.Addresses(), p.MACs()
 	for _, a := range addrs {
 		for _, k := range v.AddressClaims(p.NetworkID, a) {
 			objs.Add(pipeline.PortObject(k))

@@ -125,7 +125,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			continue
 		}
 		n, _ := v.Network(p.NetworkID)
-		addrs, _ := app.Claims(p)
+		addrs := p.Addresses()
 		for _, ri := range v.NetworkInterfaces(p.NetworkID) {
 			if ri.Port.Key == p.Key {
 				addrs = append(addrs, ri.IP)
@@ -298,7 +298,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 				ports[s.Port.Key] = true
 				out = append(out, app.DeleteObject(table, pipeline.AppARPResponder, pipeline.PortObject(s.Port.Key)))
 			}
-			as, _ := app.Claims(s.Port)
+			as := s.Port.Addresses()
 			for _, ip := range as {
 				byAddress(s.Port.NetworkKey, ip)
 			}

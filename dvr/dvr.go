@@ -141,7 +141,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		if !ok {
 			continue
 		}
-		addrs, _ := app.Claims(p)
+		addrs := p.Addresses()
 		for _, ri := range v.NetworkInterfaces(p.NetworkID) {
 			if !routes[ri.Router.Key] {
 				continue

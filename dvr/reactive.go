@@ -126,7 +126,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 	for _, pc := range app.Ports(before, after, changes) {
 		for _, s := range pc.Sides(before, after) {
 			byObject(s.Port.Key)
-			as, _ := app.Claims(s.Port)
+			as := s.Port.Addresses()
 			for _, ip := range as {
 				byAddress(ip)
 			}

@@ -118,7 +118,7 @@ func (App) Invalidates(before, after *view.View, changes []topology.Change) []of
 				ports[s.Port.Key] = true
 				out = append(out, app.DeleteObject(table, pipeline.AppL2Pop, pipeline.PortObject(s.Port.Key)))
 			}
-			_, ms := app.Claims(s.Port)
+			ms := s.Port.MACs()
 			for _, m := range ms {
 				k := [2]uint64{uint64(s.Port.NetworkKey), of.MACValue(m)}
 				if !macs[k] {

@@ -158,7 +158,7 @@ func (l *loop) step(ctx context.Context) error {
 	synced := l.synced
 	l.mu.Unlock()
 	was := l.local
-	factsChanged := (was == nil) != (local == nil) || was != nil && local != nil && !sameBridge(was.Bridge, local.Bridge)
+	factsChanged := (was == nil) != (local == nil) || was != nil && local != nil && !was.Bridge.Equal(local.Bridge)
 	if !synced || full || factsChanged {
 		if err := l.replay(ctx, eff, local); err != nil {
 			l.pending.add(nil, true)
@@ -212,18 +212,6 @@ func (l *loop) view() (*view.View, *Local) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.current, l.curLocal
-}
-
-func sameBridge(a, b view.Bridge) bool {
-	if a.Chassis != b.Chassis || len(a.TunnelPorts) != len(b.TunnelPorts) {
-		return false
-	}
-	for k, v := range a.TunnelPorts {
-		if b.TunnelPorts[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // overlayChanges are port changes for the ports whose local binding came,

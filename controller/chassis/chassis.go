@@ -320,7 +320,7 @@ func (ch *Chassis) handOver() {
 	claim := ch.claims(ch.cluster.View(), facts)
 	br := view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: facts.TunnelPorts}
 	same := ch.handed != nil && slices.Equal(ch.handed, claim) && ch.handedDP == facts.DatapathID &&
-		ch.handedBr.Chassis == br.Chassis && equalPorts(ch.handedBr.TunnelPorts, br.TunnelPorts)
+		ch.handedBr.Equal(br)
 	if same {
 		return
 	}
@@ -328,16 +328,4 @@ func (ch *Chassis) handOver() {
 	if ch.hooks.Local != nil {
 		ch.hooks.Local(facts.DatapathID, br, claim)
 	}
-}
-
-func equalPorts(a, b map[string]uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

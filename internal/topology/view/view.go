@@ -11,6 +11,7 @@
 package view
 
 import (
+	"bytes"
 	"cmp"
 	"maps"
 	"net"
@@ -117,6 +118,11 @@ type Bridge struct {
 	// TunnelPorts maps an encapsulation (vxlan, gre) to the OpenFlow port
 	// of the bridge's flow-based tunnel port of that type.
 	TunnelPorts map[string]uint32
+}
+
+// Equal reports whether two bridges' facts are the same.
+func (b Bridge) Equal(o Bridge) bool {
+	return b.Chassis == o.Chassis && maps.Equal(b.TunnelPorts, o.TunnelPorts)
 }
 
 // View is a read-only, typed, indexed copy of the topology at one applied
@@ -399,7 +405,8 @@ func (v *View) patch(network string, cs []struct{ old, new *Port }) {
 					delete(addrs, a)
 				}
 			}
-			for _, m := range claimedMACs(c.old) {
+			for _, mac := range c.old.MACs() {
+				m := string(mac)
 				macs[m] = without(macs[m], c.old.Key)
 				if len(macs[m]) == 0 {
 					delete(macs, m)
@@ -412,8 +419,8 @@ func (v *View) patch(network string, cs []struct{ old, new *Port }) {
 			for _, a := range claimedAddrs(c.new) {
 				addrs[a] = with(addrs[a], c.new.Key)
 			}
-			for _, m := range claimedMACs(c.new) {
-				macs[m] = with(macs[m], c.new.Key)
+			for _, mac := range c.new.MACs() {
+				macs[string(mac)] = with(macs[string(mac)], c.new.Key)
 			}
 		}
 	}
@@ -437,12 +444,9 @@ func without(keys []uint32, k uint32) []uint32 {
 	return slices.Delete(slices.Clone(keys), i, i+1)
 }
 
-// claimedAddrs are the addresses a port claims in its network's index:
-// none for a router interface (its gateway is the router's).
-func claimedAddrs(p *Port) []netip.Addr {
-	if p.DeviceOwner == topology.OwnerRouterInterface {
-		return nil
-	}
+// Addresses are the addresses a port answers for, each once: its fixed
+// IPs and its single-address pairs.
+func (p Port) Addresses() []netip.Addr {
 	var out []netip.Addr
 	for _, f := range p.FixedIPs {
 		if !slices.Contains(out, f.Addr) {
@@ -457,15 +461,25 @@ func claimedAddrs(p *Port) []netip.Addr {
 	return out
 }
 
-// claimedMACs are the MACs a port claims, as map keys.
-func claimedMACs(p *Port) []string {
-	out := []string{string(p.MAC)}
+// MACs are the MACs a port answers for, each once: its own, then its
+// pairs'.
+func (p Port) MACs() []net.HardwareAddr {
+	out := []net.HardwareAddr{p.MAC}
 	for _, ap := range p.Pairs {
-		if m := string(ap.MAC); !slices.Contains(out, m) {
-			out = append(out, m)
+		if !slices.ContainsFunc(out, func(m net.HardwareAddr) bool { return bytes.Equal(m, ap.MAC) }) {
+			out = append(out, ap.MAC)
 		}
 	}
 	return out
+}
+
+// claimedAddrs are the addresses a port claims in its network's index:
+// none for a router interface (its gateway is the router's).
+func claimedAddrs(p *Port) []netip.Addr {
+	if p.DeviceOwner == topology.OwnerRouterInterface {
+		return nil
+	}
+	return p.Addresses()
 }
 
 // indexClaims records the addresses and MACs a port claims, each once.
@@ -474,8 +488,8 @@ func (v *View) indexClaims(p *Port) {
 		v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID] = map[string][]uint32{}, map[netip.Addr][]uint32{}
 	}
 	macs, addrs := v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID]
-	for _, m := range claimedMACs(p) {
-		macs[m] = append(macs[m], p.Key)
+	for _, m := range p.MACs() {
+		macs[string(m)] = append(macs[string(m)], p.Key)
 	}
 	for _, a := range claimedAddrs(p) {
 		addrs[a] = append(addrs[a], p.Key)
