@@ -74,14 +74,14 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 			var bs []topology.Binding
 			for _, p := range m.s.Ports() {
 				if p.Located() && p.HostID == c && p.ID != id {
-					bs = append(bs, topology.Binding{PortID: p.ID, OFPort: p.OFPort})
+					bs = append(bs, topology.Binding{PortID: p.ID, OFPort: p.OFPort, Active: p.Status == topology.StatusActive})
 				}
 			}
 			if c == where {
-				m.ofp++
-				bs = append(bs, topology.Binding{PortID: id, OFPort: 50 + m.ofp})
+				m.ofp++ // bound and, as a chassis reports it, maybe ACTIVE at once
+				bs = append(bs, topology.Binding{PortID: id, OFPort: 50 + m.ofp, Active: m.rng.Intn(2) == 0})
 			}
-			changed, err := m.s.SetBindings(i, c, bs)
+			changed, err := m.s.ReportPorts(i, c, bs)
 			if err != nil {
 				m.t.Fatal(err)
 			}
@@ -157,10 +157,20 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 			out = append(out, ch(i, topology.ResourceVIP, prev))
 		}
 		return out, "vip " + ip + " to " + p.ID, false
-	default: // status only
+	default: // status only: each chassis reports its ports, all ACTIVE
 		var out []topology.Change
 		for _, c := range []string{"hv1", "hv2", "hv3"} {
-			for _, id := range m.s.SetPortsActive(i, c, m.vmPorts()) {
+			var bs []topology.Binding
+			for _, p := range m.s.Ports() {
+				if p.Located() && p.HostID == c {
+					bs = append(bs, topology.Binding{PortID: p.ID, OFPort: p.OFPort, Active: true})
+				}
+			}
+			changed, err := m.s.ReportPorts(i, c, bs)
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			for _, id := range changed {
 				out = append(out, ch(i, topology.ResourcePort, id))
 			}
 		}

@@ -40,7 +40,7 @@ func touching(t *testing.T, f *topologytest.Fixture, change func(), changes ...t
 // hv1 and hv3. A change alters the flows of the bridges it concerns and
 // costs the others nothing: a port of A binding on hv1 touches hv1 and
 // hv2 only; a move of a3 from hv2 to hv3 touches both ends and hv1; a
-// change to an unbound port's status, and to a subnet, touch nobody; with
+// change to an unbound port's status, and a subnet's new name, touch nobody; with
 // router R on A and B, a port of B binding on hv3 reaches hv2, which
 // hosts only A but routes to B, and so do hv3's new endpoint and A's MTU.
 func TestChangesReachOnlyTheirBridges(t *testing.T) {
@@ -65,7 +65,12 @@ func TestChangesReachOnlyTheirBridges(t *testing.T) {
 		f.Rebind(t)(topologytest.Port{ID: "a3", Network: "A", Chassis: "hv3", OFPort: 4})
 	}, port("a3"))
 	check("a1x going ACTIVE", "[]", func() { f.Store.SetPortsActive(500, "hv1", []string{"a1x", "a1"}) }, port("a1x"), port("a1"))
-	check("a subnet", "[]", func() {}, topology.Change{Resource: topology.ResourceSubnet, ID: "A4"})
+	check("renaming a subnet", "[]", func() {
+		name := "renamed"
+		if _, err := f.Store.UpdateSubnet(501, topology.SubnetSpec{ID: "A4", Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}, topology.Change{Resource: topology.ResourceSubnet, ID: "A4"})
 
 	f = topologytest.Routed(t)
 	check("binding b3 on hv3 with R", "[hv1 hv2 hv3]", func() {

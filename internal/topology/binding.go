@@ -16,43 +16,23 @@ type Binding struct {
 // to this chassis but not listed are unbound. A port bound to another
 // chassis that this chassis lists moves here (a migration). Ports that do
 // not exist yet are ignored: the chassis reports again when they appear.
-// It returns the ids of ports whose binding changed.
+// A port bound anew is DOWN; one whose binding stays keeps its status.
+// It returns the ids of ports whose binding changed. (The command of older
+// releases, kept for their logs; ReportPorts is what a chassis sends.)
 func (s *Store) SetBindings(index uint64, chassis string, bindings []Binding) ([]string, error) {
-	if _, ok := s.chassis[chassis]; !ok {
-		return nil, notFound("ChassisNotFound", "Chassis %s could not be found.", chassis)
-	}
-	listed := make(map[string]uint32, len(bindings))
-	for _, b := range bindings {
-		if b.OFPort == 0 || b.OFPort >= 0xffffff00 {
-			return nil, invalid("ofport %d of port %s is not a switch port", b.OFPort, b.PortID)
-		}
-		listed[b.PortID] = b.OFPort
-	}
-	var changed []string
-	for _, id := range sortedKeys(s.ports) {
-		p := s.ports[id]
-		ofport, here := listed[id]
-		switch {
-		case here && (p.HostID != chassis || p.OFPort != ofport):
-			p.HostID, p.OFPort, p.Status = chassis, ofport, StatusDown
-			p.RevisionNumber = index
-			changed = append(changed, id)
-		case !here && p.HostID == chassis && p.OFPort != 0:
-			p.OFPort, p.Status = 0, StatusDown
-			p.RevisionNumber = index
-			changed = append(changed, id)
-		}
-	}
-	return changed, nil
+	return s.bind(index, chassis, bindings, false)
 }
 
-// ReportPorts records, in one change, the complete set of ports plugged
-// into a chassis and which of them its bridge is programmed for: listed
-// ports (that exist) are bound there with their ofport, ACTIVE when the
-// report says so and DOWN otherwise; ports bound there but not listed are
-// unbound. A port bound to another chassis that this chassis lists moves
-// here. It returns the ids of ports whose binding or status changed.
+// ReportPorts is SetBindings with each listed port's status as well:
+// ACTIVE when the report says its bridge is programmed for it, DOWN
+// otherwise — binding and status in one change. It returns the ids of
+// ports whose binding or status changed.
 func (s *Store) ReportPorts(index uint64, chassis string, bindings []Binding) ([]string, error) {
+	return s.bind(index, chassis, bindings, true)
+}
+
+// bind is SetBindings, and with withStatus ReportPorts.
+func (s *Store) bind(index uint64, chassis string, bindings []Binding, withStatus bool) ([]string, error) {
 	if _, ok := s.chassis[chassis]; !ok {
 		return nil, notFound("ChassisNotFound", "Chassis %s could not be found.", chassis)
 	}
@@ -67,12 +47,13 @@ func (s *Store) ReportPorts(index uint64, chassis string, bindings []Binding) ([
 	for _, id := range sortedKeys(s.ports) {
 		p := s.ports[id]
 		b, here := listed[id]
+		moved := here && (p.HostID != chassis || p.OFPort != b.OFPort)
 		status := StatusDown
-		if b.Active {
+		if withStatus && b.Active {
 			status = StatusActive
 		}
 		switch {
-		case here && (p.HostID != chassis || p.OFPort != b.OFPort || p.Status != status):
+		case moved || here && withStatus && p.Status != status:
 			p.HostID, p.OFPort, p.Status = chassis, b.OFPort, status
 			p.RevisionNumber = index
 			changed = append(changed, id)
