@@ -109,6 +109,20 @@ func AddNetwork(objs Objects, v *view.View, network string) {
 	}
 }
 
+// AddHosting puts in objs, from both views, every object of each network
+// a chassis starts or stops hosting (AddNetwork), and reports whether
+// there was any: with the first network, an app's base flows may come or
+// go too.
+func AddHosting(objs Objects, before, after *view.View, chassis string) bool {
+	hosting := HostingChanged(before, after, chassis)
+	for _, n := range hosting {
+		for _, v := range []*view.View{before, after} {
+			AddNetwork(objs, v, n)
+		}
+	}
+	return len(hosting) > 0
+}
+
 // AddRouter puts in objs, as a view holds them, a router and every
 // object of every network it has an interface on.
 func AddRouter(objs Objects, v *view.View, router string) {
@@ -121,16 +135,20 @@ func AddRouter(objs Objects, v *view.View, router string) {
 }
 
 // AddRouters puts in objs, from both views, each router a batch of
-// changes names, with the objects of its networks (AddRouter).
-func AddRouters(objs Objects, before, after *view.View, changes []topology.Change) {
+// changes names, with the objects of its networks (AddRouter), and
+// reports whether there was any.
+func AddRouters(objs Objects, before, after *view.View, changes []topology.Change) bool {
+	found := false
 	for _, ch := range changes {
 		if ch.Resource != topology.ResourceRouter {
 			continue
 		}
+		found = true
 		for _, v := range []*view.View{before, after} {
 			AddRouter(objs, v, ch.ID)
 		}
 	}
+	return found
 }
 
 // AddSharing puts in objs the ports of p's network, as a view holds it,

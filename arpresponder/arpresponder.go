@@ -255,14 +255,8 @@ func OnMiss(v *view.View, br view.Bridge, network uint32, target netip.Addr) []o
 // hosting.
 func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
 	objs := app.Objects{}
-	hosting := app.HostingChanged(before, after, br.Chassis)
-	if len(hosting) > 0 {
+	if app.AddHosting(objs, before, after, br.Chassis) {
 		objs.Add(0)
-	}
-	for _, n := range hosting {
-		for _, v := range []*view.View{before, after} {
-			app.AddNetwork(objs, v, n)
-		}
 	}
 	for _, pc := range app.Ports(before, after, changes) {
 		for _, s := range pc.Sides(before, after) {

@@ -85,11 +85,6 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			if ch.ID == br.Chassis && !bytes.Equal(b.DVRMAC, a.DVRMAC) {
 				return app.Everything() // every route to a remote port carries it
 			}
-		case topology.ResourceRouter:
-			objs.Add(0)
-			for _, v := range []*view.View{before, after} {
-				app.AddRouter(objs, v, ch.ID)
-			}
 		case topology.ResourceNetwork:
 			for _, v := range []*view.View{before, after} {
 				for _, ri := range v.NetworkInterfaces(ch.ID) {
@@ -97,6 +92,9 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 				}
 			}
 		}
+	}
+	if app.AddRouters(objs, before, after, changes) {
+		objs.Add(0)
 	}
 	return app.Scope{Objects: objs}
 }

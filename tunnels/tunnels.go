@@ -163,11 +163,7 @@ func Steer(v *view.View, br view.Bridge, n view.Network, chassis string) ([]of.A
 // of its ports. A change to this chassis' own record changes everything.
 func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
 	objs := app.Objects{}
-	for _, n := range app.HostingChanged(before, after, br.Chassis) {
-		for _, v := range []*view.View{before, after} {
-			app.AddNetwork(objs, v, n)
-		}
-	}
+	app.AddHosting(objs, before, after, br.Chassis)
 	for _, pc := range app.Ports(before, after, changes) {
 		for _, s := range pc.Sides(before, after) {
 			objs.Add(pipeline.PortObject(s.Port.Key))
