@@ -546,11 +546,9 @@ func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *Vi
 			changed = true
 		}
 	}
-	for _, ps := range v.located {
-		for _, p := range ps {
-			if _, ok := listed[p.ID]; p.Chassis == chassis && !ok {
-				changed = true
-			}
+	for _, p := range v.LocalPorts(chassis) {
+		if _, ok := listed[p.ID]; !ok {
+			changed = true
 		}
 	}
 	if !changed {
