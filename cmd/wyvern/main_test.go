@@ -13,19 +13,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
-// startDaemon builds and runs a one-node wyvernd for the CLI to talk to.
+var wyvernd string // built once by TestMain
+
+func TestMain(m *testing.M) { daemontest.Main(m, "../wyvernd", &wyvernd) }
+
+// startDaemon runs a one-node wyvernd for the CLI to talk to.
 func startDaemon(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "wyvernd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../wyvernd").CombinedOutput(); err != nil {
-		t.Fatalf("building wyvernd: %v\n%s", err, out)
-	}
 	api := ovstest.FreeAddr(t)
-	cmd := exec.Command(bin, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
+	cmd := exec.Command(wyvernd, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
 		"--api-addr", api, "--openflow-addr", "tcp:"+ovstest.FreeAddr(t))
 	logf, _ := os.Create(filepath.Join(dir, "wyvernd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -118,11 +118,6 @@ var client = &http.Client{Timeout: 5 * time.Second}
 
 // call does one API request and decodes the answer into out (if not nil).
 func call(method, addr, path string, body any, out any) (int, error) {
-	return callWith(client, method, addr, path, body, out)
-}
-
-// callWith is call through a given client.
-func callWith(client *http.Client, method, addr, path string, body any, out any) (int, error) {
 	return daemontest.Call(client, method, addr, path, body, out)
 }
 

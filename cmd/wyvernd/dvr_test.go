@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -252,7 +253,7 @@ func testDVR(t *testing.T, mode string) {
 		}
 	}
 	var punts map[string]any
-	if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil {
+	if _, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil {
 		t.Fatal(err)
 	}
 	if punts["icmp_time_exceeded_sent"].(float64) != 1 {
@@ -262,7 +263,7 @@ func testDVR(t *testing.T, mode string) {
 		t.Errorf("hv1 sent %v ICMP fragmentation needed, want 1 (to bLocal)", punts["icmp_frag_needed_sent"])
 	}
 	var punts2 map[string]any
-	if _, err := callWith(tb.client, "GET", hv2.api, "/debug/punts", nil, &punts2); err != nil {
+	if _, err := daemontest.Call(tb.client, "GET", hv2.api, "/debug/punts", nil, &punts2); err != nil {
 		t.Fatal(err)
 	}
 	if punts2["icmp_frag_needed_sent"].(float64) != 1 {

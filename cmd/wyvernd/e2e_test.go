@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -243,7 +244,7 @@ func TestARPAnsweredLocally(t *testing.T) {
 	// are answered by that flow without the controller.
 	punts := func() float64 {
 		var out map[string]any
-		if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &out); err != nil {
+		if _, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/punts", nil, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out["answered"].(float64)
@@ -475,7 +476,7 @@ func TestVIPFollowsGratuitousARP(t *testing.T) {
 	learned := 0.0
 	for _, h := range tb.hvs {
 		var out map[string]any
-		if _, err := callWith(tb.client, "GET", h.api, "/debug/punts", nil, &out); err != nil {
+		if _, err := daemontest.Call(tb.client, "GET", h.api, "/debug/punts", nil, &out); err != nil {
 			t.Fatal(err)
 		}
 		learned += out["vips_learned"].(float64)

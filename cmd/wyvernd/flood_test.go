@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -107,7 +108,7 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 			} `json:"meters"`
 		} `json:"switches"`
 	}
-	if _, err := callWith(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil || len(punts.Switches) != 1 {
+	if _, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil || len(punts.Switches) != 1 {
 		t.Fatalf("/debug/punts: %v %+v", err, punts)
 	}
 	sw := punts.Switches[0]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -19,7 +20,7 @@ func (tb *testbed) appliedIndex(h *hypervisor) uint64 {
 			AppliedIndex uint64 `json:"applied_index"`
 		} `json:"cluster"`
 	}
-	if _, err := callWith(tb.client, "GET", h.api, "/v2.0/cluster", nil, &out); err != nil {
+	if _, err := daemontest.Call(tb.client, "GET", h.api, "/v2.0/cluster", nil, &out); err != nil {
 		tb.t.Fatal(err)
 	}
 	return out.Cluster.AppliedIndex
@@ -199,7 +200,7 @@ func TestRestartOnBigDataDir(t *testing.T) {
 		return err == nil && strings.Contains(out, "true")
 	})
 	time.Sleep(time.Second) // a second with the bridge connected and the node not ready
-	if code, _ := callWith(tb.client, "GET", hv2.api, "/healthz", nil, nil); code != http.StatusServiceUnavailable {
+	if code, _ := daemontest.Call(tb.client, "GET", hv2.api, "/healthz", nil, nil); code != http.StatusServiceUnavailable {
 		t.Fatalf("hv2 alone, with hv1 down, says /healthz %d, want 503", code)
 	}
 	start := time.Now()
@@ -209,7 +210,7 @@ func TestRestartOnBigDataDir(t *testing.T) {
 	var readyAfter time.Duration
 	var seen int
 	for time.Since(start) < 60*time.Second {
-		code, _ := callWith(tb.client, "GET", hv2.api, "/healthz", nil, nil)
+		code, _ := daemontest.Call(tb.client, "GET", hv2.api, "/healthz", nil, nil)
 		if code == http.StatusOK {
 			readyAfter = time.Since(start)
 			var err error
@@ -257,7 +258,7 @@ func portsVia(tb *testbed, h *hypervisor) (int, error) {
 			ID string `json:"id"`
 		} `json:"ports"`
 	}
-	code, err := callWith(tb.client, "GET", h.api, "/v2.0/ports?fields=id", nil, &out)
+	code, err := daemontest.Call(tb.client, "GET", h.api, "/v2.0/ports?fields=id", nil, &out)
 	if err != nil || code != http.StatusOK {
 		return 0, fmt.Errorf("GET /v2.0/ports on %s: %d %v", h.m.id, code, err)
 	}

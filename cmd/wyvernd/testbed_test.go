@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -77,13 +78,13 @@ func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 }
 
 func (tb *testbed) call(method, path string, body, out any) (int, error) {
-	return callWith(tb.client, method, tb.hvs[0].api, path, body, out)
+	return daemontest.Call(tb.client, method, tb.hvs[0].api, path, body, out)
 }
 
 func (tb *testbed) waitHealthy(h *hypervisor) {
 	tb.t.Helper()
 	ovstest.Eventually(tb.t, 30*time.Second, h.m.id+" healthy", func() bool {
-		code, _ := callWith(tb.client, "GET", h.api, "/healthz", nil, nil)
+		code, _ := daemontest.Call(tb.client, "GET", h.api, "/healthz", nil, nil)
 		return code == 200
 	})
 }
