@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -42,7 +44,36 @@ type Config struct {
 	LogLevel     string   `mapstructure:"log-level"`
 
 	RaftCommitTimeout time.Duration `mapstructure:"raft-commit-timeout"`
+
+	Auth              string         `mapstructure:"auth"`
+	KeystoneURL       string         `mapstructure:"keystone-url"`
+	Keystone          KeystoneConfig `mapstructure:"keystone"`
+	ClusterSecretFile string         `mapstructure:"cluster-secret-file"`
+	TLSCert           string         `mapstructure:"tls-cert"`
+	TLSKey            string         `mapstructure:"tls-key"`
+	TLSCA             string         `mapstructure:"tls-ca"`
 }
+
+// KeystoneConfig is the service user wyvernd validates tokens with, under
+// `keystone:` in the --config file (or WYVERN_KEYSTONE_<KEY>).
+type KeystoneConfig struct {
+	Username          string `mapstructure:"username"`
+	Password          string `mapstructure:"password"`
+	ProjectName       string `mapstructure:"project_name"`
+	UserDomainName    string `mapstructure:"user_domain_name"`
+	ProjectDomainName string `mapstructure:"project_domain_name"`
+	// CacheSeconds bounds how long a validated token is trusted without
+	// asking Keystone again: a revoked token is refused within it.
+	CacheSeconds int `mapstructure:"cache_seconds"`
+}
+
+// keystoneKeys are the keys under `keystone:`, bound to environment
+// variables one by one (viper sees nested keys in the environment only
+// when told).
+var keystoneKeys = []string{"username", "password", "project_name", "user_domain_name", "project_domain_name", "cache_seconds"}
+
+// minSecretBytes is the shortest cluster secret accepted.
+const minSecretBytes = 16
 
 func flags() *pflag.FlagSet {
 	host, _ := os.Hostname()
@@ -67,6 +98,12 @@ func flags() *pflag.FlagSet {
 	fs.String("log-level", "info", "debug|info|warn|error")
 	fs.Duration("raft-commit-timeout", 2*time.Millisecond,
 		"how long an idle leader waits before telling followers what is committed: bounds how far a follower's view lags a write (each follower costs the leader one message per interval)")
+	fs.String("auth", "none", "none|keystone: none makes every request admin (labs, demos); keystone validates X-Auth-Token against --keystone-url")
+	fs.String("keystone-url", "", "Keystone v3 URL, e.g. http://keystone:5000/v3 (with --auth keystone; service user under keystone: in --config)")
+	fs.String("cluster-secret-file", "", "file holding the secret nodes present to each other on raft and the internal channel (at least 16 bytes)")
+	fs.String("tls-cert", "", "PEM certificate of this node, signed by --tls-ca: serves the API over HTTPS and raft over mutual TLS")
+	fs.String("tls-key", "", "PEM private key of --tls-cert")
+	fs.String("tls-ca", "", "PEM CA certificate that signs every member's certificate")
 	return fs
 }
 
@@ -86,6 +123,15 @@ func loadConfig(args []string) (Config, error) {
 	v.AutomaticEnv()
 	if err := v.BindPFlags(fs); err != nil {
 		return Config{}, err
+	}
+	v.SetDefault("keystone.user_domain_name", "Default")
+	v.SetDefault("keystone.project_domain_name", "Default")
+	v.SetDefault("keystone.project_name", "service")
+	v.SetDefault("keystone.cache_seconds", 30)
+	for _, k := range keystoneKeys {
+		if err := v.BindEnv("keystone."+k, "WYVERN_KEYSTONE_"+strings.ToUpper(k)); err != nil {
+			return Config{}, err
+		}
 	}
 	if file := v.GetString("config"); file != "" {
 		v.SetConfigFile(file)
@@ -164,8 +210,52 @@ func (c Config) Validate() error {
 	if c.RaftCommitTimeout < time.Millisecond || c.RaftCommitTimeout > 10*time.Second {
 		errs = append(errs, fmt.Errorf("--raft-commit-timeout %s: want 1ms..10s (raft refuses less than 1ms)", c.RaftCommitTimeout))
 	}
+	switch c.Auth {
+	case "none":
+	case "keystone":
+		if u, err := url.Parse(c.KeystoneURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--keystone-url %q: --auth keystone needs Keystone's URL, such as http://keystone:5000/v3", c.KeystoneURL))
+		}
+		if c.Keystone.Username == "" || c.Keystone.Password == "" {
+			errs = append(errs, errors.New("--auth keystone needs the service user: keystone.username and keystone.password in --config (or WYVERN_KEYSTONE_USERNAME/_PASSWORD)"))
+		}
+		if c.Keystone.CacheSeconds < 1 || c.Keystone.CacheSeconds > 3600 {
+			errs = append(errs, fmt.Errorf("keystone.cache_seconds %d: want 1..3600", c.Keystone.CacheSeconds))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--auth %q: want none or keystone", c.Auth))
+	}
+	if c.ClusterSecretFile != "" {
+		if _, err := c.clusterSecret(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.tls().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// clusterSecret reads --cluster-secret-file (surrounding white space is
+// not part of the secret).
+func (c Config) clusterSecret() ([]byte, error) {
+	if c.ClusterSecretFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.ClusterSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-secret-file: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < minSecretBytes {
+		return nil, fmt.Errorf("--cluster-secret-file %s: the secret has %d bytes, want at least %d (e.g. openssl rand -hex 32)", c.ClusterSecretFile, len(b), minSecretBytes)
+	}
+	return b, nil
+}
+
+func (c Config) tls() tlsconfig.Files {
+	return tlsconfig.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
 }

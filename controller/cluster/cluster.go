@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
@@ -65,6 +66,13 @@ type Config struct {
 	// only once it learns of it: this bounds how stale a follower's
 	// view is after a write that is not followed by another.
 	CommitTimeout time.Duration
+	// TLS, when set, is mutual TLS with the cluster CA on raft and the
+	// internal channel, and the CA that join URLs' API certificates must
+	// lead to.
+	TLS tlsconfig.Files
+	// Secret, when set, is the cluster secret every connection on the
+	// raft address proves it holds.
+	Secret []byte
 }
 
 // Cluster is one node's membership of the replicated topology.
@@ -75,6 +83,7 @@ type Cluster struct {
 	raft      *raft.Raft
 	mux       *mux
 	transport *raft.NetworkTransport
+	guard     *guard
 	store     logStore
 	internal  *internalServer
 	client    *internalClient
@@ -99,7 +108,18 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
-	m, err := listenMux(cfg.RaftAddr)
+	g := &guard{secret: cfg.Secret}
+	if cfg.TLS.Enabled() {
+		var err error
+		if g.tlsServer, err = cfg.TLS.Mutual(); err != nil {
+			return nil, err
+		}
+		if g.tlsClient, err = cfg.TLS.Client(); err != nil {
+			return nil, err
+		}
+	}
+	c.guard = g
+	m, err := listenMux(cfg.RaftAddr, g, c.log.Named("mux"))
 	if err != nil {
 		return nil, fmt.Errorf("raft address %s: %w", cfg.RaftAddr, err)
 	}
@@ -108,7 +128,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 		_ = m.Close()
 		return nil, err
 	}
-	c.client = newInternalClient()
+	c.client = newInternalClient(c.guard)
 	c.internal = newInternalServer(c)
 	return c, nil
 }
@@ -152,7 +172,7 @@ func (c *Cluster) openRaft() error {
 		return fmt.Errorf("raft address %s: %w", c.cfg.RaftAddr, err)
 	}
 	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl})
+		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise, guard: c.guard}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl})
 	store, err := openLogStore(c.cfg.DataDir, c.log)
 	if err != nil {
 		_ = c.transport.Close()

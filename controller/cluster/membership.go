@@ -152,37 +152,35 @@ func (c *Cluster) removeMember(ctx context.Context, id string) error {
 }
 
 // joinVia asks the members listed in --join (API URLs), in turn, until
-// one adds us: the one public route of the cluster's, POST
-// /v2.0/cluster/members, which the member hands to its leader over the
-// internal channel.
+// one adds us. The API tells only where its node's internal channel is
+// (GET /v2.0/cluster/raft-address); the join itself goes there, where the
+// guard checks our certificate or cluster secret, and that node hands it
+// to its leader. Nothing about membership is decided on the public API.
 func (c *Cluster) joinVia(ctx context.Context, urls []string) (JoinReply, error) {
 	req := JoinRequest{ID: c.cfg.NodeID, RaftAddress: c.cfg.RaftAddr, APIAddress: c.cfg.APIAddr,
 		OpenFlowAddr: c.cfg.OpenFlowAddr, Voter: c.cfg.Voter}
-	body, _ := json.Marshal(req)
-	client := &http.Client{Timeout: 15 * time.Second}
+	api := &http.Client{Timeout: 15 * time.Second}
+	if c.guard.tlsClient != nil {
+		api.Transport = &http.Transport{TLSClientConfig: c.guard.tlsClient.Clone()}
+	}
 	delay := 200 * time.Millisecond
 	for {
 		for _, base := range urls {
-			url := strings.TrimRight(base, "/") + "/v2.0/cluster/members"
-			hreq, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-			hreq.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(hreq)
+			addr, err := raftAddressOf(ctx, api, base)
 			if err != nil {
 				c.log.Info("join attempt failed; retrying", zap.String("via", base), zap.Error(err))
 				continue
 			}
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
-				var out struct {
-					Member JoinReply `json:"member"`
-				}
-				if err := json.Unmarshal(b, &out); err != nil {
-					return JoinReply{}, fmt.Errorf("join reply from %s: %w", base, err)
-				}
-				return out.Member, nil
+			var out memberOutcome
+			if err := c.client.call(ctx, addr, http.MethodPost, "/internal/join-request", req, &out); err != nil {
+				c.log.Info("join attempt failed; retrying", zap.String("via", base), zap.String("raft-address", addr), zap.Error(err))
+				continue
 			}
-			c.log.Info("join refused; retrying", zap.String("via", base), zap.Int("status", resp.StatusCode), zap.ByteString("body", b))
+			if err := out.err(); err != nil {
+				c.log.Info("join refused; retrying", zap.String("via", base), zap.Error(err))
+				continue
+			}
+			return out.Reply, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -192,6 +190,34 @@ func (c *Cluster) joinVia(ctx context.Context, urls []string) (JoinReply, error)
 		delay = min(2*delay, 2*time.Second)
 	}
 }
+
+// raftAddressOf asks a member's API where its internal channel listens.
+func raftAddressOf(ctx context.Context, api *http.Client, base string) (string, error) {
+	url := strings.TrimRight(base, "/") + "/v2.0/cluster/raft-address"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := api.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	var out struct {
+		RaftAddress string `json:"raft_address"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.RaftAddress == "" {
+		return "", fmt.Errorf("GET %s: no raft_address in %q", url, b)
+	}
+	return out.RaftAddress, nil
+}
+
+// RaftAddress is where this node's raft and internal channel listen.
+func (c *Cluster) RaftAddress() string { return c.cfg.RaftAddr }
 
 // MemberStatus is one member as GET /v2.0/cluster shows it.
 type MemberStatus struct {

@@ -62,8 +62,8 @@ func (m *Memory) Status() (Status, error) {
 		AppliedIndex: m.fsm.Index(), CommitIndex: m.fsm.Index(), Node: m.id, Ready: true}, nil
 }
 
-// Join is refused.
-func (m *Memory) Join(context.Context, JoinRequest) (JoinReply, error) { return JoinReply{}, errMemory }
+// RaftAddress is empty: a memory cluster has no internal channel.
+func (m *Memory) RaftAddress() string { return "" }
 
 // RemoveMember is refused.
 func (m *Memory) RemoveMember(context.Context, string) error { return errMemory }

@@ -1,13 +1,19 @@
 package cluster
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
 )
 
 // The raft address carries two protocols, told apart by the first byte a
@@ -20,22 +26,150 @@ const (
 	protoInternal byte = 0x02
 )
 
-// mux accepts connections on the raft address and hands each to raft or
-// to the internal server by its first byte.
+// guard is how both ends of a connection on the raft address prove they
+// are members, before a byte of raft or of the internal channel passes:
+// mutual TLS with the cluster CA (tlsServer/tlsClient), then, with a
+// cluster secret, a challenge-response that proves each side holds it
+// without sending it. Either, both or (in a lab) neither may be set.
+type guard struct {
+	tlsServer, tlsClient *tls.Config
+	secret               []byte
+}
+
+const (
+	nonceLen = 16
+	macLen   = sha256.Size
+	// handshakeTimeout bounds a dialer's TLS handshake, protocol byte and
+	// proof: a silent or slow dialer is dropped.
+	handshakeTimeout = 5 * time.Second
+	secretAccepted   = 0x00
+)
+
+// proof is HMAC-SHA256(secret, role|proto|client nonce|server nonce): it
+// binds the answer to this connection's nonces, so it cannot be replayed.
+func (g *guard) proof(role string, proto byte, nc, ns []byte) []byte {
+	h := hmac.New(sha256.New, g.secret)
+	h.Write([]byte(role))
+	h.Write([]byte{proto})
+	h.Write(nc)
+	h.Write(ns)
+	return h.Sum(nil)
+}
+
+// accept runs the server side: TLS, the protocol byte, the secret.
+func (g *guard) accept(conn net.Conn) (net.Conn, byte, error) {
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if g.tlsServer != nil {
+		tc := tls.Server(conn, g.tlsServer)
+		if err := tc.Handshake(); err != nil {
+			return conn, 0, fmt.Errorf("TLS: %w", err)
+		}
+		conn = tc
+	}
+	var b [1 + nonceLen]byte
+	n := 1
+	if g.secret != nil {
+		n += nonceLen
+	}
+	if _, err := io.ReadFull(conn, b[:n]); err != nil {
+		return conn, 0, err
+	}
+	proto := b[0]
+	if g.secret != nil {
+		nc := b[1:n]
+		ns := make([]byte, nonceLen)
+		_, _ = rand.Read(ns)
+		if _, err := conn.Write(append(ns, g.proof("server", proto, nc, ns)...)); err != nil {
+			return conn, 0, err
+		}
+		got := make([]byte, macLen)
+		if _, err := io.ReadFull(conn, got); err != nil {
+			return conn, 0, err
+		}
+		if !hmac.Equal(got, g.proof("client", proto, nc, ns)) {
+			return conn, 0, errors.New("wrong cluster secret")
+		}
+		if _, err := conn.Write([]byte{secretAccepted}); err != nil {
+			return conn, 0, err
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, proto, nil
+}
+
+// dial connects to a member's raft address for one protocol.
+func (g *guard) dial(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.handshake(conn, proto, timeout)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("cluster: dialing %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+func (g *guard) handshake(conn net.Conn, proto byte, timeout time.Duration) (net.Conn, error) {
+	_ = conn.SetDeadline(time.Now().Add(min(timeout, handshakeTimeout)))
+	if g.tlsClient != nil {
+		tc := tls.Client(conn, g.tlsClient)
+		if err := tc.Handshake(); err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		conn = tc
+	}
+	hello := []byte{proto}
+	var nc []byte
+	if g.secret != nil {
+		nc = make([]byte, nonceLen)
+		_, _ = rand.Read(nc)
+		hello = append(hello, nc...)
+	}
+	if _, err := conn.Write(hello); err != nil {
+		return nil, err
+	}
+	if g.secret != nil {
+		b := make([]byte, nonceLen+macLen)
+		if _, err := io.ReadFull(conn, b); err != nil {
+			return nil, fmt.Errorf("the member did not answer the cluster-secret challenge: %w", err)
+		}
+		ns := b[:nonceLen]
+		if !hmac.Equal(b[nonceLen:], g.proof("server", proto, nc, ns)) {
+			return nil, errors.New("the member does not hold our cluster secret")
+		}
+		if _, err := conn.Write(g.proof("client", proto, nc, ns)); err != nil {
+			return nil, err
+		}
+		var ok [1]byte
+		if _, err := io.ReadFull(conn, ok[:]); err != nil || ok[0] != secretAccepted {
+			return nil, errors.New("the member refused our cluster secret")
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// mux accepts connections on the raft address and hands each, once its
+// guard lets it through, to raft or to the internal server by its first
+// byte.
 type mux struct {
 	ln       net.Listener
+	guard    *guard
+	log      *zap.Logger
 	raft     *chanListener
 	internal *chanListener
 	done     chan struct{}
 	wg       sync.WaitGroup
 }
 
-func listenMux(addr string) (*mux, error) {
+func listenMux(addr string, g *guard, log *zap.Logger) (*mux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	m := &mux{ln: ln, done: make(chan struct{})}
+	m := &mux{ln: ln, guard: g, log: log, done: make(chan struct{})}
 	m.raft = newChanListener(ln.Addr(), m.done)
 	m.internal = newChanListener(ln.Addr(), m.done)
 	m.wg.Add(1)
@@ -66,17 +200,19 @@ func (m *mux) serve() {
 	}
 }
 
-// route reads the protocol byte (a silent dialer is dropped after 5 s).
-func (m *mux) route(conn net.Conn) {
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var b [1]byte
-	if _, err := conn.Read(b[:]); err != nil {
+// route lets the guard check the dialer (a silent one is dropped after
+// 5 s), then reads the protocol byte.
+func (m *mux) route(raw net.Conn) {
+	conn, proto, err := m.guard.accept(raw)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			m.log.Warn("refused a connection on the raft address", zap.Stringer("from", raw.RemoteAddr()), zap.Error(err))
+		}
 		_ = conn.Close()
 		return
 	}
-	_ = conn.SetReadDeadline(time.Time{})
 	var to *chanListener
-	switch b[0] {
+	switch proto {
 	case protoRaft:
 		to = m.raft
 	case protoInternal:
@@ -139,29 +275,15 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// dial connects to a member's raft address for one protocol.
-func dial(network, addr string, proto byte, timeout time.Duration) (net.Conn, error) {
-	conn, err := net.DialTimeout(network, addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write([]byte{proto}); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("cluster: dialing %s: %w", addr, err)
-	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	return conn, nil
-}
-
 // raftStream is raft's StreamLayer on the mux.
 type raftStream struct {
 	*chanListener
 	advertise net.Addr
+	guard     *guard
 }
 
 func (s raftStream) Addr() net.Addr { return s.advertise }
 
 func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dial("tcp", string(address), protoRaft, timeout)
+	return s.guard.dial(string(address), protoRaft, timeout)
 }

@@ -181,7 +181,7 @@ func (c *Cluster) callLeader(ctx context.Context, method, path string, body, out
 // that announces it with its first byte.
 type internalClient struct{ http *http.Client }
 
-func newInternalClient() *internalClient {
+func newInternalClient(g *guard) *internalClient {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			d, ok := ctx.Deadline()
@@ -189,7 +189,7 @@ func newInternalClient() *internalClient {
 			if ok {
 				timeout = min(timeout, time.Until(d))
 			}
-			return dial("tcp", addr, protoInternal, timeout)
+			return g.dial(addr, protoInternal, timeout)
 		},
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
@@ -240,6 +240,7 @@ func newInternalServer(c *Cluster) *internalServer {
 	mux.HandleFunc("POST /internal/propose", s.propose)
 	mux.HandleFunc("GET /internal/read-index", s.readIndex)
 	mux.HandleFunc("POST /internal/join", s.join)
+	mux.HandleFunc("POST /internal/join-request", s.joinRequest)
 	mux.HandleFunc("DELETE /internal/members/{id}", s.remove)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: zap.NewStdLog(c.log.Named("internal"))}
@@ -319,6 +320,18 @@ func (s *internalServer) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.c.addMember(r.Context(), req)
+	writeMemberReply(w, out, err)
+}
+
+// joinRequest is a joining node's request to any member, which hands it
+// to the leader (/internal/join) if it does not lead.
+func (s *internalServer) joinRequest(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	out, err := s.c.Join(r.Context(), req)
 	writeMemberReply(w, out, err)
 }
 

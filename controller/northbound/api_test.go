@@ -155,8 +155,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"no such collection", "GET", "/v2.0/floatingips", ``, 404, "HTTPNotFound"},
 		{"no such chassis", "GET", "/v2.0/chassis/hv9", ``, 404, "ChassisNotFound"},
 		{"events since not a number", "GET", "/v2.0/events?since=abc", ``, 400, "BadRequest"},
-		{"join without addresses", "POST", "/v2.0/cluster/members", `{"id":"x"}`, 400, "InvalidInput"},
-		{"join bad voter", "POST", "/v2.0/cluster/members", `{"id":"x","raft_address":"127.0.0.1:1","api_address":"127.0.0.1:2","voter":"maybe"}`, 400, "BadRequest"},
+		// Members and agents speak on the internal channel only.
+		{"join on the public API", "POST", "/v2.0/cluster/members", `{"id":"x","raft_address":"127.0.0.1:1","api_address":"127.0.0.1:2"}`, 404, "HTTPNotFound"},
+		{"chassis registration on the public API", "PUT", "/v2.0/chassis/evil", `{"chassis":{"encap_ip":"10.9.9.9"}}`, 404, "HTTPNotFound"},
+		{"binding on the public API", "PUT", "/v2.0/chassis/evil/bindings", `{"bindings":[]}`, 404, "HTTPNotFound"},
 		{"empty id", "POST", "/v2.0/networks", `{"network":{"id":""}}`, 400, "BadRequest"},
 		{"bulk too large", "POST", "/v2.0/networks", `{"networks":[` + strings.Repeat(`{},`, MaxBulk) + `{}]}`, 400, "BadRequest"},
 		{"delete router interface port", "DELETE", "/v2.0/ports/ROUTERPORT", ``, 409, "PortInUse"},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,7 +17,8 @@ import (
 
 // list renders, filters and answers a collection.
 func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []T) error {
-	if len(r.URL.Query()) == 0 { // no filters: encode each object once
+	c := callerOf(r.Context())
+	if len(r.URL.Query()) == 0 && c.Admin { // no filters: encode each object once
 		raw := make([]json.RawMessage, len(items))
 		for i, it := range items {
 			raw[i] = renderRaw(it)
@@ -28,7 +28,7 @@ func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []
 	}
 	objs := make([]map[string]any, len(items))
 	for i, it := range items {
-		objs[i] = render(it)
+		objs[i] = renderFor(c, it)
 	}
 	q := r.URL.Query()
 	objs = filter(objs, q)
@@ -43,8 +43,25 @@ func show[T any](w http.ResponseWriter, r *http.Request, singular string, item T
 	if !ok {
 		return notFound
 	}
-	writeJSON(w, http.StatusOK, map[string]any{singular: fieldsOnly(render(item), r.URL.Query()["fields"])})
+	writeJSON(w, http.StatusOK, map[string]any{singular: fieldsOnly(renderFor(callerOf(r.Context()), item), r.URL.Query()["fields"])})
 	return nil
+}
+
+// renderFor renders an object as the caller may read it.
+func renderFor(c Caller, v any) map[string]any {
+	if c.Admin {
+		return render(v)
+	}
+	return redact(render(v))
+}
+
+// answerOne writes one object as the caller may read it.
+func answerOne(w http.ResponseWriter, r *http.Request, status int, singular string, v any) {
+	if callerOf(r.Context()).Admin {
+		writeJSON(w, status, map[string]any{singular: renderRaw(v)})
+		return
+	}
+	writeJSON(w, status, map[string]any{singular: renderFor(callerOf(r.Context()), v)})
 }
 
 func notFoundErr(typ, what, id string) *topology.Error {
@@ -54,8 +71,20 @@ func notFoundErr(typ, what, id string) *topology.Error {
 // lister handles GET of a collection read from the store.
 func lister[T any](s *Server, plural string, all func(*topology.Store) []T) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		c := callerOf(r.Context())
 		var items []T
-		s.cluster.Read(func(st *topology.Store) { items = all(st) })
+		s.cluster.Read(func(st *topology.Store) {
+			items = all(st)
+			if !c.Admin {
+				mine := items[:0:0]
+				for _, it := range items {
+					if visible(st, c, it) {
+						mine = append(mine, it)
+					}
+				}
+				items = mine
+			}
+		})
 		return list(w, r, plural, items)
 	}
 }
@@ -66,16 +95,32 @@ func shower[T any](s *Server, singular, key, errType, what string, get func(*top
 		id := r.PathValue(key)
 		var it T
 		var ok bool
-		s.cluster.Read(func(st *topology.Store) { it, ok = get(st, id) })
+		c := callerOf(r.Context())
+		s.cluster.Read(func(st *topology.Store) {
+			it, ok = get(st, id)
+			ok = ok && visible(st, c, it)
+		})
 		return show(w, r, singular, it, ok, notFoundErr(errType, what, id))
 	}
 }
 
 // answerMany writes created objects: a list for a bulk request, else the
 // one object.
-func answerMany[T any](w http.ResponseWriter, status int, r resource, x []T, bulk bool) error {
+func answerMany[T any](w http.ResponseWriter, req *http.Request, status int, r resource, x []T, bulk bool) error {
 	if len(x) == 0 {
 		return fmt.Errorf("a create returned no %s", r.plural)
+	}
+	if c := callerOf(req.Context()); !c.Admin {
+		objs := make([]map[string]any, len(x))
+		for i, it := range x {
+			objs[i] = renderFor(c, it)
+		}
+		if bulk {
+			writeJSON(w, status, map[string]any{r.plural: objs})
+		} else {
+			writeJSON(w, status, map[string]any{r.singular: objs[0]})
+		}
+		return nil
 	}
 	if bulk {
 		objs := make([]json.RawMessage, len(x))
@@ -112,11 +157,14 @@ func creator[Req specReq[Spec], Spec, Obj any](s *Server, res resource, cmd clus
 		if err != nil {
 			return err
 		}
+		if err := s.admit(r, res, specs, true); err != nil {
+			return err
+		}
 		v, err := propose[[]Obj](r.Context(), s, cmd, payload(specs))
 		if err != nil {
 			return err
 		}
-		return answerMany(w, http.StatusCreated, res, v, bulk)
+		return answerMany(w, r, http.StatusCreated, res, v, bulk)
 	}
 }
 
@@ -127,17 +175,23 @@ func updater[Req specReq[Spec], Spec, Obj any](s *Server, res resource, cmd clus
 		if err != nil {
 			return err
 		}
+		if err := s.admit(r, res, specs, false); err != nil {
+			return err
+		}
 		v, err := propose[Obj](r.Context(), s, cmd, payload(specs[0]))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.singular: renderRaw(v)})
+		answerOne(w, r, http.StatusOK, res.singular, v)
 		return nil
 	}
 }
 
-func (s *Server) deleteBy(t cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteBy(res resource, t cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.check(r, func(st *topology.Store, c Caller) error { return mayChange(st, c, res, r.PathValue("id")) }); err != nil {
+			return err
+		}
 		if _, err := s.cluster.Propose(r.Context(), t, cluster.ByID{ID: r.PathValue("id")}); err != nil {
 			return err
 		}
@@ -158,6 +212,25 @@ func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWrit
 			return badRequest("subnet_id is required")
 		}
 		router := r.PathValue("id")
+		if err := s.check(r, func(st *topology.Store, c Caller) error {
+			if c.Admin {
+				return nil
+			}
+			if err := mayChange(st, c, routers, router); err != nil {
+				return err
+			}
+			if sn, ok := st.Subnet(body.SubnetID); ok {
+				if !visible(st, c, sn) {
+					return notFoundFor(subnets, body.SubnetID)
+				}
+				if !owned(c, sn.ProjectID) {
+					return forbidden("add_router_interface")
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		p, err := propose[topology.Port](r.Context(), s, t, cluster.RouterIface{Router: router, Subnet: body.SubnetID, PortID: newUUID()})
 		if err != nil {
 			return err
@@ -166,6 +239,44 @@ func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWrit
 			"port_id": p.ID, "network_id": p.NetworkID, "project_id": p.ProjectID, "tenant_id": p.TenantID})
 		return nil
 	}
+}
+
+// admit checks create or update specs against the caller's rights.
+func (s *Server) admit(r *http.Request, res resource, specs any, create bool) error {
+	return s.check(r, func(st *topology.Store, c Caller) error {
+		switch sp := specs.(type) {
+		case []topology.NetworkSpec:
+			return admitAll(st, c, res, sp, create)
+		case []topology.SubnetSpec:
+			return admitAll(st, c, res, sp, create)
+		case []topology.PortSpec:
+			return admitAll(st, c, res, sp, create)
+		case []topology.RouterSpec:
+			return admitAll(st, c, res, sp, create)
+		}
+		return fmt.Errorf("no policy for %T", specs)
+	})
+}
+
+func admitAll[Spec any](st *topology.Store, c Caller, res resource, specs []Spec, create bool) error {
+	for i := range specs {
+		if err := admit(st, c, res, &specs[i], create); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check runs a policy check on the node's store. An admin's check needs
+// no store (it is given nil) and takes no lock.
+func (s *Server) check(r *http.Request, f func(st *topology.Store, c Caller) error) error {
+	c := callerOf(r.Context())
+	if c.Admin {
+		return f(nil, c)
+	}
+	var err error
+	s.cluster.Read(func(st *topology.Store) { err = f(st, c) })
+	return err
 }
 
 // --- cluster -------------------------------------------------------------
@@ -179,32 +290,10 @@ func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"cluster": st})
 }
 
-// joinMember adds a node: the one cluster route on the public API, as
-// --join takes API URLs. The cluster hands it to its leader over the
-// internal channel.
-func (s *Server) joinMember(w http.ResponseWriter, r *http.Request) error {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	var req cluster.JoinRequest
-	if err := strict(b, &req); err != nil {
-		return err
-	}
-	switch req.Voter {
-	case "", cluster.VoterAuto, cluster.VoterTrue, cluster.VoterFalse:
-	default:
-		return badRequest("voter must be auto, true or false")
-	}
-	if req.ID == "" || req.RaftAddress == "" || req.APIAddress == "" {
-		return &topology.Error{Kind: topology.KindInvalid, Type: "InvalidInput", Message: "join needs id, raft_address and api_address"}
-	}
-	reply, err := s.cluster.Join(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"member": reply})
-	return nil
+// raftAddress tells a joining node where this node's internal channel
+// listens; the join itself goes there, where members prove who they are.
+func (s *Server) raftAddress(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"raft_address": s.cluster.RaftAddress()})
 }
 
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request) error {

@@ -28,7 +28,7 @@ type Cluster interface {
 	Ready() bool
 	AppliedIndex() uint64
 	Status() (cluster.Status, error)
-	Join(ctx context.Context, req cluster.JoinRequest) (cluster.JoinReply, error)
+	RaftAddress() string
 	RemoveMember(ctx context.Context, id string) error
 	Feed() *cluster.Feed
 	NodeID() string
@@ -38,6 +38,13 @@ type Cluster interface {
 type Options struct {
 	// Debug, if set, answers GET /debug/punts: the node's punt counters.
 	Debug func(ctx context.Context) any
+	// Auth, if set, authenticates every request but the public ones by
+	// its X-Auth-Token (--auth keystone); nil makes every caller an admin
+	// (--auth none).
+	Auth Authenticator
+	// KeystoneURI is where a client refused with 401 gets a token (the
+	// WWW-Authenticate header).
+	KeystoneURI string
 }
 
 // Server is the northbound API of one node.
@@ -59,7 +66,7 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
 	s.http = &http.Server{
-		Handler:           limitBody(mux),
+		Handler:           limitBody(s.authenticate(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second, // event long-polls wait up to 60 s
@@ -97,31 +104,31 @@ func (s *Server) routes() []route {
 		{"GET", "/v2.0/networks/{id}", s.read(shower(s, "network", "id", "NetworkNotFound", "Network", (*topology.Store).Network))},
 		{"POST", "/v2.0/networks", s.write(creator[networkReq, topology.NetworkSpec, topology.Network](s, networks, cluster.CmdNetworksCreate, func(x []topology.NetworkSpec) any { return cluster.NetworksCreate{Specs: x} }))},
 		{"PUT", "/v2.0/networks/{id}", s.write(updater[networkReq, topology.NetworkSpec, topology.Network](s, networks, cluster.CmdNetworkUpdate, func(x topology.NetworkSpec) any { return cluster.NetworkUpdate{Spec: x} }))},
-		{"DELETE", "/v2.0/networks/{id}", s.write(s.deleteBy(cluster.CmdNetworkDelete))},
+		{"DELETE", "/v2.0/networks/{id}", s.write(s.deleteBy(networks, cluster.CmdNetworkDelete))},
 		{"GET", "/v2.0/subnets", s.read(lister(s, "subnets", (*topology.Store).Subnets))},
 		{"GET", "/v2.0/subnets/{id}", s.read(shower(s, "subnet", "id", "SubnetNotFound", "Subnet", (*topology.Store).Subnet))},
 		{"POST", "/v2.0/subnets", s.write(creator[subnetReq, topology.SubnetSpec, topology.Subnet](s, subnets, cluster.CmdSubnetsCreate, func(x []topology.SubnetSpec) any { return cluster.SubnetsCreate{Specs: x} }))},
 		{"PUT", "/v2.0/subnets/{id}", s.write(updater[subnetReq, topology.SubnetSpec, topology.Subnet](s, subnets, cluster.CmdSubnetUpdate, func(x topology.SubnetSpec) any { return cluster.SubnetUpdate{Spec: x} }))},
-		{"DELETE", "/v2.0/subnets/{id}", s.write(s.deleteBy(cluster.CmdSubnetDelete))},
+		{"DELETE", "/v2.0/subnets/{id}", s.write(s.deleteBy(subnets, cluster.CmdSubnetDelete))},
 		{"GET", "/v2.0/ports", s.read(lister(s, "ports", (*topology.Store).Ports))},
 		{"GET", "/v2.0/ports/{id}", s.read(shower(s, "port", "id", "PortNotFound", "Port", (*topology.Store).Port))},
 		{"POST", "/v2.0/ports", s.write(creator[portReq, topology.PortSpec, topology.Port](s, ports, cluster.CmdPortsCreate, func(x []topology.PortSpec) any { return cluster.PortsCreate{Specs: x} }))},
 		{"PUT", "/v2.0/ports/{id}", s.write(updater[portReq, topology.PortSpec, topology.Port](s, ports, cluster.CmdPortUpdate, func(x topology.PortSpec) any { return cluster.PortUpdate{Spec: x} }))},
-		{"DELETE", "/v2.0/ports/{id}", s.write(s.deleteBy(cluster.CmdPortDelete))},
+		{"DELETE", "/v2.0/ports/{id}", s.write(s.deleteBy(ports, cluster.CmdPortDelete))},
 		{"GET", "/v2.0/routers", s.read(lister(s, "routers", (*topology.Store).Routers))},
 		{"GET", "/v2.0/routers/{id}", s.read(shower(s, "router", "id", "RouterNotFound", "Router", (*topology.Store).Router))},
 		{"POST", "/v2.0/routers", s.write(creator[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRoutersCreate, func(x []topology.RouterSpec) any { return cluster.RoutersCreate{Specs: x} }))},
 		{"PUT", "/v2.0/routers/{id}", s.write(updater[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRouterUpdate, func(x topology.RouterSpec) any { return cluster.RouterUpdate{Spec: x} }))},
-		{"DELETE", "/v2.0/routers/{id}", s.write(s.deleteBy(cluster.CmdRouterDelete))},
+		{"DELETE", "/v2.0/routers/{id}", s.write(s.deleteBy(routers, cluster.CmdRouterDelete))},
 		{"PUT", "/v2.0/routers/{id}/add_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceAdd))},
 		{"PUT", "/v2.0/routers/{id}/remove_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceRemove))},
-		{"GET", "/v2.0/chassis", s.read(lister(s, "chassis", (*topology.Store).Chassis))},
-		{"GET", "/v2.0/chassis/{name}", s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName))},
-		{"GET", "/v2.0/cluster", s.clusterStatus},
-		{"POST", "/v2.0/cluster/members", s.write(s.joinMember)},
-		{"DELETE", "/v2.0/cluster/members/{id}", s.write(s.deleteMember)},
-		{"GET", "/v2.0/events", s.events},
-		{"GET", "/debug/punts", s.debugPunts},
+		{"GET", "/v2.0/chassis", adminOnly(s.read(lister(s, "chassis", (*topology.Store).Chassis)))},
+		{"GET", "/v2.0/chassis/{name}", adminOnly(s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName)))},
+		{"GET", "/v2.0/cluster", adminOnly(s.clusterStatus)},
+		{"GET", "/v2.0/cluster/raft-address", s.raftAddress},
+		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},
+		{"GET", "/v2.0/events", adminOnly(s.events)},
+		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
 	}
 }
 

@@ -1,0 +1,292 @@
+package northbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// Who may do what, as Neutron's default policy has it: an admin sees and
+// changes everything; anyone else sees its own project's resources plus
+// shared networks (and their subnets), and changes only its own. Another
+// project's resource is not found (404), never forbidden, so that its
+// existence does not leak; an admin-only attribute or action is 403.
+
+// Caller is who a request speaks for.
+type Caller struct {
+	UserID    string
+	ProjectID string
+	Admin     bool
+}
+
+// Authenticator tells who a token speaks for. An error wrapping
+// ErrUnauthenticated answers 401; any other, 503.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Caller, error)
+}
+
+// ErrUnauthenticated: no token, or one the identity service refused.
+var ErrUnauthenticated = errors.New("the request you have made requires authentication")
+
+type callerKey struct{}
+
+// admin is the caller of every request when the API runs without an
+// Authenticator (--auth none).
+var admin = Caller{Admin: true}
+
+func callerOf(ctx context.Context) Caller {
+	if c, ok := ctx.Value(callerKey{}).(Caller); ok {
+		return c
+	}
+	return Caller{}
+}
+
+// public are the routes answered without a token, as Neutron answers
+// version discovery: what a client or a joining node needs before it has
+// credentials.
+var public = set("/", "/v2.0", "/v2.0/", "/healthz", "/v2.0/cluster/raft-address")
+
+// authenticate puts the caller in each request's context: admin without
+// an Authenticator; else whoever X-Auth-Token speaks for, or 401.
+func (s *Server) authenticate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := admin
+		if s.opts.Auth != nil && !(r.Method == http.MethodGet && public[r.URL.Path]) {
+			var err error
+			c, err = s.opts.Auth.Authenticate(r.Context(), r.Header.Get("X-Auth-Token"))
+			if err != nil {
+				if errors.Is(err, ErrUnauthenticated) {
+					w.Header().Set("WWW-Authenticate", `Keystone uri="`+s.opts.KeystoneURI+`"`)
+					writeError(w, &apiError{http.StatusUnauthorized, "Unauthorized", ErrUnauthenticated.Error()})
+					return
+				}
+				s.log.Warn("cannot authenticate a request")
+				writeError(w, &apiError{http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()})
+				return
+			}
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	})
+}
+
+// adminOnly wraps a route only an admin may use.
+func adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !callerOf(r.Context()).Admin {
+			writeError(w, forbidden(r.Method+" "+r.URL.Path))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func forbidden(what string) *apiError {
+	return &apiError{http.StatusForbidden, "PolicyNotAuthorized", fmt.Sprintf("(rule:%s) is disallowed by policy", what)}
+}
+
+// visible says whether the caller may see an object.
+func visible(st *topology.Store, c Caller, obj any) bool {
+	if c.Admin {
+		return true
+	}
+	switch o := obj.(type) {
+	case topology.Network:
+		return o.ProjectID == c.ProjectID || o.Shared
+	case topology.Subnet:
+		if o.ProjectID == c.ProjectID {
+			return true
+		}
+		n, ok := st.Network(o.NetworkID)
+		return ok && n.Shared
+	case topology.Port:
+		if o.ProjectID == c.ProjectID {
+			return true
+		}
+		n, ok := st.Network(o.NetworkID) // the network's owner sees ports on it
+		return ok && n.ProjectID == c.ProjectID
+	case topology.Router:
+		return o.ProjectID == c.ProjectID
+	}
+	return false
+}
+
+// owned says whether the caller may change an object it can see.
+func owned(c Caller, project string) bool { return c.Admin || project == c.ProjectID }
+
+// mayChange checks an update or delete of an existing object: 404 if the
+// caller cannot see it (or it does not exist: the store says so), 403 if
+// it sees but does not own it (a shared network).
+func mayChange(st *topology.Store, c Caller, res resource, id string) error {
+	if c.Admin {
+		return nil
+	}
+	var obj any
+	var ok bool
+	var project string
+	switch res.singular {
+	case "network":
+		var n topology.Network
+		n, ok = st.Network(id)
+		obj, project = n, n.ProjectID
+	case "subnet":
+		var sn topology.Subnet
+		sn, ok = st.Subnet(id)
+		obj, project = sn, sn.ProjectID
+	case "port":
+		var p topology.Port
+		p, ok = st.Port(id)
+		obj, project = p, p.ProjectID
+	case "router":
+		var rt topology.Router
+		rt, ok = st.Router(id)
+		obj, project = rt, rt.ProjectID
+	}
+	if !ok {
+		return nil // the command itself answers not found
+	}
+	if !visible(st, c, obj) {
+		return notFoundFor(res, id)
+	}
+	if !owned(c, project) {
+		return forbidden("update_" + res.singular)
+	}
+	return nil
+}
+
+func notFoundFor(res resource, id string) *topology.Error {
+	what := strings.ToUpper(res.singular[:1]) + res.singular[1:]
+	return notFoundErr(what+"NotFound", what, id)
+}
+
+// admit checks one create or update spec against the caller's rights and
+// fills in its project from the caller. It runs under the store's read
+// lock, so that what it checks is what the command will see (project
+// ownership never changes, so a check here holds at commit).
+func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, create bool) error {
+	switch sp := any(spec).(type) {
+	case *topology.NetworkSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if !create {
+			if err := mayChange(st, c, res, sp.ID); err != nil {
+				return err
+			}
+		}
+		if !c.Admin {
+			for attr, set := range map[string]bool{"provider:network_type": sp.NetworkType != nil,
+				"provider:segmentation_id": sp.SegmentationID != nil, "shared": sp.Shared != nil,
+				"provider:physical_network": sp.Extra["provider:physical_network"] != nil,
+				"router:external":           sp.Extra["router:external"] != nil} {
+				if set {
+					return forbidden(verb(create) + "_network:" + attr)
+				}
+			}
+		}
+	case *topology.SubnetSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if !create {
+			return mayChange(st, c, res, sp.ID)
+		}
+		if sp.NetworkID != nil && !c.Admin {
+			n, ok := st.Network(*sp.NetworkID)
+			if ok && !visible(st, c, n) {
+				return notFoundErr("NetworkNotFound", "Network", *sp.NetworkID)
+			}
+			if ok && !owned(c, n.ProjectID) { // a subnet belongs in the network's owner's hands
+				return forbidden("create_subnet")
+			}
+		}
+	case *topology.PortSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if !create {
+			if err := mayChange(st, c, res, sp.ID); err != nil {
+				return err
+			}
+		}
+		if !c.Admin {
+			if sp.HostID != nil {
+				return forbidden(verb(create) + "_port:binding:host_id")
+			}
+			if sp.Extra["binding:profile"] != nil {
+				return forbidden(verb(create) + "_port:binding:profile")
+			}
+			if sp.MACAddress != nil && !create {
+				return forbidden("update_port:mac_address")
+			}
+		}
+		if create && sp.NetworkID != nil && !c.Admin {
+			if n, ok := st.Network(*sp.NetworkID); ok && !visible(st, c, n) {
+				return notFoundErr("NetworkNotFound", "Network", *sp.NetworkID)
+			}
+		}
+		if sp.FixedIPs != nil && !c.Admin {
+			for _, f := range *sp.FixedIPs {
+				if sn, ok := st.Subnet(f.SubnetID); ok && !visible(st, c, sn) {
+					return notFoundErr("SubnetNotFound", "Subnet", f.SubnetID)
+				}
+			}
+		}
+	case *topology.RouterSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if !create {
+			return mayChange(st, c, res, sp.ID)
+		}
+	}
+	return nil
+}
+
+func verb(create bool) string {
+	if create {
+		return "create"
+	}
+	return "update"
+}
+
+// ownProject makes a created object the caller's: project_id comes from
+// the token. An admin may name another project; anyone else naming one
+// is refused, as is any change of an existing object's project.
+func ownProject(c Caller, res resource, project, tenant **string, create bool) error {
+	named := ""
+	for _, p := range []*string{*project, *tenant} {
+		if p != nil && *p != "" && named == "" {
+			named = *p
+		}
+	}
+	if !create {
+		if named != "" && named != c.ProjectID && !c.Admin {
+			return forbidden("update_" + res.singular + ":project_id")
+		}
+		return nil
+	}
+	if named != "" && named != c.ProjectID && !c.Admin {
+		return forbidden("create_" + res.singular + ":project_id")
+	}
+	if named == "" && c.ProjectID != "" {
+		p := c.ProjectID
+		*project, *tenant = &p, &p
+	}
+	return nil
+}
+
+// adminAttributes are the attributes Neutron shows only to admins.
+var adminAttributes = []string{"provider:network_type", "provider:segmentation_id", "provider:physical_network",
+	"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
+
+// redact drops what a non-admin may not read from a rendered object.
+func redact(m map[string]any) map[string]any {
+	for _, k := range adminAttributes {
+		delete(m, k)
+	}
+	return m
+}
