@@ -8,6 +8,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,8 @@ import (
 	"github.com/wyvern-sdn/wyvern/controller/chassis"
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
 	"github.com/wyvern-sdn/wyvern/controller/northbound"
+	"github.com/wyvern-sdn/wyvern/internal/keystone"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl"
@@ -48,6 +51,15 @@ type NodeConfig struct {
 	CommitTimeout time.Duration
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
+	// TLS, when set, serves the API over HTTPS and runs raft and the
+	// internal channel over mutual TLS with the cluster CA.
+	TLS tlsconfig.Files
+	// ClusterSecret, when set, is what members prove they hold on raft
+	// and the internal channel.
+	ClusterSecret []byte
+	// Keystone, when set, is --auth keystone: every API request but
+	// discovery needs a token Keystone vouches for.
+	Keystone *keystone.Config
 }
 
 // ChassisConfig is the local chassis a node manages through its agent.
@@ -94,19 +106,33 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 		srv.Close()
 		return nil, fmt.Errorf("node %s: API listener: %w", cfg.NodeID, err)
 	}
+	if cfg.TLS.Enabled() {
+		tc, err := cfg.TLS.Server()
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
+		}
+		ln = tls.NewListener(ln, tc)
+	}
 	n.apiLn = ln
 	n.cfg.APIAddr = ln.Addr().String()
 	n.cluster, err = cluster.New(cluster.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
 		APIAddr: n.cfg.APIAddr, OpenFlowAddr: cfg.OpenFlowAddr, Join: cfg.Join, Voter: cfg.Voter,
-		CommitTimeout: cfg.CommitTimeout}, log)
+		CommitTimeout: cfg.CommitTimeout, TLS: cfg.TLS, Secret: cfg.ClusterSecret}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
-	n.api = northbound.New(n.cluster, northbound.Options{Debug: func(ctx context.Context) any {
+	opts := northbound.Options{Debug: func(ctx context.Context) any {
 		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
-	}}, log)
+	}}
+	if cfg.Keystone != nil {
+		opts.Auth, opts.KeystoneURI = keystoneAuth{keystone.New(*cfg.Keystone)}, cfg.Keystone.URL
+	}
+	n.api = northbound.New(n.cluster, opts, log)
+	n.warnOpenDoors()
 	if c := cfg.Chassis; c != nil {
 		target := cfg.OpenFlowAddr
 		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
@@ -198,6 +224,43 @@ func (n *Node) Run(parent context.Context) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// keystoneAuth answers the API's Authenticator with Keystone's word:
+// the admin role is admin, as in Neutron's default policy.
+type keystoneAuth struct{ v *keystone.Validator }
+
+func (k keystoneAuth) Authenticate(ctx context.Context, token string) (northbound.Caller, error) {
+	id, err := k.v.Validate(ctx, token)
+	if errors.Is(err, keystone.ErrInvalidToken) {
+		return northbound.Caller{}, fmt.Errorf("%w: %v", northbound.ErrUnauthenticated, err)
+	}
+	if err != nil {
+		return northbound.Caller{}, err
+	}
+	return northbound.Caller{UserID: id.UserID, ProjectID: id.ProjectID, Admin: id.HasRole("admin")}, nil
+}
+
+// warnOpenDoors says, once at start, which doors a lab configuration
+// leaves open on an address other hosts can reach.
+func (n *Node) warnOpenDoors() {
+	if n.cfg.Keystone == nil && !loopback(n.cfg.APIAddr) {
+		n.log.Warn("--auth none: every API request is an admin's, and the API listens beyond loopback; use --auth keystone outside a lab",
+			zap.String("api-addr", n.cfg.APIAddr))
+	}
+	if len(n.cfg.ClusterSecret) == 0 && !n.cfg.TLS.Enabled() && !loopback(n.cfg.RaftAddr) {
+		n.log.Warn("raft and the internal channel accept any peer: set --cluster-secret-file or --tls-cert/--tls-key/--tls-ca",
+			zap.String("raft-addr", n.cfg.RaftAddr))
+	}
+}
+
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // claimVIP records a VIP's new holder: the bridges' hook.

@@ -9,11 +9,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/wyvern-sdn/wyvern/controller"
+	"github.com/wyvern-sdn/wyvern/internal/keystone"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -47,6 +49,16 @@ func run(args []string) error {
 		chassis = &controller.ChassisConfig{Name: cfg.Chassis, EncapIP: cfg.EncapIP, OVSDB: cfg.OVSDB,
 			Bridge: cfg.Bridge, DatapathType: cfg.DatapathType}
 	}
+	secret, err := cfg.clusterSecret()
+	if err != nil {
+		return err
+	}
+	var ks *keystone.Config
+	if cfg.Auth == "keystone" {
+		k := cfg.Keystone
+		ks = &keystone.Config{URL: cfg.KeystoneURL, Username: k.Username, Password: k.Password, ProjectName: k.ProjectName,
+			UserDomainName: k.UserDomainName, ProjectDomainName: k.ProjectDomainName, CacheTTL: time.Duration(k.CacheSeconds) * time.Second}
+	}
 	node, err := controller.NewNode(controller.NodeConfig{
 		NodeID:       cfg.NodeID,
 		DataDir:      cfg.DataDir,
@@ -62,6 +74,9 @@ func run(args []string) error {
 		Chassis:      chassis,
 
 		CommitTimeout: cfg.RaftCommitTimeout,
+		TLS:           cfg.tls(),
+		ClusterSecret: secret,
+		Keystone:      ks,
 	}, log)
 	if err != nil {
 		return err

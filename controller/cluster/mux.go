@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -286,4 +287,32 @@ func (s raftStream) Addr() net.Addr { return s.advertise }
 
 func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return s.guard.dial(string(address), protoRaft, timeout)
+}
+
+// InternalDialer dials a member's internal channel as a member does, with
+// the cluster secret and TLS client configuration given (either may be
+// nil), over connections base opens (nil: a plain net.Dialer): for tools
+// that speak the channel, and for tests that knock on it.
+func InternalDialer(base func(ctx context.Context, network, addr string) (net.Conn, error), secret []byte, tlsClient *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	g := &guard{secret: secret, tlsClient: tlsClient}
+	if base == nil {
+		var d net.Dialer
+		base = d.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		timeout := handshakeTimeout
+		if d, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(d))
+		}
+		conn, err := base(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c, err := g.handshake(conn, protoInternal, timeout)
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("cluster: dialing %s: %w", addr, err)
+		}
+		return c, nil
+	}
 }
