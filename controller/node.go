@@ -22,6 +22,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/controller/chassis"
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
 	"github.com/wyvern-sdn/wyvern/controller/northbound"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl"
@@ -34,7 +35,7 @@ type NodeConfig struct {
 	DataDir      string
 	RaftAddr     string // bind and advertise; raft and the internal channel
 	APIAddr      string // northbound API listen address; empty: OpenFlow only
-	OpenFlowAddr string // tcp:HOST:PORT or unix:PATH
+	OpenFlowAddr string // tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH
 	Join         []string
 	Voter        string
 	Mode         pipeline.Mode
@@ -48,6 +49,10 @@ type NodeConfig struct {
 	CommitTimeout time.Duration
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
+	// TLS is the node's certificate, key and CA: an ssl: OpenFlow
+	// address admits only switches the CA signed, and the local OVS is
+	// given the same files (ovs-vsctl set-ssl) to connect with.
+	TLS tlsconfig.Files
 }
 
 // ChassisConfig is the local chassis a node manages through its agent.
@@ -79,7 +84,14 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
 		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed, Resync: n.askResync}, log)
-	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}, n.bridges, log)
+	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
+	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
+		var err error
+		if ofcfg.TLS, err = cfg.TLS.Mutual(); err != nil {
+			return nil, fmt.Errorf("node %s: OpenFlow: %w", cfg.NodeID, err)
+		}
+	}
+	srv, err := ofctl.Listen(ofcfg, n.bridges, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
@@ -108,12 +120,8 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
 	}}, log)
 	if c := cfg.Chassis; c != nil {
-		target := cfg.OpenFlowAddr
-		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
-			target = "tcp:" + srv.Addr().String()
-		}
 		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
-			DatapathType: c.DatapathType, Controller: target, NodeID: cfg.NodeID}, n.cluster,
+			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS}, n.cluster,
 			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
 	}
 	return n, nil

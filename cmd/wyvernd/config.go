@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	PuntRate     int      `mapstructure:"punt-rate"`
 	PuntBurst    int      `mapstructure:"punt-burst"`
 	LogLevel     string   `mapstructure:"log-level"`
+	TLSCert      string   `mapstructure:"tls-cert"`
+	TLSKey       string   `mapstructure:"tls-key"`
+	TLSCA        string   `mapstructure:"tls-ca"`
 
 	RaftCommitTimeout time.Duration `mapstructure:"raft-commit-timeout"`
 }
@@ -52,10 +56,10 @@ func flags() *pflag.FlagSet {
 	fs.String("data-dir", "", "raft log and snapshots (default ./wyvern-data/<node-id>)")
 	fs.String("raft-addr", "127.0.0.1:7946", "raft bind and advertise address HOST:PORT")
 	fs.String("api-addr", "127.0.0.1:9696", "northbound API listen address HOST:PORT")
-	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT or unix:PATH")
+	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT, ssl:HOST:PORT (with --tls-*) or unix:PATH")
 	fs.StringSlice("join", nil, "API URL(s) of running members, comma separated; empty bootstraps a new cluster")
 	fs.String("voter", "auto", "auto|true|false: auto is a voter while the cluster has fewer than 3 voters")
-	fs.String("ovsdb", "", "manage the local OVS at unix:PATH or tcp:HOST:PORT (empty: no local OVS)")
+	fs.String("ovsdb", "", "manage the local OVS at unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (empty: no local OVS)")
 	fs.String("chassis", "", "chassis name of the local OVS (default: node-id)")
 	fs.String("encap-ip", "", "tunnel endpoint address of the local chassis (required with --ovsdb)")
 	fs.String("bridge", "br-int", "integration bridge")
@@ -65,6 +69,9 @@ func flags() *pflag.FlagSet {
 	fs.Int("punt-rate", 100, "packets/s each local port may punt to the controller (an OVS meter; reactive mode)")
 	fs.Int("punt-burst", 100, "packets a local port may punt in a burst above --punt-rate")
 	fs.String("log-level", "info", "debug|info|warn|error")
+	fs.String("tls-cert", "", "the node's certificate (PEM); with --tls-key and --tls-ca")
+	fs.String("tls-key", "", "the node's private key (PEM)")
+	fs.String("tls-ca", "", "the CA (PEM) that signs every member's, and every OVS', certificate")
 	fs.Duration("raft-commit-timeout", 2*time.Millisecond,
 		"how long an idle leader waits before telling followers what is committed: bounds how far a follower's view lags a write (each follower costs the leader one message per interval)")
 	return fs
@@ -111,6 +118,11 @@ func loadConfig(args []string) (Config, error) {
 	return c, c.Validate()
 }
 
+// TLS is the node's certificate, key and CA.
+func (c Config) TLS() tlsconfig.Files {
+	return tlsconfig.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
+}
+
 // Validate checks every setting and says what is wrong.
 func (c Config) Validate() error {
 	var errs []error
@@ -132,9 +144,14 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--voter %q: want auto, true or false", c.Voter))
 	}
+	if err := c.TLS().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.OVSDB != "" {
-		if _, _, err := ofctl.ParseAddr(c.OVSDB); err != nil {
+		if network, _, err := ofctl.ParseAddr(c.OVSDB); err != nil {
 			errs = append(errs, fmt.Errorf("--ovsdb: %w", err))
+		} else if network == "ssl" && !c.TLS().Enabled() {
+			errs = append(errs, fmt.Errorf("--ovsdb %s: needs --tls-cert, --tls-key and --tls-ca", c.OVSDB))
 		}
 		if ip, err := netip.ParseAddr(c.EncapIP); err != nil || !ip.Is4() {
 			errs = append(errs, fmt.Errorf("--encap-ip %q: an IPv4 address is required with --ovsdb", c.EncapIP))
@@ -146,8 +163,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--datapath-type %q: want system or netdev", c.DatapathType))
 		}
 	}
-	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
+	if network, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))
+	} else if network == "ssl" && !c.TLS().Enabled() {
+		errs = append(errs, fmt.Errorf("--openflow-addr %s: needs --tls-cert, --tls-key and --tls-ca", c.OpenFlowAddr))
 	}
 	if c.PuntRate < 1 || c.PuntRate > 1000000 {
 		errs = append(errs, fmt.Errorf("--punt-rate %d: want 1..1000000 packets/s", c.PuntRate))

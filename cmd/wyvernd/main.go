@@ -60,6 +60,7 @@ func run(args []string) error {
 		PuntRate:     uint32(cfg.PuntRate),
 		PuntBurst:    uint32(cfg.PuntBurst),
 		Chassis:      chassis,
+		TLS:          cfg.TLS(),
 
 		CommitTimeout: cfg.RaftCommitTimeout,
 	}, log)
