@@ -37,7 +37,7 @@ type NodeConfig struct {
 	DataDir      string
 	RaftAddr     string // bind and advertise; raft and the internal channel
 	APIAddr      string // northbound API listen address; empty: OpenFlow only
-	OpenFlowAddr string // tcp:HOST:PORT or unix:PATH
+	OpenFlowAddr string // tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH
 	Join         []string
 	Voter        string
 	Mode         pipeline.Mode
@@ -51,8 +51,10 @@ type NodeConfig struct {
 	CommitTimeout time.Duration
 	// Chassis, when set, makes the node manage its local OVS.
 	Chassis *ChassisConfig
-	// TLS, when set, serves the API over HTTPS and runs raft and the
-	// internal channel over mutual TLS with the cluster CA.
+	// TLS, when set, is the node's certificate, key and CA: the API
+	// over HTTPS, raft and the internal channel over mutual TLS, an ssl:
+	// OpenFlow address admitting only switches the CA signed, and the
+	// local OVS given the same files (ovs-vsctl set-ssl).
 	TLS tlsconfig.Files
 	// ClusterSecret, when set, is what members prove they hold on raft
 	// and the internal channel.
@@ -91,7 +93,14 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
 		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed, Resync: n.askResync}, log)
-	srv, err := ofctl.Listen(ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}, n.bridges, log)
+	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
+	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
+		var err error
+		if ofcfg.TLS, err = cfg.TLS.Mutual(); err != nil {
+			return nil, fmt.Errorf("node %s: OpenFlow: %w", cfg.NodeID, err)
+		}
+	}
+	srv, err := ofctl.Listen(ofcfg, n.bridges, log)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", cfg.NodeID, err)
 	}
@@ -134,12 +143,8 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.api = northbound.New(n.cluster, opts, log)
 	n.warnOpenDoors()
 	if c := cfg.Chassis; c != nil {
-		target := cfg.OpenFlowAddr
-		if network, _, _ := ofctl.ParseAddr(target); network == "tcp" {
-			target = "tcp:" + srv.Addr().String()
-		}
 		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
-			DatapathType: c.DatapathType, Controller: target, NodeID: cfg.NodeID}, n.cluster,
+			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS}, n.cluster,
 			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
 	}
 	return n, nil

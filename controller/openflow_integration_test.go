@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig/tlstest"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -100,4 +101,29 @@ func TestBasePipelineOnRealBridge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBasePipelineOverSSL: a node with --openflow-addr ssl: and the
+// node's TLS files programs a bridge that connects with a certificate of
+// the same CA (set-ssl); without TLS files the node does not start.
+func TestBasePipelineOverSSL(t *testing.T) {
+	o := ovstest.Start(t)
+	ca := tlstest.NewCA(t, o.Dir, "cluster")
+	node, hv := ca.Issue(t, "node"), ca.Issue(t, "hv1")
+	if _, err := NewNode(NodeConfig{NodeID: "test", OpenFlowAddr: "ssl:127.0.0.1:0"}, zaptest.NewLogger(t)); err == nil ||
+		!strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("a node served ssl: without TLS files: %v", err)
+	}
+	var n *Node
+	if err := o.NS.Do(func() (err error) {
+		n, err = NewNode(NodeConfig{NodeID: "test", OpenFlowAddr: "ssl:127.0.0.1:0", Mode: pipeline.Reactive, TLS: node}, zaptest.NewLogger(t))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	o.Vsctl("set-ssl", hv.Key, hv.Cert, hv.CA)
+	br := ovstest.Name("br")
+	o.AddBridge(br, ovstest.BridgeOptions{Controller: "ssl:" + n.OpenFlowAddr()})
+	waitForFlows(t, o, br, goldenLines(t, "base_reactive"))
 }

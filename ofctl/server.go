@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,8 +30,12 @@ type Handler interface {
 
 // Config configures the OpenFlow listener.
 type Config struct {
-	// Addr is tcp:HOST:PORT or unix:PATH.
+	// Addr is tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH.
 	Addr string
+	// TLS secures an ssl: listener. It must require and verify a client
+	// certificate (tlsconfig.Files.Mutual): a switch is admitted by its
+	// certificate, as OVS admits its controller by ours.
+	TLS *tls.Config
 	// TableNames are set on every switch when it connects.
 	TableNames map[uint8]string
 	// EchoInterval is how often an idle switch is probed (default 5s);
@@ -66,11 +71,12 @@ func (c *Config) defaults() {
 	}
 }
 
-// ParseAddr splits tcp:HOST:PORT or unix:PATH into a network and address.
+// ParseAddr splits tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH into a
+// network and address, as OVS names its controller targets.
 func ParseAddr(addr string) (network, address string, err error) {
 	network, address, ok := strings.Cut(addr, ":")
-	if !ok || address == "" || (network != "tcp" && network != "unix") {
-		return "", "", fmt.Errorf("openflow address %q: want tcp:HOST:PORT or unix:PATH", addr)
+	if !ok || address == "" || (network != "tcp" && network != "ssl" && network != "unix") {
+		return "", "", fmt.Errorf("openflow address %q: want tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH", addr)
 	}
 	return network, address, nil
 }
@@ -81,6 +87,8 @@ type Server struct {
 	handler Handler
 	log     *zap.Logger
 	ln      net.Listener
+	network string // tcp, ssl or unix
+	refused atomic.Uint64
 
 	mu       sync.Mutex
 	switches map[uint64]*Switch
@@ -100,11 +108,11 @@ func Listen(cfg Config, h Handler, log *zap.Logger) (*Server, error) {
 			_ = os.Remove(address)
 		}
 	}
-	ln, err := net.Listen(network, address)
+	ln, err := listen(network, address, cfg.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("ofctl: listen on %s: %w", cfg.Addr, err)
 	}
-	return &Server{cfg: cfg, handler: h, log: log.Named("ofctl"), ln: ln, switches: map[uint64]*Switch{}}, nil
+	return &Server{cfg: cfg, handler: h, log: log.Named("ofctl"), ln: ln, network: network, switches: map[uint64]*Switch{}}, nil
 }
 
 // Close stops accepting connections; Serve returns once its sessions end.
@@ -112,6 +120,11 @@ func (s *Server) Close() error { return s.ln.Close() }
 
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Target is the controller target a bridge connects to, in OVS's form:
+// tcp:IP:PORT, ssl:IP:PORT (with the port the kernel chose for port 0)
+// or unix:PATH.
+func (s *Server) Target() string { return s.network + ":" + s.ln.Addr().String() }
 
 // Serve accepts connections until ctx ends, then closes every session and
 // waits for them.
@@ -142,7 +155,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.session(sctx, conn)
+			if s.admit(sctx, conn) {
+				s.session(sctx, conn)
+			}
 		}()
 	}
 	cancel()

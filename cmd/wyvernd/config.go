@@ -42,6 +42,9 @@ type Config struct {
 	PuntRate     int      `mapstructure:"punt-rate"`
 	PuntBurst    int      `mapstructure:"punt-burst"`
 	LogLevel     string   `mapstructure:"log-level"`
+	TLSCert      string   `mapstructure:"tls-cert"`
+	TLSKey       string   `mapstructure:"tls-key"`
+	TLSCA        string   `mapstructure:"tls-ca"`
 
 	RaftCommitTimeout time.Duration `mapstructure:"raft-commit-timeout"`
 
@@ -49,9 +52,6 @@ type Config struct {
 	KeystoneURL       string         `mapstructure:"keystone-url"`
 	Keystone          KeystoneConfig `mapstructure:"keystone"`
 	ClusterSecretFile string         `mapstructure:"cluster-secret-file"`
-	TLSCert           string         `mapstructure:"tls-cert"`
-	TLSKey            string         `mapstructure:"tls-key"`
-	TLSCA             string         `mapstructure:"tls-ca"`
 }
 
 // KeystoneConfig is the service user wyvernd validates tokens with, under
@@ -83,10 +83,10 @@ func flags() *pflag.FlagSet {
 	fs.String("data-dir", "", "raft log and snapshots (default ./wyvern-data/<node-id>)")
 	fs.String("raft-addr", "127.0.0.1:7946", "raft bind and advertise address HOST:PORT")
 	fs.String("api-addr", "127.0.0.1:9696", "northbound API listen address HOST:PORT")
-	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT or unix:PATH")
+	fs.String("openflow-addr", "tcp:127.0.0.1:6653", "where bridges connect: tcp:HOST:PORT, ssl:HOST:PORT (with --tls-*) or unix:PATH")
 	fs.StringSlice("join", nil, "API URL(s) of running members, comma separated; empty bootstraps a new cluster")
 	fs.String("voter", "auto", "auto|true|false: auto is a voter while the cluster has fewer than 3 voters")
-	fs.String("ovsdb", "", "manage the local OVS at unix:PATH or tcp:HOST:PORT (empty: no local OVS)")
+	fs.String("ovsdb", "", "manage the local OVS at unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (empty: no local OVS)")
 	fs.String("chassis", "", "chassis name of the local OVS (default: node-id)")
 	fs.String("encap-ip", "", "tunnel endpoint address of the local chassis (required with --ovsdb)")
 	fs.String("bridge", "br-int", "integration bridge")
@@ -103,7 +103,7 @@ func flags() *pflag.FlagSet {
 	fs.String("cluster-secret-file", "", "file holding the secret nodes present to each other on raft and the internal channel (at least 16 bytes)")
 	fs.String("tls-cert", "", "PEM certificate of this node, signed by --tls-ca: serves the API over HTTPS and raft over mutual TLS")
 	fs.String("tls-key", "", "PEM private key of --tls-cert")
-	fs.String("tls-ca", "", "PEM CA certificate that signs every member's certificate")
+	fs.String("tls-ca", "", "PEM CA certificate that signs every member's, and every OVS', certificate")
 	return fs
 }
 
@@ -157,6 +157,11 @@ func loadConfig(args []string) (Config, error) {
 	return c, c.Validate()
 }
 
+// TLS is the node's certificate, key and CA.
+func (c Config) TLS() tlsconfig.Files {
+	return tlsconfig.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
+}
+
 // Validate checks every setting and says what is wrong.
 func (c Config) Validate() error {
 	var errs []error
@@ -178,9 +183,14 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--voter %q: want auto, true or false", c.Voter))
 	}
+	if err := c.TLS().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.OVSDB != "" {
-		if _, _, err := ofctl.ParseAddr(c.OVSDB); err != nil {
+		if network, _, err := ofctl.ParseAddr(c.OVSDB); err != nil {
 			errs = append(errs, fmt.Errorf("--ovsdb: %w", err))
+		} else if network == "ssl" && !c.TLS().Enabled() {
+			errs = append(errs, fmt.Errorf("--ovsdb %s: needs --tls-cert, --tls-key and --tls-ca", c.OVSDB))
 		}
 		if ip, err := netip.ParseAddr(c.EncapIP); err != nil || !ip.Is4() {
 			errs = append(errs, fmt.Errorf("--encap-ip %q: an IPv4 address is required with --ovsdb", c.EncapIP))
@@ -192,8 +202,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--datapath-type %q: want system or netdev", c.DatapathType))
 		}
 	}
-	if _, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
+	if network, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))
+	} else if network == "ssl" && !c.TLS().Enabled() {
+		errs = append(errs, fmt.Errorf("--openflow-addr %s: needs --tls-cert, --tls-key and --tls-ca", c.OpenFlowAddr))
 	}
 	if c.PuntRate < 1 || c.PuntRate > 1000000 {
 		errs = append(errs, fmt.Errorf("--punt-rate %d: want 1..1000000 packets/s", c.PuntRate))
@@ -230,9 +242,6 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := c.tls().Check(); err != nil {
-		errs = append(errs, err)
-	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
@@ -254,8 +263,4 @@ func (c Config) clusterSecret() ([]byte, error) {
 		return nil, fmt.Errorf("--cluster-secret-file %s: the secret has %d bytes, want at least %d (e.g. openssl rand -hex 32)", c.ClusterSecretFile, len(b), minSecretBytes)
 	}
 	return b, nil
-}
-
-func (c Config) tls() tlsconfig.Files {
-	return tlsconfig.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA}
 }

@@ -72,9 +72,9 @@ func run(args []string) error {
 		PuntRate:     uint32(cfg.PuntRate),
 		PuntBurst:    uint32(cfg.PuntBurst),
 		Chassis:      chassis,
+		TLS:          cfg.TLS(),
 
 		CommitTimeout: cfg.RaftCommitTimeout,
-		TLS:           cfg.tls(),
 		ClusterSecret: secret,
 		Keystone:      ks,
 	}, log)

@@ -191,6 +191,10 @@ func TestBadFlagsExitNonZero(t *testing.T) {
 	}{
 		{[]string{"--forwarding=sideways"}, "", "--forwarding"},
 		{[]string{"--openflow-addr=udp:1"}, "", "--openflow-addr"},
+		{[]string{"--openflow-addr=ssl:127.0.0.1:6653"}, "", "--openflow-addr ssl:127.0.0.1:6653: needs --tls-cert"},
+		{[]string{"--ovsdb=ssl:127.0.0.1:6640", "--encap-ip=172.31.0.1"}, "", "--ovsdb ssl:127.0.0.1:6640: needs --tls-cert"},
+		{[]string{"--tls-cert=/tmp/c.pem"}, "", "--tls-cert, --tls-key and --tls-ca go together"},
+		{nil, "WYVERN_TLS_CA=/nonexistent/ca.pem", "--tls-cert, --tls-key and --tls-ca go together"},
 		{[]string{"--log-level=loud"}, "", "--log-level"},
 		{[]string{"--no-such-flag"}, "", "unknown flag"},
 		{nil, "WYVERN_FORWARDING=sideways", "--forwarding"},

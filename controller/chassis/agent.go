@@ -16,15 +16,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/controller/chassis/vswitch"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // AgentConfig configures the local-OVS agent.
 type AgentConfig struct {
-	Endpoint     string // the OVSDB of the local OVS: unix:PATH or tcp:HOST:PORT
+	Endpoint     string // the OVSDB of the local OVS: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT
 	Bridge       string // integration bridge, e.g. br-int
 	DatapathType string // system or netdev, for a bridge the agent creates
 	Controller   string // the OpenFlow target the bridge connects to
+	// TLS, when set, is given to OVS as its SSL configuration (set-ssl)
+	// and secures an ssl: Endpoint.
+	TLS tlsconfig.Files
 }
 
 // Tunnel port names, one per encapsulation.
@@ -53,7 +57,8 @@ func (f BridgeFacts) equal(o BridgeFacts) bool {
 // fail_mode=secure, OpenFlow 1.3 and 1.5, the node as controller, one
 // flow-based tunnel port per encapsulation — and reports the bridge's
 // facts (datapath id, tunnel ports, which interfaces carry which logical
-// port) whenever they change. It reconnects to ovsdb-server and re-ensures
+// port) whenever they change. With TLS files it also keeps OVS's SSL
+// configuration naming them. It reconnects to ovsdb-server and re-ensures
 // everything after either OVS daemon restarts.
 type Agent struct {
 	cfg      AgentConfig
@@ -63,6 +68,7 @@ type Agent struct {
 
 // NewAgent builds an agent; onChange is called from the agent's goroutine.
 func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Agent {
+	cfg.TLS = absFiles(cfg.TLS)
 	return &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange}
 }
 
@@ -96,6 +102,7 @@ func dbModel() (model.ClientDBModel, error) {
 		"Port":         &vswitch.Port{},
 		"Interface":    &vswitch.Interface{},
 		"Controller":   &vswitch.Controller{},
+		"SSL":          &vswitch.SSL{},
 	})
 }
 
@@ -105,7 +112,11 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ovs, err := client.NewOVSDBClient(m, client.WithEndpoint(a.cfg.Endpoint))
+	opts, err := a.dialOptions()
+	if err != nil {
+		return err
+	}
+	ovs, err := client.NewOVSDBClient(m, opts...)
 	if err != nil {
 		return err
 	}
@@ -165,8 +176,9 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 }
 
-// ensure makes OVSDB hold the bridge, its controller and tunnel ports as
-// Wyvern needs them, changing only what differs.
+// ensure makes OVSDB hold the bridge, its controller and tunnel ports
+// (and, with TLS files, the SSL configuration) as Wyvern needs them,
+// changing only what differs.
 func (a *Agent) ensure(ctx context.Context, ovs client.Client) error {
 	var roots []vswitch.OpenvSwitch
 	if err := ovs.List(ctx, &roots); err != nil {
@@ -176,22 +188,27 @@ func (a *Agent) ensure(ctx context.Context, ovs client.Client) error {
 		return fmt.Errorf("OVSDB has %d Open_vSwitch rows; run ovs-vsctl init", len(roots))
 	}
 	root := roots[0]
+	ops, err := a.ensureSSL(ctx, ovs, &root)
+	if err != nil {
+		return err
+	}
 	br := &vswitch.Bridge{Name: a.cfg.Bridge}
-	var ops []ovsdb.Operation
 	if err := ovs.Get(ctx, br); errors.Is(err, client.ErrNotFound) {
-		ops, err = a.createBridge(ovs, root)
+		more, err := a.createBridge(ovs, root)
 		if err != nil {
 			return err
 		}
+		ops = append(ops, more...)
 		a.log.Info("creating the integration bridge", zap.String("bridge", a.cfg.Bridge))
 	} else if err != nil {
 		return err
 	} else {
-		ops, err = a.fixBridge(ctx, ovs, br)
+		more, err := a.fixBridge(ctx, ovs, br)
 		if err != nil {
 			return err
 		}
-		more, err := a.ensureTunnels(ctx, ovs, br)
+		ops = append(ops, more...)
+		more, err = a.ensureTunnels(ctx, ovs, br)
 		if err != nil {
 			return err
 		}

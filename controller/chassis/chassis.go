@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	// Controller is the OpenFlow target the bridge connects to.
 	Controller string
 	NodeID     string
+	// TLS is the node's certificate, key and CA: given to OVS (set-ssl)
+	// for an ssl: Controller, and used to reach an ssl: OVSDB.
+	TLS tlsconfig.Files
 	// BindWait bounds how long a newly plugged port's binding waits for
 	// the bridge to hold its flows, so that binding and ACTIVE are one
 	// raft command (default 2 s). Past it the binding is recorded DOWN.
@@ -92,7 +96,7 @@ func New(cfg Config, c Cluster, hooks Hooks, log *zap.Logger) *Chassis {
 // Run keeps the local OVS and reports until ctx ends.
 func (ch *Chassis) Run(ctx context.Context) {
 	agent := NewAgent(AgentConfig{Endpoint: ch.cfg.OVSDB, Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType,
-		Controller: ch.cfg.Controller}, ch.log, ch.onFacts)
+		Controller: ch.cfg.Controller, TLS: ch.cfg.TLS}, ch.log, ch.onFacts)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); agent.Run(ctx) }()

@@ -104,6 +104,8 @@ type OVS struct {
 	t   testing.TB
 	Dir string
 	NS  *NetNS // the hypervisor namespace ovs-vswitchd runs in
+
+	dbRemotes []string // remotes ovsdb-server serves besides its unix socket
 }
 
 // Start runs ovsdb-server and ovs-vswitchd in a fresh directory and a new
@@ -132,10 +134,7 @@ func Start(t testing.TB) *OVS {
 	if _, err := run("ovsdb-tool", "create", o.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("ovsdb-server", o.path("conf.db"), "--remote=punix:"+o.path("db.sock"),
-		"--pidfile="+o.path("db.pid"), "--detach", "--log-file="+o.path("db.log"), "--unixctl="+o.path("db.ctl")); err != nil {
-		t.Fatal(err)
-	}
+	o.startOVSDB()
 	if _, err := o.VsctlErr("--no-wait", "init"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +179,38 @@ func (o *OVS) RestartVswitchd() {
 func (o *OVS) RestartOVSDB() {
 	o.t.Helper()
 	stopPID(readPID(o.path("db.pid")))
-	if _, err := run("ovsdb-server", o.path("conf.db"), "--remote=punix:"+o.path("db.sock"),
-		"--pidfile="+o.path("db.pid"), "--detach", "--log-file="+o.path("db.log"), "--unixctl="+o.path("db.ctl")); err != nil {
+	o.startOVSDB()
+}
+
+// startOVSDB runs ovsdb-server on the unix socket and any other remotes,
+// its SSL key, certificate and CA taken from the database's SSL row (as
+// ovs-ctl starts it), so that `ovs-vsctl set-ssl` configures a pssl:
+// remote too.
+func (o *OVS) startOVSDB() {
+	o.t.Helper()
+	args := []string{o.path("conf.db"), "--remote=punix:" + o.path("db.sock"),
+		"--private-key=db:Open_vSwitch,SSL,private_key", "--certificate=db:Open_vSwitch,SSL,certificate",
+		"--ca-cert=db:Open_vSwitch,SSL,ca_cert",
+		"--pidfile=" + o.path("db.pid"), "--detach", "--log-file=" + o.path("db.log"), "--unixctl=" + o.path("db.ctl")}
+	for _, r := range o.dbRemotes {
+		args = append(args, "--remote="+r)
+	}
+	if _, err := run("ovsdb-server", args...); err != nil {
 		o.t.Fatal(err)
 	}
+}
+
+// ServeOVSDBOverSSL restarts ovsdb-server listening also on
+// pssl:PORT:127.0.0.1 (in the test's namespace) and returns the client
+// endpoint, ssl:127.0.0.1:PORT. ovsdb-server takes its key, certificate
+// and CA from the SSL row: run `set-ssl` first. A restart keeps the
+// remote.
+func (o *OVS) ServeOVSDBOverSSL() string {
+	o.t.Helper()
+	host, port, _ := net.SplitHostPort(FreeAddr(o.t))
+	o.dbRemotes = append(o.dbRemotes, "pssl:"+port+":"+host)
+	o.RestartOVSDB()
+	return "ssl:" + net.JoinHostPort(host, port)
 }
 
 func (o *OVS) stop() {
