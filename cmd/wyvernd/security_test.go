@@ -170,4 +170,3 @@ func proposal(t *testing.T, typ cluster.CommandType, payload any) []byte {
 	}
 	return b
 }
-

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,13 +31,26 @@ type testbed struct {
 	hvs      []*hypervisor
 	client   *http.Client // dials from inside hv1's namespace
 	c        *testCluster
+	scheme   string // https when the nodes serve the API over TLS
 }
 
 // newTestbed starts count hypervisors, each with a wyvernd managing it,
 // joined into one cluster; extraArgs go to every wyvernd.
 func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 	ovstest.Require(t)
-	tb := &testbed{t: t, underlay: ovstest.NewUnderlay(t), c: newCluster(t)}
+	tb := &testbed{t: t, underlay: ovstest.NewUnderlay(t), c: newCluster(t), scheme: "http"}
+	var roots *x509.CertPool
+	for i, a := range extraArgs {
+		if a == "--tls-ca" && i+1 < len(extraArgs) {
+			pem, err := os.ReadFile(extraArgs[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots = x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			tb.scheme = "https"
+		}
+	}
 	for i := 1; i <= count; i++ {
 		o := tb.underlay.AddHypervisor(i)
 		ip := tb.underlay.IP(i)
@@ -45,12 +61,13 @@ func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 			"--ovsdb", o.DB(), "--encap-ip", ip, "--datapath-type", "netdev"}
 		h.m.args = append(h.m.args, extraArgs...)
 		if i > 1 {
-			h.m.args = append(h.m.args, "--join", "http://"+tb.hvs[0].api)
+			h.m.args = append(h.m.args, "--join", tb.scheme+"://"+tb.hvs[0].api)
 		}
 		tb.c.members = append(tb.c.members, h.m)
 		tb.hvs = append(tb.hvs, h)
 		if i == 1 {
-			tb.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: o.NS.DialContext}}
+			tb.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: o.NS.DialContext,
+				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 		}
 		h.m.start(t)
 		tb.waitHealthy(h)
@@ -78,13 +95,13 @@ func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 }
 
 func (tb *testbed) call(method, path string, body, out any) (int, error) {
-	return daemontest.Call(tb.client, method, tb.hvs[0].api, path, body, out)
+	return daemontest.Call(tb.client, method, tb.scheme+"://"+tb.hvs[0].api, path, body, out)
 }
 
 func (tb *testbed) waitHealthy(h *hypervisor) {
 	tb.t.Helper()
 	ovstest.Eventually(tb.t, 30*time.Second, h.m.id+" healthy", func() bool {
-		code, _ := daemontest.Call(tb.client, "GET", h.api, "/healthz", nil, nil)
+		code, _ := daemontest.Call(tb.client, "GET", tb.scheme+"://"+h.api, "/healthz", nil, nil)
 		return code == 200
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,7 +49,11 @@ func Call(client *http.Client, method, addr, path string, body, out any) (int, e
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+addr+path, rd)
+	url := addr + path
+	if !strings.Contains(addr, "://") {
+		url = "http://" + url
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		return 0, err
 	}
