@@ -50,6 +50,10 @@ fuzz:
 	$(GO) test ./ofctl -run '^$$' -fuzz '^FuzzParsePacketIn2$$' -fuzztime 60s
 	$(GO) test ./controller/cluster -run '^$$' -fuzz '^FuzzApplyCommand$$' -fuzztime 60s
 	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodePortRequest$$' -fuzztime 60s
+	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodeNetworkRequest$$' -fuzztime 60s
+	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodeSubnetRequest$$' -fuzztime 60s
+	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodeRouterRequest$$' -fuzztime 60s
+	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodeRouterInterfaceRequest$$' -fuzztime 60s
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
 	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
 

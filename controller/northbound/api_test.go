@@ -3,7 +3,6 @@ package northbound
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
-	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"go.yaml.in/yaml/v3"
 
 	"go.uber.org/zap/zaptest"
@@ -326,27 +324,4 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			}
 		}
 	}
-}
-
-// FuzzDecodePortRequest: any request body decodes to specs or a 400, never
-// a panic.
-func FuzzDecodePortRequest(f *testing.F) {
-	f.Add(`{"port":{"network_id":"n","fixed_ips":[{"subnet_id":"s"}],"binding:profile":{}}}`)
-	f.Add(`{"ports":[{"network_id":"n","mac_address":"fa:16:3e:00:00:01"},{"name":"x"}]}`)
-	f.Add(`{"port":{"allowed_address_pairs":[{"ip_address":"10.0.0.0/24"}],"tags":["a"]}}`)
-	f.Add(`{"port":null}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		req := httptest.NewRequest("POST", "/v2.0/ports", strings.NewReader(body))
-		specs, _, err := decodeSpecs[portReq, topology.PortSpec](ports, req, "", true)
-		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != 400 {
-				t.Fatalf("decode error %v is not a 400", err)
-			}
-			return
-		}
-		if len(specs) == 0 {
-			t.Fatal("no error and no specs")
-		}
-	})
 }

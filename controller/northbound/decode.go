@@ -57,6 +57,9 @@ func (r resource) splitFields(obj map[string]json.RawMessage) ([]byte, map[strin
 		case r.typed[k]:
 			typed[k] = v
 		case r.passive[k]:
+			if err := checkPassive(k, v); err != nil {
+				return nil, nil, err
+			}
 			if passive == nil {
 				passive = map[string]json.RawMessage{}
 			}
@@ -271,18 +274,38 @@ func (r routerReq) spec(pathID string, extra map[string]json.RawMessage) (topolo
 		Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
 }
 
+// boundedReq is a request body with bounds on its fields (bounds.go).
+type boundedReq interface{ bounds() error }
+
+// decodeReqs decodes a create or update body into requests, each within
+// its bounds, and their passive fields.
+func decodeReqs[Req any](r resource, req *http.Request, bulkOK bool) ([]Req, []map[string]json.RawMessage, bool, error) {
+	typed, passive, bulk, err := r.decodeBody(req, bulkOK)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	reqs := make([]Req, len(typed))
+	for i := range typed {
+		if err := strict(typed[i], &reqs[i]); err != nil {
+			return nil, nil, false, err
+		}
+		if b, ok := any(reqs[i]).(boundedReq); ok {
+			if err := b.bounds(); err != nil {
+				return nil, nil, false, err
+			}
+		}
+	}
+	return reqs, passive, bulk, nil
+}
+
 // decodeSpecs decodes a create or update body into store specs.
 func decodeSpecs[Req specReq[Spec], Spec any](r resource, req *http.Request, pathID string, bulkOK bool) ([]Spec, bool, error) {
-	typed, passive, bulk, err := r.decodeBody(req, bulkOK)
+	reqs, passive, bulk, err := decodeReqs[Req](r, req, bulkOK)
 	if err != nil {
 		return nil, false, err
 	}
-	specs := make([]Spec, len(typed))
-	for i := range typed {
-		var rq Req
-		if err := strict(typed[i], &rq); err != nil {
-			return nil, false, err
-		}
+	specs := make([]Spec, len(reqs))
+	for i, rq := range reqs {
 		if specs[i], err = rq.spec(pathID, passive[i]); err != nil {
 			return nil, false, err
 		}

@@ -11,13 +11,6 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
-// MaxBodyBytes bounds a request body (a bulk create of a few thousand
-// ports fits comfortably).
-const MaxBodyBytes = 8 << 20
-
-// MaxBulk bounds the objects of one bulk create: one raft entry each.
-const MaxBulk = 10_000
-
 // apiError is an error with its HTTP status and Neutron type.
 type apiError struct {
 	status int

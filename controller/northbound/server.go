@@ -12,7 +12,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -65,13 +64,14 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
-	s.http = &http.Server{
-		Handler:           limitBody(s.authenticate(mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second, // event long-polls wait up to 60 s
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+	s.http = &http.Server{ // bounds.go: every limit
+		Handler:           guard(s.authenticate(mux)),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnState:         newConnShedder(MaxConns).ConnState,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	return s
@@ -130,13 +130,6 @@ func (s *Server) routes() []route {
 		{"GET", "/v2.0/events", adminOnly(s.events)},
 		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
 	}
-}
-
-func limitBody(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		h.ServeHTTP(w, r)
-	})
 }
 
 // write wraps a mutating handler. The handler proposes through the

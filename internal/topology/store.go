@@ -437,10 +437,10 @@ func (c Counters) clone() Counters {
 
 func parseMAC(s string) (string, error) {
 	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
+	if err != nil || len(hw) != 6 || hw.String() == "00:00:00:00:00:00" {
 		return "", invalid("'%s' is not a valid MAC address", s)
 	}
-	if hw[0]&1 != 0 {
+	if hw[0]&1 != 0 { // broadcast included
 		return "", invalid("'%s' is a multicast MAC address", s)
 	}
 	if IsDVRMAC(hw) {

@@ -86,7 +86,17 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if prefix.Bits() > 30 {
 		return Subnet{}, invalid("cidr %s leaves no room for hosts (at most /30)", *sp.CIDR)
 	}
+	// Neutron's rules: no /0 (db_base_plugin_v2 _validate_subnet_cidr);
+	// with DHCP, no multicast, loopback or link-local prefix.
+	if prefix.Bits() == 0 {
+		return Subnet{}, invalid("0 is not allowed as CIDR prefix length")
+	}
 	prefix = prefix.Masked()
+	if sp.EnableDHCP == nil || *sp.EnableDHCP {
+		if err := dhcpPrefix(prefix); err != nil {
+			return Subnet{}, err
+		}
+	}
 	for _, id := range s.subnetIDs(*sp.NetworkID) {
 		other := netip.MustParsePrefix(s.subnets[id].CIDR)
 		if other.Overlaps(prefix) {
@@ -145,6 +155,19 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	s.subnets[sn.ID] = sn
 	s.ips[sn.ID] = map[netip.Addr]string{}
 	return *sn, nil
+}
+
+// dhcpPrefix refuses, as Neutron does, a prefix DHCP cannot serve.
+func dhcpPrefix(p netip.Prefix) error {
+	switch a := p.Masked().Addr(); {
+	case a.IsMulticast():
+		return invalid("Multicast IP subnet is not supported if enable_dhcp is True.")
+	case a.IsLoopback():
+		return invalid("Loopback IP subnet is not supported if enable_dhcp is True.")
+	case a.IsLinkLocalUnicast():
+		return invalid("Link-local IP subnet is not supported if enable_dhcp is True.")
+	}
+	return nil
 }
 
 // defaultPools is the whole host range minus the gateway.
@@ -210,6 +233,11 @@ func (s *Store) UpdateSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if sp.CIDR != nil && *sp.CIDR != sn.CIDR || sp.NetworkID != nil && *sp.NetworkID != sn.NetworkID ||
 		sp.IPVersion != nil && *sp.IPVersion != 4 || sp.AllocationPools != nil || sp.GatewayIP != nil || sp.GatewayNone {
 		return Subnet{}, invalid("cidr, network_id, ip_version, gateway_ip and allocation_pools of an existing subnet cannot be changed")
+	}
+	if sp.EnableDHCP != nil && *sp.EnableDHCP && !sn.EnableDHCP {
+		if err := dhcpPrefix(netip.MustParsePrefix(sn.CIDR)); err != nil {
+			return Subnet{}, err
+		}
 	}
 	c := *sn
 	if err := applySubnetFields(&c, sp); err != nil {
