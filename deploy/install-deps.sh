@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a fresh Debian
 # machine, as root: Open vSwitch, OVN (the peer the benchmarks measure
-# against) and network tools from Debian's packages,
+# against), network tools, and Keystone with the openstack CLI (the tests
+# of --auth keystone run them; python3-keystone, not keystone, which
+# brings Apache and starts services) from Debian's packages,
 # and the Go modules of go.mod. Does nothing that is already there.
 set -euo pipefail
 
 need=()
 for pair in ovs-vswitchd:openvswitch-switch ovs-ofctl:openvswitch-common ip:iproute2 \
             ping:iputils-ping tcpdump:tcpdump ethtool:ethtool arping:arping \
-            ovn-controller:ovn-host ovn-northd:ovn-central; do
+            ovn-controller:ovn-host ovn-northd:ovn-central \
+            keystone-manage:python3-keystone openstack:python3-openstackclient; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
