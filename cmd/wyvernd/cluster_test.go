@@ -57,8 +57,9 @@ func newCluster(t testing.TB) *testCluster {
 	return c
 }
 
-// add starts a node; it joins through every node started before it.
-func (c *testCluster) add(voter string) *member {
+// add starts a node, with extra flags; it joins through every node
+// started before it.
+func (c *testCluster) add(voter string, extra ...string) *member {
 	c.t.Helper()
 	id := fmt.Sprintf("n%d", len(c.members)+1)
 	m := &member{id: id, api: ovstest.FreeAddr(c.t), logPath: filepath.Join(c.dir, id+".log")}
@@ -71,6 +72,7 @@ func (c *testCluster) add(voter string) *member {
 	if len(join) > 0 {
 		m.args = append(m.args, "--join", strings.Join(join, ","))
 	}
+	m.args = append(m.args, extra...)
 	c.members = append(c.members, m)
 	m.start(c.t)
 	return m

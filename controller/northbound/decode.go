@@ -3,8 +3,10 @@ package northbound
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
@@ -145,17 +147,17 @@ func strict(b []byte, v any) error {
 
 // Request bodies: pointer fields distinguish absent from zero.
 type networkReq struct {
-	ID             *string  `json:"id"`
-	Name           *string  `json:"name"`
-	AdminStateUp   *bool    `json:"admin_state_up"`
-	NetworkType    *string  `json:"provider:network_type"`
-	SegmentationID *uint32  `json:"provider:segmentation_id"`
-	MTU            *int     `json:"mtu"`
-	Shared         *bool    `json:"shared"`
-	Description    *string  `json:"description"`
-	ProjectID      *string  `json:"project_id"`
-	TenantID       *string  `json:"tenant_id"`
-	Tags           []string `json:"tags"`
+	ID             *string         `json:"id"`
+	Name           *string         `json:"name"`
+	AdminStateUp   *bool           `json:"admin_state_up"`
+	NetworkType    *string         `json:"provider:network_type"`
+	SegmentationID *segmentationID `json:"provider:segmentation_id"`
+	MTU            *int            `json:"mtu"`
+	Shared         *bool           `json:"shared"`
+	Description    *string         `json:"description"`
+	ProjectID      *string         `json:"project_id"`
+	TenantID       *string         `json:"tenant_id"`
+	Tags           []string        `json:"tags"`
 }
 
 type subnetReq struct {
@@ -210,6 +212,22 @@ type routerReq struct {
 	Tags         []string `json:"tags"`
 }
 
+// segmentationID is a number, or a string of digits as Neutron's
+// convert_to_int takes it (the openstack CLI sends "77").
+type segmentationID uint32
+
+func (s *segmentationID) UnmarshalJSON(b []byte) error {
+	if len(b) > 1 && b[0] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	v, err := strconv.ParseUint(string(b), 10, 32)
+	if err != nil {
+		return fmt.Errorf("provider:segmentation_id %s is not an integer", b)
+	}
+	*s = segmentationID(v)
+	return nil
+}
+
 // idFor picks the object's id: given on create (a UUID the client chose) or
 // generated; on update it must match the path if present.
 func idFor(given *string, pathID string) (string, error) {
@@ -229,7 +247,7 @@ func idFor(given *string, pathID string) (string, error) {
 func (r networkReq) spec(pathID string, extra map[string]json.RawMessage) (topology.NetworkSpec, error) {
 	id, err := idFor(r.ID, pathID)
 	return topology.NetworkSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, NetworkType: r.NetworkType,
-		SegmentationID: r.SegmentationID, MTU: r.MTU, Shared: r.Shared, Description: r.Description,
+		SegmentationID: (*uint32)(r.SegmentationID), MTU: r.MTU, Shared: r.Shared, Description: r.Description,
 		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
 }
 

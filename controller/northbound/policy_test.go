@@ -178,6 +178,13 @@ func TestAdminOnlyAttributesAndActions(t *testing.T) {
 	if byAdmin["project_id"] != "proj-b" || byAdmin["provider:segmentation_id"] != float64(77) {
 		t.Errorf("admin create: %v", byAdmin)
 	}
+	// As Neutron converts it, and as the openstack CLI sends it: a string.
+	if n := s.mustCreate("tok-admin", "/v2.0/networks", `{"network":{"provider:segmentation_id":"78"}}`); n["provider:segmentation_id"] != float64(78) {
+		t.Errorf("segmentation id given as a string: %v", n)
+	}
+	if code, _ := s.as("tok-admin", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":"7x"}}`); code != http.StatusBadRequest {
+		t.Errorf("segmentation id 7x: %d, want 400", code)
+	}
 	if code, _ := s.as("tok-admin", "GET", "/v2.0/cluster", ""); code != http.StatusOK {
 		t.Errorf("admin reads the cluster: %d", code)
 	}

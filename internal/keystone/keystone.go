@@ -246,7 +246,8 @@ func (v *Validator) serviceToken(ctx context.Context, renew bool) (string, error
 	}
 	svc = resp.Header.Get("X-Subject-Token")
 	v.mu.Lock()
-	v.service, v.serviceUntil = svc, id.ExpiresAt.Add(-time.Minute)
+	// Renew a minute before expiry, or at three quarters of a short life.
+	v.service, v.serviceUntil = svc, id.ExpiresAt.Add(-min(time.Minute, id.ExpiresAt.Sub(v.now())/4))
 	v.mu.Unlock()
 	return svc, nil
 }
