@@ -5,6 +5,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,8 +30,9 @@ func main() {
 
 // client talks to one API endpoint.
 type client struct {
-	base string
-	http *http.Client
+	base  string
+	token string // X-Auth-Token, with --auth keystone
+	http  *http.Client
 }
 
 // apiError is a Neutron error answer.
@@ -55,6 +58,9 @@ func (c *client) do(method, path string, body any) (map[string]any, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("X-Auth-Token", c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -192,7 +198,7 @@ func (p printer) object(v map[string]any) error {
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	var apiURL, format string
+	var apiURL, format, caFile string
 	c := &client{http: &http.Client{Timeout: 30 * time.Second}}
 	p := &printer{out: stdout}
 	root := &cobra.Command{
@@ -211,6 +217,23 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				apiURL = "http://" + apiURL
 			}
 			c.base = strings.TrimRight(apiURL, "/")
+			if c.token == "" {
+				c.token = os.Getenv("OS_TOKEN")
+			}
+			if caFile == "" {
+				caFile = os.Getenv("OS_CACERT")
+			}
+			if caFile != "" {
+				pem, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("--cacert: %w", err)
+				}
+				roots := x509.NewCertPool()
+				if !roots.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("--cacert %s: no PEM certificate", caFile)
+				}
+				c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+			}
 			if format != "table" && format != "json" {
 				return fmt.Errorf("-o %q: want table or json", format)
 			}
@@ -222,6 +245,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&apiURL, "api", "", "API URL (env WYVERN_API, default http://127.0.0.1:9696)")
 	root.PersistentFlags().StringVarP(&format, "output", "o", "table", "table or json")
+	root.PersistentFlags().StringVar(&c.token, "os-token", "", "Keystone token sent as X-Auth-Token (env OS_TOKEN), for a node with --auth keystone")
+	root.PersistentFlags().StringVar(&caFile, "cacert", "", "CA certificate (PEM) that signed the API's certificate, for https:// (env OS_CACERT)")
 
 	root.AddCommand(
 		resourceCmd(c, p, networkKind, networkCreate(c, p)),

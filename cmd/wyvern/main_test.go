@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,19 +17,25 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/internal/tlsconfig/tlstest"
 )
 
 var wyvernd string // built once by TestMain
 
 func TestMain(m *testing.M) { daemontest.Main(m, "../wyvernd", &wyvernd) }
 
-// startDaemon runs a one-node wyvernd for the CLI to talk to.
-func startDaemon(t *testing.T) string {
+// startDaemon runs a one-node wyvernd for the CLI to talk to, with extra
+// flags; health is asked through hc (nil: plain HTTP).
+func startDaemon(t *testing.T, extra ...string) string {
+	return startDaemonWith(t, http.DefaultClient, "http://", extra...)
+}
+
+func startDaemonWith(t *testing.T, hc *http.Client, scheme string, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	api := ovstest.FreeAddr(t)
-	cmd := exec.Command(wyvernd, "--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
-		"--api-addr", api, "--openflow-addr", "tcp:"+ovstest.FreeAddr(t))
+	cmd := exec.Command(wyvernd, append([]string{"--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
+		"--api-addr", api, "--openflow-addr", "tcp:" + ovstest.FreeAddr(t)}, extra...)...)
 	logf, _ := os.Create(filepath.Join(dir, "wyvernd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -40,7 +48,7 @@ func startDaemon(t *testing.T) string {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + api + "/healthz")
+		resp, err := hc.Get(scheme + api + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -123,5 +131,28 @@ func TestCLIAgainstARealNode(t *testing.T) {
 	mustRun(t, api, "network", "delete", "blue")
 	if out := mustRun(t, api, "network", "list", "-o", "json"); strings.Contains(out, `"blue"`) {
 		t.Fatalf("blue survived its delete: %s", out)
+	}
+}
+
+// TestCLIOverHTTPS: against a node serving its API over TLS, the CLI
+// trusts the cluster CA given with --cacert, and refuses the connection
+// without it.
+func TestCLIOverHTTPS(t *testing.T) {
+	ca := tlstest.NewCA(t, t.TempDir(), "cloud")
+	files := ca.Issue(t, "api")
+	pem, _ := os.ReadFile(files.CA)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	api := startDaemonWith(t, hc, "https://", "--tls-cert", files.Cert, "--tls-key", files.Key, "--tls-ca", files.CA)
+	mustRun(t, "https://"+api, "--cacert", files.CA, "network", "create", "secure")
+	if out := mustRun(t, "https://"+api, "--cacert", files.CA, "network", "list"); !strings.Contains(out, "secure") {
+		t.Errorf("network list over HTTPS:\n%s", out)
+	}
+	if _, _, err := run(t, "https://"+api, "network", "list"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("the CLI trusted an unknown CA: %v", err)
+	}
+	if _, _, err := run(t, "http://"+api, "network", "list"); err == nil {
+		t.Error("plain HTTP to an HTTPS API answered")
 	}
 }

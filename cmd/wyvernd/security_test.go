@@ -170,3 +170,38 @@ func proposal(t *testing.T, typ cluster.CommandType, payload any) []byte {
 	}
 	return b
 }
+
+// TestIdleConnectionsDoNotStarveTheAPI: 2,000 connections held open on a
+// node's API, half silent and half stopped mid-header (slowloris), do not
+// stop a normal request from answering within a second.
+func TestIdleConnectionsDoNotStarveTheAPI(t *testing.T) {
+	c := newCluster(t)
+	m := c.add("auto")
+	waitHealthy(t, m)
+	var conns []net.Conn
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
+	for i := range 2000 {
+		conn, err := net.DialTimeout("tcp", m.api, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			_, _ = conn.Write([]byte("GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+		}
+		conns = append(conns, conn)
+	}
+	start := time.Now()
+	code, err := call("GET", m.api, "/v2.0/networks", nil, nil)
+	took := time.Since(start)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET with 2,000 idle connections open: %d %v", code, err)
+	}
+	t.Logf("GET /v2.0/networks with 2,000 idle connections open: %v", took)
+	if took > time.Second {
+		t.Errorf("GET took %v with 2,000 idle connections open, want < 1 s", took)
+	}
+}
