@@ -56,6 +56,8 @@ fuzz:
 	$(GO) test ./controller/northbound -run '^$$' -fuzz '^FuzzDecodeRouterInterfaceRequest$$' -fuzztime 60s
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzParsePacket$$' -fuzztime 60s
 	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
+	$(GO) test ./controller/cluster -run '^$$' -fuzz '^FuzzGuardAccept$$' -fuzztime 60s
+	$(GO) test ./internal/keystone -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime 60s
 
 demo: deps build
 	@deploy/demo.sh start

@@ -253,6 +253,10 @@ func (n *Node) warnOpenDoors() {
 		n.log.Warn("--auth none: every API request is an admin's, and the API listens beyond loopback; use --auth keystone outside a lab",
 			zap.String("api-addr", n.cfg.APIAddr))
 	}
+	if network, addr, _ := ofctl.ParseAddr(n.cfg.OpenFlowAddr); network == "tcp" && !loopback(addr) {
+		n.log.Warn("bridges connect over plain tcp: beyond loopback, so anyone who reaches it can pose as a switch; use ssl: with --tls-*",
+			zap.String("openflow-addr", n.cfg.OpenFlowAddr))
+	}
 	if len(n.cfg.ClusterSecret) == 0 && !n.cfg.TLS.Enabled() && !loopback(n.cfg.RaftAddr) {
 		n.log.Warn("raft and the internal channel accept any peer: set --cluster-secret-file or --tls-cert/--tls-key/--tls-ca",
 			zap.String("raft-addr", n.cfg.RaftAddr))
