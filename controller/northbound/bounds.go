@@ -91,14 +91,18 @@ const (
 	// (between requests, or still sending its headers) is closed: a
 	// flood of idle connections never keeps a real request out.
 	MaxConns = 8192
+	// MaxConnsPerSource bounds the open connections from one address, so
+	// that one host cannot hold the API's MaxConns with requests it never
+	// finishes sending.
+	MaxConnsPerSource = 512
 )
 
-// guard refuses, before any route sees it, what no route should: a
-// non-canonical path (ServeMux would redirect it to another resource), an
-// over-long or malformed query, a malformed limit, a body that is too
-// large, not JSON by its Content-Type, not UTF-8, or nested too deep. A
-// body it accepts is handed on whole.
-func guard(h http.Handler) http.Handler {
+// checkLine refuses, before any route or the identity check sees it,
+// what no route should take: a non-canonical path (ServeMux would
+// redirect it to another resource), an over-long or malformed query, a
+// malformed limit, a body announced too large. It reads nothing of the
+// body: a client is authenticated before its body is read.
+func checkLine(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkRequest(r); err != nil {
 			writeError(w, err)
@@ -108,6 +112,15 @@ func guard(h http.Handler) http.Handler {
 			writeError(w, &http.MaxBytesError{Limit: MaxBodyBytes})
 			return
 		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads an authenticated request's body whole and refuses one
+// that is too large, not JSON by its Content-Type, not UTF-8, or nested
+// too deep. A body it accepts is handed on whole.
+func readBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if err != nil {
 			writeError(w, err)
@@ -432,15 +445,27 @@ func checkPassive(k string, v json.RawMessage) error {
 // and still sending its headers). Connections serving a request are never
 // closed; if every connection is busy the new one is.
 type connShedder struct {
-	max   int
-	mu    sync.Mutex
-	open  int
-	quiet *connlist.List                 // of net.Conn, longest quiet first
-	elems map[net.Conn]*connlist.Element // the quiet ones
+	max       int
+	perSource int
+	mu        sync.Mutex
+	open      int
+	quiet     *connlist.List                 // of net.Conn, longest quiet first
+	elems     map[net.Conn]*connlist.Element // the quiet ones
+	sources   map[string]int                 // open connections per remote address
+	sourceOf  map[net.Conn]string
 }
 
 func newConnShedder(max int) *connShedder {
-	return &connShedder{max: max, quiet: connlist.New(), elems: map[net.Conn]*connlist.Element{}}
+	return &connShedder{max: max, perSource: MaxConnsPerSource, quiet: connlist.New(), elems: map[net.Conn]*connlist.Element{},
+		sources: map[string]int{}, sourceOf: map[net.Conn]string{}}
+}
+
+func sourceOf(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 // ConnState is the http.Server hook.
@@ -450,6 +475,13 @@ func (s *connShedder) ConnState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.open++
+		src := sourceOf(c)
+		s.sourceOf[c] = src
+		s.sources[src]++
+		if s.sources[src] > s.perSource {
+			victim = c // this host holds enough already
+			break
+		}
 		s.elems[c] = s.quiet.PushBack(c)
 		if s.open > s.max {
 			front := s.quiet.Front()
@@ -470,6 +502,12 @@ func (s *connShedder) ConnState(c net.Conn, st http.ConnState) {
 		}
 	case http.StateHijacked, http.StateClosed:
 		s.open--
+		if src, ok := s.sourceOf[c]; ok {
+			delete(s.sourceOf, c)
+			if s.sources[src]--; s.sources[src] == 0 {
+				delete(s.sources, src)
+			}
+		}
 		if e, ok := s.elems[c]; ok {
 			s.quiet.Remove(e)
 			delete(s.elems, c)

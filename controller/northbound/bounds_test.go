@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,8 +233,13 @@ func serveAPI(t *testing.T, maxConns int) string {
 	return ln.Addr().String()
 }
 
-// flood opens n connections to addr: every other one sends nothing, the
-// rest half a request's headers (slowloris).
+// floodSources are the loopback addresses a flood comes from (a flood
+// from one host meets MaxConnsPerSource first); the GETs under test come
+// from 127.0.0.1.
+const floodSources = 8
+
+// flood opens n connections to addr from floodSources addresses: every
+// other one sends nothing, the rest half a request's headers (slowloris).
 func flood(t *testing.T, addr string, n int) []net.Conn {
 	conns := make([]net.Conn, 0, n)
 	t.Cleanup(func() {
@@ -242,7 +248,8 @@ func flood(t *testing.T, addr string, n int) []net.Conn {
 		}
 	})
 	for i := 0; i < n; i++ {
-		c, err := net.Dial("tcp", addr)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%floodSources))}}
+		c, err := d.Dial("tcp", addr)
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
@@ -304,5 +311,38 @@ func TestConnectionBoundShedsQuietConnections(t *testing.T) {
 	_ = conns[n-1].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	if _, err := conns[n-1].Read(make([]byte, 1)); err == io.EOF {
 		t.Fatal("the newest connection was shed")
+	}
+}
+
+// TestOneHostCannotHoldTheAPI: past MaxConnsPerSource, a host's new
+// connections are closed at once, and another host's request answers.
+func TestOneHostCannotHoldTheAPI(t *testing.T) {
+	addr := serveAPI(t, 0)
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 77)}}
+	for i := 0; i < MaxConnsPerSource+1; i++ {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		conns = append(conns, c)
+	}
+	last := conns[len(conns)-1]
+	_ = last.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := last.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
+		t.Fatalf("connection %d from one host was kept: %v", MaxConnsPerSource+1, err)
+	}
+	_ = conns[0].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := conns[0].Read(make([]byte, 1)); err == io.EOF {
+		t.Fatal("the host's first connection was closed")
+	}
+	if d := timedGET(t, addr); d > time.Second {
+		t.Fatalf("another host's GET took %s", d)
 	}
 }

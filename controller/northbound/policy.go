@@ -2,10 +2,13 @@ package northbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
@@ -64,8 +67,8 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 					writeError(w, &apiError{http.StatusUnauthorized, "Unauthorized", ErrUnauthenticated.Error()})
 					return
 				}
-				s.log.Warn("cannot authenticate a request")
-				writeError(w, &apiError{http.StatusServiceUnavailable, "ServiceUnavailable", err.Error()})
+				s.log.Warn("cannot authenticate a request", zap.Error(err))
+				writeError(w, &apiError{http.StatusServiceUnavailable, "ServiceUnavailable", "the identity service cannot validate the token now"})
 				return
 			}
 		}
@@ -145,10 +148,8 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 		rt, ok = st.Router(id)
 		obj, project = rt, rt.ProjectID
 	}
-	if !ok {
-		return nil // the command itself answers not found
-	}
-	if !visible(st, c, obj) {
+	if !ok || !visible(st, c, obj) {
+		// Not here (or not yet, on a node that lags): fail closed.
 		return notFoundFor(res, id)
 	}
 	if !owned(c, project) {
@@ -163,9 +164,10 @@ func notFoundFor(res resource, id string) *topology.Error {
 }
 
 // admit checks one create or update spec against the caller's rights and
-// fills in its project from the caller. It runs under the store's read
-// lock, so that what it checks is what the command will see (project
-// ownership never changes, so a check here holds at commit).
+// fills in its project from the caller. It runs on the node's own store,
+// under its read lock, and fails closed: what the node does not hold (yet)
+// is not found. Only an admin moves an object between projects, so a
+// member's check holds at commit but for an admin's concurrent change.
 func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, create bool) error {
 	switch sp := any(spec).(type) {
 	case *topology.NetworkSpec:
@@ -196,10 +198,10 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 		if sp.NetworkID != nil && !c.Admin {
 			n, ok := st.Network(*sp.NetworkID)
-			if ok && !visible(st, c, n) {
+			if !ok || !visible(st, c, n) {
 				return notFoundErr("NetworkNotFound", "Network", *sp.NetworkID)
 			}
-			if ok && !owned(c, n.ProjectID) { // a subnet belongs in the network's owner's hands
+			if !owned(c, n.ProjectID) { // a subnet belongs in the network's owner's hands
 				return forbidden("create_subnet")
 			}
 		}
@@ -207,30 +209,39 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
 			return err
 		}
+		if c.Admin {
+			return nil
+		}
+		network := sp.NetworkID
 		if !create {
 			if err := mayChange(st, c, res, sp.ID); err != nil {
 				return err
 			}
+			p, _ := st.Port(sp.ID)
+			network = &p.NetworkID
 		}
-		if !c.Admin {
-			if sp.HostID != nil {
-				return forbidden(verb(create) + "_port:binding:host_id")
+		if sp.HostID != nil {
+			return forbidden(verb(create) + "_port:binding:host_id")
+		}
+		if sp.Extra["binding:profile"] != nil {
+			return forbidden(verb(create) + "_port:binding:profile")
+		}
+		if network != nil {
+			n, ok := st.Network(*network)
+			if !ok || !visible(st, c, n) {
+				return notFoundErr("NetworkNotFound", "Network", *network)
 			}
-			if sp.Extra["binding:profile"] != nil {
-				return forbidden(verb(create) + "_port:binding:profile")
-			}
-			if sp.MACAddress != nil && !create {
-				return forbidden("update_port:mac_address")
+			if !owned(c, n.ProjectID) {
+				// On another project's (shared) network, what lets a port
+				// pose as another is the network owner's, as in Neutron.
+				if attr := ownerOnlyPortAttribute(sp, create); attr != "" {
+					return forbidden(verb(create) + "_port:" + attr)
+				}
 			}
 		}
-		if create && sp.NetworkID != nil && !c.Admin {
-			if n, ok := st.Network(*sp.NetworkID); ok && !visible(st, c, n) {
-				return notFoundErr("NetworkNotFound", "Network", *sp.NetworkID)
-			}
-		}
-		if sp.FixedIPs != nil && !c.Admin {
+		if sp.FixedIPs != nil {
 			for _, f := range *sp.FixedIPs {
-				if sn, ok := st.Subnet(f.SubnetID); ok && !visible(st, c, sn) {
+				if sn, ok := st.Subnet(f.SubnetID); f.SubnetID != "" && (!ok || !visible(st, c, sn)) {
 					return notFoundErr("SubnetNotFound", "Subnet", f.SubnetID)
 				}
 			}
@@ -239,11 +250,59 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
 			return err
 		}
+		if c.Admin {
+			return nil
+		}
 		if !create {
-			return mayChange(st, c, res, sp.ID)
+			if err := mayChange(st, c, res, sp.ID); err != nil {
+				return err
+			}
+		}
+		if sp.Distributed != nil {
+			return forbidden(verb(create) + "_router:distributed")
+		}
+		if sp.Extra["ha"] != nil {
+			return forbidden(verb(create) + "_router:ha")
+		}
+		if gw := sp.Extra["external_gateway_info"]; gw != nil {
+			var info map[string]json.RawMessage
+			_ = json.Unmarshal(gw, &info)
+			for _, k := range []string{"enable_snat", "external_fixed_ips"} {
+				if info[k] != nil {
+					return forbidden(verb(create) + "_router:external_gateway_info:" + k)
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// ownerOnlyPortAttribute names the first attribute of a port spec that
+// only the network's owner (or an admin) may set: an address of its
+// choosing (fixed_ips[].ip_address, mac_address, allowed_address_pairs),
+// turning off anti-spoofing, or a network:* device owner.
+func ownerOnlyPortAttribute(sp *topology.PortSpec, create bool) string {
+	if sp.FixedIPs != nil {
+		for _, f := range *sp.FixedIPs {
+			if f.IPAddress != "" {
+				return "fixed_ips:ip_address"
+			}
+		}
+		if !create {
+			return "fixed_ips"
+		}
+	}
+	switch {
+	case sp.MACAddress != nil:
+		return "mac_address"
+	case sp.AllowedAddressPairs != nil:
+		return "allowed_address_pairs"
+	case sp.PortSecurityEnabled != nil:
+		return "port_security_enabled"
+	case sp.DeviceOwner != nil && strings.HasPrefix(*sp.DeviceOwner, "network:"):
+		return "device_owner"
+	}
+	return ""
 }
 
 func verb(create bool) string {
@@ -257,22 +316,21 @@ func verb(create bool) string {
 // the token. An admin may name another project; anyone else naming one
 // is refused, as is any change of an existing object's project.
 func ownProject(c Caller, res resource, project, tenant **string, create bool) error {
-	named := ""
-	for _, p := range []*string{*project, *tenant} {
-		if p != nil && *p != "" && named == "" {
-			named = *p
-		}
-	}
-	if !create {
-		if named != "" && named != c.ProjectID && !c.Admin {
-			return forbidden("update_" + res.singular + ":project_id")
+	if c.Admin {
+		if create && *project == nil && *tenant == nil && c.ProjectID != "" {
+			p := c.ProjectID
+			*project, *tenant = &p, &p
 		}
 		return nil
 	}
-	if named != "" && named != c.ProjectID && !c.Admin {
-		return forbidden("create_" + res.singular + ":project_id")
+	// A member names only its own project, if any (an empty one too is
+	// another project: it would orphan the object).
+	for _, p := range []*string{*project, *tenant} {
+		if p != nil && *p != c.ProjectID {
+			return forbidden(verb(create) + "_" + res.singular + ":project_id")
+		}
 	}
-	if named == "" && c.ProjectID != "" {
+	if create {
 		p := c.ProjectID
 		*project, *tenant = &p, &p
 	}
@@ -281,7 +339,7 @@ func ownProject(c Caller, res resource, project, tenant **string, create bool) e
 
 // adminAttributes are the attributes Neutron shows only to admins.
 var adminAttributes = []string{"provider:network_type", "provider:segmentation_id", "provider:physical_network",
-	"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
+	"segments", "binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details", "wyvern:key", "wyvern:ofport"}
 
 // redact drops what a non-admin may not read from a rendered object.
 func redact(m map[string]any) map[string]any {

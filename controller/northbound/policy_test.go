@@ -1,13 +1,18 @@
 package northbound
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -173,6 +178,23 @@ func TestAdminOnlyAttributesAndActions(t *testing.T) {
 	if code, _ := s.as("tok-a", "PUT", "/v2.0/ports/"+port["id"].(string), `{"port":{"binding:host_id":"hv9"}}`); code != http.StatusForbidden {
 		t.Errorf("a member binds its port: %d, want 403", code)
 	}
+	// On its own network, a member chooses its addresses and security.
+	s.mustCreate("tok-a", "/v2.0/ports", `{"port":{"network_id":"`+id+`","mac_address":"fa:16:3e:00:00:42","port_security_enabled":false}}`)
+	// Emptying or moving the project would orphan the object.
+	for _, body := range []string{`{"network":{"project_id":""}}`, `{"network":{"tenant_id":"proj-b"}}`} {
+		if code, out := s.as("tok-a", "PUT", "/v2.0/networks/"+id, body); code != http.StatusForbidden {
+			t.Errorf("member PUT %s: %d %v, want 403", body, code, out)
+		}
+	}
+	if code, _ := s.as("tok-a", "PUT", "/v2.0/networks/"+id, `{"network":{"project_id":"proj-a","name":"same"}}`); code != http.StatusOK {
+		t.Errorf("member naming its own project on update: %d", code)
+	}
+	for _, body := range []string{`{"router":{"distributed":false}}`, `{"router":{"ha":true}}`,
+		`{"router":{"external_gateway_info":{"network_id":"x","enable_snat":false}}}`} {
+		if code, out := s.as("tok-a", "POST", "/v2.0/routers", body); code != http.StatusForbidden {
+			t.Errorf("member POST router %s: %d %v, want 403", body, code, out)
+		}
+	}
 	// The admin may do all of it, for any project.
 	byAdmin := s.mustCreate("tok-admin", "/v2.0/networks", `{"network":{"provider:segmentation_id":77,"project_id":"proj-b"}}`)
 	if byAdmin["project_id"] != "proj-b" || byAdmin["provider:segmentation_id"] != float64(77) {
@@ -211,8 +233,63 @@ func TestSharedNetworksAreUsableNotChangeable(t *testing.T) {
 	if code, _ := s.as("tok-b", "POST", "/v2.0/subnets", `{"subnet":{"network_id":"`+id+`","cidr":"10.8.0.0/24","ip_version":4}}`); code != http.StatusForbidden {
 		t.Errorf("B adds a subnet to a shared network: %d, want 403", code)
 	}
+	// What would let B's port pose as another on the admin's network is
+	// the network owner's to set.
+	for _, body := range []string{
+		`{"port":{"network_id":"` + id + `","fixed_ips":[{"ip_address":"10.9.0.1"}]}}`,
+		`{"port":{"network_id":"` + id + `","mac_address":"fa:16:3e:00:00:99"}}`,
+		`{"port":{"network_id":"` + id + `","allowed_address_pairs":[{"ip_address":"0.0.0.0/0"}]}}`,
+		`{"port":{"network_id":"` + id + `","port_security_enabled":false}}`,
+		`{"port":{"network_id":"` + id + `","device_owner":"network:dhcp"}}`,
+	} {
+		if code, out := s.as("tok-b", "POST", "/v2.0/ports", body); code != http.StatusForbidden {
+			t.Errorf("B on a shared network: %s: %d %v, want 403", body, code, out)
+		}
+	}
+	for _, body := range []string{`{"port":{"port_security_enabled":false}}`, `{"port":{"allowed_address_pairs":[{"ip_address":"10.9.0.0/24"}]}}`,
+		`{"port":{"fixed_ips":[{"subnet_id":"x"}]}}`} {
+		if code, out := s.as("tok-b", "PUT", "/v2.0/ports/"+p["id"].(string), body); code != http.StatusForbidden {
+			t.Errorf("B updates its port on a shared network: %s: %d %v, want 403", body, code, out)
+		}
+	}
 	// A, the third party, does not see B's port on the shared network.
 	if code, _ := s.as("tok-a", "GET", "/v2.0/ports/"+p["id"].(string), ""); code != http.StatusNotFound {
 		t.Errorf("A sees B's port: %d", code)
+	}
+}
+
+// TestBodiesWaitForIdentity: a request without a token is refused before
+// its body is read, so a stranger cannot hold connections open by
+// trickling bodies.
+func TestBodiesWaitForIdentity(t *testing.T) {
+	s := startScopedAPI(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "POST /v2.0/networks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 401 ") {
+		t.Fatalf("a tokenless request with a pending body: %q %v, want 401 at once", status, err)
+	}
+}
+
+type unavailable struct{}
+
+func (unavailable) Authenticate(context.Context, string) (Caller, error) {
+	return Caller{}, errors.New("logging in as wyvern: 500 secret details")
+}
+
+// TestIdentityServiceDownIs503: when tokens cannot be checked the answer
+// is 503, and it does not repeat what Keystone said.
+func TestIdentityServiceDownIs503(t *testing.T) {
+	srv := httptest.NewServer(New(cluster.NewMemory("down"), Options{Auth: unavailable{}}, zaptest.NewLogger(t)).Handler())
+	defer srv.Close()
+	s := scoped{t, srv.URL}
+	code, out := s.as("tok", "GET", "/v2.0/networks", "")
+	if code != http.StatusServiceUnavailable || strings.Contains(fmt.Sprint(out), "secret") {
+		t.Fatalf("%d %v", code, out)
 	}
 }

@@ -65,7 +65,7 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
 	s.http = &http.Server{ // bounds.go: every limit
-		Handler:           guard(s.authenticate(mux)),
+		Handler:           checkLine(s.authenticate(readBody(mux))),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -163,7 +163,11 @@ func (s *Server) read(h func(w http.ResponseWriter, r *http.Request) error) http
 }
 
 func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
-	base := "http://" + r.Host + "/v2.0/"
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	base := scheme + r.Host + "/v2.0/"
 	writeJSON(w, http.StatusOK, map[string]any{"versions": []map[string]any{{
 		"id": "v2.0", "status": "CURRENT", "links": []map[string]string{{"rel": "self", "href": base}}}}})
 }
