@@ -73,7 +73,7 @@ type KeystoneConfig struct {
 var keystoneKeys = []string{"username", "password", "project_name", "user_domain_name", "project_domain_name", "cache_seconds"}
 
 // minSecretBytes is the shortest cluster secret accepted.
-const minSecretBytes = 16
+const minSecretBytes = 32
 
 func flags() *pflag.FlagSet {
 	host, _ := os.Hostname()
@@ -100,7 +100,7 @@ func flags() *pflag.FlagSet {
 		"how long an idle leader waits before telling followers what is committed: bounds how far a follower's view lags a write (each follower costs the leader one message per interval)")
 	fs.String("auth", "none", "none|keystone: none makes every request admin (labs, demos); keystone validates X-Auth-Token against --keystone-url")
 	fs.String("keystone-url", "", "Keystone v3 URL, e.g. http://keystone:5000/v3 (with --auth keystone; service user under keystone: in --config)")
-	fs.String("cluster-secret-file", "", "file holding the secret nodes present to each other on raft and the internal channel (at least 16 bytes)")
+	fs.String("cluster-secret-file", "", "file holding the secret nodes present to each other on raft and the internal channel (at least 32 bytes, e.g. openssl rand -hex 32)")
 	fs.String("tls-cert", "", "PEM certificate of this node, signed by --tls-ca: serves the API over HTTPS and raft over mutual TLS")
 	fs.String("tls-key", "", "PEM private key of --tls-cert")
 	fs.String("tls-ca", "", "PEM CA certificate that signs every member's, and every OVS', certificate")

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -108,16 +109,17 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
-	g := &guard{secret: cfg.Secret}
+	var tlsServer, tlsClient *tls.Config
 	if cfg.TLS.Enabled() {
 		var err error
-		if g.tlsServer, err = cfg.TLS.Mutual(); err != nil {
+		if tlsServer, err = cfg.TLS.Mutual(); err != nil {
 			return nil, err
 		}
-		if g.tlsClient, err = cfg.TLS.Client(); err != nil {
+		if tlsClient, err = cfg.TLS.Client(); err != nil {
 			return nil, err
 		}
 	}
+	g := newGuard(cfg.Secret, tlsServer, tlsClient)
 	c.guard = g
 	m, err := listenMux(cfg.RaftAddr, g, c.log.Named("mux"))
 	if err != nil {

@@ -35,8 +35,8 @@ func TestGuardAdmitsOnlyHoldersOfTheSecret(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, s := net.Pipe()
 			defer c.Close()
-			done := acceptOn(&guard{secret: secret}, s)
-			_, err := (&guard{secret: tc.client}).handshake(c, protoInternal, time.Second)
+			done := acceptOn(newGuard(secret, nil, nil), s)
+			_, err := newGuard(tc.client, nil, nil).handshake(c, protoInternal, time.Second)
 			if tc.ok != (err == nil) {
 				t.Fatalf("client handshake: %v", err)
 			}
@@ -47,6 +47,32 @@ func TestGuardAdmitsOnlyHoldersOfTheSecret(t *testing.T) {
 				t.Fatalf("server accept: %v", serr)
 			}
 		})
+	}
+}
+
+// TestStrangersCannotHoldTheGuard: past maxHandshakes connections still
+// proving themselves, a new one is closed at once.
+func TestStrangersCannotHoldTheGuard(t *testing.T) {
+	g := newGuard([]byte("0123456789abcdef0123456789abcdef"), nil, nil)
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for range maxHandshakes {
+		c, s := net.Pipe()
+		silent = append(silent, c, s)
+		go func() { _, _, _ = g.accept(s) }()
+	}
+	for len(g.handshakes) < maxHandshakes {
+		time.Sleep(time.Millisecond)
+	}
+	c, s := net.Pipe()
+	defer c.Close()
+	start := time.Now()
+	if _, _, err := g.accept(s); err != errBusy || time.Since(start) > time.Second {
+		t.Fatalf("a connection past the bound: %v after %v", err, time.Since(start))
 	}
 }
 
@@ -62,7 +88,7 @@ func FuzzGuardAccept(f *testing.F) {
 		defer c.Close()
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := (&guard{secret: secret}).accept(s)
+			_, _, err := newGuard(secret, nil, nil).accept(s)
 			s.Close()
 			done <- err
 		}()

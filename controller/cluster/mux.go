@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,9 +33,27 @@ const (
 // mutual TLS with the cluster CA (tlsServer/tlsClient), then, with a
 // cluster secret, a challenge-response that proves each side holds it
 // without sending it. Either, both or (in a lab) neither may be set.
+//
+// The secret's exchange, after the protocol byte:
+//
+//	dialer → member: its nonce
+//	member → dialer: the member's nonce
+//	dialer → member: HMAC(secret, "client"|proto|dialer's nonce|member's nonce)
+//	member → dialer: HMAC(secret, "server"|proto|dialer's nonce|member's nonce)
+//
+// Fresh nonces on both sides bind each proof to one connection (no
+// replay), the role in each proof keeps a member's answer from serving as
+// a dialer's (no reflection), and the member proves nothing until the
+// dialer has: a stranger learns no MAC to guess the secret from. The
+// secret authenticates the connection, not what follows on it: on an
+// underlay others share, use TLS as well.
 type guard struct {
 	tlsServer, tlsClient *tls.Config
 	secret               []byte
+	// handshakes bounds the connections still proving themselves; past
+	// it a new one is closed at once, so strangers cannot hold a
+	// member's file descriptors and goroutines.
+	handshakes chan struct{}
 }
 
 const (
@@ -43,11 +62,15 @@ const (
 	// handshakeTimeout bounds a dialer's TLS handshake, protocol byte and
 	// proof: a silent or slow dialer is dropped.
 	handshakeTimeout = 5 * time.Second
-	secretAccepted   = 0x00
+	// maxHandshakes bounds the connections proving themselves at once.
+	maxHandshakes = 256
 )
 
-// proof is HMAC-SHA256(secret, role|proto|client nonce|server nonce): it
-// binds the answer to this connection's nonces, so it cannot be replayed.
+func newGuard(secret []byte, tlsServer, tlsClient *tls.Config) *guard {
+	return &guard{secret: secret, tlsServer: tlsServer, tlsClient: tlsClient, handshakes: make(chan struct{}, maxHandshakes)}
+}
+
+// proof is HMAC-SHA256(secret, role|proto|dialer nonce|member nonce).
 func (g *guard) proof(role string, proto byte, nc, ns []byte) []byte {
 	h := hmac.New(sha256.New, g.secret)
 	h.Write([]byte(role))
@@ -57,8 +80,17 @@ func (g *guard) proof(role string, proto byte, nc, ns []byte) []byte {
 	return h.Sum(nil)
 }
 
-// accept runs the server side: TLS, the protocol byte, the secret.
+// errBusy: too many connections are proving themselves already.
+var errBusy = errors.New("too many connections in their handshake")
+
+// accept runs the member's side: TLS, the protocol byte, the secret.
 func (g *guard) accept(conn net.Conn) (net.Conn, byte, error) {
+	select {
+	case g.handshakes <- struct{}{}:
+		defer func() { <-g.handshakes }()
+	default:
+		return conn, 0, errBusy
+	}
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if g.tlsServer != nil {
 		tc := tls.Server(conn, g.tlsServer)
@@ -80,7 +112,7 @@ func (g *guard) accept(conn net.Conn) (net.Conn, byte, error) {
 		nc := b[1:n]
 		ns := make([]byte, nonceLen)
 		_, _ = rand.Read(ns)
-		if _, err := conn.Write(append(ns, g.proof("server", proto, nc, ns)...)); err != nil {
+		if _, err := conn.Write(ns); err != nil {
 			return conn, 0, err
 		}
 		got := make([]byte, macLen)
@@ -90,7 +122,7 @@ func (g *guard) accept(conn net.Conn) (net.Conn, byte, error) {
 		if !hmac.Equal(got, g.proof("client", proto, nc, ns)) {
 			return conn, 0, errors.New("wrong cluster secret")
 		}
-		if _, err := conn.Write([]byte{secretAccepted}); err != nil {
+		if _, err := conn.Write(g.proof("server", proto, nc, ns)); err != nil {
 			return conn, 0, err
 		}
 	}
@@ -132,20 +164,19 @@ func (g *guard) handshake(conn net.Conn, proto byte, timeout time.Duration) (net
 		return nil, err
 	}
 	if g.secret != nil {
-		b := make([]byte, nonceLen+macLen)
-		if _, err := io.ReadFull(conn, b); err != nil {
+		ns := make([]byte, nonceLen)
+		if _, err := io.ReadFull(conn, ns); err != nil {
 			return nil, fmt.Errorf("the member did not answer the cluster-secret challenge: %w", err)
-		}
-		ns := b[:nonceLen]
-		if !hmac.Equal(b[nonceLen:], g.proof("server", proto, nc, ns)) {
-			return nil, errors.New("the member does not hold our cluster secret")
 		}
 		if _, err := conn.Write(g.proof("client", proto, nc, ns)); err != nil {
 			return nil, err
 		}
-		var ok [1]byte
-		if _, err := io.ReadFull(conn, ok[:]); err != nil || ok[0] != secretAccepted {
+		got := make([]byte, macLen)
+		if _, err := io.ReadFull(conn, got); err != nil {
 			return nil, errors.New("the member refused our cluster secret")
+		}
+		if !hmac.Equal(got, g.proof("server", proto, nc, ns)) {
+			return nil, errors.New("the member does not hold our cluster secret")
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -161,6 +192,7 @@ type mux struct {
 	log      *zap.Logger
 	raft     *chanListener
 	internal *chanListener
+	busy     atomic.Uint64 // connections closed because too many were in their handshake
 	done     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -206,7 +238,10 @@ func (m *mux) serve() {
 func (m *mux) route(raw net.Conn) {
 	conn, proto, err := m.guard.accept(raw)
 	if err != nil {
-		if !errors.Is(err, io.EOF) {
+		if errors.Is(err, errBusy) {
+			// Counted, not logged: a flood would fill the log.
+			m.busy.Add(1)
+		} else if !errors.Is(err, io.EOF) {
 			m.log.Warn("refused a connection on the raft address", zap.Stringer("from", raw.RemoteAddr()), zap.Error(err))
 		}
 		_ = conn.Close()
@@ -294,7 +329,7 @@ func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 // nil), over connections base opens (nil: a plain net.Dialer): for tools
 // that speak the channel, and for tests that knock on it.
 func InternalDialer(base func(ctx context.Context, network, addr string) (net.Conn, error), secret []byte, tlsClient *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	g := &guard{secret: secret, tlsClient: tlsClient}
+	g := newGuard(secret, nil, tlsClient)
 	if base == nil {
 		var d net.Dialer
 		base = d.DialContext
