@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,24 +17,42 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/keystonetest"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // TestHijackIsRefused replays the hijack of issue #12: a stranger who can
 // reach a node registers a chassis "evil" with its own tunnel address and
 // binds the victim's port to it, so that hv1 would tunnel the victim's
-// traffic to the stranger. It tries the public API, then the internal
-// channel with no cluster secret, then with a forged proof. Each is
-// refused; a ping running across the attack loses nothing; no flow on hv1
-// names the stranger's address. A control with the right secret shows the
-// channel itself is reachable, so the refusals are the guard's.
+// traffic to the stranger. The nodes run as in production: Keystone and a
+// cluster secret. The stranger tries the public API without a token and
+// with a tenant's, then the internal channel with no cluster secret, then
+// with a forged proof. Each is refused; a ping running across the attack
+// loses nothing; no flow on hv1 names the stranger's address. A control
+// with the right secret shows the channel itself is reachable, so the
+// refusals are the guard's.
 func TestHijackIsRefused(t *testing.T) {
-	secretFile := filepath.Join(t.TempDir(), "cluster-secret")
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "cluster-secret")
 	secret := []byte("3f0c9a5b7e2d41c8a6f19b0e5d7c2a48")
 	if err := os.WriteFile(secretFile, append(secret, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tb := newTestbed(t, 2, "--cluster-secret-file", secretFile)
+	ks := keystonetest.Start(t, keystonetest.Options{})
+	user, password, project := ks.ServiceUser(t)
+	conf := filepath.Join(dir, "wyvernd.yaml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "keystone:\n  username: %s\n  password: %s\n  project_name: %s\n", user, password, project), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mallory := ks.CreateProject(t, "mallory")
+	ks.CreateUser(t, "mallory", "mallory-pw", mallory, "member")
+	tenant, _ := ks.Token(t, "mallory", "mallory-pw", "mallory")
+	// Keystone listens on the test's loopback; each hypervisor reaches it
+	// at its own 127.0.0.1:5000.
+	ksAddr := strings.TrimSuffix(strings.TrimPrefix(ks.URL(), "http://"), "/v3")
+	tb := newTestbedWith(t, 2, testbedOptions{token: ks.AdminToken(), prepare: func(h *hypervisor) {
+		h.ovs.NS.Forward(t, "127.0.0.1:5000", ksAddr)
+	}}, "--cluster-secret-file", secretFile, "--auth", "keystone", "--keystone-url", "http://127.0.0.1:5000/v3", "--config", conf)
 	hv1, hv2 := tb.hvs[0], tb.hvs[1]
 	net1 := tb.network("A", "vxlan", 100, "10.0.0.0/24")
 	victim, victimPort := tb.vm(hv1, net1, "")
@@ -51,17 +70,40 @@ func TestHijackIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// 1. The public API has no chassis, binding or membership writes.
+	// 1. The public API: nothing without a token; with a tenant's, no
+	// chassis, binding or membership writes.
+	api := "http://" + hv1.api
+	as := func(token, method, path string, body any) int {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, api+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: hv1.ovs.NS.DialContext}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
 	for _, tc := range []struct {
+		token        string
 		method, path string
 		body         any
+		want         int
 	}{
-		{"PUT", "/v2.0/chassis/evil", map[string]any{"chassis": map[string]any{"encap_ip": evilIP}}},
-		{"PUT", "/v2.0/chassis/evil/bindings", map[string]any{"bindings": []any{map[string]any{"port_id": victimPort}}}},
-		{"POST", "/v2.0/cluster/members", map[string]any{"id": "evil", "raft_address": evilIP + ":7946", "api_address": evilIP + ":9696"}},
+		{"", "PUT", "/v2.0/chassis/evil", map[string]any{"chassis": map[string]any{"encap_ip": evilIP}}, http.StatusUnauthorized},
+		{"", "PUT", "/v2.0/ports/" + victimPort, map[string]any{"port": map[string]any{"binding:host_id": "evil"}}, http.StatusUnauthorized},
+		{"", "DELETE", "/v2.0/cluster/members/hv2", nil, http.StatusUnauthorized},
+		{tenant, "PUT", "/v2.0/chassis/evil", map[string]any{"chassis": map[string]any{"encap_ip": evilIP}}, http.StatusNotFound},
+		{tenant, "PUT", "/v2.0/chassis/evil/bindings", map[string]any{"bindings": []any{map[string]any{"port_id": victimPort}}}, http.StatusNotFound},
+		{tenant, "POST", "/v2.0/cluster/members", map[string]any{"id": "evil", "raft_address": evilIP + ":7946", "api_address": evilIP + ":9696"}, http.StatusNotFound},
+		{tenant, "PUT", "/v2.0/ports/" + victimPort, map[string]any{"port": map[string]any{"binding:host_id": "hv2"}}, http.StatusNotFound},
+		{tenant, "DELETE", "/v2.0/cluster/members/hv2", nil, http.StatusForbidden},
 	} {
-		if code, err := tb.call(tc.method, tc.path, tc.body, nil); err != nil || code != http.StatusNotFound {
-			t.Errorf("public API %s %s: %d %v, want 404", tc.method, tc.path, code, err)
+		if code := as(tc.token, tc.method, tc.path, tc.body); code != tc.want {
+			t.Errorf("public API %s %s (token %t): %d, want %d", tc.method, tc.path, tc.token != "", code, tc.want)
 		}
 	}
 

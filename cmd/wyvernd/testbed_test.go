@@ -37,6 +37,32 @@ type testbed struct {
 // newTestbed starts count hypervisors, each with a wyvernd managing it,
 // joined into one cluster; extraArgs go to every wyvernd.
 func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
+	return newTestbedWith(t, count, testbedOptions{}, extraArgs...)
+}
+
+// testbedOptions change how a testbed is set up.
+type testbedOptions struct {
+	// token goes with the testbed's own API calls (an admin's, for
+	// nodes with --auth keystone).
+	token string
+	// prepare runs in each hypervisor before its wyvernd starts.
+	prepare func(h *hypervisor)
+}
+
+// tokenTransport sends every request with an X-Auth-Token.
+type tokenTransport struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (tt tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Auth-Token", tt.token)
+	return tt.base.RoundTrip(r)
+}
+
+// newTestbedWith is newTestbed with options.
+func newTestbedWith(t testing.TB, count int, opts testbedOptions, extraArgs ...string) *testbed {
 	ovstest.Require(t)
 	tb := &testbed{t: t, underlay: ovstest.NewUnderlay(t), c: newCluster(t), scheme: "http"}
 	var roots *x509.CertPool
@@ -66,8 +92,15 @@ func newTestbed(t testing.TB, count int, extraArgs ...string) *testbed {
 		tb.c.members = append(tb.c.members, h.m)
 		tb.hvs = append(tb.hvs, h)
 		if i == 1 {
-			tb.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: o.NS.DialContext,
-				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+			var tr http.RoundTripper = &http.Transport{DialContext: o.NS.DialContext,
+				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+			if opts.token != "" {
+				tr = tokenTransport{tr, opts.token}
+			}
+			tb.client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		}
+		if opts.prepare != nil {
+			opts.prepare(h)
 		}
 		h.m.start(t)
 		tb.waitHealthy(h)

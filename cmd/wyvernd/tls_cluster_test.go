@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -76,12 +77,13 @@ func TestClusterOverTLS(t *testing.T) {
 		t.Errorf("openssl s_client to raft with a member's certificate:\n%s", with)
 	}
 
-	// A node with a certificate from a foreign CA.
+	// A node with a certificate from a foreign CA. It trusts ours, so it
+	// finds the cluster through the API; the members refuse it.
 	foreign := tlstest.NewCA(t, dir, "foreign").Issue(t, "intruder", ips...)
 	intruder := &member{ns: hv1.ovs.NS, id: "intruder", api: ips[0] + ":9697", logPath: filepath.Join(tb.c.dir, "intruder.log")}
 	intruder.args = []string{"--node-id", "intruder", "--data-dir", filepath.Join(dir, "intruder"),
 		"--raft-addr", ips[0] + ":7947", "--api-addr", intruder.api, "--openflow-addr", "tcp:127.0.0.1:6654",
-		"--tls-cert", foreign.Cert, "--tls-key", foreign.Key, "--tls-ca", foreign.CA, "--join", "https://" + hv1.api}
+		"--tls-cert", foreign.Cert, "--tls-key", foreign.Key, "--tls-ca", files.CA, "--join", "https://" + hv1.api}
 	intruder.start(t)
 	t.Cleanup(intruder.kill)
 	time.Sleep(3 * time.Second)
@@ -93,18 +95,27 @@ func TestClusterOverTLS(t *testing.T) {
 	if _, err := tb.call("GET", "/v2.0/cluster", nil, &doc); err != nil || len(doc.Cluster.Members) != 3 {
 		t.Errorf("cluster after the intruder tried: %+v %v", doc, err)
 	}
-	if log := readFile(t, intruder.logPath); !strings.Contains(log, "certificate") {
+	if log := readFile(t, intruder.logPath); !strings.Contains(log, "join attempt failed") || !strings.Contains(log, "certificate") {
 		t.Errorf("the intruder's log does not say why it could not join:\n%s", log)
 	}
-	// And straight at the internal channel, past the API: refused.
-	fc, err := foreign.Client()
+	if log := readFile(t, hv1.m.logPath); !strings.Contains(log, "refused a connection on the raft address") {
+		t.Errorf("hv1 did not refuse the intruder's certificate:\n%s", log)
+	}
+	// And straight at the internal channel, past the API, presenting the
+	// foreign certificate whatever the member asks for: refused.
+	cert, err := tls.LoadX509KeyPair(foreign.Cert, foreign.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	knock := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: cluster.InternalDialer(hv1.ovs.NS.DialContext, nil, fc)}}
+	forced, _ := files.Client() // verifies the member against our CA
+	forced.Certificates = nil
+	forced.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	knock := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: cluster.InternalDialer(hv1.ovs.NS.DialContext, nil, forced)}}
 	if resp, err := knock.Get("http://" + raftAddr + "/internal/read-index"); err == nil {
 		resp.Body.Close()
 		t.Errorf("the internal channel answered a foreign certificate: %d", resp.StatusCode)
+	} else {
+		t.Logf("foreign certificate on the internal channel: %v", err)
 	}
 	mc, _ := files.Client()
 	ok := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: cluster.InternalDialer(hv1.ovs.NS.DialContext, nil, mc)}}

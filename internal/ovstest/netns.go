@@ -3,10 +3,12 @@ package ovstest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,4 +59,41 @@ func (n *NetNS) DialContext(ctx context.Context, network, addr string) (net.Conn
 		return err
 	})
 	return conn, err
+}
+
+// Forward makes a service of the test's own namespace (a Keystone on the
+// host's loopback, say) reachable from inside the namespace: it listens
+// on the namespace's loopback and relays each connection to target, and
+// returns the address to use inside (listen, e.g. 127.0.0.1:0). It
+// stops when the test ends.
+func (n *NetNS) Forward(t testing.TB, listen, target string) string {
+	t.Helper()
+	var ln net.Listener
+	if err := n.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", listen)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go func() { _, _ = io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
+				_, _ = io.Copy(in, out)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
