@@ -68,6 +68,9 @@ const (
 	maxCached   = 16384
 	negativeTTL = 2 * time.Second
 	maxBody     = 4 << 20
+	// maxAsking bounds the validations in flight to Keystone; more wait
+	// their turn (or their request's deadline).
+	maxAsking = 32
 )
 
 // Validator answers whether a token is valid, and for whom.
@@ -79,6 +82,17 @@ type Validator struct {
 	service      string    // the service token
 	serviceUntil time.Time // refresh before this
 	cache        map[[32]byte]entry
+	inflight     map[[32]byte]*lookup // validations under way, shared by their askers
+
+	login chan struct{} // held while logging in: one login at a time
+	slots chan struct{} // validations Keystone is asked at once
+}
+
+// lookup is one validation under way.
+type lookup struct {
+	done chan struct{}
+	id   Identity
+	err  error
 }
 
 type entry struct {
@@ -108,7 +122,8 @@ func New(cfg Config) *Validator {
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Validator{cfg: cfg, now: time.Now, cache: map[[32]byte]entry{}}
+	return &Validator{cfg: cfg, now: time.Now, cache: map[[32]byte]entry{}, inflight: map[[32]byte]*lookup{},
+		login: make(chan struct{}, 1), slots: make(chan struct{}, maxAsking)}
 }
 
 // Validate returns the identity a token speaks for, from the cache or
@@ -120,32 +135,60 @@ func (v *Validator) Validate(ctx context.Context, token string) (Identity, error
 	key := sha256.Sum256([]byte(token))
 	now := v.now()
 	v.mu.Lock()
-	e, ok := v.cache[key]
-	v.mu.Unlock()
-	if ok && now.Before(e.until) {
+	if e, ok := v.cache[key]; ok && now.Before(e.until) {
+		v.mu.Unlock()
 		return e.id, e.err
 	}
-	id, err := v.ask(ctx, token)
+	l, asking := v.inflight[key]
+	if !asking { // the first asker asks; the others wait for its answer
+		l = &lookup{done: make(chan struct{})}
+		v.inflight[key] = l
+	}
+	v.mu.Unlock()
+	if asking {
+		select {
+		case <-l.done:
+			return l.id, l.err
+		case <-ctx.Done():
+			return Identity{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		}
+	}
+	l.id, l.err = v.askInTurn(ctx, token)
+	v.mu.Lock()
+	delete(v.inflight, key)
 	switch {
-	case err == nil:
-		v.remember(key, entry{id: id, until: minTime(id.ExpiresAt, now.Add(v.cfg.CacheTTL))})
-	case errors.Is(err, ErrInvalidToken):
+	case l.err == nil:
+		v.remember(key, entry{id: l.id, until: minTime(l.id.ExpiresAt, now.Add(v.cfg.CacheTTL))})
+	case errors.Is(l.err, ErrInvalidToken):
 		v.remember(key, entry{err: ErrInvalidToken, until: now.Add(negativeTTL)})
 	}
-	return id, err
+	v.mu.Unlock()
+	close(l.done)
+	return l.id, l.err
 }
 
+// askInTurn asks Keystone once one of maxAsking slots is free.
+func (v *Validator) askInTurn(ctx context.Context, token string) (Identity, error) {
+	select {
+	case v.slots <- struct{}{}:
+		defer func() { <-v.slots }()
+	case <-ctx.Done():
+		return Identity{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	return v.ask(ctx, token)
+}
+
+// remember caches an answer (v.mu held). When the cache is full it drops
+// what has lapsed, then refusals, then whatever it must.
 func (v *Validator) remember(key [32]byte, e entry) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	if len(v.cache) >= maxCached {
 		now := v.now()
 		for k, old := range v.cache {
-			if !now.Before(old.until) {
+			if !now.Before(old.until) || old.err != nil {
 				delete(v.cache, k)
 			}
 		}
-		for k := range v.cache { // still full: drop arbitrary entries
+		for k := range v.cache {
 			if len(v.cache) < maxCached*3/4 {
 				break
 			}
@@ -158,8 +201,9 @@ func (v *Validator) remember(key [32]byte, e entry) {
 // ask validates one token with Keystone, logging in again once if the
 // service token itself has lapsed.
 func (v *Validator) ask(ctx context.Context, token string) (Identity, error) {
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		svc, err := v.serviceToken(ctx, attempt > 0)
+		svc, err := v.serviceToken(ctx, stale)
 		if err != nil {
 			return Identity{}, err
 		}
@@ -184,7 +228,8 @@ func (v *Validator) ask(ctx context.Context, token string) (Identity, error) {
 		case resp.StatusCode == http.StatusNotFound:
 			return Identity{}, ErrInvalidToken
 		case resp.StatusCode == http.StatusUnauthorized && attempt == 0:
-			continue // our service token lapsed: log in again
+			stale = svc // our service token lapsed: log in again
+			continue
 		default:
 			return Identity{}, fmt.Errorf("%w: validating a token: %d %s", ErrUnavailable, resp.StatusCode, bytes.TrimSpace(body))
 		}
@@ -192,12 +237,25 @@ func (v *Validator) ask(ctx context.Context, token string) (Identity, error) {
 }
 
 // serviceToken logs in as the service user, or reuses the token from the
-// last login while it has more than a minute to live.
-func (v *Validator) serviceToken(ctx context.Context, renew bool) (string, error) {
-	v.mu.Lock()
-	svc, until := v.service, v.serviceUntil
-	v.mu.Unlock()
-	if !renew && svc != "" && v.now().Before(until) {
+// last login while it has more than a minute to live and is not the
+// stale one Keystone just refused. One login at a time: askers who
+// find a login under way wait for its token.
+func (v *Validator) serviceToken(ctx context.Context, stale string) (string, error) {
+	current := func() (string, bool) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.service, v.service != "" && v.service != stale && v.now().Before(v.serviceUntil)
+	}
+	if svc, ok := current(); ok {
+		return svc, nil
+	}
+	select {
+	case v.login <- struct{}{}:
+		defer func() { <-v.login }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	if svc, ok := current(); ok { // someone else logged in meanwhile
 		return svc, nil
 	}
 	var body struct {
@@ -244,7 +302,7 @@ func (v *Validator) serviceToken(ctx context.Context, renew bool) (string, error
 	if err != nil {
 		return "", fmt.Errorf("%w: the service token: %v", ErrUnavailable, err)
 	}
-	svc = resp.Header.Get("X-Subject-Token")
+	svc := resp.Header.Get("X-Subject-Token")
 	v.mu.Lock()
 	// Renew a minute before expiry, or at three quarters of a short life.
 	v.service, v.serviceUntil = svc, id.ExpiresAt.Add(-min(time.Minute, id.ExpiresAt.Sub(v.now())/4))

@@ -165,3 +165,39 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentAskersShareOneValidation: many requests with the same
+// new token at once cost Keystone one validation, and one login.
+func TestConcurrentAskersShareOneValidation(t *testing.T) {
+	f := &fakeKeystone{users: map[string]string{"tok-a": "pa"}, expires: time.Now().Add(time.Hour)}
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		f.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(slow)
+	defer srv.Close()
+	v := New(Config{URL: srv.URL, Username: "wyvern", Password: "pw"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := v.Validate(context.Background(), "tok-a")
+			if err == nil && id.ProjectID != "pa" {
+				err = errors.New("wrong project " + id.ProjectID)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.validations != 1 || f.logins != 1 {
+		t.Fatalf("%d validations and %d logins for 50 concurrent askers, want 1 and 1", f.validations, f.logins)
+	}
+}
