@@ -257,6 +257,11 @@ func (n *Node) warnOpenDoors() {
 		n.log.Warn("bridges connect over plain tcp: beyond loopback, so anyone who reaches it can pose as a switch; use ssl: with --tls-*",
 			zap.String("openflow-addr", n.cfg.OpenFlowAddr))
 	}
+	if c := n.cfg.Chassis; c != nil {
+		if network, addr, _ := ofctl.ParseAddr(c.OVSDB); network == "tcp" && !loopback(addr) {
+			n.log.Warn("OVSDB over plain tcp: beyond loopback; use ssl: with --tls-* (or a unix: socket)", zap.String("ovsdb", c.OVSDB))
+		}
+	}
 	if len(n.cfg.ClusterSecret) == 0 && !n.cfg.TLS.Enabled() && !loopback(n.cfg.RaftAddr) {
 		n.log.Warn("raft and the internal channel accept any peer: set --cluster-secret-file or --tls-cert/--tls-key/--tls-ca",
 			zap.String("raft-addr", n.cfg.RaftAddr))

@@ -77,6 +77,16 @@ func TestClusterOverTLS(t *testing.T) {
 		t.Errorf("openssl s_client to raft with a member's certificate:\n%s", with)
 	}
 
+	// The doors this cluster leaves open, and only those, are named at
+	// start: --auth none on a non-loopback API.
+	log1 := readFile(t, hv1.m.logPath)
+	if !strings.Contains(log1, "--auth none: every API request is an admin's") {
+		t.Error("no warning for --auth none on a non-loopback API")
+	}
+	if strings.Contains(log1, "accept any peer") || strings.Contains(log1, "plain tcp") {
+		t.Error("a warning for a door TLS closes")
+	}
+
 	// A node with a certificate from a foreign CA. It trusts ours, so it
 	// finds the cluster through the API; the members refuse it.
 	foreign := tlstest.NewCA(t, dir, "foreign").Issue(t, "intruder", ips...)

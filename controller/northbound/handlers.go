@@ -274,6 +274,9 @@ func (s *Server) check(r *http.Request, f func(st *topology.Store, c Caller) err
 	if c.Admin {
 		return f(nil, c)
 	}
+	if !s.cluster.Ready() { // a node still catching up cannot judge
+		return cluster.ErrNotReady
+	}
 	var err error
 	s.cluster.Read(func(st *topology.Store) { err = f(st, c) })
 	return err
