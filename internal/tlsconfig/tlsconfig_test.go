@@ -21,6 +21,13 @@ func handshake(t *testing.T, server, client tlsconfig.Files) (serverErr, clientE
 	if err != nil {
 		t.Fatal(err)
 	}
+	return exchange(t, sc, cc)
+}
+
+// exchange runs one TLS handshake between the two configurations and
+// returns each side's error.
+func exchange(t *testing.T, sc, cc *tls.Config) (serverErr, clientErr error) {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", sc)
 	if err != nil {
 		t.Fatal(err)
@@ -78,27 +85,7 @@ func handshakeForcing(t *testing.T, server, client tlsconfig.Files) (serverErr, 
 		}
 		return cert, nil
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		done <- c.(*tls.Conn).Handshake()
-	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), cc)
-	if err == nil {
-		_, err = io.ReadAll(c)
-		c.Close()
-	}
-	return <-done, err
+	return exchange(t, sc, cc)
 }
 
 func TestMembersOfOneCAShakeHands(t *testing.T) {
