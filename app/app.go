@@ -153,6 +153,11 @@ const (
 	VIPAnnounced
 	// Unanswered: nothing to do (the app does not serve this bridge).
 	Unanswered
+	// Replied: the app answered the packet itself (a DHCP or DNS reply
+	// in Send); nothing is installed and the packet goes no further.
+	Replied
+	// PassedOn: not the app's to answer; the packet goes on unchanged.
+	PassedOn
 )
 
 func (o Outcome) String() string {
@@ -175,6 +180,10 @@ func (o Outcome) String() string {
 		return "vip_announced"
 	case Unanswered:
 		return "unanswered"
+	case Replied:
+		return "replied"
+	case PassedOn:
+		return "passed_on"
 	}
 	return "unknown"
 }

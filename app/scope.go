@@ -48,7 +48,7 @@ func Ports(before, after *view.View, changes []topology.Change) []PortChange {
 func FlowsSee(a, b view.Port) bool {
 	return a.Chassis != b.Chassis || a.OFPort != b.OFPort || !bytes.Equal(a.MAC, b.MAC) ||
 		a.NetworkID != b.NetworkID || a.PortSecurity != b.PortSecurity || a.DeviceOwner != b.DeviceOwner ||
-		a.DeviceID != b.DeviceID || !slices.Equal(a.FixedIPs, b.FixedIPs) ||
+		a.DeviceID != b.DeviceID || !slices.Equal(a.FixedIPs, b.FixedIPs) || !slices.Equal(a.DHCPOpts, b.DHCPOpts) ||
 		!slices.EqualFunc(a.Pairs, b.Pairs, func(x, y view.Pair) bool {
 			return x.Prefix == y.Prefix && x.Single == y.Single && bytes.Equal(x.MAC, y.MAC)
 		})

@@ -1,9 +1,12 @@
 package arpresponder_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/wyvern-sdn/wyvern/pipeline"
 
 	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/internal/golden"
@@ -50,7 +53,7 @@ func TestSharedAddressIsNotAnswered(t *testing.T) {
 	if got := answers(lines, "10.0.0.100"); len(got) != 0 {
 		t.Errorf("a VIP two ports share and nobody announced is answered: %v", got)
 	}
-	if !strings.Contains(lines, "priority=110,arp,metadata=0x1,arp_spa=10.0.0.100,arp_tpa=10.0.0.100,arp_op=1 actions=controller(userdata=06,meter_id=4294901759),goto_table:40") {
+	if !strings.Contains(lines, "priority=110,arp,metadata=0x1,arp_spa=10.0.0.100,arp_tpa=10.0.0.100,arp_op=1 actions=controller(userdata=06,meter_id=4294901759),goto_table:"+fmt.Sprint(pipeline.Table(pipeline.L2Lookup))) {
 		t.Errorf("no learning flow for the VIP:\n%s", lines)
 	}
 	// a3 announces it: hv1 answers with a3's MAC.

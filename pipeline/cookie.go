@@ -53,7 +53,9 @@ const (
 	AppL2Pop        App = 3
 	AppARPResponder App = 4
 	AppDVR          App = 5
-	AppPortSecurity App = 6   // reserved: port security lives in l2pop; values are never reused
+	AppPortSecurity App = 6 // reserved: port security lives in l2pop; values are never reused
+	AppDHCP         App = 7
+	AppDNS          App = 8
 	AppTest         App = 255 // flows installed by tests
 )
 
@@ -71,6 +73,10 @@ func (a App) String() string {
 		return "dvr"
 	case AppPortSecurity:
 		return "portsecurity"
+	case AppDHCP:
+		return "dhcp"
+	case AppDNS:
+		return "dns"
 	case AppTest:
 		return "test"
 	}

@@ -21,10 +21,13 @@ const (
 	ReasonTTLExpired                            // L3Lookup: a routed packet's TTL ran out
 	ReasonTooBig                                // L3Lookup: a routed packet is larger than the MTU of the network it goes to
 	ReasonVIPAnnouncement                       // ARPResponder: a gratuitous ARP for a shared address
+	ReasonDHCP                                  // DHCP: a VM's DHCPv4 request; the flow's data is the port's reply
+	ReasonDNS                                   // DNS: a VM's DNS query
 )
 
 // PuntReasons lists every declared reason (a test holds each to one app).
-var PuntReasons = []PuntReason{ReasonL2Miss, ReasonARPMiss, ReasonRouteMiss, ReasonTTLExpired, ReasonTooBig, ReasonVIPAnnouncement}
+var PuntReasons = []PuntReason{ReasonL2Miss, ReasonARPMiss, ReasonRouteMiss, ReasonTTLExpired, ReasonTooBig, ReasonVIPAnnouncement,
+	ReasonDHCP, ReasonDNS}
 
 func (r PuntReason) String() string {
 	switch r {
@@ -40,6 +43,10 @@ func (r PuntReason) String() string {
 		return "too-big"
 	case ReasonVIPAnnouncement:
 		return "vip-announcement"
+	case ReasonDHCP:
+		return "dhcp"
+	case ReasonDNS:
+		return "dns"
 	}
 	return fmt.Sprintf("reason%d", uint8(r))
 }

@@ -83,12 +83,16 @@ func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
 var Stages = numbered([]Stage{
 	{Name: "Classifier", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
+	{Name: "DHCP", Size: 5, Owner: AppDHCP, Miss: gotoStage("PortSecurity"), ProactiveMiss: gotoStage("PortSecurity"),
+		Does: "a local VM port's DHCPv4 request (its MAC, UDP 68→67, to broadcast or the server address) → punt with the port's whole reply encoded in the flow, answered on this chassis; before port security, which would drop a request from 0.0.0.0"},
 	{Name: "PortSecurity", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
 	{Name: "ServiceClassifier", Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
-		Does: "ARP → ARPResponder; everything else → L2Lookup"},
+		Does: "ARP → ARPResponder; DNS queries from local ports of networks with a dns_domain → DNS; everything else → L2Lookup"},
 	{Name: "ARPResponder", Size: 15, Owner: AppARPResponder, Miss: punt(ReasonARPMiss), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP request for a known IP → reply built in OVS, out in_port; miss → punt (reactive) or L2Lookup"},
+	{Name: "DNS", Size: 5, Owner: AppDNS, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
+		Does: "a local VM port's DNS query (UDP to port 53) in a network with a dns_domain → punt: names of the VM's own network answered on this chassis, other queries re-injected unchanged into L2Lookup"},
 	{Name: "L2Lookup", Size: 10, Owner: AppL2Pop, Miss: punt(ReasonL2Miss), ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
 	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt(ReasonRouteMiss), ProactiveMiss: drop,
@@ -118,9 +122,11 @@ func numbered(stages []Stage) []Stage {
 // Stage names as constants, so callers do not spell strings.
 const (
 	Classifier        = "Classifier"
+	DHCP              = "DHCP"
 	PortSecurity      = "PortSecurity"
 	ServiceClassifier = "ServiceClassifier"
 	ARPResponder      = "ARPResponder"
+	DNS               = "DNS"
 	L2Lookup          = "L2Lookup"
 	L3Lookup          = "L3Lookup"
 	Egress            = "Egress"

@@ -112,7 +112,7 @@ func classify(p view.Port) of.Flow {
 		Actions: []of.Action{
 			of.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
 			of.WriteMetadata{Value: uint64(p.NetworkKey)},
-			of.GotoTable{Table: pipeline.Table(pipeline.PortSecurity)},
+			of.GotoTable{Table: pipeline.Table(pipeline.DHCP)}, // then PortSecurity
 		},
 	}
 }

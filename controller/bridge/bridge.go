@@ -334,6 +334,8 @@ type Stats struct {
 	TooBig     atomic.Uint64 // routed packets larger than the MTU of the network they were routed to
 	FragSent   atomic.Uint64 // ICMP fragmentation needed answers sent for them
 	Probes     atomic.Uint64 // tunnel probes sent
+	Replied    atomic.Uint64 // answered with a packet the app built (DHCP, DNS)
+	PassedOn   atomic.Uint64 // not the app's to answer: re-injected unchanged (DNS for other names)
 }
 
 // count records an outcome.
@@ -357,6 +359,10 @@ func (s *Stats) count(o app.Outcome) {
 		s.TTLExpired.Add(1)
 	case app.TooBig:
 		s.TooBig.Add(1)
+	case app.Replied:
+		s.Replied.Add(1)
+	case app.PassedOn:
+		s.PassedOn.Add(1)
 	}
 }
 
@@ -378,5 +384,5 @@ func (s *Stats) Counters() map[string]uint64 {
 		"recomputed_stale": s.Stale.Load(), "malformed": s.Malformed.Load(), "unanswered": s.Unanswered.Load(),
 		"vip_announcements": s.Announced.Load(), "vips_learned": s.Learned.Load(), "unroutable": s.Unroutable.Load(),
 		"ttl_expired": s.TTLExpired.Load(), "icmp_time_exceeded_sent": s.ICMPSent.Load(), "too_big": s.TooBig.Load(),
-		"icmp_frag_needed_sent": s.FragSent.Load(), "tunnel_probes": s.Probes.Load()}
+		"icmp_frag_needed_sent": s.FragSent.Load(), "tunnel_probes": s.Probes.Load(), "replied": s.Replied.Load(), "passed_on": s.PassedOn.Load()}
 }

@@ -302,12 +302,14 @@ func (ch *Chassis) register(ctx context.Context, v *view.View, facts BridgeFacts
 	connected := ch.hooks.Connected != nil && ch.hooks.Connected(facts.DatapathID)
 	have, registered := v.Chassis(ch.cfg.Name)
 	if registered && have.EncapIP.String() == ch.cfg.EncapIP && have.DatapathID == facts.DatapathID &&
-		have.NodeID == ch.cfg.NodeID && slices.Equal(have.Encaps, encaps) && have.Connected == connected {
+		have.NodeID == ch.cfg.NodeID && slices.Equal(have.Encaps, encaps) && have.Connected == connected &&
+		have.Bridge == ch.cfg.Bridge && have.DatapathType == ch.cfg.DatapathType {
 		return nil
 	}
 	_, err := ch.cluster.Propose(ctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{
 		Name: ch.cfg.Name, EncapIP: ch.cfg.EncapIP, Encaps: encaps, DatapathID: fmt.Sprintf("%016x", facts.DatapathID),
-		NodeID: ch.cfg.NodeID, Connected: connected, LastSeen: time.Now().UTC().Format(time.RFC3339)}})
+		NodeID: ch.cfg.NodeID, Connected: connected, LastSeen: time.Now().UTC().Format(time.RFC3339),
+		Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType}})
 	return err
 }
 

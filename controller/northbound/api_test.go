@@ -2,6 +2,7 @@ package northbound
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"go.yaml.in/yaml/v3"
 
 	"go.uber.org/zap/zaptest"
@@ -208,7 +210,7 @@ func TestNeutronShapes(t *testing.T) {
 	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.5.0.0/24","gateway_ip":null}}`, redID))
 	_, got = c.do("GET", "/v2.0/subnets?network_id="+redID, "")
 	sn := got["subnets"].([]any)[0].(map[string]any)
-	if sn["gateway_ip"] != nil || fmt.Sprint(sn["allocation_pools"]) != "[map[end:10.5.0.254 start:10.5.0.1]]" {
+	if sn["gateway_ip"] != nil || fmt.Sprint(sn["allocation_pools"]) != "[map[end:10.5.0.253 start:10.5.0.1]]" { // .254 is the DHCP server's
 		t.Fatalf("subnet without gateway: %v", sn)
 	}
 	p := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q,"binding:host_id":"hv1","binding:profile":{"k":"v"}}}`, redID))["port"].(map[string]any)
@@ -323,5 +325,58 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPortBindingForNova: a port says what os-vif needs to plug it.
+// vif_type is unbound until binding:host_id names a chassis (Nova sets it
+// before it plugs: a pre-binding), ovs then with the chassis' bridge in
+// vif_details, binding_failed for a host no chassis registered;
+// vnic_type is normal and nothing else is taken.
+func TestPortBindingForNova(t *testing.T) {
+	mem := cluster.NewMemory("nova")
+	srv := httptest.NewServer(New(mem, Options{}, zaptest.NewLogger(t)).Handler())
+	defer srv.Close()
+	c := apiClient{t, srv.URL}
+	if _, err := mem.Propose(context.Background(), cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{
+		Name: "hv1", EncapIP: "172.31.0.1", Encaps: []string{"vxlan"}, Bridge: "br-int", DatapathType: "netdev"}}); err != nil {
+		t.Fatal(err)
+	}
+	net := c.create("/v2.0/networks", `{"network":{"name":"n"}}`)["network"].(map[string]any)
+	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.9.0.0/24"}}`, net["id"]))
+	p := c.create("/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q}}`, net["id"]))["port"].(map[string]any)
+	if p["binding:vif_type"] != "unbound" || p["binding:vnic_type"] != "normal" || fmt.Sprint(p["binding:vif_details"]) != "map[]" {
+		t.Fatalf("a new port: %v", p)
+	}
+	_, upd := c.do("PUT", "/v2.0/ports/"+p["id"].(string), `{"port":{"binding:host_id":"hv1","binding:profile":{"migrating_to":"hv2"}}}`)
+	up := upd["port"].(map[string]any)
+	want := "map[bridge_name:br-int connectivity:l2 datapath_type:netdev ovs_hybrid_plug:false port_filter:true]"
+	if up["binding:vif_type"] != "ovs" || fmt.Sprint(up["binding:vif_details"]) != want || up["status"] != "DOWN" ||
+		fmt.Sprint(up["binding:profile"]) != "map[migrating_to:hv2]" {
+		t.Fatalf("pre-bound to hv1: %v", up)
+	}
+	_, upd = c.do("PUT", "/v2.0/ports/"+p["id"].(string), `{"port":{"binding:host_id":"nowhere"}}`)
+	if up := upd["port"].(map[string]any); up["binding:vif_type"] != "binding_failed" {
+		t.Fatalf("bound to an unknown host: %v", up)
+	}
+	for _, body := range []string{`{"port":{"binding:vnic_type":"direct"}}`, `{"port":{"binding:vif_type":"ovs"}}`,
+		`{"port":{"dns_name":"bad_name"}}`, `{"port":{"extra_dhcp_opts":[{"opt_name":"","opt_value":"x"}]}}`} {
+		if code, out := c.do("PUT", "/v2.0/ports/"+p["id"].(string), body); code != http.StatusBadRequest {
+			t.Errorf("PUT %s: %d %v, want 400", body, code, out)
+		}
+	}
+	_, upd = c.do("PUT", "/v2.0/ports/"+p["id"].(string), `{"port":{"dns_name":"vm1","extra_dhcp_opts":[{"opt_name":"mtu","opt_value":"1400"},{"opt_name":"66","opt_value":"tftp.example"}]}}`)
+	up = upd["port"].(map[string]any)
+	if up["dns_name"] != "vm1" || len(up["extra_dhcp_opts"].([]any)) != 2 {
+		t.Fatalf("dns_name and extra_dhcp_opts: %v", up)
+	}
+	// An option named again with no value is removed, as in Neutron.
+	_, upd = c.do("PUT", "/v2.0/ports/"+p["id"].(string), `{"port":{"extra_dhcp_opts":[{"opt_name":"mtu","opt_value":null}]}}`)
+	if opts := upd["port"].(map[string]any)["extra_dhcp_opts"].([]any); len(opts) != 1 || opts[0].(map[string]any)["opt_name"] != "66" {
+		t.Fatalf("removing an extra option: %v", opts)
+	}
+	_, upd = c.do("PUT", "/v2.0/networks/"+net["id"].(string), `{"network":{"dns_domain":"example.org"}}`)
+	if d := upd["network"].(map[string]any)["dns_domain"]; d != "example.org." {
+		t.Fatalf("dns_domain %v, want example.org.", d)
 	}
 }

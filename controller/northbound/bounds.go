@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // Every limit of the API, in one place; docs/api.md "Limits" lists each.
@@ -336,6 +338,7 @@ func (r networkReq) bounds() error {
 	var b fieldBounds
 	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
 	b.str("provider:network_type", r.NetworkType, MaxNameLen)
+	b.str("dns_domain", r.DNSDomain, MaxNameLen)
 	return b.err
 }
 
@@ -395,6 +398,10 @@ func (r portReq) bounds() error {
 		}
 	}
 	b.strs("security_groups", r.SecurityGroups, MaxSecurityGroupsPerPort, MaxIDLen)
+	b.str("dns_name", r.DNSName, MaxNameLen)
+	if r.ExtraDHCPOpts != nil {
+		b.exhausted(len(*r.ExtraDHCPOpts), topology.MaxExtraDHCPOpts, invalidInput("Invalid input for extra_dhcp_opts: at most %d options.", topology.MaxExtraDHCPOpts))
+	}
 	return b.err
 }
 

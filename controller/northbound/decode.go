@@ -30,8 +30,8 @@ func set(names ...string) map[string]bool {
 var (
 	networks = resource{"network", "networks",
 		set("id", "name", "admin_state_up", "provider:network_type", "provider:segmentation_id", "mtu", "shared",
-			"description", "project_id", "tenant_id", "tags"),
-		set("provider:physical_network", "availability_zone_hints", "dns_domain", "qos_policy_id", "router:external",
+			"description", "project_id", "tenant_id", "tags", "dns_domain"),
+		set("provider:physical_network", "availability_zone_hints", "qos_policy_id", "router:external",
 			"port_security_enabled", "is_default", "segments", "vlan_transparent")}
 	subnets = resource{"subnet", "subnets",
 		set("id", "network_id", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",
@@ -41,8 +41,8 @@ var (
 	ports = resource{"port", "ports",
 		set("id", "network_id", "name", "mac_address", "fixed_ips", "allowed_address_pairs", "port_security_enabled",
 			"device_owner", "device_id", "admin_state_up", "binding:host_id", "description", "project_id", "tenant_id",
-			"tags", "security_groups"),
-		set("binding:vnic_type", "binding:profile", "extra_dhcp_opts", "dns_name", "dns_domain", "qos_policy_id",
+			"tags", "security_groups", "dns_name", "extra_dhcp_opts"),
+		set("binding:vnic_type", "binding:profile", "dns_domain", "qos_policy_id",
 			"propagate_uplink_status", "numa_affinity_policy", "data_plane_status")}
 	routers = resource{"router", "routers",
 		set("id", "name", "admin_state_up", "distributed", "description", "project_id", "tenant_id", "tags"),
@@ -158,6 +158,7 @@ type networkReq struct {
 	ProjectID      *string         `json:"project_id"`
 	TenantID       *string         `json:"tenant_id"`
 	Tags           []string        `json:"tags"`
+	DNSDomain      *string         `json:"dns_domain"`
 }
 
 type subnetReq struct {
@@ -199,6 +200,16 @@ type portReq struct {
 	TenantID            *string                 `json:"tenant_id"`
 	Tags                []string                `json:"tags"`
 	SecurityGroups      []string                `json:"security_groups"`
+	DNSName             *string                 `json:"dns_name"`
+	ExtraDHCPOpts       *[]extraDHCPOptReq      `json:"extra_dhcp_opts"`
+}
+
+// extraDHCPOptReq is one of Neutron's extra_dhcp_opts; a null value
+// removes the option on update.
+type extraDHCPOptReq struct {
+	OptName   string  `json:"opt_name"`
+	OptValue  *string `json:"opt_value"`
+	IPVersion *int    `json:"ip_version"`
 }
 
 type routerReq struct {
@@ -248,7 +259,7 @@ func (r networkReq) spec(pathID string, extra map[string]json.RawMessage) (topol
 	id, err := idFor(r.ID, pathID)
 	return topology.NetworkSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, NetworkType: r.NetworkType,
 		SegmentationID: (*uint32)(r.SegmentationID), MTU: r.MTU, Shared: r.Shared, Description: r.Description,
-		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
+		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, DNSDomain: r.DNSDomain}, err
 }
 
 func (r subnetReq) spec(pathID string, extra map[string]json.RawMessage) (topology.SubnetSpec, error) {
@@ -275,7 +286,20 @@ func (r portReq) spec(pathID string, extra map[string]json.RawMessage) (topology
 	sp := topology.PortSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, MACAddress: r.MACAddress,
 		AllowedAddressPairs: r.AllowedAddressPairs, PortSecurityEnabled: r.PortSecurityEnabled, DeviceOwner: r.DeviceOwner,
 		DeviceID: r.DeviceID, AdminStateUp: r.AdminStateUp, HostID: r.HostID, Description: r.Description,
-		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, SecurityGroups: r.SecurityGroups}
+		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, SecurityGroups: r.SecurityGroups, DNSName: r.DNSName}
+	if r.ExtraDHCPOpts != nil {
+		opts := make([]topology.ExtraDHCPOpt, len(*r.ExtraDHCPOpts))
+		for i, o := range *r.ExtraDHCPOpts {
+			opts[i] = topology.ExtraDHCPOpt{OptName: o.OptName}
+			if o.OptValue != nil {
+				opts[i].OptValue = *o.OptValue
+			}
+			if o.IPVersion != nil {
+				opts[i].IPVersion = *o.IPVersion
+			}
+		}
+		sp.ExtraDHCPOpts = &opts
+	}
 	if r.FixedIPs != nil {
 		f := make([]topology.FixedIPSpec, len(*r.FixedIPs))
 		for i, x := range *r.FixedIPs {

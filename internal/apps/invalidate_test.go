@@ -41,7 +41,7 @@ func TestInvalidations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, topology.Change{Resource: "port", ID: "a3"})
-	for _, want := range []string{"table=50, priority=0,ip,nw_dst=10.0.0.100", "table=25, priority=0,arp,metadata=0x1,arp_tpa=10.0.0.100"} {
+	for _, want := range []string{tbl(pipeline.L3Lookup) + ", priority=0,ip,nw_dst=10.0.0.100", tbl(pipeline.ARPResponder) + ", priority=0,arp,metadata=0x1,arp_tpa=10.0.0.100"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("a3 claiming a1's address: no delete %q in\n%s", want, got)
 		}
@@ -60,7 +60,7 @@ func TestInvalidations(t *testing.T) {
 	f.RemoveRouterInterface(t, "R", "B4")
 	mods := New(pipeline.Reactive).Invalidates(before, view.Build(f.Store), []topology.Change{{Resource: "router", ID: "R"}})
 	got = formatMods(mods)
-	if !strings.Contains(got, "table=50, priority=0,reg5=0x1") || strings.Count(got, "table=25") != 2 {
+	if !strings.Contains(got, tbl(pipeline.L3Lookup)+", priority=0,reg5=0x1") || strings.Count(got, tbl(pipeline.ARPResponder)+",") != 2 {
 		t.Errorf("R leaving B4 deletes:\n%s", got)
 	}
 	for _, m := range mods {
@@ -81,8 +81,8 @@ func TestInvalidations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, topology.Change{Resource: "chassis", ID: "hv3"})
-	obj := fmt.Sprintf("cookie=%#x, table=60", pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))|pipeline.OnDemandMask)
-	if !strings.Contains(got, obj) || !strings.Contains(got, "table=50") {
+	obj := fmt.Sprintf("cookie=%#x, %s", pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(b2.Key))|pipeline.OnDemandMask, tbl(pipeline.Egress))
+	if !strings.Contains(got, obj) || !strings.Contains(got, tbl(pipeline.L3Lookup)+",") {
 		t.Errorf("hv3's new endpoint: want b2's Egress (%s) and routes deleted, got\n%s", obj, got)
 	}
 	if got := step(func() {}, topology.Change{Resource: "chassis", ID: "hv3"}); got != "" {
@@ -112,14 +112,17 @@ func TestInvalidationsByMACAndGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, topology.Change{Resource: "port", ID: "a3"})
-	if !strings.Contains(got, "table=40, priority=0,metadata=0x1,dl_dst=00:00:5e:00:01:07") {
+	if !strings.Contains(got, tbl(pipeline.L2Lookup)+", priority=0,metadata=0x1,dl_dst=00:00:5e:00:01:07") {
 		t.Errorf("a3 sharing a1's pair MAC: no L2Lookup delete by MAC in\n%s", got)
 	}
 	if _, err := f.Store.UpdatePort(1002, topology.PortSpec{ID: "b2", AllowedAddressPairs: &[]topology.AddressPair{{IPAddress: "10.1.0.1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	got = step(func() { f.AddRouter(t, "R2", "B4") }, topology.Change{Resource: "router", ID: "R2"})
-	if !strings.Contains(got, "table=25, priority=0,arp,metadata=0x2,arp_tpa=10.1.0.1") {
+	if !strings.Contains(got, tbl(pipeline.ARPResponder)+", priority=0,arp,metadata=0x2,arp_tpa=10.1.0.1") {
 		t.Errorf("R2 taking B's gateway from b2's pair: no ARP delete by address in\n%s", got)
 	}
 }
+
+// tbl is how a flow mod names a stage's table.
+func tbl(stage string) string { return fmt.Sprintf("table=%d", pipeline.Table(stage)) }

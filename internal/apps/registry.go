@@ -3,6 +3,8 @@ package apps
 import (
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/arpresponder"
+	"github.com/wyvern-sdn/wyvern/dhcp"
+	"github.com/wyvern-sdn/wyvern/dns"
 	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/tunnels"
@@ -16,5 +18,7 @@ func Registered() []app.App {
 		l2pop.App{},
 		arpresponder.App{},
 		dvr.App{},
+		dhcp.App{},
+		dns.App{},
 	}
 }

@@ -94,3 +94,31 @@ func (s *Store) ChassisByName(name string) (Chassis, bool) {
 
 // Located reports whether a port is plugged into a chassis' bridge.
 func (p Port) Located() bool { return p.HostID != "" && p.OFPort != 0 }
+
+// portOut is a copy of a port as the store hands it out, with what Nova's
+// os-vif reads filled in: vif_type ovs once its binding:host_id names a
+// registered chassis (set by the chassis when the VM is plugged, or
+// beforehand by Nova: a pre-binding), binding_failed if it names none,
+// unbound before; vif_details of that chassis' bridge.
+func (s *Store) portOut(p *Port) Port {
+	out := *p
+	out.VNICType = VNICNormal
+	switch c, ok := s.chassis[p.HostID]; {
+	case p.HostID == "":
+		out.VIFType, out.VIFDetails = VIFTypeUnbound, map[string]any{}
+	case !ok:
+		out.VIFType, out.VIFDetails = VIFTypeBindingFailed, map[string]any{}
+	default:
+		bridge, dp := c.Bridge, c.DatapathType
+		if bridge == "" {
+			bridge = "br-int"
+		}
+		if dp == "" {
+			dp = "system"
+		}
+		out.VIFType = VIFTypeOVS
+		out.VIFDetails = map[string]any{"port_filter": true, "bridge_name": bridge, "datapath_type": dp,
+			"connectivity": "l2", "ovs_hybrid_plug": false}
+	}
+	return out
+}

@@ -26,6 +26,9 @@ type Network struct {
 	TenantID       string                     `json:"tenant_id"`
 	Tags           []string                   `json:"tags"`
 	Subnets        []string                   `json:"subnets"`
+	// DNSDomain is the domain of its ports' dns_names (Neutron's
+	// dns-integration), "" for none.
+	DNSDomain string `json:"dns_domain"`
 	// Key is the network's small integer key: the pipeline's NetworkKey.
 	Key uint32 `json:"wyvern:key"`
 	// RevisionNumber is the raft index of the last change.
@@ -95,12 +98,22 @@ type Port struct {
 	DeviceID            string                     `json:"device_id"`
 	AdminStateUp        bool                       `json:"admin_state_up"`
 	HostID              string                     `json:"binding:host_id"`
-	Status              string                     `json:"status"`
-	Description         string                     `json:"description"`
-	ProjectID           string                     `json:"project_id"`
-	TenantID            string                     `json:"tenant_id"`
-	Tags                []string                   `json:"tags"`
-	SecurityGroups      []string                   `json:"security_groups"`
+	// VIFType, VIFDetails and VNICType are what Nova's os-vif reads to
+	// plug a VM; the store fills them in when it hands a port out.
+	VIFType    string         `json:"binding:vif_type"`
+	VIFDetails map[string]any `json:"binding:vif_details"`
+	VNICType   string         `json:"binding:vnic_type"`
+	// DNSName is the port's host name in its network's DNSDomain.
+	DNSName string `json:"dns_name"`
+	// ExtraDHCPOpts are DHCP options of this port's own (Neutron's
+	// extra_dhcp_opt extension).
+	ExtraDHCPOpts  []ExtraDHCPOpt `json:"extra_dhcp_opts"`
+	Status         string         `json:"status"`
+	Description    string         `json:"description"`
+	ProjectID      string         `json:"project_id"`
+	TenantID       string         `json:"tenant_id"`
+	Tags           []string       `json:"tags"`
+	SecurityGroups []string       `json:"security_groups"`
 	// Key is the port's small integer key: the pipeline's port keys.
 	Key uint32 `json:"wyvern:key"`
 	// OFPort is the OpenFlow port number of the port's interface on the
@@ -137,7 +150,10 @@ type Chassis struct {
 	NodeID     string   `json:"node_id"`
 	Connected  bool     `json:"connected"`
 	LastSeen   string   `json:"last_seen"`
-	Key        uint32   `json:"wyvern:key"`
+	// Bridge and DatapathType: the chassis' integration bridge.
+	Bridge       string `json:"bridge,omitempty"`
+	DatapathType string `json:"datapath_type,omitempty"`
+	Key          uint32 `json:"wyvern:key"`
 }
 
 // Member is a controller node's addresses, registered when it joins so any
@@ -175,3 +191,20 @@ func (p Port) HasExtra() bool { return len(p.Extra) > 0 }
 
 // HasExtra reports whether the object carries passive Neutron fields.
 func (r Router) HasExtra() bool { return len(r.Extra) > 0 }
+
+// ExtraDHCPOpt is one DHCP option of a port's own: a name (as Neutron and
+// dnsmasq spell it, e.g. "mtu", "dns-server") or an option number, and its
+// value as text.
+type ExtraDHCPOpt struct {
+	OptName   string `json:"opt_name"`
+	OptValue  string `json:"opt_value"`
+	IPVersion int    `json:"ip_version"`
+}
+
+// VIF types, as Neutron reports them.
+const (
+	VIFTypeOVS           = "ovs"
+	VIFTypeUnbound       = "unbound"
+	VIFTypeBindingFailed = "binding_failed"
+	VNICNormal           = "normal"
+)

@@ -32,6 +32,8 @@ type PortSpec struct {
 	TenantID            *string
 	Tags                []string
 	SecurityGroups      []string
+	DNSName             *string
+	ExtraDHCPOpts       *[]ExtraDHCPOpt
 
 	// routerInterface: the port is a router interface made by
 	// AddRouterInterface, the only way to make one (it is never part of
@@ -108,7 +110,7 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	p.RevisionNumber = index
 	s.ports[p.ID] = p
 	s.indexPort(p)
-	return *p, nil
+	return s.portOut(p), nil
 }
 
 // allocateMAC hands out fa:16:3e:xx:xx:xx from a counter, skipping any in
@@ -178,6 +180,9 @@ func (s *Store) resolveFixedIPs(network, port string, req *[]FixedIPSpec) ([]Fix
 		if !prefix.Contains(a) || a == prefix.Addr() || a == lastAddr(prefix) {
 			return nil, conflict("InvalidIpForSubnet", "IP address %s is not a valid IP for the specified subnet.", a)
 		}
+		if sn.GatewayIP == nil && sn.EnableDHCP && a == LastHost(prefix) {
+			return nil, conflict("IpAddressInUse", "IP address %s is the DHCP server's in subnet %s", a, sn.ID)
+		}
 		if owner, used := s.ips[sn.ID][a]; used && owner != port || taken[a] {
 			return nil, conflict("IpAddressInUse", "IP address %s already allocated in subnet %s", a, sn.ID)
 		}
@@ -225,6 +230,19 @@ func (s *Store) applyPortFields(p *Port, sp PortSpec) error {
 	}
 	if sp.HostID != nil {
 		p.HostID = *sp.HostID
+	}
+	if sp.DNSName != nil {
+		if err := checkDNSName(*sp.DNSName); err != nil {
+			return err
+		}
+		p.DNSName = *sp.DNSName
+	}
+	if sp.ExtraDHCPOpts != nil {
+		opts, err := mergeDHCPOpts(p.ExtraDHCPOpts, *sp.ExtraDHCPOpts)
+		if err != nil {
+			return err
+		}
+		p.ExtraDHCPOpts = opts
 	}
 	if sp.Description != nil {
 		p.Description = *sp.Description
@@ -309,7 +327,7 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 	c.RevisionNumber = index
 	*p = c
 	s.indexPort(p)
-	return c, nil
+	return s.portOut(p), nil
 }
 
 // DeletePort deletes a port and frees its MAC and addresses.

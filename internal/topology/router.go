@@ -141,7 +141,7 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 	}
 	p := s.ports[ports[0].ID]
 	p.Status = StatusActive
-	return *p, nil
+	return s.portOut(p), nil
 }
 
 // RemoveRouterInterface unplugs a router from a subnet and deletes the
@@ -170,6 +170,10 @@ type ChassisSpec struct {
 	NodeID     string
 	Connected  bool
 	LastSeen   string // chosen by the reporting node, never inside Apply
+	// Bridge and DatapathType are the chassis' integration bridge, as
+	// Nova's os-vif needs them to plug a VM.
+	Bridge       string
+	DatapathType string
 }
 
 // DVRMACBase is the first per-chassis DVR MAC; chassis key k gets base+k.
@@ -213,6 +217,7 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 		s.chassis[sp.Name] = c
 	}
 	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
+	c.Bridge, c.DatapathType = sp.Bridge, sp.DatapathType
 	c.Connected, c.LastSeen = sp.Connected, sp.LastSeen
 	return *c, nil
 }

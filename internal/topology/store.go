@@ -132,14 +132,14 @@ func (s *Store) Port(id string) (Port, bool) {
 	if !ok {
 		return Port{}, false
 	}
-	return *p, true
+	return s.portOut(p), true
 }
 
 // Ports returns every port.
 func (s *Store) Ports() []Port {
 	out := make([]Port, 0, len(s.ports))
 	for _, id := range sortedKeys(s.ports) {
-		out = append(out, *s.ports[id])
+		out = append(out, s.portOut(s.ports[id]))
 	}
 	return out
 }
@@ -206,6 +206,7 @@ type NetworkSpec struct {
 	ProjectID      *string
 	TenantID       *string
 	Tags           []string
+	DNSDomain      *string
 }
 
 // MaxSegmentationID is the largest VNI / GRE key Wyvern hands out (24 bits,
@@ -306,6 +307,13 @@ func applyNetworkFields(n *Network, sp NetworkSpec) error {
 	}
 	if sp.Shared != nil {
 		n.Shared = *sp.Shared
+	}
+	if sp.DNSDomain != nil {
+		d, err := checkDNSDomain(*sp.DNSDomain)
+		if err != nil {
+			return err
+		}
+		n.DNSDomain = d
 	}
 	if sp.Description != nil {
 		n.Description = *sp.Description
@@ -456,6 +464,10 @@ func parseIPv4(s string) (netip.Addr, error) {
 	}
 	return a, nil
 }
+
+// LastHost is a prefix's last host address (before the broadcast): a
+// subnet without a gateway has its DHCP server there.
+func LastHost(p netip.Prefix) netip.Addr { return lastAddr(p).Prev() }
 
 func lastAddr(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr().As4()

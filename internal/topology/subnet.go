@@ -145,6 +145,10 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 			ps = append(ps, pool{a, b})
 			sn.AllocationPools = append(sn.AllocationPools, AllocationPool{a.String(), b.String()})
 		}
+	} else if sn.GatewayIP == nil && last.Compare(first) > 0 {
+		// No gateway: the last host address is the DHCP server's
+		// (LastHost), kept out of the pool.
+		sn.AllocationPools = defaultPools(first, last.Prev(), nil)
 	} else {
 		sn.AllocationPools = defaultPools(first, last, sn.GatewayIP)
 	}

@@ -124,6 +124,12 @@ func (m Match) IPv4Dst(p netip.Prefix) Match {
 	return m.WithMasked(FieldIPv4Dst, IPv4Value(p.Addr()), prefixMask(p))
 }
 
+// UDPSrc matches the UDP source port (needs IPProto UDP).
+func (m Match) UDPSrc(port uint16) Match { return m.With(FieldUDPSrc, uint64(port)) }
+
+// UDPDst matches the UDP destination port (needs IPProto UDP).
+func (m Match) UDPDst(port uint16) Match { return m.With(FieldUDPDst, uint64(port)) }
+
 // ARPOp matches the ARP opcode (needs EthType ARP).
 func (m Match) ARPOp(op uint16) Match { return m.With(FieldARPOp, uint64(op)) }
 

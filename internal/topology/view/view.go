@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
@@ -30,6 +31,9 @@ type Network struct {
 	SegmentationID uint32
 	MTU            int
 	AdminUp        bool
+	// DNSDomain is the domain of its ports' names, without the trailing
+	// dot; "" when the network has none.
+	DNSDomain string
 }
 
 // Subnet is an IPv4 prefix of a network.
@@ -38,6 +42,17 @@ type Subnet struct {
 	NetworkID string
 	Prefix    netip.Prefix
 	Gateway   netip.Addr // invalid when the subnet has none
+	DHCP      bool       // enable_dhcp
+	// DNSServers and HostRoutes are what its DHCP hands out (IPv4 only;
+	// entries that do not parse are left out).
+	DNSServers []netip.Addr
+	HostRoutes []Route
+}
+
+// Route is a subnet's host route.
+type Route struct {
+	Dst     netip.Prefix
+	NextHop netip.Addr
 }
 
 // FixedIP is one address of a port, in a subnet.
@@ -71,6 +86,8 @@ type Port struct {
 	Chassis      string
 	OFPort       uint32
 	Status       string
+	DNSName      string // lower case, no trailing dot
+	DHCPOpts     []topology.ExtraDHCPOpt
 	rev          uint64 // the store's revision it was typed from
 }
 
@@ -106,6 +123,9 @@ type Chassis struct {
 	DatapathID uint64
 	NodeID     string
 	Connected  bool
+	// Bridge and DatapathType: the chassis' integration bridge.
+	Bridge       string
+	DatapathType string
 }
 
 // HasEncap reports whether a chassis terminates the encapsulation.
@@ -178,7 +198,8 @@ func (b *Builder) Build(s *topology.Store) *View {
 		chassis: map[string]Chassis{}, routers: map[string]Router{}, rtrByKey: map[uint32]Router{},
 		ports: make(map[string]*Port, len(b.ports)), vipOwners: map[string]map[netip.Addr]string{}}
 	s.EachNetwork(func(n topology.Network) {
-		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp}
+		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp,
+			DNSDomain: strings.ToLower(strings.TrimSuffix(n.DNSDomain, "."))}
 		v.networks[n.ID], v.netByKey[n.Key] = tn, tn
 	})
 	s.EachSubnet(func(sn topology.Subnet) {
@@ -189,10 +210,24 @@ func (b *Builder) Build(s *topology.Store) *View {
 		if sn.GatewayIP != nil {
 			ts.Gateway, _ = netip.ParseAddr(*sn.GatewayIP)
 		}
+		ts.DHCP = sn.EnableDHCP
+		for _, d := range sn.DNSNameservers {
+			if ip, err := netip.ParseAddr(d); err == nil && ip.Is4() {
+				ts.DNSServers = append(ts.DNSServers, ip)
+			}
+		}
+		for _, r := range sn.HostRoutes {
+			dst, err1 := netip.ParsePrefix(r.Destination)
+			hop, err2 := netip.ParseAddr(r.NextHop)
+			if err1 == nil && err2 == nil && dst.Addr().Is4() && hop.Is4() {
+				ts.HostRoutes = append(ts.HostRoutes, Route{Dst: dst.Masked(), NextHop: hop})
+			}
+		}
 		v.subnets[sn.ID] = ts
 	})
 	s.EachChassis(func(c topology.Chassis) {
-		tc := Chassis{Name: c.Name, Key: c.Key, Encaps: slices.Clone(c.Encaps), NodeID: c.NodeID, Connected: c.Connected}
+		tc := Chassis{Name: c.Name, Key: c.Key, Encaps: slices.Clone(c.Encaps), NodeID: c.NodeID, Connected: c.Connected,
+			Bridge: c.Bridge, DatapathType: c.DatapathType}
 		if ip, err := netip.ParseAddr(c.EncapIP); err == nil && ip.Is4() {
 			tc.EncapIP = ip
 		}
@@ -239,7 +274,8 @@ func (v *View) port(p *topology.Port) (Port, bool) {
 	}
 	tp := Port{ID: p.ID, Key: p.Key, NetworkID: p.NetworkID, NetworkKey: n.Key, MAC: mac,
 		PortSecurity: p.PortSecurityEnabled, DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID, AdminUp: p.AdminStateUp,
-		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status, rev: p.RevisionNumber}
+		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status, rev: p.RevisionNumber,
+		DNSName: strings.ToLower(strings.TrimSuffix(p.DNSName, ".")), DHCPOpts: p.ExtraDHCPOpts}
 	for _, f := range p.FixedIPs {
 		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
 			tp.FixedIPs = append(tp.FixedIPs, FixedIP{SubnetID: f.SubnetID, Addr: ip})
