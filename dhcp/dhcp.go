@@ -12,15 +12,15 @@
 //	                  punt (dhcp, the port's meter, userdata = yiaddr | server MAC | options)
 //	              the same to nw_dst=<server address> (a unicast RENEW)
 //	ARPResponder  metadata=<net>,arp,arp_op=1,arp_tpa=<server address> → reply with the
-//	                  service MAC (priority 90; a subnet without a gateway only)
+//	                  service MAC (priority 90; while no router interface or port answers for it)
 //
 // The server address is the subnet's gateway, or its last host address
 // when it has none (the store keeps that one out of the default
 // allocation pool). The server MAC is the router interface's on that
-// gateway, or a service MAC made from the network key. ARP for a gateway
-// stays the router's to answer: with no router (or one that is down) a
-// client's unicast RENEW goes unanswered and it rebinds by broadcast at
-// T2, as with any absent server.
+// gateway, or a service MAC made from the network key. With no router on
+// the gateway (or one that is down) the service MAC answers ARP for it:
+// a VM's unicast RENEW reaches the server, and what it routes through a
+// gateway that is not there is dropped, as before.
 //
 // Cookie objects: a port (its request flows), a network (its server's
 // ARP answer).
@@ -156,13 +156,11 @@ func serverOf(v *view.View, n view.Network, sn view.Subnet) server {
 			srv.mac = ri.MAC
 		}
 	}
-	// A gateway is the router's to answer ARP for (or nobody's, while
-	// there is none: then a client's unicast RENEW waits for T2 and
-	// rebinds by broadcast). Only a server on a subnet without a gateway
-	// answers for itself, and only while nobody else claims its address.
-	if sn.Gateway.IsValid() {
-		srv.answered = true
-	} else if nb, ok := v.Neighbour(n.ID, ip); ok && nb.MAC != nil {
+	// Whoever else answers ARP for the address (a router interface that
+	// is up, a port that claims it) answers for the server too; while
+	// nobody does, the server answers for itself, so that a client's
+	// unicast RENEW finds it.
+	if nb, ok := v.Neighbour(n.ID, ip); ok && nb.MAC != nil {
 		srv.answered = true
 	}
 	return srv

@@ -199,6 +199,9 @@ func TestRouterDownRoutesNothing(t *testing.T) {
 	v := f.View()
 	for _, c := range chassis {
 		for _, fl := range apps.New(pipeline.Proactive).Flows(v, topologytest.Bridge(c)) {
+			if pipeline.Cookie(fl.Cookie).App() == pipeline.AppDHCP {
+				continue // the DHCP server answers for the gateway address while the router does not
+			}
 			if s := fl.String(); fl.Table == pipeline.Table(pipeline.L3Lookup) || strings.Contains(s, "arp_tpa=10.0.0.1,") {
 				t.Errorf("%s: a router that is down still has %s", c, s)
 			}

@@ -373,7 +373,8 @@ func (o *OVS) AddVM(bridge, ifaceID, mac, ipCIDR string) *VM {
 }
 
 // NewVM makes a VM namespace with eth0 configured and up, its peer (Tap)
-// in the hypervisor's namespace, plugged into no bridge yet.
+// in the hypervisor's namespace, plugged into no bridge yet. With ipCIDR
+// empty, eth0 has no address (a VM that will ask DHCP).
 func (o *OVS) NewVM(mac, ipCIDR string) *VM {
 	o.t.Helper()
 	vm := &VM{NetNS: NewNetNS(o.t, "vm"), t: o.t, o: o, Tap: Name("tap"), MAC: mac, IP: ipCIDR}
@@ -385,11 +386,12 @@ func (o *OVS) NewVM(mac, ipCIDR string) *VM {
 	if _, err := o.NS.Exec("ip", "link", "set", vm.Tap, "up"); err != nil {
 		o.t.Fatal(err)
 	}
-	for _, cmd := range [][]string{
-		{"ip", "link", "set", "eth0", "address", mac},
-		{"ip", "addr", "add", ipCIDR, "dev", "eth0"},
-		{"ip", "link", "set", "eth0", "up"},
-	} {
+	cmds := [][]string{{"ip", "link", "set", "eth0", "address", mac}, {"ip", "addr", "add", ipCIDR, "dev", "eth0"},
+		{"ip", "link", "set", "eth0", "up"}}
+	if ipCIDR == "" { // an address to come from DHCP
+		cmds = append(cmds[:1], cmds[2])
+	}
+	for _, cmd := range cmds {
 		if _, err := vm.Exec(cmd...); err != nil {
 			o.t.Fatal(err)
 		}
