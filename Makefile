@@ -41,6 +41,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench BulkCreate -benchtime 20x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench DHCPDiscoverToOffer -benchtime 200x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench PortUp -benchtime 40x -count 1 -v ./bench/
 
 fuzz:
@@ -58,6 +59,9 @@ fuzz:
 	$(GO) test ./dvr -run '^$$' -fuzz '^FuzzTimeExceeded$$' -fuzztime 60s
 	$(GO) test ./controller/cluster -run '^$$' -fuzz '^FuzzGuardAccept$$' -fuzztime 60s
 	$(GO) test ./internal/keystone -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime 60s
+	$(GO) test ./dhcp/dhcpv4 -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime 60s
+	$(GO) test ./dhcp/dhcpv4 -run '^$$' -fuzz '^FuzzDecodeOptions$$' -fuzztime 60s
+	$(GO) test ./dns/dnsmsg -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime 60s
 
 demo: deps build
 	@deploy/demo.sh start

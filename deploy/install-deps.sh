@@ -11,7 +11,8 @@ need=()
 for pair in ovs-vswitchd:openvswitch-switch ovs-ofctl:openvswitch-common ip:iproute2 \
             ping:iputils-ping tcpdump:tcpdump ethtool:ethtool arping:arping \
             ovn-controller:ovn-host ovn-northd:ovn-central \
-            keystone-manage:python3-keystone openstack:python3-openstackclient; do
+            keystone-manage:python3-keystone openstack:python3-openstackclient \
+            busybox:busybox dhclient:isc-dhcp-client dig:dnsutils ss:iproute2; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
