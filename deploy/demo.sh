@@ -109,29 +109,39 @@ start_hypervisor() {
 }
 
 # plug_vm VM HV PORT: a VM namespace whose eth0 is plugged into HV's br-int
-# as the logical port PORT (external_ids:iface-id), with the port's MAC,
-# address and network MTU.
+# as the logical port PORT (external_ids:iface-id), with the port's MAC;
+# its address, mask, MTU and routes come from Wyvern's DHCP, asked by
+# busybox udhcpc.
 plug_vm() {
   local vm=$1 hv=$2 port=$3 d=$RUN/$2 n=${1#vm}
-  local json mac ip mtu net subnet gw
+  local json mac id
   json=$(wyvern hv1 port show "$port" -o json)
   mac=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mac_address"])')
-  ip=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')
-  net=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["network_id"])')
-  mtu=$(wyvern hv1 network show "$net" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["mtu"])')
-  subnet=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["subnet_id"])')
-  gw=$(wyvern hv1 subnet show "$subnet" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["gateway_ip"] or "")')
+  id=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   ip netns add "wyv-$vm"
   ip link add "tap$n" netns "wyv-$hv" type veth peer name eth0 netns "wyv-$vm"
   ip -n "wyv-$vm" link set lo up
-  ip -n "wyv-$vm" link set eth0 address "$mac" mtu "$mtu"
-  ip -n "wyv-$vm" addr add "$ip/24" dev eth0
+  ip -n "wyv-$vm" link set eth0 address "$mac"
   ip -n "wyv-$vm" link set eth0 up
-  [ -z "$gw" ] || ip -n "wyv-$vm" route add default via "$gw"
   ip netns exec "wyv-$vm" ethtool -K eth0 tx off >/dev/null 2>&1 || true
   in_hv "$hv" ip link set "tap$n" up
-  ovs-vsctl --db="unix:$d/db.sock" add-port br-int "tap$n" -- set interface "tap$n" "external_ids:iface-id=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
-  echo "$vm ($ip, $mac) plugged into $hv"
+  ovs-vsctl --db="unix:$d/db.sock" add-port br-int "tap$n" -- set interface "tap$n" "external_ids:iface-id=$id"
+  cat > "$RUN/udhcpc.sh" <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/$mask" dev "$interface"
+  [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+  set -- $staticroutes
+  while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+  echo "  lease: $ip/$mask, mtu $mtu, routes: $staticroutes, dns: $dns"
+  ;;
+esac
+SCRIPT
+  chmod +x "$RUN/udhcpc.sh"
+  echo "$vm ($mac) plugged into $hv; DHCP:"
+  ip netns exec "wyv-$vm" busybox udhcpc -i eth0 -q -n -t 10 -T 1 -s "$RUN/udhcpc.sh" 2>&1 | sed 's/^/  /'
 }
 
 start() {
@@ -156,7 +166,7 @@ start() {
   wyvern hv3 port create --network red --name vm4 --fixed-ip subnet=red-v4,ip=10.2.0.40 -o json >/dev/null
   echo "\$ wyvern network list"; wyvern hv1 network list
 
-  say "VMs: namespaces plugged into br-int with external_ids:iface-id (vm1, vm3 on hv1; vm2 on hv2; vm4 on hv3)"
+  say "VMs: namespaces plugged into br-int with external_ids:iface-id (vm1, vm3 on hv1; vm2 on hv2; vm4 on hv3); each asks DHCP, answered by its own chassis"
   plug_vm vm1 hv1 vm1; plug_vm vm2 hv2 vm2; plug_vm vm3 hv1 vm3; plug_vm vm4 hv3 vm4
   all_active() { [ "$(wyvern hv1 port list --filter status=ACTIVE -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 4 ]; }
   wait_for 30 "the four ports to turn ACTIVE" all_active
@@ -218,7 +228,8 @@ start() {
   echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering, L2 population,"
   echo "  reactive forwarding (first packets punted, answered, re-injected), ARP answered by OVS, port"
   echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS, distributed east-west"
-  echo "  routing with per-chassis DVR MACs; Keystone tokens and project scope, TLS on the API, raft and"
+  echo "  routing with per-chassis DVR MACs; native DHCP and internal DNS answered on each VM's own chassis;"
+  echo "  Keystone tokens and project scope, TLS on the API, raft and"
   echo "  OpenFlow, a cluster secret (this lab runs --auth none without them: docs/operations.md,"
   echo "  \"Securing a cluster\"). Not yet: north-south (SNAT, floating IPs), security groups."
   echo "Poke at it:"

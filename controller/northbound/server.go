@@ -178,7 +178,9 @@ func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"extensions": []map[string]any{
 		ext("provider", "Provider Network", "provider:network_type (vxlan, gre) and provider:segmentation_id"),
-		ext("binding", "Port Binding", "binding:host_id, set by chassis discovery"),
+		ext("binding", "Port Binding", "binding:host_id (set by chassis discovery, or beforehand by Nova), binding:vif_type, binding:vif_details, binding:vnic_type, binding:profile"),
+		ext("extra_dhcp_opt", "Neutron Extra DHCP options", "extra_dhcp_opts on ports, served by Wyvern's native DHCP"),
+		ext("dns-integration", "DNS Integration", "dns_name on ports, dns_domain on networks, answered by Wyvern's internal DNS"),
 		ext("router", "Neutron L3 Router", "distributed routers and their interfaces"),
 		ext("dvr", "Distributed Virtual Router", "east-west routing on the source chassis"),
 		ext("allowed-address-pairs", "Allowed Address Pairs", "extra addresses a port may send from"),
