@@ -78,7 +78,11 @@ func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow
 
 func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	var out []of.Flow
-	servers := map[uint32]server{} // by network key
+	type serverKey struct {
+		network uint32
+		ip      netip.Addr
+	}
+	servers := map[serverKey]server{}
 	for _, p := range v.LocalPorts(br.Chassis) {
 		if !p.Located() || p.DeviceOwner == topology.OwnerRouterInterface {
 			continue
@@ -87,19 +91,17 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		if !ok {
 			continue
 		}
-		if _, seen := servers[p.NetworkKey]; !seen || lease.server.ip.Less(servers[p.NetworkKey].ip) {
-			servers[p.NetworkKey] = lease.server
-		}
+		servers[serverKey{p.NetworkKey, lease.server.ip}] = lease.server
 		if objs != nil && !objs[pipeline.PortObject(p.Key)] {
 			continue
 		}
 		out = append(out, requestFlows(*p, lease)...)
 	}
 	for key, s := range servers {
-		if objs != nil && !objs[pipeline.NetworkObject(key)] || s.answered {
+		if objs != nil && !objs[pipeline.NetworkObject(key.network)] || s.answered {
 			continue
 		}
-		f := arpresponder.Reply(key, s.ip, s.mac, pipeline.NewCookie(0, pipeline.AppDHCP, pipeline.NetworkObject(key)))
+		f := arpresponder.Reply(key.network, s.ip, s.mac, pipeline.NewCookie(0, pipeline.AppDHCP, pipeline.NetworkObject(key.network)))
 		f.Priority = PriorityServerARP
 		out = append(out, f)
 	}
@@ -197,7 +199,15 @@ func options(n view.Network, sn view.Subnet, srv server, p view.Port) dhcpv4.Opt
 		if e.IPVersion == 6 {
 			continue
 		}
-		if raw, ok := ExtraOption(e.OptName, e.OptValue); ok {
+		raw, ok := ExtraOption(e.OptName, e.OptValue)
+		switch {
+		case !ok:
+			continue
+		case raw.Code == 51 && len(raw.Value) == 4: // the lease: T1 and T2 follow it
+			o.Lease = binary.BigEndian.Uint32(raw.Value)
+		case raw.Code == 26 && len(raw.Value) == 2 && binary.BigEndian.Uint16(raw.Value) >= 68:
+			o.MTU = binary.BigEndian.Uint16(raw.Value)
+		default:
 			o.Extra = slices.DeleteFunc(o.Extra, func(x dhcpv4.RawOption) bool { return x.Code == raw.Code })
 			o.Extra = append(o.Extra, raw)
 		}
@@ -230,6 +240,11 @@ func ExtraOption(name, value string) (dhcpv4.RawOption, bool) {
 		spec.code, spec.kind = byte(code), 's'
 		if _, ok := addresses(value); ok {
 			spec.kind = 'a'
+		}
+		for _, k := range extraNames { // a known option by number is written as by name
+			if k.code == spec.code {
+				spec.kind = k.kind
+			}
 		}
 	}
 	var b []byte

@@ -163,7 +163,11 @@ func Lookup(v *view.View, asker view.Port, q dnsmsg.Query) (dnsmsg.Answer, bool)
 					if typ != dnsmsg.TypePTR && typ != dnsmsg.TypeANY {
 						return dnsmsg.Answer{TTL: TTL}, true
 					}
-					return dnsmsg.Answer{PTR: []string{p.DNSName + "." + n.DNSDomain}, TTL: TTL}, true
+					fqdn := p.DNSName
+					if !strings.HasSuffix(fqdn, "."+n.DNSDomain) {
+						fqdn += "." + n.DNSDomain
+					}
+					return dnsmsg.Answer{PTR: []string{fqdn}, TTL: TTL}, true
 				}
 			}
 		}
