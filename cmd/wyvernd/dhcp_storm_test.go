@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -126,18 +125,7 @@ func TestDHCPStormDelaysNoOneElse(t *testing.T) {
 		t.Errorf("the other VM waited %v for its lease, want < 1 s", took)
 	}
 	// The storm went through its port's meter, which dropped most of it.
-	var punts struct {
-		Switches []struct {
-			Meters []struct {
-				PortID  string `json:"port_id"`
-				Packets uint64 `json:"packets"`
-				Dropped uint64 `json:"dropped"`
-			} `json:"meters"`
-		} `json:"switches"`
-	}
-	if _, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil || len(punts.Switches) != 1 {
-		t.Fatalf("punt counters: %v %+v", err, punts)
-	}
+	punts := tb.punts(hv1)
 	found := false
 	for _, m := range punts.Switches[0].Meters {
 		if m.PortID == ps["id"] {

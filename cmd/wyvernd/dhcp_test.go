@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 // with it: address, MTU, classless routes (option 121, which holds the
 // default route too).
 const udhcpcScript = `#!/bin/sh
-env | grep -E '^(ip|mask|subnet|router|dns|domain|mtu|staticroutes|lease|serverid)=' | sort > "$OUT.$1"
+event=$1
 case "$1" in
 bound|renew)
   ip addr flush dev "$interface"
@@ -27,13 +28,15 @@ bound|renew)
   while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
   ;;
 esac
+# Last, once eth0 is configured: the test reads this as done.
+env | grep -E '^(ip|mask|subnet|router|dns|domain|mtu|staticroutes|lease|serverid)=' | sort > "$OUT.$event.tmp"
+mv "$OUT.$event.tmp" "$OUT.$event"
 `
 
 // dhclientScript is the same for ISC dhclient, which hands option 121 over
 // as a list of bytes: prefix length, its significant octets, the router.
 // dhclient gives its script an environment of its own: OUT is written in.
 const dhclientScript = `#!/bin/sh
-env | grep -E '^(reason|new_)' | sort > "OUT.$reason"
 case "$reason" in
 BOUND|RENEW|REBIND|REBOOT)
   ip addr flush dev "$interface"
@@ -50,11 +53,32 @@ BOUND|RENEW|REBIND|REBOOT)
   done
   ;;
 esac
+env | grep -E '^(reason|new_)' | sort > "OUT.$reason.tmp"
+mv "OUT.$reason.tmp" "OUT.$reason"
 `
 
 const dhclientConf = `option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
 request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, interface-mtu, rfc3442-classless-static-routes;
 `
+
+// syncBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // bareVM creates a port and plugs a VM namespace for it with no address:
 // one that will ask DHCP.
@@ -125,7 +149,7 @@ func TestVMsBootWithDHCP(t *testing.T) {
 	// busybox udhcpc, kept running for the RENEW below.
 	out := filepath.Join(dir, "alpha")
 	udhcpc := alpha.Command("env", "OUT="+out, "busybox", "udhcpc", "-f", "-i", "eth0", "-s", script(t, dir, "udhcpc.sh", udhcpcScript), "-t", "5", "-T", "1")
-	var udhcpcLog bytes.Buffer
+	var udhcpcLog syncBuffer
 	udhcpc.Stdout, udhcpc.Stderr = &udhcpcLog, &udhcpcLog
 	start := time.Now()
 	if err := udhcpc.Start(); err != nil {
@@ -163,7 +187,7 @@ func TestVMsBootWithDHCP(t *testing.T) {
 	}
 	pidFile := filepath.Join(dir, "dhclient.pid")
 	dhclient := beta.Command("dhclient", "-1", "-v", "-cf", script(t, dir, "dhclient.conf", dhclientConf),
-		"-sf", script(t, dir, "dhclient.sh", strings.Replace(dhclientScript, "OUT", bout, 1)), "-lf", lease, "-pf", pidFile, "eth0")
+		"-sf", script(t, dir, "dhclient.sh", strings.ReplaceAll(dhclientScript, "OUT", bout)), "-lf", lease, "-pf", pidFile, "eth0")
 	log, err := dhclient.CombinedOutput()
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(pidFile); err == nil {
@@ -216,14 +240,22 @@ func TestVMsBootWithDHCP(t *testing.T) {
 	if err != nil || code != 200 {
 		t.Fatalf("changing dns_nameservers: %d %v", code, err)
 	}
-	time.Sleep(500 * time.Millisecond) // the new reply reaches hv1's flows
-	if err := udhcpc.Process.Signal(syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	renew := waitFile(t, out+".renew", 10*time.Second)
-	if !strings.Contains(renew, "dns=10.20.0.1 10.20.0.53") {
-		t.Errorf("the RENEW after the change brought:\n%s\nudhcpc said:\n%s", renew, udhcpcLog.String())
-	}
+	// The new reply reaches hv1's flows within moments; renew until it
+	// is what comes back.
+	var renew string
+	ovstest.Eventually(t, 10*time.Second, "a RENEW bringing the new servers", func() bool {
+		_ = os.Remove(out + ".renew")
+		if err := udhcpc.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if b, err := os.ReadFile(out + ".renew"); err == nil && len(b) > 0 {
+				renew = string(b)
+				return strings.Contains(renew, "dns=10.20.0.1 10.20.0.53")
+			}
+		}
+		return false
+	})
 	if !strings.Contains(udhcpcLog.String(), "sending renew to server 10.20.0.1") {
 		t.Errorf("udhcpc did not renew by unicast to the server:\n%s", udhcpcLog.String())
 	}

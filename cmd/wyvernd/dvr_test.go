@@ -239,11 +239,7 @@ func testDVR(t *testing.T, mode string) {
 	routedToB := []string{macB, "nw_dst=10.1.0.", "arp_tpa=10.1.0.1,"}
 	ovstest.Eventually(t, 20*time.Second, "no flow for R on B on any bridge", func() bool {
 		for _, h := range tb.hvs {
-			// DHCP's requests to the gateway address, and its server's
-			// answer for it, stay: the subnet's, not the router's.
-			if len(slices.DeleteFunc(portFlows(h, routedToB...), func(l string) bool {
-				return strings.Contains(l, "table=DHCP") || strings.Contains(l, "02:77:79:")
-			})) != 0 {
+			if len(routerFlows(h, routedToB...)) != 0 {
 				return false
 			}
 		}
@@ -253,7 +249,7 @@ func testDVR(t *testing.T, mode string) {
 		t.Fatalf("a still reaches b with R gone from B:\n%s", out)
 	}
 	for _, h := range tb.hvs {
-		if got := portFlows(h, routedToB...); len(got) != 0 {
+		if got := routerFlows(h, routedToB...); len(got) != 0 {
 			t.Errorf("hv%d still routes to B: %v", h.n, got)
 		}
 	}
@@ -307,4 +303,12 @@ func TestFirstRoutedPacketBetweenStrangers(t *testing.T) {
 		t.Fatalf("the first routed packet between hv2 and hv3 was lost: %v\n%s", err, out)
 	}
 	t.Logf("first routed ping between strangers answered in %s (process included)", time.Since(start).Round(time.Millisecond))
+}
+
+// routerFlows are portFlows but DHCP's: its requests to a gateway address
+// and its server's ARP answer for it are the subnet's, not a router's.
+func routerFlows(h *hypervisor, needles ...string) []string {
+	return slices.DeleteFunc(portFlows(h, needles...), func(l string) bool {
+		return strings.Contains(l, "table=DHCP") || strings.Contains(l, "02:77:79:")
+	})
 }

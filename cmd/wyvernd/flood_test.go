@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
@@ -93,24 +92,7 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 
 	// Where the flood was cut: the flooder's own meter dropped most of
 	// its punts in the datapath; the victim's punts all got through.
-	var punts struct {
-		Received uint64 `json:"received"`
-		Switches []struct {
-			Sources []struct {
-				PortID   string `json:"port_id"`
-				Received uint64 `json:"received"`
-				Dropped  uint64 `json:"dropped"`
-			} `json:"sources"`
-			Meters []struct {
-				PortID  string `json:"port_id"`
-				Packets uint64 `json:"packets"`
-				Dropped uint64 `json:"dropped"`
-			} `json:"meters"`
-		} `json:"switches"`
-	}
-	if _, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/punts", nil, &punts); err != nil || len(punts.Switches) != 1 {
-		t.Fatalf("/debug/punts: %v %+v", err, punts)
-	}
+	punts := tb.punts(hv1)
 	sw := punts.Switches[0]
 	var flooderMeterDrops, flooderPunts, victimDropped uint64
 	for _, m := range sw.Meters {

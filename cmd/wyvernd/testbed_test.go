@@ -225,3 +225,30 @@ func ping(vm *ovstest.VM, ip string) error {
 	_, err := vm.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", ip)
 	return err
 }
+
+// puntCounters are a node's /debug/punts, as far as the tests read them.
+type puntCounters struct {
+	Received uint64 `json:"received"`
+	Switches []struct {
+		Sources []struct {
+			PortID   string `json:"port_id"`
+			Received uint64 `json:"received"`
+			Dropped  uint64 `json:"dropped"`
+		} `json:"sources"`
+		Meters []struct {
+			PortID  string `json:"port_id"`
+			Packets uint64 `json:"packets"`
+			Dropped uint64 `json:"dropped"`
+		} `json:"meters"`
+	} `json:"switches"`
+}
+
+// punts reads a hypervisor's punt counters; it has one switch.
+func (tb *testbed) punts(h *hypervisor) puntCounters {
+	tb.t.Helper()
+	var p puntCounters
+	if _, err := daemontest.Call(tb.client, "GET", h.api, "/debug/punts", nil, &p); err != nil || len(p.Switches) != 1 {
+		tb.t.Fatalf("/debug/punts of hv%d: %v %+v", h.n, err, p)
+	}
+	return p
+}
