@@ -12,15 +12,16 @@
 //	                  punt (dhcp, the port's meter, userdata = yiaddr | server MAC | options)
 //	              the same to nw_dst=<server address> (a unicast RENEW)
 //	ARPResponder  metadata=<net>,arp,arp_op=1,arp_tpa=<server address> → reply with the
-//	                  service MAC (priority 90; while no router interface or port answers for it)
+//	                  service MAC (priority 90; a subnet without a gateway, while no port claims the address)
+//	L2Lookup      metadata=<net>,dl_dst=<service MAC> → drop (anything else sent to the server)
 //
 // The server address is the subnet's gateway, or its last host address
 // when it has none (the store keeps that one out of the default
 // allocation pool). The server MAC is the router interface's on that
-// gateway, or a service MAC made from the network key. With no router on
-// the gateway (or one that is down) the service MAC answers ARP for it:
-// a VM's unicast RENEW reaches the server, and what it routes through a
-// gateway that is not there is dropped, as before.
+// gateway, or a service MAC made from the network key (a range no port
+// may take). ARP for a gateway is the router's to answer: with no router
+// on it (or one that is down) a client's unicast RENEW goes unanswered and
+// it rebinds by broadcast at T2, as with any unreachable server.
 //
 // Cookie objects: a port (its request flows), a network (its server's
 // ARP answer).
@@ -31,6 +32,7 @@ package dhcp
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -101,9 +103,13 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		if objs != nil && !objs[pipeline.NetworkObject(key.network)] || s.answered {
 			continue
 		}
-		f := arpresponder.Reply(key.network, s.ip, s.mac, pipeline.NewCookie(0, pipeline.AppDHCP, pipeline.NetworkObject(key.network)))
+		cookie := pipeline.NewCookie(0, pipeline.AppDHCP, pipeline.NetworkObject(key.network))
+		f := arpresponder.Reply(key.network, s.ip, s.mac, cookie)
 		f.Priority = PriorityServerARP
-		out = append(out, f)
+		// What a VM sends the server other than DHCP goes nowhere, rather
+		// than flooded as an unknown MAC.
+		out = append(out, f, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityServerARP, Cookie: cookie,
+			Match: of.Match{}.Reg(pipeline.NetworkKey, uint64(key.network)).EthDst(s.mac)}) // no actions: drop
 	}
 	return out
 }
@@ -158,11 +164,15 @@ func serverOf(v *view.View, n view.Network, sn view.Subnet) server {
 			srv.mac = ri.MAC
 		}
 	}
-	// Whoever else answers ARP for the address (a router interface that
-	// is up, a port that claims it) answers for the server too; while
-	// nobody does, the server answers for itself, so that a client's
-	// unicast RENEW finds it.
-	if nb, ok := v.Neighbour(n.ID, ip); ok && nb.MAC != nil {
+	// A gateway is the router's to answer ARP for, or nobody's: were the
+	// service MAC to answer for it, a VM's traffic to other networks
+	// would go to a MAC no flow knows, and be flooded. Without a router a
+	// unicast RENEW goes unanswered and the client rebinds by broadcast at
+	// T2. Only a server on a subnet without a gateway answers for itself,
+	// while nobody else claims its address.
+	if sn.Gateway.IsValid() {
+		srv.answered = true
+	} else if nb, ok := v.Neighbour(n.ID, ip); ok && nb.MAC != nil {
 		srv.answered = true
 	}
 	return srv
@@ -203,6 +213,10 @@ func options(n view.Network, sn view.Subnet, srv server, p view.Port) dhcpv4.Opt
 		switch {
 		case !ok:
 			continue
+		case raw.Code == 3 && len(raw.Value) >= 4: // the router: option 121's default route follows it
+			o.Router = netip.AddrFrom4([4]byte(raw.Value[:4]))
+			o.Routes = slices.DeleteFunc(o.Routes, func(r dhcpv4.Route) bool { return r.Dst.Bits() == 0 })
+			o.Routes = append(o.Routes, dhcpv4.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: o.Router})
 		case raw.Code == 51 && len(raw.Value) == 4: // the lease: T1 and T2 follow it
 			o.Lease = binary.BigEndian.Uint32(raw.Value)
 		case raw.Code == 26 && len(raw.Value) == 2 && binary.BigEndian.Uint16(raw.Value) >= 68:
@@ -223,9 +237,16 @@ var extraNames = map[string]struct {
 }{
 	"netmask": {1, 'a'}, "router": {3, 'a'}, "dns-server": {6, 'a'}, "log-server": {7, 'a'},
 	"hostname": {12, 's'}, "domain-name": {15, 's'}, "mtu": {26, '2'}, "ntp-server": {42, 'a'},
-	"netbios-ns": {44, 'a'}, "lease-time": {51, '4'}, "server-identifier": {54, 'a'}, "T1": {58, '4'}, "T2": {59, '4'},
+	"netbios-ns": {44, 'a'}, "lease-time": {51, '4'}, "T1": {58, '4'}, "T2": {59, '4'},
 	"tftp-server": {66, 's'}, "bootfile-name": {67, 's'}, "tftp-server-address": {150, 'a'},
 }
+
+// managed are the options a port may not set: the protocol's own (50
+// requested address, 52 overload, 53 message type, 54 server id — the
+// request flows match it —, 55 parameter list, 57 maximum size, 61 client
+// id) and those whose encoding is structured (119 domain search, 121
+// routes: host_routes set them).
+var managed = map[byte]bool{50: true, 52: true, 53: true, 54: true, 55: true, 57: true, 61: true, 119: true, 121: true}
 
 // ExtraOption encodes one of Neutron's extra_dhcp_opts: a known name, or
 // an option number whose value is a list of addresses if it reads as one
@@ -234,7 +255,7 @@ func ExtraOption(name, value string) (dhcpv4.RawOption, bool) {
 	spec, known := extraNames[name]
 	if !known {
 		code, err := strconv.Atoi(name)
-		if err != nil || code < 1 || code > 254 || code == 52 || code == 53 {
+		if err != nil || code < 1 || code > 254 || managed[byte(code)] {
 			return dhcpv4.RawOption{}, false
 		}
 		spec.code, spec.kind = byte(code), 's'
@@ -266,6 +287,9 @@ func ExtraOption(name, value string) (dhcpv4.RawOption, bool) {
 			return dhcpv4.RawOption{}, false
 		}
 		b = binary.BigEndian.AppendUint32(nil, uint32(n))[4-size:]
+		if spec.code == 51 && n == 0 || spec.code == 26 && n < 68 { // no lease; an MTU no link has
+			return dhcpv4.RawOption{}, false
+		}
 	}
 	if len(b) == 0 || len(b) > 255 {
 		return dhcpv4.RawOption{}, false
@@ -338,13 +362,19 @@ func Answer(data, frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.Tagged { // a VLAN inside the VM is not this port's network
+		return nil, nil
+	}
 	decoded, err := dhcpv4.DecodeOptions(opts)
 	if err != nil {
 		return nil, err
 	}
+	reply := func(typ dhcpv4.MessageType, yiaddr netip.Addr, message string) ([]byte, error) {
+		return fitted(req, typ, yiaddr, serverMAC, opts, decoded, message)
+	}
 	switch req.Type {
 	case dhcpv4.MsgDiscover:
-		return dhcpv4.Reply(req, dhcpv4.MsgOffer, yiaddr, serverMAC, opts, "")
+		return reply(dhcpv4.MsgOffer, yiaddr, "")
 	case dhcpv4.MsgRequest:
 		if req.ServerID.IsValid() && req.ServerID != decoded.ServerID {
 			return nil, nil // the client chose another server's offer
@@ -354,13 +384,39 @@ func Answer(data, frame []byte) ([]byte, error) {
 			want = req.CIAddr
 		}
 		if want != yiaddr {
-			return dhcpv4.Reply(req, dhcpv4.MsgNak, netip.Addr{}, serverMAC, opts, "requested address is not this port's")
+			return reply(dhcpv4.MsgNak, netip.Addr{}, "requested address is not this port's")
 		}
-		return dhcpv4.Reply(req, dhcpv4.MsgAck, yiaddr, serverMAC, opts, "")
+		return reply(dhcpv4.MsgAck, yiaddr, "")
 	case dhcpv4.MsgInform:
-		return dhcpv4.Reply(req, dhcpv4.MsgAck, netip.IPv4Unspecified(), serverMAC, opts, "")
+		return reply(dhcpv4.MsgAck, netip.IPv4Unspecified(), "")
 	}
 	return nil, nil
+}
+
+// fitted is the reply, shortened to what the client can take when the
+// whole is too large (udhcpc takes 576 bytes): options are left out, least
+// needed first — extras, the domain, DNS servers beyond two, host routes
+// but the default one — as dnsmasq does, rather than no lease at all.
+func fitted(req dhcpv4.Request, typ dhcpv4.MessageType, yiaddr netip.Addr, mac net.HardwareAddr, opts []byte,
+	o dhcpv4.Options, message string) ([]byte, error) {
+	out, err := dhcpv4.Reply(req, typ, yiaddr, mac, opts, message)
+	for step := 0; errors.Is(err, dhcpv4.ErrTooLarge) && step < 4; step++ {
+		switch step {
+		case 0:
+			o.Extra = nil
+		case 1:
+			o.DomainName = ""
+		case 2:
+			o.DNS = o.DNS[:min(len(o.DNS), 2)]
+		case 3:
+			o.Routes = slices.DeleteFunc(o.Routes, func(r dhcpv4.Route) bool { return r.Dst.Bits() != 0 })
+		}
+		if opts, err = o.Encode(); err != nil {
+			return nil, err
+		}
+		out, err = dhcpv4.Reply(req, typ, yiaddr, mac, opts, message)
+	}
+	return out, err
 }
 
 // Affects implements app.App: a port whose DHCP may differ (its own

@@ -319,9 +319,12 @@ func TestLeaseInUserdata(t *testing.T) {
 
 // TestServerAddress: with a router interface on the gateway, the server
 // has the interface's MAC and the router answers ARP for it (no DHCP ARP
-// flow); with no router, the service MAC, answered at priority 90 in
-// ARPResponder; with the router down, the same; with no gateway, the
-// subnet's last host address, which the store refuses to give a port.
+// flow); with no router, or the router down, the service MAC, and nobody
+// answers ARP for the gateway (a service MAC answering for it would draw
+// the VMs' routed traffic to a MAC no flow knows, to be flooded); with no
+// gateway, the subnet's last host address, answered at priority 90 in
+// ARPResponder, which the store refuses to give a port, and anything else
+// sent to its MAC dropped in L2Lookup.
 func TestServerAddress(t *testing.T) {
 	f := newFixture(t)
 	v := f.View()
@@ -355,15 +358,30 @@ func TestServerAddress(t *testing.T) {
 		}
 	}
 
-	arps := arpFor((dhcp.App{}).Flows(v, br))
-	if len(arps) != 2 {
-		t.Errorf("ARP answers for %v, want 10.88.0.1 and 10.99.0.254 only", arps)
+	all := (dhcp.App{}).Flows(v, br)
+	arps := arpFor(all)
+	if len(arps) != 1 {
+		t.Errorf("ARP answers for %v, want 10.99.0.254 only", arps)
 	}
-	if fl, ok := arps["10.77.0.1"]; ok {
-		t.Errorf("the DHCP app answers ARP for a router's gateway: %s", fl)
+	for _, gw := range []string{"10.77.0.1", "10.88.0.1"} {
+		if fl, ok := arps[gw]; ok {
+			t.Errorf("the DHCP app answers ARP for a gateway: %s", fl)
+		}
 	}
-	checkARP("M's gateway, no router", arps["10.88.0.1"], m, "10.88.0.1")
 	checkARP("G's last host, no gateway", arps["10.99.0.254"], g, "10.99.0.254")
+	dropped := false
+	for _, fl := range all {
+		if fl.Table == pipeline.Table(pipeline.L2Lookup) && strings.Contains(fl.String(), "dl_dst="+dhcp.ServiceMAC(g.Key).String()) &&
+			len(fl.Actions) == 0 {
+			dropped = true
+		}
+	}
+	if !dropped {
+		t.Error("no drop in L2Lookup for G's service MAC")
+	}
+	if l := requestLease(t, all, mustPort(t, v, "m1"), a("10.88.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(m.Key)) {
+		t.Errorf("m1's server MAC with no router on M is %v, want the service MAC", l.mac)
+	}
 	if got := dhcp.ServiceMAC(0x0a0b0c).String(); got != "02:77:79:0a:0b:0c" {
 		t.Errorf("ServiceMAC(0x0a0b0c) = %s", got)
 	}
@@ -382,8 +400,8 @@ func TestServerAddress(t *testing.T) {
 		t.Errorf("a port on G4's server address: err %v, want IpAddressInUse", err)
 	}
 
-	// R down: nobody answers for N's gateway; the server does, with the
-	// service MAC, which its replies now come from.
+	// R down: nobody answers for N's gateway, the server neither; its
+	// replies come from the service MAC.
 	down := false
 	f.must(t, func(i uint64) error {
 		_, err := f.Store.UpdateRouter(i, topology.RouterSpec{ID: "R", AdminStateUp: &down})
@@ -391,11 +409,9 @@ func TestServerAddress(t *testing.T) {
 	})
 	v = f.View()
 	flows := (dhcp.App{}).Flows(v, br)
-	fl, ok := arpFor(flows)["10.77.0.1"]
-	if !ok {
-		t.Fatalf("with R down, nobody answers ARP for N's gateway: %v", arpFlows(flows))
+	if fl, ok := arpFor(flows)["10.77.0.1"]; ok {
+		t.Errorf("with R down, the DHCP app answers ARP for N's gateway: %s", fl)
 	}
-	checkARP("N's gateway, R down", fl, n, "10.77.0.1")
 	if l := requestLease(t, flows, mustPort(t, v, "v1"), a("10.77.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(n.Key)) {
 		t.Errorf("with R down, v1's server MAC is %v, want the service MAC", l.mac)
 	}
@@ -754,26 +770,30 @@ func TestExtraOption(t *testing.T) {
 	}
 }
 
-// TestEveryServerAnswersARP: a network with two DHCP subnets and no
-// router has two servers, 10.88.0.1 (M4, m1's) and 10.89.0.1 (M4b,
-// m2's); each must answer ARP, or m2's unicast RENEW finds no server.
+// TestEveryServerAnswersARP: a network with two DHCP subnets without a
+// gateway has two servers, 10.88.0.254 (M4g, m1g's) and 10.89.0.254
+// (M4b, m2's); each must answer ARP, or m2's unicast RENEW finds no
+// server.
 func TestEveryServerAnswersARP(t *testing.T) {
 	f := newFixture(t)
 	f.must(t, func(i uint64) error {
-		_, err := f.Store.CreateSubnets(i, []topology.SubnetSpec{{ID: "M4b", NetworkID: str("M"), CIDR: str("10.89.0.0/24")}})
+		_, err := f.Store.CreateSubnets(i, []topology.SubnetSpec{{ID: "M4b", NetworkID: str("M"), CIDR: str("10.89.0.0/24"), GatewayNone: true},
+			{ID: "M4g", NetworkID: str("M"), CIDR: str("10.87.0.0/24"), GatewayNone: true}})
 		return err
 	})
 	f.must(t, func(i uint64) error {
-		_, err := f.Store.CreatePorts(i, []topology.PortSpec{portSpec("m2", "M", "02:00:00:aa:bb:16", "10.89.0.10")})
+		_, err := f.Store.CreatePorts(i, []topology.PortSpec{portSpec("m2", "M", "02:00:00:aa:bb:16", "10.89.0.10"),
+			portSpec("m3", "M", "02:00:00:aa:bb:17", "10.87.0.10")})
 		return err
 	})
-	f.Rebind(t)(topologytest.Port{ID: "m2", Network: "M", Chassis: "hv1", OFPort: 16})
+	f.Rebind(t)(topologytest.Port{ID: "m2", Network: "M", Chassis: "hv1", OFPort: 16},
+		topologytest.Port{ID: "m3", Network: "M", Chassis: "hv1", OFPort: 17})
 	var answered []string
 	for _, fl := range arpFlows((dhcp.App{}).Flows(f.View(), topologytest.Bridge("hv1"))) {
 		c, _ := fl.Match.Get(of.FieldARPTPA)
 		answered = append(answered, of.IPv4FromValue(c.Value).String())
 	}
-	for _, ip := range []string{"10.88.0.1", "10.89.0.1"} {
+	for _, ip := range []string{"10.87.0.254", "10.89.0.254"} {
 		if !slices.Contains(answered, ip) {
 			t.Errorf("no ARP answer for the server %s: answers for %v", ip, answered)
 		}
@@ -822,4 +842,62 @@ func mustAnswer(t testing.TB, data, frame []byte) []byte {
 		t.Fatalf("Answer: %x %v", out, err)
 	}
 	return out
+}
+
+// TestAnswerFitsTheClient: a port whose options outgrow what udhcpc takes
+// (576 bytes: its option 57) still gets a lease — without its extras,
+// then its domain, then routes but the default — rather than none.
+func TestAnswerFitsTheClient(t *testing.T) {
+	f := newFixture(t)
+	var routes []topology.HostRoute
+	for i := range 20 {
+		routes = append(routes, topology.HostRoute{Destination: fmt.Sprintf("10.%d.9.9/32", 100+i), NextHop: "10.77.0.254"})
+	}
+	dns := []string{"10.77.0.51", "10.77.0.52", "10.77.0.53", "10.77.0.54", "10.77.0.55"}
+	f.must(t, func(i uint64) error {
+		_, err := f.Store.UpdateSubnet(i, topology.SubnetSpec{ID: "N4", HostRoutes: routes, DNSNameservers: dns})
+		return err
+	})
+	var extras []topology.ExtraDHCPOpt
+	for i := range 10 {
+		extras = append(extras, topology.ExtraDHCPOpt{OptName: fmt.Sprint(200 + i), OptValue: strings.Repeat("x", 60)})
+	}
+	f.must(t, func(i uint64) error {
+		_, err := f.Store.UpdatePort(i, topology.PortSpec{ID: "v1", ExtraDHCPOpts: &extras})
+		return err
+	})
+	v := f.View()
+	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), mustPort(t, v, "v1"), a("10.77.0.1"))
+	reply, err := dhcp.Answer(l.data, readHex(t, "udhcpc_discover"))
+	if err != nil || reply == nil {
+		t.Fatalf("no OFFER for options too large for the client: %v", err)
+	}
+	if udp := len(reply) - 14 - 20; udp+20 > 576 {
+		t.Errorf("the OFFER is %d bytes of IP, more than the client's 576", udp+20)
+	}
+}
+
+// TestTaggedRequestIsNotThePorts: a DHCP request from a VLAN inside the
+// VM is not for the port's network: no answer.
+func TestTaggedRequestIsNotThePorts(t *testing.T) {
+	f := newFixture(t)
+	v := f.View()
+	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), mustPort(t, v, "v1"), a("10.77.0.1"))
+	frame := readHex(t, "udhcpc_discover")
+	tagged := append(append(append([]byte{}, frame[:12]...), 0x81, 0x00, 0x00, 0x64), frame[12:]...)
+	if reply, err := dhcp.Answer(l.data, tagged); err != nil || reply != nil {
+		t.Errorf("a VLAN-tagged DISCOVER got %d bytes, %v; want no answer", len(reply), err)
+	}
+}
+
+// TestExtrasCannotBreakTheProtocol: a port's extra options may not set
+// what the protocol or the flows rely on.
+func TestExtrasCannotBreakTheProtocol(t *testing.T) {
+	for _, c := range [][2]string{{"server-identifier", "10.0.0.9"}, {"54", "10.0.0.9"}, {"50", "10.0.0.9"}, {"55", "1"},
+		{"57", "1500"}, {"61", "x"}, {"121", "10.0.0.0"}, {"119", "example.org"}, {"lease-time", "0"}, {"51", "0"},
+		{"mtu", "60"}} {
+		if raw, ok := dhcp.ExtraOption(c[0], c[1]); ok {
+			t.Errorf("ExtraOption(%q, %q) = %v, want refused", c[0], c[1], raw)
+		}
+	}
 }

@@ -1,10 +1,10 @@
 // Package dns is internal DNS (Neutron's dns-integration): a VM asks for
 // another VM of its own network by name — the port's dns_name in its
 // network's dns_domain — or for the name of one of its addresses, and
-// its own chassis answers, with no DNS server process. Any other query
-// goes on unchanged to the server the VM asked. Only the asking port's
-// network is consulted: a name in another network, another tenant's
-// included, is not known here.
+// its own chassis answers, with no DNS server process. Any other query,
+// names under the domain that no port has included, goes on unchanged to
+// the server the VM asked. Only the asking port's network is consulted: a
+// name in another network, another tenant's included, is not known here.
 //
 // Tables it owns: DNS (and one flow per network in ServiceClassifier).
 //
@@ -120,15 +120,27 @@ func (App) OnPunt(v *view.View, _ view.Bridge, p app.Punt) app.Answer {
 }
 
 // Lookup answers a query from a port from its network's names; ok is
-// false when the query is not about them. A name under the network's
-// domain that no port has is NXDOMAIN, as is an address of its subnets
-// that no named port holds; a question to the network's own DNS address
-// (its DHCP server's, which DHCP hands out when the subnet names no
-// servers) about anything else is REFUSED, since nothing there could
-// answer it.
+// false when the query is not about them, and goes on to the server it was
+// sent to. Only a question sent to the network's own DNS address (its
+// DHCP server's, which DHCP hands out when the subnet names no servers)
+// is answered whatever it asks: NXDOMAIN for a name under the domain, or
+// an address of its subnets, that no port has; REFUSED for anything else,
+// since nothing there could resolve it.
 func Lookup(v *view.View, asker view.Port, q dnsmsg.Query) (dnsmsg.Answer, bool) {
 	n, ok := v.Network(asker.NetworkID)
 	if !ok || n.DNSDomain == "" || q.Question.Class != dnsmsg.ClassINET {
+		return dnsmsg.Answer{}, false
+	}
+	ours := false // sent to the network's own DNS address
+	for _, f := range asker.FixedIPs {
+		if sn, ok := v.Subnet(f.SubnetID); ok && q.IPDst == dhcp.ServerAddress(sn) && len(sn.DNSServers) == 0 {
+			ours = true
+		}
+	}
+	unknown := func() (dnsmsg.Answer, bool) {
+		if ours {
+			return dnsmsg.Answer{RCode: dnsmsg.RCodeNameError, TTL: TTL}, true
+		}
 		return dnsmsg.Answer{}, false
 	}
 	name, typ := q.Question.Name, q.Question.Type
@@ -146,7 +158,7 @@ func Lookup(v *view.View, asker view.Port, q dnsmsg.Query) (dnsmsg.Answer, bool)
 		}
 		switch {
 		case !found:
-			return dnsmsg.Answer{RCode: dnsmsg.RCodeNameError, TTL: TTL}, true
+			return unknown()
 		case typ == dnsmsg.TypeA || typ == dnsmsg.TypeANY:
 			slices.SortFunc(addrs, netip.Addr.Compare)
 			return dnsmsg.Answer{Addrs: addrs, TTL: TTL}, true
@@ -171,12 +183,10 @@ func Lookup(v *view.View, asker view.Port, q dnsmsg.Query) (dnsmsg.Answer, bool)
 				}
 			}
 		}
-		return dnsmsg.Answer{RCode: dnsmsg.RCodeNameError, TTL: TTL}, true
+		return unknown()
 	}
-	for _, f := range asker.FixedIPs {
-		if sn, ok := v.Subnet(f.SubnetID); ok && q.IPDst == dhcp.ServerAddress(sn) && len(sn.DNSServers) == 0 {
-			return dnsmsg.Answer{RCode: dnsmsg.RCodeRefused}, true
-		}
+	if ours {
+		return dnsmsg.Answer{RCode: dnsmsg.RCodeRefused}, true
 	}
 	return dnsmsg.Answer{}, false
 }

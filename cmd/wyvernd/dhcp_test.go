@@ -134,6 +134,10 @@ func TestVMsBootWithDHCP(t *testing.T) {
 	netA := tb.create("/v2.0/networks", map[string]any{"network": map[string]any{"name": "A", "mtu": 1400, "dns_domain": "cloud.example."}})
 	subA := tb.create("/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": netA["id"], "cidr": "10.20.0.0/24",
 		"host_routes": []any{map[string]any{"destination": "10.99.0.0/16", "nexthop": "10.20.0.254"}}}})
+	// A router on A's gateway, as a cloud has: it answers ARP for the
+	// DHCP server's address, where unicast RENEWs and DNS queries go.
+	router := tb.create("/v2.0/routers", map[string]any{"router": map[string]any{"name": "r"}})
+	tb.put("/v2.0/routers/"+router["id"].(string)+"/add_router_interface", map[string]any{"subnet_id": subA["id"]})
 	netB := tb.create("/v2.0/networks", map[string]any{"network": map[string]any{"name": "B", "dns_domain": "cloud.example."}})
 	tb.create("/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": netB["id"], "cidr": "10.30.0.0/24"}})
 	tb.create("/v2.0/ports", map[string]any{"port": map[string]any{"network_id": netB["id"], "dns_name": "gamma"}})

@@ -360,7 +360,8 @@ func TestPortBindingForNova(t *testing.T) {
 		t.Fatalf("bound to an unknown host: %v", up)
 	}
 	for _, body := range []string{`{"port":{"binding:vnic_type":"direct"}}`, `{"port":{"binding:vif_type":"ovs"}}`,
-		`{"port":{"dns_name":"bad_name"}}`, `{"port":{"extra_dhcp_opts":[{"opt_name":"","opt_value":"x"}]}}`} {
+		`{"port":{"dns_name":"bad_name"}}`, `{"port":{"extra_dhcp_opts":[{"opt_name":"","opt_value":"x"}]}}`,
+		`{"port":{"mac_address":"02:77:79:00:00:01"}}`, `{"port":{"allowed_address_pairs":[{"ip_address":"10.9.0.99","mac_address":"02:77:79:00:00:01"}]}}`} {
 		if code, out := c.do("PUT", "/v2.0/ports/"+p["id"].(string), body); code != http.StatusBadRequest {
 			t.Errorf("PUT %s: %d %v, want 400", body, code, out)
 		}

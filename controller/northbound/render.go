@@ -14,7 +14,11 @@ func render(v any) map[string]any {
 	_ = json.Unmarshal(b, &m)
 	if extra, ok := m["extra"].(map[string]any); ok {
 		for k, x := range extra {
-			m[k] = x
+			// A field Wyvern now types wins over the same name stored
+			// passively by an older release.
+			if _, typed := m[k]; !typed {
+				m[k] = x
+			}
 		}
 		delete(m, "extra")
 	}

@@ -193,6 +193,12 @@ func IsDVRMAC(mac net.HardwareAddr) bool {
 	return len(mac) == 6 && bytes.Equal(mac[:3], DVRMACPrefix[:3])
 }
 
+// IsServiceMAC reports whether a MAC is in the range of the DHCP servers'
+// service MACs (02:77:79 and a network key), which no port may have.
+func IsServiceMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0] == 0x02 && mac[1] == 0x77 && mac[2] == 0x79
+}
+
 // RegisterChassis creates or updates a chassis; a new one gets a key and a
 // DVR MAC no other chassis has.
 func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {

@@ -454,6 +454,9 @@ func parseMAC(s string) (string, error) {
 	if IsDVRMAC(hw) {
 		return "", invalid("'%s' is in %s/%s, the range reserved for chassis DVR MACs", s, DVRMACPrefix, DVRMACMask)
 	}
+	if IsServiceMAC(hw) {
+		return "", invalid("'%s' is in 02:77:79:00:00:00/ff:ff:ff:00:00:00, the range reserved for DHCP servers", s)
+	}
 	return hw.String(), nil
 }
 

@@ -239,8 +239,14 @@ func (s *Store) UpdateSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 		return Subnet{}, invalid("cidr, network_id, ip_version, gateway_ip and allocation_pools of an existing subnet cannot be changed")
 	}
 	if sp.EnableDHCP != nil && *sp.EnableDHCP && !sn.EnableDHCP {
-		if err := dhcpPrefix(netip.MustParsePrefix(sn.CIDR)); err != nil {
+		prefix := netip.MustParsePrefix(sn.CIDR)
+		if err := dhcpPrefix(prefix); err != nil {
 			return Subnet{}, err
+		}
+		if server := LastHost(prefix); sn.GatewayIP == nil {
+			if owner, held := s.ips[sn.ID][server]; held {
+				return Subnet{}, conflict("IpAddressInUse", "IP address %s, the DHCP server's of subnet %s, is held by port %s", server, sn.ID, owner)
+			}
 		}
 	}
 	c := *sn
@@ -287,9 +293,13 @@ func (s *Store) allocateIP(sn *Subnet, taken map[netip.Addr]bool) (netip.Addr, b
 	if !ok {
 		cur = ps[0].start.Prev()
 	}
+	server := netip.Addr{} // a subnet without a gateway has its DHCP server at its last host
+	if sn.GatewayIP == nil && sn.EnableDHCP {
+		server = LastHost(netip.MustParsePrefix(sn.CIDR))
+	}
 	for i := 0; i <= total; i++ {
 		cur = nextInPools(ps, cur)
-		if _, inUse := used[cur]; !inUse && !taken[cur] {
+		if _, inUse := used[cur]; !inUse && !taken[cur] && cur != server {
 			s.ipHint[sn.ID] = cur
 			return cur, true
 		}
