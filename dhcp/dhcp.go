@@ -205,6 +205,10 @@ func options(n view.Network, sn view.Subnet, srv server, p view.Port) dhcpv4.Opt
 			o.Routes = append(o.Routes, dhcpv4.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Via: sn.Gateway})
 		}
 	}
+	if p.DNSName != "" { // 12 host name: the port's dns_name, as Neutron's DHCP gives it
+		host, _, _ := strings.Cut(p.DNSName, ".")
+		o.Extra = append(o.Extra, dhcpv4.RawOption{Code: 12, Value: []byte(host)})
+	}
 	for _, e := range p.DHCPOpts {
 		if e.IPVersion == 6 {
 			continue

@@ -29,7 +29,7 @@ bound|renew)
   ;;
 esac
 # Last, once eth0 is configured: the test reads this as done.
-env | grep -E '^(ip|mask|subnet|router|dns|domain|mtu|staticroutes|lease|serverid)=' | sort > "$OUT.$event.tmp"
+env | grep -E '^(ip|mask|subnet|router|dns|domain|hostname|mtu|staticroutes|lease|serverid)=' | sort > "$OUT.$event.tmp"
 mv "$OUT.$event.tmp" "$OUT.$event"
 `
 
@@ -162,7 +162,7 @@ func TestVMsBootWithDHCP(t *testing.T) {
 	t.Cleanup(func() { _ = udhcpc.Process.Kill(); _ = udhcpc.Wait() })
 	bound := waitFile(t, out+".bound", 10*time.Second)
 	t.Logf("udhcpc bound in %v:\n%s", time.Since(start).Round(time.Millisecond), bound)
-	for _, want := range []string{"ip=" + ipAlpha, "mask=24", "router=10.20.0.1", "dns=10.20.0.1", "domain=cloud.example",
+	for _, want := range []string{"ip=" + ipAlpha, "mask=24", "router=10.20.0.1", "dns=10.20.0.1", "domain=cloud.example", "hostname=alpha",
 		"mtu=1400", "lease=86400", "serverid=10.20.0.1", "10.99.0.0/16 10.20.0.254", "0.0.0.0/0 10.20.0.1"} {
 		if !strings.Contains(bound, want) {
 			t.Errorf("udhcpc was not given %q", want)

@@ -102,6 +102,11 @@ func Reply(req Request, typ MessageType, yiaddr netip.Addr, serverMAC net.Hardwa
 		options = append(options, optMessage, byte(len(message)))
 		options = append(options, message...)
 	}
+	// RFC 6842: a server echoes the client identifier it was sent.
+	if n := len(req.ClientID); n > 0 && n <= maxOption {
+		options = append(options, optClientID, byte(n))
+		options = append(options, req.ClientID...)
+	}
 	options = append(options, optEnd)
 
 	// Where it goes.
