@@ -131,24 +131,6 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-func mustPort(t testing.TB, v *view.View, id string) view.Port {
-	t.Helper()
-	p, ok := v.Port(id)
-	if !ok {
-		t.Fatalf("no port %s", id)
-	}
-	return p
-}
-
-func mustNetwork(t testing.TB, v *view.View, id string) view.Network {
-	t.Helper()
-	n, ok := v.Network(id)
-	if !ok {
-		t.Fatalf("no network %s", id)
-	}
-	return n
-}
-
 // portFlows are the flows whose cookie is the port's.
 func portFlows(flows []of.Flow, p view.Port) []of.Flow {
 	var out []of.Flow
@@ -274,8 +256,8 @@ func TestLeaseInUserdata(t *testing.T) {
 		{Code: 66, Value: []byte("tftp.example.org")},
 		{Code: 150, Value: []byte{10, 77, 0, 10, 10, 77, 0, 11}},
 	}
-	m := mustNetwork(t, v, "M")
-	g := mustNetwork(t, v, "G")
+	m := topologytest.MustNetwork(t, v, "M")
+	g := topologytest.MustNetwork(t, v, "G")
 	for _, c := range []struct {
 		port, yiaddr string
 		server       netip.Addr
@@ -296,7 +278,7 @@ func TestLeaseInUserdata(t *testing.T) {
 			SubnetMask: pfx("0.0.0.0/24"), DNS: []netip.Addr{a("10.99.0.254")}, DomainName: "example.net", MTU: 1450,
 			Lease: 86400, ServerID: a("10.99.0.254")}},
 	} {
-		p := mustPort(t, v, c.port)
+		p := topologytest.MustPort(t, v, c.port)
 		l := requestLease(t, flows, p, c.server)
 		if l.yiaddr != a(c.yiaddr) {
 			t.Errorf("%s: yiaddr %v, want %s", c.port, l.yiaddr, c.yiaddr)
@@ -309,12 +291,12 @@ func TestLeaseInUserdata(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"off", "noip", "R-N4", "v3"} {
-		if fs := portFlows(flows, mustPort(t, v, id)); len(fs) != 0 {
+		if fs := portFlows(flows, topologytest.MustPort(t, v, id)); len(fs) != 0 {
 			t.Errorf("%s gets DHCP flows on hv1: %v", id, fs)
 		}
 	}
 	// v3 gets its flows on its own chassis.
-	requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv2")), mustPort(t, v, "v3"), a("10.77.0.1"))
+	requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv2")), topologytest.MustPort(t, v, "v3"), a("10.77.0.1"))
 }
 
 // TestServerAddress: with a router interface on the gateway, the server
@@ -329,7 +311,7 @@ func TestServerAddress(t *testing.T) {
 	f := newFixture(t)
 	v := f.View()
 	br := topologytest.Bridge("hv1")
-	n, m, g := mustNetwork(t, v, "N"), mustNetwork(t, v, "M"), mustNetwork(t, v, "G")
+	n, m, g := topologytest.MustNetwork(t, v, "N"), topologytest.MustNetwork(t, v, "M"), topologytest.MustNetwork(t, v, "G")
 
 	arpFor := func(flows []of.Flow) map[string]of.Flow {
 		out := map[string]of.Flow{}
@@ -379,7 +361,7 @@ func TestServerAddress(t *testing.T) {
 	if !dropped {
 		t.Error("no drop in L2Lookup for G's service MAC")
 	}
-	if l := requestLease(t, all, mustPort(t, v, "m1"), a("10.88.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(m.Key)) {
+	if l := requestLease(t, all, topologytest.MustPort(t, v, "m1"), a("10.88.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(m.Key)) {
 		t.Errorf("m1's server MAC with no router on M is %v, want the service MAC", l.mac)
 	}
 	if got := dhcp.ServiceMAC(0x0a0b0c).String(); got != "02:77:79:0a:0b:0c" {
@@ -412,7 +394,7 @@ func TestServerAddress(t *testing.T) {
 	if fl, ok := arpFor(flows)["10.77.0.1"]; ok {
 		t.Errorf("with R down, the DHCP app answers ARP for N's gateway: %s", fl)
 	}
-	if l := requestLease(t, flows, mustPort(t, v, "v1"), a("10.77.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(n.Key)) {
+	if l := requestLease(t, flows, topologytest.MustPort(t, v, "v1"), a("10.77.0.1")); !bytes.Equal(l.mac, dhcp.ServiceMAC(n.Key)) {
 		t.Errorf("with R down, v1's server MAC is %v, want the service MAC", l.mac)
 	}
 }
@@ -520,9 +502,9 @@ func TestAnswer(t *testing.T) {
 	ri, _ := f.Store.Port("R-N4")
 	riMAC, _ := net.ParseMAC(ri.MACAddress)
 	hv1 := (dhcp.App{}).Flows(v, topologytest.Bridge("hv1"))
-	v1 := requestLease(t, hv1, mustPort(t, v, "v1"), a("10.77.0.1"))
-	v2 := requestLease(t, hv1, mustPort(t, v, "v2"), a("10.77.0.1"))
-	v3 := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv2")), mustPort(t, v, "v3"), a("10.77.0.1"))
+	v1 := requestLease(t, hv1, topologytest.MustPort(t, v, "v1"), a("10.77.0.1"))
+	v2 := requestLease(t, hv1, topologytest.MustPort(t, v, "v2"), a("10.77.0.1"))
+	v3 := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv2")), topologytest.MustPort(t, v, "v3"), a("10.77.0.1"))
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 	for _, c := range []struct {
@@ -692,7 +674,7 @@ func TestAffects(t *testing.T) {
 	}, subnet)
 	br := topologytest.Bridge("hv1")
 	for _, id := range []string{"v1", "v2"} {
-		p := mustPort(t, after, id)
+		p := topologytest.MustPort(t, after, id)
 		if !scope.Objects[pipeline.PortObject(p.Key)] {
 			t.Errorf("new dns_nameservers of N4 do not affect %s: %v", id, scope.Objects)
 		}
@@ -703,7 +685,7 @@ func TestAffects(t *testing.T) {
 			t.Errorf("%s: flows unchanged", id)
 		}
 	}
-	if m1 := mustPort(t, after, "m1"); scope.Objects[pipeline.PortObject(m1.Key)] {
+	if m1 := topologytest.MustPort(t, after, "m1"); scope.Objects[pipeline.PortObject(m1.Key)] {
 		t.Errorf("a change to N4 affects m1, in M")
 	}
 
@@ -711,7 +693,7 @@ func TestAffects(t *testing.T) {
 		_, err := f.Store.UpdatePort(i, topology.PortSpec{ID: "v2", ExtraDHCPOpts: &[]topology.ExtraDHCPOpt{{OptName: "mtu", OptValue: "1300"}}})
 		return err
 	}, topology.Change{Resource: topology.ResourcePort, Op: "update", ID: "v2"})
-	v2 := mustPort(t, after, "v2")
+	v2 := topologytest.MustPort(t, after, "v2")
 	if !scope.Objects[pipeline.PortObject(v2.Key)] {
 		t.Errorf("v2's new extra_dhcp_opts do not affect it: %v", scope.Objects)
 	}
@@ -810,7 +792,7 @@ func TestExtraLeaseTimeRenewal(t *testing.T) {
 		return err
 	})
 	v := f.View()
-	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), mustPort(t, v, "v2"), a("10.77.0.1"))
+	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), topologytest.MustPort(t, v, "v2"), a("10.77.0.1"))
 	r := decodeReply(t, mustAnswer(t, l.data, readHex(t, "dhclient_discover")))
 	lease, t1, t2 := binary.BigEndian.Uint32(r.opts[51]), binary.BigEndian.Uint32(r.opts[58]), binary.BigEndian.Uint32(r.opts[59])
 	if lease != 3600 || !(t1 < t2 && t2 < lease) {
@@ -867,7 +849,7 @@ func TestAnswerFitsTheClient(t *testing.T) {
 		return err
 	})
 	v := f.View()
-	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), mustPort(t, v, "v1"), a("10.77.0.1"))
+	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), topologytest.MustPort(t, v, "v1"), a("10.77.0.1"))
 	reply, err := dhcp.Answer(l.data, readHex(t, "udhcpc_discover"))
 	if err != nil || reply == nil {
 		t.Fatalf("no OFFER for options too large for the client: %v", err)
@@ -882,7 +864,7 @@ func TestAnswerFitsTheClient(t *testing.T) {
 func TestTaggedRequestIsNotThePorts(t *testing.T) {
 	f := newFixture(t)
 	v := f.View()
-	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), mustPort(t, v, "v1"), a("10.77.0.1"))
+	l := requestLease(t, (dhcp.App{}).Flows(v, topologytest.Bridge("hv1")), topologytest.MustPort(t, v, "v1"), a("10.77.0.1"))
 	frame := readHex(t, "udhcpc_discover")
 	tagged := append(append(append([]byte{}, frame[:12]...), 0x81, 0x00, 0x00, 0x64), frame[12:]...)
 	if reply, err := dhcp.Answer(l.data, tagged); err != nil || reply != nil {

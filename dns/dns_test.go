@@ -102,15 +102,6 @@ func newFixture(t testing.TB) *topologytest.Fixture {
 	return f
 }
 
-func mustPort(t testing.TB, v *view.View, id string) view.Port {
-	t.Helper()
-	p, ok := v.Port(id)
-	if !ok {
-		t.Fatalf("no port %s", id)
-	}
-	return p
-}
-
 var a = netip.MustParseAddr
 
 // TestLookup: a port's query is answered from its own network's names
@@ -168,7 +159,7 @@ func TestLookup(t *testing.T) {
 		{"c1", "google.com", dnsmsg.TypeA, a("10.2.0.1"), false, dnsmsg.Answer{}},
 		{"c1", "5.0.2.10.in-addr.arpa", dnsmsg.TypePTR, a("10.2.0.1"), false, dnsmsg.Answer{}},
 	} {
-		asker := mustPort(t, v, c.asker)
+		asker := topologytest.MustPort(t, v, c.asker)
 		q := dnsmsg.Query{Question: dnsmsg.Question{Name: c.name, Type: c.typ, Class: dnsmsg.ClassINET},
 			IPSrc: asker.FixedIPs[0].Addr, IPDst: c.dst}
 		got, ok := dns.Lookup(v, asker, q)
@@ -177,7 +168,7 @@ func TestLookup(t *testing.T) {
 		}
 	}
 	q := dnsmsg.Query{Question: dnsmsg.Question{Name: "vm2.example.org", Type: dnsmsg.TypeA, Class: 3}, IPDst: gw}
-	if got, ok := dns.Lookup(v, mustPort(t, v, "vm1"), q); ok {
+	if got, ok := dns.Lookup(v, topologytest.MustPort(t, v, "vm1"), q); ok {
 		t.Errorf("a CHAOS-class query is answered: %+v", got)
 	}
 }
@@ -218,7 +209,7 @@ func TestFlows(t *testing.T) {
 		t.Errorf("classifier flows for %v, want A, B and D (C has no domain, E is not on hv1)", classified)
 	}
 	for _, id := range []string{"vm1", "anon", "vm3", "d1"} {
-		p := mustPort(t, v, id)
+		p := topologytest.MustPort(t, v, id)
 		fl, ok := punted[p.Key]
 		if !ok {
 			t.Errorf("no DNS punt flow for %s", id)
@@ -335,7 +326,7 @@ func decodeReply(t testing.TB, f []byte) dnsReply {
 
 func punt(v *view.View, t testing.TB, port string, inPort uint32, frame []byte) app.Punt {
 	t.Helper()
-	p := mustPort(t, v, port)
+	p := topologytest.MustPort(t, v, port)
 	pkt, _ := of.ParsePacket(frame)
 	return app.Punt{Reason: pipeline.ReasonDNS, Table: pipeline.Table(pipeline.DNS), InPort: inPort,
 		Fields: of.Match{}.Reg(pipeline.SrcPortKey, uint64(p.Key)).Reg(pipeline.NetworkKey, uint64(p.NetworkKey)),
@@ -407,7 +398,7 @@ func TestPTRForFQDNName(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := f.View()
-	vm1 := mustPort(t, v, "vm1")
+	vm1 := topologytest.MustPort(t, v, "vm1")
 	for _, c := range []struct {
 		q    dnsmsg.Question
 		want dnsmsg.Answer

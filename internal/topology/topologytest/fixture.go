@@ -203,3 +203,23 @@ func Large(t testing.TB, chassis, ports int) *Fixture {
 
 // View is the typed view of the fixture's store as it is now.
 func (f *Fixture) View() *view.View { return view.Build(f.Store) }
+
+// MustPort returns a port of a view, or fails the test.
+func MustPort(t testing.TB, v *view.View, id string) view.Port {
+	t.Helper()
+	p, ok := v.Port(id)
+	if !ok {
+		t.Fatalf("no port %s", id)
+	}
+	return p
+}
+
+// MustNetwork returns a network of a view, or fails the test.
+func MustNetwork(t testing.TB, v *view.View, id string) view.Network {
+	t.Helper()
+	n, ok := v.Network(id)
+	if !ok {
+		t.Fatalf("no network %s", id)
+	}
+	return n
+}
