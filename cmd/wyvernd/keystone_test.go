@@ -246,4 +246,17 @@ func TestOpenstackCLI(t *testing.T) {
 	if out, err := osc(none, append(endpoint, "network", "show", nid, "-f", "value", "-c", "name")...); err != nil || out != "lab-net" {
 		t.Errorf("openstack network show, no auth: %v\n%s", err, out)
 	}
+	// The fields DHCP, DNS and Nova read, as the CLI spells them.
+	if out, err := osc(none, append(endpoint, "network", "set", nid, "--dns-domain", "lab.example.")...); err != nil {
+		t.Errorf("openstack network set --dns-domain: %v\n%s", err, out)
+	}
+	if out, err := osc(none, append(endpoint, "subnet", "create", "lab-sub", "--network", nid, "--subnet-range", "10.5.0.0/24",
+		"--dns-nameserver", "10.5.0.53", "--host-route", "destination=10.9.0.0/16,gateway=10.5.0.254", "-f", "value", "-c", "dns_nameservers")...); err != nil || out != "['10.5.0.53']" {
+		t.Errorf("openstack subnet create with DNS servers and a host route: %v\n%s", err, out)
+	}
+	out, err := osc(none, append(endpoint, "port", "create", "lab-port", "--network", nid, "--dns-name", "vm1",
+		"--extra-dhcp-option", "name=mtu,value=1400", "-f", "value", "-c", "dns_name", "-c", "extra_dhcp_opts", "-c", "binding_vif_type")...)
+	if err != nil || !strings.Contains(out, "vm1") || !strings.Contains(out, "'opt_name': 'mtu'") || !strings.Contains(out, "unbound") {
+		t.Errorf("openstack port create with a dns_name and an extra DHCP option: %v\n%s", err, out)
+	}
 }
