@@ -211,11 +211,20 @@ func (m *Manager) kickAll() {
 	}
 }
 
-// state is what a loop reads of the manager when kicked.
-func (m *Manager) state() (base *view.View, ready bool, local *Local) {
+// work is what a bridge's loop is to bring its bridge up to: the newest
+// view, the local bridge, and the changes that led there — taken together
+// under the lock Update holds, so that no change is taken with a view that
+// does not hold it yet (it would be read against the older view, found to
+// change nothing, and lost). ok is false, and nothing is taken, while the
+// node is not ready or has no view, or (WaitLocal) no local bridge.
+func (m *Manager) work(l *loop) (base *view.View, local *Local, changes []topology.Change, full, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.base, m.ready, m.local
+	if !m.ready || m.base == nil || m.cfg.WaitLocal && m.local == nil {
+		return nil, nil, nil, false, false
+	}
+	changes, full = l.pending.take()
+	return m.base, m.local, changes, full, true
 }
 
 // Connected implements ofctl.Handler: the bridge's loop runs for the

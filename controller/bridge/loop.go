@@ -139,12 +139,11 @@ func (l *loop) run(ctx context.Context) error {
 // programmed. A lost feed or new bridge facts replay again: a new round
 // sweeps everything the old one held, reactive flows included.
 func (l *loop) step(ctx context.Context) error {
-	base, ready, local := l.m.state()
-	if !ready || base == nil {
-		return nil // never replay from a partial topology
-	}
-	if l.m.cfg.WaitLocal && local == nil {
-		return nil // nor without knowing which bridge is the chassis'
+	// Never replay from a partial topology, nor without knowing which
+	// bridge is the chassis' (WaitLocal).
+	base, local, changes, full, ok := l.m.work(l)
+	if !ok {
+		return nil
 	}
 	if local != nil && local.DPID != l.sw.DPID() {
 		local = nil
@@ -153,7 +152,6 @@ func (l *loop) step(ctx context.Context) error {
 	if local != nil {
 		eff = base.WithChassisPorts(local.Bridge.Chassis, local.Bindings)
 	}
-	changes, full := l.pending.take()
 	l.mu.Lock()
 	synced := l.synced
 	l.mu.Unlock()
