@@ -43,22 +43,12 @@ func discoverToOffer(fd int, mac net.HardwareAddr, xid uint32) (time.Duration, e
 
 // measureOffers measures b.N DISCOVER → OFFER exchanges from a namespace.
 func measureOffers(b *testing.B, ns *ovstest.NetNS, macStr string) []time.Duration {
-	var fd int
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		if fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_IP))); err != nil {
-			return err
-		}
-		tv := syscall.Timeval{Sec: 2}
-		_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-		return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_IP), Ifindex: ifi.Index})
-	})
+	fd, err := rawSocket(ns)
 	if err != nil {
 		b.Fatal(err)
 	}
+	tv := syscall.Timeval{Sec: 2}
+	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 	defer syscall.Close(fd)
 	mac, _ := net.ParseMAC(macStr)
 	// Warm up: the server may still be starting.

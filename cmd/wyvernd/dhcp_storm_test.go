@@ -45,10 +45,10 @@ func dhcpDiscover(mac net.HardwareAddr, xid uint32) []byte {
 	return append(append(frame, ip...), udp...)
 }
 
-// rawSocket opens an AF_PACKET socket on a VM's eth0.
-func rawSocket(vm *ovstest.VM) (int, error) {
+// rawSocket opens an AF_PACKET socket for IPv4 on a namespace's eth0.
+func rawSocket(ns *ovstest.NetNS) (int, error) {
 	var fd int
-	err := vm.Do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
@@ -63,7 +63,7 @@ func rawSocket(vm *ovstest.VM) (int, error) {
 
 // dhcpFlood sends DISCOVERs from a VM at rate per second until stop.
 func dhcpFlood(vm *ovstest.VM, rate int, stop <-chan struct{}, sent *atomic.Uint64) error {
-	fd, err := rawSocket(vm)
+	fd, err := rawSocket(vm.NetNS)
 	if err != nil {
 		return err
 	}
