@@ -48,6 +48,14 @@ const (
 	CmdPortsActive     // superseded by CmdChassisPorts; kept for logs that hold it
 	CmdVIPOwner
 	CmdChassisPorts
+	CmdFloatingIPCreate
+	CmdFloatingIPUpdate
+	CmdFloatingIPDelete
+	CmdPortForwardingCreate
+	CmdPortForwardingUpdate
+	CmdPortForwardingDelete
+	CmdNeighbourLearn
+	CmdChassisReachable
 )
 
 // Command payloads. Each is what its command's store method takes, with
@@ -81,6 +89,17 @@ type (
 		Chassis  string
 		Bindings []topology.Binding
 	}
+	FloatingIPCreate struct{ Spec topology.FloatingIPSpec }
+	FloatingIPUpdate struct{ Spec topology.FloatingIPSpec }
+	PortForwarding   struct{ Spec topology.PortForwardingSpec }
+	PortForwardingID struct{ FloatingIPID, ID string }
+	NeighbourLearn   struct{ Neighbour topology.Neighbour }
+	// ChassisReachable is the leader's word on whether it reaches a
+	// chassis' node (raft heartbeats failing or resumed).
+	ChassisReachable struct {
+		Chassis   string
+		Reachable bool
+	}
 )
 
 // payloads makes an empty payload of each command type, to check a
@@ -97,7 +116,11 @@ var payloads = map[CommandType]func() any{
 	CmdChassisRegister: func() any { return new(ChassisReg) }, CmdMemberRegister: func() any { return new(MemberReg) },
 	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
 	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
-	CmdChassisPorts: func() any { return new(ChassisPorts) },
+	CmdChassisPorts:     func() any { return new(ChassisPorts) },
+	CmdFloatingIPCreate: func() any { return new(FloatingIPCreate) }, CmdFloatingIPUpdate: func() any { return new(FloatingIPUpdate) },
+	CmdFloatingIPDelete: func() any { return new(ByID) }, CmdPortForwardingCreate: func() any { return new(PortForwarding) },
+	CmdPortForwardingUpdate: func() any { return new(PortForwarding) }, CmdPortForwardingDelete: func() any { return new(PortForwardingID) },
+	CmdNeighbourLearn: func() any { return new(NeighbourLearn) }, CmdChassisReachable: func() any { return new(ChassisReachable) },
 }
 
 // checkPayload decodes a command's payload strictly, as Apply will.
@@ -237,19 +260,32 @@ var handlers = map[CommandType]handler{
 	},
 	CmdPortDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, topology.ResourcePort, "delete", id), s.DeletePort(i, id)
+		fips := s.FloatingIPsOfPort(id)
+		ch := append(one(i, topology.ResourcePort, "delete", id),
+			changes(i, topology.ResourceFloatingIP, "update", fips, func(id string) string { return id })...)
+		return nil, ch, s.DeletePort(i, id)
 	},
 	CmdRoutersCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateRouters(i, decodeInto[RoutersCreate](d).Specs)
-		return out, changes(i, topology.ResourceRouter, "create", out, func(r topology.Router) string { return r.ID }), err
+		ch := changes(i, topology.ResourceRouter, "create", out, func(r topology.Router) string { return r.ID })
+		for _, r := range out {
+			if r.GatewayPortID != "" {
+				ch = append(ch, one(i, topology.ResourcePort, "create", r.GatewayPortID)...)
+			}
+		}
+		return out, ch, err
 	},
 	CmdRouterUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		r, err := s.UpdateRouter(i, decodeInto[RouterUpdate](d).Spec)
-		return r, one(i, topology.ResourceRouter, "update", r.ID), err
+		sp := decodeInto[RouterUpdate](d).Spec
+		before, _ := s.Router(sp.ID)
+		r, err := s.UpdateRouter(i, sp)
+		return r, append(one(i, topology.ResourceRouter, "update", r.ID), gatewayMoved(i, before, r)...), err
 	},
 	CmdRouterDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
-		return nil, one(i, topology.ResourceRouter, "delete", id), s.DeleteRouter(i, id)
+		before, _ := s.Router(id)
+		err := s.DeleteRouter(i, id)
+		return nil, append(one(i, topology.ResourceRouter, "delete", id), gatewayMoved(i, before, topology.Router{})...), err
 	},
 	CmdRouterInterfaceAdd: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c := decodeInto[RouterIface](d)
@@ -297,6 +333,64 @@ var handlers = map[CommandType]handler{
 		id := decodeInto[ByID](d).ID
 		return nil, one(i, topology.ResourceMember, "delete", id), s.RemoveMember(i, id)
 	},
+	CmdFloatingIPCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		f, err := s.CreateFloatingIP(i, decodeInto[FloatingIPCreate](d).Spec)
+		return f, append(one(i, topology.ResourceFloatingIP, "create", f.ID), one(i, topology.ResourcePort, "create", f.HolderPortID)...), err
+	},
+	CmdFloatingIPUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		f, err := s.UpdateFloatingIP(i, decodeInto[FloatingIPUpdate](d).Spec)
+		return f, one(i, topology.ResourceFloatingIP, "update", f.ID), err
+	},
+	CmdFloatingIPDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		f, err := s.DeleteFloatingIP(i, decodeInto[ByID](d).ID)
+		return nil, append(one(i, topology.ResourceFloatingIP, "delete", f.ID), one(i, topology.ResourcePort, "delete", f.HolderPortID)...), err
+	},
+	CmdPortForwardingCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		sp := decodeInto[PortForwarding](d).Spec
+		pf, err := s.CreatePortForwarding(i, sp)
+		return pf, one(i, topology.ResourceFloatingIP, "update", sp.FloatingIPID), err
+	},
+	CmdPortForwardingUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		sp := decodeInto[PortForwarding](d).Spec
+		pf, err := s.UpdatePortForwarding(i, sp)
+		return pf, one(i, topology.ResourceFloatingIP, "update", sp.FloatingIPID), err
+	},
+	CmdPortForwardingDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[PortForwardingID](d)
+		return nil, one(i, topology.ResourceFloatingIP, "update", c.FloatingIPID), s.DeletePortForwarding(i, c.FloatingIPID, c.ID)
+	},
+	CmdNeighbourLearn: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		nb := decodeInto[NeighbourLearn](d).Neighbour
+		changed, err := s.LearnNeighbour(i, nb)
+		if !changed {
+			return changed, nil, err
+		}
+		return changed, one(i, topology.ResourceNeighbour, "update", nb.NetworkID), err
+	},
+	CmdChassisReachable: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[ChassisReachable](d)
+		changed, err := s.SetChassisReachable(i, c.Chassis, c.Reachable)
+		if !changed {
+			return changed, nil, err
+		}
+		return changed, one(i, topology.ResourceChassis, "update", c.Chassis), err
+	},
+}
+
+// gatewayMoved are the changes of a router's gateway port when it was
+// replaced or removed.
+func gatewayMoved(i uint64, before, after topology.Router) []topology.Change {
+	if before.GatewayPortID == after.GatewayPortID {
+		return nil
+	}
+	var ch []topology.Change
+	if before.GatewayPortID != "" {
+		ch = append(ch, one(i, topology.ResourcePort, "delete", before.GatewayPortID)...)
+	}
+	if after.GatewayPortID != "" {
+		ch = append(ch, one(i, topology.ResourcePort, "create", after.GatewayPortID)...)
+	}
+	return ch
 }
 
 // FSM is the raft state machine: a topology store plus the change feed.

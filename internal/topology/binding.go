@@ -1,6 +1,9 @@
 package topology
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // Binding is one port plugged into a chassis' bridge: the interface whose
 // external_ids:iface-id names the port, and its OpenFlow port number.
@@ -47,6 +50,11 @@ func (s *Store) bind(index uint64, chassis string, bindings []Binding, withStatu
 	for _, id := range sortedKeys(s.ports) {
 		p := s.ports[id]
 		b, here := listed[id]
+		if here && !s.canHost(chassis, p) {
+			// Refused: bound here (so the port says where it failed), but
+			// never located, so no flow serves it.
+			b.OFPort, b.Active = 0, false
+		}
 		moved := here && (p.HostID != chassis || p.OFPort != b.OFPort)
 		status := StatusDown
 		if withStatus && b.Active {
@@ -83,6 +91,14 @@ func (s *Store) SetPortsActive(index uint64, chassis string, ports []string) []s
 	return changed
 }
 
+// canHost reports whether a chassis can carry a port's network: a flat or
+// vlan network needs a bridge mapping of its physical network there.
+func (s *Store) canHost(chassis string, p *Port) bool {
+	c, ok1 := s.chassis[chassis]
+	n, ok2 := s.networks[p.NetworkID]
+	return ok1 && ok2 && c.Reaches(*n)
+}
+
 // ChassisByName returns one chassis.
 func (s *Store) ChassisByName(name string) (Chassis, bool) {
 	c, ok := s.chassis[name]
@@ -108,6 +124,11 @@ func (s *Store) portOut(p *Port) Port {
 		out.VIFType, out.VIFDetails = VIFTypeUnbound, map[string]any{}
 	case !ok:
 		out.VIFType, out.VIFDetails = VIFTypeBindingFailed, map[string]any{}
+	case !s.canHost(p.HostID, p):
+		n := s.networks[p.NetworkID]
+		out.VIFType = VIFTypeBindingFailed
+		out.VIFDetails = map[string]any{"wyvern:binding_error": fmt.Sprintf(
+			"chassis %s has no bridge mapping for physical network %s", p.HostID, n.PhysicalNetwork)}
 	default:
 		bridge, dp := c.Bridge, c.DatapathType
 		if bridge == "" {

@@ -20,4 +20,10 @@ const (
 	// ResourceVIP: the holder of a shared address changed; ID is a port
 	// that gained or lost it.
 	ResourceVIP = "vip"
+	// ResourceFloatingIP: a floating IP, its association or its port
+	// forwardings changed.
+	ResourceFloatingIP = "floatingip"
+	// ResourceNeighbour: a next hop's MAC on an external network was
+	// learned; ID is the network.
+	ResourceNeighbour = "neighbour"
 )

@@ -19,13 +19,19 @@ type Network struct {
 	NetworkType    string                     `json:"provider:network_type"`
 	SegmentationID uint32                     `json:"provider:segmentation_id"`
 	MTU            int                        `json:"mtu"`
-	Status         string                     `json:"status"`
-	Shared         bool                       `json:"shared"`
-	Description    string                     `json:"description"`
-	ProjectID      string                     `json:"project_id"`
-	TenantID       string                     `json:"tenant_id"`
-	Tags           []string                   `json:"tags"`
-	Subnets        []string                   `json:"subnets"`
+	// PhysicalNetwork is the physical network of a flat or vlan network:
+	// a name in some chassis' bridge mappings ("" for overlays).
+	PhysicalNetwork string `json:"provider:physical_network"`
+	// External marks a network routers use as their gateway and floating
+	// IPs come from (router:external).
+	External    bool     `json:"router:external"`
+	Status      string   `json:"status"`
+	Shared      bool     `json:"shared"`
+	Description string   `json:"description"`
+	ProjectID   string   `json:"project_id"`
+	TenantID    string   `json:"tenant_id"`
+	Tags        []string `json:"tags"`
+	Subnets     []string `json:"subnets"`
 	// DNSDomain is the domain of its ports' dns_names (Neutron's
 	// dns-integration), "" for none.
 	DNSDomain string `json:"dns_domain"`
@@ -126,18 +132,79 @@ type Port struct {
 type Router struct {
 	// Extra holds Neutron fields Wyvern stores and returns but does not
 	// act on (availability_zone_hints, binding:profile, ...).
-	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
-	ID             string                     `json:"id"`
-	Name           string                     `json:"name"`
-	AdminStateUp   bool                       `json:"admin_state_up"`
-	Status         string                     `json:"status"`
-	Distributed    bool                       `json:"distributed"`
-	Description    string                     `json:"description"`
-	ProjectID      string                     `json:"project_id"`
-	TenantID       string                     `json:"tenant_id"`
-	Tags           []string                   `json:"tags"`
-	Key            uint32                     `json:"wyvern:key"`
-	RevisionNumber uint64                     `json:"revision_number"`
+	Extra        map[string]json.RawMessage `json:"extra,omitempty"`
+	ID           string                     `json:"id"`
+	Name         string                     `json:"name"`
+	AdminStateUp bool                       `json:"admin_state_up"`
+	Status       string                     `json:"status"`
+	Distributed  bool                       `json:"distributed"`
+	Description  string                     `json:"description"`
+	ProjectID    string                     `json:"project_id"`
+	TenantID     string                     `json:"tenant_id"`
+	Tags         []string                   `json:"tags"`
+	// ExternalGateway is the router's leg on an external network, nil
+	// for none; GatewayPortID the port that holds its addresses.
+	ExternalGateway *ExternalGateway `json:"external_gateway_info"`
+	GatewayPortID   string           `json:"wyvern:gateway_port,omitempty"`
+	// Routes are the router's static routes (Neutron's extraroute).
+	Routes         []HostRoute `json:"routes"`
+	Key            uint32      `json:"wyvern:key"`
+	RevisionNumber uint64      `json:"revision_number"`
+}
+
+// ExternalGateway is a router's address on an external network: the
+// source of its SNAT, and where its next hop to the outside is.
+type ExternalGateway struct {
+	NetworkID        string    `json:"network_id"`
+	EnableSNAT       bool      `json:"enable_snat"`
+	ExternalFixedIPs []FixedIP `json:"external_fixed_ips"`
+}
+
+// FloatingIP is an address of an external network that a port's fixed
+// IP is reached by from outside (and sends from), translated on the
+// chassis where the port lives; or, with port forwardings, some of its
+// TCP/UDP ports.
+type FloatingIP struct {
+	ID                string `json:"id"`
+	FloatingNetworkID string `json:"floating_network_id"`
+	FloatingIPAddress string `json:"floating_ip_address"`
+	// PortID and FixedIPAddress: the association, "" for none.
+	PortID         string `json:"port_id"`
+	FixedIPAddress string `json:"fixed_ip_address"`
+	// RouterID is the router that reaches the associated port's subnet
+	// and has its gateway on the floating network.
+	RouterID        string           `json:"router_id"`
+	Status          string           `json:"status"`
+	Description     string           `json:"description"`
+	ProjectID       string           `json:"project_id"`
+	TenantID        string           `json:"tenant_id"`
+	Tags            []string         `json:"tags"`
+	PortForwardings []PortForwarding `json:"port_forwardings"`
+	// HolderPortID is the port (device_owner network:floatingip) that
+	// holds the address on the floating network.
+	HolderPortID   string `json:"wyvern:holder_port"`
+	Key            uint32 `json:"wyvern:key"`
+	RevisionNumber uint64 `json:"revision_number"`
+}
+
+// PortForwarding maps a TCP or UDP port of a floating IP to a port of an
+// internal address (Neutron's floating-ip-port-forwarding).
+type PortForwarding struct {
+	ID                string `json:"id"`
+	Protocol          string `json:"protocol"`
+	ExternalPort      uint16 `json:"external_port"`
+	InternalPort      uint16 `json:"internal_port"`
+	InternalIPAddress string `json:"internal_ip_address"`
+	InternalPortID    string `json:"internal_port_id"`
+	Description       string `json:"description"`
+}
+
+// Neighbour is the MAC of an address on an external network outside
+// the cloud (a router's next hop), learned by ARP from a gateway chassis.
+type Neighbour struct {
+	NetworkID string `json:"network_id"`
+	IP        string `json:"ip_address"`
+	MAC       string `json:"mac_address"`
 }
 
 // Chassis is a hypervisor with an integration bridge.
@@ -153,7 +220,26 @@ type Chassis struct {
 	// Bridge and DatapathType: the chassis' integration bridge.
 	Bridge       string `json:"bridge,omitempty"`
 	DatapathType string `json:"datapath_type,omitempty"`
-	Key          uint32 `json:"wyvern:key"`
+	// BridgeMappings are the physical networks the chassis reaches, each
+	// through an OVS bridge holding its uplink.
+	BridgeMappings map[string]string `json:"bridge_mappings,omitempty"`
+	// Gateway: the chassis may host routers' SNAT.
+	Gateway bool `json:"gateway,omitempty"`
+	// Unreachable: the cluster's leader lost contact with the chassis'
+	// node; it is not chosen for anything until it reports again.
+	Unreachable bool   `json:"unreachable,omitempty"`
+	Key         uint32 `json:"wyvern:key"`
+}
+
+// Reaches reports whether the chassis can carry a network: an overlay it
+// has the encapsulation of, or a provider network whose physical network
+// it has a bridge mapping for.
+func (c Chassis) Reaches(n Network) bool {
+	if IsProvider(n.NetworkType) {
+		_, ok := c.BridgeMappings[n.PhysicalNetwork]
+		return ok
+	}
+	return true
 }
 
 // Member is a controller node's addresses, registered when it joins so any
@@ -171,14 +257,31 @@ const (
 	StatusDown   = "DOWN"
 )
 
-// Network types.
+// Network types: overlays (vxlan, gre) and provider networks (flat,
+// vlan), which reach a physical network through a chassis' bridge
+// mapping.
 const (
 	TypeVXLAN = "vxlan"
 	TypeGRE   = "gre"
+	TypeFlat  = "flat"
+	TypeVLAN  = "vlan"
 )
 
-// Device owner of a router interface port.
-const OwnerRouterInterface = "network:router_interface_distributed"
+// IsProvider reports whether a network type is carried by a physical
+// network rather than by tunnels.
+func IsProvider(typ string) bool { return typ == TypeFlat || typ == TypeVLAN }
+
+// MaxVLAN is the largest VLAN id a vlan network may have.
+const MaxVLAN = 4094
+
+// Device owners of the ports the topology creates itself: a router's
+// interface on a subnet, a router's gateway on an external network, and
+// the holder of a floating IP's address.
+const (
+	OwnerRouterInterface = "network:router_interface_distributed"
+	OwnerRouterGateway   = "network:router_gateway"
+	OwnerFloatingIP      = "network:floatingip"
+)
 
 // HasExtra reports whether the object carries passive Neutron fields.
 func (n Network) HasExtra() bool { return len(n.Extra) > 0 }

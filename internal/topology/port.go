@@ -35,10 +35,10 @@ type PortSpec struct {
 	DNSName             *string
 	ExtraDHCPOpts       *[]ExtraDHCPOpt
 
-	// routerInterface: the port is a router interface made by
-	// AddRouterInterface, the only way to make one (it is never part of
-	// a proposed command).
-	routerInterface bool
+	// managed: the port is one the topology makes itself (a router
+	// interface or gateway, a floating IP's holder), the only way to make
+	// one: it is never part of a proposed command.
+	managed bool
 }
 
 // CreatePorts creates ports, all or none: a failure undoes the ports and
@@ -73,8 +73,8 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	if _, ok := s.ports[sp.ID]; ok {
 		return Port{}, conflict("PortExists", "Port %s already exists", sp.ID)
 	}
-	if sp.DeviceOwner != nil && *sp.DeviceOwner == OwnerRouterInterface && !sp.routerInterface {
-		return Port{}, invalid("device_owner %s is set by add_router_interface, not on a port", OwnerRouterInterface)
+	if sp.DeviceOwner != nil && isManaged(*sp.DeviceOwner) && !sp.managed {
+		return Port{}, invalid("device_owner %s is set by the router or floating IP that owns the port, not on a port", *sp.DeviceOwner)
 	}
 	if sp.NetworkID == nil || *sp.NetworkID == "" {
 		return Port{}, invalid("network_id is required")
@@ -284,11 +284,11 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 	if sp.NetworkID != nil && *sp.NetworkID != p.NetworkID {
 		return Port{}, invalid("network_id of an existing port cannot be changed")
 	}
-	if p.DeviceOwner == OwnerRouterInterface && (sp.FixedIPs != nil || sp.MACAddress != nil || sp.DeviceOwner != nil || sp.DeviceID != nil) {
-		return Port{}, conflict("PortInUse", "Port %s is a router interface; use add_router_interface/remove_router_interface", p.ID)
+	if isManaged(p.DeviceOwner) && (sp.FixedIPs != nil || sp.MACAddress != nil || sp.DeviceOwner != nil || sp.DeviceID != nil || sp.HostID != nil) {
+		return Port{}, conflict("PortInUse", "Port %s is owned by %s %s; change it through its owner", p.ID, p.DeviceOwner, p.DeviceID)
 	}
-	if sp.DeviceOwner != nil && *sp.DeviceOwner == OwnerRouterInterface {
-		return Port{}, invalid("device_owner %s is set by add_router_interface, not on a port", OwnerRouterInterface)
+	if sp.DeviceOwner != nil && isManaged(*sp.DeviceOwner) {
+		return Port{}, invalid("device_owner %s is set by the router or floating IP that owns the port, not on a port", *sp.DeviceOwner)
 	}
 	c := *p
 	s.unindexPort(p)
@@ -336,11 +336,18 @@ func (s *Store) DeletePort(_ uint64, id string) error {
 	if !ok {
 		return notFound("PortNotFound", "Port %s could not be found.", id)
 	}
-	if p.DeviceOwner == OwnerRouterInterface {
-		return conflict("PortInUse", "Port %s is a router interface; use remove_router_interface", id)
+	if isManaged(p.DeviceOwner) {
+		return conflict("PortInUse", "Port %s is owned by %s %s; delete it through its owner", id, p.DeviceOwner, p.DeviceID)
 	}
+	s.disassociatePort(id)
 	s.removePort(id)
 	return nil
+}
+
+// isManaged reports whether ports of a device owner are made and removed
+// by the topology itself, never directly.
+func isManaged(owner string) bool {
+	return owner == OwnerRouterInterface || owner == OwnerRouterGateway || owner == OwnerFloatingIP
 }
 
 func (s *Store) removePort(id string) {

@@ -19,6 +19,11 @@ type RouterSpec struct {
 	ProjectID    *string
 	TenantID     *string
 	Tags         []string
+	// Gateway sets or clears external_gateway_info; GatewayPortID is the
+	// id of its port, should one be made (chosen by the caller).
+	Gateway       *GatewaySpec
+	GatewayPortID string
+	Routes        *[]HostRoute
 }
 
 // CreateRouters creates routers, all or none.
@@ -37,16 +42,57 @@ func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error
 			}
 			return nil, withItem(conflict("RouterExists", "Router %s already exists", sp.ID), i, len(specs))
 		}
-		r := &Router{ID: sp.ID, AdminStateUp: true, Status: StatusActive, Distributed: true, Tags: []string{}}
+		r := &Router{ID: sp.ID, AdminStateUp: true, Status: StatusActive, Distributed: true, Tags: []string{}, Routes: []HostRoute{}}
 		applyRouterFields(r, sp)
 		s.seq.RouterKey++
 		r.Key = s.seq.RouterKey
 		r.RevisionNumber = index
 		s.routers[r.ID] = r
 		done = append(done, r.ID)
-		out = append(out, *r)
+		if err := s.applyRouterRouting(index, r, sp); err != nil {
+			for _, id := range done {
+				if gp := s.routers[id].GatewayPortID; gp != "" {
+					s.removePort(gp)
+				}
+				delete(s.routers, id)
+			}
+			s.seq = saved
+			return nil, withItem(err, i, len(specs))
+		}
+		out = append(out, routerOut(r))
 	}
 	return out, nil
+}
+
+// applyRouterRouting sets a router's gateway and static routes.
+func (s *Store) applyRouterRouting(index uint64, r *Router, sp RouterSpec) error {
+	if sp.Gateway != nil {
+		if err := s.setGateway(index, r, *sp.Gateway, sp.GatewayPortID); err != nil {
+			return err
+		}
+	}
+	routes := r.Routes
+	if sp.Routes != nil {
+		routes = *sp.Routes
+	}
+	checked, err := s.checkRoutes(r, routes)
+	if err != nil {
+		return err
+	}
+	r.Routes = checked
+	return nil
+}
+
+// routerOut is a copy of a router as the store hands it out.
+func routerOut(r *Router) Router {
+	out := *r
+	out.Routes = append([]HostRoute{}, r.Routes...)
+	if r.ExternalGateway != nil {
+		g := *r.ExternalGateway
+		g.ExternalFixedIPs = append([]FixedIP{}, g.ExternalFixedIPs...)
+		out.ExternalGateway = &g
+	}
+	return out
 }
 
 func applyRouterFields(r *Router, sp RouterSpec) {
@@ -75,9 +121,14 @@ func (s *Store) UpdateRouter(index uint64, sp RouterSpec) (Router, error) {
 	if !ok {
 		return Router{}, notFound("RouterNotFound", "Router %s could not be found", sp.ID)
 	}
-	applyRouterFields(r, sp)
-	r.RevisionNumber = index
-	return *r, nil
+	c := *r
+	applyRouterFields(&c, sp)
+	if err := s.applyRouterRouting(index, &c, sp); err != nil {
+		return Router{}, err
+	}
+	c.RevisionNumber = index
+	*r = c
+	return routerOut(r), nil
 }
 
 // RouterInterfaces returns the router's interface ports.
@@ -99,6 +150,12 @@ func (s *Store) DeleteRouter(_ uint64, id string) error {
 	}
 	if len(s.RouterInterfaces(id)) > 0 {
 		return conflict("RouterInUse", "Router %s still has ports", id)
+	}
+	if f := s.floatingIPsOfRouter(id); len(f) > 0 {
+		return conflict("RouterInUse", "Router %s still has floating IPs: %v", id, f)
+	}
+	if gp := s.routers[id].GatewayPortID; gp != "" {
+		s.removePort(gp)
 	}
 	delete(s.routers, id)
 	return nil
@@ -134,7 +191,7 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 	}
 	owner := OwnerRouterInterface
 	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router,
-		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}, routerInterface: true}
+		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}, managed: true}
 	ports, err := s.CreatePorts(index, []PortSpec{spec})
 	if err != nil {
 		return Port{}, err
@@ -152,10 +209,24 @@ func (s *Store) RemoveRouterInterface(_ uint64, router, subnet string) (Port, er
 	}
 	for _, p := range s.RouterInterfaces(router) {
 		for _, f := range p.FixedIPs {
-			if f.SubnetID == subnet {
-				s.removePort(p.ID)
-				return p, nil
+			if f.SubnetID != subnet {
+				continue
 			}
+			if fips := s.floatingIPsThrough(router, subnet); len(fips) > 0 {
+				return Port{}, conflict("RouterInterfaceInUseByFloatingIP",
+					"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", subnet, router)
+			}
+			if r := s.routers[router]; len(r.Routes) > 0 {
+				pfx := netip.MustParsePrefix(s.subnets[subnet].CIDR)
+				for _, rt := range r.Routes {
+					if hop, err := netip.ParseAddr(rt.NextHop); err == nil && pfx.Contains(hop) {
+						return Port{}, conflict("RouterInterfaceInUseByRoute",
+							"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more routes.", subnet, router)
+					}
+				}
+			}
+			s.removePort(p.ID)
+			return p, nil
 		}
 	}
 	return Port{}, notFound("RouterInterfaceNotFoundForSubnet", "Router %s has no interface on subnet %s", router, subnet)
@@ -174,6 +245,9 @@ type ChassisSpec struct {
 	// Nova's os-vif needs them to plug a VM.
 	Bridge       string
 	DatapathType string
+	// BridgeMappings and Gateway: --bridge-mappings and --gateway.
+	BridgeMappings map[string]string
+	Gateway        bool
 }
 
 // DVRMACBase is the first per-chassis DVR MAC; chassis key k gets base+k.
@@ -213,6 +287,11 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 			return Chassis{}, invalid("encap %q is not supported", e)
 		}
 	}
+	for k, v := range sp.BridgeMappings {
+		if !validPhysnet(k) || v == "" {
+			return Chassis{}, invalid("bridge mapping %q:%q: want PHYSNET:BRIDGE", k, v)
+		}
+	}
 	c, ok := s.chassis[sp.Name]
 	if !ok {
 		s.seq.ChassisKey++
@@ -224,6 +303,13 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 	}
 	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
 	c.Bridge, c.DatapathType = sp.Bridge, sp.DatapathType
+	c.BridgeMappings, c.Gateway, c.Unreachable = nil, sp.Gateway, false
+	if len(sp.BridgeMappings) > 0 {
+		c.BridgeMappings = make(map[string]string, len(sp.BridgeMappings))
+		for k, v := range sp.BridgeMappings {
+			c.BridgeMappings[k] = v
+		}
+	}
 	c.Connected, c.LastSeen = sp.Connected, sp.LastSeen
 	return *c, nil
 }

@@ -71,6 +71,20 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 			return err
 		}
 	}
+	for _, id := range sortedKeys(s.fips) {
+		if err := put("floatingip", s.fips[id]); err != nil {
+			return err
+		}
+	}
+	var nbErr error
+	s.EachNeighbour(func(nb Neighbour) {
+		if nbErr == nil {
+			nbErr = put("neighbour", nb)
+		}
+	})
+	if nbErr != nil {
+		return nbErr
+	}
 	for _, r := range s.vipRecords() {
 		if err := put("vip", r); err != nil {
 			return err
@@ -115,6 +129,10 @@ func (s *Store) restoreRecord(rec record) error {
 			}
 			s.ipHint[k] = addr
 		}
+	case "floatingip":
+		return s.restoreFloatingIP(rec.Record)
+	case "neighbour":
+		return s.restoreNeighbour(rec.Record)
 	case "member":
 		var m Member
 		if err := json.Unmarshal(rec.Record, &m); err != nil {

@@ -10,12 +10,13 @@ import (
 
 // Counters are the store's deterministic allocators.
 type Counters struct {
-	NetworkKey uint32            `json:"network_key"`
-	PortKey    uint32            `json:"port_key"`
-	RouterKey  uint32            `json:"router_key"`
-	ChassisKey uint32            `json:"chassis_key"`
-	MAC        uint32            `json:"mac"`
-	SegID      map[string]uint32 `json:"seg_id"` // next candidate per network type
+	NetworkKey    uint32            `json:"network_key"`
+	PortKey       uint32            `json:"port_key"`
+	RouterKey     uint32            `json:"router_key"`
+	ChassisKey    uint32            `json:"chassis_key"`
+	MAC           uint32            `json:"mac"`
+	FloatingIPKey uint32            `json:"floatingip_key,omitempty"`
+	SegID         map[string]uint32 `json:"seg_id"` // next candidate per network type
 }
 
 // Store holds the topology. It is not safe for concurrent use: the FSM
@@ -27,8 +28,11 @@ type Store struct {
 	routers  map[string]*Router
 	chassis  map[string]*Chassis
 	members  map[string]*Member
-	seq      Counters
-	index    uint64 // raft index of the last command applied
+	fips     map[string]*FloatingIP
+	// neighbours: external network → address → MAC, learned by ARP
+	neighbours map[string]map[netip.Addr]string
+	seq        Counters
+	index      uint64 // raft index of the last command applied
 
 	// Indexes, rebuilt from the objects on restore.
 	segIDs   map[string]map[uint32]string     // type → segmentation id → network
@@ -43,19 +47,21 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		networks:  map[string]*Network{},
-		subnets:   map[string]*Subnet{},
-		ports:     map[string]*Port{},
-		routers:   map[string]*Router{},
-		chassis:   map[string]*Chassis{},
-		members:   map[string]*Member{},
-		seq:       Counters{SegID: map[string]uint32{}},
-		segIDs:    map[string]map[uint32]string{},
-		macs:      map[string]map[string]string{},
-		ips:       map[string]map[netip.Addr]string{},
-		netPorts:  map[string]map[string]bool{},
-		ipHint:    map[string]netip.Addr{},
-		vipOwners: map[string]map[netip.Addr]string{},
+		networks:   map[string]*Network{},
+		subnets:    map[string]*Subnet{},
+		ports:      map[string]*Port{},
+		routers:    map[string]*Router{},
+		chassis:    map[string]*Chassis{},
+		members:    map[string]*Member{},
+		fips:       map[string]*FloatingIP{},
+		neighbours: map[string]map[netip.Addr]string{},
+		seq:        Counters{SegID: map[string]uint32{}},
+		segIDs:     map[string]map[uint32]string{},
+		macs:       map[string]map[string]string{},
+		ips:        map[string]map[netip.Addr]string{},
+		netPorts:   map[string]map[string]bool{},
+		ipHint:     map[string]netip.Addr{},
+		vipOwners:  map[string]map[netip.Addr]string{},
 	}
 }
 
@@ -148,7 +154,7 @@ func (s *Store) Ports() []Port {
 func (s *Store) Routers() []Router {
 	out := make([]Router, 0, len(s.routers))
 	for _, id := range sortedKeys(s.routers) {
-		out = append(out, *s.routers[id])
+		out = append(out, routerOut(s.routers[id]))
 	}
 	return out
 }
@@ -159,7 +165,7 @@ func (s *Store) Router(id string) (Router, bool) {
 	if !ok {
 		return Router{}, false
 	}
-	return *r, true
+	return routerOut(r), true
 }
 
 // Chassis returns every chassis.
@@ -207,6 +213,10 @@ type NetworkSpec struct {
 	TenantID       *string
 	Tags           []string
 	DNSDomain      *string
+	// PhysicalNetwork: for flat and vlan networks; fixed at creation.
+	PhysicalNetwork *string
+	// External: router:external.
+	External *bool
 }
 
 // MaxSegmentationID is the largest VNI / GRE key Wyvern hands out (24 bits,
@@ -255,33 +265,24 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	if sp.NetworkType != nil {
 		n.NetworkType = *sp.NetworkType
 	}
-	if n.NetworkType != TypeVXLAN && n.NetworkType != TypeGRE {
-		return Network{}, invalid("provider:network_type %q is not supported (vxlan or gre)", n.NetworkType)
+	if sp.PhysicalNetwork != nil {
+		n.PhysicalNetwork = *sp.PhysicalNetwork
 	}
 	if err := applyNetworkFields(n, sp); err != nil {
 		return Network{}, err
 	}
-	if sp.MTU == nil {
-		n.MTU = 1450
-		if n.NetworkType == TypeGRE {
-			n.MTU = 1458
-		}
+	if err := s.segment(n, sp.SegmentationID); err != nil {
+		return Network{}, err
 	}
-	if sp.SegmentationID != nil {
-		id := *sp.SegmentationID
-		if id < 1 || id > MaxSegmentationID {
-			return Network{}, invalid("provider:segmentation_id %d is outside 1..%d", id, MaxSegmentationID)
+	if sp.MTU == nil {
+		switch n.NetworkType {
+		case TypeVXLAN:
+			n.MTU = 1450
+		case TypeGRE:
+			n.MTU = 1458
+		default:
+			n.MTU = 1500
 		}
-		if owner, used := s.segIDs[n.NetworkType][id]; used {
-			return Network{}, conflict("TunnelIdInUse", "Unable to create the network. The tunnel ID %d is in use by network %s.", id, owner)
-		}
-		n.SegmentationID = id
-	} else {
-		id, ok := s.freeSegID(n.NetworkType)
-		if !ok {
-			return Network{}, conflict("NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
-		}
-		n.SegmentationID = id
 	}
 	s.seq.NetworkKey++
 	n.Key = s.seq.NetworkKey
@@ -307,6 +308,9 @@ func applyNetworkFields(n *Network, sp NetworkSpec) error {
 	}
 	if sp.Shared != nil {
 		n.Shared = *sp.Shared
+	}
+	if sp.External != nil {
+		n.External = *sp.External
 	}
 	if sp.DNSDomain != nil {
 		d, err := checkDNSDomain(*sp.DNSDomain)
@@ -361,16 +365,103 @@ func setProject(project, tenant *string, p, t *string) {
 }
 
 func (s *Store) indexNetwork(n *Network) {
-	if s.segIDs[n.NetworkType] == nil {
-		s.segIDs[n.NetworkType] = map[uint32]string{}
+	if s.segIDs[segKey(*n)] == nil {
+		s.segIDs[segKey(*n)] = map[uint32]string{}
 	}
-	s.segIDs[n.NetworkType][n.SegmentationID] = n.ID
+	s.segIDs[segKey(*n)][n.SegmentationID] = n.ID
 	if s.macs[n.ID] == nil {
 		s.macs[n.ID] = map[string]string{}
 	}
 	if s.netPorts[n.ID] == nil {
 		s.netPorts[n.ID] = map[string]bool{}
 	}
+}
+
+// segment checks a new network's type and physical network and gives it
+// a segmentation id: the one asked for, if free, or the next free one of
+// its type. An overlay's (VNI, GRE key) is unique per type; a vlan's VLAN
+// id is unique per physical network, and a physical network carries one
+// flat network.
+func (s *Store) segment(n *Network, want *uint32) error {
+	switch n.NetworkType {
+	case TypeVXLAN, TypeGRE:
+		if n.PhysicalNetwork != "" {
+			return invalid("provider:physical_network is not allowed for a %s network", n.NetworkType)
+		}
+	case TypeFlat, TypeVLAN:
+		if n.PhysicalNetwork == "" {
+			return invalid("provider:physical_network is required for a %s network", n.NetworkType)
+		}
+		if !validPhysnet(n.PhysicalNetwork) {
+			return invalid("provider:physical_network %q: want up to 64 letters, digits, '-' or '_'", n.PhysicalNetwork)
+		}
+	default:
+		return invalid("provider:network_type %q is not supported (vxlan, gre, flat or vlan)", n.NetworkType)
+	}
+	used := s.segIDs[segKey(*n)]
+	switch n.NetworkType {
+	case TypeFlat:
+		if want != nil && *want != 0 {
+			return invalid("provider:segmentation_id is not allowed for a flat network")
+		}
+		if owner, taken := used[0]; taken {
+			return conflict("FlatNetworkInUse", "Unable to create the flat network. Physical network %s is in use by network %s.", n.PhysicalNetwork, owner)
+		}
+		n.SegmentationID = 0
+		return nil
+	case TypeVLAN:
+		if want == nil {
+			return invalid("provider:segmentation_id (the VLAN id, 1..%d) is required for a vlan network", MaxVLAN)
+		}
+		if *want < 1 || *want > MaxVLAN {
+			return invalid("provider:segmentation_id %d is outside 1..%d", *want, MaxVLAN)
+		}
+		if owner, taken := used[*want]; taken {
+			return conflict("VlanIdInUse", "Unable to create the network. The VLAN %d on physical network %s is in use by network %s.", *want, n.PhysicalNetwork, owner)
+		}
+		n.SegmentationID = *want
+		return nil
+	}
+	if want != nil {
+		id := *want
+		if id < 1 || id > MaxSegmentationID {
+			return invalid("provider:segmentation_id %d is outside 1..%d", id, MaxSegmentationID)
+		}
+		if owner, taken := used[id]; taken {
+			return conflict("TunnelIdInUse", "Unable to create the network. The tunnel ID %d is in use by network %s.", id, owner)
+		}
+		n.SegmentationID = id
+		return nil
+	}
+	id, ok := s.freeSegID(n.NetworkType)
+	if !ok {
+		return conflict("NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
+	}
+	n.SegmentationID = id
+	return nil
+}
+
+// segKey is the space a network's segmentation id is unique in: its
+// overlay type, or its provider type on its physical network.
+func segKey(n Network) string {
+	if IsProvider(n.NetworkType) {
+		return n.NetworkType + ":" + n.PhysicalNetwork
+	}
+	return n.NetworkType
+}
+
+// validPhysnet: a physical network's name is also part of a chassis'
+// --bridge-mappings and of an OVS port name's origin.
+func validPhysnet(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // freeSegID finds the next unused segmentation id of a type, searching
@@ -394,12 +485,25 @@ func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	if !ok {
 		return Network{}, notFound("NetworkNotFound", "Network %s could not be found.", sp.ID)
 	}
-	if sp.NetworkType != nil && *sp.NetworkType != n.NetworkType || sp.SegmentationID != nil && *sp.SegmentationID != n.SegmentationID {
+	if sp.NetworkType != nil && *sp.NetworkType != n.NetworkType || sp.SegmentationID != nil && *sp.SegmentationID != n.SegmentationID ||
+		sp.PhysicalNetwork != nil && *sp.PhysicalNetwork != n.PhysicalNetwork {
 		return Network{}, invalid("provider attributes of an existing network cannot be changed")
 	}
 	c := *n
 	if err := applyNetworkFields(&c, sp); err != nil {
 		return Network{}, err
+	}
+	if n.External && !c.External {
+		for _, id := range sortedKeys(s.routers) {
+			if g := s.routers[id].ExternalGateway; g != nil && g.NetworkID == n.ID {
+				return Network{}, conflict("ExternalNetworkInUse", "External network %s cannot be updated, as it is used by the gateway of router %s.", n.ID, id)
+			}
+		}
+		for _, id := range sortedKeys(s.fips) {
+			if s.fips[id].FloatingNetworkID == n.ID {
+				return Network{}, conflict("ExternalNetworkInUse", "External network %s cannot be updated, as floating IP %s is on it.", n.ID, id)
+			}
+		}
 	}
 	c.RevisionNumber = index
 	*n = c
@@ -426,9 +530,10 @@ func (s *Store) removeNetwork(id string) {
 	for _, sid := range s.subnetIDs(id) {
 		s.removeSubnet(sid)
 	}
-	delete(s.segIDs[n.NetworkType], n.SegmentationID)
+	delete(s.segIDs[segKey(*n)], n.SegmentationID)
 	delete(s.macs, id)
 	delete(s.netPorts, id)
+	delete(s.neighbours, id)
 	delete(s.networks, id)
 }
 
