@@ -158,6 +158,11 @@ const (
 	Replied
 	// PassedOn: not the app's to answer; the packet goes on unchanged.
 	PassedOn
+	// Learned: an ARP reply told a neighbour's MAC on a physical network.
+	Learned
+	// Resolving: the destination's MAC is being asked for by ARP (in
+	// Send); the packet is dropped, as a router does while it resolves.
+	Resolving
 )
 
 func (o Outcome) String() string {
@@ -184,6 +189,10 @@ func (o Outcome) String() string {
 		return "replied"
 	case PassedOn:
 		return "passed_on"
+	case Learned:
+		return "learned"
+	case Resolving:
+		return "resolving"
 	}
 	return "unknown"
 }
@@ -203,6 +212,9 @@ type Answer struct {
 	// Claim asks the controller to record a port as the holder of a
 	// shared address (a replicated write the app cannot make itself).
 	Claim *VIPClaim
+	// Learn asks the controller to record a neighbour's MAC on a
+	// physical network (a replicated write).
+	Learn *topology.Neighbour
 }
 
 // PacketOut is a packet to send through the bridge.

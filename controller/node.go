@@ -71,6 +71,10 @@ type ChassisConfig struct {
 	OVSDB        string // endpoint of the local ovsdb-server
 	Bridge       string
 	DatapathType string
+	// BridgeMappings: physical network → bridge of its uplink; Gateway:
+	// the chassis may host routers' SNAT.
+	BridgeMappings map[string]string
+	Gateway        bool
 }
 
 // Node is one wyvernd.
@@ -92,7 +96,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
-		bridge.Hooks{Claim: n.claimVIP, Programmed: n.programmed, Resync: n.askResync}, log)
+		bridge.Hooks{Claim: n.claimVIP, Learn: n.learnNeighbour, Programmed: n.programmed, Resync: n.askResync}, log)
 	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
 	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
 		var err error
@@ -144,7 +148,8 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.warnOpenDoors()
 	if c := cfg.Chassis; c != nil {
 		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
-			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS}, n.cluster,
+			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS,
+			BridgeMappings: c.BridgeMappings, Gateway: c.Gateway}, n.cluster,
 			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
 	}
 	return n, nil
@@ -283,6 +288,16 @@ func (n *Node) claimVIP(ctx context.Context, c app.VIPClaim) error {
 		return errors.New("no cluster")
 	}
 	_, err := n.cluster.Propose(ctx, cluster.CmdVIPOwner, cluster.VIPOwner{Port: c.PortID, IP: c.IP.String()})
+	return err
+}
+
+// learnNeighbour records a neighbour's MAC on a physical network: the
+// bridges' hook.
+func (n *Node) learnNeighbour(ctx context.Context, nb topology.Neighbour) error {
+	if n.cluster == nil {
+		return errors.New("no cluster")
+	}
+	_, err := n.cluster.Propose(ctx, cluster.CmdNeighbourLearn, cluster.NeighbourLearn{Neighbour: nb})
 	return err
 }
 

@@ -13,12 +13,12 @@
 //	              reg6=<port> (anything else)                     → drop, counted
 //	              reg6=<port> with port security off               → ServiceClassifier
 //	L2Lookup      metadata=<net>,dl_dst=<port MAC> → reg7=port key, Egress
-//	              metadata=<net>,FromTunnel=0,dl_dst=<router interface MAC> → reg5=router key, L3Lookup
+//	              metadata=<net>,FromRemote=0,dl_dst=<router interface MAC> → reg5=router key, L3Lookup
 //	              dl_dst=multicast                 → Flood
-//	Flood         metadata=<net>,FromTunnel=0      → local ports, one copy per other hosting chassis
-//	              metadata=<net>,FromTunnel=1      → local ports only
+//	Flood         metadata=<net>,FromRemote=0      → local ports, one copy per other hosting chassis
+//	              metadata=<net>,FromRemote=1      → local ports only
 //	Delivery      reg7=<local port>                → out its ofport
-//	              reg7=<local port>,FromTunnel=1,dl_src=<a DVR MAC>,ip,nw_dst=<its IP> →
+//	              reg7=<local port>,FromRemote=1,dl_src=<a DVR MAC>,ip,nw_dst=<its IP> →
 //	                  eth_src←router MAC on its subnet, out its ofport
 //
 // A packet a router routed on another chassis arrives with that chassis'
@@ -105,7 +105,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			// from a tunnel was routed by the chassis that sent it.
 			out = append(out, of.Flow{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityKnown,
 				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.RouterObject(ri.Router.Key)),
-				Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0).EthDst(ri.MAC),
+				Match:  of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromRemote, 0).EthDst(ri.MAC),
 				Actions: []of.Action{of.SetReg(pipeline.RouterKey, uint64(ri.Router.Key)),
 					of.GotoTable{Table: pipeline.Table(pipeline.L3Lookup)}}})
 		}
@@ -120,7 +120,8 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 }
 
 // flood is head-end replication in a network: to its local ports, and one
-// copy to each other chassis hosting it.
+// copy to each other chassis hosting it (a flat or vlan network: one copy
+// out its physical network).
 func flood(v *view.View, br view.Bridge, n view.Network) []of.Flow {
 	var toLocal []of.Action
 	for _, p := range v.NetworkPorts(n.ID) {
@@ -129,21 +130,29 @@ func flood(v *view.View, br view.Bridge, n view.Network) []of.Flow {
 		}
 	}
 	var toRemote []of.Action
-	for _, c := range v.NetworkHosts(n.ID) {
-		if c == br.Chassis {
-			continue
+	if n.Provider() {
+		// One copy, out the physical network, whose switches flood it to
+		// every chassis and host on it; never through tunnels.
+		if port, ok := br.PhysicalPorts[n.PhysicalNetwork]; ok {
+			toRemote = tunnels.ToPhysical(n, port)
 		}
-		if steer, ok := tunnels.Steer(v, br, n, c); ok {
-			toRemote = append(toRemote, steer...)
+	} else {
+		for _, c := range v.NetworkHosts(n.ID) {
+			if c == br.Chassis {
+				continue
+			}
+			if steer, ok := tunnels.Steer(v, br, n, c); ok {
+				toRemote = append(toRemote, steer...)
+			}
 		}
 	}
 	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
 	return []of.Flow{
 		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
-			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 0),
+			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromRemote, 0),
 			Actions: append(append([]of.Action{}, toLocal...), toRemote...)},
 		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
-			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromTunnel, 1),
+			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromRemote, 1),
 			Actions: toLocal},
 	}
 }
@@ -267,7 +276,7 @@ func routedDelivery(v *view.View, p view.Port) []of.Flow {
 			}
 			out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityRouted,
 				Cookie: pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
-				Match: of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 1).
+				Match: of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromRemote, 1).
 					WithMasked(of.FieldEthSrc, of.MACValue(topology.DVRMACPrefix), of.MACValue(topology.DVRMACMask)).
 					EthType(of.EthTypeIPv4).IPv4Dst(s.prefix),
 				Actions: []of.Action{of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)},

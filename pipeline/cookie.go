@@ -56,6 +56,7 @@ const (
 	AppPortSecurity App = 6 // reserved: port security lives in l2pop; values are never reused
 	AppDHCP         App = 7
 	AppDNS          App = 8
+	AppNAT          App = 9
 	AppTest         App = 255 // flows installed by tests
 )
 
@@ -77,6 +78,8 @@ func (a App) String() string {
 		return "dhcp"
 	case AppDNS:
 		return "dns"
+	case AppNAT:
+		return "nat"
 	case AppTest:
 		return "test"
 	}

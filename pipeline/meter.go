@@ -11,14 +11,17 @@ import (
 // unknown destinations spends its own port's meter and nobody else's.
 //
 //	meter <port key>    punts of packets a local VM port sent (PortPuntFlows)
-//	MeterFromTunnels    table-miss punts: packets with no local source port
+//	MeterFromRemotes    table-miss punts: packets with no local source port
 //	MeterAnnouncements  gratuitous ARPs for shared addresses (VIP learning)
 //	MeterICMPErrors     routed packets the router answers with an ICMP error:
 //	                    TTL ran out, or too big for the network routed to
+//	MeterNeighbours     ARP replies to a router on a physical network, and
+//	                    routed packets waiting for one
 const (
-	MeterFromTunnels   uint32 = 0xffff0000 // OFPM_MAX, the largest meter id
+	MeterFromRemotes   uint32 = 0xffff0000 // OFPM_MAX, the largest meter id
 	MeterAnnouncements uint32 = 0xfffeffff
 	MeterICMPErrors    uint32 = 0xfffefffe
+	MeterNeighbours    uint32 = 0xfffefffd
 )
 
 // PortMeter is the meter of a local port's punts: its port key. Port keys
@@ -41,10 +44,12 @@ func PortPuntFlows(mode Mode, key uint32) []of.Flow {
 		if s.Miss.Kind != MissPunt {
 			continue
 		}
-		out = append(out, of.Flow{Table: s.First, Priority: PriorityPortPunt,
-			Cookie:  NewCookie(0, AppPipeline, PortObject(key)),
-			Match:   of.Match{}.Reg(SrcPortKey, uint64(key)),
-			Actions: []of.Action{Punt(s.Miss.Reason, PortMeter(key))}})
+		for _, t := range s.missTables() {
+			out = append(out, of.Flow{Table: t, Priority: PriorityPortPunt,
+				Cookie:  NewCookie(0, AppPipeline, PortObject(key)),
+				Match:   of.Match{}.Reg(SrcPortKey, uint64(key)),
+				Actions: []of.Action{Punt(s.Miss.Reason, PortMeter(key))}})
+		}
 	}
 	return out
 }

@@ -8,10 +8,12 @@ import (
 )
 
 // TestPortPuntFlows: reactive mode gives a port one metered punt flow in
-// every stage whose miss punts, just above the miss; proactive none.
+// every table whose miss punts (L3Lookup's second table too), just above
+// the miss; proactive none.
 func TestPortPuntFlows(t *testing.T) {
 	got := of.FormatFlows(PortPuntFlows(Reactive, 7), Names())
 	want := []string{
+		"cookie=0x11000000007, table=66, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",
 		"cookie=0x11000000007, table=ARPResponder, priority=1,reg6=0x7 actions=controller(userdata=02,meter_id=7)",
 		"cookie=0x11000000007, table=L2Lookup, priority=1,reg6=0x7 actions=controller(userdata=01,meter_id=7)",
 		"cookie=0x11000000007, table=L3Lookup, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",
@@ -24,7 +26,7 @@ func TestPortPuntFlows(t *testing.T) {
 	}
 	flows := append(PortPuntFlows(Reactive, 9), PortPuntFlows(Reactive, 7)...)
 	flows = append(flows, MissFlows(Reactive, 1)...)
-	if got, want := Meters(flows), []uint32{7, 9, MeterFromTunnels}; !slices.Equal(got, want) {
+	if got, want := Meters(flows), []uint32{7, 9, MeterFromRemotes}; !slices.Equal(got, want) {
 		t.Errorf("Meters = %v, want %v", got, want)
 	}
 	if got := Meters(MissFlows(Proactive, 1)); len(got) != 0 {

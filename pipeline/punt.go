@@ -23,11 +23,13 @@ const (
 	ReasonVIPAnnouncement                       // ARPResponder: a gratuitous ARP for a shared address
 	ReasonDHCP                                  // DHCP: a VM's DHCPv4 request; the flow's data is the port's reply
 	ReasonDNS                                   // DNS: a VM's DNS query
+	ReasonNeighbour                             // Uplink: an ARP reply to a router's address on a physical network
+	ReasonResolve                               // L3Lookup, SNAT: a routed packet to an address on a physical network whose MAC is not known yet
 )
 
 // PuntReasons lists every declared reason (a test holds each to one app).
 var PuntReasons = []PuntReason{ReasonL2Miss, ReasonARPMiss, ReasonRouteMiss, ReasonTTLExpired, ReasonTooBig, ReasonVIPAnnouncement,
-	ReasonDHCP, ReasonDNS}
+	ReasonDHCP, ReasonDNS, ReasonNeighbour, ReasonResolve}
 
 func (r PuntReason) String() string {
 	switch r {
@@ -47,6 +49,10 @@ func (r PuntReason) String() string {
 		return "dhcp"
 	case ReasonDNS:
 		return "dns"
+	case ReasonNeighbour:
+		return "neighbour"
+	case ReasonResolve:
+		return "resolve"
 	}
 	return fmt.Sprintf("reason%d", uint8(r))
 }

@@ -5,7 +5,8 @@ import "github.com/wyvern-sdn/wyvern/ofctl/of"
 // The pipeline's register layout.
 //
 //	metadata[0..63]  NetworkKey   logical network of the packet
-//	reg0[0]          FromTunnel   packet entered through a tunnel port
+//	reg0[0]          FromRemote   packet entered from another chassis: a tunnel port or a physical network
+//	reg0[4]          FromPhysical packet entered from a physical network (a bridge mapping's patch port)
 //	reg0[1]          Routed       packet was routed by DVR on this chassis
 //	reg0[2]          PktLarger    packet is larger than the MTU of the network it is routed to
 //	reg0[3]          MTUChecked   L3Lookup has checked the packet against that MTU
@@ -13,16 +14,23 @@ import "github.com/wyvern-sdn/wyvern/ofctl/of"
 //	reg6[0..31]      SrcPortKey   logical port the packet came from
 //	reg7[0..31]      DstPortKey   logical port the packet goes to
 var (
-	NetworkKey = of.RegField{Name: "NetworkKey", Field: of.FieldMetadata, Ofs: 0, Bits: 64}
-	FromTunnel = of.RegField{Name: "FromTunnel", Field: of.FieldReg0, Ofs: 0, Bits: 1}
-	Routed     = of.RegField{Name: "Routed", Field: of.FieldReg0, Ofs: 1, Bits: 1}
-	PktLarger  = of.RegField{Name: "PktLarger", Field: of.FieldReg0, Ofs: 2, Bits: 1}
-	MTUChecked = of.RegField{Name: "MTUChecked", Field: of.FieldReg0, Ofs: 3, Bits: 1}
-	RouterKey  = of.RegField{Name: "RouterKey", Field: of.FieldReg5, Ofs: 0, Bits: 32}
-	SrcPortKey = of.RegField{Name: "SrcPortKey", Field: of.FieldReg6, Ofs: 0, Bits: 32}
-	DstPortKey = of.RegField{Name: "DstPortKey", Field: of.FieldReg7, Ofs: 0, Bits: 32}
+	NetworkKey   = of.RegField{Name: "NetworkKey", Field: of.FieldMetadata, Ofs: 0, Bits: 64}
+	FromRemote   = of.RegField{Name: "FromRemote", Field: of.FieldReg0, Ofs: 0, Bits: 1}
+	Routed       = of.RegField{Name: "Routed", Field: of.FieldReg0, Ofs: 1, Bits: 1}
+	PktLarger    = of.RegField{Name: "PktLarger", Field: of.FieldReg0, Ofs: 2, Bits: 1}
+	MTUChecked   = of.RegField{Name: "MTUChecked", Field: of.FieldReg0, Ofs: 3, Bits: 1}
+	FromPhysical = of.RegField{Name: "FromPhysical", Field: of.FieldReg0, Ofs: 4, Bits: 1}
+	RouterKey    = of.RegField{Name: "RouterKey", Field: of.FieldReg5, Ofs: 0, Bits: 32}
+	SrcPortKey   = of.RegField{Name: "SrcPortKey", Field: of.FieldReg6, Ofs: 0, Bits: 32}
+	DstPortKey   = of.RegField{Name: "DstPortKey", Field: of.FieldReg7, Ofs: 0, Bits: 32}
 )
 
 // RegFields lists every declared register field, for the overlap test and
 // for documentation.
-var RegFields = []of.RegField{NetworkKey, FromTunnel, Routed, PktLarger, MTUChecked, RouterKey, SrcPortKey, DstPortKey}
+var RegFields = []of.RegField{NetworkKey, FromRemote, Routed, PktLarger, MTUChecked, FromPhysical, RouterKey, SrcPortKey, DstPortKey}
+
+// RouterZone is the conntrack zone of a router's NAT on every chassis:
+// its floating IPs' DNAT and SNAT, its port forwardings and its
+// gateway's SNAT share it. Zones 0x8000 and up are routers'; the rest is
+// left to ports.
+func RouterZone(key uint32) uint16 { return 0x8000 | uint16(key&0x7fff) }

@@ -66,7 +66,21 @@ type Stage struct {
 	// proactive mode.
 	Miss          Miss
 	ProactiveMiss Miss
-	Does          string
+	// MissTables is how many of the region's first tables end in the
+	// stage's miss (default 1): L3Lookup's second table holds what a
+	// router with a gateway did not route but owns (an address of its own
+	// subnets), which misses as L3Lookup does.
+	MissTables uint8
+	Does       string
+}
+
+// missTables are the tables that end in the stage's miss.
+func (s Stage) missTables() []uint8 {
+	out := []uint8{s.First}
+	for i := uint8(1); i < s.MissTables; i++ {
+		out = append(out, s.First+i)
+	}
+	return out
 }
 
 // Table is the stage's main table number.
@@ -82,7 +96,9 @@ func gotoStage(name string) Miss { return Miss{Kind: MissGoto, Goto: name} }
 // on the switch, miss flows and docs/pipeline.md all follow from it.
 var Stages = numbered([]Stage{
 	{Name: "Classifier", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
-		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromTunnel; anything else dropped"},
+		Does: "local VM port → reg6, metadata; tunnel port + tun_id → metadata, FromRemote; a physical network's patch port + its VLAN (popped) or none → metadata, FromRemote, FromPhysical, Uplink; anything else dropped"},
+	{Name: "Uplink", Size: 5, Owner: AppNAT, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
+		Does: "from a physical network: ARP for a floating IP (its port's chassis), a router gateway (its gateway chassis) or a router interface (the router's chassis on that network) → reply built in OVS; ARP replies to them → punt (neighbour learned); to a floating IP or port forwarding → ct DNAT; to a router gateway → ct un-SNAT; then the router routes it (L3Lookup); anything else → L2Lookup"},
 	{Name: "DHCP", Size: 5, Owner: AppDHCP, Miss: gotoStage("PortSecurity"), ProactiveMiss: gotoStage("PortSecurity"),
 		Does: "a local VM port's DHCPv4 request (its MAC, UDP 68→67, to broadcast or the server address) → punt with the port's whole reply encoded in the flow, answered on this chassis; before port security, which would drop a request from 0.0.0.0"},
 	{Name: "PortSecurity", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
@@ -95,8 +111,10 @@ var Stages = numbered([]Stage{
 		Does: "a local VM port's DNS query (UDP to port 53) in a network with a dns_domain → punt: names of the VM's own network answered on this chassis, other queries re-injected unchanged into L2Lookup"},
 	{Name: "L2Lookup", Size: 10, Owner: AppL2Pop, Miss: punt(ReasonL2Miss), ProactiveMiss: gotoStage("Flood"),
 		Does: "router MAC → L3Lookup; known MAC → reg7, Egress; broadcast → Flood; miss → punt (reactive) or Flood"},
-	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt(ReasonRouteMiss), ProactiveMiss: drop,
+	{Name: "L3Lookup", Size: 10, Owner: AppDVR, Miss: punt(ReasonRouteMiss), ProactiveMiss: drop, MissTables: 2,
 		Does: "echo request to a gateway of the router → reply built in OVS; TTL ≤ 1 → punt (ICMP time exceeded); to a network of smaller MTU → check_pkt_larger, too big → punt (ICMP fragmentation needed); known destination of the router → eth_dst←VM MAC, dec_ttl, eth_src←router MAC of its subnet and Delivery (local) or ←this chassis' DVR MAC and the tunnel (remote); miss → punt (reactive) or drop"},
+	{Name: "SNAT", Size: 5, Owner: AppNAT, Miss: drop, ProactiveMiss: drop,
+		Does: "routed to outside the router: from a floating IP's or port forwarding's address on its chassis → ct SNAT to it; on the router's gateway chassis → ct SNAT to the gateway address; elsewhere → to the gateway chassis (tunnel or physical network); then to the next hop on the external network (its MAC learned by ARP), tagged, out the uplink"},
 	{Name: "Egress", Size: 10, Owner: AppTunnels, Miss: drop, ProactiveMiss: drop,
 		Does: "remote destination → tun_dst, tun_id, out the tunnel; local → Delivery"},
 	{Name: "Flood", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
@@ -122,6 +140,8 @@ func numbered(stages []Stage) []Stage {
 // Stage names as constants, so callers do not spell strings.
 const (
 	Classifier        = "Classifier"
+	Uplink            = "Uplink"
+	SNAT              = "SNAT"
 	DHCP              = "DHCP"
 	PortSecurity      = "PortSecurity"
 	ServiceClassifier = "ServiceClassifier"
@@ -180,18 +200,20 @@ func MissFlows(mode Mode, round uint16) []of.Flow {
 		if mode == Proactive {
 			miss = s.ProactiveMiss
 		}
-		f := of.Flow{
-			Table:    s.First,
-			Priority: 0,
-			Cookie:   NewCookie(round, AppPipeline, uint64(s.First)),
+		for _, t := range s.missTables() {
+			f := of.Flow{
+				Table:    t,
+				Priority: 0,
+				Cookie:   NewCookie(round, AppPipeline, uint64(t)),
+			}
+			switch miss.Kind {
+			case MissGoto:
+				f.Actions = []of.Action{of.GotoTable{Table: Table(miss.Goto)}}
+			case MissPunt:
+				f.Actions = []of.Action{Punt(miss.Reason, MeterFromRemotes)}
+			}
+			out = append(out, f)
 		}
-		switch miss.Kind {
-		case MissGoto:
-			f.Actions = []of.Action{of.GotoTable{Table: Table(miss.Goto)}}
-		case MissPunt:
-			f.Actions = []of.Action{Punt(miss.Reason, MeterFromTunnels)}
-		}
-		out = append(out, f)
 	}
 	return out
 }

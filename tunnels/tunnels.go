@@ -6,9 +6,11 @@
 // Tables it owns: Classifier and Egress.
 //
 //	Classifier  in_port=<VM>                  → reg6=port key, metadata=network key, PortSecurity
-//	            in_port=<tunnel>,tun_id=<seg> → FromTunnel=1, metadata=network key, L2Lookup
+//	            in_port=<tunnel>,tun_id=<seg> → FromRemote=1, metadata=network key, L2Lookup
+//	            in_port=<patch>,dl_vlan=<vid>|no VLAN → pop_vlan, FromRemote=1, FromPhysical=1, metadata, Uplink
 //	Egress      reg7=<local port>             → Delivery
-//	            reg7=<remote port>,FromTunnel=0 → tun_dst=<chassis encap_ip>, tun_id=<seg>, out <tunnel>
+//	            reg7=<remote port>,FromRemote=0 → tun_dst=<chassis encap_ip>, tun_id=<seg>, out <tunnel>
+//	                                           (flat/vlan: [push_vlan, vlan_vid], out <patch>)
 //
 // One flow-based tunnel port per encapsulation serves every remote
 // chassis: the flow sets tun_dst, so adding a chassis adds flows, not ports.
@@ -60,6 +62,12 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	var out []of.Flow
 	want := func(obj uint64) bool { return objs == nil || objs[obj] }
 	for _, n := range v.HostedNetworks(br.Chassis) {
+		if n.Provider() {
+			if f, ok := physicalIngress(br, n); ok && want(pipeline.NetworkObject(n.Key)) {
+				out = append(out, f)
+			}
+			continue
+		}
 		// Without a tunnel port of the network's type the bridge still
 		// switches locally; it just carries the network to nobody.
 		if tun, ok := br.TunnelPorts[n.Type]; ok && want(pipeline.NetworkObject(n.Key)) {
@@ -68,7 +76,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 				Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
 				Match:  of.Match{}.InPort(tun).TunID(uint64(n.SegmentationID)),
 				Actions: []of.Action{
-					of.SetReg(pipeline.FromTunnel, 1),
+					of.SetReg(pipeline.FromRemote, 1),
 					of.WriteMetadata{Value: uint64(n.Key)},
 					of.GotoTable{Table: pipeline.Table(pipeline.L2Lookup)},
 				},
@@ -103,6 +111,43 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	return out
 }
 
+// physicalIngress classifies what a flat or vlan network's physical
+// network brings in through its patch port: untagged for flat, its VLAN
+// (popped) for vlan. The packet came from another chassis or from
+// outside: it is never sent back out, to the physical network or into a
+// tunnel. Uplink sees it first (floating IPs, router gateways).
+func physicalIngress(br view.Bridge, n view.Network) (of.Flow, bool) {
+	port, ok := br.PhysicalPorts[n.PhysicalNetwork]
+	if !ok {
+		return of.Flow{}, false
+	}
+	m := of.Match{}.InPort(port)
+	var actions []of.Action
+	if vid := n.VLAN(); vid != 0 {
+		m = m.VLAN(vid)
+		actions = append(actions, of.PopVLAN{})
+	} else {
+		m = m.NoVLAN()
+	}
+	actions = append(actions,
+		of.SetReg(pipeline.FromRemote, 1),
+		of.SetReg(pipeline.FromPhysical, 1),
+		of.WriteMetadata{Value: uint64(n.Key)},
+		of.GotoTable{Table: pipeline.Table(pipeline.Uplink)})
+	return of.Flow{Table: pipeline.Table(pipeline.Classifier), Priority: PriorityTunnel,
+		Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.NetworkObject(n.Key)),
+		Match:  m, Actions: actions}, true
+}
+
+// ToPhysical are the actions that put a packet of a flat or vlan network
+// on its physical network through port: tagged with its VLAN, or not.
+func ToPhysical(n view.Network, port uint32) []of.Action {
+	if vid := n.VLAN(); vid != 0 {
+		return []of.Action{of.PushVLAN{}, of.SetField{Field: of.FieldVLANVID, Value: of.VLANPresent | uint64(vid)}, of.Output{Port: port}}
+	}
+	return []of.Action{of.Output{Port: port}}
+}
+
 // classify is the Classifier flow of a local port.
 func classify(p view.Port) of.Flow {
 	return of.Flow{
@@ -134,14 +179,24 @@ func Egress(v *view.View, br view.Bridge, n view.Network, p view.Port) (of.Flow,
 	}
 	// Never send what came from a tunnel back into one.
 	return of.Flow{Table: egress, Priority: PriorityPort, Cookie: ck,
-		Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromTunnel, 0),
+		Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromRemote, 0),
 		Actions: steer}, true
 }
 
 // Steer returns the actions that send a packet of network n to a remote
 // chassis: tunnel destination, key, and the tunnel port of the network's
-// encapsulation. ok is false when either end lacks the encapsulation.
+// encapsulation; for a flat or vlan network, its physical network (whose
+// switches deliver it by MAC). ok is false when either end lacks the
+// encapsulation or the physical network.
 func Steer(v *view.View, br view.Bridge, n view.Network, chassis string) ([]of.Action, bool) {
+	if n.Provider() {
+		port, ok := br.PhysicalPorts[n.PhysicalNetwork]
+		c, ok2 := v.Chassis(chassis)
+		if !ok || !ok2 || !c.Reaches(n) {
+			return nil, false
+		}
+		return ToPhysical(n, port), true
+	}
 	tun, ok := br.TunnelPorts[n.Type]
 	if !ok {
 		return nil, false
@@ -252,6 +307,9 @@ func Probes(v *view.View, br view.Bridge) []Probe {
 	seen := map[netip.Addr]bool{}
 	var out []Probe
 	for _, n := range reachable(v, br.Chassis) {
+		if n.Provider() {
+			continue // no tunnel: the physical network's switches carry it
+		}
 		for _, host := range v.NetworkHosts(n.ID) {
 			if host == br.Chassis {
 				continue

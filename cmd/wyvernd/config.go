@@ -35,6 +35,8 @@ type Config struct {
 	OVSDB        string   `mapstructure:"ovsdb"`
 	Chassis      string   `mapstructure:"chassis"`
 	EncapIP      string   `mapstructure:"encap-ip"`
+	BridgeMaps   []string `mapstructure:"bridge-mappings"`
+	Gateway      bool     `mapstructure:"gateway"`
 	Bridge       string   `mapstructure:"bridge"`
 	DatapathType string   `mapstructure:"datapath-type"`
 	Forwarding   string   `mapstructure:"forwarding"`
@@ -89,6 +91,8 @@ func flags() *pflag.FlagSet {
 	fs.String("ovsdb", "", "manage the local OVS at unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (empty: no local OVS)")
 	fs.String("chassis", "", "chassis name of the local OVS (default: node-id)")
 	fs.String("encap-ip", "", "tunnel endpoint address of the local chassis (required with --ovsdb)")
+	fs.StringSlice("bridge-mappings", nil, "physical networks this chassis reaches, PHYSNET:BRIDGE[,...]: each an existing OVS bridge holding the uplink (e.g. physnet1:br-ex); wyvernd patches the integration bridge to each")
+	fs.Bool("gateway", false, "this chassis may host routers' centralized SNAT (a gateway chassis); it needs a bridge mapping of the external network")
 	fs.String("bridge", "br-int", "integration bridge")
 	fs.String("datapath-type", "system", "system or netdev, for the bridge wyvernd creates")
 	fs.String("forwarding", "reactive", "reactive|proactive")
@@ -201,6 +205,11 @@ func (c Config) Validate() error {
 		if c.DatapathType != "system" && c.DatapathType != "netdev" {
 			errs = append(errs, fmt.Errorf("--datapath-type %q: want system or netdev", c.DatapathType))
 		}
+		if _, err := c.bridgeMappings(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if len(c.BridgeMaps) > 0 || c.Gateway {
+		errs = append(errs, errors.New("--bridge-mappings and --gateway describe the local chassis: they need --ovsdb"))
 	}
 	if network, _, err := ofctl.ParseAddr(c.OpenFlowAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--openflow-addr: %w", err))
@@ -246,6 +255,28 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// bridgeMappings parses --bridge-mappings: PHYSNET:BRIDGE pairs, each
+// physical network once, each bridge neither the integration bridge nor
+// another mapping's.
+func (c Config) bridgeMappings() (map[string]string, error) {
+	out := map[string]string{}
+	bridges := map[string]bool{}
+	for _, m := range c.BridgeMaps {
+		physnet, br, ok := strings.Cut(strings.TrimSpace(m), ":")
+		if !ok || physnet == "" || br == "" || strings.ContainsAny(physnet, ":/ ") {
+			return nil, fmt.Errorf("--bridge-mappings %q: want PHYSNET:BRIDGE", m)
+		}
+		if _, dup := out[physnet]; dup {
+			return nil, fmt.Errorf("--bridge-mappings: physical network %s is mapped twice", physnet)
+		}
+		if br == c.Bridge || bridges[br] {
+			return nil, fmt.Errorf("--bridge-mappings: bridge %s is the integration bridge or mapped twice", br)
+		}
+		out[physnet], bridges[br] = br, true
+	}
+	return out, nil
 }
 
 // clusterSecret reads --cluster-secret-file (surrounding white space is

@@ -46,8 +46,9 @@ func run(args []string) error {
 	mode, _ := pipeline.ParseMode(cfg.Forwarding)
 	var chassis *controller.ChassisConfig
 	if cfg.OVSDB != "" {
+		mappings, _ := cfg.bridgeMappings() // checked by Validate
 		chassis = &controller.ChassisConfig{Name: cfg.Chassis, EncapIP: cfg.EncapIP, OVSDB: cfg.OVSDB,
-			Bridge: cfg.Bridge, DatapathType: cfg.DatapathType}
+			Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, BridgeMappings: mappings, Gateway: cfg.Gateway}
 	}
 	secret, err := cfg.clusterSecret()
 	if err != nil {

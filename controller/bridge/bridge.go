@@ -119,6 +119,9 @@ type Hooks struct {
 	// Claim records a port as the holder of a shared address (a
 	// replicated write); called in a goroutine of its own.
 	Claim func(ctx context.Context, c app.VIPClaim) error
+	// Learn records a neighbour's MAC on a physical network (a
+	// replicated write); called in a goroutine of its own.
+	Learn func(ctx context.Context, nb topology.Neighbour) error
 	// Programmed tells the chassis which of the local bridge's plugged
 	// ports it now holds every flow of: their ofports, by port id.
 	Programmed func(ports map[string]uint32)
@@ -146,6 +149,7 @@ type Manager struct {
 	// claims in flight, so that a flood of announcements of one address
 	// becomes one write
 	claiming sync.Map
+	learning sync.Map
 }
 
 // NewManager builds a manager; hooks may be zero.

@@ -385,7 +385,7 @@ func TestMeters(t *testing.T) {
 	a2, _ := r.f.Store.Port("a2")
 	b1, _ := r.f.Store.Port("b1")
 	ovstest.Eventually(t, 5*time.Second, "replay with meters", func() bool {
-		return slices.Equal(meterIDs(), []uint32{a1.Key, a2.Key, b1.Key, pipeline.MeterFromTunnels})
+		return slices.Equal(meterIDs(), []uint32{a1.Key, a2.Key, b1.Key, pipeline.MeterFromRemotes})
 	})
 	sw.mu.Lock()
 	if m := sw.meters[a1.Key]; m.Rate != 50 || m.Burst != 20 {
@@ -396,7 +396,7 @@ func TestMeters(t *testing.T) {
 	r.m.SetLocal(Local{DPID: 1, Bridge: topologytest.Bridge("hv1"), Bindings: r.bindings("hv1")})
 	r.m.Update(view.Build(r.f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a1"}}, false)
 	ovstest.Eventually(t, 5*time.Second, "a1's meter gone with it", func() bool {
-		return slices.Equal(meterIDs(), []uint32{a2.Key, b1.Key, pipeline.MeterFromTunnels})
+		return slices.Equal(meterIDs(), []uint32{a2.Key, b1.Key, pipeline.MeterFromRemotes})
 	})
 }
 

@@ -48,12 +48,14 @@ func (m *Manager) Debug(ctx context.Context, node string, v *view.View, switches
 		for _, ms := range stats {
 			e := map[string]any{"meter_id": ms.ID, "packets": ms.Packets, "dropped": ms.Dropped}
 			switch ms.ID {
-			case pipeline.MeterFromTunnels:
-				e["serves"] = "punts from tunnels"
+			case pipeline.MeterFromRemotes:
+				e["serves"] = "punts of packets from other chassis (tunnels, physical networks)"
 			case pipeline.MeterAnnouncements:
 				e["serves"] = "VIP announcements"
 			case pipeline.MeterICMPErrors:
 				e["serves"] = "routed packets answered with an ICMP error"
+			case pipeline.MeterNeighbours:
+				e["serves"] = "ARP of routers' next hops on physical networks"
 			default:
 				e["serves"], e["port_id"] = "port", portID(uint64(ms.ID))
 			}

@@ -50,6 +50,8 @@ type loop struct {
 	meters []uint32 // the meters installed flows punt through
 	held   []heldPunt
 	probed map[netip.Addr]time.Time
+	// solicited is when the next hops' MACs were last asked for.
+	solicited time.Time
 }
 
 type rejection struct {
@@ -94,6 +96,8 @@ func (l *loop) run(ctx context.Context) error {
 	defer tick.Stop()
 	probeTick := time.NewTicker(probeRefresh / 5)
 	defer probeTick.Stop()
+	solicitTick := time.NewTicker(solicitRetry)
+	defer solicitTick.Stop()
 	delay := l.m.cfg.RetryDelay
 	var retry <-chan time.Time
 	for {
@@ -111,6 +115,9 @@ func (l *loop) run(ctx context.Context) error {
 			continue
 		case <-probeTick.C:
 			l.probe(ctx)
+			continue
+		case <-solicitTick.C:
+			l.solicit(ctx)
 			continue
 		case <-retry:
 			retry = nil
@@ -156,12 +163,14 @@ func (l *loop) step(ctx context.Context) error {
 	synced := l.synced
 	l.mu.Unlock()
 	was := l.local
+	before := l.eff
 	factsChanged := (was == nil) != (local == nil) || was != nil && local != nil && !was.Bridge.Equal(local.Bridge)
 	if !synced || full || factsChanged {
 		if err := l.replay(ctx, eff, local); err != nil {
 			l.pending.add(nil, true)
 			return err
 		}
+		before = nil // announce everything served
 		l.retryHeld(ctx)
 	} else {
 		if local != nil {
@@ -185,6 +194,8 @@ func (l *loop) step(ctx context.Context) error {
 		}
 	}
 	l.probe(ctx)
+	l.announce(ctx, before)
+	l.solicit(ctx)
 	l.reportProgrammed(nil)
 	return nil
 }

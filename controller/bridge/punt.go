@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
@@ -221,6 +222,9 @@ func (l *loop) delivered(req *puntRequest) {
 	if a.Claim != nil {
 		l.m.claim(*a.Claim)
 	}
+	if a.Learn != nil {
+		l.m.learn(*a.Learn)
+	}
 	if ce := l.log.Check(zap.DebugLevel, "punt answered"); ce != nil {
 		ce.Write(zap.Stringer("reason", req.punt.Reason), zap.Uint32("in-port", req.punt.InPort),
 			zap.Stringer("outcome", a.Outcome), zap.Int("flows", len(a.Flows)))
@@ -250,6 +254,28 @@ func (m *Manager) claim(c app.VIPClaim) {
 	}()
 }
 
+// learn records a neighbour's MAC through the cluster, once at a time per
+// address.
+func (m *Manager) learn(nb topology.Neighbour) {
+	if m.hooks.Learn == nil {
+		return
+	}
+	key := nb.NetworkID + " " + nb.IP
+	if _, busy := m.learning.LoadOrStore(key, true); busy {
+		return
+	}
+	go func() {
+		defer m.learning.Delete(key)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.hooks.Learn(ctx, nb); err != nil {
+			m.log.Warn("recording a neighbour failed", zap.String("network", nb.NetworkID), zap.String("ip", nb.IP), zap.Error(err))
+			return
+		}
+		m.log.Info("neighbour learned", zap.String("network", nb.NetworkID), zap.String("ip", nb.IP), zap.String("mac", nb.MAC))
+	}()
+}
+
 // heldAnswers are the held punts a new view answers, and the adds of
 // their flows, which go in the bundle that brings the view to the bridge.
 type heldAnswers struct {
@@ -272,7 +298,7 @@ func (l *loop) answerHeld() heldAnswers {
 	answers := map[heldFor]app.Answer{} // one answer per destination and view
 	for _, h := range l.held {
 		a, ok := answers[h.dst]
-		if !ok || len(a.Send) > 0 || a.Claim != nil {
+		if !ok || len(a.Send) > 0 || a.Claim != nil || a.Learn != nil {
 			a = l.m.pipeline.OnPunt(l.eff, l.local.Bridge, h.req.punt)
 			answers[h.dst] = a
 		}

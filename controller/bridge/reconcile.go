@@ -265,7 +265,7 @@ func nextRound(cookies []uint64) uint16 {
 // meter is the band of a punt-path meter: a port's own, or a shared one.
 func (l *loop) meter(id uint32) ofctl.Meter {
 	c := l.m.cfg
-	if id == pipeline.MeterFromTunnels {
+	if id == pipeline.MeterFromRemotes {
 		// Packets from tunnels were metered at their source chassis
 		// already; this meter serves every remote port at once.
 		return ofctl.Meter{ID: id, Rate: 10 * c.PuntRate, Burst: 10 * c.PuntBurst}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,6 +27,9 @@ type AgentConfig struct {
 	Bridge       string // integration bridge, e.g. br-int
 	DatapathType string // system or netdev, for a bridge the agent creates
 	Controller   string // the OpenFlow target the bridge connects to
+	// BridgeMappings: physical network → the operator's bridge holding
+	// its uplink; the agent patches the integration bridge to each.
+	BridgeMappings map[string]string
 	// TLS, when set, is given to OVS as its SSL configuration (set-ssl)
 	// and secures an ssl: Endpoint.
 	TLS tlsconfig.Files
@@ -38,11 +42,14 @@ var tunnelPortNames = map[string]string{topology.TypeVXLAN: "wyv-vxlan", topolog
 type BridgeFacts struct {
 	DatapathID  uint64
 	TunnelPorts map[string]uint32 // encapsulation → ofport
-	Bindings    []topology.Binding
+	// PhysicalPorts: physical network → ofport of its patch port.
+	PhysicalPorts map[string]uint32
+	Bindings      []topology.Binding
 }
 
 func (f BridgeFacts) equal(o BridgeFacts) bool {
-	if f.DatapathID != o.DatapathID || len(f.TunnelPorts) != len(o.TunnelPorts) || !slices.Equal(f.Bindings, o.Bindings) {
+	if f.DatapathID != o.DatapathID || len(f.TunnelPorts) != len(o.TunnelPorts) || !slices.Equal(f.Bindings, o.Bindings) ||
+		!maps.Equal(f.PhysicalPorts, o.PhysicalPorts) {
 		return false
 	}
 	for k, v := range f.TunnelPorts {
@@ -213,6 +220,11 @@ func (a *Agent) ensure(ctx context.Context, ovs client.Client) error {
 			return err
 		}
 		ops = append(ops, more...)
+		more, err = a.ensurePatches(ctx, ovs, br)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, more...)
 	}
 	if len(ops) == 0 {
 		return nil
@@ -372,7 +384,7 @@ func (a *Agent) facts(ovs client.Client) (BridgeFacts, bool) {
 	if err != nil {
 		return BridgeFacts{}, false
 	}
-	f := BridgeFacts{DatapathID: dpid, TunnelPorts: map[string]uint32{}}
+	f := BridgeFacts{DatapathID: dpid, TunnelPorts: map[string]uint32{}, PhysicalPorts: map[string]uint32{}}
 	for _, puuid := range br.Ports {
 		p := &vswitch.Port{UUID: puuid}
 		if ovs.Get(ctx, p) != nil {
@@ -387,6 +399,9 @@ func (a *Agent) facts(ovs client.Client) (BridgeFacts, bool) {
 				if i.Name == name && i.Type == typ {
 					f.TunnelPorts[typ] = uint32(*i.Ofport)
 				}
+			}
+			if pn := i.ExternalIDs[physnetKey]; pn != "" && i.Type == "patch" && a.cfg.BridgeMappings[pn] != "" {
+				f.PhysicalPorts[pn] = uint32(*i.Ofport)
 			}
 			if id := i.ExternalIDs["iface-id"]; id != "" {
 				f.Bindings = append(f.Bindings, topology.Binding{PortID: id, OFPort: uint32(*i.Ofport)})

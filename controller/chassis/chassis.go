@@ -14,6 +14,7 @@ package chassis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -40,6 +41,10 @@ type Config struct {
 	// TLS is the node's certificate, key and CA: given to OVS (set-ssl)
 	// for an ssl: Controller, and used to reach an ssl: OVSDB.
 	TLS tlsconfig.Files
+	// BridgeMappings: physical network → the bridge of its uplink
+	// (--bridge-mappings); Gateway: --gateway.
+	BridgeMappings map[string]string
+	Gateway        bool
 	// BindWait bounds how long a newly plugged port's binding waits for
 	// the bridge to hold its flows, so that binding and ACTIVE are one
 	// raft command (default 2 s). Past it the binding is recorded DOWN.
@@ -96,7 +101,7 @@ func New(cfg Config, c Cluster, hooks Hooks, log *zap.Logger) *Chassis {
 // Run keeps the local OVS and reports until ctx ends.
 func (ch *Chassis) Run(ctx context.Context) {
 	agent := NewAgent(AgentConfig{Endpoint: ch.cfg.OVSDB, Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType,
-		Controller: ch.cfg.Controller, TLS: ch.cfg.TLS}, ch.log, ch.onFacts)
+		Controller: ch.cfg.Controller, TLS: ch.cfg.TLS, BridgeMappings: ch.cfg.BridgeMappings}, ch.log, ch.onFacts)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); agent.Run(ctx) }()
@@ -171,7 +176,7 @@ func (ch *Chassis) claims(v *view.View, facts BridgeFacts) []topology.Binding {
 func (ch *Chassis) Bridge() (view.Bridge, uint64, bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: ch.facts.TunnelPorts}, ch.facts.DatapathID, ch.known
+	return view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: ch.facts.TunnelPorts, PhysicalPorts: ch.facts.PhysicalPorts}, ch.facts.DatapathID, ch.known
 }
 
 // report keeps the cluster's record of this chassis true: its
@@ -300,16 +305,25 @@ func (ch *Chassis) register(ctx context.Context, v *view.View, facts BridgeFacts
 	}
 	sort.Strings(encaps)
 	connected := ch.hooks.Connected != nil && ch.hooks.Connected(facts.DatapathID)
+	// The physical networks it really reaches: those whose patch port is
+	// on the bridge.
+	mappings := map[string]string{}
+	for physnet := range facts.PhysicalPorts {
+		if b := ch.cfg.BridgeMappings[physnet]; b != "" {
+			mappings[physnet] = b
+		}
+	}
 	have, registered := v.Chassis(ch.cfg.Name)
 	if registered && have.EncapIP.String() == ch.cfg.EncapIP && have.DatapathID == facts.DatapathID &&
 		have.NodeID == ch.cfg.NodeID && slices.Equal(have.Encaps, encaps) && have.Connected == connected &&
-		have.Bridge == ch.cfg.Bridge && have.DatapathType == ch.cfg.DatapathType {
+		have.Bridge == ch.cfg.Bridge && have.DatapathType == ch.cfg.DatapathType &&
+		maps.Equal(have.Mappings, mappings) && have.Gateway == ch.cfg.Gateway && !have.Unreachable {
 		return nil
 	}
 	_, err := ch.cluster.Propose(ctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{
 		Name: ch.cfg.Name, EncapIP: ch.cfg.EncapIP, Encaps: encaps, DatapathID: fmt.Sprintf("%016x", facts.DatapathID),
 		NodeID: ch.cfg.NodeID, Connected: connected, LastSeen: time.Now().UTC().Format(time.RFC3339),
-		Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType}})
+		Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType, BridgeMappings: mappings, Gateway: ch.cfg.Gateway}})
 	return err
 }
 
@@ -324,7 +338,7 @@ func (ch *Chassis) handOver() {
 	facts := ch.facts
 	ch.mu.Unlock()
 	claim := ch.claims(ch.cluster.View(), facts)
-	br := view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: facts.TunnelPorts}
+	br := view.Bridge{Chassis: ch.cfg.Name, TunnelPorts: facts.TunnelPorts, PhysicalPorts: facts.PhysicalPorts}
 	same := ch.handed != nil && slices.Equal(ch.handed, claim) && ch.handedDP == facts.DatapathID &&
 		ch.handedBr.Equal(br)
 	if same {

@@ -212,6 +212,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 	go func() { serveErr <- c.internal.serve(c.mux.internal) }()
 	err := c.start(ctx)
 	if err == nil {
+		go c.watchLiveness(ctx)
 		select {
 		case <-ctx.Done():
 		case err = <-serveErr:

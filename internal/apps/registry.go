@@ -7,6 +7,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/dns"
 	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/l2pop"
+	"github.com/wyvern-sdn/wyvern/nat"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
@@ -20,5 +21,6 @@ func Registered() []app.App {
 		dvr.App{},
 		dhcp.App{},
 		dns.App{},
+		nat.App{},
 	}
 }

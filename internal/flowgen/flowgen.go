@@ -37,7 +37,7 @@ func Flow(rng *rand.Rand) of.Flow {
 		m = m.TunID(uint64(rng.Intn(1<<24))).Reg(pipeline.SrcPortKey, uint64(rng.Intn(1<<16)))
 	}
 	if rng.Intn(3) == 0 {
-		m = m.Reg(pipeline.FromTunnel, uint64(rng.Intn(2)))
+		m = m.Reg(pipeline.FromRemote, uint64(rng.Intn(2)))
 	}
 	f.Match = m
 	n := rng.Intn(4)

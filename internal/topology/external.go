@@ -3,6 +3,7 @@ package topology
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -228,7 +229,7 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 			want.SubnetID = *sp.SubnetID
 		}
 	}
-	saved := s.seq.clone()
+	saved, hints := s.seq.clone(), maps.Clone(s.ipHint)
 	owner := OwnerFloatingIP
 	ports, err := s.CreatePorts(index, []PortSpec{{ID: sp.HolderPortID, NetworkID: &n.ID, DeviceOwner: &owner, DeviceID: &f.ID,
 		FixedIPs: &[]FixedIPSpec{want}, ProjectID: sp.ProjectID, TenantID: sp.TenantID, managed: true}})
@@ -243,7 +244,7 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 	f.FloatingIPAddress = holder.FixedIPs[0].IPAddress
 	if err := s.applyFIPFields(f, sp); err != nil {
 		s.removePort(holder.ID)
-		s.seq = saved
+		s.seq, s.ipHint = saved, hints
 		return FloatingIP{}, err
 	}
 	s.seq.FloatingIPKey++
@@ -408,7 +409,7 @@ func (s *Store) disassociatePort(port string) []string {
 		if touched {
 			f.PortForwardings = kept
 			if f.PortID == "" && len(kept) == 0 {
-				f.RouterID = ""
+				f.RouterID, f.Status = "", StatusDown
 			}
 			changed = append(changed, id)
 		}
@@ -558,9 +559,16 @@ func (s *Store) applyPFFields(f *FloatingIP, pf *PortForwarding, sp PortForwardi
 	if isManaged(p.DeviceOwner) {
 		return "", invalid("Bad port forwarding request: port %s is owned by %s.", p.ID, p.DeviceOwner)
 	}
-	_, router, err := s.reachable(f.FloatingNetworkID, p, c.InternalIPAddress)
+	fx, router, err := s.reachable(f.FloatingNetworkID, p, c.InternalIPAddress)
 	if err != nil {
 		return "", err
+	}
+	c.InternalIPAddress = fx.IPAddress // "" means the port's first address
+	// One router translates the floating IP (RouterID): the one its
+	// other port forwardings go through.
+	if f.RouterID != router && slices.ContainsFunc(f.PortForwardings, func(o PortForwarding) bool { return o.ID != c.ID }) {
+		return "", invalid("Bad port forwarding request: floating IP %s is translated by router %s; port %s is reached through router %s.",
+			f.ID, f.RouterID, p.ID, router)
 	}
 	for _, o := range f.PortForwardings {
 		if o.ID == c.ID {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 )
@@ -26,17 +27,24 @@ type RouterSpec struct {
 	Routes        *[]HostRoute
 }
 
-// CreateRouters creates routers, all or none.
+// CreateRouters creates routers, all or none: a failure removes the
+// earlier elements' routers and gateway ports and rewinds the allocators.
 func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error) {
-	saved := s.seq.clone()
+	saved, hints := s.seq.clone(), maps.Clone(s.ipHint)
 	var done []string
+	undo := func() {
+		for _, id := range done {
+			if gp := s.routers[id].GatewayPortID; gp != "" {
+				s.removePort(gp)
+			}
+			delete(s.routers, id)
+		}
+		s.seq, s.ipHint = saved, hints
+	}
 	out := make([]Router, 0, len(specs))
 	for i, sp := range specs {
 		if sp.ID == "" || s.routers[sp.ID] != nil {
-			for _, id := range done {
-				delete(s.routers, id)
-			}
-			s.seq = saved
+			undo()
 			if sp.ID == "" {
 				return nil, withItem(invalid("router id is required"), i, len(specs))
 			}
@@ -50,13 +58,7 @@ func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error
 		s.routers[r.ID] = r
 		done = append(done, r.ID)
 		if err := s.applyRouterRouting(index, r, sp); err != nil {
-			for _, id := range done {
-				if gp := s.routers[id].GatewayPortID; gp != "" {
-					s.removePort(gp)
-				}
-				delete(s.routers, id)
-			}
-			s.seq = saved
+			undo()
 			return nil, withItem(err, i, len(specs))
 		}
 		out = append(out, routerOut(r))
@@ -122,8 +124,26 @@ func (s *Store) UpdateRouter(index uint64, sp RouterSpec) (Router, error) {
 		return Router{}, notFound("RouterNotFound", "Router %s could not be found", sp.ID)
 	}
 	c := *r
+	if r.ExternalGateway != nil { // setGateway may change it in place
+		g := *r.ExternalGateway
+		c.ExternalGateway = &g
+	}
 	applyRouterFields(&c, sp)
+	saved, hints := s.seq.clone(), maps.Clone(s.ipHint)
+	oldPort := s.ports[r.GatewayPortID]
 	if err := s.applyRouterRouting(index, &c, sp); err != nil {
+		// The gateway may have been replaced or cleared before the
+		// routes were refused: put its port back.
+		if c.GatewayPortID != r.GatewayPortID {
+			if c.GatewayPortID != "" {
+				s.removePort(c.GatewayPortID)
+			}
+			if oldPort != nil {
+				s.ports[oldPort.ID] = oldPort
+				s.indexPort(oldPort)
+			}
+		}
+		s.seq, s.ipHint = saved, hints
 		return Router{}, err
 	}
 	c.RevisionNumber = index

@@ -202,6 +202,17 @@ func DecodeActions(b []byte) ([]Action, error) {
 			out = append(out, Group{ID: body.u32()})
 		case ofpatDecNwTTL:
 			out = append(out, DecTTL{})
+		case ofpatPushVLAN:
+			et := body.u16()
+			if body.err != nil {
+				return nil, body.err
+			}
+			if et != ethTypeVLAN {
+				return nil, fmt.Errorf("openflow: push_vlan:0x%04x is not supported, only 0x8100", et)
+			}
+			out = append(out, PushVLAN{})
+		case ofpatPopVLAN:
+			out = append(out, PopVLAN{})
 		case ofpatSetField:
 			m, _, err := decodeBareOXM(body.b)
 			if err != nil {
@@ -305,6 +316,8 @@ func decodeNXAction(body *reader) (Action, error) {
 			return nil, fmt.Errorf("openflow: check_pkt_larger into bit %d of %s", ofs, dst)
 		}
 		return CheckPktLarger{Len: length, Dst: dst, Ofs: uint8(ofs)}, nil
+	case nxastCT:
+		return decodeCT(body)
 	case nxastController2:
 		body.bytes(6)
 		p := Punt{}

@@ -38,6 +38,10 @@ const (
 	FieldUDPDst
 	FieldICMPType
 	FieldICMPCode
+	FieldVLANVID // OpenFlow 1.2+ vlan_vid: the VID with VLANPresent; 0 is no 802.1Q header
+	FieldCTState // the connection tracker's verdict on a tracked packet: CTNew, CTTrk...
+	FieldCTZone
+	FieldCTMark
 	fieldCount
 )
 
@@ -107,6 +111,28 @@ var fields = [fieldCount]fieldInfo{
 	FieldUDPDst:   {"udp_dst", "NXM_OF_UDP_DST", 2, kindDecimal, oxmClassBasic, 16, [][2]uint16{{oxmClassNXM0, 12}}},
 	FieldICMPType: {"icmp_type", "NXM_OF_ICMP_TYPE", 1, kindDecimal, oxmClassBasic, 19, [][2]uint16{{oxmClassNXM0, 13}}},
 	FieldICMPCode: {"icmp_code", "NXM_OF_ICMP_CODE", 1, kindDecimal, oxmClassBasic, 20, [][2]uint16{{oxmClassNXM0, 14}}},
+	// OVS matches and reports vlan_vid in OpenFlow 1.2+ as OXM_OF_VLAN_VID
+	// (flow stats included; packet-in metadata never carries it). Its
+	// NXM_OF_VLAN_TCI (class 0, field 4) also holds the PCP, so it is no
+	// alias: decoding it here would drop bits.
+	FieldVLANVID: {"vlan_vid", "OXM_OF_VLAN_VID", 2, kindDecimal, oxmClassBasic, 6, nil},
+	FieldCTState: {"ct_state", "NXM_NX_CT_STATE", 4, kindHex, oxmClassNXM1, 105, nil},
+	FieldCTZone:  {"ct_zone", "NXM_NX_CT_ZONE", 2, kindDecimal, oxmClassNXM1, 106, nil},
+	FieldCTMark:  {"ct_mark", "NXM_NX_CT_MARK", 4, kindHex, oxmClassNXM1, 107, nil},
+}
+
+// narrowFields are the fields OVS keeps fewer bits of than they take on
+// the wire. bits is the width a move or check_pkt_larger may address (OVS's
+// n_bits); mask is the part a match or set_field holds, which is also the
+// mask OVS reports an exact match with.
+var narrowFields = [fieldCount]struct {
+	bits uint8
+	mask uint64
+}{
+	// The 12-bit VID; a match or set_field also carries VLANPresent.
+	FieldVLANVID: {12, VLANPresent | 0xfff},
+	// Eight state bits: OVS answers an exact 32-bit match with mask 0xff.
+	FieldCTState: {32, 0xff},
 }
 
 // oxmIndex maps a (class, field) pair to a FieldID for decoding.
@@ -130,12 +156,22 @@ func (f FieldID) String() string {
 	return fields[f].name
 }
 
-// Bits is the width of the field in bits.
-func (f FieldID) Bits() uint8 { return fields[f].bytes * 8 }
+// Bits is the width of the field in bits, as a move or check_pkt_larger
+// addresses it (for vlan_vid, the 12-bit VID).
+func (f FieldID) Bits() uint8 {
+	if n := narrowFields[f].bits; n != 0 {
+		return n
+	}
+	return fields[f].bytes * 8
+}
 
-// fullMask is the all-ones mask of the field's width.
+// fullMask is the mask of an exact match or a whole-field set_field: the
+// field's width, or the bits OVS keeps of it.
 func (f FieldID) fullMask() uint64 {
-	b := f.Bits()
+	if m := narrowFields[f].mask; m != 0 {
+		return m
+	}
+	b := fields[f].bytes * 8
 	if b >= 64 {
 		return ^uint64(0)
 	}

@@ -170,8 +170,9 @@ func writeValue(b *strings.Builder, f FieldID, v, mask uint64, n *Names) {
 	}
 }
 
-// formatMatch follows OVS's match_format: priority, protocol shorthand,
-// registers, tunnel, metadata, in_port, Ethernet, L3, L4, in that order.
+// formatMatch follows OVS's match_format: priority, conntrack, protocol
+// shorthand, registers, tunnel, metadata, in_port, VLAN, Ethernet, L3, L4,
+// in that order.
 func formatMatch(b *strings.Builder, m Match, priority uint16, n *Names) {
 	start := b.Len()
 	if priority != 32768 {
@@ -180,6 +181,30 @@ func formatMatch(b *strings.Builder, m Match, priority uint16, n *Names) {
 		b.WriteByte(',')
 	}
 	get := func(f FieldID) (Cond, bool) { return m.Get(f) }
+	if c, ok := get(FieldCTState); ok {
+		b.WriteString("ct_state=")
+		writeCTState(b, c.Value, c.Mask)
+		b.WriteByte(',')
+	}
+	if c, ok := get(FieldCTZone); ok {
+		// format_uint16_masked: decimal when exact, else %x/%x.
+		b.WriteString("ct_zone=")
+		if c.Mask == FieldCTZone.fullMask() {
+			b.WriteString(strconv.FormatUint(c.Value, 10))
+		} else {
+			b.WriteString("0x" + strconv.FormatUint(c.Value, 16) + "/0x" + strconv.FormatUint(c.Mask, 16))
+		}
+		b.WriteByte(',')
+	}
+	if c, ok := get(FieldCTMark); ok {
+		b.WriteString("ct_mark=")
+		writeHex(b, c.Value)
+		if c.Mask != FieldCTMark.fullMask() {
+			b.WriteByte('/')
+			writeHex(b, c.Mask)
+		}
+		b.WriteByte(',')
+	}
 	et, hasType := get(FieldEthType)
 	proto, hasProto := get(FieldIPProto)
 	skipType, skipProto := false, false
@@ -266,6 +291,10 @@ func formatMatch(b *strings.Builder, m Match, priority uint16, n *Names) {
 	if c, ok := get(FieldInPort); ok {
 		b.WriteString("in_port=")
 		n.formatPort(b, uint32(c.Value))
+		b.WriteByte(',')
+	}
+	if c, ok := get(FieldVLANVID); ok {
+		writeVLAN(b, c.Value, c.Mask)
 		b.WriteByte(',')
 	}
 	macField("dl_src", FieldEthSrc)

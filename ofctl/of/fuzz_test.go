@@ -3,6 +3,7 @@ package of_test
 import (
 	"encoding/binary"
 	"math/rand"
+	"net/netip"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/flowgen"
@@ -34,6 +35,25 @@ func flowDesc(f of.Flow) []byte {
 	return b
 }
 
+// conntrackSeeds are flows with every VLAN and conntrack action and field,
+// so the fuzzers start from their encodings too.
+func conntrackSeeds() []of.Flow {
+	ip := of.Match{}.EthType(of.EthTypeIPv4)
+	addr := netip.MustParseAddr("203.0.113.10")
+	return []of.Flow{
+		{Table: 1, Priority: 10, Match: of.Match{}.InPort(1).NoVLAN(),
+			Actions: []of.Action{of.PushVLAN{}, of.SetVLAN(100), of.Output{Port: 2}}},
+		{Table: 1, Priority: 11, Match: of.Match{}.VLAN(100), Actions: []of.Action{of.PopVLAN{}, of.GotoTable{Table: 2}}},
+		{Table: 2, Priority: 10, Match: ip, Actions: []of.Action{
+			of.CT{Commit: true, Zone: 32769, Table: 11, NAT: of.NAT{Kind: of.NATSrc, Addr: addr, Port: 4000},
+				SetMark: true, Mark: 1, MarkMask: 1}}},
+		{Table: 2, Priority: 11, Match: ip, Actions: []of.Action{of.CT{Zone: 7, Table: 12, NAT: of.NAT{Kind: of.NATReverse}}}},
+		{Table: 2, Priority: 12, Match: ip, Actions: []of.Action{of.CT{Commit: true, Table: of.NoRecirc, NAT: of.NAT{Kind: of.NATDst}}}},
+		{Table: 12, Priority: 10, Match: ip.CTState(of.CTTrk|of.CTEst, of.CTNew).CTZone(7).CTMark(1, 1),
+			Actions: []of.Action{of.Move{Src: of.FieldCTMark, Dst: of.FieldReg1}}},
+	}
+}
+
 // FuzzDecodeFlowDesc feeds flow-dump entries to the decoder: it must never
 // panic, must consume within bounds, and a flow it accepts must survive a
 // re-encode unchanged.
@@ -41,6 +61,9 @@ func FuzzDecodeFlowDesc(f *testing.F) {
 	rng := rand.New(rand.NewSource(11))
 	for i := 0; i < 16; i++ {
 		f.Add(flowDesc(flowgen.Flow(rng)))
+	}
+	for _, fl := range conntrackSeeds() {
+		f.Add(flowDesc(fl))
 	}
 	f.Add([]byte{0, 24})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -63,6 +86,13 @@ func FuzzDecodeFlowMod(f *testing.F) {
 	rng := rand.New(rand.NewSource(12))
 	for i := 0; i < 16; i++ {
 		b, err := of.AppendFlowMod(nil, uint32(i), of.FlowMod{Flow: flowgen.Flow(rng)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for i, fl := range conntrackSeeds() {
+		b, err := of.AppendFlowMod(nil, uint32(100+i), of.FlowMod{Flow: fl})
 		if err != nil {
 			f.Fatal(err)
 		}

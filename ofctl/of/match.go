@@ -139,6 +139,37 @@ func (m Match) ARPTPA(ip netip.Addr) Match { return m.With(FieldARPTPA, IPv4Valu
 // ARPSPA matches the ARP sender protocol address.
 func (m Match) ARPSPA(ip netip.Addr) Match { return m.With(FieldARPSPA, IPv4Value(ip)) }
 
+// VLAN matches frames whose outermost 802.1Q tag carries VLAN id vid
+// (ovs-ofctl: dl_vlan=vid).
+func (m Match) VLAN(vid uint16) Match {
+	return m.With(FieldVLANVID, VLANPresent|uint64(vid&0xfff))
+}
+
+// NoVLAN matches frames without an 802.1Q tag (ovs-ofctl:
+// vlan_tci=0x0000/0x1fff).
+func (m Match) NoVLAN() Match { return m.With(FieldVLANVID, 0) }
+
+// CTState matches the connection tracker's state bits: those in set must
+// be 1 and those in unset 0, so CTState(CTTrk|CTEst, CTNew) is ovs-ofctl's
+// ct_state=-new+est+trk. It adds to an earlier CTState of the match; a bit
+// in both set and unset must be 1.
+func (m Match) CTState(set, unset uint32) Match {
+	value, mask := uint64(set), uint64(set|unset)
+	if c, ok := m.Get(FieldCTState); ok {
+		value |= c.Value &^ mask
+		mask |= c.Mask
+	}
+	return m.WithMasked(FieldCTState, value, mask)
+}
+
+// CTZone matches the connection tracking zone the packet was last tracked in.
+func (m Match) CTZone(zone uint16) Match { return m.With(FieldCTZone, uint64(zone)) }
+
+// CTMark matches the bits of the connection's ct_mark under mask.
+func (m Match) CTMark(mark, mask uint32) Match {
+	return m.WithMasked(FieldCTMark, uint64(mark), uint64(mask))
+}
+
 func prefixMask(p netip.Prefix) uint64 {
 	bits := p.Bits()
 	if bits <= 0 {

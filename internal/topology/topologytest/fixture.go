@@ -123,7 +123,7 @@ func Bridge(chassis string) view.Bridge {
 
 // Names prints the fixture's ports by name on a chassis' bridge.
 func (f *Fixture) Names(chassis string) *of.Names {
-	n := &of.Names{Tables: pipeline.TableNames(), Ports: map[uint32]string{VXLANPort: "vxlan0", GREPort: "gre0"}}
+	n := &of.Names{Tables: pipeline.TableNames(), Ports: map[uint32]string{VXLANPort: "vxlan0", GREPort: "gre0", PhysicalPort: "physnet1"}}
 	for _, p := range f.Store.Ports() {
 		if p.HostID == chassis && p.OFPort != 0 {
 			n.Ports[p.OFPort] = p.ID

@@ -33,7 +33,22 @@ type Network struct {
 	// DNSDomain is the domain of its ports' names, without the trailing
 	// dot; "" when the network has none.
 	DNSDomain string
+	// PhysicalNetwork of a flat or vlan network; External: router:external.
+	PhysicalNetwork string
+	External        bool
 }
+
+// VLAN is the network's VLAN id on its physical network: its
+// segmentation id for a vlan network, 0 (untagged) otherwise.
+func (n Network) VLAN() uint16 {
+	if n.Type == topology.TypeVLAN {
+		return uint16(n.SegmentationID)
+	}
+	return 0
+}
+
+// Provider reports whether the network is carried by a physical network.
+func (n Network) Provider() bool { return topology.IsProvider(n.Type) }
 
 // Subnet is an IPv4 prefix of a network.
 type Subnet struct {
@@ -125,6 +140,11 @@ type Chassis struct {
 	// Bridge and DatapathType: the chassis' integration bridge.
 	Bridge       string
 	DatapathType string
+	// Mappings: physical network → the OVS bridge of its uplink.
+	Mappings map[string]string
+	// Gateway may host routers' SNAT; Unreachable: the leader lost it.
+	Gateway     bool
+	Unreachable bool
 }
 
 // HasEncap reports whether a chassis terminates the encapsulation.
@@ -137,11 +157,14 @@ type Bridge struct {
 	// TunnelPorts maps an encapsulation (vxlan, gre) to the OpenFlow port
 	// of the bridge's flow-based tunnel port of that type.
 	TunnelPorts map[string]uint32
+	// PhysicalPorts maps a physical network to the OpenFlow port of the
+	// bridge's patch port to that network's bridge.
+	PhysicalPorts map[string]uint32
 }
 
 // Equal reports whether two bridges' facts are the same.
 func (b Bridge) Equal(o Bridge) bool {
-	return b.Chassis == o.Chassis && maps.Equal(b.TunnelPorts, o.TunnelPorts)
+	return b.Chassis == o.Chassis && maps.Equal(b.TunnelPorts, o.TunnelPorts) && maps.Equal(b.PhysicalPorts, o.PhysicalPorts)
 }
 
 // View is a read-only, typed, indexed copy of the topology at one applied
@@ -176,6 +199,14 @@ type View struct {
 	// interfaces) and MACs (every port's own and its pairs')
 	addrClaims map[string]map[netip.Addr][]uint32
 	macClaims  map[string]map[string][]uint32
+	// north-south: routers' gateways and static routes, floating IPs,
+	// learned neighbours on physical networks; and who serves them
+	gateways       map[string]Gateway
+	staticRoutes   map[string][]Route
+	fips           []FloatingIP
+	extNeighbours  map[string]map[netip.Addr]net.HardwareAddr
+	gatewayChassis map[string]string
+	fipsOn         map[string][]FloatingIP
 }
 
 // Build copies the store into a View. Call it under the store's read
@@ -198,7 +229,8 @@ func (b *Builder) Build(s *topology.Store) *View {
 		ports: make(map[string]*Port, len(b.ports)), vipOwners: map[string]map[netip.Addr]string{}}
 	s.EachNetwork(func(n topology.Network) {
 		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp,
-			DNSDomain: strings.ToLower(strings.TrimSuffix(n.DNSDomain, "."))}
+			DNSDomain:       strings.ToLower(strings.TrimSuffix(n.DNSDomain, ".")),
+			PhysicalNetwork: n.PhysicalNetwork, External: n.External}
 		v.networks[n.ID], v.netByKey[n.Key] = tn, tn
 	})
 	s.EachSubnet(func(sn topology.Subnet) {
@@ -226,7 +258,8 @@ func (b *Builder) Build(s *topology.Store) *View {
 	})
 	s.EachChassis(func(c topology.Chassis) {
 		tc := Chassis{Name: c.Name, Key: c.Key, Encaps: slices.Clone(c.Encaps), NodeID: c.NodeID, Connected: c.Connected,
-			Bridge: c.Bridge, DatapathType: c.DatapathType}
+			Bridge: c.Bridge, DatapathType: c.DatapathType, Mappings: maps.Clone(c.BridgeMappings),
+			Gateway: c.Gateway, Unreachable: c.Unreachable}
 		if ip, err := netip.ParseAddr(c.EncapIP); err == nil && ip.Is4() {
 			tc.EncapIP = ip
 		}
@@ -258,6 +291,7 @@ func (b *Builder) Build(s *topology.Store) *View {
 		}
 		v.vipOwners[network][ip] = port
 	})
+	v.buildExternal(s)
 	v.index_(b.prev)
 	b.prev = v
 	return v
@@ -396,6 +430,7 @@ func (v *View) index_(prev *View) {
 			slices.SortFunc(is, func(a, b RouterInterface) int { return cmp.Compare(a.Port.Key, b.Port.Key) })
 		}
 	}
+	v.indexExternal()
 }
 
 // patch moves one network's indexes, shared with the previous view, to
@@ -486,8 +521,9 @@ func (v *View) addInterface(p *Port) {
 // are ignored; v itself is not changed.
 func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *View {
 	listed := make(map[string]uint32, len(bindings))
+	c := v.chassis[chassis]
 	for _, b := range bindings {
-		if _, ok := v.ports[b.PortID]; ok {
+		if p, ok := v.ports[b.PortID]; ok && c.reaches(v.networks[p.NetworkID]) {
 			listed[b.PortID] = b.OFPort
 		}
 	}
