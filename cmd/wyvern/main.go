@@ -1,6 +1,6 @@
 // Command wyvern is the command-line client of Wyvern's northbound API:
-// networks, subnets, ports, routers, chassis and the cluster, as tables
-// for people or JSON for scripts.
+// networks, subnets, ports, routers, floating IPs, chassis and the
+// cluster, as tables for people or JSON for scripts.
 package main
 
 import (
@@ -91,33 +91,38 @@ func (c *client) do(method, path string, body any) (map[string]any, error) {
 type kind struct {
 	singular, plural string
 	columns          []string
+	// alias is the field a reference may give instead of the id: the
+	// name, or what names an object that has none.
+	alias string
 }
 
 var (
-	networkKind = kind{"network", "networks", []string{"id", "name", "provider:network_type", "provider:segmentation_id", "mtu", "subnets", "status"}}
-	subnetKind  = kind{"subnet", "subnets", []string{"id", "name", "network_id", "cidr", "gateway_ip", "allocation_pools"}}
-	portKind    = kind{"port", "ports", []string{"id", "name", "network_id", "mac_address", "fixed_ips", "binding:host_id", "status"}}
-	routerKind  = kind{"router", "routers", []string{"id", "name", "admin_state_up", "status"}}
-	chassisKind = kind{"chassis", "chassis", []string{"name", "encap_ip", "encaps", "dvr_mac", "datapath_id", "node_id", "connected"}}
+	networkKind = kind{"network", "networks", []string{"id", "name", "provider:network_type", "provider:segmentation_id", "router:external", "mtu", "subnets", "status"}, "name"}
+	subnetKind  = kind{"subnet", "subnets", []string{"id", "name", "network_id", "cidr", "gateway_ip", "allocation_pools"}, "name"}
+	portKind    = kind{"port", "ports", []string{"id", "name", "network_id", "mac_address", "fixed_ips", "binding:host_id", "status"}, "name"}
+	routerKind  = kind{"router", "routers", []string{"id", "name", "admin_state_up", "external_gateway_info", "status"}, "name"}
+	// A floating IP has no name; its address names it.
+	floatingIPKind = kind{"floatingip", "floatingips", []string{"id", "floating_ip_address", "fixed_ip_address", "port_id", "router_id", "status"}, "floating_ip_address"}
+	chassisKind    = kind{"chassis", "chassis", []string{"name", "encap_ip", "encaps", "dvr_mac", "datapath_id", "node_id", "connected"}, "name"}
 )
 
-// resolve accepts an id or a unique name.
+// resolve accepts an id or a unique name (or address, for a floating IP).
 func (c *client) resolve(k kind, ref string) (string, error) {
 	if _, err := c.do("GET", "/v2.0/"+k.plural+"/"+url.PathEscape(ref), nil); err == nil {
 		return ref, nil
 	}
-	out, err := c.do("GET", "/v2.0/"+k.plural+"?name="+url.QueryEscape(ref), nil)
+	out, err := c.do("GET", "/v2.0/"+k.plural+"?"+url.QueryEscape(k.alias)+"="+url.QueryEscape(ref), nil)
 	if err != nil {
 		return "", err
 	}
 	items, _ := out[k.plural].([]any)
 	switch len(items) {
 	case 0:
-		return "", fmt.Errorf("no %s with id or name %q", k.singular, ref)
+		return "", fmt.Errorf("no %s with id or %s %q", k.singular, strings.ReplaceAll(k.alias, "_", " "), ref)
 	case 1:
 		return items[0].(map[string]any)["id"].(string), nil
 	}
-	return "", fmt.Errorf("%d %s are named %q; use the id", len(items), k.plural, ref)
+	return "", fmt.Errorf("%d %s have %s %q; use the id", len(items), k.plural, strings.ReplaceAll(k.alias, "_", " "), ref)
 }
 
 // cell renders one value for a table.
@@ -131,6 +136,10 @@ func cell(v any) string {
 		return fmt.Sprint(x)
 	case bool:
 		return fmt.Sprint(x)
+	case map[string]any:
+		if x["network_id"] != nil { // a router's external_gateway_info
+			return cell(x["network_id"]) + " " + cell(x["external_fixed_ips"])
+		}
 	case []any:
 		var parts []string
 		for _, e := range x {
@@ -253,6 +262,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		resourceCmd(c, p, subnetKind, subnetCreate(c, p)),
 		resourceCmd(c, p, portKind, portCreate(c, p)),
 		routerCmd(c, p),
+		resourceCmd(c, p, floatingIPKind, floatingIPCreate(c, p)),
 		chassisCmd(c, p),
 		clusterCmd(c, p),
 	)
@@ -261,6 +271,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 // resourceCmd builds list/show/delete plus the given create.
 func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Command {
+	ref := "ID|" + strings.ToUpper(strings.TrimPrefix(k.alias, "floating_ip_"))
 	cmd := &cobra.Command{Use: k.singular, Short: "Manage " + k.plural}
 	var filters []string
 	list := &cobra.Command{Use: "list", Short: "List " + k.plural + " (--filter field=value)", Args: cobra.NoArgs,
@@ -288,7 +299,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			return p.table(k.columns, rows)
 		}}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "field=value, repeatable")
-	show := &cobra.Command{Use: "show ID|NAME", Short: "Show one " + k.singular, Args: cobra.ExactArgs(1),
+	show := &cobra.Command{Use: "show " + ref, Short: "Show one " + k.singular, Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			id, err := c.resolve(k, args[0])
 			if err != nil {
@@ -300,7 +311,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			}
 			return p.object(out[k.singular].(map[string]any))
 		}}
-	del := &cobra.Command{Use: "delete ID|NAME", Short: "Delete a " + k.singular, Args: cobra.ExactArgs(1),
+	del := &cobra.Command{Use: "delete " + ref, Short: "Delete a " + k.singular, Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			id, err := c.resolve(k, args[0])
 			if err != nil {
@@ -325,22 +336,31 @@ func createAndShow(c *client, p *printer, k kind, body map[string]any) error {
 }
 
 func networkCreate(c *client, p *printer) *cobra.Command {
-	var typ string
+	var typ, physnet string
 	var segID, mtu int
+	var external bool
 	cmd := &cobra.Command{Use: "create NAME", Short: "Create a network", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"name": args[0], "provider:network_type": typ}
 			if cmd.Flags().Changed("segmentation-id") {
 				body["provider:segmentation_id"] = segID
 			}
+			if physnet != "" {
+				body["provider:physical_network"] = physnet
+			}
+			if external {
+				body["router:external"] = true
+			}
 			if cmd.Flags().Changed("mtu") {
 				body["mtu"] = mtu
 			}
 			return createAndShow(c, p, networkKind, body)
 		}}
-	cmd.Flags().StringVar(&typ, "type", "vxlan", "vxlan or gre")
-	cmd.Flags().IntVar(&segID, "segmentation-id", 0, "VNI or GRE key (allocated when absent)")
-	cmd.Flags().IntVar(&mtu, "mtu", 0, "MTU (1450 for vxlan, 1458 for gre when absent)")
+	cmd.Flags().StringVar(&typ, "type", "vxlan", "vxlan, gre, flat or vlan")
+	cmd.Flags().StringVar(&physnet, "physical-network", "", "physical network of a flat or vlan network (a name in the chassis' --bridge-mappings)")
+	cmd.Flags().IntVar(&segID, "segmentation-id", 0, "VNI or GRE key (allocated when absent), or the VLAN id of a vlan network")
+	cmd.Flags().IntVar(&mtu, "mtu", 0, "MTU (1450 for vxlan, 1458 for gre, 1500 for flat and vlan when absent)")
+	cmd.Flags().BoolVar(&external, "external", false, "router:external: routers' gateways and floating IPs use it")
 	return cmd
 }
 
@@ -391,25 +411,9 @@ func portCreate(c *client, p *printer) *cobra.Command {
 				body["port_security_enabled"] = false
 			}
 			if len(fixedIPs) > 0 {
-				var f []map[string]string
-				for _, spec := range fixedIPs {
-					e := map[string]string{}
-					for _, kv := range strings.Split(spec, ",") {
-						k, v, _ := strings.Cut(kv, "=")
-						switch k {
-						case "subnet":
-							sid, err := c.resolve(subnetKind, v)
-							if err != nil {
-								return err
-							}
-							e["subnet_id"] = sid
-						case "ip":
-							e["ip_address"] = v
-						default:
-							return fmt.Errorf("--fixed-ip %q: want subnet=SUBNET,ip=IP", spec)
-						}
-					}
-					f = append(f, e)
+				f, err := c.fixedIPs(fixedIPs)
+				if err != nil {
+					return err
 				}
 				body["fixed_ips"] = f
 			}
@@ -438,32 +442,30 @@ func portCreate(c *client, p *printer) *cobra.Command {
 	return cmd
 }
 
-func routerCmd(c *client, p *printer) *cobra.Command {
-	create := &cobra.Command{Use: "create NAME", Short: "Create a distributed router", Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return createAndShow(c, p, routerKind, map[string]any{"name": args[0]})
-		}}
-	cmd := resourceCmd(c, p, routerKind, create)
-	iface := func(use, action string) *cobra.Command {
-		return &cobra.Command{Use: use + " ROUTER SUBNET", Short: strings.ReplaceAll(action, "_", " "), Args: cobra.ExactArgs(2),
-			RunE: func(_ *cobra.Command, args []string) error {
-				rid, err := c.resolve(routerKind, args[0])
+// fixedIPs reads --fixed-ip subnet=SUBNET,ip=IP flags (either part may be
+// left out) as Neutron's fixed_ips.
+func (c *client) fixedIPs(specs []string) ([]map[string]string, error) {
+	var f []map[string]string
+	for _, spec := range specs {
+		e := map[string]string{}
+		for _, kv := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "subnet":
+				sid, err := c.resolve(subnetKind, v)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				sid, err := c.resolve(subnetKind, args[1])
-				if err != nil {
-					return err
-				}
-				out, err := c.do("PUT", "/v2.0/routers/"+url.PathEscape(rid)+"/"+action, map[string]any{"subnet_id": sid})
-				if err != nil {
-					return err
-				}
-				return p.object(out)
-			}}
+				e["subnet_id"] = sid
+			case "ip":
+				e["ip_address"] = v
+			default:
+				return nil, fmt.Errorf("--fixed-ip %q: want subnet=SUBNET,ip=IP", spec)
+			}
+		}
+		f = append(f, e)
 	}
-	cmd.AddCommand(iface("add-interface", "add_router_interface"), iface("remove-interface", "remove_router_interface"))
-	return cmd
+	return f, nil
 }
 
 func chassisCmd(c *client, p *printer) *cobra.Command {

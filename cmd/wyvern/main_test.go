@@ -134,6 +134,48 @@ func TestCLIAgainstARealNode(t *testing.T) {
 	}
 }
 
+// TestCLIFloatingIPs: an external network, a router's gateway on it and
+// a floating IP for a port behind the router, named by its address.
+func TestCLIFloatingIPs(t *testing.T) {
+	api := startDaemon(t)
+	mustRun(t, api, "network", "create", "public", "--type", "flat", "--physical-network", "physnet1", "--external")
+	mustRun(t, api, "subnet", "create", "--network", "public", "--cidr", "192.0.2.0/24", "--name", "public-v4")
+	mustRun(t, api, "network", "create", "inner")
+	mustRun(t, api, "subnet", "create", "--network", "inner", "--cidr", "10.1.0.0/24", "--name", "inner-v4")
+	mustRun(t, api, "port", "create", "--network", "inner", "--name", "vm1", "--fixed-ip", "subnet=inner-v4,ip=10.1.0.10")
+	mustRun(t, api, "router", "create", "r1")
+	mustRun(t, api, "router", "add-interface", "r1", "inner-v4")
+	if out := mustRun(t, api, "router", "set-gateway", "r1", "public", "--fixed-ip", "subnet=public-v4,ip=192.0.2.2"); !strings.Contains(out, "192.0.2.2") {
+		t.Fatalf("set-gateway:\n%s", out)
+	}
+	if out := mustRun(t, api, "network", "list", "--filter", "router:external=True"); !strings.Contains(out, "public") || strings.Contains(out, "inner") {
+		t.Fatalf("external networks:\n%s", out)
+	}
+
+	js := mustRun(t, api, "floatingip", "create", "public", "--port", "vm1", "-o", "json")
+	var fip map[string]any
+	if err := json.Unmarshal([]byte(js), &fip); err != nil || fip["fixed_ip_address"] != "10.1.0.10" || fip["status"] != "ACTIVE" {
+		t.Fatalf("floatingip create: %v\n%s", err, js)
+	}
+	addr := fip["floating_ip_address"].(string)
+	if table := mustRun(t, api, "floatingip", "list"); !strings.Contains(table, addr) || !strings.Contains(table, "10.1.0.10") {
+		t.Fatalf("floatingip list:\n%s", table)
+	}
+	if show := mustRun(t, api, "floatingip", "show", addr); !strings.Contains(show, fip["id"].(string)) {
+		t.Fatalf("floatingip show by address:\n%s", show)
+	}
+	if _, _, err := run(t, api, "router", "clear-gateway", "r1"); err == nil || !strings.Contains(err.Error(), "RouterExternalGatewayInUseByFloatingIp") {
+		t.Fatalf("clearing a gateway a floating IP needs: %v", err)
+	}
+	mustRun(t, api, "floatingip", "delete", addr)
+	mustRun(t, api, "router", "clear-gateway", "r1")
+	js = mustRun(t, api, "router", "show", "r1", "-o", "json")
+	var r map[string]any
+	if err := json.Unmarshal([]byte(js), &r); err != nil || r["external_gateway_info"] != nil {
+		t.Fatalf("router after clear-gateway: %v\n%s", err, js)
+	}
+}
+
 // TestCLIOverHTTPS: against a node serving its API over TLS, the CLI
 // trusts the cluster CA given with --cacert, and refuses the connection
 // without it.

@@ -67,7 +67,7 @@ func (c apiClient) create(path, body string) map[string]any {
 func (c apiClient) state() string {
 	c.t.Helper()
 	var b strings.Builder
-	for _, coll := range []string{"networks", "subnets", "ports", "routers", "chassis"} {
+	for _, coll := range []string{"networks", "subnets", "ports", "routers", "floatingips", "chassis"} {
 		code, out := c.do("GET", "/v2.0/"+coll, "")
 		if code != 200 {
 			c.t.Fatalf("GET %s: %d", coll, code)
@@ -112,7 +112,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"empty bulk", "POST", "/v2.0/networks", `{"networks":[]}`, 400, "BadRequest"},
 		{"wrong type", "POST", "/v2.0/networks", `{"network":{"admin_state_up":"yes"}}`, 400, "BadRequest"},
 		{"read-only field", "POST", "/v2.0/networks", `{"network":{"status":"ACTIVE"}}`, 400, "BadRequest"},
-		{"bad network type", "POST", "/v2.0/networks", `{"network":{"provider:network_type":"vlan"}}`, 400, "InvalidInput"},
+		{"bad network type", "POST", "/v2.0/networks", `{"network":{"provider:network_type":"geneve"}}`, 400, "InvalidInput"},
 		{"segmentation id 0", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":0}}`, 400, "InvalidInput"},
 		{"segmentation id too big", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":16777216}}`, 400, "InvalidInput"},
 		{"negative segmentation id", "POST", "/v2.0/networks", `{"network":{"provider:segmentation_id":-1}}`, 400, "BadRequest"},
@@ -152,7 +152,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"interface on missing subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"subnet_id":"nope"}`, 404, "SubnetNotFound"},
 		{"remove interface not there", "PUT", "/v2.0/routers/" + router + "/remove_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterInterfaceNotFoundForSubnet"},
 		{"delete router with interfaces", "DELETE", "/v2.0/routers/" + router, ``, 409, "RouterInUse"},
-		{"no such collection", "GET", "/v2.0/floatingips", ``, 404, "HTTPNotFound"},
+		{"no such collection", "GET", "/v2.0/trunks", ``, 404, "HTTPNotFound"},
 		{"no such chassis", "GET", "/v2.0/chassis/hv9", ``, 404, "ChassisNotFound"},
 		{"events since not a number", "GET", "/v2.0/events?since=abc", ``, 400, "BadRequest"},
 		// Members and agents speak on the internal channel only.

@@ -49,6 +49,10 @@ const (
 	// MaxAddressLen bounds an address, CIDR or MAC string (Neutron's
 	// IP_ADDR_FIELD_SIZE; MAC_ADDR_FIELD_SIZE is 32).
 	MaxAddressLen = 64
+	// MaxPhysicalNetworkLen bounds provider:physical_network (Neutron's
+	// 64-character column) and MaxProtocolLen a port forwarding's protocol.
+	MaxPhysicalNetworkLen = 64
+	MaxProtocolLen        = 40
 
 	// Tags (Neutron's tag extension): each at most 60 characters, at most
 	// 50 per resource.
@@ -61,6 +65,8 @@ const (
 	MaxAllowedAddressPairs = 10
 	MaxDNSNameservers      = 5
 	MaxHostRoutes          = 20
+	// MaxRoutes bounds a router's static routes (max_routes).
+	MaxRoutes = 30
 	// Lists Neutron does not bound (Wyvern).
 	MaxAllocationPools       = 64
 	MaxSecurityGroupsPerPort = 64
@@ -338,6 +344,7 @@ func (r networkReq) bounds() error {
 	var b fieldBounds
 	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
 	b.str("provider:network_type", r.NetworkType, MaxNameLen)
+	b.str("provider:physical_network", r.PhysicalNetwork, MaxPhysicalNetworkLen)
 	b.str("dns_domain", r.DNSDomain, MaxNameLen)
 	return b.err
 }
@@ -408,6 +415,49 @@ func (r portReq) bounds() error {
 func (r routerReq) bounds() error {
 	var b fieldBounds
 	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
+	g := r.ExternalGatewayInfo.Value
+	b.str("external_gateway_info", g.NetworkID, MaxIDLen)
+	if g.ExternalFixedIPs != nil {
+		b.exhausted(len(*g.ExternalFixedIPs), MaxFixedIPsPerPort, invalidInput("Invalid input for operation: Exceeded maximum amount of fixed ips per port."))
+		for i := range *g.ExternalFixedIPs {
+			b.str("external_fixed_ips", &(*g.ExternalFixedIPs)[i].SubnetID, MaxIDLen)
+			b.str("external_fixed_ips", &(*g.ExternalFixedIPs)[i].IPAddress, MaxAddressLen)
+		}
+	}
+	b.exhausted(len(r.Routes.Value), MaxRoutes, &apiError{http.StatusBadRequest, "RoutesExhausted",
+		fmt.Sprintf("Unable to complete operation for %s. The number of routes exceeds the maximum %d.", routerName(r.ID), MaxRoutes)})
+	for i := range r.Routes.Value {
+		b.str("routes", &r.Routes.Value[i].Destination, MaxAddressLen)
+		b.str("routes", &r.Routes.Value[i].NextHop, MaxAddressLen)
+	}
+	return b.err
+}
+
+func routerName(id *string) string {
+	if id == nil {
+		return "new router"
+	}
+	return abbrev(*id)
+}
+
+func (r floatingIPReq) bounds() error {
+	var b fieldBounds
+	b.common(r.ID, nil, r.Description, r.ProjectID, r.TenantID, r.Tags)
+	b.str("floating_network_id", r.FloatingNetworkID, MaxIDLen)
+	b.str("floating_ip_address", r.FloatingIPAddress, MaxAddressLen)
+	b.str("subnet_id", r.SubnetID, MaxIDLen)
+	b.str("port_id", &r.PortID.Value, MaxIDLen)
+	b.str("fixed_ip_address", &r.FixedIPAddress.Value, MaxAddressLen)
+	return b.err
+}
+
+func (r portForwardingReq) bounds() error {
+	var b fieldBounds
+	b.str("id", r.ID, MaxIDLen)
+	b.str("protocol", r.Protocol, MaxProtocolLen)
+	b.str("internal_ip_address", r.InternalIPAddress, MaxAddressLen)
+	b.str("internal_port_id", r.InternalPortID, MaxIDLen)
+	b.str("description", r.Description, MaxDescriptionLen)
 	return b.err
 }
 

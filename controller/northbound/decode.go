@@ -29,10 +29,9 @@ func set(names ...string) map[string]bool {
 
 var (
 	networks = resource{"network", "networks",
-		set("id", "name", "admin_state_up", "provider:network_type", "provider:segmentation_id", "mtu", "shared",
-			"description", "project_id", "tenant_id", "tags", "dns_domain"),
-		set("provider:physical_network", "availability_zone_hints", "qos_policy_id", "router:external",
-			"port_security_enabled", "is_default", "segments", "vlan_transparent")}
+		set("id", "name", "admin_state_up", "provider:network_type", "provider:segmentation_id", "provider:physical_network",
+			"router:external", "mtu", "shared", "description", "project_id", "tenant_id", "tags", "dns_domain"),
+		set("availability_zone_hints", "qos_policy_id", "port_security_enabled", "is_default", "segments", "vlan_transparent")}
 	subnets = resource{"subnet", "subnets",
 		set("id", "network_id", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",
 			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags"),
@@ -45,8 +44,18 @@ var (
 		set("binding:vnic_type", "binding:profile", "dns_domain", "qos_policy_id",
 			"propagate_uplink_status", "numa_affinity_policy", "data_plane_status")}
 	routers = resource{"router", "routers",
-		set("id", "name", "admin_state_up", "distributed", "description", "project_id", "tenant_id", "tags"),
-		set("external_gateway_info", "ha", "availability_zone_hints", "flavor_id", "routes", "enable_ndp_proxy")}
+		set("id", "name", "admin_state_up", "distributed", "description", "project_id", "tenant_id", "tags",
+			"external_gateway_info", "routes"),
+		set("ha", "availability_zone_hints", "flavor_id", "enable_ndp_proxy")}
+	// Floating IPs and their port forwardings have no passive fields: the
+	// store keeps none for them.
+	floatingips = resource{"floatingip", "floatingips",
+		set("id", "floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address",
+			"description", "project_id", "tenant_id", "tags"),
+		set()}
+	portForwardings = resource{"port_forwarding", "port_forwardings",
+		set("id", "protocol", "external_port", "internal_port", "internal_ip_address", "internal_port_id", "description"),
+		set()}
 )
 
 // splitFields checks every field of one object against the resource:
@@ -95,7 +104,9 @@ func (r resource) decodeBody(req *http.Request, bulkOK bool) ([][]byte, []map[st
 				return nil, nil, false, badRequest("'%s' must be an object", k)
 			}
 			objs = append(objs, o)
-		case k == r.plural && bulkOK && objs == nil:
+		case k == r.plural && !bulkOK:
+			return nil, nil, false, badRequest("Bulk operation not supported for %s", k)
+		case k == r.plural && objs == nil:
 			if err := json.Unmarshal(v, &objs); err != nil {
 				return nil, nil, false, badRequest("'%s' must be a list of objects", k)
 			}
@@ -152,13 +163,16 @@ type networkReq struct {
 	AdminStateUp   *bool           `json:"admin_state_up"`
 	NetworkType    *string         `json:"provider:network_type"`
 	SegmentationID *segmentationID `json:"provider:segmentation_id"`
-	MTU            *int            `json:"mtu"`
-	Shared         *bool           `json:"shared"`
-	Description    *string         `json:"description"`
-	ProjectID      *string         `json:"project_id"`
-	TenantID       *string         `json:"tenant_id"`
-	Tags           []string        `json:"tags"`
-	DNSDomain      *string         `json:"dns_domain"`
+	// PhysicalNetwork: of a flat or vlan network, fixed at creation.
+	PhysicalNetwork *string  `json:"provider:physical_network"`
+	External        *bool    `json:"router:external"`
+	MTU             *int     `json:"mtu"`
+	Shared          *bool    `json:"shared"`
+	Description     *string  `json:"description"`
+	ProjectID       *string  `json:"project_id"`
+	TenantID        *string  `json:"tenant_id"`
+	Tags            []string `json:"tags"`
+	DNSDomain       *string  `json:"dns_domain"`
 }
 
 type subnetReq struct {
@@ -221,7 +235,52 @@ type routerReq struct {
 	ProjectID    *string  `json:"project_id"`
 	TenantID     *string  `json:"tenant_id"`
 	Tags         []string `json:"tags"`
+	// ExternalGatewayInfo: null or {} clears the gateway.
+	ExternalGatewayInfo nullable[gatewayInfoReq] `json:"external_gateway_info"`
+	// Routes: the router's static routes, all of them (a PUT replaces
+	// them); null is none, as Neutron converts it.
+	Routes nullable[[]topology.HostRoute] `json:"routes"`
 }
+
+// gatewayInfoReq is a router's external_gateway_info as a client gives
+// it. The omitempty tags keep an absent member absent when it is encoded
+// again (the decode fuzz test round-trips requests).
+type gatewayInfoReq struct {
+	NetworkID        *string       `json:"network_id,omitempty"`
+	EnableSNAT       *bool         `json:"enable_snat,omitempty"`
+	ExternalFixedIPs *[]fixedIPReq `json:"external_fixed_ips,omitempty"`
+}
+
+// nullable is a field whose JSON null says something (clear the gateway,
+// disassociate the floating IP) that its absence does not; a pointer
+// field cannot tell the two apart. Its value is decoded as strictly as
+// the body around it.
+type nullable[T any] struct {
+	Set   bool // the field is in the body
+	Null  bool // as null
+	Value T
+}
+
+func (n *nullable[T]) UnmarshalJSON(b []byte) error {
+	*n = nullable[T]{Set: true}
+	if string(b) == "null" {
+		n.Null = true
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&n.Value)
+}
+
+func (n nullable[T]) MarshalJSON() ([]byte, error) {
+	if !n.Set || n.Null {
+		return []byte("null"), nil
+	}
+	return json.Marshal(n.Value)
+}
+
+// IsZero is true of an absent field (for encoding/json's omitzero).
+func (n nullable[T]) IsZero() bool { return !n.Set }
 
 // segmentationID is a number, or a string of digits as Neutron's
 // convert_to_int takes it (the openstack CLI sends "77").
@@ -258,8 +317,9 @@ func idFor(given *string, pathID string) (string, error) {
 func (r networkReq) spec(pathID string, extra map[string]json.RawMessage) (topology.NetworkSpec, error) {
 	id, err := idFor(r.ID, pathID)
 	return topology.NetworkSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, NetworkType: r.NetworkType,
-		SegmentationID: (*uint32)(r.SegmentationID), MTU: r.MTU, Shared: r.Shared, Description: r.Description,
-		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, DNSDomain: r.DNSDomain}, err
+		SegmentationID: (*uint32)(r.SegmentationID), PhysicalNetwork: r.PhysicalNetwork, External: r.External, MTU: r.MTU,
+		Shared: r.Shared, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags,
+		DNSDomain: r.DNSDomain}, err
 }
 
 func (r subnetReq) spec(pathID string, extra map[string]json.RawMessage) (topology.SubnetSpec, error) {
@@ -300,20 +360,61 @@ func (r portReq) spec(pathID string, extra map[string]json.RawMessage) (topology
 		}
 		sp.ExtraDHCPOpts = &opts
 	}
-	if r.FixedIPs != nil {
-		f := make([]topology.FixedIPSpec, len(*r.FixedIPs))
-		for i, x := range *r.FixedIPs {
-			f[i] = topology.FixedIPSpec{SubnetID: x.SubnetID, IPAddress: x.IPAddress}
-		}
-		sp.FixedIPs = &f
-	}
+	sp.FixedIPs = fixedIPSpecs(r.FixedIPs)
 	return sp, err
+}
+
+func fixedIPSpecs(req *[]fixedIPReq) *[]topology.FixedIPSpec {
+	if req == nil {
+		return nil
+	}
+	f := make([]topology.FixedIPSpec, len(*req))
+	for i, x := range *req {
+		f[i] = topology.FixedIPSpec{SubnetID: x.SubnetID, IPAddress: x.IPAddress}
+	}
+	return &f
 }
 
 func (r routerReq) spec(pathID string, extra map[string]json.RawMessage) (topology.RouterSpec, error) {
 	id, err := idFor(r.ID, pathID)
-	return topology.RouterSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, Distributed: r.Distributed,
-		Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
+	if err != nil {
+		return topology.RouterSpec{}, err
+	}
+	sp := topology.RouterSpec{Extra: extra, ID: id, Name: r.Name, AdminStateUp: r.AdminStateUp, Distributed: r.Distributed,
+		Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}
+	if r.ExternalGatewayInfo.Set {
+		g, err := gatewaySpec(r.ExternalGatewayInfo)
+		if err != nil {
+			return sp, err
+		}
+		sp.Gateway = &g
+		if !g.Clear {
+			// The port that will hold the gateway's addresses, should the
+			// store need a new one: ids are chosen before proposing.
+			sp.GatewayPortID = newUUID()
+		}
+	}
+	if r.Routes.Set {
+		routes := r.Routes.Value
+		if routes == nil {
+			routes = []topology.HostRoute{}
+		}
+		sp.Routes = &routes
+	}
+	return sp, nil
+}
+
+// gatewaySpec is the store's reading of external_gateway_info: null or {}
+// clears it, as in Neutron; anything else names the external network.
+func gatewaySpec(f nullable[gatewayInfoReq]) (topology.GatewaySpec, error) {
+	info := f.Value
+	if f.Null || info == (gatewayInfoReq{}) {
+		return topology.GatewaySpec{Clear: true}, nil
+	}
+	if info.NetworkID == nil || *info.NetworkID == "" {
+		return topology.GatewaySpec{}, invalidInput("Invalid input for external_gateway_info. Reason: network_id is required.")
+	}
+	return topology.GatewaySpec{NetworkID: *info.NetworkID, EnableSNAT: info.EnableSNAT, FixedIPs: fixedIPSpecs(info.ExternalFixedIPs)}, nil
 }
 
 // boundedReq is a request body with bounds on its fields (bounds.go).

@@ -112,13 +112,17 @@ func withinBounds(t *testing.T, v reflect.Value, body string) {
 }
 
 // encodeReq turns a decoded request back into a body object: the fields
-// it had (absent ones stay absent) and its passive fields.
+// it had (absent ones stay absent: nil, or a nullable that was not set)
+// and its passive fields.
 func encodeReq(rq any, passive map[string]json.RawMessage) map[string]any {
 	m := map[string]any{}
 	v := reflect.ValueOf(rq)
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Field(i)
 		if (f.Kind() == reflect.Pointer || f.Kind() == reflect.Slice) && f.IsNil() {
+			continue
+		}
+		if z, ok := f.Interface().(interface{ IsZero() bool }); ok && z.IsZero() {
 			continue
 		}
 		m[strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0]] = f.Interface()
@@ -179,7 +183,34 @@ func FuzzDecodeSubnetRequest(f *testing.F) {
 func FuzzDecodeRouterRequest(f *testing.F) {
 	f.Add(`{"router":{"name":"r","admin_state_up":false,"distributed":true}}`)
 	f.Add(`{"routers":[{"name":"a","external_gateway_info":{"network_id":"x"}},{"tags":[]}]}`)
+	f.Add(`{"router":{"external_gateway_info":{"network_id":"x","enable_snat":false,"external_fixed_ips":[{"subnet_id":"s"},{"ip_address":"192.0.2.9"}]}}}`)
+	f.Add(`{"router":{"external_gateway_info":null,"routes":null}}`)
+	f.Add(`{"router":{"external_gateway_info":{},"routes":[{"destination":"10.9.0.0/16","nexthop":"10.0.0.9"}]}}`)
+	f.Add(`{"router":{"external_gateway_info":{"enable_snat":true}}}`)
 	f.Fuzz(func(t *testing.T, body string) { fuzzDecode[routerReq, topology.RouterSpec](t, routers, []byte(body)) })
+}
+
+// FuzzDecodeFloatingIPRequest: any floating IP body decodes within bounds
+// or is a 400.
+func FuzzDecodeFloatingIPRequest(f *testing.F) {
+	f.Add(`{"floatingip":{"floating_network_id":"n","port_id":"p","fixed_ip_address":"10.0.0.5","description":"d"}}`)
+	f.Add(`{"floatingip":{"floating_network_id":"n","subnet_id":"s","floating_ip_address":"192.0.2.10","tags":["a"]}}`)
+	f.Add(`{"floatingip":{"port_id":null,"fixed_ip_address":null}}`)
+	f.Add(`{"floatingip":{"port_id":7}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzDecode[floatingIPReq, topology.FloatingIPSpec](t, floatingips, []byte(body))
+	})
+}
+
+// FuzzDecodePortForwardingRequest: any port forwarding body decodes
+// within bounds or is a 400.
+func FuzzDecodePortForwardingRequest(f *testing.F) {
+	f.Add(`{"port_forwarding":{"protocol":"tcp","external_port":2222,"internal_port":22,"internal_ip_address":"10.0.0.5","internal_port_id":"p"}}`)
+	f.Add(`{"port_forwarding":{"description":"ssh","external_port":"22"}}`)
+	f.Add(`{"port_forwarding":{"protocol":"udp","internal_port":-1,"external_port_range":"1:2"}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzDecode[portForwardingReq, topology.PortForwardingSpec](t, portForwardings, []byte(body))
+	})
 }
 
 // FuzzDecodeRouterInterfaceRequest: an add/remove_router_interface body

@@ -2,7 +2,6 @@ package northbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,9 +14,10 @@ import (
 
 // Who may do what, as Neutron's default policy has it: an admin sees and
 // changes everything; anyone else sees its own project's resources plus
-// shared networks (and their subnets), and changes only its own. Another
-// project's resource is not found (404), never forbidden, so that its
-// existence does not leak; an admin-only attribute or action is 403.
+// shared networks (and their subnets) and external networks, and changes
+// only its own. Another project's resource is not found (404), never
+// forbidden, so that its existence does not leak; an admin-only attribute
+// or action is 403.
 
 // Caller is who a request speaks for.
 type Caller struct {
@@ -98,7 +98,9 @@ func visible(st *topology.Store, c Caller, obj any) bool {
 	}
 	switch o := obj.(type) {
 	case topology.Network:
-		return o.ProjectID == c.ProjectID || o.Shared
+		// Every project sees the external networks, to put its routers'
+		// gateways and its floating IPs on them; not their subnets.
+		return o.ProjectID == c.ProjectID || o.Shared || o.External
 	case topology.Subnet:
 		if o.ProjectID == c.ProjectID {
 			return true
@@ -113,9 +115,16 @@ func visible(st *topology.Store, c Caller, obj any) bool {
 		return ok && n.ProjectID == c.ProjectID
 	case topology.Router:
 		return o.ProjectID == c.ProjectID
+	case topology.FloatingIP:
+		return o.ProjectID == c.ProjectID
 	}
 	return false
 }
+
+// usable says whether the caller may put subnets or ports on a network it
+// sees: its own, or a shared one. Neutron answers 404 for any other
+// (an external network is for gateways and floating IPs only).
+func usable(c Caller, n topology.Network) bool { return owned(c, n.ProjectID) || n.Shared }
 
 // owned says whether the caller may change an object it can see.
 func owned(c Caller, project string) bool { return c.Admin || project == c.ProjectID }
@@ -147,6 +156,10 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 		var rt topology.Router
 		rt, ok = st.Router(id)
 		obj, project = rt, rt.ProjectID
+	case "floatingip":
+		var f topology.FloatingIP
+		f, ok = st.FloatingIP(id)
+		obj, project = f, f.ProjectID
 	}
 	if !ok || !visible(st, c, obj) {
 		// Not here (or not yet, on a node that lags): fail closed.
@@ -159,6 +172,12 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 }
 
 func notFoundFor(res resource, id string) *topology.Error {
+	switch res.singular { // Neutron's spelling, where the name does not give it
+	case "floatingip":
+		return notFoundErr("FloatingIPNotFound", "Floating IP", id)
+	case "port_forwarding":
+		return notFoundErr("PortForwardingNotFound", "Port Forwarding", id)
+	}
 	what := strings.ToUpper(res.singular[:1]) + res.singular[1:]
 	return notFoundErr(what+"NotFound", what, id)
 }
@@ -182,8 +201,7 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		if !c.Admin {
 			for attr, set := range map[string]bool{"provider:network_type": sp.NetworkType != nil,
 				"provider:segmentation_id": sp.SegmentationID != nil, "shared": sp.Shared != nil,
-				"provider:physical_network": sp.Extra["provider:physical_network"] != nil,
-				"router:external":           sp.Extra["router:external"] != nil} {
+				"provider:physical_network": sp.PhysicalNetwork != nil, "router:external": sp.External != nil} {
 				if set {
 					return forbidden(verb(create) + "_network:" + attr)
 				}
@@ -198,7 +216,7 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 		if sp.NetworkID != nil && !c.Admin {
 			n, ok := st.Network(*sp.NetworkID)
-			if !ok || !visible(st, c, n) {
+			if !ok || !visible(st, c, n) || !usable(c, n) {
 				return notFoundErr("NetworkNotFound", "Network", *sp.NetworkID)
 			}
 			if !owned(c, n.ProjectID) { // a subnet belongs in the network's owner's hands
@@ -228,7 +246,7 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 		if network != nil {
 			n, ok := st.Network(*network)
-			if !ok || !visible(st, c, n) {
+			if !ok || !visible(st, c, n) || create && !usable(c, n) {
 				return notFoundErr("NetworkNotFound", "Network", *network)
 			}
 			if !owned(c, n.ProjectID) {
@@ -264,15 +282,78 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		if sp.Extra["ha"] != nil {
 			return forbidden(verb(create) + "_router:ha")
 		}
-		if gw := sp.Extra["external_gateway_info"]; gw != nil {
-			var info map[string]json.RawMessage
-			_ = json.Unmarshal(gw, &info)
-			for _, k := range []string{"enable_snat", "external_fixed_ips"} {
-				if info[k] != nil {
-					return forbidden(verb(create) + "_router:external_gateway_info:" + k)
-				}
-			}
+		if g := sp.Gateway; g != nil && !g.Clear {
+			return admitGateway(st, c, *g, create)
 		}
+	case *topology.FloatingIPSpec:
+		return admitFloatingIP(st, c, sp, create)
+	case *topology.PortForwardingSpec:
+		if c.Admin {
+			return nil
+		}
+		// The floating IP's project's, as its port forwardings are.
+		if err := mayChange(st, c, floatingips, sp.FloatingIPID); err != nil {
+			return err
+		}
+		if sp.InternalPortID != nil {
+			return ownPort(st, c, *sp.InternalPortID)
+		}
+	}
+	return nil
+}
+
+// admitGateway checks a member's router gateway: on an external network
+// it sees, with the address and SNAT mode the cloud chooses (Neutron's
+// enable_snat and external_fixed_ips are the admin's).
+func admitGateway(st *topology.Store, c Caller, g topology.GatewaySpec, create bool) error {
+	if g.EnableSNAT != nil {
+		return forbidden(verb(create) + "_router:external_gateway_info:enable_snat")
+	}
+	if g.FixedIPs != nil {
+		return forbidden(verb(create) + "_router:external_gateway_info:external_fixed_ips")
+	}
+	if n, ok := st.Network(g.NetworkID); !ok || !visible(st, c, n) {
+		return notFoundErr("NetworkNotFound", "Network", g.NetworkID)
+	}
+	return nil
+}
+
+// admitFloatingIP checks a floating IP create or update. A member takes
+// an address from any external network it sees (that is what they are
+// for), but not an address of its choosing (Neutron's
+// create_floatingip:floating_ip_address is the admin's), and points it
+// only at its own project's ports.
+func admitFloatingIP(st *topology.Store, c Caller, sp *topology.FloatingIPSpec, create bool) error {
+	if err := ownProject(c, floatingips, &sp.ProjectID, &sp.TenantID, create); err != nil {
+		return err
+	}
+	if c.Admin {
+		return nil
+	}
+	if !create {
+		if err := mayChange(st, c, floatingips, sp.ID); err != nil {
+			return err
+		}
+	}
+	if create && sp.FloatingNetworkID != nil {
+		if n, ok := st.Network(*sp.FloatingNetworkID); !ok || !visible(st, c, n) {
+			return notFoundErr("NetworkNotFound", "Network", *sp.FloatingNetworkID)
+		}
+	}
+	if create && sp.FloatingIPAddress != nil {
+		return forbidden("create_floatingip:floating_ip_address")
+	}
+	if sp.PortID != nil && *sp.PortID != "" {
+		return ownPort(st, c, *sp.PortID)
+	}
+	return nil
+}
+
+// ownPort: a member's floating IP or port forwarding reaches only its
+// own project's ports; any other is not found, as in Neutron.
+func ownPort(st *topology.Store, c Caller, id string) error {
+	if p, ok := st.Port(id); !ok || p.ProjectID != c.ProjectID {
+		return notFoundErr("PortNotFound", "Port", id)
 	}
 	return nil
 }

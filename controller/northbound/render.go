@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // render turns an object into its Neutron JSON map: passive fields at the
 // top level, Wyvern's own keys kept.
 func render(v any) map[string]any {
-	b, _ := json.Marshal(v)
+	b, _ := json.Marshal(neutronView(v))
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	if extra, ok := m["extra"].(map[string]any); ok {
@@ -29,6 +31,7 @@ func render(v any) map[string]any {
 // passive fields to splice in (the common case, and the one that matters
 // for bulk), else through render.
 func renderRaw(v any) json.RawMessage {
+	v = neutronView(v)
 	if e, ok := v.(interface{ HasExtra() bool }); !ok || !e.HasExtra() {
 		if b, err := json.Marshal(v); err == nil {
 			return b
@@ -36,6 +39,76 @@ func renderRaw(v any) json.RawMessage {
 	}
 	b, _ := json.Marshal(render(v))
 	return b
+}
+
+// neutronView is an object as Neutron shows it, where the store's model
+// says it otherwise; anything else is shown as it is.
+func neutronView(v any) any {
+	switch o := v.(type) {
+	case topology.Network:
+		return networkView{Network: o, PhysicalNetwork: nilIfEmpty(o.PhysicalNetwork), SegmentationID: segmentationOf(o)}
+	case topology.Router:
+		return routerView{Router: o}
+	case topology.FloatingIP:
+		return floatingIPView{ID: o.ID, FloatingNetworkID: o.FloatingNetworkID, FloatingIPAddress: o.FloatingIPAddress,
+			PortID: nilIfEmpty(o.PortID), FixedIPAddress: nilIfEmpty(o.FixedIPAddress), RouterID: nilIfEmpty(o.RouterID),
+			Status: o.Status, Description: o.Description, ProjectID: o.ProjectID, TenantID: o.TenantID, Tags: o.Tags,
+			PortForwardings: o.PortForwardings, RevisionNumber: o.RevisionNumber}
+	}
+	return v
+}
+
+// The views shadow a field of the object they embed with one of the same
+// JSON name: encoding/json encodes the shallower of the two. Fields the
+// object gains later are shown without a change here.
+
+// networkView: an overlay has no physical network and a flat network no
+// segmentation id; Neutron shows each as null.
+type networkView struct {
+	topology.Network
+	PhysicalNetwork *string `json:"provider:physical_network"`
+	SegmentationID  *uint32 `json:"provider:segmentation_id"`
+}
+
+func segmentationOf(n topology.Network) *uint32 {
+	if n.NetworkType == topology.TypeFlat {
+		return nil
+	}
+	return &n.SegmentationID
+}
+
+// routerView hides the router's gateway port, the store's own link to
+// the port that holds external_gateway_info's addresses.
+type routerView struct {
+	topology.Router
+	GatewayPort struct{} `json:"wyvern:gateway_port,omitzero"`
+}
+
+// floatingIPView is a floating IP as Neutron shows one: no association
+// is null, and the store's own fields (its holder port, its key) are left
+// out. It names every field, so that a field the store adds is not shown
+// until it is meant to be.
+type floatingIPView struct {
+	ID                string                    `json:"id"`
+	FloatingNetworkID string                    `json:"floating_network_id"`
+	FloatingIPAddress string                    `json:"floating_ip_address"`
+	PortID            *string                   `json:"port_id"`
+	FixedIPAddress    *string                   `json:"fixed_ip_address"`
+	RouterID          *string                   `json:"router_id"`
+	Status            string                    `json:"status"`
+	Description       string                    `json:"description"`
+	ProjectID         string                    `json:"project_id"`
+	TenantID          string                    `json:"tenant_id"`
+	Tags              []string                  `json:"tags"`
+	PortForwardings   []topology.PortForwarding `json:"port_forwardings"`
+	RevisionNumber    uint64                    `json:"revision_number"`
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // writeCollection writes {"<key>": [objects...]} from pre-encoded objects.
@@ -77,10 +150,9 @@ next:
 			if !ok {
 				continue next
 			}
-			s := scalarString(have)
 			match := false
 			for _, w := range want {
-				if s == w {
+				if matches(have, w) {
 					match = true
 					break
 				}
@@ -92,6 +164,17 @@ next:
 		out = append(out, o)
 	}
 	return out
+}
+
+// matches compares a field with one filter value. A boolean takes what
+// Neutron's convert_to_boolean takes: the openstack CLI asks for
+// router:external=True.
+func matches(have any, want string) bool {
+	if b, ok := have.(bool); ok {
+		w, err := strconv.ParseBool(want)
+		return err == nil && w == b
+	}
+	return scalarString(have) == want
 }
 
 func scalarString(v any) string {

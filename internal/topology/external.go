@@ -232,7 +232,7 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 	saved, hints := s.seq.clone(), maps.Clone(s.ipHint)
 	owner := OwnerFloatingIP
 	ports, err := s.CreatePorts(index, []PortSpec{{ID: sp.HolderPortID, NetworkID: &n.ID, DeviceOwner: &owner, DeviceID: &f.ID,
-		FixedIPs: &[]FixedIPSpec{want}, ProjectID: sp.ProjectID, TenantID: sp.TenantID, managed: true}})
+		FixedIPs: &[]FixedIPSpec{want}, managed: true}})
 	if err != nil {
 		if e, ok := err.(*Error); ok && e.Type == "IpAddressInUse" {
 			return FloatingIP{}, conflict("FloatingIPAddressInUse", "Unable to complete operation for network %s. The IP address %s is in use.", n.ID, want.IPAddress)
