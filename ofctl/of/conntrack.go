@@ -56,10 +56,11 @@ type NAT struct {
 }
 
 // CT sends the packet through the connection tracker: Open vSwitch's
-// ct(commit, zone=Zone, nat(...), exec(set_field:Mark->ct_mark),
-// table=Table). The packet's ct_state (and ct_mark) are then what the
-// tracker says; with Table other than NoRecirc it is recirculated into
-// that table, translated.
+// ct(commit,table=Table,zone=Zone,nat(...),exec(set_field:Mark->ct_mark)),
+// which ovs-ofctl prints in that order, leaving out zone 0 and table
+// NoRecirc. The packet's ct_state (and ct_mark) are then what the tracker
+// says; with Table other than NoRecirc it is recirculated into that table,
+// translated. The zero Table is table 0, not NoRecirc.
 type CT struct {
 	Commit bool
 	Zone   uint16
