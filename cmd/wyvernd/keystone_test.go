@@ -259,4 +259,42 @@ func TestOpenstackCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "vm1") || !strings.Contains(out, "'opt_name': 'mtu'") || !strings.Contains(out, "unbound") {
 		t.Errorf("openstack port create with a dns_name and an extra DHCP option: %v\n%s", err, out)
 	}
+
+	// The way out, as an operator and a tenant make it: an external flat
+	// network, a router's gateway on it, a floating IP for a port.
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := osc(none, append(endpoint, args...)...)
+		if err != nil {
+			t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	ext := run("network", "create", "public", "--external", "--provider-network-type", "flat",
+		"--provider-physical-network", "physnet1", "-f", "value", "-c", "id")
+	run("subnet", "create", "public-v4", "--network", ext, "--subnet-range", "203.0.113.0/24", "--no-dhcp",
+		"--gateway", "203.0.113.1")
+	if out := run("network", "list", "--external", "-f", "value", "-c", "Name"); out != "public" {
+		t.Errorf("openstack network list --external: %q", out)
+	}
+	run("router", "create", "edge")
+	run("router", "add", "subnet", "edge", "lab-sub")
+	run("router", "set", "edge", "--external-gateway", ext)
+	gw := run("router", "show", "edge", "-f", "json", "-c", "external_gateway_info")
+	if !strings.Contains(gw, ext) || !strings.Contains(gw, "203.0.113.") || !strings.Contains(gw, `"enable_snat": true`) {
+		t.Errorf("the router's gateway: %s", gw)
+	}
+	fip := run("floating", "ip", "create", "public", "-f", "value", "-c", "floating_ip_address")
+	if !strings.HasPrefix(fip, "203.0.113.") {
+		t.Fatalf("the floating IP's address: %q", fip)
+	}
+	run("floating", "ip", "set", "--port", "lab-port", fip)
+	if out := run("floating", "ip", "show", fip, "-f", "value", "-c", "fixed_ip_address", "-c", "status"); !strings.HasPrefix(out, "10.5.0.") || !strings.Contains(out, "ACTIVE") {
+		t.Errorf("the associated floating IP: %q", out)
+	}
+	run("floating", "ip", "unset", "--port", fip)
+	run("floating", "ip", "delete", fip)
+	if out := run("floating", "ip", "list", "-f", "value", "-c", "ID"); out != "" {
+		t.Errorf("floating IPs left after the delete: %q", out)
+	}
 }
