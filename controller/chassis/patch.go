@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -76,8 +77,10 @@ func ensurePatchEnd(ctx context.Context, ovs client.Client, br *vswitch.Bridge, 
 	iface := &vswitch.Interface{Name: name}
 	err := ovs.Get(ctx, iface)
 	if errors.Is(err, client.ErrNotFound) {
-		i := &vswitch.Interface{UUID: "if_" + name, Name: name, Type: "patch", Options: map[string]string{"peer": peer}, ExternalIDs: ids}
-		p := &vswitch.Port{UUID: "port_" + name, Name: name, Interfaces: []string{i.UUID}}
+		// OVSDB's uuid-names are identifiers: no '-'.
+		row := strings.ReplaceAll(name, "-", "_")
+		i := &vswitch.Interface{UUID: "if_" + row, Name: name, Type: "patch", Options: map[string]string{"peer": peer}, ExternalIDs: ids}
+		p := &vswitch.Port{UUID: "port_" + row, Name: name, Interfaces: []string{i.UUID}}
 		cops, err := createAll(ovs, i, p)
 		if err != nil {
 			return nil, err
