@@ -174,7 +174,7 @@ func flows(v *view.View, br view.Bridge) []of.Flow {
 	// ARP replies to this chassis' DVR MAC on its physical networks: the
 	// answers to the ARP requests it sent for hosts and next hops.
 	if h.dvrMAC != nil {
-		for _, n := range v.HostedNetworks(br.Chassis) {
+		for _, n := range tunnels.Reachable(v, br.Chassis) {
 			if _, ok := br.PhysicalPorts[n.PhysicalNetwork]; ok && n.Provider() {
 				out = append(out, learn(n, h.dvrMAC, pipeline.NewCookie(0, pipeline.AppNAT, pipeline.NetworkObject(n.Key))))
 			}

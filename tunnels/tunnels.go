@@ -61,11 +61,18 @@ func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow
 func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 	var out []of.Flow
 	want := func(obj uint64) bool { return objs == nil || objs[obj] }
-	for _, n := range v.HostedNetworks(br.Chassis) {
+	// A flat or vlan network comes in from its physical network wherever
+	// it is hosted or routed to: a router sending to one of its hosts
+	// hears the answers there.
+	for _, n := range reachable(v, br.Chassis) {
 		if n.Provider() {
 			if f, ok := physicalIngress(br, n); ok && want(pipeline.NetworkObject(n.Key)) {
 				out = append(out, f)
 			}
+		}
+	}
+	for _, n := range v.HostedNetworks(br.Chassis) {
+		if n.Provider() {
 			continue
 		}
 		// Without a tunnel port of the network's type the bridge still
@@ -224,6 +231,30 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			objs.Add(pipeline.PortObject(s.Port.Key))
 		}
 	}
+	// The flat and vlan networks this chassis hears from its physical
+	// networks are those it hosts or routes to: a change of either (a
+	// router, its interfaces, a VM plugged in a network of a router)
+	// adds or removes their ingress flows.
+	heard := func(v *view.View) map[uint32]bool {
+		m := map[uint32]bool{}
+		for _, n := range reachable(v, br.Chassis) {
+			if n.Provider() {
+				m[n.Key] = true
+			}
+		}
+		return m
+	}
+	hb, ha := heard(before), heard(after)
+	for k := range hb {
+		if !ha[k] {
+			objs.Add(pipeline.NetworkObject(k))
+		}
+	}
+	for k := range ha {
+		if !hb[k] {
+			objs.Add(pipeline.NetworkObject(k))
+		}
+	}
 	for _, ch := range changes {
 		if ch.Resource != topology.ResourceNetwork {
 			continue
@@ -330,6 +361,9 @@ func Probes(v *view.View, br view.Bridge) []Probe {
 	slices.SortFunc(out, func(a, b Probe) int { return a.Remote.Compare(b.Remote) })
 	return out
 }
+
+// Reachable are the networks a chassis sends into (reachable).
+func Reachable(v *view.View, chassis string) []view.Network { return reachable(v, chassis) }
 
 // reachable are the networks a chassis sends into: those it hosts, and
 // those its routers route to (a router with an interface on a hosted

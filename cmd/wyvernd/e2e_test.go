@@ -162,7 +162,7 @@ func TestPortMovesAndDeletes(t *testing.T) {
 				n++
 			}
 		}
-		return n == len(pipeline.Stages) && len(portFlows(hv2, a2.MAC)) == 0
+		return n == len(pipeline.MissFlows(pipeline.Reactive, 0)) && len(portFlows(hv2, a2.MAC)) == 0
 	})
 	for _, l := range hv1.ovs.DumpFlows("br-int") {
 		if strings.Contains(l, tb.underlay.IP(2)) {

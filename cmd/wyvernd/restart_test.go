@@ -105,7 +105,7 @@ func TestRestartNeverEmptiesBridge(t *testing.T) {
 	args := []string{"--node-id", "hv1", "--openflow-addr", "tcp:127.0.0.1:6653", "--data-dir", filepath.Join(o.Dir, "data")}
 	d := startDaemon(t, o.NS, logPath, args...)
 	o.AddBridge(br, ovstest.BridgeOptions{Controller: "tcp:127.0.0.1:6653"})
-	base := len(pipeline.Stages)
+	base := len(pipeline.MissFlows(pipeline.Reactive, 0))
 	ovstest.Eventually(t, 15*time.Second, "round 1 installed", func() bool {
 		lines, err := o.DumpFlowsErr(br)
 		return err == nil && len(lines) == base && allInRound(lines, 1)

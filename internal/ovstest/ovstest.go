@@ -213,6 +213,10 @@ func (o *OVS) ServeOVSDBOverSSL() string {
 	return "ssl:" + net.JoinHostPort(host, port)
 }
 
+// Stop stops the instance's ovs-vswitchd and ovsdb-server (a hypervisor
+// whose OVS went away); cleanup does it again harmlessly.
+func (o *OVS) Stop() { o.stop() }
+
 func (o *OVS) stop() {
 	stopPID(readPID(o.path("vs.pid")))
 	stopPID(readPID(o.path("db.pid")))
