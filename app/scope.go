@@ -94,6 +94,14 @@ func HostingChanged(before, after *view.View, chassis string) []string {
 	return out
 }
 
+// ServingChanged reports whether the networks a chassis serves
+// (view.ServedNetworks: those it hosts, and those it serves north-south)
+// differ between two views: what routers it routes for may have changed.
+func ServingChanged(before, after *view.View, chassis string) bool {
+	return !slices.EqualFunc(before.ServedNetworks(chassis), after.ServedNetworks(chassis),
+		func(a, b view.Network) bool { return a.Key == b.Key })
+}
+
 // AddNetwork puts in objs every object of a network as a view holds it:
 // the network, each of its ports (plugged or not, router interfaces
 // included) and each router with an interface on it.

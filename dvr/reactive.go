@@ -58,6 +58,11 @@ func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 // whose tunnel endpoint changed.
 func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.Change) app.Scope {
 	objs := app.Objects{}
+	// Serving a router's networks as its gateway chassis (or no longer)
+	// changes which routers route here, not which networks are hosted.
+	if app.ServingChanged(before, after, br.Chassis) && len(app.HostingChanged(before, after, br.Chassis)) == 0 {
+		return app.Everything()
+	}
 	for _, n := range app.HostingChanged(before, after, br.Chassis) {
 		objs.Add(0)
 		for _, v := range []*view.View{before, after} {

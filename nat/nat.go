@@ -125,7 +125,7 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 		}
 	}
 	objs := app.Objects{}
-	if len(app.HostingChanged(before, after, br.Chassis)) > 0 {
+	if len(app.HostingChanged(before, after, br.Chassis)) > 0 || app.ServingChanged(before, after, br.Chassis) {
 		return app.Everything()
 	}
 	for _, pc := range app.Ports(before, after, changes) {

@@ -71,7 +71,7 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			}
 		}
 	}
-	for _, n := range v.HostedNetworks(br.Chassis) {
+	for _, n := range v.ServedNetworks(br.Chassis) {
 		if n.Provider() {
 			continue
 		}
@@ -231,12 +231,19 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			objs.Add(pipeline.PortObject(s.Port.Key))
 		}
 	}
-	// The flat and vlan networks this chassis hears from its physical
-	// networks are those it hosts or routes to: a change of either (a
-	// router, its interfaces, a VM plugged in a network of a router)
+	// The networks this chassis hears from other chassis: the overlays
+	// it serves (hosts, or serves as a router's gateway chassis) from
+	// tunnels, the flat and vlan networks it hosts or routes to from
+	// their physical networks. A change of either — a router, its
+	// interfaces or gateway, a VM plugged in a network of a router —
 	// adds or removes their ingress flows.
 	heard := func(v *view.View) map[uint32]bool {
 		m := map[uint32]bool{}
+		for _, n := range v.ServedNetworks(br.Chassis) {
+			if !n.Provider() {
+				m[n.Key] = true
+			}
+		}
 		for _, n := range reachable(v, br.Chassis) {
 			if n.Provider() {
 				m[n.Key] = true
@@ -369,7 +376,7 @@ func Reachable(v *view.View, chassis string) []view.Network { return reachable(v
 // those its routers route to (a router with an interface on a hosted
 // network reaches all of its networks). In network key order, each once.
 func reachable(v *view.View, chassis string) []view.Network {
-	out := append([]view.Network{}, v.HostedNetworks(chassis)...)
+	out := append([]view.Network{}, v.ServedNetworks(chassis)...)
 	seen := map[string]bool{}
 	for _, n := range out {
 		seen[n.ID] = true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"net/http"
 	"regexp"
 	"strings"
@@ -340,6 +341,15 @@ func TestSNATFailover(t *testing.T) {
 	took := connects(t, vm.NetNS, internet.Addr, gw, 20*time.Second)
 	t.Logf("failover: new outbound connections through %s work %s after the kill", standby.m.id, time.Since(kill).Round(time.Millisecond))
 	_ = took
+	for _, h := range lab.hvs {
+		if b, err := os.ReadFile(h.m.logPath); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "reachability") || strings.Contains(l, "election") || strings.Contains(l, "entering leader") {
+					t.Logf("%s: %s", h.m.id, l)
+				}
+			}
+		}
+	}
 	c := lab.uplink(standby).CaptureSent("tcp port 8080")
 	connects(t, vm.NetNS, internet.Addr, gw, 5*time.Second)
 	c.Wait(regexp.QuoteMeta(gw)+`\.\d+ > 198\.51\.100\.10\.8080`, 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -22,6 +23,9 @@ type mutator struct {
 	index uint64
 	next  int    // for new port names
 	ofp   uint32 // ofports are never reused, as OVS's
+	// external: the fixture is topologytest.External, and north-south
+	// changes are made too.
+	external bool
 }
 
 func (m *mutator) str(s string) *string { return &s }
@@ -32,7 +36,7 @@ func (m *mutator) pick(ids []string) string { return ids[m.rng.Intn(len(ids))] }
 func (m *mutator) vmPorts() []string {
 	var out []string
 	for _, p := range m.s.Ports() {
-		if p.DeviceOwner != topology.OwnerRouterInterface {
+		if p.DeviceOwner != topology.OwnerRouterInterface && p.DeviceOwner != topology.OwnerRouterGateway && p.DeviceOwner != topology.OwnerFloatingIP {
 			out = append(out, p.ID)
 		}
 	}
@@ -57,11 +61,70 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 		}
 		return &ps
 	}
-	switch op := m.rng.Intn(13); op {
+	ops, networks := 13, []string{"A", "B"}
+	if m.external {
+		ops, networks = 19, []string{"A", "B", "V"}
+	}
+	switch op := m.rng.Intn(ops); op {
+	case 13: // a floating IP moves to a port, or off it
+		port := ""
+		if m.rng.Intn(3) > 0 {
+			port = m.pick(m.vmPorts())
+		}
+		if _, err := m.s.UpdateFloatingIP(i, topology.FloatingIPSpec{ID: "F1", PortID: &port}); err != nil {
+			return nil, "floating IP (refused)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceFloatingIP, "F1")}, "floating IP to " + port, false
+	case 14: // a chassis is lost or back
+		c := m.pick([]string{"hv1", "hv2", "hv3"})
+		reachable := m.rng.Intn(2) == 0
+		if changed, _ := m.s.SetChassisReachable(i, c, reachable); !changed {
+			return nil, "reachability (same)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceChassis, c)}, fmt.Sprintf("%s reachable=%v", c, reachable), false
+	case 15: // the router's gateway goes or comes back
+		g := &topology.GatewaySpec{Clear: true}
+		if m.rng.Intn(2) == 0 {
+			g = &topology.GatewaySpec{NetworkID: "EXT"}
+		}
+		m.next++
+		if _, err := m.s.UpdateRouter(i, topology.RouterSpec{ID: "R", Gateway: g, GatewayPortID: fmt.Sprintf("gw%d", m.next)}); err != nil {
+			return nil, "gateway (refused)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceRouter, "R")}, fmt.Sprintf("gateway clear=%v", g.Clear), false
+	case 16: // SNAT on or off
+		snat := m.rng.Intn(2) == 0
+		if _, err := m.s.UpdateRouter(i, topology.RouterSpec{ID: "R", Gateway: &topology.GatewaySpec{NetworkID: "EXT", EnableSNAT: &snat}}); err != nil {
+			return nil, "snat (refused)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceRouter, "R")}, fmt.Sprintf("snat=%v", snat), false
+	case 17: // a neighbour learned, or changed
+		nb := m.pick([]string{"EXT|203.0.113.1", "V|10.2.0.100", "EXT|203.0.113.9"})
+		n, ip, _ := strings.Cut(nb, "|")
+		mac := m.pick([]string{"02:00:00:00:00:01", "02:00:00:00:00:02"})
+		if changed, err := m.s.LearnNeighbour(i, topology.Neighbour{NetworkID: n, IP: ip, MAC: mac}); err != nil || !changed {
+			return nil, "neighbour (same)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceNeighbour, n)}, "neighbour " + ip + " at " + mac, false
+	case 18: // a port forwarding to a port, or none
+		f, _ := m.s.FloatingIP("F1")
+		if len(f.PortForwardings) > 0 {
+			if err := m.s.DeletePortForwarding(i, "F1", f.PortForwardings[0].ID); err != nil {
+				m.t.Fatal(err)
+			}
+			return []topology.Change{ch(i, topology.ResourceFloatingIP, "F1")}, "port forwarding deleted", false
+		}
+		port, proto, ext, in := m.pick(m.vmPorts()), "tcp", 2222, 22
+		m.next++
+		if _, err := m.s.CreatePortForwarding(i, topology.PortForwardingSpec{FloatingIPID: "F1", ID: fmt.Sprintf("pf%d", m.next),
+			Protocol: &proto, ExternalPort: &ext, InternalPort: &in, InternalIPAddress: m.str(""), InternalPortID: &port}); err != nil {
+			return nil, "port forwarding (refused)", false
+		}
+		return []topology.Change{ch(i, topology.ResourceFloatingIP, "F1")}, "port forwarding to " + port, false
 	case 0, 1: // a new port, plugged or not
 		m.next++
 		id := fmt.Sprintf("n%d", m.next)
-		if _, err := m.s.CreatePorts(i, []topology.PortSpec{{ID: id, NetworkID: m.str(m.pick([]string{"A", "B"})),
+		if _, err := m.s.CreatePorts(i, []topology.PortSpec{{ID: id, NetworkID: m.str(m.pick(networks)),
 			AllowedAddressPairs: pairs()}}); err != nil {
 			return nil, "create (refused)", false
 		}
@@ -140,7 +203,11 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 		c := m.pick([]string{"hv1", "hv2", "hv3"})
 		encaps := [][]string{{topology.TypeVXLAN, topology.TypeGRE}, {topology.TypeGRE}, {topology.TypeVXLAN}}[m.rng.Intn(3)]
 		ip := fmt.Sprintf("172.31.%d.%s", m.rng.Intn(2), c[2:])
-		if _, err := m.s.RegisterChassis(i, topology.ChassisSpec{Name: c, EncapIP: ip, Encaps: encaps}); err != nil {
+		sp := topology.ChassisSpec{Name: c, EncapIP: ip, Encaps: encaps}
+		if m.external {
+			sp.BridgeMappings, sp.Gateway = map[string]string{"physnet1": "br-ex"}, c == "hv3" || m.rng.Intn(3) == 0
+		}
+		if _, err := m.s.RegisterChassis(i, sp); err != nil {
 			m.t.Fatal(err)
 		}
 		return []topology.Change{ch(i, topology.ResourceChassis, c)}, "endpoint " + c + " " + ip, false
@@ -187,11 +254,31 @@ func (m *mutator) step() (changes []topology.Change, what string, statusOnly boo
 // recompute from scratch, after every step, in both modes. A status-only
 // change recomputes nothing.
 func TestIncrementalEqualsFullRecompute(t *testing.T) {
-	for _, mode := range []pipeline.Mode{pipeline.Reactive, pipeline.Proactive} {
-		for seed := int64(1); seed <= 8; seed++ {
-			t.Run(fmt.Sprintf("%s/seed%d", mode, seed), func(t *testing.T) {
-				f := topologytest.Routed(t)
-				m := &mutator{t: t, s: f.Store, rng: rand.New(rand.NewSource(seed)), index: 1000}
+	for _, external := range []bool{false, true} {
+		for _, mode := range []pipeline.Mode{pipeline.Reactive, pipeline.Proactive} {
+			for seed := int64(1); seed <= 8; seed++ {
+				incrementalEqualsFull(t, external, mode, seed)
+			}
+		}
+	}
+}
+
+// incrementalEqualsFull is one run of TestIncrementalEqualsFullRecompute:
+// on the routed fixture, or with external on the external one (provider
+// networks, a router gateway, a floating IP) with north-south changes
+// among the random ones.
+func incrementalEqualsFull(t *testing.T, external bool, mode pipeline.Mode, seed int64) {
+	name := fmt.Sprintf("%s/seed%d", mode, seed)
+	fixture, bridge := topologytest.Routed, topologytest.Bridge
+	if external {
+		name = "external/" + name
+		fixture, bridge = topologytest.External, topologytest.ExternalBridge
+	}
+	{
+		{
+			t.Run(name, func(t *testing.T) {
+				f := fixture(t)
+				m := &mutator{t: t, s: f.Store, rng: rand.New(rand.NewSource(seed)), index: 1000, external: external}
 				p := New(mode)
 				bridges := []string{"hv1", "hv2", "hv3"}
 				desired := map[string]*Desired{}
@@ -200,7 +287,7 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 				var builder view.Builder
 				v := builder.Build(f.Store)
 				for _, c := range bridges {
-					desired[c] = p.Compute(v, topologytest.Bridge(c))
+					desired[c] = p.Compute(v, bridge(c))
 				}
 				var history []string
 				for range 150 {
@@ -209,7 +296,7 @@ func TestIncrementalEqualsFullRecompute(t *testing.T) {
 					after := builder.Build(f.Store)
 					fresh := view.Build(f.Store)
 					for _, c := range bridges {
-						br := topologytest.Bridge(c)
+						br := bridge(c)
 						if statusOnly && len(changes) > 0 {
 							if s := p.Scope(v, after, br, changes); !s.Empty() {
 								t.Fatalf("%s: a status-only change recomputes %v", c, s)

@@ -153,34 +153,45 @@ func (v *View) indexExternal() {
 			v.fipsOn[c] = append(v.fipsOn[c], *f)
 		}
 	}
-	// A gateway chassis carries its routers' networks (traffic to SNAT
+	// A gateway chassis serves its routers' networks (traffic to SNAT
 	// comes to it in them, and their replies leave it in them) and the
-	// external network; a floating IP's chassis carries the external one.
+	// external network; a floating IP's chassis serves the external one.
+	// Serving is not hosting: nobody floods to a chassis for it.
+	v.served = map[string][]Network{}
 	serve := func(chassis string, n Network) {
-		if !slices.Contains(v.hosts[n.ID], chassis) {
-			v.hosts[n.ID] = append(v.hosts[n.ID], chassis)
-			slices.Sort(v.hosts[n.ID])
-			v.hosted[chassis] = append(v.hosted[chassis], n)
+		if !slices.ContainsFunc(v.served[chassis], func(o Network) bool { return o.Key == n.Key }) {
+			v.served[chassis] = append(v.served[chassis], n)
 		}
 	}
-	touched := map[string]bool{}
 	for id, c := range v.gatewayChassis {
 		serve(c, v.gateways[id].Network)
 		for _, ri := range v.ifacesByRtr[id] {
 			serve(c, ri.Network)
 		}
-		touched[c] = true
 	}
 	for c, fs := range v.fipsOn {
 		for _, f := range fs {
 			serve(c, f.Network)
 		}
-		touched[c] = true
 	}
-	for c := range touched {
-		slices.SortFunc(v.hosted[c], func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
-		v.hosted[c] = slices.CompactFunc(v.hosted[c], func(a, b Network) bool { return a.Key == b.Key })
+	for c, ns := range v.served {
+		for _, n := range v.hosted[c] {
+			serve(c, n)
+		}
+		slices.SortFunc(v.served[c], func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
+		_ = ns
 	}
+}
+
+// ServedNetworks are the networks a chassis hosts (HostedNetworks) and
+// those it serves north-south: as a router's gateway chassis, its
+// networks and the external one; as a floating IP's chassis, the external
+// one. In key order.
+func (v *View) ServedNetworks(chassis string) []Network {
+	if s, ok := v.served[chassis]; ok {
+		return s
+	}
+	return v.hosted[chassis]
 }
 
 // chooseGateway picks a router's gateway chassis among the live gateway

@@ -140,7 +140,7 @@ func (v *View) RouterInterfaces(router string) []RouterInterface { return v.ifac
 func (v *View) ChassisRouters(chassis string) []Router {
 	seen := map[uint32]bool{}
 	var out []Router
-	for _, n := range v.hosted[chassis] {
+	for _, n := range v.ServedNetworks(chassis) {
 		for _, ri := range v.ifacesByNet[n.ID] {
 			if !seen[ri.Router.Key] {
 				seen[ri.Router.Key] = true
@@ -155,7 +155,7 @@ func (v *View) ChassisRouters(chassis string) []Router {
 // RoutesOn reports whether a router has an interface on a network the
 // chassis hosts.
 func (v *View) RoutesOn(chassis string, router uint32) bool {
-	for _, n := range v.hosted[chassis] {
+	for _, n := range v.ServedNetworks(chassis) {
 		for _, ri := range v.ifacesByNet[n.ID] {
 			if ri.Router.Key == router {
 				return true

@@ -207,6 +207,7 @@ type View struct {
 	extNeighbours  map[string]map[netip.Addr]net.HardwareAddr
 	gatewayChassis map[string]string
 	fipsOn         map[string][]FloatingIP
+	served         map[string][]Network // chassis → ServedNetworks, where more than hosted
 }
 
 // Build copies the store into a View. Call it under the store's read
