@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -153,9 +156,9 @@ func daemontestCall(tb *testbed, h *hypervisor, path string, out any) (int, erro
 // routes to the vlan network's host through the distributed router,
 // which learns the host's MAC by ARP and sends with its chassis' DVR MAC.
 func TestProviderNetworks(t *testing.T) {
-	lab := newExternalLab(t, 3, nil)
+	lab := newExternalLabWith(t, 3, externalLabOptions{unmapped: []int{3}})
 	lab.dumpOnFailure(t)
-	hv1, hv2 := lab.hvs[0], lab.hvs[1]
+	hv1, hv2, hv3 := lab.hvs[0], lab.hvs[1], lab.hvs[2]
 	vlan, vlanSub := lab.providerNetwork("v100", "vlan", 100, "10.2.0.0/24", "10.2.0.1", false)
 	flat, _ := lab.providerNetwork("flat", "flat", 0, labExternal, labRouterIP, false)
 	host := lab.phys.Host("vh", 100, "10.2.0.100/24", "10.2.0.1")
@@ -180,6 +183,36 @@ func TestProviderNetworks(t *testing.T) {
 		}
 	}
 
+	// Two VMs of the vlan network on different chassis: through the
+	// physical network, tagged, each ARP answered on its own chassis.
+	vmV1, pV1 := lab.vm(hv1, vlan, "10.2.0.11")
+	lab.waitActive(pV1)
+	ovstest.Eventually(t, 10*time.Second, "the vlan VMs reach each other", func() bool { return vmV1.Ping("10.2.0.10") == nil })
+	sent1.Wait(`vlan 100, p 0, ethertype IPv4 .*10\.2\.0\.11 > 10\.2\.0\.10: ICMP echo request`, 5*time.Second)
+
+	// hv3 maps no physical network: a port of the vlan network plugged
+	// there is refused, with a reason, and nothing reaches it.
+	var refused struct {
+		Port struct {
+			Status     string         `json:"status"`
+			Host       string         `json:"binding:host_id"`
+			VIFType    string         `json:"binding:vif_type"`
+			VIFDetails map[string]any `json:"binding:vif_details"`
+		} `json:"port"`
+	}
+	vm3, p3 := lab.vm(hv3, vlan, "10.2.0.13")
+	ovstest.Eventually(t, 10*time.Second, "the binding on hv3 refused", func() bool {
+		_, err := lab.call("GET", "/v2.0/ports/"+p3, nil, &refused)
+		return err == nil && refused.Port.Host == hv3.m.id && refused.Port.VIFType == "binding_failed"
+	})
+	if refused.Port.Status != "DOWN" || !strings.Contains(fmt.Sprint(refused.Port.VIFDetails), labPhysnet) {
+		t.Errorf("the refused port: %+v", refused.Port)
+	}
+	if err := host.Ping("10.2.0.13"); err == nil {
+		t.Errorf("the vlan host reached a port its chassis cannot carry")
+	}
+	_ = vm3
+
 	// An overlay VM on hv1 routes to the vlan host through R: hv1 asks
 	// the host's MAC (the first packets wait for it), then sends with its
 	// own DVR MAC, tagged; the host answers through R's interface on the
@@ -195,6 +228,30 @@ func TestProviderNetworks(t *testing.T) {
 		regexp.QuoteMeta(lab.dvrMAC(hv1)), regexp.QuoteMeta(host.MAC)), 5*time.Second)
 	srv := host.ServeTCP(t, "10.2.0.100:8080")
 	connects(t, vmA.NetNS, srv.Addr, "10.0.0.10", 10*time.Second)
+
+	// A static route of R: 10.99.0.0/24 via a VM of A (on hv2) that owns
+	// 10.99.0.1; its port allows the prefix as an address pair.
+	vmB, pB := lab.vmPort(hv2, a, map[string]any{"network_id": a, "fixed_ips": []map[string]string{{"ip_address": "10.0.0.20"}},
+		"allowed_address_pairs": []map[string]string{{"ip_address": "10.99.0.0/24"}}})
+	lab.waitActive(pB)
+	for _, cmd := range [][]string{{"ip", "addr", "add", "10.99.0.1/32", "dev", "lo"}, {"ip", "route", "add", "default", "via", "10.0.0.1"}} {
+		if out, err := vmB.Exec(cmd...); err != nil {
+			t.Fatalf("%v: %v %s", cmd, err, out)
+		}
+	}
+	var routers struct {
+		Routers []struct {
+			ID string `json:"id"`
+		} `json:"routers"`
+	}
+	if _, err := lab.call("GET", "/v2.0/routers?name=R", nil, &routers); err != nil || len(routers.Routers) != 1 {
+		t.Fatalf("router R: %v %+v", err, routers)
+	}
+	if code, err := lab.call("PUT", "/v2.0/routers/"+routers.Routers[0].ID, map[string]any{"router": map[string]any{
+		"routes": []map[string]string{{"destination": "10.99.0.0/24", "nexthop": "10.0.0.20"}}}}, nil); err != nil || code != 200 {
+		t.Fatalf("routes: %d %v", code, err)
+	}
+	ovstest.Eventually(t, 10*time.Second, "the static route to 10.99.0.1", func() bool { return vmA.Ping("10.99.0.1") == nil })
 }
 
 // TestSNATAndFloatingIPs: a VM without a floating IP reaches the internet
@@ -259,6 +316,30 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	}
 	_ = web
 
+	// ICMP errors come back through the NAT, to the VM behind the
+	// floating IP and to the one behind SNAT: TTL exceeded from the
+	// outside router, and fragmentation needed from a smaller MTU past
+	// it (path MTU discovery).
+	for _, vm := range []*ovstest.VM{vm1, vm2} {
+		if out, _ := vm.Exec("ping", "-c", "1", "-W", "3", "-t", "2", labInternetIP); !strings.Contains(out, "Time to live exceeded") {
+			t.Errorf("%s, TTL 2 to the internet: want time exceeded from the outside router, got\n%s", vm.IP, out)
+		}
+	}
+	for _, cmd := range [][]string{{"ip", "link", "set", ovstest.RouterUpstream, "mtu", "1300"}} {
+		if out, err := lab.router.Exec(cmd...); err != nil {
+			t.Fatalf("%v: %v %s", cmd, err, out)
+		}
+	}
+	if out, err := lab.internet.Exec("ip", "link", "set", "eth0", "mtu", "1300"); err != nil {
+		t.Fatalf("internet MTU: %v %s", err, out)
+	}
+	for _, vm := range []*ovstest.VM{vm1, vm2} {
+		out, _ := vm.Exec("ping", "-c", "2", "-i", "0.3", "-W", "3", "-M", "do", "-s", "1400", labInternetIP)
+		if !strings.Contains(out, "mtu = 1300") && !strings.Contains(out, "mtu=1300") {
+			t.Errorf("%s, 1428 bytes with DF past an MTU of 1300: want fragmentation needed (mtu 1300), got\n%s", vm.IP, out)
+		}
+	}
+
 	// The VM migrates to hv1: hv1 announces the floating IP with its own
 	// DVR MAC and serves it.
 	hv1MAC := lab.dvrMAC(hv1)
@@ -292,13 +373,81 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	vm1.ServeTCP(t, "10.0.0.11:8080")
 	connects(t, lab.internet.NetNS, fip2.FloatingIP.Address+":2222", labInternetIP, 10*time.Second)
 
-	// Deleting the first floating IP: the outside reaches it no more.
+	// Deleting the first floating IP: the outside reaches it no more, and
+	// a connection open through it stops.
+	echo := echoServer(t, moved.NetNS, "10.0.0.12:7")
+	conn := dialFrom(t, lab.internet.NetNS, f+":7")
+	if err := roundTrip(conn, "before"); err != nil {
+		t.Fatalf("an echo through the floating IP: %v", err)
+	}
 	if code, err := lab.call("DELETE", "/v2.0/floatingips/"+fip.FloatingIP.ID, nil, nil); err != nil || code != http.StatusNoContent {
 		t.Fatalf("delete floating IP: %d %v", code, err)
 	}
 	ovstest.Eventually(t, 10*time.Second, "the deleted floating IP unreachable", func() bool {
 		return lab.internet.ConnectTCP(f+":8080", time.Second).Outcome != ovstest.TCPConnected
 	})
+	if err := roundTrip(conn, "after"); err == nil {
+		t.Errorf("the connection through the deleted floating IP still echoes")
+	}
+	_ = echo
+
+	// SNAT off: the router routes its subnet out untranslated, and the
+	// outside (routing 10.0.0.0/24 to the router's gateway) sees the VM.
+	if out, err := lab.router.Exec("ip", "route", "add", "10.0.0.0/24", "via", gw); err != nil {
+		t.Fatalf("outside route: %v %s", err, out)
+	}
+	if code, err := lab.call("PUT", "/v2.0/routers/"+r, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{
+		"network_id": ext, "enable_snat": false}}}, nil); err != nil || code != 200 {
+		t.Fatalf("enable_snat false: %d %v", code, err)
+	}
+	connects(t, vm1.NetNS, internet.Addr, "10.0.0.11", 10*time.Second)
+}
+
+// echoServer echoes every line it reads, in ns.
+func echoServer(t *testing.T, ns *ovstest.NetNS, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	return ln
+}
+
+// dialFrom opens a TCP connection from ns.
+func dialFrom(t *testing.T, ns *ovstest.NetNS, addr string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := ns.Do(func() (err error) { c, err = net.DialTimeout("tcp4", addr, 5*time.Second); return err }); err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, ns.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// roundTrip sends a line and waits up to 2 s for its echo.
+func roundTrip(c net.Conn, line string) error {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return err
+	}
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got != line+"\n" {
+		return fmt.Errorf("echo %q, want %q", got, line)
+	}
+	return nil
 }
 
 // TestSNATFailover: with two gateway chassis, the router's SNAT runs on

@@ -50,6 +50,9 @@ type externalLabOptions struct {
 	// externalVLAN is the VLAN the outside router sits on (0: untagged,
 	// a flat external network).
 	externalVLAN int
+	// unmapped are the numbers of the hypervisors given an uplink but no
+	// --bridge-mappings: chassis that cannot carry the physical network.
+	unmapped []int
 	// testbed's prepare runs in each hypervisor after the lab's own.
 	testbed testbedOptions
 }
@@ -72,7 +75,9 @@ func newExternalLabWith(t testing.TB, n int, opts externalLabOptions, extraArgs 
 	then := tbOpts.prepare
 	tbOpts.prepare = func(h *hypervisor) {
 		lab.uplinks = append(lab.uplinks, lab.phys.Uplink(h.ovs, labBridge))
-		h.m.args = append(h.m.args, "--bridge-mappings", labPhysnet+":"+labBridge)
+		if !slices.Contains(opts.unmapped, h.n) {
+			h.m.args = append(h.m.args, "--bridge-mappings", labPhysnet+":"+labBridge)
+		}
 		if slices.Contains(opts.gateways, h.n) {
 			h.m.args = append(h.m.args, "--gateway")
 		}
