@@ -42,6 +42,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench '^BenchmarkPuntLatency$$' -benchtime 15x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench RoutedPuntLatency -benchtime 15x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench DHCPDiscoverToOffer -benchtime 200x -count 1 ./cmd/wyvernd/
+	$(GO) test -run '^$$' -bench FloatingIPThroughput -benchtime 5x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench PortUp -benchtime 40x -count 1 -v ./bench/
 
 fuzz:
