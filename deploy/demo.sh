@@ -5,7 +5,11 @@
 # to its OVS and managing it, the three forming one raft cluster; networks
 # created through the API with the wyvern CLI; VMs (namespaces) pinging
 # over VXLAN and GRE, and through a distributed router between the two;
-# and the cluster riding out the loss of its leader.
+# north-south: each hypervisor's br-ex uplinked to a physical network (a
+# Linux bridge in a namespace of its own, with an outside router and an
+# "internet" host behind it), the router's SNAT on a gateway chassis and
+# a floating IP served on its VM's own chassis; and the cluster riding
+# out the loss of its leader.
 #
 #   deploy/demo.sh start   # (make demo) start, show, leave running
 #   deploy/demo.sh stop    # (make demo-stop) stop what start started, by pid
@@ -18,6 +22,10 @@ export PATH=$PATH:/usr/sbin:/sbin
 RUN=$PWD/demo-run
 HVS=(hv1 hv2 hv3)
 UNDERLAY=wyv-underlay
+PHYS=wyv-phys      # the physical network outside the cloud: one Linux bridge
+OUTSIDE=wyv-out    # the outside router: 203.0.113.1 on the physical network
+INTERNET=wyv-inet  # the internet behind it: one host, 198.51.100.10
+GATEWAY_HV=hv3     # the gateway chassis (--gateway): it hosts routers' SNAT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ip_of() { echo "172.31.0.${1#hv}"; }          # hvN's underlay address
@@ -46,6 +54,7 @@ stop() {
     ip netns del "wyv-$hv" 2>/dev/null || true
   done
   ip netns del "$UNDERLAY" 2>/dev/null || true
+  for ns in "$INTERNET" "$OUTSIDE" "$PHYS"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$RUN"
 }
 
@@ -65,22 +74,114 @@ start_underlay() {
   ip -n "$UNDERLAY" link set br0 up
 }
 
+# The physical network: a Linux bridge in a namespace of its own (the
+# external network is flat, untagged, so no VLAN-aware switch is needed),
+# which each hypervisor's br-ex joins by a veth uplink. IPv6 is off in
+# every namespace of the physical world, so that captures there show only
+# what the demo sends (no router solicitations, MLD or DAD).
+start_physical() {
+  ip netns add "$PHYS"
+  ip netns exec "$PHYS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$PHYS" link add br0 type bridge
+  ip -n "$PHYS" link set br0 up
+}
+
+# veth_ready NS IF: a veth end up, with transmit checksum offload off (a
+# veth leaves checksums to the receiver, and packets that cross OVS's
+# userspace datapath arrive with them unfilled: TCP would fail).
+veth_ready() {
+  ip netns exec "$1" ethtool -K "$2" tx off >/dev/null
+  ip -n "$1" link set "$2" up
+}
+
+# start_outside: the outside router, one leg (eth0) on the physical
+# network at 203.0.113.1, the next hop out of the external network, the
+# other (up0) towards the internet host at 198.51.100.10, whose default
+# route it is. It knows no route to the cloud's private networks: what
+# reaches the internet from a VM must come out of the cloud already
+# translated to an address of 203.0.113.0/24.
+start_outside() {
+  local ns
+  for ns in "$OUTSIDE" "$INTERNET"; do
+    ip netns add "$ns"
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set lo up
+  done
+  ip link add eth0 netns "$OUTSIDE" type veth peer name out netns "$PHYS"
+  ip -n "$PHYS" link set out master br0
+  veth_ready "$PHYS" out
+  veth_ready "$OUTSIDE" eth0
+  ip -n "$OUTSIDE" addr add 203.0.113.1/24 dev eth0
+  ip link add up0 netns "$OUTSIDE" type veth peer name eth0 netns "$INTERNET"
+  veth_ready "$OUTSIDE" up0
+  ip -n "$OUTSIDE" addr add 198.51.100.1/24 dev up0
+  ip netns exec "$OUTSIDE" sysctl -qw net.ipv4.ip_forward=1
+  veth_ready "$INTERNET" eth0
+  ip -n "$INTERNET" addr add 198.51.100.10/24 dev eth0
+  ip -n "$INTERNET" route add default via 198.51.100.1
+}
+
 # start_wyvernd HV [ARGS...]: runs wyvernd in HV's namespace, managing the
 # hypervisor's OVS through OVSDB. Called directly (not through a shell
 # function) so that $! is wyvernd's own pid: ip netns exec replaces itself.
+# Every chassis maps physnet1 to its br-ex; the gateway chassis also has
+# --gateway. The flags live here, not at the callers, so that the leader
+# restarted after the kill below comes back as the same chassis.
 start_wyvernd() {
   local hv=$1 d=$RUN/$1; shift
+  local chassis=(--bridge-mappings physnet1:br-ex)
+  if [ "$hv" = "$GATEWAY_HV" ]; then chassis+=(--gateway); fi
   ip netns exec "wyv-$hv" bin/wyvernd --node-id "$hv" --data-dir "$d/data" \
     --raft-addr "$(ip_of "$hv"):7946" --api-addr "$(ip_of "$hv"):9696" \
     --openflow-addr tcp:127.0.0.1:6653 --ovsdb "unix:$d/db.sock" --encap-ip "$(ip_of "$hv")" \
-    --datapath-type netdev "$@" >>"$d/wyvernd.log" 2>&1 &
+    --datapath-type netdev "${chassis[@]}" "$@" >>"$d/wyvernd.log" 2>&1 &
   echo $! >"$d/wyvernd.pid"
 }
 
+# api METHOD PATH [BODY]: the API itself, through python3's urllib from
+# inside hv1, for what the CLI has no flag for; prints the answer's JSON.
+# No proxy: the API is an address of the demo's own namespaces.
+api() {
+  in_hv hv1 python3 - "$1" "http://$(ip_of hv1):9696$2" "${3:-}" <<'PY'
+import sys, urllib.request
+method, url, body = sys.argv[1:4]
+req = urllib.request.Request(url, method=method, data=body.encode() or None,
+                             headers={"Content-Type": "application/json"})
+with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req) as r:
+    print(r.read().decode())
+PY
+}
+
+# json FIELD...: a field of the JSON object on stdin (nested by the path).
+json() { python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1:]: v=v[int(k)] if isinstance(v,list) else v[k]
+print(v if isinstance(v,str) else json.dumps(v))' "$@"; }
+
+# learned_on MAC: the port of wyv-phys's bridge that MAC was learned on
+# (upN is hvN's uplink): which hypervisor put the frame on the wire.
+learned_on() { ip netns exec "$PHYS" bridge fdb show br br0 | awk -v m="$1" '$1 == m && $2 == "dev" {print $3; exit}'; }
+
+# capture_outside FILE: tcpdump -e -nn of ICMP on the outside router's
+# leg on the physical network, into FILE, until six packets (three pings
+# and their answers) or 8 s; its pid in tcpdump_pid. Printed afterwards
+# rather than live, so that it does not interleave with ping's output.
+capture_outside() {
+  timeout 8 ip netns exec "$OUTSIDE" tcpdump -i eth0 -e -nn -l -c 6 icmp >"$1" 2>/dev/null &
+  tcpdump_pid=$!
+  sleep 1
+}
+
+# neighbour_mac IP: the MAC the outside router has for IP.
+neighbour_mac() { ip -n "$OUTSIDE" neigh show to "$1" dev eth0 | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'; }
+
 healthy() { in_hv "$1" bash -c "exec 3<>/dev/tcp/$(ip_of "$1")/9696 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q 200"; }
 
-# start_hypervisor NAME: namespace, OVS with br-phy on the underlay, wyvernd.
-# wyvernd creates br-int, its controller and tunnel ports itself.
+# start_hypervisor NAME: namespace, OVS with br-phy on the underlay and
+# br-ex on the physical network, wyvernd. wyvernd creates br-int, its
+# controller and tunnel ports itself, and patches br-int to br-ex; br-ex,
+# like a real hypervisor's, is the operator's and must exist first (else
+# wyvernd retries every few seconds until it does).
 start_hypervisor() {
   local hv=$1 d=$RUN/$1 ns=wyv-$1 n=${1#hv}
   mkdir -p "$d"
@@ -99,6 +200,17 @@ start_hypervisor() {
   ovs-vsctl --db="unix:$d/db.sock" add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy "u$n"
   in_hv "$hv" ip addr add "$(ip_of "$hv")/24" dev br-phy
   in_hv "$hv" ip link set br-phy up
+
+  # br-ex: standalone (forwarding NORMAL, as an operator's bridge does),
+  # its uplink exN a port of the physical network's bridge (upN there).
+  ip link add "ex$n" netns "$ns" type veth peer name "up$n" netns "$PHYS"
+  ip -n "$PHYS" link set "up$n" master br0
+  veth_ready "$PHYS" "up$n"
+  in_hv "$hv" sysctl -qw "net.ipv6.conf.ex$n.disable_ipv6=1"
+  in_hv "$hv" ip link set "ex$n" arp off     # br-ex owns the uplink, as br-phy does u$n
+  veth_ready "$ns" "ex$n"
+  ovs-vsctl --db="unix:$d/db.sock" add-br br-ex -- set bridge br-ex datapath_type=netdev fail_mode=standalone \
+    -- add-port br-ex "ex$n"
 
   local join=()
   if [ "$hv" != hv1 ]; then
@@ -148,8 +260,9 @@ start() {
   [ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces)"; exit 1; }
   [ -x bin/wyvernd ] && [ -x bin/wyvern ] || { echo "demo: build first (make demo does)"; exit 1; }
   stop
-  say "Three hypervisors (namespaces wyv-hv1..3) on an underlay 172.31.0.0/24, each with OVS (userspace datapath) and an embedded wyvernd"
+  say "Three hypervisors (namespaces wyv-hv1..3) on an underlay 172.31.0.0/24, each with OVS (userspace datapath) and an embedded wyvernd; each br-ex uplinked to a physical network (wyv-phys), $GATEWAY_HV the gateway chassis"
   start_underlay
+  start_physical
   for hv in "${HVS[@]}"; do start_hypervisor "$hv"; done
 
   say "wyvern cluster status   (hv1 bootstrapped; hv2 and hv3 joined through hv1's API)"
@@ -202,7 +315,68 @@ start() {
   say "vm4 (red: GRE, MTU 1458) sends vm1 (blue: VXLAN, MTU 1450) a 1458-byte packet: r1 answers fragmentation needed"
   ip netns exec wyv-vm4 ping -c 1 -W 2 -M do -s 1430 "$(wyvern hv1 port show vm1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')" || true
 
-  say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation"
+  say "North-south. The physical world: hvN's br-ex uplinked (upN) to a Linux bridge in wyv-phys; on it the outside router (wyv-out: 203.0.113.1, and 198.51.100.1 towards wyv-inet, the internet host 198.51.100.10)"
+  start_outside
+  echo "\$ ip -n wyv-phys link show master br0"
+  ip -n "$PHYS" -br link show master br0
+  # Patched: br-ex holds a port besides its uplink exN (wyvernd's patch).
+  patched() { local h; for h in "${HVS[@]}"; do ovs-vsctl --db="unix:$RUN/$h/db.sock" list-ports br-ex | grep -qv "^ex${h#hv}\$" || return 1; done; }
+  wait_for 20 "br-int patched to br-ex on every hypervisor" patched
+  echo "\$ wyvern chassis list -o json   (bridge mappings and the gateway chassis, as each wyvernd registered them)"
+  wyvern hv1 chassis list -o json | python3 -c 'import json,sys
+for c in json.load(sys.stdin): print("  %s  dvr_mac %s  bridge_mappings %s  gateway %s" % (c["node_id"], c["dvr_mac"],
+  ",".join("%s:%s" % m for m in (c.get("bridge_mappings") or {}).items()), str(c.get("gateway", False)).lower()))'
+
+  say "An external flat network 'public' on physnet1, its subnet 203.0.113.0/24 (the outside router its gateway, no DHCP), and r1's gateway on it"
+  echo "\$ wyvern network create public --type flat --physical-network physnet1 --external"
+  wyvern hv1 network create public --type flat --physical-network physnet1 --external
+  # The CLI's subnet create has no enable_dhcp flag: this one goes to the
+  # API itself. Nothing on the external network asks Wyvern for DHCP.
+  public_id=$(wyvern hv1 network show public -o json | json id)
+  echo "\$ POST /v2.0/subnets {\"network_id\": public, \"cidr\": \"203.0.113.0/24\", \"gateway_ip\": \"203.0.113.1\", \"enable_dhcp\": false}"
+  api POST /v2.0/subnets "{\"subnet\": {\"network_id\": \"$public_id\", \"name\": \"public-v4\", \"cidr\": \"203.0.113.0/24\",
+    \"gateway_ip\": \"203.0.113.1\", \"enable_dhcp\": false}}" | json subnet | python3 -c 'import json,sys
+s=json.load(sys.stdin); print("  subnet", s["name"], s["cidr"], "gateway_ip", s["gateway_ip"], "enable_dhcp", s["enable_dhcp"])'
+  echo "\$ wyvern router set-gateway r1 public"
+  wyvern hv1 router set-gateway r1 public -o json >/dev/null
+  echo "\$ wyvern router show r1 -o json   (its external_gateway_info)"
+  gateway_info=$(wyvern hv1 router show r1 -o json | json external_gateway_info)
+  echo "$gateway_info" | python3 -m json.tool
+  gw_ip=$(echo "$gateway_info" | json external_fixed_ips 0 ip_address)
+
+  say "vm1 (blue, hv1; no floating IP) pings the internet host: SNAT to r1's gateway address $gw_ip, on the gateway chassis $GATEWAY_HV"
+  vm1_ip=$(wyvern hv1 port show vm1 -o json | json fixed_ips 0 ip_address)
+  capture_outside "$RUN/snat.txt"
+  ip netns exec wyv-vm1 ping -c 3 -i 0.3 198.51.100.10
+  wait "$tcpdump_pid" || true
+  echo "tcpdump -e -nn in wyv-out on eth0 (its leg on the physical network): the source is $gw_ip, not vm1's $vm1_ip"
+  cat "$RUN/snat.txt"
+  snat_mac=$(awk -v ip="$gw_ip" '$0 ~ ip" > 198.51.100.10" {print $2; exit}' "$RUN/snat.txt")
+  [ -n "$snat_mac" ] || { echo "demo: no translated packet seen in wyv-out"; exit 1; }
+  echo "\$ wyvern port list --filter device_owner=network:router_gateway   ($snat_mac is r1's gateway port)"
+  wyvern hv1 port list --filter device_owner=network:router_gateway
+  echo "\$ ip netns exec wyv-phys bridge fdb show br br0 | grep $snat_mac   (learned on up${GATEWAY_HV#hv}: $GATEWAY_HV's uplink put it on the wire)"
+  ip netns exec "$PHYS" bridge fdb show br br0 | grep "^$snat_mac "
+  [ "$(learned_on "$snat_mac")" = "up${GATEWAY_HV#hv}" ] || { echo "demo: the translated frames did not come from $GATEWAY_HV"; exit 1; }
+
+  say "A floating IP for vm2 (blue, hv2): served on hv2 itself, not on the gateway chassis"
+  echo "\$ wyvern floatingip create public --port vm2"
+  wyvern hv1 floatingip create public --port vm2
+  fip=$(wyvern hv1 floatingip list -o json | json 0 floating_ip_address)
+  hv2_mac=$(wyvern hv1 chassis list -o json | python3 -c 'import json,sys; print([c["dvr_mac"] for c in json.load(sys.stdin) if c["node_id"] == "hv2"][0])')
+  echo "the internet host (wyv-inet) pings the floating IP $fip"
+  capture_outside "$RUN/fip.txt"
+  ip netns exec "$INTERNET" ping -c 3 -i 0.3 "$fip"
+  wait "$tcpdump_pid" || true
+  echo "tcpdump -e -nn in wyv-out on eth0: to and from hv2's DVR MAC $hv2_mac; vm2's own $(wyvern hv1 port show vm2 -o json | json fixed_ips 0 ip_address) never on the wire"
+  cat "$RUN/fip.txt"
+  echo "\$ ip -n wyv-out neigh   ($fip at hv2's DVR MAC: hv2 answered the ARP for it; $gw_ip, r1's SNAT address, at its gateway port on $GATEWAY_HV)"
+  ip -n "$OUTSIDE" neigh show dev eth0
+  echo "\$ wyvern chassis list"
+  wyvern hv1 chassis list
+  [ "$(neighbour_mac "$fip")" = "$hv2_mac" ] || { echo "demo: wyv-out does not have $fip at hv2's DVR MAC $hv2_mac"; exit 1; }
+
+  say "ovs-vsctl show on hv1: br-int made by wyvernd, one flow-based tunnel port per encapsulation, patched to the operator's br-ex"
   ovs-vsctl --db="unix:$d/db.sock" show
   say "The pipeline on hv1's br-int, tables by name; idle_timeout flows were installed by punts: ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
   "${OFCTL[@]}" dump-flows --no-stats --names "$d/br-int.mgmt"
@@ -223,17 +397,22 @@ start() {
   wait_for 30 "$leader to rejoin" healthy "$leader"
   echo "$leader restarted from its data directory and caught up; vm1 still reaches vm2:"
   ip netns exec wyv-vm1 ping -c 2 -i 0.3 "$(wyvern hv1 port show vm2 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fixed_ips"][0]["ip_address"])')"
+  echo "and the internet host still reaches vm2 at its floating IP:"
+  ip netns exec "$INTERNET" ping -c 2 -i 0.3 "$fip"
 
   say "Running. What is here and what is not yet"
   echo "  Here: the raft cluster, the API and CLI, chassis agents, VXLAN/GRE steering, L2 population,"
   echo "  reactive forwarding (first packets punted, answered, re-injected), ARP answered by OVS, port"
   echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS, distributed east-west"
   echo "  routing with per-chassis DVR MACs; native DHCP and internal DNS answered on each VM's own chassis;"
+  echo "  north-south: flat and vlan provider networks on bridge mappings, routers' SNAT on a gateway chassis,"
+  echo "  floating IPs (and port forwardings) served on their VM's own chassis;"
   echo "  Keystone tokens and project scope, TLS on the API, raft and"
   echo "  OpenFlow, a cluster secret (this lab runs --auth none without them: docs/operations.md,"
-  echo "  \"Securing a cluster\"). Not yet: north-south (SNAT, floating IPs), security groups."
+  echo "  \"Securing a cluster\"). Not yet: security groups."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
+  echo "  ip netns exec wyv-inet ping $fip   (vm2's floating IP)"
   echo "  ovs-ofctl -O OpenFlow15 dump-flows --names $d/br-int.mgmt"
   echo "  less $d/wyvernd.log"
   echo "Stop it with: make demo-stop"
