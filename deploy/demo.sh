@@ -138,20 +138,6 @@ start_wyvernd() {
   echo $! >"$d/wyvernd.pid"
 }
 
-# api METHOD PATH [BODY]: the API itself, through python3's urllib from
-# inside hv1, for what the CLI has no flag for; prints the answer's JSON.
-# No proxy: the API is an address of the demo's own namespaces.
-api() {
-  in_hv hv1 python3 - "$1" "http://$(ip_of hv1):9696$2" "${3:-}" <<'PY'
-import sys, urllib.request
-method, url, body = sys.argv[1:4]
-req = urllib.request.Request(url, method=method, data=body.encode() or None,
-                             headers={"Content-Type": "application/json"})
-with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req) as r:
-    print(r.read().decode())
-PY
-}
-
 # json FIELD...: a field of the JSON object on stdin (nested by the path).
 json() { python3 -c 'import json,sys
 v=json.load(sys.stdin)
@@ -330,13 +316,9 @@ for c in json.load(sys.stdin): print("  %s  dvr_mac %s  bridge_mappings %s  gate
   say "An external flat network 'public' on physnet1, its subnet 203.0.113.0/24 (the outside router its gateway, no DHCP), and r1's gateway on it"
   echo "\$ wyvern network create public --type flat --physical-network physnet1 --external"
   wyvern hv1 network create public --type flat --physical-network physnet1 --external
-  # The CLI's subnet create has no enable_dhcp flag: this one goes to the
-  # API itself. Nothing on the external network asks Wyvern for DHCP.
-  public_id=$(wyvern hv1 network show public -o json | json id)
-  echo "\$ POST /v2.0/subnets {\"network_id\": public, \"cidr\": \"203.0.113.0/24\", \"gateway_ip\": \"203.0.113.1\", \"enable_dhcp\": false}"
-  api POST /v2.0/subnets "{\"subnet\": {\"network_id\": \"$public_id\", \"name\": \"public-v4\", \"cidr\": \"203.0.113.0/24\",
-    \"gateway_ip\": \"203.0.113.1\", \"enable_dhcp\": false}}" | json subnet | python3 -c 'import json,sys
-s=json.load(sys.stdin); print("  subnet", s["name"], s["cidr"], "gateway_ip", s["gateway_ip"], "enable_dhcp", s["enable_dhcp"])'
+  # Nothing on the external network asks Wyvern for DHCP.
+  echo "\$ wyvern subnet create --network public --cidr 203.0.113.0/24 --gateway 203.0.113.1 --dhcp=false --name public-v4"
+  wyvern hv1 subnet create --network public --cidr 203.0.113.0/24 --gateway 203.0.113.1 --dhcp=false --name public-v4
   echo "\$ wyvern router set-gateway r1 public"
   wyvern hv1 router set-gateway r1 public -o json >/dev/null
   echo "\$ wyvern router show r1 -o json   (its external_gateway_info)"

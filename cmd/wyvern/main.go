@@ -366,13 +366,14 @@ func networkCreate(c *client, p *printer) *cobra.Command {
 
 func subnetCreate(c *client, p *printer) *cobra.Command {
 	var network, cidr, name, gateway string
+	var dhcp bool
 	cmd := &cobra.Command{Use: "create --network NET --cidr CIDR", Short: "Create a subnet", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nid, err := c.resolve(networkKind, network)
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"network_id": nid, "cidr": cidr, "ip_version": 4, "name": name}
+			body := map[string]any{"network_id": nid, "cidr": cidr, "ip_version": 4, "name": name, "enable_dhcp": dhcp}
 			switch {
 			case gateway == "none":
 				body["gateway_ip"] = nil
@@ -385,6 +386,7 @@ func subnetCreate(c *client, p *printer) *cobra.Command {
 	cmd.Flags().StringVar(&cidr, "cidr", "", "IPv4 CIDR (required)")
 	cmd.Flags().StringVar(&name, "name", "", "subnet name")
 	cmd.Flags().StringVar(&gateway, "gateway", "", "gateway IP, or none (default: first host)")
+	cmd.Flags().BoolVar(&dhcp, "dhcp", true, "answer its ports' DHCP (--dhcp=false for an external network's subnet)")
 	_ = cmd.MarkFlagRequired("network")
 	_ = cmd.MarkFlagRequired("cidr")
 	return cmd
