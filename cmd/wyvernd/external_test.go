@@ -14,6 +14,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
 
 // The north-south end-to-end tests, in the external lab (lab_test.go):
@@ -103,12 +104,14 @@ func (lab *externalLab) dvrMAC(h *hypervisor) string {
 
 // connects waits until a TCP connection from ns to addr works and the
 // server saw it come from want ("" for any); it returns the time taken.
+// Each attempt gets 300 ms (a new connection, not a SYN retransmitted a
+// second later), so the time says when the path came back.
 func connects(t *testing.T, ns *ovstest.NetNS, addr, want string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last ovstest.TCPResult
 	for time.Since(start) < within {
-		last = ns.ConnectTCP(addr, time.Second)
+		last = ns.ConnectTCP(addr, 300*time.Millisecond)
 		if last.Outcome == ovstest.TCPConnected && (want == "" || last.Answer == want) {
 			return time.Since(start)
 		}
@@ -315,13 +318,18 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 		}
 	}
 	_ = web
+	// From inside to the floating IP: vm1 (SNAT on hv3) reaches vm2 at
+	// it, hairpinning through both NATs on the physical network.
+	connects(t, vm1.NetNS, f+":8080", gw, 5*time.Second)
 
 	// ICMP errors come back through the NAT, to the VM behind the
 	// floating IP and to the one behind SNAT: TTL exceeded from the
 	// outside router, and fragmentation needed from a smaller MTU past
 	// it (path MTU discovery).
 	for _, vm := range []*ovstest.VM{vm1, vm2} {
-		if out, _ := vm.Exec("ping", "-c", "1", "-W", "3", "-t", "2", labInternetIP); !strings.Contains(out, "Time to live exceeded") {
+		// Three tries: the outside router rate-limits its ICMP errors.
+		out, _ := vm.Exec("ping", "-c", "3", "-i", "0.5", "-W", "3", "-t", "2", labInternetIP)
+		if !strings.Contains(out, "Time to live exceeded") {
 			t.Errorf("%s, TTL 2 to the internet: want time exceeded from the outside router, got\n%s", vm.IP, out)
 		}
 	}
@@ -450,6 +458,71 @@ func roundTrip(c net.Conn, line string) error {
 	return nil
 }
 
+// TestSNATFailoverWithTheLeader: the gateway chassis is the raft
+// leader's (the router's id is chosen so): killing it costs an election
+// before the new leader can record the chassis lost, and new outbound
+// connections work again through the other gateway chassis.
+func TestSNATFailoverWithTheLeader(t *testing.T) {
+	lab := newExternalLab(t, 3, []int{1, 2})
+	lab.dumpOnFailure(t)
+	hv1, hv3 := lab.hvs[0], lab.hvs[2]
+	var status struct {
+		Cluster struct {
+			Leader string `json:"leader"`
+		} `json:"cluster"`
+	}
+	if _, err := lab.call("GET", "/v2.0/cluster", nil, &status); err != nil || status.Cluster.Leader != "hv1" {
+		t.Skipf("hv1 is not the leader (%q, %v)", status.Cluster.Leader, err)
+	}
+	ext, _ := lab.providerNetwork("public", "flat", 0, labExternal, labRouterIP, true)
+	a, aSub := lab.overlay("A", "10.0.0.0/24")
+	id := ""
+	for i := 0; id == ""; i++ {
+		c := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		if view.GatewayScore(c, "hv1") > view.GatewayScore(c, "hv2") {
+			id = c
+		}
+	}
+	lab.create("/v2.0/routers", map[string]any{"router": map[string]any{"id": id, "name": "R"}})
+	if code, err := lab.call("PUT", "/v2.0/routers/"+id+"/add_router_interface", map[string]any{"subnet_id": aSub}, nil); err != nil || code != 200 {
+		t.Fatalf("add_router_interface: %d %v", code, err)
+	}
+	gw := lab.setGateway(id, ext)
+	vm, p := lab.routedVM(hv3, a, "10.0.0.13", "10.0.0.1")
+	lab.waitActive(p)
+	internet := lab.internet.ServeTCP(t, labInternetIP+":8080")
+	c := lab.uplink(hv1).CaptureSent("tcp port 8080")
+	connects(t, vm.NetNS, internet.Addr, gw, 15*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if len(c.Stop()) == 0 {
+		t.Fatal("the leader's chassis did not carry the SNAT traffic")
+	}
+	kill := time.Now()
+	hv1.m.kill()
+	hv1.ovs.Stop()
+	lab.hvs = lab.hvs[1:] // the API through hv2 from now on
+	connects(t, vm.NetNS, internet.Addr, gw, 20*time.Second)
+	t.Logf("failover with the leader: new outbound connections through hv2 work %s after the kill (%s)", time.Since(kill).Round(time.Millisecond), kill.UTC().Format("15:04:05.000"))
+	logLiveness(t, lab.hvs)
+}
+
+// logLiveness logs what the nodes' logs say of elections and chassis
+// reachability: where a failover's time went.
+func logLiveness(t *testing.T, hvs []*hypervisor) {
+	for _, h := range hvs {
+		b, err := os.ReadFile(h.m.logPath)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "reachability") || strings.Contains(l, "election") || strings.Contains(l, "entering leader") ||
+				strings.Contains(l, "leader changed") {
+				t.Logf("%s: %s", h.m.id, l)
+			}
+		}
+	}
+}
+
 // TestSNATFailover: with two gateway chassis, the router's SNAT runs on
 // one; stopping that chassis' wyvernd and OVS moves it to the other, and
 // new outbound connections work again (the time it took is logged).
@@ -490,15 +563,7 @@ func TestSNATFailover(t *testing.T) {
 	took := connects(t, vm.NetNS, internet.Addr, gw, 20*time.Second)
 	t.Logf("failover: new outbound connections through %s work %s after the kill", standby.m.id, time.Since(kill).Round(time.Millisecond))
 	_ = took
-	for _, h := range lab.hvs {
-		if b, err := os.ReadFile(h.m.logPath); err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, "reachability") || strings.Contains(l, "election") || strings.Contains(l, "entering leader") {
-					t.Logf("%s: %s", h.m.id, l)
-				}
-			}
-		}
-	}
+	logLiveness(t, lab.hvs)
 	c := lab.uplink(standby).CaptureSent("tcp port 8080")
 	connects(t, vm.NetNS, internet.Addr, gw, 5*time.Second)
 	c.Wait(regexp.QuoteMeta(gw)+`\.\d+ > 198\.51\.100\.10\.8080`, 5*time.Second)

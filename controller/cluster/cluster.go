@@ -156,6 +156,16 @@ func (w zapWriter) Write(p []byte) (int, error) {
 
 // openRaft starts raft over the mux with the WAL as log and stable store and
 // file snapshots under the data directory.
+// raftRPCTimeout bounds each raft RPC's I/O (snapshots get more, in
+// proportion to their size): a member that stopped answering (its host
+// is gone, its connections not reset) fails the leader's next heartbeat
+// within it, and so is known lost (watchLiveness) about this soon. A
+// heartbeat takes a round trip on the members' network; an AppendEntries
+// of a full batch a few milliseconds here. The price: a member stalled
+// longer than this is marked unreachable until it answers again, which
+// moves its routers' SNAT.
+const raftRPCTimeout = time.Second
+
 func (c *Cluster) openRaft() error {
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{c.log.Named("raft")}})
 	rc := raft.DefaultConfig()
@@ -174,7 +184,7 @@ func (c *Cluster) openRaft() error {
 		return fmt.Errorf("raft address %s: %w", c.cfg.RaftAddr, err)
 	}
 	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise, guard: c.guard}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl})
+		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise, guard: c.guard}, MaxPool: 4, Timeout: raftRPCTimeout, Logger: hl})
 	store, err := openLogStore(c.cfg.DataDir, c.log)
 	if err != nil {
 		_ = c.transport.Close()

@@ -15,7 +15,7 @@ import (
 // every HeartbeatTimeout/10 (50 ms); a node that is gone fails every one
 // at once (its connections are refused or reset), while a busy one is
 // only slow — and a slow heartbeat is no failure.
-const unreachableAfter = 400 * time.Millisecond
+const unreachableAfter = 250 * time.Millisecond
 
 // watchLiveness is the leader's eye on the chassis: raft tells it when its
 // heartbeats to a node fail and when they resume; a node failing for

@@ -132,7 +132,13 @@ func (g *guard) accept(conn net.Conn) (net.Conn, byte, error) {
 
 // dial connects to a member's raft address for one protocol.
 func (g *guard) dial(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+	return g.dialWithin(addr, proto, timeout, timeout)
+}
+
+// dialWithin is dial with the TCP connect bounded by connect and the
+// handshake by timeout.
+func (g *guard) dialWithin(addr string, proto byte, connect, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", addr, min(connect, timeout))
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +327,16 @@ type raftStream struct {
 func (s raftStream) Addr() net.Addr { return s.advertise }
 
 func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return s.guard.dial(string(address), protoRaft, timeout)
+	return s.guard.dialWithin(string(address), protoRaft, raftConnectTimeout, timeout)
 }
+
+// raftConnectTimeout bounds raft's TCP connect to a member: members are
+// on one network, where a connect takes well under a millisecond, and a
+// member whose host is gone answers nothing at all (no reset, no ARP):
+// the leader must learn that from a failed heartbeat in a fraction of a
+// second, not in raft's whole RPC timeout, for what depends on the
+// member's liveness (a gateway chassis' SNAT) to move on in time.
+const raftConnectTimeout = 300 * time.Millisecond
 
 // InternalDialer dials a member's internal channel as a member does, with
 // the cluster secret and TLS client configuration given (either may be

@@ -204,16 +204,22 @@ func (v *View) chooseGateway(router string, ext Network) (string, bool) {
 		if !c.Gateway || c.Unreachable || !c.reaches(ext) {
 			continue
 		}
-		h := fnv.New64a()
-		h.Write([]byte(router))
-		h.Write([]byte{0})
-		h.Write([]byte(name))
-		score := h.Sum64()
+		score := GatewayScore(router, name)
 		if best == "" || score > bestScore || score == bestScore && name < best {
 			best, bestScore = name, score
 		}
 	}
 	return best, best != ""
+}
+
+// GatewayScore is a chassis' rendezvous score for hosting a router's
+// SNAT: among the eligible chassis, the highest wins.
+func GatewayScore(router, chassis string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(router))
+	h.Write([]byte{0})
+	h.Write([]byte(chassis))
+	return h.Sum64()
 }
 
 // fipChassis is where a floating IP is served: its port's chassis, or,
