@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -40,13 +41,12 @@ func BenchmarkFloatingIPThroughput(b *testing.B) {
 	}
 	fip(p1)
 	f2 := fip(p2)
-	sink := sinkServer(b, vm2.NetNS, "10.0.0.12:5001")
+	vm2.Serve(b, "10.0.0.12:5001", func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }) // a sink
 	for _, addr := range []string{"10.0.0.12:5001", f2 + ":5001"} {
 		ovstest.Eventually(b, 15*time.Second, "TCP to "+addr, func() bool {
 			return send(b, vm1.NetNS, addr, 1<<16) == 1<<16
 		})
 	}
-	_ = sink
 	const size = 32 << 20
 	var overlay, nat time.Duration
 	b.ResetTimer()
@@ -65,32 +65,14 @@ func BenchmarkFloatingIPThroughput(b *testing.B) {
 	b.ReportMetric(mbps(nat)/mbps(overlay), "floatingip/overlay")
 }
 
-// sinkServer reads and discards every connection's bytes, in ns.
-func sinkServer(tb testing.TB, ns *ovstest.NetNS, addr string) net.Listener {
-	tb.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	return ln
-}
-
 // send writes n bytes to addr from ns and waits for the peer to take
 // them all (it closes its side after reading to the end); it returns how
 // many were written.
 func send(tb testing.TB, ns *ovstest.NetNS, addr string, n int) int {
-	var c net.Conn
-	if err := ns.Do(func() (err error) { c, err = net.DialTimeout("tcp4", addr, 5*time.Second); return err }); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := ns.DialContext(ctx, "tcp4", addr)
+	cancel()
+	if err != nil {
 		return 0
 	}
 	defer c.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -383,7 +384,7 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 
 	// Deleting the first floating IP: the outside reaches it no more, and
 	// a connection open through it stops.
-	echo := echoServer(t, moved.NetNS, "10.0.0.12:7")
+	moved.Serve(t, "10.0.0.12:7", func(c net.Conn) { _, _ = io.Copy(c, c) }) // echo
 	conn := dialFrom(t, lab.internet.NetNS, f+":7")
 	if err := roundTrip(conn, "before"); err != nil {
 		t.Fatalf("an echo through the floating IP: %v", err)
@@ -397,7 +398,6 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	if err := roundTrip(conn, "after"); err == nil {
 		t.Errorf("the connection through the deleted floating IP still echoes")
 	}
-	_ = echo
 
 	// SNAT off: the router routes its subnet out untranslated, and the
 	// outside (routing 10.0.0.0/24 to the router's gateway) sees the VM.
@@ -411,31 +411,11 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	connects(t, vm1.NetNS, internet.Addr, "10.0.0.11", 10*time.Second)
 }
 
-// echoServer echoes every line it reads, in ns.
-func echoServer(t *testing.T, ns *ovstest.NetNS, addr string) net.Listener {
-	t.Helper()
-	var ln net.Listener
-	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln
-}
-
 // dialFrom opens a TCP connection from ns.
 func dialFrom(t *testing.T, ns *ovstest.NetNS, addr string) net.Conn {
 	t.Helper()
-	var c net.Conn
-	if err := ns.Do(func() (err error) { c, err = net.DialTimeout("tcp4", addr, 5*time.Second); return err }); err != nil {
+	c, err := ns.DialContext(context.Background(), "tcp4", addr)
+	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, ns.Name, err)
 	}
 	t.Cleanup(func() { c.Close() })

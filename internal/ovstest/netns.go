@@ -68,31 +68,34 @@ func (n *NetNS) DialContext(ctx context.Context, network, addr string) (net.Conn
 // stops when the test ends.
 func (n *NetNS) Forward(t testing.TB, listen, target string) string {
 	t.Helper()
+	return n.Serve(t, listen, func(in net.Conn) {
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		defer out.Close()
+		go func() { _, _ = io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
+		_, _ = io.Copy(in, out)
+	})
+}
+
+// Serve listens on addr (TCP, IPv4) inside the namespace and hands each
+// connection to handle, in a goroutine of its own, closing it after; it
+// returns the address it listens on, and stops when the test ends.
+func (n *NetNS) Serve(t testing.TB, addr string, handle func(net.Conn)) string {
+	t.Helper()
 	var ln net.Listener
-	if err := n.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", listen)
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if err := n.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		t.Fatalf("listening on %s in %s: %v", addr, n.Name, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
-			in, err := ln.Accept()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer in.Close()
-				out, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				go func() { _, _ = io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-				_, _ = io.Copy(in, out)
-			}()
+			go func() { defer c.Close(); handle(c) }()
 		}
 	}()
 	return ln.Addr().String()

@@ -266,7 +266,6 @@ func (n *NetNS) Neighbour(ip string) string {
 // client learns what source address NAT gave it), and closes it.
 type TCPServer struct {
 	Addr string // the address it listens on
-	ln   net.Listener
 	mu   sync.Mutex
 	from []string
 }
@@ -276,32 +275,14 @@ type TCPServer struct {
 func (n *NetNS) ServeTCP(t testing.TB, addr string) *TCPServer {
 	t.Helper()
 	s := &TCPServer{}
-	if err := n.Do(func() error {
-		var err error
-		s.ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listening on %s in %s: %v", addr, n.Name, err)
-	}
-	s.Addr = s.ln.Addr().String()
-	t.Cleanup(func() { s.ln.Close() })
-	go func() {
-		for {
-			c, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			from := c.RemoteAddr().(*net.TCPAddr).IP.String()
-			s.mu.Lock()
-			s.from = append(s.from, from)
-			s.mu.Unlock()
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				_, _ = io.WriteString(c, from+"\n")
-			}()
-		}
-	}()
+	s.Addr = n.Serve(t, addr, func(c net.Conn) {
+		from := c.RemoteAddr().(*net.TCPAddr).IP.String()
+		s.mu.Lock()
+		s.from = append(s.from, from)
+		s.mu.Unlock()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, from+"\n")
+	})
 	return s
 }
 
