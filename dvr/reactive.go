@@ -9,6 +9,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
+	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
 // Reasons implements app.App.
@@ -35,7 +36,15 @@ func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 		if err != nil {
 			return app.Answer{Outcome: outcome}
 		}
-		return app.Answer{Outcome: outcome, Send: []app.PacketOut{{Actions: []of.Action{of.Output{Port: p.InPort}}, Frame: reply}}}
+		back := []of.Action{of.Output{Port: p.InPort}}
+		if p.Reg(pipeline.FromPhysical) == 1 {
+			// It came in from a physical network, its VLAN popped: the
+			// answer goes back tagged.
+			if n, ok := v.NetworkByKey(network); ok {
+				back = tunnels.ToPhysical(n, p.InPort)
+			}
+		}
+		return app.Answer{Outcome: outcome, Send: []app.PacketOut{{Actions: back, Frame: reply}}}
 	}
 	if p.Packet.EthType != of.EthTypeIPv4 {
 		return app.Answer{Outcome: app.Unroutable}
@@ -60,7 +69,7 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 	objs := app.Objects{}
 	// Serving a router's networks as its gateway chassis (or no longer)
 	// changes which routers route here, not which networks are hosted.
-	if app.ServingChanged(before, after, br.Chassis) && len(app.HostingChanged(before, after, br.Chassis)) == 0 {
+	if app.ServingChanged(before, after, br.Chassis) {
 		return app.Everything()
 	}
 	for _, n := range app.HostingChanged(before, after, br.Chassis) {

@@ -52,6 +52,7 @@ import (
 const (
 	PriorityKnown     = 100
 	PriorityMulticast = 50
+	PriorityUnknown   = 2 // above a port's punt flow (1): a flat/vlan network's unknown unicast
 	PriorityFlood     = 100
 	PriorityRouted    = 110 // Delivery of a packet routed on another chassis
 )
@@ -114,9 +115,31 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		}
 		if want(pipeline.NetworkObject(n.Key)) {
 			out = append(out, flood(v, br, n)...)
+			out = append(out, unknownUnicast(br, n)...)
 		}
 	}
 	return out
+}
+
+// unknownUnicast: on a flat or vlan network, a unicast MAC that is no
+// port's here (a physical router, a server) is the physical network's to
+// find, as a switch port would leave it to the switches: what a local VM
+// sends to one goes out the uplink alone, never punted or flooded to the
+// other VMs here; what arrives from the physical network for one (the
+// switches flooding a MAC they have not learned) is dropped. Every local
+// port's MAC has its own flow, above these.
+func unknownUnicast(br view.Bridge, n view.Network) []of.Flow {
+	port, ok := br.PhysicalPorts[n.PhysicalNetwork]
+	if !n.Provider() || !ok {
+		return nil
+	}
+	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
+	m := of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key))
+	return []of.Flow{
+		{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityUnknown, Cookie: ck, Match: m.Reg(pipeline.FromRemote, 0),
+			Actions: tunnels.ToPhysical(n, port)},
+		{Table: pipeline.Table(pipeline.L2Lookup), Priority: PriorityUnknown, Cookie: ck, Match: m.Reg(pipeline.FromRemote, 1)},
+	}
 }
 
 // flood is head-end replication in a network: to its local ports, and one

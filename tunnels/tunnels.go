@@ -5,7 +5,7 @@
 //
 // Tables it owns: Classifier and Egress.
 //
-//	Classifier  in_port=<VM>                  → reg6=port key, metadata=network key, PortSecurity
+//	Classifier  in_port=<VM>,no VLAN tag      → reg6=port key, metadata=network key, PortSecurity
 //	            in_port=<tunnel>,tun_id=<seg> → FromRemote=1, metadata=network key, L2Lookup
 //	            in_port=<patch>,dl_vlan=<vid>|no VLAN → pop_vlan, FromRemote=1, FromPhysical=1, metadata, Uplink
 //	Egress      reg7=<local port>             → Delivery
@@ -155,12 +155,15 @@ func ToPhysical(n view.Network, port uint32) []of.Action {
 	return []of.Action{of.Output{Port: port}}
 }
 
-// classify is the Classifier flow of a local port.
+// classify is the Classifier flow of a local port: untagged frames only.
+// A VM's 802.1Q frame would otherwise ride a flat network's uplink with
+// its tag and land in whichever vlan network that tag is; it matches no
+// flow here and is dropped.
 func classify(p view.Port) of.Flow {
 	return of.Flow{
 		Table: pipeline.Table(pipeline.Classifier), Priority: PriorityPort,
 		Cookie: pipeline.NewCookie(0, pipeline.AppTunnels, pipeline.PortObject(p.Key)),
-		Match:  of.Match{}.InPort(p.OFPort),
+		Match:  of.Match{}.InPort(p.OFPort).NoVLAN(),
 		Actions: []of.Action{
 			of.SetReg(pipeline.SrcPortKey, uint64(p.Key)),
 			of.WriteMetadata{Value: uint64(p.NetworkKey)},
