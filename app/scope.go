@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -188,12 +189,13 @@ func AddSharing(objs Objects, v *view.View, p view.Port) {
 func EndpointChanged(before, after *view.View, chassis string) bool {
 	b, _ := before.Chassis(chassis)
 	a, _ := after.Chassis(chassis)
-	return b.EncapIP != a.EncapIP || !slices.Equal(b.Encaps, a.Encaps)
+	return b.EncapIP != a.EncapIP || !slices.Equal(b.Encaps, a.Encaps) || !maps.Equal(b.Mappings, a.Mappings)
 }
 
 // EndpointMoved are the keys of the ports plugged, in either view, into a
 // chassis other than skip whose tunnel endpoint (address or
-// encapsulations) changed: the flows that tunnel to them went stale.
+// encapsulations) or physical networks changed: the flows that tunnel
+// (or go through a physical network) to them went stale.
 func EndpointMoved(before, after *view.View, changes []topology.Change, skip string) []uint32 {
 	var out []uint32
 	for _, ch := range changes {

@@ -171,6 +171,12 @@ func flows(v *view.View, br view.Bridge) []of.Flow {
 	for _, r := range v.ChassisRouters(br.Chassis) {
 		out = append(out, h.router(r)...)
 	}
+	// Gateway beacons (a gateway chassis telling the physical network
+	// where its gateway MAC is) are for the switches: dropped here.
+	if len(br.PhysicalPorts) > 0 {
+		out = append(out, of.Flow{Table: pipeline.Table(pipeline.Uplink), Priority: PriorityARPAnswer,
+			Cookie: pipeline.NewCookie(0, pipeline.AppNAT, 0), Match: of.Match{}.EthType(BeaconEthType)})
+	}
 	// ARP replies to this chassis' DVR MAC on its physical networks: the
 	// answers to the ARP requests it sent for hosts and next hops.
 	if h.dvrMAC != nil {
@@ -233,6 +239,9 @@ func (h here) router(r view.Router) []of.Flow {
 		if ri.Network.Provider() {
 			port, ok := br.PhysicalPorts[ri.Network.PhysicalNetwork]
 			if !ok || h.dvrMAC == nil {
+				// This chassis cannot reach that network: what is in it
+				// is dropped here, never sent outside through SNAT.
+				add(l3, PrioritySubnet, inRouter.IPv4Dst(ri.Prefix))
 				continue
 			}
 			add(l3, PrioritySubnet, inRouter.IPv4Dst(ri.Prefix),
@@ -273,6 +282,11 @@ func (h here) router(r view.Router) []of.Flow {
 		return out
 	}
 	add(l3, PriorityOutward, inRouter, of.GotoTable{Table: snat})
+	// To the gateway address itself from outside with SNAT off: nothing
+	// behind it answers (sent on, it would come back until its TTL ran
+	// out). From inside, it is the reply to an outside address hairpinned
+	// through the SNAT, and goes on.
+	add(l3, PrioritySubnet, inRouter.Reg(pipeline.FromPhysical, 1).IPv4Dst(netip.PrefixFrom(g.IP, 32)))
 
 	extPort, hasExt := br.PhysicalPorts[g.Network.PhysicalNetwork]
 	ext := g.Network
@@ -409,7 +423,9 @@ func (h here) nextHops(r view.Router, g view.Gateway, extPort uint32, ck uint64)
 	}
 	for _, other := range v.RoutersWithGateway() {
 		og, _ := v.RouterGateway(other.ID)
-		if _, ok := v.GatewayChassis(other.ID); ok && og.Network.ID == g.Network.ID && other.Key != r.Key {
+		// Its own gateway too, unless it is here: the physical network
+		// does not send a frame back where it came from.
+		if c, ok := v.GatewayChassis(other.ID); ok && og.Network.ID == g.Network.ID && c != h.br.Chassis {
 			to(PriorityOnLink, in.IPv4Dst(netip.PrefixFrom(og.IP, 32)), og.MAC)
 		}
 	}
@@ -446,6 +462,20 @@ func (h here) staticRoutes(r view.Router, ck uint64) []of.Flow {
 				continue
 			}
 			nb, ok := v.Neighbour(ri.Network.ID, rt.NextHop)
+			if !ok && ri.Network.Provider() {
+				// A physical router of a flat/vlan subnet: by its
+				// learned MAC (Solicitations asks for it).
+				mac, known := v.ExternalNeighbour(ri.Network.ID, rt.NextHop)
+				port, reach := br.PhysicalPorts[ri.Network.PhysicalNetwork]
+				if known && reach && h.dvrMAC != nil {
+					out = append(out, of.Flow{Table: pipeline.Table(pipeline.L3Lookup), Priority: uint16(PriorityStaticRoute + rt.Dst.Bits()),
+						Cookie: ck, Match: of.Match{}.Reg(pipeline.RouterKey, uint64(r.Key)).EthType(of.EthTypeIPv4).IPv4Dst(rt.Dst),
+						Actions: append([]of.Action{of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(h.dvrMAC)},
+							of.SetField{Field: of.FieldEthDst, Value: of.MACValue(mac)}, of.DecTTL{}, of.SetReg(pipeline.Routed, 1)},
+							tunnels.ToPhysical(ri.Network, port)...)})
+				}
+				break
+			}
 			if !ok || nb.Router || !nb.Located || nb.MAC == nil {
 				continue
 			}

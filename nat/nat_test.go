@@ -181,8 +181,10 @@ func TestBindingWithoutTheMappingIsRefused(t *testing.T) {
 }
 
 // TestARPReplyTeachesANeighbour: an ARP reply from the physical network
-// to hv3's gateway MAC is learned once; a second identical one is not
-// written again; a reply claiming a port's address is not learned.
+// to hv3's gateway address is learned once; a second identical one is not
+// written again; a reply claiming a port's address, an address outside
+// the network, or answering an address the cloud does not ask from, is
+// not learned.
 func TestARPReplyTeachesANeighbour(t *testing.T) {
 	f := topologytest.External(t)
 	v := f.View()
@@ -191,7 +193,7 @@ func TestARPReplyTeachesANeighbour(t *testing.T) {
 	reply := func(mac string, ip string) app.Punt {
 		sha, _ := net.ParseMAC(mac)
 		pkt := of.Packet{EthType: of.EthTypeARP, ARPOp: of.ARPReply, ARPSHA: sha, ARPSPA: netip.MustParseAddr(ip),
-			EthDst: g.MAC, EthSrc: sha}
+			ARPTPA: g.IP, EthDst: g.MAC, EthSrc: sha}
 		return app.Punt{Reason: pipeline.ReasonNeighbour, Packet: pkt,
 			Fields: of.Match{}.Reg(pipeline.NetworkKey, uint64(ext.Key))}
 	}
@@ -208,5 +210,10 @@ func TestARPReplyTeachesANeighbour(t *testing.T) {
 	}
 	if a := (nat.App{}).OnPunt(v, br, reply("02:00:00:00:00:66", "192.0.2.1")); a.Learn != nil {
 		t.Errorf("an address outside the network's subnets was learned: %+v", a.Learn)
+	}
+	unasked := reply("02:00:00:00:00:77", "203.0.113.77")
+	unasked.Packet.ARPTPA = netip.MustParseAddr("203.0.113.99") // nobody of the cloud's
+	if a := (nat.App{}).OnPunt(v, br, unasked); a.Learn != nil {
+		t.Errorf("a reply to an address the cloud never asks from was learned: %+v", a.Learn)
 	}
 }

@@ -51,6 +51,11 @@ func learned(v *view.View, p app.Punt) app.Answer {
 	if nb, ok := v.Neighbour(n.ID, pkt.ARPSPA); ok && (nb.Port != 0 || nb.Router) {
 		return app.Answer{Outcome: app.Unanswered}
 	}
+	// An answer to a question the cloud asks: for one of its addresses on
+	// the network (a router's interface or gateway, a floating IP).
+	if nb, ok := v.Neighbour(n.ID, pkt.ARPTPA); !ok || nb.Port == 0 && !nb.Router {
+		return app.Answer{Outcome: app.Unanswered}
+	}
 	if mac, ok := v.ExternalNeighbour(n.ID, pkt.ARPSPA); ok && bytes.Equal(mac, pkt.ARPSHA) {
 		return app.Answer{Outcome: app.Learned}
 	}
@@ -135,6 +140,72 @@ func Solicitations(v *view.View, br view.Bridge, router string) []app.PacketOut 
 		for _, hop := range hops {
 			out = append(out, app.PacketOut{Actions: tunnels.ToPhysical(g.Network, port), Frame: ARPRequest(srcMAC, srcIP, hop)})
 		}
+		if gc, ok := v.GatewayChassis(r.ID); ok && gc == br.Chassis && router == "" {
+			out = append(out, beacons(v, br, r, g)...)
+		}
+	}
+	if router == "" && c.DVRMAC != nil {
+		out = append(out, refreshes(v, br, c.DVRMAC)...)
+	}
+	return out
+}
+
+// BeaconEthType marks a gateway beacon (the IEEE's local experimental
+// EtherType 2).
+const BeaconEthType = 0x88b6
+
+// beacons are frames from a router's gateway MAC into each of its flat and
+// vlan networks, from its gateway chassis: other chassis send what leaves
+// the router there to that MAC, and the physical switches must know where
+// it is, as they never see it otherwise (routed traffic carries DVR
+// MACs). Receivers drop them (Uplink).
+func beacons(v *view.View, br view.Bridge, r view.Router, g view.Gateway) []app.PacketOut {
+	var out []app.PacketOut
+	for _, ri := range v.RouterInterfaces(r.ID) {
+		port, ok := br.PhysicalPorts[ri.Network.PhysicalNetwork]
+		if !ri.Network.Provider() || !ok {
+			continue
+		}
+		f := make([]byte, 60)
+		copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		copy(f[6:], g.MAC)
+		binary.BigEndian.PutUint16(f[12:], BeaconEthType)
+		copy(f[14:], "wyvern gateway")
+		out = append(out, app.PacketOut{Actions: tunnels.ToPhysical(ri.Network, port), Frame: f})
+	}
+	return out
+}
+
+// refreshes ask again for the hosts and static routes' next hops of the
+// flat and vlan subnets of the routers this chassis is home for there, so
+// a host's MAC that changed is learned again.
+func refreshes(v *view.View, br view.Bridge, dvrMAC net.HardwareAddr) []app.PacketOut {
+	var out []app.PacketOut
+	for _, r := range v.ChassisRouters(br.Chassis) {
+		for _, ri := range v.RouterInterfaces(r.ID) {
+			port, ok := br.PhysicalPorts[ri.Network.PhysicalNetwork]
+			if !ri.Network.Provider() || !ok {
+				continue
+			}
+			if home, ok := v.ProviderHome(r.ID, ri.Network); !ok || home != br.Chassis {
+				continue
+			}
+			asked := map[netip.Addr]bool{}
+			ask := func(ip netip.Addr) {
+				if ri.Prefix.Contains(ip) && ip != ri.IP && !asked[ip] {
+					asked[ip] = true
+					out = append(out, app.PacketOut{Actions: tunnels.ToPhysical(ri.Network, port), Frame: ARPRequest(dvrMAC, ri.IP, ip)})
+				}
+			}
+			for _, ip := range v.ExternalNeighbours(ri.Network.ID) {
+				ask(ip)
+			}
+			for _, rt := range v.StaticRoutes(r.ID) {
+				if _, known := v.Neighbour(ri.Network.ID, rt.NextHop); !known {
+					ask(rt.NextHop)
+				}
+			}
+		}
 	}
 	return out
 }
@@ -178,6 +249,25 @@ func Announcements(before, after *view.View, br view.Bridge) []app.PacketOut {
 		g, _ := after.RouterGateway(r.ID)
 		if port, ok := br.PhysicalPorts[g.Network.PhysicalNetwork]; ok {
 			out = append(out, app.PacketOut{Actions: tunnels.ToPhysical(g.Network, port), Frame: GratuitousARP(g.MAC, g.IP)})
+		}
+		out = append(out, beacons(after, br, r, g)...)
+	}
+	// A router's way in on a flat/vlan network that moved here.
+	for _, r := range after.ChassisRouters(br.Chassis) {
+		for _, ri := range after.RouterInterfaces(r.ID) {
+			port, ok := br.PhysicalPorts[ri.Network.PhysicalNetwork]
+			if !ri.Network.Provider() || !ok {
+				continue
+			}
+			if home, ok := after.ProviderHome(r.ID, ri.Network); !ok || home != br.Chassis {
+				continue
+			}
+			if before != nil {
+				if was, ok := before.ProviderHome(r.ID, ri.Network); ok && was == br.Chassis {
+					continue
+				}
+			}
+			out = append(out, app.PacketOut{Actions: tunnels.ToPhysical(ri.Network, port), Frame: GratuitousARP(ri.MAC, ri.IP)})
 		}
 	}
 	return out

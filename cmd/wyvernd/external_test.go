@@ -547,4 +547,24 @@ func TestSNATFailover(t *testing.T) {
 	c := lab.uplink(standby).CaptureSent("tcp port 8080")
 	connects(t, vm.NetNS, internet.Addr, gw, 5*time.Second)
 	c.Wait(regexp.QuoteMeta(gw)+`\.\d+ > 198\.51\.100\.10\.8080`, 5*time.Second)
+
+	// The chassis comes back (OVS, then its node): the leader finds its
+	// heartbeats answered and records it reachable again.
+	unreachable := func() bool {
+		var out struct {
+			Chassis struct {
+				Unreachable bool `json:"unreachable"`
+			} `json:"chassis"`
+		}
+		_, err := lab.call("GET", "/v2.0/chassis/"+active.m.id, nil, &out)
+		return err == nil && out.Chassis.Unreachable
+	}
+	if !unreachable() {
+		t.Fatalf("%s is not recorded unreachable", active.m.id)
+	}
+	active.ovs.RestartOVSDB()
+	active.ovs.RestartVswitchd()
+	active.m.start(t)
+	ovstest.Eventually(t, 30*time.Second, active.m.id+" reachable again", func() bool { return !unreachable() })
+	connects(t, vm.NetNS, internet.Addr, gw, 10*time.Second)
 }

@@ -317,7 +317,7 @@ func (ch *Chassis) register(ctx context.Context, v *view.View, facts BridgeFacts
 	if registered && have.EncapIP.String() == ch.cfg.EncapIP && have.DatapathID == facts.DatapathID &&
 		have.NodeID == ch.cfg.NodeID && slices.Equal(have.Encaps, encaps) && have.Connected == connected &&
 		have.Bridge == ch.cfg.Bridge && have.DatapathType == ch.cfg.DatapathType &&
-		maps.Equal(have.Mappings, mappings) && have.Gateway == ch.cfg.Gateway && !have.Unreachable {
+		maps.Equal(have.Mappings, mappings) && have.Gateway == ch.cfg.Gateway {
 		return nil
 	}
 	_, err := ch.cluster.Propose(ctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{

@@ -178,6 +178,9 @@ func (c *Cluster) openRaft() error {
 	rc.SnapshotThreshold = 8192
 	rc.SnapshotInterval = 30 * time.Second
 	rc.TrailingLogs = 10240
+	// A batch of AppendEntries must fit raftRPCTimeout on a slow machine:
+	// 16 entries of a large bulk create are a few MB.
+	rc.MaxAppendEntries = 16
 
 	advertise, err := net.ResolveTCPAddr("tcp", c.cfg.RaftAddr)
 	if err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -13,19 +14,29 @@ import (
 // unreachableAfter is how long the leader's heartbeats to a node must keep
 // failing before its chassis is recorded unreachable. Heartbeats go out
 // every HeartbeatTimeout/10 (50 ms); a node that is gone fails every one
-// at once (its connections are refused or reset), while a busy one is
-// only slow — and a slow heartbeat is no failure.
+// (its connections are refused or reset, or a connect or RPC times out:
+// raftConnectTimeout, raftRPCTimeout), while a busy one is only slow —
+// and a slow heartbeat is no failure.
 const unreachableAfter = 250 * time.Millisecond
 
+// reachableAfter is how long a leader must have led, without its
+// heartbeats to a node failing, before it records the node's chassis
+// reachable again: the evidence a new leader has of a node it never saw
+// fail.
+const reachableAfter = time.Second
+
 // watchLiveness is the leader's eye on the chassis: raft tells it when its
-// heartbeats to a node fail and when they resume; a node failing for
+// heartbeats to a node fail and when they resume. A node failing for
 // unreachableAfter has its chassis recorded unreachable (so, among other
-// things, routers move their SNAT to another gateway chassis), and one
-// that answers again reachable. Detection is raft's own liveness, not an
-// operator's word. Only the leader writes; every node runs the watch, so
-// a new leader takes over at once.
+// things, routers move their SNAT to another gateway chassis); one whose
+// heartbeats succeed again (resumed, or never failing under this leader
+// for reachableAfter) reachable. Only the leader's word counts — never a
+// chassis' own report, which a half-broken node could still make while
+// the leader cannot reach it — so a mark does not flap. Detection is
+// raft's own liveness, not an operator's word. Every node runs the watch,
+// so a new leader takes over at once.
 func (c *Cluster) watchLiveness(ctx context.Context) {
-	ch := make(chan raft.Observation, 256)
+	ch := make(chan raft.Observation, 1024)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation, raft.LeaderObservation:
@@ -36,6 +47,11 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 	c.raft.RegisterObserver(obs)
 	defer c.raft.DeregisterObserver(obs)
 	failing := map[string]time.Time{}
+	var leading time.Time // when this node last became leader; zero: not leading
+	if c.IsLeader() {
+		leading = time.Now() // it was before the observer was there to say so
+	}
+	var writes sync.Map   // chassis → a write in flight
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -50,45 +66,63 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 				}
 			case raft.ResumedHeartbeatObservation:
 				delete(failing, string(d.PeerID))
-				c.setReachable(ctx, string(d.PeerID), true)
 			case raft.LeaderObservation:
 				clear(failing) // a new term: the new leader's heartbeats tell
-			}
-		case <-tick.C:
-			if !c.IsLeader() {
-				continue
-			}
-			for node, since := range failing {
-				if time.Since(since) >= unreachableAfter {
-					c.setReachable(ctx, node, false)
+				leading = time.Time{}
+				if d.LeaderID == raft.ServerID(c.cfg.NodeID) {
+					leading = time.Now()
 				}
 			}
+		case <-tick.C:
+			if leading.IsZero() || !c.IsLeader() {
+				continue
+			}
+			c.reconcileReachability(ctx, failing, time.Since(leading) >= reachableAfter, &writes)
 		}
 	}
 }
 
-// setReachable records, as the leader, whether the chassis a node
-// registered are reachable, when the topology says otherwise.
-func (c *Cluster) setReachable(ctx context.Context, node string, reachable bool) {
-	if !c.IsLeader() {
-		return
-	}
-	var names []string
-	c.fsm.Read(func(s *topology.Store) {
-		for _, name := range s.ChassisOfNode(node) {
-			if ch, ok := s.ChassisByName(name); ok && ch.Unreachable == reachable {
-				names = append(names, name)
-			}
+// reconcileReachability records, as the leader, each chassis unreachable
+// whose node has failed heartbeats for unreachableAfter, and (once settled
+// as leader) reachable each one marked so whose node is a member and is
+// not failing. Writes go in the background, one at a time per chassis, so
+// observations keep being read.
+func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]time.Time, settled bool, writes *sync.Map) {
+	members := map[string]bool{}
+	if f := c.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			members[string(s.ID)] = true
 		}
+	}
+	type mark struct {
+		chassis, node string
+		reachable     bool
+	}
+	var marks []mark
+	c.fsm.Read(func(s *topology.Store) {
+		s.EachChassis(func(ch topology.Chassis) {
+			since, isFailing := failing[ch.NodeID]
+			switch {
+			case isFailing && time.Since(since) >= unreachableAfter && !ch.Unreachable:
+				marks = append(marks, mark{ch.Name, ch.NodeID, false})
+			case !isFailing && ch.Unreachable && settled && members[ch.NodeID]:
+				marks = append(marks, mark{ch.Name, ch.NodeID, true})
+			}
+		})
 	})
-	for _, name := range names {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := c.apply(pctx, CmdChassisReachable, ChassisReachable{Chassis: name, Reachable: reachable})
-		cancel()
-		if err != nil {
-			c.log.Warn("recording a chassis' reachability failed", zap.String("chassis", name), zap.Bool("reachable", reachable), zap.Error(err))
+	for _, m := range marks {
+		if _, busy := writes.LoadOrStore(m.chassis, true); busy {
 			continue
 		}
-		c.log.Info("chassis reachability", zap.String("chassis", name), zap.String("node", node), zap.Bool("reachable", reachable))
+		go func() {
+			defer writes.Delete(m.chassis)
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if _, err := c.apply(pctx, CmdChassisReachable, ChassisReachable{Chassis: m.chassis, Reachable: m.reachable}); err != nil {
+				c.log.Warn("recording a chassis' reachability failed", zap.String("chassis", m.chassis), zap.Bool("reachable", m.reachable), zap.Error(err))
+				return
+			}
+			c.log.Info("chassis reachability", zap.String("chassis", m.chassis), zap.String("node", m.node), zap.Bool("reachable", m.reachable))
+		}()
 	}
 }

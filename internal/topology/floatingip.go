@@ -498,3 +498,24 @@ func (s *Store) DeletePortForwarding(index uint64, fip, id string) error {
 	f.RevisionNumber = index
 	return nil
 }
+
+// fixedIPsInUse refuses new fixed IPs for a port that drop one a floating
+// IP or port forwarding translates to: the address could go to another
+// port, which the floating IP would then reach.
+func (s *Store) fixedIPsInUse(port string, fixed []FixedIP) error {
+	has := func(ip string) bool {
+		return slices.ContainsFunc(fixed, func(f FixedIP) bool { return f.IPAddress == ip })
+	}
+	for _, id := range sortedKeys(s.fips) {
+		f := s.fips[id]
+		if f.PortID == port && !has(f.FixedIPAddress) {
+			return conflict("FloatingIPAssociated", "Port %s's fixed IP %s has floating IP %s; disassociate it first.", port, f.FixedIPAddress, f.FloatingIPAddress)
+		}
+		for _, pf := range f.PortForwardings {
+			if pf.InternalPortID == port && !has(pf.InternalIPAddress) {
+				return conflict("PortForwardingInUse", "Port %s's fixed IP %s is the target of port forwarding %s; delete it first.", port, pf.InternalIPAddress, pf.ID)
+			}
+		}
+	}
+	return nil
+}

@@ -191,6 +191,10 @@ func TestFloatingIPAssociation(t *testing.T) {
 		{name: "deleting the router", op: func(s *Store) error {
 			return s.DeleteRouter(20, "r")
 		}, kind: KindConflict, typ: "RouterInUse"},
+		{name: "readdressing the port away from its fixed IP", op: func(s *Store) error {
+			_, err := s.UpdatePort(20, PortSpec{ID: "vm", FixedIPs: &[]FixedIPSpec{{IPAddress: "10.0.0.99"}}})
+			return err
+		}, kind: KindConflict, typ: "FloatingIPAssociated"},
 		{name: "unsetting router:external", op: func(s *Store) error {
 			_, err := s.UpdateNetwork(20, NetworkSpec{ID: "ext", External: boolp(false)})
 			return err

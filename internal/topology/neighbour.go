@@ -9,6 +9,10 @@ import (
 
 // --- learned neighbours and chassis liveness --------------------------------
 
+// MaxNeighbours bounds the learned neighbours of one network: what the
+// physical network says is bounded, whatever it says.
+const MaxNeighbours = 1024
+
 // LearnNeighbour records the MAC of an address on an external network;
 // changed is false when it was known already.
 func (s *Store) LearnNeighbour(_ uint64, nb Neighbour) (changed bool, err error) {
@@ -29,6 +33,9 @@ func (s *Store) LearnNeighbour(_ uint64, nb Neighbour) (changed bool, err error)
 	}
 	if s.neighbours[n.ID][ip] == mac {
 		return false, nil
+	}
+	if _, known := s.neighbours[n.ID][ip]; !known && len(s.neighbours[n.ID]) >= MaxNeighbours {
+		return false, conflict("NeighbourTableFull", "Network %s already has %d learned neighbours", n.ID, MaxNeighbours)
 	}
 	s.neighbours[n.ID][ip] = mac
 	return true, nil

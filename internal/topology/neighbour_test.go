@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -123,5 +124,23 @@ func TestExternalSnapshotRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(mustPort(t, s, "hn"), mustPort(t, r, "hn")) {
 		t.Fatal("holder ports differ")
+	}
+}
+
+// TestNeighbourTableIsBounded: a network learns at most MaxNeighbours
+// addresses; past it a new one is refused and changes nothing, a known
+// one still changes its MAC.
+func TestNeighbourTableIsBounded(t *testing.T) {
+	s := externalStore(t)
+	for i := range MaxNeighbours {
+		ip := fmt.Sprintf("203.0.%d.%d", 113+i/254, i%254+1)
+		if _, err := s.LearnNeighbour(uint64(100+i), Neighbour{NetworkID: "ext", IP: ip, MAC: "02:00:00:00:00:01"}); err != nil {
+			t.Fatalf("%s: %v", ip, err)
+		}
+	}
+	_, err := s.LearnNeighbour(5000, Neighbour{NetworkID: "ext", IP: "198.51.100.1", MAC: "02:00:00:00:00:02"})
+	assertStoreError(t, err, KindConflict, "NeighbourTableFull")
+	if changed, err := s.LearnNeighbour(5001, Neighbour{NetworkID: "ext", IP: "203.0.113.1", MAC: "02:00:00:00:00:03"}); err != nil || !changed {
+		t.Errorf("a known neighbour's new MAC: %v %v", changed, err)
 	}
 }

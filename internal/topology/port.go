@@ -315,6 +315,10 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 			restore()
 			return Port{}, err
 		}
+		if err := s.fixedIPsInUse(p.ID, fixed); err != nil {
+			restore()
+			return Port{}, err
+		}
 		c.FixedIPs = fixed
 	}
 	if err := s.applyPortFields(&c, sp); err != nil {

@@ -280,10 +280,11 @@ func TestChassisBridgeMappings(t *testing.T) {
 	if _, err := s.SetChassisReachable(4, "hv1", false); err != nil {
 		t.Fatal(err)
 	}
-	// Registering again: a chassis that reports is reachable; the new
-	// mappings replace the old ones, and no mapping means none.
+	// Registering again: reachability stays the leader's word (a chassis
+	// the leader cannot reach may still report); the new mappings replace
+	// the old ones, and no mapping means none.
 	c, err = s.RegisterChassis(5, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1", BridgeMappings: map[string]string{"physnet3": "br-p3"}})
-	if err != nil || c.Unreachable || c.Gateway || !reflect.DeepEqual(c.BridgeMappings, map[string]string{"physnet3": "br-p3"}) || c.Key != 1 {
+	if err != nil || !c.Unreachable || c.Gateway || !reflect.DeepEqual(c.BridgeMappings, map[string]string{"physnet3": "br-p3"}) || c.Key != 1 {
 		t.Fatalf("re-registered %+v %v", c, err)
 	}
 	c, _ = s.RegisterChassis(6, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})

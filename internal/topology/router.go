@@ -323,7 +323,9 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 	}
 	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
 	c.Bridge, c.DatapathType = sp.Bridge, sp.DatapathType
-	c.BridgeMappings, c.Gateway, c.Unreachable = nil, sp.Gateway, false
+	// Unreachable is the leader's word (SetChassisReachable), not the
+	// chassis' own: a registration leaves it.
+	c.BridgeMappings, c.Gateway = nil, sp.Gateway
 	if len(sp.BridgeMappings) > 0 {
 		c.BridgeMappings = make(map[string]string, len(sp.BridgeMappings))
 		for k, v := range sp.BridgeMappings {
