@@ -51,7 +51,7 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 	if c.IsLeader() {
 		leading = time.Now() // it was before the observer was there to say so
 	}
-	var writes sync.Map   // chassis → a write in flight
+	var writes sync.Map // chassis → a write in flight
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
