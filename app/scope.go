@@ -52,7 +52,7 @@ func FlowsSee(a, b view.Port) bool {
 		a.DeviceID != b.DeviceID || !slices.Equal(a.FixedIPs, b.FixedIPs) || !slices.Equal(a.DHCPOpts, b.DHCPOpts) ||
 		!slices.EqualFunc(a.Pairs, b.Pairs, func(x, y view.Pair) bool {
 			return x.Prefix == y.Prefix && x.Single == y.Single && bytes.Equal(x.MAC, y.MAC)
-		})
+		}) || !slices.Equal(a.SecurityGroups, b.SecurityGroups)
 }
 
 // Sides are the views a change has a side in, with the port as each

@@ -88,6 +88,13 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
 			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
 			Actions: []of.Action{of.Output{Port: p.OFPort}}})
+		if p.Filtered() {
+			// IPv4 to a filtered port goes through its security groups.
+			out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown + 1,
+				Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
+				Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).EthType(of.EthTypeIPv4),
+				Actions: deliverIP(*p)})
+		}
 		out = append(out, routedDelivery(v, *p)...)
 	}
 	hosted := v.HostedNetworks(br.Chassis)
@@ -119,6 +126,16 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 		}
 	}
 	return out
+}
+
+// deliverIP are the actions that deliver an IPv4 packet to a local port:
+// out the port, or, to a filtered one, through conntrack in its zone to
+// its security groups (SGIngress), which send it out.
+func deliverIP(p view.Port) []of.Action {
+	if p.Filtered() {
+		return []of.Action{of.CT{Zone: pipeline.PortZone(p.Key), Table: pipeline.Table(pipeline.SGIngress)}}
+	}
+	return []of.Action{of.Output{Port: p.OFPort}}
 }
 
 // unknownUnicast: on a flat or vlan network, a unicast MAC that is no
@@ -302,8 +319,7 @@ func routedDelivery(v *view.View, p view.Port) []of.Flow {
 				Match: of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)).Reg(pipeline.FromRemote, 1).
 					WithMasked(of.FieldEthSrc, of.MACValue(topology.DVRMACPrefix), of.MACValue(topology.DVRMACMask)).
 					EthType(of.EthTypeIPv4).IPv4Dst(s.prefix),
-				Actions: []of.Action{of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)},
-					of.Output{Port: p.OFPort}}})
+				Actions: append([]of.Action{of.SetField{Field: of.FieldEthSrc, Value: of.MACValue(ri.MAC)}}, deliverIP(p)...)})
 			break
 		}
 	}

@@ -46,10 +46,15 @@ func portSecurity(p view.Port) []of.Flow {
 		return []of.Flow{{Table: table, Priority: PriorityOpenPort, Cookie: ck, Match: port, Actions: admit}}
 	}
 	out := []of.Flow{{Table: table, Priority: PrioritySpoofed, Cookie: ck, Match: port}}
+	// A filtered port's IPv4 goes through its security groups first.
+	admitIP := admit
+	if p.Filtered() {
+		admitIP = []of.Action{of.CT{Zone: pipeline.PortZone(p.Key), Table: pipeline.Table(pipeline.SGEgress)}}
+	}
 	for _, s := range sources(p) {
 		mask := uint64(0xffffffff) << (32 - s.prefix.Bits()) & 0xffffffff
 		out = append(out,
-			of.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
+			of.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admitIP,
 				Match: port.EthSrc(s.mac).EthType(of.EthTypeIPv4).IPv4Src(s.prefix)},
 			of.Flow{Table: table, Priority: PriorityAllowed, Cookie: ck, Actions: admit,
 				Match: port.EthSrc(s.mac).EthType(of.EthTypeARP).

@@ -48,16 +48,17 @@ type App uint8
 
 // Owners of flows. Append only: the value is part of every installed cookie.
 const (
-	AppPipeline     App = 1 // table-miss flows of the base pipeline
-	AppTunnels      App = 2
-	AppL2Pop        App = 3
-	AppARPResponder App = 4
-	AppDVR          App = 5
-	AppPortSecurity App = 6 // reserved: port security lives in l2pop; values are never reused
-	AppDHCP         App = 7
-	AppDNS          App = 8
-	AppNAT          App = 9
-	AppTest         App = 255 // flows installed by tests
+	AppPipeline      App = 1 // table-miss flows of the base pipeline
+	AppTunnels       App = 2
+	AppL2Pop         App = 3
+	AppARPResponder  App = 4
+	AppDVR           App = 5
+	AppPortSecurity  App = 6 // reserved: port security lives in l2pop; values are never reused
+	AppDHCP          App = 7
+	AppDNS           App = 8
+	AppNAT           App = 9
+	AppSecurityGroup App = 10
+	AppTest          App = 255 // flows installed by tests
 )
 
 func (a App) String() string {
@@ -80,6 +81,8 @@ func (a App) String() string {
 		return "dns"
 	case AppNAT:
 		return "nat"
+	case AppSecurityGroup:
+		return "secgroup"
 	case AppTest:
 		return "test"
 	}

@@ -13,7 +13,7 @@ import (
 func TestPortPuntFlows(t *testing.T) {
 	got := of.FormatFlows(PortPuntFlows(Reactive, 7), Names())
 	want := []string{
-		"cookie=0x11000000007, table=66, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",
+		"cookie=0x11000000007, table=71, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",
 		"cookie=0x11000000007, table=ARPResponder, priority=1,reg6=0x7 actions=controller(userdata=02,meter_id=7)",
 		"cookie=0x11000000007, table=L2Lookup, priority=1,reg6=0x7 actions=controller(userdata=01,meter_id=7)",
 		"cookie=0x11000000007, table=L3Lookup, priority=1,reg6=0x7 actions=controller(userdata=03,meter_id=7)",

@@ -29,6 +29,14 @@ var (
 // for documentation.
 var RegFields = []of.RegField{NetworkKey, FromRemote, Routed, PktLarger, MTUChecked, FromPhysical, RouterKey, SrcPortKey, DstPortKey}
 
+// PortZone is the conntrack zone of a filtered port's connections, both
+// directions: 1..0x7fff, from its key.
+func PortZone(key uint32) uint16 { return uint16((key-1)%0x7fff + 1) }
+
+// CTMarkBlocked is the ct_mark bit of a connection that no rule allows
+// any more (a rule was removed): its packets are dropped, both ways.
+const CTMarkBlocked = 0x1
+
 // RouterZone is the conntrack zone of a router's NAT on every chassis:
 // its floating IPs' DNAT and SNAT, its port forwardings and its
 // gateway's SNAT share it. Zones 0x8000 and up are routers'; the rest is

@@ -103,6 +103,8 @@ var Stages = numbered([]Stage{
 		Does: "a local VM port's DHCPv4 request (its MAC, UDP 68→67, to broadcast or the server address) → punt with the port's whole reply encoded in the flow, answered on this chassis; before port security, which would drop a request from 0.0.0.0"},
 	{Name: "PortSecurity", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "a VM may send IPv4 and ARP only from its MAC and IPs (fixed IPs + allowed address pairs); the rest is dropped and counted"},
+	{Name: "SGEgress", Size: 5, Owner: AppSecurityGroup, Miss: drop, ProactiveMiss: drop,
+		Does: "IPv4 a filtered port sent, after ct(zone=the port's) → replies (+est+rpl, +rel) pass unless their connection was blocked; invalid dropped; a new or established connection matching a rule of the port's groups (egress: port × remote × protocol conjunction) → commit, ServiceClassifier; an established one no rule allows any more → marked blocked in ct_mark, dropped"},
 	{Name: "ServiceClassifier", Size: 5, Owner: AppARPResponder, Miss: gotoStage("L2Lookup"), ProactiveMiss: gotoStage("L2Lookup"),
 		Does: "ARP → ARPResponder; DNS queries from local ports of networks with a dns_domain → DNS; everything else → L2Lookup"},
 	{Name: "ARPResponder", Size: 15, Owner: AppARPResponder, Miss: punt(ReasonARPMiss), ProactiveMiss: gotoStage("L2Lookup"),
@@ -120,7 +122,9 @@ var Stages = numbered([]Stage{
 	{Name: "Flood", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
 		Does: "local ports of the network + one copy per other chassis hosting it"},
 	{Name: "Delivery", Size: 10, Owner: AppL2Pop, Miss: drop, ProactiveMiss: drop,
-		Does: "from a tunnel with a DVR MAC source → eth_src←router MAC of the port's subnet; out the local port"},
+		Does: "from a tunnel with a DVR MAC source → eth_src←router MAC of the port's subnet; out the local port (IPv4 to a filtered port: ct(zone=the port's), SGIngress)"},
+	{Name: "SGIngress", Size: 5, Owner: AppSecurityGroup, Miss: drop, ProactiveMiss: drop,
+		Does: "IPv4 to a filtered port, after ct → replies pass unless blocked; invalid dropped; a new or established connection matching an ingress rule of the port's groups → commit, out the port; an established one no rule allows any more → marked blocked, dropped"},
 })
 
 // numbered gives each stage its first table: where the region of the
@@ -144,6 +148,8 @@ const (
 	SNAT              = "SNAT"
 	DHCP              = "DHCP"
 	PortSecurity      = "PortSecurity"
+	SGEgress          = "SGEgress"
+	SGIngress         = "SGIngress"
 	ServiceClassifier = "ServiceClassifier"
 	ARPResponder      = "ARPResponder"
 	DNS               = "DNS"

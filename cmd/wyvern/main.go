@@ -96,6 +96,10 @@ type kind struct {
 	alias string
 }
 
+// route is the collection's URL path: the plural, hyphenated as Neutron
+// spells its paths (security-groups).
+func (k kind) route() string { return "/v2.0/" + strings.ReplaceAll(k.plural, "_", "-") }
+
 var (
 	networkKind = kind{"network", "networks", []string{"id", "name", "provider:network_type", "provider:segmentation_id", "router:external", "mtu", "subnets", "status"}, "name"}
 	subnetKind  = kind{"subnet", "subnets", []string{"id", "name", "network_id", "cidr", "gateway_ip", "allocation_pools"}, "name"}
@@ -108,10 +112,10 @@ var (
 
 // resolve accepts an id or a unique name (or address, for a floating IP).
 func (c *client) resolve(k kind, ref string) (string, error) {
-	if _, err := c.do("GET", "/v2.0/"+k.plural+"/"+url.PathEscape(ref), nil); err == nil {
+	if _, err := c.do("GET", k.route()+"/"+url.PathEscape(ref), nil); err == nil {
 		return ref, nil
 	}
-	out, err := c.do("GET", "/v2.0/"+k.plural+"?"+url.QueryEscape(k.alias)+"="+url.QueryEscape(ref), nil)
+	out, err := c.do("GET", k.route()+"?"+url.QueryEscape(k.alias)+"="+url.QueryEscape(ref), nil)
 	if err != nil {
 		return "", err
 	}
@@ -260,9 +264,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		resourceCmd(c, p, networkKind, networkCreate(c, p)),
 		resourceCmd(c, p, subnetKind, subnetCreate(c, p)),
-		resourceCmd(c, p, portKind, portCreate(c, p)),
+		portCmd(c, p),
 		routerCmd(c, p),
 		resourceCmd(c, p, floatingIPKind, floatingIPCreate(c, p)),
+		securityGroupCmd(c, p),
 		chassisCmd(c, p),
 		clusterCmd(c, p),
 	)
@@ -284,7 +289,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 				}
 				q.Add(key, val)
 			}
-			path := "/v2.0/" + k.plural
+			path := k.route()
 			if len(q) > 0 {
 				path += "?" + q.Encode()
 			}
@@ -305,7 +310,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			if err != nil {
 				return err
 			}
-			out, err := c.do("GET", "/v2.0/"+k.plural+"/"+url.PathEscape(id), nil)
+			out, err := c.do("GET", k.route()+"/"+url.PathEscape(id), nil)
 			if err != nil {
 				return err
 			}
@@ -317,7 +322,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			if err != nil {
 				return err
 			}
-			_, err = c.do("DELETE", "/v2.0/"+k.plural+"/"+url.PathEscape(id), nil)
+			_, err = c.do("DELETE", k.route()+"/"+url.PathEscape(id), nil)
 			if err == nil && p.format == "table" {
 				fmt.Fprintf(p.out, "deleted %s %s\n", k.singular, id)
 			}
@@ -328,7 +333,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 }
 
 func createAndShow(c *client, p *printer, k kind, body map[string]any) error {
-	out, err := c.do("POST", "/v2.0/"+k.plural, map[string]any{k.singular: body})
+	out, err := c.do("POST", k.route(), map[string]any{k.singular: body})
 	if err != nil {
 		return err
 	}
@@ -394,8 +399,8 @@ func subnetCreate(c *client, p *printer) *cobra.Command {
 
 func portCreate(c *client, p *printer) *cobra.Command {
 	var network, name, mac, host string
-	var fixedIPs, pairs []string
-	var noSecurity bool
+	var fixedIPs, pairs, groups []string
+	var noSecurity, noGroups bool
 	cmd := &cobra.Command{Use: "create --network NET", Short: "Create a port", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nid, err := c.resolve(networkKind, network)
@@ -411,6 +416,9 @@ func portCreate(c *client, p *printer) *cobra.Command {
 			}
 			if noSecurity {
 				body["port_security_enabled"] = false
+			}
+			if err := c.securityGroups(body, groups, noGroups); err != nil {
+				return err
 			}
 			if len(fixedIPs) > 0 {
 				f, err := c.fixedIPs(fixedIPs)
@@ -439,7 +447,9 @@ func portCreate(c *client, p *printer) *cobra.Command {
 	cmd.Flags().StringVar(&host, "host", "", "binding:host_id")
 	cmd.Flags().StringArrayVar(&fixedIPs, "fixed-ip", nil, "subnet=SUBNET[,ip=IP], repeatable")
 	cmd.Flags().StringArrayVar(&pairs, "allowed-address", nil, "IP_OR_CIDR[,MAC], repeatable")
-	cmd.Flags().BoolVar(&noSecurity, "no-port-security", false, "disable port security")
+	cmd.Flags().BoolVar(&noSecurity, "no-port-security", false, "disable port security (and so security groups: give --no-security-group too)")
+	cmd.Flags().StringArrayVar(&groups, "security-group", nil, "security group id or name, repeatable (default: the project's default group)")
+	cmd.Flags().BoolVar(&noGroups, "no-security-group", false, "no security group at all")
 	_ = cmd.MarkFlagRequired("network")
 	return cmd
 }

@@ -198,3 +198,58 @@ func TestCLIOverHTTPS(t *testing.T) {
 		t.Error("plain HTTP to an HTTPS API answered")
 	}
 }
+
+// TestCLISecurityGroups: a group, rules of each kind, a port that holds
+// it, and the refusals a client sees.
+func TestCLISecurityGroups(t *testing.T) {
+	api := startDaemon(t)
+	mustRun(t, api, "network", "create", "blue")
+	mustRun(t, api, "subnet", "create", "--network", "blue", "--cidr", "10.1.0.0/24")
+	if out := mustRun(t, api, "security-group", "create", "web", "--description", "front ends"); !strings.Contains(out, "front ends") || !strings.Contains(out, "egress") {
+		t.Fatalf("security-group create:\n%s", out)
+	}
+	mustRun(t, api, "security-group", "add-rule", "web", "--protocol", "tcp", "--port", "22", "--remote-ip", "10.0.0.0/8")
+	mustRun(t, api, "security-group", "add-rule", "web", "--protocol", "tcp", "--port", "8000:8080", "--remote-group", "web")
+	mustRun(t, api, "security-group", "add-rule", "web", "--protocol", "icmp", "--icmp-type", "8")
+	js := mustRun(t, api, "security-group", "rules", "web", "-o", "json")
+	var rules []map[string]any
+	if err := json.Unmarshal([]byte(js), &rules); err != nil || len(rules) != 4 {
+		t.Fatalf("rules: %v\n%s", err, js)
+	}
+	got := map[string]bool{}
+	for _, r := range rules {
+		got[fmt.Sprintf("%v %v %v %v %v %v", r["direction"], r["protocol"], r["port_range_min"], r["port_range_max"], r["remote_ip_prefix"], r["remote_group_id"] != nil)] = true
+	}
+	for _, want := range []string{"egress <nil> <nil> <nil> <nil> false", "ingress tcp 22 22 10.0.0.0/8 false", "ingress tcp 8000 8080 <nil> true", "ingress icmp 8 <nil> <nil> false"} {
+		if !got[want] {
+			t.Errorf("no rule %q among %v", want, got)
+		}
+	}
+	if _, _, err := run(t, api, "security-group", "add-rule", "web", "--protocol", "tcp", "--port", "22", "--remote-ip", "10.0.0.0/8"); err == nil || !strings.Contains(err.Error(), "SecurityGroupRuleExists") {
+		t.Errorf("the same rule twice: %v", err)
+	}
+	if _, _, err := run(t, api, "security-group", "add-rule", "web", "--protocol", "gre", "--port", "22"); err == nil || !strings.Contains(err.Error(), "SecurityGroupInvalidProtocolForPort") {
+		t.Errorf("ports of GRE: %v", err)
+	}
+	// A port named no group gets the default one; set-groups replaces it.
+	out := mustRun(t, api, "port", "create", "--network", "blue", "--name", "vm1", "-o", "json")
+	var port map[string]any
+	if err := json.Unmarshal([]byte(out), &port); err != nil || len(port["security_groups"].([]any)) != 1 {
+		t.Fatalf("port create: %v\n%s", err, out)
+	}
+	if out := mustRun(t, api, "port", "set-groups", "vm1", "web", "-o", "json"); !strings.Contains(out, `"security_groups": [`) || strings.Contains(out, port["security_groups"].([]any)[0].(string)) {
+		t.Fatalf("set-groups:\n%s", out)
+	}
+	if _, _, err := run(t, api, "security-group", "delete", "web"); err == nil || !strings.Contains(err.Error(), "SecurityGroupInUse") {
+		t.Errorf("deleting a group a port holds: %v", err)
+	}
+	mustRun(t, api, "port", "create", "--network", "blue", "--name", "vm2", "--no-port-security", "--no-security-group")
+	if _, _, err := run(t, api, "port", "create", "--network", "blue", "--no-port-security", "--security-group", "web"); err == nil || !strings.Contains(err.Error(), "PortSecurityAndIPRequiredForSecurityGroups") {
+		t.Errorf("a group without port security: %v", err)
+	}
+	mustRun(t, api, "port", "set-groups", "vm1")
+	mustRun(t, api, "security-group", "delete", "web")
+	if out := mustRun(t, api, "security-group", "list"); strings.Contains(out, "web") || !strings.Contains(out, "default") {
+		t.Errorf("security-group list after the delete:\n%s", out)
+	}
+}

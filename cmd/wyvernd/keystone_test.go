@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,22 @@ func TestOpenstackCLI(t *testing.T) {
 	if out, err := osc(alice, "network", "create", "seg", "--provider-segment", "77", "--provider-network-type", "vxlan"); err == nil || !strings.Contains(out, "403") && !strings.Contains(strings.ToLower(out), "forbidden") && !strings.Contains(out, "policy") {
 		t.Errorf("alice set a segmentation id: %v\n%q", err, out)
 	}
+	// Each project's default group, made by alice's first port and by
+	// bob's first list; neither sees the other's.
+	alpha, _ := osc(alice, "network", "show", id, "-f", "value", "-c", "project_id")
+	if out, err := osc(alice, "security", "group", "list", "-f", "value", "-c", "Name", "-c", "Project"); err != nil || out != "default "+alpha {
+		t.Errorf("alice's security groups: %v\n%s", err, out)
+	}
+	aliceDefault, _ := osc(alice, "security", "group", "show", "default", "-f", "value", "-c", "id")
+	if out, err := osc(alice, "port", "show", "cli-port", "-f", "value", "-c", "security_group_ids"); err != nil || out != "['"+aliceDefault+"']" {
+		t.Errorf("alice's port's groups: %v\n%s (her default group: %s)", err, out, aliceDefault)
+	}
+	if out, err := osc(bob, "security", "group", "list", "-f", "value", "-c", "ID", "-c", "Name"); err != nil || strings.Contains(out, aliceDefault) || !strings.HasSuffix(out, " default") {
+		t.Errorf("bob's security groups: %v\n%s", err, out)
+	}
+	if out, err := osc(bob, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", aliceDefault); err == nil {
+		t.Errorf("bob added a rule to alice's default group: %s", out)
+	}
 
 	// --auth none, --os-auth-type none.
 	c := newCluster(t)
@@ -296,5 +313,66 @@ func TestOpenstackCLI(t *testing.T) {
 	run("floating", "ip", "delete", fip)
 	if out := run("floating", "ip", "list", "-f", "value", "-c", "ID"); out != "" {
 		t.Errorf("floating IPs left after the delete: %q", out)
+	}
+
+	// Security groups, as the CLI makes and reads them. lab-port, of no
+	// project, holds the default group of the objects of no project.
+	web := run("security", "group", "create", "web", "-f", "value", "-c", "id")
+	run("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", "10.0.0.0/8", "web")
+	run("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "--remote-group", "web", "web")
+	run("security", "group", "rule", "create", "--protocol", "icmp", "web")
+	run("port", "set", "--security-group", "web", "lab-port")
+	labDefault := run("security", "group", "show", "default", "-f", "value", "-c", "id")
+	if out := run("port", "show", "lab-port", "-f", "value", "-c", "security_group_ids"); out != "['"+labDefault+"', '"+web+"']" {
+		t.Errorf("lab-port's groups: %s (default %s, web %s)", out, labDefault, web)
+	}
+	names := strings.Split(run("security", "group", "list", "-f", "value", "-c", "Name"), "\n")
+	sort.Strings(names)
+	if strings.Join(names, ",") != "default,web" {
+		t.Errorf("openstack security group list: %q", names)
+	}
+	var rules []string
+	for _, line := range strings.Split(run("security", "group", "rule", "list", "web", "-f", "value", "-c", "IP Protocol", "-c", "IP Range",
+		"-c", "Port Range", "-c", "Direction", "-c", "Remote Security Group"), "\n") {
+		rules = append(rules, strings.Join(strings.Fields(line), " "))
+	}
+	sort.Strings(rules)
+	if want := []string{"None 0.0.0.0/0 egress None", "icmp 0.0.0.0/0 ingress None", "tcp 0.0.0.0/0 80:80 ingress " + web,
+		"tcp 10.0.0.0/8 22:22 ingress None"}; strings.Join(rules, "|") != strings.Join(want, "|") {
+		t.Errorf("openstack security group rule list web:\n got %q\nwant %q", rules, want)
+	}
+	var shown struct {
+		Name, Description string
+		Stateful          bool
+		Rules             []struct {
+			Protocol      string
+			RemoteGroupID string `json:"remote_group_id"`
+			PortMin       *int   `json:"port_range_min"`
+		}
+	}
+	if err := json.Unmarshal([]byte(run("security", "group", "show", "web", "-f", "json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Name != "web" || shown.Description != "web" || !shown.Stateful || len(shown.Rules) != 4 {
+		t.Errorf("openstack security group show web: %+v", shown)
+	}
+	for _, r := range shown.Rules {
+		if r.Protocol == "tcp" && r.PortMin != nil && *r.PortMin == 80 && r.RemoteGroupID != web {
+			t.Errorf("the rule for port 80 admits %q, not web's members", r.RemoteGroupID)
+		}
+	}
+	if out, err := osc(none, append(endpoint, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", "10.0.0.0/8", "web")...); err == nil || !strings.Contains(out, "409") {
+		t.Errorf("the same rule twice: %v\n%s", err, out)
+	}
+	if out, err := osc(none, append(endpoint, "port", "set", "--disable-port-security", "lab-port")...); err == nil || !strings.Contains(out, "Port has security group associated") {
+		t.Errorf("port security off with groups held: %v\n%s", err, out)
+	}
+	if out, err := osc(none, append(endpoint, "security", "group", "delete", "web")...); err == nil || !strings.Contains(out, "in use") {
+		t.Errorf("deleting a group a port holds: %v\n%s", err, out)
+	}
+	run("port", "set", "--no-security-group", "--disable-port-security", "lab-port")
+	run("security", "group", "delete", "web")
+	if out := run("port", "show", "lab-port", "-f", "value", "-c", "port_security_enabled", "-c", "security_group_ids"); out != "False\n[]" {
+		t.Errorf("lab-port without port security: %q", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,11 @@ const (
 	CmdPortForwardingDelete
 	CmdNeighbourLearn
 	CmdChassisReachable
+	CmdSecurityGroupCreate
+	CmdSecurityGroupUpdate
+	CmdSecurityGroupDelete
+	CmdSecurityGroupRuleCreate
+	CmdSecurityGroupRuleDelete
 )
 
 // Command payloads. Each is what its command's store method takes, with
@@ -100,6 +106,14 @@ type (
 		Chassis   string
 		Reachable bool
 	}
+	// SecurityGroupCreate creates groups, all or none (one asks for a
+	// project's default group with Default).
+	SecurityGroupCreate struct{ Specs []topology.SecurityGroupSpec }
+	SecurityGroupUpdate struct{ Spec topology.SecurityGroupSpec }
+	// SecurityGroupRuleCreate adds rules to one group, all or none.
+	SecurityGroupRuleCreate struct {
+		Specs []topology.SecurityGroupRuleSpec
+	}
 )
 
 // payloads makes an empty payload of each command type, to check a
@@ -121,6 +135,9 @@ var payloads = map[CommandType]func() any{
 	CmdFloatingIPDelete: func() any { return new(ByID) }, CmdPortForwardingCreate: func() any { return new(PortForwarding) },
 	CmdPortForwardingUpdate: func() any { return new(PortForwarding) }, CmdPortForwardingDelete: func() any { return new(PortForwardingID) },
 	CmdNeighbourLearn: func() any { return new(NeighbourLearn) }, CmdChassisReachable: func() any { return new(ChassisReachable) },
+	CmdSecurityGroupCreate: func() any { return new(SecurityGroupCreate) }, CmdSecurityGroupUpdate: func() any { return new(SecurityGroupUpdate) },
+	CmdSecurityGroupDelete: func() any { return new(ByID) }, CmdSecurityGroupRuleCreate: func() any { return new(SecurityGroupRuleCreate) },
+	CmdSecurityGroupRuleDelete: func() any { return new(ByID) },
 }
 
 // checkPayload decodes a command's payload strictly, as Apply will.
@@ -251,8 +268,11 @@ var handlers = map[CommandType]handler{
 		return nil, one(i, topology.ResourceSubnet, "delete", id), s.DeleteSubnet(i, id)
 	},
 	CmdPortsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		out, err := s.CreatePorts(i, decodeInto[PortsCreate](d).Specs)
-		return out, changes(i, topology.ResourcePort, "create", out, func(p topology.Port) string { return p.ID }), err
+		specs := decodeInto[PortsCreate](d).Specs
+		missing := missingDefaults(s, specs, func(sp topology.PortSpec) (*string, *string) { return sp.ProjectID, sp.TenantID })
+		out, err := s.CreatePorts(i, specs)
+		ch := defaultsCreated(s, i, missing)
+		return out, append(ch, changes(i, topology.ResourcePort, "create", out, func(p topology.Port) string { return p.ID })...), err
 	},
 	CmdPortUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		p, err := s.UpdatePort(i, decodeInto[PortUpdate](d).Spec)
@@ -375,6 +395,72 @@ var handlers = map[CommandType]handler{
 		}
 		return changed, one(i, topology.ResourceChassis, "update", c.Chassis), err
 	},
+	CmdSecurityGroupCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		specs := decodeInto[SecurityGroupCreate](d).Specs
+		missing := missingDefaults(s, specs, func(sp topology.SecurityGroupSpec) (*string, *string) { return sp.ProjectID, sp.TenantID })
+		out, err := s.CreateSecurityGroups(i, specs)
+		ch := defaultsCreated(s, i, missing)
+		for n, g := range out {
+			if !specs[n].Default { // a default group asked for is among ch if it is new
+				ch = append(ch, one(i, topology.ResourceSecurityGroup, "create", g.ID)...)
+			}
+		}
+		return out, ch, err
+	},
+	CmdSecurityGroupUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		g, err := s.UpdateSecurityGroup(i, decodeInto[SecurityGroupUpdate](d).Spec)
+		return g, one(i, topology.ResourceSecurityGroup, "update", g.ID), err
+	},
+	CmdSecurityGroupDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		others, err := s.DeleteSecurityGroup(i, id)
+		return nil, append(one(i, topology.ResourceSecurityGroup, "delete", id),
+			changes(i, topology.ResourceSecurityGroup, "update", others, func(id string) string { return id })...), err
+	},
+	CmdSecurityGroupRuleCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		out, err := s.CreateSecurityGroupRules(i, decodeInto[SecurityGroupRuleCreate](d).Specs)
+		var ch []topology.Change
+		if len(out) > 0 { // one group's rules
+			ch = one(i, topology.ResourceSecurityGroup, "update", out[0].SecurityGroupID)
+		}
+		return out, ch, err
+	},
+	CmdSecurityGroupRuleDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		r, err := s.DeleteSecurityGroupRule(i, decodeInto[ByID](d).ID)
+		return nil, one(i, topology.ResourceSecurityGroup, "update", r.SecurityGroupID), err
+	},
+}
+
+// missingDefaults are the projects named by specs that have no default
+// security group before a command that may create theirs.
+func missingDefaults[Spec any](s *topology.Store, specs []Spec, project func(Spec) (*string, *string)) []string {
+	var out []string
+	for _, sp := range specs {
+		p, t := project(sp)
+		name := ""
+		switch {
+		case p != nil:
+			name = *p
+		case t != nil:
+			name = *t
+		}
+		if _, ok := s.DefaultSecurityGroup(name); !ok && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// defaultsCreated are the changes of the default groups a command
+// created: those of the projects that had none before it.
+func defaultsCreated(s *topology.Store, i uint64, projects []string) []topology.Change {
+	var ch []topology.Change
+	for _, p := range projects {
+		if g, ok := s.DefaultSecurityGroup(p); ok {
+			ch = append(ch, one(i, topology.ResourceSecurityGroup, "create", g.ID)...)
+		}
+	}
+	return ch
 }
 
 // gatewayMoved are the changes of a router's gateway port when it was

@@ -67,7 +67,7 @@ func (c apiClient) create(path, body string) map[string]any {
 func (c apiClient) state() string {
 	c.t.Helper()
 	var b strings.Builder
-	for _, coll := range []string{"networks", "subnets", "ports", "routers", "floatingips", "chassis"} {
+	for _, coll := range []string{"networks", "subnets", "ports", "routers", "floatingips", "chassis", "security-groups", "security-group-rules"} {
 		code, out := c.do("GET", "/v2.0/"+coll, "")
 		if code != 200 {
 			c.t.Fatalf("GET %s: %d", coll, code)
@@ -265,7 +265,7 @@ func TestNeutronShapes(t *testing.T) {
 		}
 		kinds = append(kinds, m["resource"].(string)+"/"+m["op"].(string))
 	}
-	want := "network/create network/create subnet/create port/create port/update router/create subnet/create port/create router/update port/delete router/update router/delete"
+	want := "network/create network/create subnet/create securitygroup/create port/create port/update router/create subnet/create port/create router/update port/delete router/update router/delete"
 	if strings.Join(kinds, " ") != want {
 		t.Fatalf("feed:\n got %s\nwant %s", strings.Join(kinds, " "), want)
 	}

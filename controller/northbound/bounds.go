@@ -404,7 +404,7 @@ func (r portReq) bounds() error {
 			b.str("allowed_address_pairs", &(*r.AllowedAddressPairs)[i].MACAddress, MaxAddressLen)
 		}
 	}
-	b.strs("security_groups", r.SecurityGroups, MaxSecurityGroupsPerPort, MaxIDLen)
+	b.strs("security_groups", r.SecurityGroups.Value, MaxSecurityGroupsPerPort, MaxIDLen)
 	b.str("dns_name", r.DNSName, MaxNameLen)
 	if r.ExtraDHCPOpts != nil {
 		b.exhausted(len(*r.ExtraDHCPOpts), topology.MaxExtraDHCPOpts, invalidInput("Invalid input for extra_dhcp_opts: at most %d options.", topology.MaxExtraDHCPOpts))

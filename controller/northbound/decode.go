@@ -56,6 +56,15 @@ var (
 	portForwardings = resource{"port_forwarding", "port_forwardings",
 		set("id", "protocol", "external_port", "internal_port", "internal_ip_address", "internal_port_id", "description"),
 		set()}
+	// Security groups and rules take no id (Neutron chooses it) and have
+	// no passive fields.
+	securityGroups = resource{"security_group", "security_groups",
+		set("name", "description", "project_id", "tenant_id", "tags", "stateful"),
+		set()}
+	securityGroupRules = resource{"security_group_rule", "security_group_rules",
+		set("security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+			"remote_ip_prefix", "remote_group_id", "remote_address_group_id", "description", "project_id", "tenant_id"),
+		set()}
 )
 
 // splitFields checks every field of one object against the resource:
@@ -213,9 +222,10 @@ type portReq struct {
 	ProjectID           *string                 `json:"project_id"`
 	TenantID            *string                 `json:"tenant_id"`
 	Tags                []string                `json:"tags"`
-	SecurityGroups      []string                `json:"security_groups"`
-	DNSName             *string                 `json:"dns_name"`
-	ExtraDHCPOpts       *[]extraDHCPOptReq      `json:"extra_dhcp_opts"`
+	// SecurityGroups: null is none, as Neutron converts it.
+	SecurityGroups nullable[[]string] `json:"security_groups"`
+	DNSName        *string            `json:"dns_name"`
+	ExtraDHCPOpts  *[]extraDHCPOptReq `json:"extra_dhcp_opts"`
 }
 
 // extraDHCPOptReq is one of Neutron's extra_dhcp_opts; a null value
@@ -346,7 +356,10 @@ func (r portReq) spec(pathID string, extra map[string]json.RawMessage) (topology
 	sp := topology.PortSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, MACAddress: r.MACAddress,
 		AllowedAddressPairs: r.AllowedAddressPairs, PortSecurityEnabled: r.PortSecurityEnabled, DeviceOwner: r.DeviceOwner,
 		DeviceID: r.DeviceID, AdminStateUp: r.AdminStateUp, HostID: r.HostID, Description: r.Description,
-		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, SecurityGroups: r.SecurityGroups, DNSName: r.DNSName}
+		ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags, DNSName: r.DNSName}
+	if r.SecurityGroups.Set {
+		sp.SecurityGroups = append([]string{}, r.SecurityGroups.Value...)
+	}
 	if r.ExtraDHCPOpts != nil {
 		opts := make([]topology.ExtraDHCPOpt, len(*r.ExtraDHCPOpts))
 		for i, o := range *r.ExtraDHCPOpts {

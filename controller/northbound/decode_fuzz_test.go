@@ -248,3 +248,25 @@ func FuzzDecodeRouterInterfaceRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeSecurityGroupRequest: any security group body decodes within
+// bounds or is a 400.
+func FuzzDecodeSecurityGroupRequest(f *testing.F) {
+	f.Add(`{"security_group":{"name":"web","description":"web","stateful":true,"tags":["a"]}}`)
+	f.Add(`{"security_groups":[{"name":"a"},{"name":"b","project_id":"p"}]}`)
+	f.Add(`{"security_group":{"id":"x","security_group_rules":[]}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzDecode[securityGroupReq, topology.SecurityGroupSpec](t, securityGroups, []byte(body))
+	})
+}
+
+// FuzzDecodeSecurityGroupRuleRequest: any security group rule body
+// decodes within bounds or is a 400.
+func FuzzDecodeSecurityGroupRuleRequest(f *testing.F) {
+	f.Add(`{"security_group_rule":{"security_group_id":"g","direction":"ingress","protocol":"tcp","port_range_min":22,"port_range_max":"22","remote_ip_prefix":"10.0.0.0/8"}}`)
+	f.Add(`{"security_group_rules":[{"security_group_id":"g","direction":"egress","protocol":6},{"security_group_id":"g","direction":"ingress","protocol":null,"remote_group_id":"g"}]}`)
+	f.Add(`{"security_group_rule":{"security_group_id":"g","protocol":true,"port_range_min":"x","remote_address_group_id":"a"}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzDecode[securityGroupRuleReq, topology.SecurityGroupRuleSpec](t, securityGroupRules, []byte(body))
+	})
+}

@@ -503,7 +503,8 @@ func TestExtensionsListWhatIsBuilt(t *testing.T) {
 	for _, e := range out["extensions"].([]any) {
 		have[e.(map[string]any)["alias"].(string)] = true
 	}
-	for _, alias := range []string{"provider", "external-net", "router", "ext-gw-mode", "extraroute", "floating-ip-port-forwarding"} {
+	for _, alias := range []string{"provider", "external-net", "router", "ext-gw-mode", "extraroute", "floating-ip-port-forwarding",
+		"security-group", "port-security"} {
 		if !have[alias] {
 			t.Errorf("extension %s is not listed", alias)
 		}

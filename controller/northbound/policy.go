@@ -117,6 +117,15 @@ func visible(st *topology.Store, c Caller, obj any) bool {
 		return o.ProjectID == c.ProjectID
 	case topology.FloatingIP:
 		return o.ProjectID == c.ProjectID
+	case topology.SecurityGroup:
+		return o.ProjectID == c.ProjectID
+	case topology.SecurityGroupRule:
+		// Its own project's, and any rule of its own groups.
+		if o.ProjectID == c.ProjectID {
+			return true
+		}
+		g, ok := st.SecurityGroup(o.SecurityGroupID)
+		return ok && g.ProjectID == c.ProjectID
 	}
 	return false
 }
@@ -160,6 +169,18 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 		var f topology.FloatingIP
 		f, ok = st.FloatingIP(id)
 		obj, project = f, f.ProjectID
+	case "security_group":
+		var g topology.SecurityGroup
+		g, ok = st.SecurityGroup(id)
+		obj, project = g, g.ProjectID
+	case "security_group_rule":
+		// The rule's project's, or its group's owner's.
+		var r topology.SecurityGroupRule
+		r, ok = st.SecurityGroupRule(id)
+		obj, project = r, r.ProjectID
+		if g, _ := st.SecurityGroup(r.SecurityGroupID); ok && g.ProjectID == c.ProjectID {
+			project = g.ProjectID
+		}
 	}
 	if !ok || !visible(st, c, obj) {
 		// Not here (or not yet, on a node that lags): fail closed.
@@ -177,6 +198,10 @@ func notFoundFor(res resource, id string) *topology.Error {
 		return notFoundErr("FloatingIPNotFound", "Floating IP", id)
 	case "port_forwarding":
 		return notFoundErr("PortForwardingNotFound", "Port Forwarding", id)
+	case "security_group":
+		return &topology.Error{Kind: topology.KindNotFound, Type: "SecurityGroupNotFound", Message: fmt.Sprintf("Security group %s does not exist", id)}
+	case "security_group_rule":
+		return &topology.Error{Kind: topology.KindNotFound, Type: "SecurityGroupRuleNotFound", Message: fmt.Sprintf("Security group rule %s does not exist", id)}
 	}
 	what := strings.ToUpper(res.singular[:1]) + res.singular[1:]
 	return notFoundErr(what+"NotFound", what, id)
@@ -287,6 +312,13 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 	case *topology.FloatingIPSpec:
 		return admitFloatingIP(st, c, sp, create)
+	case *topology.SecurityGroupSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if !create && !c.Admin {
+			return mayChange(st, c, res, sp.ID)
+		}
 	case *topology.PortForwardingSpec:
 		if c.Admin {
 			return nil

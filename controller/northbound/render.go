@@ -54,6 +54,10 @@ func neutronView(v any) any {
 			PortID: nilIfEmpty(o.PortID), FixedIPAddress: nilIfEmpty(o.FixedIPAddress), RouterID: nilIfEmpty(o.RouterID),
 			Status: o.Status, Description: o.Description, ProjectID: o.ProjectID, TenantID: o.TenantID, Tags: o.Tags,
 			PortForwardings: o.PortForwardings, RevisionNumber: o.RevisionNumber}
+	case topology.SecurityGroup:
+		return groupView(o)
+	case topology.SecurityGroupRule:
+		return ruleView(o, true)
 	}
 	return v
 }

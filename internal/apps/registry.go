@@ -8,6 +8,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/l2pop"
 	"github.com/wyvern-sdn/wyvern/nat"
+	"github.com/wyvern-sdn/wyvern/secgroup"
 	"github.com/wyvern-sdn/wyvern/tunnels"
 )
 
@@ -22,5 +23,6 @@ func Registered() []app.App {
 		dhcp.App{},
 		dns.App{},
 		nat.App{},
+		secgroup.App{},
 	}
 }

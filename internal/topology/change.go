@@ -4,7 +4,7 @@ package topology
 // carries it: what the raft entry at Index did to which object.
 type Change struct {
 	Index    uint64 `json:"index"`
-	Resource string `json:"resource"` // network, subnet, port, router, chassis, member, vip
+	Resource string `json:"resource"` // network, subnet, port, router, chassis, member, vip, floatingip, neighbour, securitygroup
 	Op       string `json:"op"`       // create, update, delete
 	ID       string `json:"id"`
 }
@@ -26,4 +26,7 @@ const (
 	// ResourceNeighbour: a next hop's MAC on an external network was
 	// learned; ID is the network.
 	ResourceNeighbour = "neighbour"
+	// ResourceSecurityGroup: a security group or its rules changed; ID
+	// is the group.
+	ResourceSecurityGroup = "securitygroup"
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // FixedIPSpec is one requested address: a subnet (allocate), an address
@@ -50,12 +51,25 @@ func (s *Store) CreatePorts(index uint64, specs []PortSpec) ([]Port, error) {
 		hints[k] = v
 	}
 	var done []string
+	// The projects without a default security group: a port may create
+	// theirs, which a failure undoes.
+	var noDefault []string
+	for _, sp := range specs {
+		if p := specProject(sp.ProjectID, sp.TenantID); s.defaultGroup(p) == nil && !slices.Contains(noDefault, p) {
+			noDefault = append(noDefault, p)
+		}
+	}
 	out := make([]Port, 0, len(specs))
 	for i, sp := range specs {
 		p, err := s.createPort(index, sp)
 		if err != nil {
 			for _, id := range done {
 				s.removePort(id)
+			}
+			for _, p := range noDefault {
+				if s.defaultGroup(p) != nil {
+					s.removeSecurityGroup(DefaultSecurityGroupID(p))
+				}
 			}
 			s.seq, s.ipHint = saved, hints
 			return nil, withItem(err, i, len(specs))
@@ -105,6 +119,18 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	if err := s.applyPortFields(p, sp); err != nil {
 		return Port{}, err
 	}
+	groups, wantDefault, err := s.portGroups(p, sp, nil, true)
+	if err != nil {
+		return Port{}, err
+	}
+	if wantDefault { // the last step that can fail
+		g, _, err := s.EnsureDefaultSecurityGroup(index, p.ProjectID)
+		if err != nil {
+			return Port{}, err
+		}
+		groups = []string{g.ID}
+	}
+	p.SecurityGroups = groups
 	s.seq.PortKey++
 	p.Key = s.seq.PortKey
 	p.RevisionNumber = index
@@ -251,9 +277,6 @@ func (s *Store) applyPortFields(p *Port, sp PortSpec) error {
 	if sp.Tags != nil {
 		p.Tags = append([]string{}, sp.Tags...)
 	}
-	if sp.SecurityGroups != nil {
-		p.SecurityGroups = append([]string{}, sp.SecurityGroups...)
-	}
 	mergeExtra(&p.Extra, sp.Extra)
 	return nil
 }
@@ -325,6 +348,12 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 		restore()
 		return Port{}, err
 	}
+	groups, _, err := s.portGroups(&c, sp, p.SecurityGroups, false)
+	if err != nil {
+		restore()
+		return Port{}, err
+	}
+	c.SecurityGroups = groups
 	if c.HostID != p.HostID { // a binding belongs to the chassis that reported it
 		c.OFPort, c.Status = 0, StatusDown
 	}

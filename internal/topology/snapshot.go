@@ -66,6 +66,11 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 			return err
 		}
 	}
+	for _, id := range sortedKeys(s.sgs) {
+		if err := put("securitygroup", s.sgs[id]); err != nil {
+			return err
+		}
+	}
 	for _, id := range sortedKeys(s.ports) {
 		if err := put("port", s.ports[id]); err != nil {
 			return err
@@ -133,6 +138,12 @@ func (s *Store) restoreRecord(rec record) error {
 		return s.restoreFloatingIP(rec.Record)
 	case "neighbour":
 		return s.restoreNeighbour(rec.Record)
+	case "securitygroup":
+		var g SecurityGroup
+		if err := json.Unmarshal(rec.Record, &g); err != nil {
+			return err
+		}
+		s.restoreSecurityGroup(&g)
 	case "member":
 		var m Member
 		if err := json.Unmarshal(rec.Record, &m); err != nil {

@@ -15,6 +15,11 @@ type Counters struct {
 	MAC           uint32            `json:"mac"`
 	FloatingIPKey uint32            `json:"floatingip_key,omitempty"`
 	SegID         map[string]uint32 `json:"seg_id"` // next candidate per network type
+
+	// SecurityGroupKey and RuleKey: the last keys of security groups and
+	// of their rules.
+	SecurityGroupKey uint32 `json:"securitygroup_key,omitempty"`
+	RuleKey          uint32 `json:"securitygroup_rule_key,omitempty"`
 }
 
 // Store holds the topology. It is not safe for concurrent use: the FSM
@@ -27,6 +32,7 @@ type Store struct {
 	chassis  map[string]*Chassis
 	members  map[string]*Member
 	fips     map[string]*FloatingIP
+	sgs      map[string]*SecurityGroup // with their rules
 	// neighbours: external network → address → MAC, learned by ARP
 	neighbours map[string]map[netip.Addr]string
 	seq        Counters
@@ -38,6 +44,7 @@ type Store struct {
 	ips      map[string]map[netip.Addr]string // subnet → address → port
 	netPorts map[string]map[string]bool       // network → ports
 	ipHint   map[string]netip.Addr            // subnet → where the next search starts
+	sgRules  map[string]string                // security group rule → its group
 	// vipOwners: network → shared address → the port that announced it last
 	vipOwners map[string]map[netip.Addr]string
 }
@@ -52,6 +59,8 @@ func New() *Store {
 		chassis:    map[string]*Chassis{},
 		members:    map[string]*Member{},
 		fips:       map[string]*FloatingIP{},
+		sgs:        map[string]*SecurityGroup{},
+		sgRules:    map[string]string{},
 		neighbours: map[string]map[netip.Addr]string{},
 		seq:        Counters{SegID: map[string]uint32{}},
 		segIDs:     map[string]map[uint32]string{},

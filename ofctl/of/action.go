@@ -100,6 +100,14 @@ type Move struct {
 	Bits           uint8
 }
 
+// Conjunction makes the flow one clause (Clause of Of, counted from 1) of
+// the conjunctive match ID: when a packet matches a flow of every clause
+// at one priority, the table is searched again with conj_id = ID.
+type Conjunction struct {
+	ID         uint32
+	Clause, Of uint8
+}
+
 // Group sends the packet to an OpenFlow group.
 type Group struct{ ID uint32 }
 
@@ -147,6 +155,7 @@ const (
 	nxastResubmitTable = 14
 	nxastController2   = 37
 	nxastCheckLarger   = 49
+	nxastConjunction   = 34
 	nxac2ptMaxLen      = 0
 	nxac2ptUserdata    = 3
 	nxac2ptMeterID     = 5
@@ -293,6 +302,18 @@ func (a Move) appendWire(b []byte) ([]byte, error) {
 	b = pad8(b, start)
 	setLen(b, start)
 	return b, nil
+}
+
+func (a Conjunction) appendWire(b []byte) ([]byte, error) {
+	if a.Of < 2 || a.Of > 64 || a.Clause < 1 || a.Clause > a.Of {
+		return b, fmt.Errorf("conjunction(%d,%d/%d): want 1 <= k <= n, 2 <= n <= 64", a.ID, a.Clause, a.Of)
+	}
+	b = put16(b, ofpatExperimenter)
+	b = put16(b, 16)
+	b = put32(b, nxVendorID)
+	b = put16(b, nxastConjunction)
+	b = append(b, a.Clause-1, a.Of) // the clause is 0-based on the wire
+	return put32(b, a.ID), nil
 }
 
 func (a Group) appendWire(b []byte) ([]byte, error) {

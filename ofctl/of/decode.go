@@ -302,6 +302,17 @@ func decodeNXAction(body *reader) (Action, error) {
 			return nil, fmt.Errorf("openflow: resubmit with in_port %d is not supported", port)
 		}
 		return Resubmit{Table: table}, nil
+	case nxastConjunction:
+		clause := body.u8()
+		n := body.u8()
+		id := body.u32()
+		if body.err != nil {
+			return nil, body.err
+		}
+		if n < 2 || n > 64 || clause >= n {
+			return nil, fmt.Errorf("openflow: conjunction %d clause %d of %d", id, clause, n)
+		}
+		return Conjunction{ID: id, Clause: clause + 1, Of: n}, nil
 	case nxastCheckLarger:
 		length := body.u16()
 		ofs := body.u16()

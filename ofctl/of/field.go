@@ -42,6 +42,7 @@ const (
 	FieldCTState // the connection tracker's verdict on a tracked packet: CTNew, CTTrk...
 	FieldCTZone
 	FieldCTMark
+	FieldConjID // set by a completed conjunctive match; flows match it to act on one
 	fieldCount
 )
 
@@ -119,6 +120,7 @@ var fields = [fieldCount]fieldInfo{
 	FieldCTState: {"ct_state", "NXM_NX_CT_STATE", 4, kindHex, oxmClassNXM1, 105, nil},
 	FieldCTZone:  {"ct_zone", "NXM_NX_CT_ZONE", 2, kindDecimal, oxmClassNXM1, 106, nil},
 	FieldCTMark:  {"ct_mark", "NXM_NX_CT_MARK", 4, kindHex, oxmClassNXM1, 107, nil},
+	FieldConjID:  {"conj_id", "NXM_NX_CONJ_ID", 4, kindDecimal, oxmClassNXM1, 37, nil},
 }
 
 // narrowFields are the fields OVS keeps fewer bits of than they take on

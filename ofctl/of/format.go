@@ -181,6 +181,9 @@ func formatMatch(b *strings.Builder, m Match, priority uint16, n *Names) {
 		b.WriteByte(',')
 	}
 	get := func(f FieldID) (Cond, bool) { return m.Get(f) }
+	if c, ok := get(FieldConjID); ok {
+		b.WriteString("conj_id=" + strconv.FormatUint(c.Value, 10) + ",")
+	}
 	if c, ok := get(FieldCTState); ok {
 		b.WriteString("ct_state=")
 		writeCTState(b, c.Value, c.Mask)
@@ -432,6 +435,10 @@ func (a Move) format(b *strings.Builder, _ *Names) {
 func (a CheckPktLarger) format(b *strings.Builder, _ *Names) {
 	b.WriteString("check_pkt_larger(" + strconv.Itoa(int(a.Len)) + ")->")
 	writeSubfield(b, a.Dst, a.Ofs, 1)
+}
+
+func (a Conjunction) format(b *strings.Builder, _ *Names) {
+	b.WriteString("conjunction(" + strconv.FormatUint(uint64(a.ID), 10) + "," + strconv.Itoa(int(a.Clause)) + "/" + strconv.Itoa(int(a.Of)) + ")")
 }
 
 func (a Group) format(b *strings.Builder, _ *Names) {

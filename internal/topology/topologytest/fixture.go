@@ -79,7 +79,9 @@ func (f *Fixture) AddPorts(t testing.TB, ports ...Port) {
 	t.Helper()
 	for _, p := range ports {
 		f.must(t, func(i uint64) error {
-			_, err := f.Store.CreatePorts(i, []topology.PortSpec{{ID: p.ID, NetworkID: str(p.Network), Name: str(p.ID)}})
+			// No security groups (not even the project's default): the
+			// fixtures' ports are unfiltered unless a test gives them some.
+			_, err := f.Store.CreatePorts(i, []topology.PortSpec{{ID: p.ID, NetworkID: str(p.Network), Name: str(p.ID), SecurityGroups: []string{}}})
 			return err
 		})
 	}
@@ -187,7 +189,7 @@ func Large(t testing.TB, chassis, ports int) *Fixture {
 	}
 	specs := make([]topology.PortSpec, ports)
 	for p := range specs {
-		specs[p] = topology.PortSpec{ID: fmt.Sprintf("p%d", p+1), NetworkID: str("A")}
+		specs[p] = topology.PortSpec{ID: fmt.Sprintf("p%d", p+1), NetworkID: str("A"), SecurityGroups: []string{}}
 	}
 	f.must(t, func(i uint64) error { _, err := f.Store.CreatePorts(i, specs); return err })
 	bindings := map[string][]topology.Binding{}

@@ -102,6 +102,8 @@ type Port struct {
 	Status       string
 	DNSName      string // lower case, no trailing dot
 	DHCPOpts     []topology.ExtraDHCPOpt
+	// SecurityGroups are the ids of the port's security groups.
+	SecurityGroups []string
 	rev          uint64 // the store's revision it was typed from
 }
 
@@ -208,6 +210,7 @@ type View struct {
 	gatewayChassis map[string]string
 	fipsOn         map[string][]FloatingIP
 	served         map[string][]Network // chassis → ServedNetworks, where more than hosted
+	sgs            map[string]SecurityGroup
 }
 
 // Build copies the store into a View. Call it under the store's read
@@ -293,6 +296,7 @@ func (b *Builder) Build(s *topology.Store) *View {
 		v.vipOwners[network][ip] = port
 	})
 	v.buildExternal(s)
+	v.buildSecurityGroups(s)
 	v.index_(b.prev)
 	b.prev = v
 	return v
@@ -309,7 +313,8 @@ func (v *View) port(p *topology.Port) (Port, bool) {
 	tp := Port{ID: p.ID, Key: p.Key, NetworkID: p.NetworkID, NetworkKey: n.Key, MAC: mac,
 		PortSecurity: p.PortSecurityEnabled, DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID, AdminUp: p.AdminStateUp,
 		Chassis: p.HostID, OFPort: p.OFPort, Status: p.Status, rev: p.RevisionNumber,
-		DNSName: strings.ToLower(strings.TrimSuffix(p.DNSName, ".")), DHCPOpts: p.ExtraDHCPOpts}
+		DNSName: strings.ToLower(strings.TrimSuffix(p.DNSName, ".")), DHCPOpts: p.ExtraDHCPOpts,
+		SecurityGroups: slices.Clone(p.SecurityGroups)}
 	for _, f := range p.FixedIPs {
 		if ip, err := netip.ParseAddr(f.IPAddress); err == nil && ip.Is4() {
 			tp.FixedIPs = append(tp.FixedIPs, FixedIP{SubnetID: f.SubnetID, Addr: ip})
