@@ -1,6 +1,7 @@
 package secgroup_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -94,7 +95,7 @@ func TestFilteredOncePerDirection(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + func() string { s := ""; for { s = string(rune('0'+n%10)) + s; n /= 10; if n == 0 { return s } } }()) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func hasReg(f of.Flow, r of.RegField, key uint32) bool {
 	c, ok := f.Match.Get(r.Field)

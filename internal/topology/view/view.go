@@ -104,7 +104,7 @@ type Port struct {
 	DHCPOpts     []topology.ExtraDHCPOpt
 	// SecurityGroups are the ids of the port's security groups.
 	SecurityGroups []string
-	rev          uint64 // the store's revision it was typed from
+	rev            uint64 // the store's revision it was typed from
 }
 
 // Located reports whether the port is plugged into a chassis' bridge.
