@@ -346,6 +346,10 @@ for c in json.load(sys.stdin): print("  %s  dvr_mac %s  bridge_mappings %s  gate
   wyvern hv1 floatingip create public --port vm2
   fip=$(wyvern hv1 floatingip list -o json | json 0 floating_ip_address)
   hv2_mac=$(wyvern hv1 chassis list -o json | python3 -c 'import json,sys; print([c["dvr_mac"] for c in json.load(sys.stdin) if c["node_id"] == "hv2"][0])')
+  echo "vm2's port is in its project's default security group, which admits its own members only: the outside is let in to ping it"
+  echo "\$ wyvern security-group add-rule default --protocol icmp --remote-ip 0.0.0.0/0"
+  wyvern hv1 security-group add-rule default --protocol icmp --remote-ip 0.0.0.0/0 -o json >/dev/null
+  wait_for 10 "the rule on hv2's bridge" ip netns exec "$INTERNET" ping -c 1 -W 1 "$fip"
   echo "the internet host (wyv-inet) pings the floating IP $fip"
   capture_outside "$RUN/fip.txt"
   ip netns exec "$INTERNET" ping -c 3 -i 0.3 "$fip"
@@ -388,10 +392,11 @@ for c in json.load(sys.stdin): print("  %s  dvr_mac %s  bridge_mappings %s  gate
   echo "  security, VIPs that follow gratuitous ARP, punts metered per port in OVS, distributed east-west"
   echo "  routing with per-chassis DVR MACs; native DHCP and internal DNS answered on each VM's own chassis;"
   echo "  north-south: flat and vlan provider networks on bridge mappings, routers' SNAT on a gateway chassis,"
-  echo "  floating IPs (and port forwardings) served on their VM's own chassis;"
+  echo "  floating IPs (and port forwardings) served on their VM's own chassis; security groups, a stateful"
+  echo "  firewall per port in conntrack (every VM here is in its project's default group);"
   echo "  Keystone tokens and project scope, TLS on the API, raft and"
   echo "  OpenFlow, a cluster secret (this lab runs --auth none without them: docs/operations.md,"
-  echo "  \"Securing a cluster\"). Not yet: security groups."
+  echo "  \"Securing a cluster\")."
   echo "Poke at it:"
   echo "  ip netns exec wyv-hv1 bin/wyvern --api http://172.31.0.1:9696 port list"
   echo "  ip netns exec wyv-inet ping $fip   (vm2's floating IP)"

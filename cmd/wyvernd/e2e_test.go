@@ -333,7 +333,7 @@ func TestPortSecurity(t *testing.T) {
 	}
 	// Port security off: the spoofed address gets through.
 	var out map[string]any
-	if code, err := tb.call("PUT", "/v2.0/ports/"+pa1, map[string]any{"port": map[string]any{"port_security_enabled": false}}, &out); err != nil || code != 200 {
+	if code, err := tb.call("PUT", "/v2.0/ports/"+pa1, map[string]any{"port": map[string]any{"port_security_enabled": false, "security_groups": []string{}}}, &out); err != nil || code != 200 {
 		t.Fatalf("disable port security: %d %v %v", code, err, out)
 	}
 	ovstest.Eventually(t, 20*time.Second, "spoofed source reaches with port security off", func() bool {

@@ -27,6 +27,7 @@ func BenchmarkFloatingIPThroughput(b *testing.B) {
 	vm1, p1 := lab.routedVM(hv1, a, "10.0.0.11", "10.0.0.1")
 	vm2, p2 := lab.routedVM(hv2, a, "10.0.0.12", "10.0.0.1")
 	lab.waitActive(p1, p2)
+	lab.admitFromAnywhere() // vm2 takes vm1's floating IP as a client
 	fip := func(port string) string {
 		var out struct {
 			FloatingIP struct {

@@ -170,6 +170,7 @@ func TestProviderNetworks(t *testing.T) {
 	vmV, pV := lab.vm(hv2, vlan, "10.2.0.10")
 	vmF, pF := lab.vm(hv1, flat, "203.0.113.30")
 	lab.waitActive(pV, pF)
+	lab.admitFromAnywhere()
 	sent1, sent2 := lab.uplink(hv1).CaptureSent(""), lab.uplink(hv2).CaptureSent("")
 
 	ovstest.Eventually(t, 10*time.Second, "the vlan VM reaches the vlan host", func() bool { return vmV.Ping("10.2.0.100") == nil })
@@ -276,6 +277,7 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	vm1, p1 := lab.routedVM(hv1, a, "10.0.0.11", "10.0.0.1")
 	vm2, p2 := lab.routedVM(hv2, a, "10.0.0.12", "10.0.0.1")
 	lab.waitActive(p1, p2)
+	lab.admitFromAnywhere()
 	internet := lab.internet.ServeTCP(t, labInternetIP+":8080")
 	sent := []*ovstest.LiveCapture{lab.uplink(hv1).CaptureSent(""), lab.uplink(hv2).CaptureSent(""), lab.uplink(hv3).CaptureSent("")}
 

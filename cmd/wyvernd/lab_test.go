@@ -100,6 +100,24 @@ func labRouterOptions(vlan int) ovstest.RouterOptions {
 // capture what h puts on the wire).
 func (lab *externalLab) uplink(h *hypervisor) *ovstest.Uplink { return lab.uplinks[h.n-1] }
 
+// admitFromAnywhere adds to the default security group (of the ports'
+// project, none under --auth none) a rule admitting anything from
+// anywhere: what the outside world needs to reach VMs through floating
+// IPs and provider networks, as a Neutron operator would allow it.
+func (lab *externalLab) admitFromAnywhere() {
+	lab.t.Helper()
+	var groups struct {
+		Groups []struct {
+			ID string `json:"id"`
+		} `json:"security_groups"`
+	}
+	if _, err := lab.call("GET", "/v2.0/security-groups?name=default", nil, &groups); err != nil || len(groups.Groups) != 1 {
+		lab.t.Fatalf("the default security group: %v %+v", err, groups)
+	}
+	lab.create("/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+		"security_group_id": groups.Groups[0].ID, "direction": "ingress", "remote_ip_prefix": "0.0.0.0/0"}})
+}
+
 // externalHost puts a host on the external network (on its VLAN) at ip,
 // its default route via the outside router: a machine of the outside
 // world next to the cloud's routers and floating IPs.
