@@ -1,10 +1,12 @@
 package secgroup_test
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/wyvern-sdn/wyvern/dvr"
 	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -145,5 +147,47 @@ func TestMemberJoinAddsOneFlow(t *testing.T) {
 	}
 	if len(added) != 1 || len(removed) != 0 || !strings.Contains(added[0], "nw_src=10.1.0.2") {
 		t.Fatalf("b1 (10.1.0.2) joining app: added %q, removed %q", added, removed)
+	}
+}
+
+// TestReactiveFiltersAsProactive: the firewall is never installed on
+// demand — in reactive mode every bridge holds exactly the proactive
+// flows of the firewall's tables and of the tables that lead into them
+// (PortSecurity, Delivery) — and no punt's answer (a route, in this
+// fixture every reachable one) adds a flow to any of them: a punt cannot
+// be answered around the filter.
+func TestReactiveFiltersAsProactive(t *testing.T) {
+	f := guarded(t)
+	v := f.View()
+	guardedTables := map[uint8]bool{}
+	for _, st := range []string{pipeline.PortSecurity, pipeline.SGEgress, pipeline.Delivery, pipeline.SGIngress} {
+		guardedTables[pipeline.Table(st)], guardedTables[pipeline.Table(st)+1] = true, true
+	}
+	pick := func(fs []of.Flow) of.FlowSet {
+		var keep []of.Flow
+		for _, fl := range fs {
+			if guardedTables[fl.Table] {
+				keep = append(keep, fl)
+			}
+		}
+		return of.NewFlowSet(keep...)
+	}
+	r, _ := v.Router("R")
+	for _, c := range []string{"hv1", "hv2", "hv3"} {
+		br := topologytest.Bridge(c)
+		reactive, proactive := pick(apps.New(pipeline.Reactive).Flows(v, br)), pick(apps.New(pipeline.Proactive).Flows(v, br))
+		if !reactive.Equal(proactive) {
+			d := of.Diff(proactive, reactive)
+			t.Errorf("%s: the firewall's flows differ between modes: %d extra, %d missing, %d differ", c, len(d.Adds), len(d.Deletes), len(d.Modifies))
+		}
+		for _, p := range f.Store.Ports() {
+			for _, fip := range p.FixedIPs {
+				for _, fl := range dvr.OnMiss(v, br, r.Key, netip.MustParseAddr(fip.IPAddress)) {
+					if guardedTables[fl.Table] {
+						t.Errorf("%s: the answer to a punt for %s writes the firewall's path: %s", c, fip.IPAddress, fl.Format(f.Names(c)))
+					}
+				}
+			}
+		}
 	}
 }
