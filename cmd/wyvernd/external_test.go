@@ -277,7 +277,6 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	vm1, p1 := lab.routedVM(hv1, a, "10.0.0.11", "10.0.0.1")
 	vm2, p2 := lab.routedVM(hv2, a, "10.0.0.12", "10.0.0.1")
 	lab.waitActive(p1, p2)
-	lab.admitFromAnywhere()
 	internet := lab.internet.ServeTCP(t, labInternetIP+":8080")
 	sent := []*ovstest.LiveCapture{lab.uplink(hv1).CaptureSent(""), lab.uplink(hv2).CaptureSent(""), lab.uplink(hv3).CaptureSent("")}
 
@@ -304,6 +303,14 @@ func TestSNATAndFloatingIPs(t *testing.T) {
 	}
 	f := fip.FloatingIP.Address
 	web := vm2.ServeTCP(t, "10.0.0.12:8080")
+	// vm2's default group admits its members only: the outside is
+	// filtered on the way in through the floating IP too, until a rule
+	// lets it in.
+	time.Sleep(500 * time.Millisecond)
+	if r := lab.internet.ConnectTCP(f+":8080", time.Second); r.Outcome == ovstest.TCPConnected {
+		t.Fatalf("the outside reached vm2 through its floating IP past its security group: %v", r)
+	}
+	lab.admitFromAnywhere()
 	took = connects(t, lab.internet.NetNS, f+":8080", labInternetIP, 10*time.Second)
 	t.Logf("the outside reached the floating IP %s after %s", f, took)
 	if err := lab.internet.Ping(f); err != nil {
