@@ -84,9 +84,15 @@ func flows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
 			continue
 		}
 		out = append(out, portSecurity(*p)...)
+		deliver := of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key))
+		if p.Filtered() {
+			// A filtered port gets ARP, and IPv4 through its firewall;
+			// nothing else (IPv6, other ethertypes) is let in.
+			deliver = deliver.EthType(of.EthTypeARP)
+		}
 		out = append(out, of.Flow{Table: pipeline.Table(pipeline.Delivery), Priority: PriorityKnown,
 			Cookie:  pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.PortObject(p.Key)),
-			Match:   of.Match{}.Reg(pipeline.DstPortKey, uint64(p.Key)),
+			Match:   deliver,
 			Actions: []of.Action{of.Output{Port: p.OFPort}}})
 		if p.Filtered() {
 			// IPv4 to a filtered port goes through its security groups.
@@ -163,10 +169,16 @@ func unknownUnicast(br view.Bridge, n view.Network) []of.Flow {
 // copy to each other chassis hosting it (a flat or vlan network: one copy
 // out its physical network).
 func flood(v *view.View, br view.Bridge, n view.Network) []of.Flow {
-	var toLocal []of.Action
+	// toLocalIP: IPv4 broadcast and multicast go to unfiltered ports only;
+	// a filtered port's firewall admits only unicast connections, and a
+	// flooded copy would reach it around its filter.
+	var toLocal, toLocalIP []of.Action
 	for _, p := range v.NetworkPorts(n.ID) {
 		if p.Chassis == br.Chassis {
 			toLocal = append(toLocal, of.Output{Port: p.OFPort})
+			if !p.Filtered() {
+				toLocalIP = append(toLocalIP, of.Output{Port: p.OFPort})
+			}
 		}
 	}
 	var toRemote []of.Action
@@ -187,14 +199,26 @@ func flood(v *view.View, br view.Bridge, n view.Network) []of.Flow {
 		}
 	}
 	ck := pipeline.NewCookie(0, pipeline.AppL2Pop, pipeline.NetworkObject(n.Key))
-	return []of.Flow{
+	m := of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key))
+	out := []of.Flow{
 		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
-			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromRemote, 0),
+			Match:   m.Reg(pipeline.FromRemote, 0),
 			Actions: append(append([]of.Action{}, toLocal...), toRemote...)},
 		{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood, Cookie: ck,
-			Match:   of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.FromRemote, 1),
+			Match:   m.Reg(pipeline.FromRemote, 1),
 			Actions: toLocal},
 	}
+	if len(toLocalIP) != len(toLocal) {
+		ip := m.EthType(of.EthTypeIPv4)
+		out = append(out,
+			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood + 1, Cookie: ck,
+				Match:   ip.Reg(pipeline.FromRemote, 0),
+				Actions: append(append([]of.Action{}, toLocalIP...), toRemote...)},
+			of.Flow{Table: pipeline.Table(pipeline.Flood), Priority: PriorityFlood + 1, Cookie: ck,
+				Match:   ip.Reg(pipeline.FromRemote, 1),
+				Actions: toLocalIP})
+	}
+	return out
 }
 
 // lookup is the L2Lookup flow that sends a station's MAC to its port.

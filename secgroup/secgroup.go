@@ -13,7 +13,8 @@
 //
 //	SGEgress/SGIngress (after ct, reg6/reg7 = the port; only filtered ports' packets come here):
 //	  300  +inv+trk                           → drop (one flow for all ports)
-//	  290  ct_mark=blocked                    → drop: a rule that admitted it was removed (one flow)
+//	  290  ct_mark=blocked, +rpl or +rel      → drop: a rule that admitted it was removed (a packet the
+//	                                            other way is checked again: a rule back re-admits it)
 //	  280  +est+rpl+trk, +rel+trk             → accepted: replies and ICMP errors of its connections (one flow each)
 //	  110  a rule admitting anything          → accepted
 //	  100  reg=port, ip                       → conjunction(rule, 1/n) for each rule of the port's groups
@@ -30,8 +31,14 @@
 // are rule keys, unique in the cloud. Clause flows with the same match
 // are one flow with every conjunction action (OpenFlow has no two flows
 // of one match and priority); clause flows of different rules may
-// overlap, and completed conjunctions all mean the same (accept), which is
-// what OVS requires of overlapping conjunctive matches.
+// overlap (OVS allows it).
+//
+// A packet may complete more than one rule's conjunction at the one
+// priority all rules share (two rules admitting it): OVS then picks one
+// conj_id, and since every conj_id flow does the same (accept), the
+// verdict does not depend on which; per-rule counters do. One priority
+// per rule would keep conjunctions apart only at the price of a port
+// flow per (port, rule): the cross product this design avoids.
 //
 // Cookie objects: a port (its own flows), none (the rules' shared flows).
 package secgroup
@@ -165,7 +172,8 @@ func (s *shared) verdicts() []of.Flow {
 	accept := []of.Action{of.GotoTable{Table: s.d.table + 1}}
 	return []of.Flow{
 		{Table: s.d.table, Priority: PriorityInvalid, Cookie: ck, Match: ip.CTState(of.CTInv|of.CTTrk, 0)},
-		{Table: s.d.table, Priority: PriorityBlocked, Cookie: ck, Match: ip.CTState(of.CTTrk, 0).CTMark(pipeline.CTMarkBlocked, pipeline.CTMarkBlocked)},
+		{Table: s.d.table, Priority: PriorityBlocked, Cookie: ck, Match: ip.CTState(of.CTRpl|of.CTTrk, 0).CTMark(pipeline.CTMarkBlocked, pipeline.CTMarkBlocked)},
+		{Table: s.d.table, Priority: PriorityBlocked, Cookie: ck, Match: ip.CTState(of.CTRel|of.CTTrk, 0).CTMark(pipeline.CTMarkBlocked, pipeline.CTMarkBlocked)},
 		{Table: s.d.table, Priority: PriorityReply, Cookie: ck, Match: ip.CTState(of.CTEst|of.CTRpl|of.CTTrk, 0), Actions: accept},
 		{Table: s.d.table, Priority: PriorityReply, Cookie: ck, Match: ip.CTState(of.CTRel|of.CTTrk, 0), Actions: accept},
 	}
@@ -186,6 +194,10 @@ func portFlows(v *view.View, d direction, p view.Port, s *shared) []of.Flow {
 			of.CT{Commit: true, Zone: zone, Table: of.NoRecirc, SetMark: true, Mark: pipeline.CTMarkBlocked, MarkMask: pipeline.CTMarkBlocked}),
 		flow(accept, PriorityNew, m.CTState(of.CTNew|of.CTTrk, 0),
 			append([]of.Action{of.CT{Commit: true, Zone: zone, Table: of.NoRecirc}}, d.on(p)...)...),
+		// A blocked connection a rule admits again (the rule came back):
+		// unblocked.
+		flow(accept, PriorityNew, m.CTState(of.CTEst|of.CTTrk, of.CTRpl).CTMark(pipeline.CTMarkBlocked, pipeline.CTMarkBlocked),
+			append([]of.Action{of.CT{Commit: true, Zone: zone, Table: of.NoRecirc, SetMark: true, Mark: 0, MarkMask: pipeline.CTMarkBlocked}}, d.on(p)...)...),
 		flow(accept, PriorityOn, m, d.on(p)...),
 	}
 	var conj []of.Action
@@ -340,10 +352,7 @@ func (s *shared) remotes(v *view.View, r view.SGRule) []netip.Prefix {
 	if out, ok := s.members[r.RemoteGroup]; ok {
 		return out
 	}
-	var out []netip.Prefix
-	for _, a := range v.GroupAddresses(r.RemoteGroup) {
-		out = append(out, netip.PrefixFrom(a, 32))
-	}
+	out := v.GroupAddresses(r.RemoteGroup)
 	s.members[r.RemoteGroup] = out
 	return out
 }
@@ -364,7 +373,7 @@ func l4(r view.SGRule) []of.Match {
 	case r.PortMin > 0:
 		field := map[int]of.FieldID{6: of.FieldTCPDst, 17: of.FieldUDPDst}[r.Proto]
 		if field == 0 {
-			return []of.Match{m} // SCTP, UDP-Lite: no port field here; the protocol alone
+			return nil // SCTP, DCCP, UDP-Lite ports: not matched here, so the rule admits nothing (closed, not open)
 		}
 		var out []of.Match
 		for _, b := range portBlocks(r.PortMin, r.PortMax) {

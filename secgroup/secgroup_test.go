@@ -68,8 +68,8 @@ func TestGolden(t *testing.T) {
 // TestFilteredOncePerDirection: on every chassis, every IPv4 a filtered
 // port sends leaves PortSecurity into SGEgress and nothing else, and
 // every flow of any table that outputs IPv4 to a filtered port is an
-// SGIngress flow (or Flood's, for broadcast); an unfiltered port is
-// never sent through the firewall.
+// SGIngress flow — Flood's IPv4 copies skip filtered ports; an
+// unfiltered port is never sent through the firewall.
 func TestFilteredOncePerDirection(t *testing.T) {
 	f := guarded(t)
 	v := f.View()
@@ -87,7 +87,7 @@ func TestFilteredOncePerDirection(t *testing.T) {
 					if toFW != filtered {
 						t.Errorf("%s: port %s (filtered %v): %s", c, p.ID, filtered, line)
 					}
-				case outputs(fl, p.OFPort) && ip && fl.Table != pipeline.Table(pipeline.SGIngress)+1 && fl.Table != pipeline.Table(pipeline.Flood):
+				case outputs(fl, p.OFPort) && ip && fl.Table != pipeline.Table(pipeline.SGIngress)+1:
 					if filtered {
 						t.Errorf("%s: IPv4 to filtered %s bypasses SGIngress: %s", c, p.ID, line)
 					}

@@ -110,21 +110,16 @@ func (v *View) PortGroups(p Port) []SecurityGroup {
 	return out
 }
 
-// maxExpandedPair is the largest CIDR address pair whose addresses count,
-// one by one, as its port's for remote groups.
-const maxExpandedPair = 16
-
 // GroupAddresses are the addresses of a group's members, sorted, each
-// once: every port holding it, plugged or not — its fixed IPs and its
-// allowed address pairs (a CIDR pair of up to 16 addresses address by
-// address; a wider one is not counted).
-func (v *View) GroupAddresses(group string) []netip.Addr {
-	seen := map[netip.Addr]bool{}
-	var out []netip.Addr
-	add := func(a netip.Addr) {
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
+// once: every port holding it, plugged or not — its fixed IPs (/32) and
+// its allowed address pairs (a single address, or a CIDR as it is).
+func (v *View) GroupAddresses(group string) []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	add := func(p netip.Prefix) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
 		}
 	}
 	for _, p := range v.ports {
@@ -132,16 +127,17 @@ func (v *View) GroupAddresses(group string) []netip.Addr {
 			continue
 		}
 		for _, f := range p.FixedIPs {
-			add(f.Addr)
+			add(netip.PrefixFrom(f.Addr, 32))
 		}
 		for _, pr := range p.Pairs {
-			if size := 1 << (32 - pr.Prefix.Bits()); size <= maxExpandedPair {
-				for a, i := pr.Prefix.Addr(), 0; i < size; a, i = a.Next(), i+1 {
-					add(a)
-				}
-			}
+			add(pr.Prefix)
 		}
 	}
-	slices.SortFunc(out, netip.Addr.Compare)
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
 	return out
 }
