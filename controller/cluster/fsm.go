@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -95,31 +94,12 @@ type (
 		Chassis  string
 		Bindings []topology.Binding
 	}
-	FloatingIPCreate struct{ Spec topology.FloatingIPSpec }
-	FloatingIPUpdate struct{ Spec topology.FloatingIPSpec }
-	PortForwarding   struct{ Spec topology.PortForwardingSpec }
-	PortForwardingID struct{ FloatingIPID, ID string }
-	NeighbourLearn   struct{ Neighbour topology.Neighbour }
-	// ChassisReachable is the leader's word on whether it reaches a
-	// chassis' node (raft heartbeats failing or resumed).
-	ChassisReachable struct {
-		Chassis   string
-		Reachable bool
-	}
-	// SecurityGroupCreate creates groups, all or none (one asks for a
-	// project's default group with Default).
-	SecurityGroupCreate struct{ Specs []topology.SecurityGroupSpec }
-	SecurityGroupUpdate struct{ Spec topology.SecurityGroupSpec }
-	// SecurityGroupRuleCreate adds rules to one group, all or none.
-	SecurityGroupRuleCreate struct {
-		Specs []topology.SecurityGroupRuleSpec
-	}
 )
 
 // payloads makes an empty payload of each command type, to check a
 // forwarded command before it is proposed: a committed entry that does
 // not decode stops every node, so none may be proposed.
-var payloads = map[CommandType]func() any{
+var payloads = mergePayloads(map[CommandType]func() any{
 	CmdNetworksCreate: func() any { return new(NetworksCreate) }, CmdNetworkUpdate: func() any { return new(NetworkUpdate) },
 	CmdNetworkDelete: func() any { return new(ByID) }, CmdSubnetsCreate: func() any { return new(SubnetsCreate) },
 	CmdSubnetUpdate: func() any { return new(SubnetUpdate) }, CmdSubnetDelete: func() any { return new(ByID) },
@@ -130,15 +110,8 @@ var payloads = map[CommandType]func() any{
 	CmdChassisRegister: func() any { return new(ChassisReg) }, CmdMemberRegister: func() any { return new(MemberReg) },
 	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
 	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
-	CmdChassisPorts:     func() any { return new(ChassisPorts) },
-	CmdFloatingIPCreate: func() any { return new(FloatingIPCreate) }, CmdFloatingIPUpdate: func() any { return new(FloatingIPUpdate) },
-	CmdFloatingIPDelete: func() any { return new(ByID) }, CmdPortForwardingCreate: func() any { return new(PortForwarding) },
-	CmdPortForwardingUpdate: func() any { return new(PortForwarding) }, CmdPortForwardingDelete: func() any { return new(PortForwardingID) },
-	CmdNeighbourLearn: func() any { return new(NeighbourLearn) }, CmdChassisReachable: func() any { return new(ChassisReachable) },
-	CmdSecurityGroupCreate: func() any { return new(SecurityGroupCreate) }, CmdSecurityGroupUpdate: func() any { return new(SecurityGroupUpdate) },
-	CmdSecurityGroupDelete: func() any { return new(ByID) }, CmdSecurityGroupRuleCreate: func() any { return new(SecurityGroupRuleCreate) },
-	CmdSecurityGroupRuleDelete: func() any { return new(ByID) },
-}
+	CmdChassisPorts: func() any { return new(ChassisPorts) },
+}, externalPayloads, securityGroupPayloads)
 
 // checkPayload decodes a command's payload strictly, as Apply will.
 func checkPayload(t CommandType, raw []byte) error {
@@ -239,8 +212,39 @@ func one(index uint64, resource, op, id string) []topology.Change {
 	return []topology.Change{{Index: index, Resource: resource, Op: op, ID: id}}
 }
 
-// handlers is the one table of command handlers.
-var handlers = map[CommandType]handler{
+// handlers is the one table of command handlers: the core's, north-south
+// (fsm_external.go) and security groups' (fsm_secgroup.go).
+var handlers = mergeHandlers(coreHandlers, externalHandlers, securityGroupHandlers)
+
+func mergePayloads(tables ...map[CommandType]func() any) map[CommandType]func() any {
+	out := map[CommandType]func() any{}
+	for _, t := range tables {
+		for k, p := range t {
+			if _, dup := out[k]; dup {
+				panic(fmt.Sprintf("fsm: command %d has two payloads", k))
+			}
+			out[k] = p
+		}
+	}
+	return out
+}
+
+func mergeHandlers(tables ...map[CommandType]handler) map[CommandType]handler {
+	out := map[CommandType]handler{}
+	for _, t := range tables {
+		for k, h := range t {
+			if _, dup := out[k]; dup {
+				panic(fmt.Sprintf("fsm: command %d handled twice", k))
+			}
+			out[k] = h
+		}
+	}
+	return out
+}
+
+// coreHandlers apply the commands of networks, subnets, ports, routers,
+// chassis and members.
+var coreHandlers = map[CommandType]handler{
 	CmdNetworksCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		out, err := s.CreateNetworks(i, decodeInto[NetworksCreate](d).Specs)
 		return out, changes(i, topology.ResourceNetwork, "create", out, func(n topology.Network) string { return n.ID }), err
@@ -353,130 +357,6 @@ var handlers = map[CommandType]handler{
 		id := decodeInto[ByID](d).ID
 		return nil, one(i, topology.ResourceMember, "delete", id), s.RemoveMember(i, id)
 	},
-	CmdFloatingIPCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		f, err := s.CreateFloatingIP(i, decodeInto[FloatingIPCreate](d).Spec)
-		return f, append(one(i, topology.ResourceFloatingIP, "create", f.ID), one(i, topology.ResourcePort, "create", f.HolderPortID)...), err
-	},
-	CmdFloatingIPUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		f, err := s.UpdateFloatingIP(i, decodeInto[FloatingIPUpdate](d).Spec)
-		return f, one(i, topology.ResourceFloatingIP, "update", f.ID), err
-	},
-	CmdFloatingIPDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		f, err := s.DeleteFloatingIP(i, decodeInto[ByID](d).ID)
-		return nil, append(one(i, topology.ResourceFloatingIP, "delete", f.ID), one(i, topology.ResourcePort, "delete", f.HolderPortID)...), err
-	},
-	CmdPortForwardingCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		sp := decodeInto[PortForwarding](d).Spec
-		pf, err := s.CreatePortForwarding(i, sp)
-		return pf, one(i, topology.ResourceFloatingIP, "update", sp.FloatingIPID), err
-	},
-	CmdPortForwardingUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		sp := decodeInto[PortForwarding](d).Spec
-		pf, err := s.UpdatePortForwarding(i, sp)
-		return pf, one(i, topology.ResourceFloatingIP, "update", sp.FloatingIPID), err
-	},
-	CmdPortForwardingDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		c := decodeInto[PortForwardingID](d)
-		return nil, one(i, topology.ResourceFloatingIP, "update", c.FloatingIPID), s.DeletePortForwarding(i, c.FloatingIPID, c.ID)
-	},
-	CmdNeighbourLearn: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		nb := decodeInto[NeighbourLearn](d).Neighbour
-		changed, err := s.LearnNeighbour(i, nb)
-		if !changed {
-			return changed, nil, err
-		}
-		return changed, one(i, topology.ResourceNeighbour, "update", nb.NetworkID), err
-	},
-	CmdChassisReachable: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		c := decodeInto[ChassisReachable](d)
-		changed, err := s.SetChassisReachable(i, c.Chassis, c.Reachable)
-		if !changed {
-			return changed, nil, err
-		}
-		return changed, one(i, topology.ResourceChassis, "update", c.Chassis), err
-	},
-	CmdSecurityGroupCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		specs := decodeInto[SecurityGroupCreate](d).Specs
-		missing := missingDefaults(s, specs, func(sp topology.SecurityGroupSpec) (*string, *string) { return sp.ProjectID, sp.TenantID })
-		out, err := s.CreateSecurityGroups(i, specs)
-		ch := defaultsCreated(s, i, missing)
-		for n, g := range out {
-			if !specs[n].Default { // a default group asked for is among ch if it is new
-				ch = append(ch, one(i, topology.ResourceSecurityGroup, "create", g.ID)...)
-			}
-		}
-		return out, ch, err
-	},
-	CmdSecurityGroupUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		g, err := s.UpdateSecurityGroup(i, decodeInto[SecurityGroupUpdate](d).Spec)
-		return g, one(i, topology.ResourceSecurityGroup, "update", g.ID), err
-	},
-	CmdSecurityGroupDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		id := decodeInto[ByID](d).ID
-		others, err := s.DeleteSecurityGroup(i, id)
-		return nil, append(one(i, topology.ResourceSecurityGroup, "delete", id),
-			changes(i, topology.ResourceSecurityGroup, "update", others, func(id string) string { return id })...), err
-	},
-	CmdSecurityGroupRuleCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		out, err := s.CreateSecurityGroupRules(i, decodeInto[SecurityGroupRuleCreate](d).Specs)
-		var ch []topology.Change
-		if len(out) > 0 { // one group's rules
-			ch = one(i, topology.ResourceSecurityGroup, "update", out[0].SecurityGroupID)
-		}
-		return out, ch, err
-	},
-	CmdSecurityGroupRuleDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
-		r, err := s.DeleteSecurityGroupRule(i, decodeInto[ByID](d).ID)
-		return nil, one(i, topology.ResourceSecurityGroup, "update", r.SecurityGroupID), err
-	},
-}
-
-// missingDefaults are the projects named by specs that have no default
-// security group before a command that may create theirs.
-func missingDefaults[Spec any](s *topology.Store, specs []Spec, project func(Spec) (*string, *string)) []string {
-	var out []string
-	for _, sp := range specs {
-		p, t := project(sp)
-		name := ""
-		switch {
-		case p != nil:
-			name = *p
-		case t != nil:
-			name = *t
-		}
-		if _, ok := s.DefaultSecurityGroup(name); !ok && !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// defaultsCreated are the changes of the default groups a command
-// created: those of the projects that had none before it.
-func defaultsCreated(s *topology.Store, i uint64, projects []string) []topology.Change {
-	var ch []topology.Change
-	for _, p := range projects {
-		if g, ok := s.DefaultSecurityGroup(p); ok {
-			ch = append(ch, one(i, topology.ResourceSecurityGroup, "create", g.ID)...)
-		}
-	}
-	return ch
-}
-
-// gatewayMoved are the changes of a router's gateway port when it was
-// replaced or removed.
-func gatewayMoved(i uint64, before, after topology.Router) []topology.Change {
-	if before.GatewayPortID == after.GatewayPortID {
-		return nil
-	}
-	var ch []topology.Change
-	if before.GatewayPortID != "" {
-		ch = append(ch, one(i, topology.ResourcePort, "delete", before.GatewayPortID)...)
-	}
-	if after.GatewayPortID != "" {
-		ch = append(ch, one(i, topology.ResourcePort, "create", after.GatewayPortID)...)
-	}
-	return ch
 }
 
 // FSM is the raft state machine: a topology store plus the change feed.
