@@ -32,14 +32,7 @@ func dhcpDiscover(mac net.HardwareAddr, xid uint32) []byte {
 	udp = append(udp, bootp...) // UDP checksum 0: none, as IPv4 allows
 	ip := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255}
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(ip[10:], ipv4Checksum(ip[:20]))
 	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
 	frame = append(frame, 0x08, 0x00)
 	return append(append(frame, ip...), udp...)
@@ -139,4 +132,17 @@ func TestDHCPStormDelaysNoOneElse(t *testing.T) {
 	if !found {
 		t.Errorf("no meter for the stormer's port: %+v", punts)
 	}
+}
+
+// ipv4Checksum is the header checksum of an IPv4 header whose checksum
+// field is zero.
+func ipv4Checksum(hdr []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(hdr); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(hdr[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
 }

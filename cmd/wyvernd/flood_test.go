@@ -153,14 +153,7 @@ func flood(vm *ovstest.VM, rate int, stop <-chan struct{}, sent *atomic.Uint64) 
 	binary.BigEndian.PutUint16(ip[24:], 26)
 	// A valid header checksum: the port's firewall (conntrack) drops an
 	// invalid packet before it could be switched, or punted.
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(ip[10:], ipv4Checksum(ip[:20]))
 	rng := rand.New(rand.NewSource(1))
 	start := time.Now()
 	for n := 0; ; {
