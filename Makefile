@@ -14,7 +14,7 @@ deps:
 	@deploy/install-deps.sh
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -buildvcs=true -o bin/ ./cmd/...
 
 # Real-OVS tests create namespaces and processes of their own; two packages
 # at a time keeps the 2-core machines responsive.

@@ -140,7 +140,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	}
 	opts := northbound.Options{Debug: func(ctx context.Context) any {
 		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
-	}}
+	}, Unready: n.unready}
 	if cfg.Keystone != nil {
 		opts.Auth, opts.KeystoneURI = keystoneAuth{keystone.New(*cfg.Keystone)}, cfg.Keystone.URL
 	}
@@ -280,6 +280,29 @@ func loopback(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// unready names what keeps the local chassis from carrying traffic (the
+// API's readiness hook; the cluster's own readiness the API asks the
+// cluster): the agent's OVSDB session, the integration bridge replayed by
+// its loop, the chassis in the topology. Without a local OVS, nothing.
+func (n *Node) unready() []string {
+	if n.chassis == nil {
+		return nil
+	}
+	c := n.cfg.Chassis
+	var missing []string
+	if !n.chassis.OVSDBConnected() {
+		missing = append(missing, "ovsdb: not connected to "+c.OVSDB)
+	}
+	_, dpid, known := n.chassis.Bridge()
+	if _, synced := n.bridges.Synced(dpid); !known || !synced {
+		missing = append(missing, "bridge: "+c.Bridge+" not programmed")
+	}
+	if !n.chassis.Registered() {
+		missing = append(missing, "chassis: "+c.Name+" not registered")
+	}
+	return missing
 }
 
 // claimVIP records a VIP's new holder: the bridges' hook.

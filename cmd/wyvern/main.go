@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wyvern-sdn/wyvern/internal/buildinfo"
 )
 
 func main() {
@@ -217,8 +219,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wyvern",
 		Short:         "Client of Wyvern's Neutron-shaped API",
+		Version:       buildinfo.Version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// With no arguments: help. Args is left nil so that cobra's
+		// legacy check refuses an unknown command (with suggestions).
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if apiURL == "" {
 				apiURL = os.Getenv("WYVERN_API")
@@ -256,6 +262,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetVersionTemplate(buildinfo.String("wyvern") + "\n")
 	root.PersistentFlags().StringVar(&apiURL, "api", "", "API URL (env WYVERN_API, default http://127.0.0.1:9696)")
 	root.PersistentFlags().StringVarP(&format, "output", "o", "table", "table or json")
 	root.PersistentFlags().StringVar(&c.token, "os-token", "", "Keystone token sent as X-Auth-Token (env OS_TOKEN), for a node with --auth keystone")
@@ -270,6 +277,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		securityGroupCmd(c, p),
 		chassisCmd(c, p),
 		clusterCmd(c, p),
+		&cobra.Command{Use: "version", Short: "Print the version of this client", Args: cobra.NoArgs,
+			// No API involved: skip the root's checks of --api and -o.
+			PersistentPreRun: func(*cobra.Command, []string) {},
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), buildinfo.String("wyvern"))
+				return err
+			}},
 	)
 	return root
 }

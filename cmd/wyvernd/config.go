@@ -108,7 +108,24 @@ func flags() *pflag.FlagSet {
 	fs.String("tls-cert", "", "PEM certificate of this node, signed by --tls-ca: serves the API over HTTPS and raft over mutual TLS")
 	fs.String("tls-key", "", "PEM private key of --tls-cert")
 	fs.String("tls-ca", "", "PEM CA certificate that signs every member's, and every OVS', certificate")
+	fs.Bool(versionFlag, false, "print the version and exit")
+	fs.SortFlags = false
+	fs.Usage = func() {} // run prints help; a bad flag is one line
 	return fs
+}
+
+// versionFlag asks for the version; it is no setting, so it is neither
+// bound to viper nor a key of Config.
+const versionFlag = "version"
+
+// errVersion is loadConfig's answer to --version, as pflag.ErrHelp is to
+// --help: print and exit 0.
+var errVersion = errors.New("version requested")
+
+// usage is what --help prints.
+func usage() string {
+	return "Usage: wyvernd [flags]\n\nThe Wyvern controller daemon. Every flag is also a WYVERN_<NAME> environment\nvariable and a key in the --config file.\n\nFlags:\n" +
+		flags().FlagUsages()
 }
 
 // loadConfig reads flags, environment and the optional file strictly:
@@ -118,6 +135,9 @@ func loadConfig(args []string) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
+	if v, _ := fs.GetBool(versionFlag); v {
+		return Config{}, errVersion
+	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -125,8 +145,14 @@ func loadConfig(args []string) (Config, error) {
 	v.SetEnvPrefix("WYVERN")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	v.AutomaticEnv()
-	if err := v.BindPFlags(fs); err != nil {
-		return Config{}, err
+	var bindErr error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != versionFlag && bindErr == nil {
+			bindErr = v.BindPFlag(f.Name, f)
+		}
+	})
+	if bindErr != nil {
+		return Config{}, bindErr
 	}
 	v.SetDefault("keystone.user_domain_name", "Default")
 	v.SetDefault("keystone.project_domain_name", "Default")

@@ -4,31 +4,43 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/wyvern-sdn/wyvern/controller"
+	"github.com/wyvern-sdn/wyvern/internal/buildinfo"
 	"github.com/wyvern-sdn/wyvern/internal/keystone"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wyvernd:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run starts the node; --help and --version print to stdout and return nil.
+func run(args []string, stdout io.Writer) error {
 	cfg, err := loadConfig(args)
-	if err != nil {
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		_, err = io.WriteString(stdout, usage())
+		return err
+	case errors.Is(err, errVersion):
+		_, err = fmt.Fprintln(stdout, buildinfo.String("wyvernd"))
+		return err
+	case err != nil:
 		return err
 	}
 	level, _ := zapcore.ParseLevel(cfg.LogLevel)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
@@ -68,9 +69,10 @@ func (f BridgeFacts) equal(o BridgeFacts) bool {
 // configuration naming them. It reconnects to ovsdb-server and re-ensures
 // everything after either OVS daemon restarts.
 type Agent struct {
-	cfg      AgentConfig
-	log      *zap.Logger
-	onChange func(BridgeFacts)
+	cfg       AgentConfig
+	log       *zap.Logger
+	onChange  func(BridgeFacts)
+	connected atomic.Bool // a session is up: connected and monitoring
 }
 
 // NewAgent builds an agent; onChange is called from the agent's goroutine.
@@ -78,6 +80,10 @@ func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Age
 	cfg.TLS = absFiles(cfg.TLS)
 	return &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange}
 }
+
+// Connected reports whether the agent has a session with ovsdb-server
+// (connected and monitoring); cheap enough for every health probe.
+func (a *Agent) Connected() bool { return a.connected.Load() }
 
 // Run keeps a session with ovsdb-server until ctx ends.
 func (a *Agent) Run(ctx context.Context) {
@@ -149,6 +155,8 @@ func (a *Agent) session(ctx context.Context) error {
 	if _, err := ovs.MonitorAll(ctx); err != nil {
 		return fmt.Errorf("monitoring: %w", err)
 	}
+	a.connected.Store(true)
+	defer a.connected.Store(false)
 	a.log.Info("connected to OVSDB", zap.String("endpoint", a.cfg.Endpoint))
 	var last BridgeFacts
 	reported := false

@@ -76,6 +76,7 @@ type Chassis struct {
 	log     *zap.Logger
 	cluster Cluster
 	hooks   Hooks
+	agent   *Agent
 	kickCh  chan struct{}
 
 	mu         sync.Mutex
@@ -94,17 +95,18 @@ func New(cfg Config, c Cluster, hooks Hooks, log *zap.Logger) *Chassis {
 	if cfg.BindWait <= 0 {
 		cfg.BindWait = 2 * time.Second
 	}
-	return &Chassis{cfg: cfg, log: log.Named("chassis"), cluster: c, hooks: hooks, kickCh: make(chan struct{}, 1),
+	ch := &Chassis{cfg: cfg, log: log.Named("chassis"), cluster: c, hooks: hooks, kickCh: make(chan struct{}, 1),
 		programmed: map[string]uint32{}, plugged: map[string]time.Time{}}
+	ch.agent = NewAgent(AgentConfig{Endpoint: cfg.OVSDB, Bridge: cfg.Bridge, DatapathType: cfg.DatapathType,
+		Controller: cfg.Controller, TLS: cfg.TLS, BridgeMappings: cfg.BridgeMappings}, ch.log, ch.onFacts)
+	return ch
 }
 
 // Run keeps the local OVS and reports until ctx ends.
 func (ch *Chassis) Run(ctx context.Context) {
-	agent := NewAgent(AgentConfig{Endpoint: ch.cfg.OVSDB, Bridge: ch.cfg.Bridge, DatapathType: ch.cfg.DatapathType,
-		Controller: ch.cfg.Controller, TLS: ch.cfg.TLS, BridgeMappings: ch.cfg.BridgeMappings}, ch.log, ch.onFacts)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); agent.Run(ctx) }()
+	go func() { defer wg.Done(); ch.agent.Run(ctx) }()
 	ch.report(ctx)
 	wg.Wait()
 }
@@ -170,6 +172,17 @@ func (ch *Chassis) claims(v *view.View, facts BridgeFacts) []topology.Binding {
 		claim = append(claim, topology.Binding{PortID: b.PortID, OFPort: b.OFPort})
 	}
 	return claim
+}
+
+// OVSDBConnected reports whether the agent has a session with the local
+// ovsdb-server.
+func (ch *Chassis) OVSDBConnected() bool { return ch.agent.Connected() }
+
+// Registered reports whether the node's view of the topology holds this
+// chassis.
+func (ch *Chassis) Registered() bool {
+	_, ok := ch.cluster.View().Chassis(ch.cfg.Name)
+	return ok
 }
 
 // Bridge is the local bridge's facts for the apps, and its datapath id.

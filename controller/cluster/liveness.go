@@ -118,7 +118,11 @@ func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]
 			defer writes.Delete(m.chassis)
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			if _, err := c.apply(pctx, CmdChassisReachable, ChassisReachable{Chassis: m.chassis, Reachable: m.reachable}); err != nil {
+			_, err := c.apply(pctx, CmdChassisReachable, ChassisReachable{Chassis: m.chassis, Reachable: m.reachable})
+			if ctx.Err() != nil {
+				return // shutting down: nothing to say, and nobody to say it to
+			}
+			if err != nil {
 				c.log.Warn("recording a chassis' reachability failed", zap.String("chassis", m.chassis), zap.Bool("reachable", m.reachable), zap.Error(err))
 				return
 			}

@@ -50,8 +50,8 @@ func callerOf(ctx context.Context) Caller {
 
 // public are the routes answered without a token, as Neutron answers
 // version discovery: what a client or a joining node needs before it has
-// credentials.
-var public = set("/", "/v2.0", "/v2.0/", "/healthz", "/v2.0/cluster/raft-address")
+// credentials, and the health probes of a load balancer or an init system.
+var public = set("/", "/v2.0", "/v2.0/", "/livez", "/readyz", "/healthz", "/v2.0/cluster/raft-address")
 
 // authenticate puts the caller in each request's context: admin without
 // an Authenticator; else whoever X-Auth-Token speaks for, or 401.

@@ -80,7 +80,7 @@ func (s scoped) mustCreate(token, path, body string) map[string]any {
 
 func TestTokensAreRequiredButForDiscovery(t *testing.T) {
 	s := startScopedAPI(t)
-	for _, path := range []string{"/", "/v2.0/", "/healthz", "/v2.0/cluster/raft-address"} {
+	for _, path := range []string{"/", "/v2.0/", "/livez", "/readyz", "/healthz", "/v2.0/cluster/raft-address"} {
 		if code, _ := s.as("", "GET", path, ""); code != http.StatusOK {
 			t.Errorf("GET %s without a token: %d, want 200", path, code)
 		}

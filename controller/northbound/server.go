@@ -44,6 +44,10 @@ type Options struct {
 	// KeystoneURI is where a client refused with 401 gets a token (the
 	// WWW-Authenticate header).
 	KeystoneURI string
+	// Unready, if set, names what keeps the node from being ready beyond
+	// the cluster (its local chassis: OVSDB, bridge, registration), one
+	// "part: reason" each; none is ready. GET /readyz asks it.
+	Unready func() []string
 }
 
 // Server is the northbound API of one node.
@@ -99,7 +103,9 @@ func (s *Server) routes() []route {
 		{"GET", "/v2.0", s.versions},
 		{"GET", "/v2.0/{$}", s.versions},
 		{"GET", "/v2.0/extensions", s.extensions},
-		{"GET", "/healthz", s.healthz},
+		{"GET", "/livez", s.livez},
+		{"GET", "/readyz", s.readyz},
+		{"GET", "/healthz", s.readyz}, // the older name of /readyz
 		{"GET", "/v2.0/networks", s.read(lister(s, "networks", (*topology.Store).Networks))},
 		{"GET", "/v2.0/networks/{id}", s.read(shower(s, "network", "id", "NetworkNotFound", "Network", (*topology.Store).Network))},
 		{"POST", "/v2.0/networks", s.write(creator[networkReq, topology.NetworkSpec, topology.Network](s, networks, cluster.CmdNetworksCreate, func(x []topology.NetworkSpec) any { return cluster.NetworksCreate{Specs: x} }))},
@@ -218,14 +224,37 @@ func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// healthz is 200 once the node has applied the log as far as the leader
-// had committed it, with the index its FSM has applied.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+// health is the body of /livez and /readyz: what holds, what is missing.
+type health struct {
+	Status       string   `json:"status"` // live, ready, not ready
+	Node         string   `json:"node"`
+	AppliedIndex uint64   `json:"applied_index"`
+	Missing      []string `json:"missing,omitempty"`
+}
+
+// livez is 200 while the process serves requests: it asks nothing else.
+func (s *Server) livez(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, health{Status: "live", Node: s.cluster.NodeID(), AppliedIndex: s.cluster.AppliedIndex()})
+}
+
+// readyz is 200 once the node has applied the log as far as the leader
+// had committed it and, with a local chassis, that chassis is connected
+// to OVSDB, its bridge programmed and the chassis registered; else 503,
+// naming what is missing.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var missing []string
 	if !s.cluster.Ready() {
-		writeError(w, cluster.ErrNotReady)
-		return
+		missing = append(missing, "raft: not caught up with the leader's commit index")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.cluster.NodeID(), "applied_index": s.cluster.AppliedIndex()})
+	if s.opts.Unready != nil {
+		missing = append(missing, s.opts.Unready()...)
+	}
+	h := health{Status: "ready", Node: s.cluster.NodeID(), AppliedIndex: s.cluster.AppliedIndex(), Missing: missing}
+	code := http.StatusOK
+	if len(missing) > 0 {
+		h.Status, code = "not ready", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
 }
 
 func (s *Server) debugPunts(w http.ResponseWriter, r *http.Request) {

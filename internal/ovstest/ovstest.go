@@ -182,6 +182,10 @@ func (o *OVS) RestartOVSDB() {
 	o.startOVSDB()
 }
 
+// StopOVSDB stops ovsdb-server by pid and leaves ovs-vswitchd running
+// (its bridges keep forwarding); RestartOVSDB starts it again.
+func (o *OVS) StopOVSDB() { stopPID(readPID(o.path("db.pid"))) }
+
 // startOVSDB runs ovsdb-server on the unix socket and any other remotes,
 // its SSL key, certificate and CA taken from the database's SSL row (as
 // ovs-ctl starts it), so that `ovs-vsctl set-ssl` configures a pssl:
