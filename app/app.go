@@ -74,6 +74,18 @@ func (o Objects) Add(objs ...uint64) {
 	}
 }
 
+// OnlyObjects are the flows whose cookie objects are in objs: ObjectFlows
+// of an app that computes all its flows at once.
+func OnlyObjects(flows []of.Flow, objs Objects) []of.Flow {
+	var out []of.Flow
+	for _, f := range flows {
+		if objs[pipeline.Cookie(f.Cookie).Object()] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Scope is what a batch of changes affects on one bridge: everything, or
 // some objects.
 type Scope struct {

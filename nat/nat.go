@@ -89,13 +89,7 @@ func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br) }
 
 // ObjectFlows implements app.App.
 func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
-	var out []of.Flow
-	for _, f := range flows(v, br) {
-		if objs[pipeline.Cookie(f.Cookie).Object()] {
-			out = append(out, f)
-		}
-	}
-	return out
+	return app.OnlyObjects(flows(v, br), objs)
 }
 
 // PerDestination implements app.App: none; the app's flows are few, per
@@ -124,7 +118,6 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			return app.Everything()
 		}
 	}
-	objs := app.Objects{}
 	if len(app.HostingChanged(before, after, br.Chassis)) > 0 || app.ServingChanged(before, after, br.Chassis) {
 		return app.Everything()
 	}
@@ -135,7 +128,7 @@ func (App) Affects(before, after *view.View, br view.Bridge, changes []topology.
 			}
 		}
 	}
-	return app.Scope{Objects: objs}
+	return app.Scope{}
 }
 
 // referenced reports whether a floating IP or port forwarding names the

@@ -79,13 +79,7 @@ func (App) Flows(v *view.View, br view.Bridge) []of.Flow { return flows(v, br) }
 
 // ObjectFlows implements app.App.
 func (App) ObjectFlows(v *view.View, br view.Bridge, objs app.Objects) []of.Flow {
-	var out []of.Flow
-	for _, f := range flows(v, br) {
-		if objs[pipeline.Cookie(f.Cookie).Object()] {
-			out = append(out, f)
-		}
-	}
-	return out
+	return app.OnlyObjects(flows(v, br), objs)
 }
 
 // PerDestination implements app.App: a firewall is never installed on
@@ -236,10 +230,10 @@ func byConj(a, b of.Action) int {
 // dedupe drops repeated flows (a port holding two groups that both admit
 // anything).
 func dedupe(fs []of.Flow) []of.Flow {
-	seen := map[string]bool{}
+	seen := map[of.FlowKey]bool{}
 	out := fs[:0]
 	for _, f := range fs {
-		k := f.Format(nil)
+		k := f.Key()
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, f)

@@ -201,7 +201,7 @@ func (v *View) ServedNetworks(chassis string) []Network {
 func (v *View) chooseGateway(router string, ext Network) (string, bool) {
 	best, bestScore := "", uint64(0)
 	for name, c := range v.chassis {
-		if !c.Gateway || c.Unreachable || !c.reaches(ext) {
+		if !c.Gateway || c.Unreachable || !c.Reaches(ext) {
 			continue
 		}
 		score := GatewayScore(router, name)
@@ -239,24 +239,21 @@ func (v *View) fipChassis(f FloatingIP) (string, bool) {
 		}
 	}
 	c, ok := v.chassis[at]
-	if at == "" || !ok || !c.reaches(f.Network) || f.Router.Key == 0 {
+	if at == "" || !ok || !c.Reaches(f.Network) || f.Router.Key == 0 {
 		return "", false
 	}
 	return at, true
 }
 
-// reaches reports whether the chassis can carry the network.
-func (c Chassis) reaches(n Network) bool {
+// Reaches reports whether the chassis can carry the network: an overlay
+// anywhere, a flat or vlan network where its physical network is mapped.
+func (c Chassis) Reaches(n Network) bool {
 	if !topology.IsProvider(n.Type) {
 		return true
 	}
 	_, ok := c.Mappings[n.PhysicalNetwork]
 	return ok
 }
-
-// Reaches reports whether the chassis can carry the network: an overlay
-// anywhere, a flat or vlan network where its physical network is mapped.
-func (c Chassis) Reaches(n Network) bool { return c.reaches(n) }
 
 // RouterGateway is a router's gateway, if it has one.
 func (v *View) RouterGateway(router string) (Gateway, bool) {
@@ -308,14 +305,14 @@ func (v *View) ExternalNeighbours(network string) []netip.Addr {
 // chassis, so the physical network sees the router's MAC in one place.
 func (v *View) ProviderHome(router string, n Network) (string, bool) {
 	if c, ok := v.gatewayChassis[router]; ok {
-		if ch := v.chassis[c]; ch.reaches(n) {
+		if ch := v.chassis[c]; ch.Reaches(n) {
 			return c, true
 		}
 	}
 	best, bestScore := "", uint64(0)
 	for _, name := range v.hosts[n.ID] {
 		c := v.chassis[name]
-		if c.Unreachable || !c.reaches(n) {
+		if c.Unreachable || !c.Reaches(n) {
 			continue
 		}
 		h := fnv.New64a()

@@ -529,7 +529,7 @@ func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *Vi
 	listed := make(map[string]uint32, len(bindings))
 	c := v.chassis[chassis]
 	for _, b := range bindings {
-		if p, ok := v.ports[b.PortID]; ok && c.reaches(v.networks[p.NetworkID]) {
+		if p, ok := v.ports[b.PortID]; ok && c.Reaches(v.networks[p.NetworkID]) {
 			listed[b.PortID] = b.OFPort
 		}
 	}
