@@ -16,6 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/wyvern-sdn/wyvern/controller/debugsrv"
+
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/app"
@@ -62,6 +66,14 @@ type NodeConfig struct {
 	// Keystone, when set, is --auth keystone: every API request but
 	// discovery needs a token Keystone vouches for.
 	Keystone *keystone.Config
+	// Metrics is the node's Prometheus registry: every part registers its
+	// families there; GET /metrics (API, admin only) and the debug
+	// listener serve it. Nil: a registry of the node's own.
+	Metrics *prometheus.Registry
+	// DebugAddr, when set, is the debug listener (pprof, the log level,
+	// metrics; no authentication). LogLevel is the level it changes.
+	DebugAddr string
+	LogLevel  zap.AtomicLevel
 }
 
 // ChassisConfig is the local chassis a node manages through its agent.
@@ -92,10 +104,13 @@ type Node struct {
 
 // NewNode opens the node's listeners and its raft state; Run serves them.
 func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
 	n := &Node{cfg: cfg, log: log, resync: make(chan struct{}, 1)}
 	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
-		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil},
+		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil, Metrics: cfg.Metrics},
 		bridge.Hooks{Claim: n.claimVIP, Learn: n.learnNeighbour, Programmed: n.programmed, Resync: n.askResync}, log)
 	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
 	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
@@ -132,7 +147,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.cfg.APIAddr = ln.Addr().String()
 	n.cluster, err = cluster.New(cluster.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
 		APIAddr: n.cfg.APIAddr, OpenFlowAddr: cfg.OpenFlowAddr, Join: cfg.Join, Voter: cfg.Voter,
-		CommitTimeout: cfg.CommitTimeout, TLS: cfg.TLS, Secret: cfg.ClusterSecret}, log)
+		CommitTimeout: cfg.CommitTimeout, TLS: cfg.TLS, Secret: cfg.ClusterSecret, Metrics: cfg.Metrics}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -140,7 +155,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	}
 	opts := northbound.Options{Debug: func(ctx context.Context) any {
 		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
-	}, Unready: n.unready}
+	}, Unready: n.unready, Registry: cfg.Metrics, Metrics: promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})}
 	if cfg.Keystone != nil {
 		opts.Auth, opts.KeystoneURI = keystoneAuth{keystone.New(*cfg.Keystone)}, cfg.Keystone.URL
 	}
@@ -149,7 +164,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	if c := cfg.Chassis; c != nil {
 		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
 			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS,
-			BridgeMappings: c.BridgeMappings, Gateway: c.Gateway}, n.cluster,
+			BridgeMappings: c.BridgeMappings, Gateway: c.Gateway, Metrics: cfg.Metrics}, n.cluster,
 			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
 	}
 	return n, nil
@@ -215,6 +230,9 @@ func (n *Node) Run(parent context.Context) error {
 	if n.chassis != nil {
 		run(func() { n.chassis.Run(ctx) })
 	}
+	if n.cfg.DebugAddr != "" {
+		run(func() { n.serveDebug(ctx) })
+	}
 	run(func() {
 		if err := n.openflow.Serve(ctx); err != nil {
 			errs <- err
@@ -234,6 +252,30 @@ func (n *Node) Run(parent context.Context) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// serveDebug runs the debug listener until ctx ends. The listener is no
+// part of the node's job: an address it cannot bind is an error in the
+// log, not a reason to stop.
+func (n *Node) serveDebug(ctx context.Context) {
+	ln, err := net.Listen("tcp", n.cfg.DebugAddr)
+	if err != nil {
+		n.log.Error("debug listener not started", zap.String("debug-addr", n.cfg.DebugAddr), zap.Error(err))
+		return
+	}
+	level := n.cfg.LogLevel
+	if level == (zap.AtomicLevel{}) {
+		level = zap.NewAtomicLevel()
+	}
+	srv := &http.Server{Handler: debugsrv.Handler(n.cfg.Metrics, level), ReadHeaderTimeout: 10 * time.Second}
+	n.log.Info("debug listener", zap.String("debug-addr", ln.Addr().String()))
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		n.log.Error("debug listener stopped", zap.Error(err))
+	}
 }
 
 // keystoneAuth answers the API's Authenticator with Keystone's word:

@@ -64,7 +64,8 @@ func (c *testCluster) add(voter string, extra ...string) *member {
 	id := fmt.Sprintf("n%d", len(c.members)+1)
 	m := &member{id: id, api: ovstest.FreeAddr(c.t), logPath: filepath.Join(c.dir, id+".log")}
 	m.args = []string{"--node-id", id, "--data-dir", filepath.Join(c.dir, id), "--raft-addr", ovstest.FreeAddr(c.t),
-		"--api-addr", m.api, "--openflow-addr", "tcp:" + ovstest.FreeAddr(c.t), "--voter", voter}
+		"--api-addr", m.api, "--openflow-addr", "tcp:" + ovstest.FreeAddr(c.t), "--voter", voter,
+		"--debug-addr", ovstest.FreeAddr(c.t)}
 	var join []string
 	for _, o := range c.members {
 		join = append(join, "http://"+o.api)

@@ -44,6 +44,8 @@ type Config struct {
 	PuntRate     int      `mapstructure:"punt-rate"`
 	PuntBurst    int      `mapstructure:"punt-burst"`
 	LogLevel     string   `mapstructure:"log-level"`
+	LogFormat    string   `mapstructure:"log-format"`
+	DebugAddr    string   `mapstructure:"debug-addr"`
 	TLSCert      string   `mapstructure:"tls-cert"`
 	TLSKey       string   `mapstructure:"tls-key"`
 	TLSCA        string   `mapstructure:"tls-ca"`
@@ -99,7 +101,9 @@ func flags() *pflag.FlagSet {
 	fs.Int("idle-timeout", 60, "seconds a reactive flow lives without traffic")
 	fs.Int("punt-rate", 100, "packets/s each local port may punt to the controller (an OVS meter; reactive mode)")
 	fs.Int("punt-burst", 100, "packets a local port may punt in a burst above --punt-rate")
-	fs.String("log-level", "info", "debug|info|warn|error")
+	fs.String("log-level", "info", "debug|info|warn|error (changed at run time through --debug-addr's /debug/log-level)")
+	fs.String("log-format", "console", "console|json: json writes one JSON object per line (for journald, Loki, Elasticsearch)")
+	fs.String("debug-addr", "127.0.0.1:9697", "debug listener HOST:PORT: /metrics, /debug/pprof/, /debug/log-level, without authentication (keep it on loopback or a management network; empty: none)")
 	fs.Duration("raft-commit-timeout", 2*time.Millisecond,
 		"how long an idle leader waits before telling followers what is committed: bounds how far a follower's view lags a write (each follower costs the leader one message per interval)")
 	fs.String("auth", "none", "none|keystone: none makes every request admin (labs, demos); keystone validates X-Auth-Token against --keystone-url")
@@ -275,6 +279,14 @@ func (c Config) Validate() error {
 	if c.ClusterSecretFile != "" {
 		if _, err := c.clusterSecret(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want console or json", c.LogFormat))
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--debug-addr %q: want HOST:PORT", c.DebugAddr))
 		}
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {

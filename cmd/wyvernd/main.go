@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -28,6 +31,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wyvernd:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
+}
+
+// newRegistry is the node's metrics registry, with the Go runtime's and
+// the process' families and wyvern_build_info.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "wyvern_build_info", Help: "Always 1; the version in a label.",
+		ConstLabels: prometheus.Labels{"version": buildinfo.Version()}})
+	build.Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build)
+	return reg
 }
 
 // run starts the node; --help and --version print to stdout and return nil.
@@ -46,7 +60,7 @@ func run(args []string, stdout io.Writer) error {
 	level, _ := zapcore.ParseLevel(cfg.LogLevel)
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(level)
-	zc.Encoding = "console"
+	zc.Encoding = cfg.LogFormat
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	log, err := zc.Build()
 	if err != nil {
@@ -90,6 +104,9 @@ func run(args []string, stdout io.Writer) error {
 		CommitTimeout: cfg.RaftCommitTimeout,
 		ClusterSecret: secret,
 		Keystone:      ks,
+		Metrics:       newRegistry(),
+		DebugAddr:     cfg.DebugAddr,
+		LogLevel:      zc.Level,
 	}, log)
 	if err != nil {
 		return err

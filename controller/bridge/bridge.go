@@ -18,6 +18,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ type Config struct {
 	// into it — else the local bridge would be replayed with the base
 	// pipeline alone and lose its ports' flows until it said so.
 	WaitLocal bool
+	// Metrics is where the bridges' metrics are registered (nil: nowhere).
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) defaults() {
@@ -139,6 +142,7 @@ type Manager struct {
 	pipeline *apps.Pipeline
 	hooks    Hooks
 	stats    Stats
+	metrics  *metrics
 
 	mu      sync.Mutex
 	base    *view.View // the newest applied view
@@ -155,8 +159,13 @@ type Manager struct {
 // NewManager builds a manager; hooks may be zero.
 func NewManager(cfg Config, hooks Hooks, log *zap.Logger) *Manager {
 	cfg.defaults()
-	return &Manager{cfg: cfg, log: log.Named("bridge"), pipeline: apps.New(cfg.Mode), hooks: hooks,
-		bridges: map[uint64]*loop{}}
+	m := &Manager{cfg: cfg, log: log.Named("bridge"), pipeline: apps.New(cfg.Mode), hooks: hooks,
+		bridges: map[uint64]*loop{}, metrics: newMetrics()}
+	if cfg.Metrics != nil {
+		mt := m.metrics
+		cfg.Metrics.MustRegister(mt.bundles, mt.flowMods, mt.duration, mt.rounds, mt.punts, mt.answer, newCollector(m))
+	}
+	return m
 }
 
 // Update hands the bridges a batch of committed changes and the view

@@ -43,9 +43,11 @@ type loop struct {
 	round     uint16
 	installed of.FlowSet
 	synced    bool
-	rejected  map[of.FlowKey]rejection
-	current   *view.View // eff, for the punt path
-	curLocal  *Local
+	// desiredCount is len(desired), for the metrics' scrape.
+	desiredCount int
+	rejected     map[of.FlowKey]rejection
+	current      *view.View // eff, for the punt path
+	curLocal     *Local
 
 	meters []uint32 // the meters installed flows punt through
 	held   []heldPunt

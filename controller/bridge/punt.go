@@ -23,6 +23,8 @@ type puntRequest struct {
 	view   *view.View // the view the answer was computed from
 	answer app.Answer
 	done   chan struct{}
+	// received is when the packet-in arrived (the answer latency's start).
+	received time.Time
 }
 
 // heldPunt waits for its destination's binding.
@@ -79,17 +81,19 @@ func decode(pi ofctl.PacketIn) (app.Punt, app.Outcome, bool) {
 // punt answers a punt from the bridge's current view and hands the answer
 // to the loop; it returns once the loop has acted on it.
 func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
+	received := time.Now()
 	p, outcome, ok := decode(pi)
 	if !ok {
 		l.m.stats.count(outcome)
 		return
 	}
+	l.m.metrics.punts.WithLabelValues(p.Reason.String()).Inc()
 	v, local := l.view()
 	if v == nil || local == nil {
 		l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
 		return
 	}
-	l.submit(ctx, &puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p)})
+	l.submit(ctx, &puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
 }
 
 // submit hands a computed answer to the loop and waits for it to act.
@@ -144,12 +148,14 @@ func (l *loop) answer(ctx context.Context, req *puntRequest) {
 func (l *loop) execute(ctx context.Context, req *puntRequest) {
 	if mods := l.onDemand(req.answer.Flows, nil); len(mods) > 0 {
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		start := time.Now()
 		err := l.sw.Bundle(bctx, mods)
 		cancel()
 		if err != nil {
 			l.log.Warn("could not install reactive flows", zap.Error(err))
 			return
 		}
+		l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(mods), time.Since(start))
 	}
 	l.deliver(ctx, req)
 }
@@ -216,6 +222,9 @@ func packetOuts(req *puntRequest) []ofctl.PacketOut {
 // hands its VIP claim to the cluster.
 func (l *loop) delivered(req *puntRequest) {
 	a := req.answer
+	if !req.received.IsZero() {
+		l.m.metrics.answer.WithLabelValues(req.punt.Reason.String()).Observe(time.Since(req.received).Seconds())
+	}
 	for range a.Send {
 		l.m.stats.sent(a.Outcome)
 	}

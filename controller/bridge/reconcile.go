@@ -55,6 +55,8 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	if err := l.sw.Apply(ctx, l.meterBands(meters), mods); err != nil {
 		return fmt.Errorf("bridge: replay bundle: %w", err)
 	}
+	l.m.metrics.bundle(l.sw.DPID(), kindReplay, len(mods), time.Since(start))
+	l.m.metrics.rounds.WithLabelValues(bridgeLabel(l.sw.DPID())).Inc()
 	var had []uint32
 	for _, m := range existing {
 		had = append(had, m.ID)
@@ -62,7 +64,7 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	l.desired, l.dirty, l.invalid, l.meters = desired, map[of.FlowKey]bool{}, nil, meters
 	l.setView(eff, local)
 	l.mu.Lock()
-	l.round, l.installed, l.synced = round, want, true
+	l.round, l.installed, l.synced, l.desiredCount = round, want, true, desired.Len()
 	l.mu.Unlock()
 	if err := l.deleteMeters(ctx, without(had, meters)); err != nil {
 		l.log.Warn("could not delete unused meters", zap.Error(err))
@@ -153,10 +155,12 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 	need := without(pipeline.Meters(added), l.meters)
 	mods := append(append(append([]of.FlowMod{}, l.invalid...), ch.Ordered()...), onDemand...)
 	l.reportProgrammed(&ch)
+	start := time.Now()
 	if err := l.sw.Apply(ctx, l.meterBands(need), mods, outs...); err != nil {
 		l.reportProgrammed(nil) // what the bridge holds after all
 		return fmt.Errorf("bridge: %s: %w", ch, err)
 	}
+	l.m.metrics.bundle(l.sw.DPID(), kindSync, len(mods), time.Since(start))
 	l.meters = append(l.meters, need...)
 	var gone []of.Flow // what the changes took away from installed flows
 	l.mu.Lock()
@@ -173,6 +177,7 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 	for _, f := range ch.Adds {
 		l.installed.Add(f)
 	}
+	l.desiredCount = l.desired.Len()
 	l.mu.Unlock()
 	l.dirty, l.invalid = map[of.FlowKey]bool{}, nil
 	if maybe := pipeline.Meters(gone); len(maybe) > 0 {

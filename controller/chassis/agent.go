@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"maps"
 	"slices"
 	"sort"
@@ -34,6 +35,8 @@ type AgentConfig struct {
 	// TLS, when set, is given to OVS as its SSL configuration (set-ssl)
 	// and secures an ssl: Endpoint.
 	TLS tlsconfig.Files
+	// Metrics is where libovsdb's metrics are registered (nil: nowhere).
+	Metrics prometheus.Registerer
 }
 
 // Tunnel port names, one per encapsulation.
@@ -73,12 +76,17 @@ type Agent struct {
 	log       *zap.Logger
 	onChange  func(BridgeFacts)
 	connected atomic.Bool // a session is up: connected and monitoring
+	metrics   *sessionMetrics
 }
 
 // NewAgent builds an agent; onChange is called from the agent's goroutine.
 func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Agent {
 	cfg.TLS = absFiles(cfg.TLS)
-	return &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange}
+	a := &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange, metrics: newSessionMetrics()}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(a.metrics)
+	}
+	return a
 }
 
 // Connected reports whether the agent has a session with ovsdb-server
@@ -129,6 +137,7 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.metrics.newSession()
 	ovs, err := client.NewOVSDBClient(m, opts...)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ package chassis
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"maps"
 	"slices"
 	"sort"
@@ -49,6 +50,9 @@ type Config struct {
 	// the bridge to hold its flows, so that binding and ACTIVE are one
 	// raft command (default 2 s). Past it the binding is recorded DOWN.
 	BindWait time.Duration
+	// Metrics is where the agent's OVSDB metrics are registered (nil:
+	// nowhere).
+	Metrics prometheus.Registerer
 }
 
 // Cluster is what the chassis needs of the replicated topology.
@@ -98,7 +102,7 @@ func New(cfg Config, c Cluster, hooks Hooks, log *zap.Logger) *Chassis {
 	ch := &Chassis{cfg: cfg, log: log.Named("chassis"), cluster: c, hooks: hooks, kickCh: make(chan struct{}, 1),
 		programmed: map[string]uint32{}, plugged: map[string]time.Time{}}
 	ch.agent = NewAgent(AgentConfig{Endpoint: cfg.OVSDB, Bridge: cfg.Bridge, DatapathType: cfg.DatapathType,
-		Controller: cfg.Controller, TLS: cfg.TLS, BridgeMappings: cfg.BridgeMappings}, ch.log, ch.onFacts)
+		Controller: cfg.Controller, TLS: cfg.TLS, BridgeMappings: cfg.BridgeMappings, Metrics: cfg.Metrics}, ch.log, ch.onFacts)
 	return ch
 }
 

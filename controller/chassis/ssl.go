@@ -33,7 +33,8 @@ func absFiles(f tlsconfig.Files) tlsconfig.Files {
 // the node's CA signed. The files are read on every connect, so a renewed
 // certificate is picked up by the next session.
 func (a *Agent) dialOptions() ([]client.Option, error) {
-	opts := []client.Option{client.WithEndpoint(a.cfg.Endpoint)}
+	opts := []client.Option{client.WithEndpoint(a.cfg.Endpoint),
+		client.WithMetricsRegistryNamespaceSubsystem(a.metrics, "wyvern", "ovsdb")}
 	if !strings.HasPrefix(a.cfg.Endpoint, "ssl:") {
 		return opts, nil
 	}

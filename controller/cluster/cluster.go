@@ -10,21 +10,21 @@
 package cluster
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"io"
 	"net"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -74,11 +74,15 @@ type Config struct {
 	// Secret, when set, is the cluster secret every connection on the
 	// raft address proves it holds.
 	Secret []byte
+	// Metrics is where the cluster's and raft's metrics are registered
+	// (nil: nowhere).
+	Metrics prometheus.Registerer
 }
 
 // Cluster is one node's membership of the replicated topology.
 type Cluster struct {
 	cfg       Config
+	metrics   *metrics
 	log       *zap.Logger
 	fsm       *FSM
 	raft      *raft.Raft
@@ -106,6 +110,15 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 		cfg.CommitTimeout = 2 * time.Millisecond
 	}
 	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: NewFSM(), readyCh: make(chan struct{})}
+	c.metrics = newMetrics(c)
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(c.metrics); err != nil {
+			return nil, fmt.Errorf("cluster metrics: %w", err)
+		}
+		if err := sinkRaftMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("raft metrics: %w", err)
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
@@ -135,23 +148,54 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	return c, nil
 }
 
-// zapWriter turns hclog's lines into zap entries.
-type zapWriter struct{ log *zap.Logger }
+// zapSink hands raft's log entries to zap as they are, message and
+// key-value pairs, so that they read (and filter, and change level at run
+// time) like the node's own.
+type zapSink struct{ log *zap.Logger }
 
-func (w zapWriter) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.Contains(line, "[ERROR]"):
-			w.log.Error(line)
-		case strings.Contains(line, "[WARN]"):
-			w.log.Warn(line)
-		default:
-			w.log.Info(line)
-		}
+func (s zapSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	lvl := zapcore.DebugLevel
+	switch {
+	case level >= hclog.Error:
+		lvl = zapcore.ErrorLevel
+	case level == hclog.Warn:
+		lvl = zapcore.WarnLevel
+	case level == hclog.Info:
+		lvl = zapcore.InfoLevel
 	}
-	return len(p), nil
+	ce := s.log.Check(lvl, msg)
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, len(args)/2+1)
+	if name != "raft" {
+		fields = append(fields, zap.String("component", name))
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		key, val := fmt.Sprint(args[i]), args[i+1]
+		switch key {
+		case "node", "level", "ts", "msg", "logger", "caller", "component":
+			key = "raft-" + key // the node's own fields keep their meaning
+		}
+		if f, ok := val.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				val = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+		fields = append(fields, zap.Any(key, val))
+	}
+	if len(args)%2 == 1 {
+		fields = append(fields, zap.Any("extra", args[len(args)-1]))
+	}
+	ce.Write(fields...)
+}
+
+// raftLogger is raft's hclog.Logger: nothing formatted by hclog itself,
+// every entry passed to zap through zapSink.
+func raftLogger(log *zap.Logger) hclog.Logger {
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "raft", Level: hclog.Off, Output: io.Discard})
+	il.RegisterSink(zapSink{log.Named("raft").WithOptions(zap.WithCaller(false))})
+	return il
 }
 
 // openRaft starts raft over the mux with the WAL as log and stable store and
@@ -167,7 +211,7 @@ func (w zapWriter) Write(p []byte) (int, error) {
 const raftRPCTimeout = time.Second
 
 func (c *Cluster) openRaft() error {
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{c.log.Named("raft")}})
+	hl := raftLogger(c.log)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.cfg.NodeID)
 	rc.Logger = hl

@@ -51,6 +51,9 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 	if c.IsLeader() {
 		leading = time.Now() // it was before the observer was there to say so
 	}
+	if addr, _ := c.raft.LeaderWithID(); addr != "" {
+		c.metrics.leaderChanges.Inc() // elected before the observer was there
+	}
 	var writes sync.Map // chassis → a write in flight
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -67,6 +70,9 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 			case raft.ResumedHeartbeatObservation:
 				delete(failing, string(d.PeerID))
 			case raft.LeaderObservation:
+				if d.LeaderID != "" {
+					c.metrics.leaderChanges.Inc()
+				}
 				clear(failing) // a new term: the new leader's heartbeats tell
 				leading = time.Time{}
 				if d.LeaderID == raft.ServerID(c.cfg.NodeID) {

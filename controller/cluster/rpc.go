@@ -70,7 +70,8 @@ func (r Result) Decode(dst any) error {
 // leader, forwarded over the internal channel from a follower. A business
 // error (the store rejected the command) comes back as *topology.Error; a
 // cluster without a reachable leader as ErrNoLeader.
-func (c *Cluster) Propose(ctx context.Context, t CommandType, payload any) (Result, error) {
+func (c *Cluster) Propose(ctx context.Context, t CommandType, payload any) (res Result, err error) {
+	defer func(start time.Time) { c.metrics.observePropose(start, err) }(time.Now())
 	if c.raft.State() == raft.Leader {
 		return c.apply(ctx, t, payload)
 	}

@@ -10,6 +10,7 @@ package northbound
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"net/http"
 
@@ -48,6 +49,11 @@ type Options struct {
 	// the cluster (its local chassis: OVSDB, bridge, registration), one
 	// "part: reason" each; none is ready. GET /readyz asks it.
 	Unready func() []string
+	// Registry is where the API's request metrics are registered (nil:
+	// nowhere); Metrics, if set, answers GET /metrics (admin only: with
+	// --auth none, anyone who reaches the API).
+	Registry prometheus.Registerer
+	Metrics  http.Handler
 }
 
 // Server is the northbound API of one node.
@@ -56,20 +62,22 @@ type Server struct {
 	opts    Options
 	log     *zap.Logger
 	http    *http.Server
+	stats   *apiMetrics
 }
 
 // New builds the API.
 func New(c Cluster, opts Options, log *zap.Logger) *Server {
-	s := &Server{cluster: c, opts: opts, log: log.Named("northbound")}
+	s := &Server{cluster: c, opts: opts, log: log.Named("northbound"), stats: newAPIMetrics(opts.Registry)}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+		pattern := rt.method + " " + rt.path
+		mux.HandleFunc(pattern, routed(pattern, rt.handler))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
 	s.http = &http.Server{ // bounds.go: every limit
-		Handler:           checkLine(s.authenticate(readBody(mux))),
+		Handler:           s.stats.instrument(checkLine(s.authenticate(readBody(mux)))),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -155,6 +163,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},
 		{"GET", "/v2.0/events", adminOnly(s.events)},
 		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
+		{"GET", "/metrics", adminOnly(s.metrics)},
 	}
 }
 
