@@ -367,6 +367,14 @@ for c in json.load(sys.stdin): print("  %s  dvr_mac %s  bridge_mappings %s  gate
   say "The pipeline on hv1's br-int, tables by name; idle_timeout flows were installed by punts: ovs-ofctl -O OpenFlow15 dump-flows --no-stats --names br-int"
   "${OFCTL[@]}" dump-flows --no-stats --names "$d/br-int.mgmt"
 
+  say "Metrics after that traffic: hv1's debug listener (127.0.0.1:9697 in wyv-hv1), Prometheus' format; deploy/grafana/wyvern-dashboard.json charts them"
+  echo "\$ curl -s http://127.0.0.1:9697/metrics | grep -E '^wyvern_(raft_term|raft_commit_index|raft_leader_changes|api_requests_total|reconciler_bundles_total|bridge_flows|punt_received_total|punt_answer_seconds_count|ovsdb_monitors)'"
+  in_hv hv1 curl -s http://127.0.0.1:9697/metrics >"$RUN/metrics.txt"
+  grep -E '^wyvern_(raft_term|raft_commit_index|raft_leader_changes|api_requests_total\{route="POST|reconciler_bundles_total|bridge_flows|punt_received_total|punt_answer_seconds_count|ovsdb_monitors)' "$RUN/metrics.txt" | head -40
+  for family in wyvern_raft_term wyvern_api_requests_total wyvern_reconciler_bundles_total wyvern_punt_received_total wyvern_ovsdb_monitors; do
+    awk -v f="$family" '$1 ~ "^"f"([{]|$)" && $NF > 0 {found=1} END {exit !found}' "$RUN/metrics.txt" || { echo "demo: $family has no non-zero sample"; exit 1; }
+  done
+
   say "Kill the leader's wyvernd (SIGKILL): the cluster elects another and keeps taking writes"
   leader=$(wyvern hv2 cluster status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
   echo "leader is $leader; killing it"
