@@ -73,6 +73,20 @@ A node whose data directory is lost is removed this way, then joins again as new
 			Args: cobra.ExactArgs(1),
 			RunE: func(_ *cobra.Command, args []string) error {
 				id := args[0]
+				// The API answers 204 to the removal of an id it does not
+				// know (raft has nothing to remove): ask first, so that a
+				// mistyped id is not taken for a removal.
+				cl, err := c.cluster()
+				if err != nil {
+					return fmt.Errorf("removing member %s: %w", id, err)
+				}
+				var ids []string
+				for _, m := range items(cl, "members") {
+					ids = append(ids, cell(m["id"]))
+				}
+				if !slices.Contains(ids, id) {
+					return fmt.Errorf("removing member %s: no such member of the cluster (members: %s)", id, strings.Join(ids, ", "))
+				}
 				if _, err := c.do("DELETE", "/v2.0/cluster/members/"+url.PathEscape(id), nil); err != nil {
 					return fmt.Errorf("removing member %s: %w", id, err)
 				}
