@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -34,8 +35,8 @@ func cell(v any) string {
 		return ""
 	case string:
 		return x
-	case float64:
-		return fmt.Sprint(x)
+	case float64: // every JSON number; never as 4.29e+09
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:
 		return fmt.Sprint(x)
 	case map[string]any:

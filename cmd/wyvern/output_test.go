@@ -10,8 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
 // keysInOrder are a JSON object's keys as they stand in the text.
@@ -238,5 +241,44 @@ func TestCLIMemberRemove(t *testing.T) {
 	}
 	if out := mustRun(t, first, "cluster", "member", "list", "-f", "value", "-c", "id"); out != "m1\n" {
 		t.Fatalf("members after the removal: %q", out)
+	}
+}
+
+// TestCLIPuntsOfABridge: a real OVS bridge managed by the node, a VM
+// that ARPs for an address nobody holds: `wyvern punts` shows the bridge,
+// the VM's port among the punt sources with what it punted, and its
+// meter.
+func TestCLIPuntsOfABridge(t *testing.T) {
+	o := ovstest.Start(t)
+	of := ovstest.FreeAddr(t)
+	o.NS.Forward(t, of, of) // ovs-vswitchd, in its namespace, reaches the node's OpenFlow
+	api := startNode(t, "hv1", http.DefaultClient, "http://", "--ovsdb", o.DB(), "--encap-ip", "127.0.0.1",
+		"--datapath-type", "netdev", "--openflow-addr", "tcp:"+of)
+	mustRun(t, api, "network", "create", "blue")
+	mustRun(t, api, "subnet", "create", "--network", "blue", "--cidr", "10.1.0.0/24")
+	port := showJSON(t, api, "port", "create", "--network", "blue", "--name", "vm1", "--host", "hv1")
+	id := port["id"].(string)
+	vm := o.AddVM("br-int", id, port["mac_address"].(string), cell(port["fixed_ips"])+"/24")
+	ovstest.Eventually(t, 20*time.Second, "vm1 ACTIVE", func() bool {
+		return strings.TrimSpace(mustRun(t, api, "port", "show", id, "-f", "value", "-c", "status")) == "ACTIVE"
+	})
+	var out string
+	ovstest.Eventually(t, 20*time.Second, "vm1's punts counted", func() bool {
+		_, _ = vm.Exec("arping", "-c", "1", "-w", "1", "-I", "eth0", "10.1.0.77")
+		out = mustRun(t, api, "punts")
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == id && f[len(f)-2] != "0" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{"node: hv1", "bridge ", "punts_received", "punt sources (fair queue):", "PORT_ID", "RECEIVED", "punt meters (datapath):", "SERVES", "rejected flows: none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("punts: no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "no bridge connected") || strings.Contains(out, "e+") {
+		t.Errorf("punts: the bridge is missing, or a number in exponent form\n%s", out)
 	}
 }
