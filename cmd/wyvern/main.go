@@ -216,6 +216,20 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}},
 	)
+	// help of an unknown command is an error too (cobra's would show the
+	// root's help once the root checks its own arguments).
+	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Help about any command",
+		PersistentPreRun: func(*cobra.Command, []string) {},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q", strings.Join(args, " "))
+			}
+			return target.Help()
+		}})
 	root.InitDefaultCompletionCmd() // here, so that strict covers it too
 	strict(root)
 	return root

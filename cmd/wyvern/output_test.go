@@ -202,13 +202,14 @@ func TestCLIExitStatus(t *testing.T) {
 		{[]string{"cluster", "member", "remove"}, "usage: wyvern cluster member remove ID"},
 		{[]string{"port", "set", "a", "b"}, "accepts 1 arg(s), received 2"},
 		{[]string{"network", "list", "--colour"}, "unknown flag: --colour"},
+		{[]string{"help", "network", "bogus"}, `unknown help topic "network bogus"`},
 	} {
 		out, errOut, code := runCLI(t, tc.args...)
 		if code != 1 || !strings.Contains(errOut, tc.want) || out != "" {
 			t.Errorf("wyvern %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
 		}
 	}
-	for _, tc := range []struct{ args []string }{{[]string{"network"}}, {[]string{"cluster", "member"}}, {nil}} {
+	for _, tc := range []struct{ args []string }{{[]string{"network"}}, {[]string{"cluster", "member"}}, {nil}, {[]string{"help", "network", "set"}}} {
 		out, errOut, code := runCLI(t, tc.args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
 			t.Errorf("wyvern %s: exit %d, stdout %q, stderr %q; want its help, exit 0", strings.Join(tc.args, " "), code, out, errOut)
