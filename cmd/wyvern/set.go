@@ -97,7 +97,7 @@ func setCmd(c *client, p *printer, use, what, key string, nargs int, target func
 		Args:  cobra.ExactArgs(nargs)}
 	f := &fields{cmd: cmd}
 	declare(f)
-	cmd.Flags().Uint64Var(&rev, "if-revision", 0, "change it only if its revision_number is still N (sends If-Match: revision_number=N)")
+	cmd.Flags().Uint64Var(&rev, "if-revision", 0, "change it only if its revision_number is still `N` (sends If-Match: revision_number=N)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		body := map[string]any{}
 		for _, add := range f.adds {
@@ -234,12 +234,16 @@ func portSet(c *client, p *printer) *cobra.Command {
 			err := c.securityGroups(body, refs, false)
 			return body["security_groups"], err
 		})
-		f.list("extra-dhcp-option", "no-extra-dhcp-option", "extra_dhcp_opts", "name=NAME[,value=VALUE][,ip-version=4|6] (no value: remove the option)", func(_ *client, specs []string) (any, error) {
+		// extra_dhcp_opts merge on the server: each option given is added
+		// or changed, one without a value removed; the others stay.
+		dhcpOpts := f.cmd.Flags().StringArray("extra-dhcp-option", nil,
+			"name=NAME[,value=VALUE][,ip-version=4|6], repeatable: adds or changes the option, or without a value removes it; the port's other options stay")
+		f.flag("extra-dhcp-option", func(_ *client, b map[string]any) error {
 			var opts []map[string]any
-			for _, s := range specs {
+			for _, s := range *dhcpOpts {
 				kv, err := keyValues("extra-dhcp-option", s, "name", "value", "ip-version")
 				if err != nil {
-					return nil, err
+					return err
 				}
 				o := map[string]any{"opt_name": kv["name"], "opt_value": nil}
 				if v, ok := kv["value"]; ok {
@@ -248,13 +252,14 @@ func portSet(c *client, p *printer) *cobra.Command {
 				if v, ok := kv["ip-version"]; ok {
 					n, err := strconv.Atoi(v)
 					if err != nil {
-						return nil, fmt.Errorf("--extra-dhcp-option %q: ip-version is 4 or 6", s)
+						return fmt.Errorf("--extra-dhcp-option %q: ip-version is 4 or 6", s)
 					}
 					o["ip_version"] = n
 				}
 				opts = append(opts, o)
 			}
-			return opts, nil
+			b["extra_dhcp_opts"] = opts
+			return nil
 		})
 	})
 }
@@ -263,7 +268,7 @@ func routerSet(c *client, p *printer) *cobra.Command {
 	return setKind(c, p, routerKind, func(f *fields) {
 		f.common()
 		f.toggle("enable", "disable", "admin_state_up", "the router routes")
-		f.toggle("distributed", "centralized", "distributed", "(admin)")
+		f.toggle("distributed", "centralized", "distributed", "a distributed router (admin)")
 		f.list("route", "no-route", "routes", "destination=CIDR,gateway=IP", hostRoutes("route"))
 		// The gateway: --external-gateway names its network; SNAT and its
 		// addresses go with it. --no-external-gateway removes it.

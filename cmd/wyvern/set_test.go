@@ -113,6 +113,25 @@ func TestCLISetChangesExactlyWhatIsGiven(t *testing.T) {
 		"--allowed-address", "ip-address=10.1.0.99,mac-address=fa:16:3e:00:00:99"},
 		map[string]any{"binding:host_id": "hv2", "admin_state_up": false, "dns_name": "vm-one",
 			"allowed_address_pairs": []map[string]string{{"ip_address": "10.1.0.99", "mac_address": "fa:16:3e:00:00:99"}}})
+	// DHCP options merge: one added, another added, the first removed.
+	optNames := func(p map[string]any) []string {
+		var names []string
+		for _, o := range p["extra_dhcp_opts"].([]any) {
+			names = append(names, o.(map[string]any)["opt_name"].(string))
+		}
+		sort.Strings(names)
+		return names
+	}
+	setChanges(t, api, []string{"port", "show", "vm1"}, []string{"port", "set", "vm1", "--extra-dhcp-option", "name=mtu,value=1400"},
+		map[string]any{"extra_dhcp_opts": []map[string]any{{"opt_name": "mtu", "opt_value": "1400", "ip_version": 4}}})
+	if p := setChanges(t, api, []string{"port", "show", "vm1"}, []string{"port", "set", "vm1", "--extra-dhcp-option", "name=ntp-server,value=192.0.2.123"},
+		map[string]any{"extra_dhcp_opts": anyValue}); !reflect.DeepEqual(optNames(p), []string{"mtu", "ntp-server"}) {
+		t.Errorf("a second DHCP option: %v", p["extra_dhcp_opts"])
+	}
+	if p := setChanges(t, api, []string{"port", "show", "vm1"}, []string{"port", "set", "vm1", "--extra-dhcp-option", "name=mtu"},
+		map[string]any{"extra_dhcp_opts": anyValue}); !reflect.DeepEqual(optNames(p), []string{"ntp-server"}) {
+		t.Errorf("a DHCP option removed: %v", p["extra_dhcp_opts"])
+	}
 	web := showJSON(t, api, "security-group", "show", "web")["id"]
 	setChanges(t, api, []string{"port", "show", "vm1"}, []string{"port", "set", port["id"].(string), "--security-group", "web"},
 		map[string]any{"security_groups": []any{web}})
