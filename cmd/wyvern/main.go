@@ -437,14 +437,9 @@ func portCreate(c *client, p *printer) *cobra.Command {
 				body["fixed_ips"] = f
 			}
 			if len(pairs) > 0 {
-				var ap []map[string]string
-				for _, pr := range pairs {
-					ip, m, _ := strings.Cut(pr, ",")
-					e := map[string]string{"ip_address": ip}
-					if m != "" {
-						e["mac_address"] = m
-					}
-					ap = append(ap, e)
+				ap, err := addressPairs(pairs)
+				if err != nil {
+					return err
 				}
 				body["allowed_address_pairs"] = ap
 			}
@@ -455,7 +450,7 @@ func portCreate(c *client, p *printer) *cobra.Command {
 	cmd.Flags().StringVar(&mac, "mac", "", "MAC address (allocated when absent)")
 	cmd.Flags().StringVar(&host, "host", "", "binding:host_id")
 	cmd.Flags().StringArrayVar(&fixedIPs, "fixed-ip", nil, "subnet=SUBNET[,ip=IP], repeatable")
-	cmd.Flags().StringArrayVar(&pairs, "allowed-address", nil, "IP_OR_CIDR[,MAC], repeatable")
+	cmd.Flags().StringArrayVar(&pairs, "allowed-address", nil, "ip-address=IP_OR_CIDR[,mac-address=MAC] (or IP_OR_CIDR[,MAC]), repeatable")
 	cmd.Flags().BoolVar(&noSecurity, "no-port-security", false, "disable port security (and so security groups: give --no-security-group too)")
 	cmd.Flags().StringArrayVar(&groups, "security-group", nil, "security group id or name, repeatable (default: the project's default group)")
 	cmd.Flags().BoolVar(&noGroups, "no-security-group", false, "no security group at all")

@@ -214,20 +214,8 @@ func portSet(c *client, p *printer) *cobra.Command {
 		f.list("fixed-ip", "no-fixed-ip", "fixed_ips", "subnet=SUBNET[,ip=IP]", func(c *client, specs []string) (any, error) {
 			return c.fixedIPs(specs)
 		})
-		f.list("allowed-address", "no-allowed-address", "allowed_address_pairs", "ip-address=IP_OR_CIDR[,mac-address=MAC]", func(_ *client, specs []string) (any, error) {
-			var pairs []map[string]string
-			for _, s := range specs {
-				kv, err := keyValues("allowed-address", s, "ip-address", "mac-address")
-				if err != nil {
-					return nil, err
-				}
-				e := map[string]string{"ip_address": kv["ip-address"]}
-				if m := kv["mac-address"]; m != "" {
-					e["mac_address"] = m
-				}
-				pairs = append(pairs, e)
-			}
-			return pairs, nil
+		f.list("allowed-address", "no-allowed-address", "allowed_address_pairs", "ip-address=IP_OR_CIDR[,mac-address=MAC] (or IP_OR_CIDR[,MAC])", func(_ *client, specs []string) (any, error) {
+			return addressPairs(specs)
 		})
 		f.list("security-group", "no-security-group", "security_groups", "security group id or name", func(c *client, refs []string) (any, error) {
 			body := map[string]any{}
@@ -360,4 +348,32 @@ func portForwardingFields(f *fields) {
 		return err
 	})
 	f.str("description", "description", "description")
+}
+
+// addressPairs reads --allowed-address flags as Neutron's
+// allowed_address_pairs: ip-address=IP[,mac-address=MAC] as the openstack
+// CLI spells them, or IP[,MAC].
+func addressPairs(specs []string) ([]map[string]string, error) {
+	var pairs []map[string]string
+	for _, s := range specs {
+		var ip, mac string
+		if strings.Contains(s, "=") {
+			kv, err := keyValues("allowed-address", s, "ip-address", "mac-address")
+			if err != nil {
+				return nil, err
+			}
+			ip, mac = kv["ip-address"], kv["mac-address"]
+		} else {
+			ip, mac, _ = strings.Cut(s, ",")
+		}
+		if ip == "" {
+			return nil, fmt.Errorf("--allowed-address %q: no IP address", s)
+		}
+		e := map[string]string{"ip_address": ip}
+		if mac != "" {
+			e["mac_address"] = mac
+		}
+		pairs = append(pairs, e)
+	}
+	return pairs, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,7 +95,12 @@ func TestCLISetChangesExactlyWhatIsGiven(t *testing.T) {
 	mustRun(t, api, "subnet", "create", "--network", "public", "--cidr", "192.0.2.0/24", "--name", "public-v4")
 	mustRun(t, api, "subnet", "create", "--network", "blue", "--cidr", "10.1.0.0/24", "--name", "blue-v4")
 	mustRun(t, api, "port", "create", "--network", "blue", "--name", "vm1", "--fixed-ip", "subnet=blue-v4,ip=10.1.0.10", "--host", "hv1")
-	mustRun(t, api, "port", "create", "--network", "blue", "--name", "vm2", "--fixed-ip", "subnet=blue-v4,ip=10.1.0.11")
+	// --allowed-address as the openstack CLI spells it, and the shorter form.
+	vm2 := showJSON(t, api, "port", "create", "--network", "blue", "--name", "vm2", "--fixed-ip", "subnet=blue-v4,ip=10.1.0.11",
+		"--allowed-address", "ip-address=10.1.0.200", "--allowed-address", "10.1.0.201,fa:16:3e:00:02:01")
+	if got := cell(vm2["allowed_address_pairs"]); got != "10.1.0.200,10.1.0.201" || !strings.Contains(fmt.Sprint(vm2["allowed_address_pairs"]), "fa:16:3e:00:02:01") {
+		t.Fatalf("port create --allowed-address: %v", vm2["allowed_address_pairs"])
+	}
 	mustRun(t, api, "router", "create", "r1")
 	mustRun(t, api, "router", "add-interface", "r1", "blue-v4")
 	mustRun(t, api, "security-group", "create", "web")
@@ -173,15 +179,15 @@ func TestCLISetChangesExactlyWhatIsGiven(t *testing.T) {
 	// Bad input: a clear error, and nothing changes.
 	before := showJSON(t, api, "network", "show", "azure")
 	for _, bad := range [][]string{
-		{"network", "set", "azure"},                                   // nothing to change
-		{"network", "set", "azure", "--enable", "--disable"},          // both at once
-		{"router", "set", "r1", "--disable-snat"},                     // without its gateway
-		{"subnet", "set", "blue-v4", "--host-route", "10.9.0.0/16"},   // not destination=,gateway=
-		{"port", "set", "vm1", "--security-group", "no-such-group"},   // resolved before sending
-		{"network", "set", "azure", "--mtu", "100000"},                // refused by the server
-		{"network", "set", "no-such-network", "--description", "x"},   // no such object
-		{"floatingip", "set", addr, "--port", "vm1", "--no-port"},     // both at once
-		{"port", "set", "vm1", "--allowed-address", "10.1.0.5,aa:bb"}, // old create syntax
+		{"network", "set", "azure"},                                 // nothing to change
+		{"network", "set", "azure", "--enable", "--disable"},        // both at once
+		{"router", "set", "r1", "--disable-snat"},                   // without its gateway
+		{"subnet", "set", "blue-v4", "--host-route", "10.9.0.0/16"}, // not destination=,gateway=
+		{"port", "set", "vm1", "--security-group", "no-such-group"}, // resolved before sending
+		{"network", "set", "azure", "--mtu", "100000"},              // refused by the server
+		{"network", "set", "no-such-network", "--description", "x"}, // no such object
+		{"floatingip", "set", addr, "--port", "vm1", "--no-port"},   // both at once
+		{"port", "set", "vm1", "--allowed-address", "ip=10.1.0.5"},  // not ip-address=
 	} {
 		if _, _, err := run(t, api, bad...); err == nil {
 			t.Errorf("wyvern %s: no error", strings.Join(bad, " "))
