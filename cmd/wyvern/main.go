@@ -13,9 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +46,11 @@ type apiError struct {
 func (e *apiError) Error() string { return fmt.Sprintf("%s (%d): %s", e.Type, e.Status, e.Message) }
 
 func (c *client) do(method, path string, body any) (map[string]any, error) {
+	return c.send(method, path, body, nil)
+}
+
+// send is do with extra request headers (If-Match).
+func (c *client) send(method, path string, body any, header http.Header) (map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -58,6 +62,9 @@ func (c *client) do(method, path string, body any) (map[string]any, error) {
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.token != "" {
@@ -131,89 +138,8 @@ func (c *client) resolve(k kind, ref string) (string, error) {
 	return "", fmt.Errorf("%d %s have %s %q; use the id", len(items), k.plural, strings.ReplaceAll(k.alias, "_", " "), ref)
 }
 
-// cell renders one value for a table.
-func cell(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return fmt.Sprint(x)
-	case bool:
-		return fmt.Sprint(x)
-	case map[string]any:
-		if x["network_id"] != nil { // a router's external_gateway_info
-			return cell(x["network_id"]) + " " + cell(x["external_fixed_ips"])
-		}
-	case []any:
-		var parts []string
-		for _, e := range x {
-			if m, ok := e.(map[string]any); ok {
-				switch {
-				case m["ip_address"] != nil:
-					parts = append(parts, cell(m["ip_address"]))
-				case m["start"] != nil:
-					parts = append(parts, cell(m["start"])+"-"+cell(m["end"]))
-				default:
-					b, _ := json.Marshal(m)
-					parts = append(parts, string(b))
-				}
-				continue
-			}
-			parts = append(parts, cell(e))
-		}
-		return strings.Join(parts, ",")
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-type printer struct {
-	out    io.Writer
-	format string
-}
-
-func (p printer) json(v any) error {
-	enc := json.NewEncoder(p.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func (p printer) table(columns []string, rows []map[string]any) error {
-	if p.format == "json" {
-		return p.json(rows)
-	}
-	w := tabwriter.NewWriter(p.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, strings.ToUpper(strings.Join(columns, "\t")))
-	for _, r := range rows {
-		vals := make([]string, len(columns))
-		for i, c := range columns {
-			vals[i] = cell(r[c])
-		}
-		fmt.Fprintln(w, strings.Join(vals, "\t"))
-	}
-	return w.Flush()
-}
-
-func (p printer) object(v map[string]any) error {
-	if p.format == "json" {
-		return p.json(v)
-	}
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	w := tabwriter.NewWriter(p.out, 0, 4, 2, ' ', 0)
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s\t%s\n", k, cell(v[k]))
-	}
-	return w.Flush()
-}
-
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	var apiURL, format, caFile string
+	var apiURL, format, oldFormat, caFile string
 	c := &client{http: &http.Client{Timeout: 30 * time.Second}}
 	p := &printer{out: stdout}
 	root := &cobra.Command{
@@ -222,9 +148,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Version:       buildinfo.Version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// With no arguments: help. Args is left nil so that cobra's
-		// legacy check refuses an unknown command (with suggestions).
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if apiURL == "" {
 				apiURL = os.Getenv("WYVERN_API")
@@ -253,8 +176,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				}
 				c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
 			}
-			if format != "table" && format != "json" {
-				return fmt.Errorf("-o %q: want table or json", format)
+			if cmd.Flags().Changed("output") && !cmd.Flags().Changed("format") {
+				format = oldFormat
+			}
+			if !slices.Contains(formats, format) {
+				return fmt.Errorf("-f %q: want one of %s", format, strings.Join(formats, ", "))
 			}
 			p.format = format
 			return nil
@@ -263,35 +189,108 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate(buildinfo.String("wyvern") + "\n")
-	root.PersistentFlags().StringVar(&apiURL, "api", "", "API URL (env WYVERN_API, default http://127.0.0.1:9696)")
-	root.PersistentFlags().StringVarP(&format, "output", "o", "table", "table or json")
-	root.PersistentFlags().StringVar(&c.token, "os-token", "", "Keystone token sent as X-Auth-Token (env OS_TOKEN), for a node with --auth keystone")
-	root.PersistentFlags().StringVar(&caFile, "cacert", "", "CA certificate (PEM) that signed the API's certificate, for https:// (env OS_CACERT)")
+	pf := root.PersistentFlags()
+	pf.StringVar(&apiURL, "api", "", "API URL (env WYVERN_API, default http://127.0.0.1:9696)")
+	pf.StringVarP(&format, "format", "f", "table", "output format: "+strings.Join(formats, ", "))
+	pf.StringArrayVarP(&p.columns, "column", "c", nil, "show only this field (repeatable, in the order given); an unknown one is an error")
+	pf.StringVarP(&oldFormat, "output", "o", "table", "the older name of -f")
+	_ = pf.MarkHidden("output")
+	pf.StringVar(&c.token, "os-token", "", "Keystone token sent as X-Auth-Token (env OS_TOKEN), for a node with --auth keystone")
+	pf.StringVar(&caFile, "cacert", "", "CA certificate (PEM) that signed the API's certificate, for https:// (env OS_CACERT)")
 
 	root.AddCommand(
-		resourceCmd(c, p, networkKind, networkCreate(c, p)),
-		resourceCmd(c, p, subnetKind, subnetCreate(c, p)),
+		resourceCmd(c, p, networkKind, networkCreate(c, p), networkSet(c, p)),
+		resourceCmd(c, p, subnetKind, subnetCreate(c, p), subnetSet(c, p)),
 		portCmd(c, p),
 		routerCmd(c, p),
-		resourceCmd(c, p, floatingIPKind, floatingIPCreate(c, p)),
+		floatingIPCmd(c, p),
 		securityGroupCmd(c, p),
 		chassisCmd(c, p),
 		clusterCmd(c, p),
+		puntsCmd(c, p),
 		&cobra.Command{Use: "version", Short: "Print the version of this client", Args: cobra.NoArgs,
-			// No API involved: skip the root's checks of --api and -o.
+			// No API involved: skip the root's checks of --api and -f.
 			PersistentPreRun: func(*cobra.Command, []string) {},
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				_, err := fmt.Fprintln(cmd.OutOrStdout(), buildinfo.String("wyvern"))
 				return err
 			}},
 	)
+	// help of an unknown command is an error too (cobra's would show the
+	// root's help once the root checks its own arguments).
+	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Help about any command",
+		PersistentPreRun: func(*cobra.Command, []string) {},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q", strings.Join(args, " "))
+			}
+			return target.Help()
+		}})
+	root.InitDefaultCompletionCmd() // here, so that strict covers it too
+	strict(root)
 	return root
 }
 
+// strict makes every command refuse what it does not know, with exit 1:
+// a command with subcommands and nothing to run of its own prints its
+// help when called alone, and calls any argument an unknown command
+// (cobra would print the help and exit 0); an argument count wrong for
+// a command is an error with its usage line.
+func strict(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		strict(sub)
+	}
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return fmt.Errorf("%s (wyvern %s --help lists them)", msg, strings.TrimPrefix(cmd.CommandPath(), "wyvern "))
+		}
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		return
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return fmt.Errorf("%w\nusage: %s", err, cmd.UseLine())
+			}
+			return nil
+		}
+	}
+}
+
+// items are the objects of a list answer.
+func items(out map[string]any, plural string) []map[string]any {
+	rows := []map[string]any{}
+	list, _ := out[plural].([]any)
+	for _, it := range list {
+		if m, ok := it.(map[string]any); ok {
+			rows = append(rows, m)
+		}
+	}
+	return rows
+}
+
+// refArg names what a command takes to name an object: its id or alias.
+func refArg(k kind) string {
+	return "ID|" + strings.ToUpper(strings.TrimPrefix(k.alias, "floating_ip_"))
+}
+
 // resourceCmd builds list/show/delete plus the given create.
-func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Command {
-	ref := "ID|" + strings.ToUpper(strings.TrimPrefix(k.alias, "floating_ip_"))
-	cmd := &cobra.Command{Use: k.singular, Short: "Manage " + k.plural}
+func resourceCmd(c *client, p *printer, k kind, create, set *cobra.Command) *cobra.Command {
+	ref := refArg(k)
+	plural := strings.ReplaceAll(k.plural, "_", " ")
+	cmd := &cobra.Command{Use: k.singular, Short: "Manage " + plural,
+		Long: "Manage " + plural + ". List them with: wyvern " + k.singular + " list"}
 	var filters []string
 	list := &cobra.Command{Use: "list", Short: "List " + k.plural + " (--filter field=value)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -311,11 +310,7 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			if err != nil {
 				return err
 			}
-			var rows []map[string]any
-			for _, it := range out[k.plural].([]any) {
-				rows = append(rows, it.(map[string]any))
-			}
-			return p.table(k.columns, rows)
+			return p.table(k.columns, items(out, k.plural))
 		}}
 	list.Flags().StringArrayVar(&filters, "filter", nil, "field=value, repeatable")
 	show := &cobra.Command{Use: "show " + ref, Short: "Show one " + k.singular, Args: cobra.ExactArgs(1),
@@ -336,13 +331,13 @@ func resourceCmd(c *client, p *printer, k kind, create *cobra.Command) *cobra.Co
 			if err != nil {
 				return err
 			}
-			_, err = c.do("DELETE", k.route()+"/"+url.PathEscape(id), nil)
-			if err == nil && p.format == "table" {
-				fmt.Fprintf(p.out, "deleted %s %s\n", k.singular, id)
+			if _, err := c.do("DELETE", k.route()+"/"+url.PathEscape(id), nil); err != nil {
+				return err
 			}
-			return err
+			p.say("deleted %s %s\n", strings.ReplaceAll(k.singular, "_", " "), id)
+			return nil
 		}}
-	cmd.AddCommand(create, list, show, del)
+	cmd.AddCommand(create, list, show, del, set)
 	return cmd
 }
 
@@ -442,14 +437,9 @@ func portCreate(c *client, p *printer) *cobra.Command {
 				body["fixed_ips"] = f
 			}
 			if len(pairs) > 0 {
-				var ap []map[string]string
-				for _, pr := range pairs {
-					ip, m, _ := strings.Cut(pr, ",")
-					e := map[string]string{"ip_address": ip}
-					if m != "" {
-						e["mac_address"] = m
-					}
-					ap = append(ap, e)
+				ap, err := addressPairs(pairs)
+				if err != nil {
+					return err
 				}
 				body["allowed_address_pairs"] = ap
 			}
@@ -460,7 +450,7 @@ func portCreate(c *client, p *printer) *cobra.Command {
 	cmd.Flags().StringVar(&mac, "mac", "", "MAC address (allocated when absent)")
 	cmd.Flags().StringVar(&host, "host", "", "binding:host_id")
 	cmd.Flags().StringArrayVar(&fixedIPs, "fixed-ip", nil, "subnet=SUBNET[,ip=IP], repeatable")
-	cmd.Flags().StringArrayVar(&pairs, "allowed-address", nil, "IP_OR_CIDR[,MAC], repeatable")
+	cmd.Flags().StringArrayVar(&pairs, "allowed-address", nil, "ip-address=IP_OR_CIDR[,mac-address=MAC] (or IP_OR_CIDR[,MAC]), repeatable")
 	cmd.Flags().BoolVar(&noSecurity, "no-port-security", false, "disable port security (and so security groups: give --no-security-group too)")
 	cmd.Flags().StringArrayVar(&groups, "security-group", nil, "security group id or name, repeatable (default: the project's default group)")
 	cmd.Flags().BoolVar(&noGroups, "no-security-group", false, "no security group at all")
@@ -492,43 +482,4 @@ func (c *client) fixedIPs(specs []string) ([]map[string]string, error) {
 		f = append(f, e)
 	}
 	return f, nil
-}
-
-func chassisCmd(c *client, p *printer) *cobra.Command {
-	cmd := &cobra.Command{Use: "chassis", Short: "Registered chassis"}
-	cmd.AddCommand(&cobra.Command{Use: "list", Short: "List chassis", Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			out, err := c.do("GET", "/v2.0/chassis", nil)
-			if err != nil {
-				return err
-			}
-			var rows []map[string]any
-			for _, it := range out["chassis"].([]any) {
-				rows = append(rows, it.(map[string]any))
-			}
-			return p.table(chassisKind.columns, rows)
-		}})
-	return cmd
-}
-
-func clusterCmd(c *client, p *printer) *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "The controller cluster"}
-	cmd.AddCommand(&cobra.Command{Use: "status", Short: "Members, leader and applied index", Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			out, err := c.do("GET", "/v2.0/cluster", nil)
-			if err != nil {
-				return err
-			}
-			cl := out["cluster"].(map[string]any)
-			if p.format == "json" {
-				return p.json(cl)
-			}
-			fmt.Fprintf(p.out, "leader: %s   applied index: %v   commit index: %v\n", cell(cl["leader"]), cl["applied_index"], cl["commit_index"])
-			var rows []map[string]any
-			for _, m := range cl["members"].([]any) {
-				rows = append(rows, m.(map[string]any))
-			}
-			return p.table([]string{"id", "suffrage", "state", "raft_address", "api_address"}, rows)
-		}})
-	return cmd
 }

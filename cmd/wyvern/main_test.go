@@ -22,7 +22,15 @@ import (
 
 var wyvernd string // built once by TestMain
 
-func TestMain(m *testing.M) { daemontest.Main(m, "../wyvernd", &wyvernd) }
+func TestMain(m *testing.M) {
+	// Run as the CLI itself (asExecutable), so that a test sees its exit
+	// status.
+	if os.Getenv("WYVERN_TEST_AS_CLI") == "1" {
+		main()
+		os.Exit(0)
+	}
+	daemontest.Main(m, "../wyvernd", &wyvernd)
+}
 
 // startDaemon runs a one-node wyvernd for the CLI to talk to, with extra
 // flags; health is asked through hc (nil: plain HTTP).
@@ -32,9 +40,15 @@ func startDaemon(t *testing.T, extra ...string) string {
 
 func startDaemonWith(t *testing.T, hc *http.Client, scheme string, extra ...string) string {
 	t.Helper()
+	return startNode(t, "cli", hc, scheme, extra...)
+}
+
+// startNode runs a wyvernd with this node id.
+func startNode(t *testing.T, id string, hc *http.Client, scheme string, extra ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	api := ovstest.FreeAddr(t)
-	cmd := exec.Command(wyvernd, append([]string{"--node-id", "cli", "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
+	cmd := exec.Command(wyvernd, append([]string{"--node-id", id, "--data-dir", filepath.Join(dir, "data"), "--raft-addr", ovstest.FreeAddr(t),
 		"--api-addr", api, "--openflow-addr", "tcp:" + ovstest.FreeAddr(t)}, extra...)...)
 	logf, _ := os.Create(filepath.Join(dir, "wyvernd.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -30,8 +30,9 @@ func securityGroupCmd(c *client, p *printer) *cobra.Command {
 		}}
 	create.Flags().StringVar(&description, "description", "", "description")
 	create.Flags().BoolVar(&stateless, "stateless", false, "stateless: replies are not let through by themselves")
-	cmd := resourceCmd(c, p, securityGroupKind, create)
+	cmd := resourceCmd(c, p, securityGroupKind, create, securityGroupSet(c, p))
 	cmd.Use, cmd.Short = "security-group", "Manage security groups and their rules"
+	cmd.Long = cmd.Short + ". List them with: wyvern security-group list; a group's rules: wyvern security-group rules GROUP"
 	cmd.AddCommand(ruleCreate(c, p), ruleList(c, p), ruleDelete(c, p))
 	return cmd
 }
@@ -108,28 +109,24 @@ func ruleList(c *client, p *printer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rows []map[string]any
-			for _, it := range out[ruleKind.plural].([]any) {
-				rows = append(rows, it.(map[string]any))
-			}
-			return p.table(ruleKind.columns, rows)
+			return p.table(ruleKind.columns, items(out, ruleKind.plural))
 		}}
 }
 
 func ruleDelete(c *client, p *printer) *cobra.Command {
 	return &cobra.Command{Use: "delete-rule RULE", Short: "Delete a rule", Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			_, err := c.do("DELETE", ruleKind.route()+"/"+url.PathEscape(args[0]), nil)
-			if err == nil && p.format == "table" {
-				fmt.Fprintf(p.out, "deleted security group rule %s\n", args[0])
+			if _, err := c.do("DELETE", ruleKind.route()+"/"+url.PathEscape(args[0]), nil); err != nil {
+				return err
 			}
-			return err
+			p.say("deleted security group rule %s\n", args[0])
+			return nil
 		}}
 }
 
 // portCmd is the generic port commands and set-groups.
 func portCmd(c *client, p *printer) *cobra.Command {
-	cmd := resourceCmd(c, p, portKind, portCreate(c, p))
+	cmd := resourceCmd(c, p, portKind, portCreate(c, p), portSet(c, p))
 	cmd.AddCommand(&cobra.Command{Use: "set-groups PORT [GROUP...]", Short: "Give a port exactly these security groups (none: no group)", Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			pid, err := c.resolve(portKind, args[0])
