@@ -120,11 +120,13 @@ var (
 )
 
 // resolve accepts an id or a unique name (or address, for a floating IP).
+// It reads consistently: an object just created through another node is
+// found (the node applies what the leader had committed first).
 func (c *client) resolve(k kind, ref string) (string, error) {
-	if _, err := c.do("GET", k.route()+"/"+url.PathEscape(ref), nil); err == nil {
+	if _, err := c.do("GET", k.route()+"/"+url.PathEscape(ref)+"?consistent=true", nil); err == nil {
 		return ref, nil
 	}
-	out, err := c.do("GET", k.route()+"?"+url.QueryEscape(k.alias)+"="+url.QueryEscape(ref), nil)
+	out, err := c.do("GET", k.route()+"?consistent=true&"+url.QueryEscape(k.alias)+"="+url.QueryEscape(ref), nil)
 	if err != nil {
 		return "", err
 	}
