@@ -249,6 +249,15 @@ func TestClusterFormsAndRestarts(t *testing.T) {
 	if code, err := call("DELETE", via.api, "/v2.0/cluster/members/n4", nil, nil); err != nil || code != http.StatusNoContent {
 		t.Fatalf("remove n4: %d %v", code, err)
 	}
+	// Again: n4 is no member any more, through a follower and the leader.
+	for _, m := range []*member{via, leaderOf(t, c)} {
+		var e struct {
+			NeutronError struct{ Type string } `json:"NeutronError"`
+		}
+		if code, err := call("DELETE", m.api, "/v2.0/cluster/members/n4", nil, &e); err != nil || code != http.StatusNotFound || e.NeutronError.Type != "MemberNotFound" {
+			t.Fatalf("remove n4 again via %s: %d %+v %v, want 404 MemberNotFound", m.id, code, e, err)
+		}
+	}
 	c.members[3].stop()
 	if _, err := call("GET", c.members[0].api, "/v2.0/cluster", nil, &doc); err != nil {
 		t.Fatal(err)

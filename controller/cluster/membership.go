@@ -139,11 +139,25 @@ func (c *Cluster) removeMember(ctx context.Context, id string) error {
 	if c.raft.State() != raft.Leader {
 		return errNotLeader
 	}
+	cf := c.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	inRaft := false
+	for _, s := range cf.Configuration().Servers {
+		inRaft = inRaft || s.ID == raft.ServerID(id)
+	}
 	if _, err := c.apply(ctx, CmdMemberRemove, ByID{ID: id}); err != nil {
 		var te *topology.Error
 		if !errors.As(err, &te) || te.Kind != topology.KindNotFound {
 			return err
 		}
+		if !inRaft { // neither registered nor in raft: no such member
+			return err
+		}
+	}
+	if !inRaft {
+		return nil // registered only (a join cut short): the record is gone
 	}
 	if err := c.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
 		return fmt.Errorf("removing %s from raft: %w", id, err)
