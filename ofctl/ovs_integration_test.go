@@ -324,3 +324,40 @@ func TestPacketIn2OnRealOVS(t *testing.T) {
 		t.Fatal("no punt")
 	}
 }
+
+// TestRoleRequestOnRealOVS: OVS takes our mastership at a generation id,
+// shows it in the Controller table, refuses a request from an older
+// generation as stale (a deposed master's), and takes a newer one.
+func TestRoleRequestOnRealOVS(t *testing.T) {
+	o, br, _, sw := realSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	role, gen, err := sw.RequestRole(ctx, RoleMaster, 7)
+	if err != nil || role != RoleMaster || gen != 7 {
+		t.Fatalf("master at generation 7: %v %d %v", role, gen, err)
+	}
+	ovstest.Eventually(t, 15*time.Second, "ovs-vsctl shows master", func() bool {
+		return strings.TrimSpace(o.Vsctl("--bare", "--columns", "role", "list", "controller")) == "master"
+	})
+	if _, _, err := sw.RequestRole(ctx, RoleMaster, 6); !errors.Is(err, ErrStaleRole) {
+		t.Fatalf("master at generation 6 after 7: %v, want ErrStaleRole", err)
+	}
+	if _, _, err := sw.RequestRole(ctx, RoleSlave, 5); !errors.Is(err, ErrStaleRole) {
+		t.Fatalf("slave at generation 5 after 7: %v, want ErrStaleRole", err)
+	}
+	if role, _, err := sw.RequestRole(ctx, RoleSlave, 8); err != nil || role != RoleSlave {
+		t.Fatalf("slave at generation 8: %v %v", role, err)
+	}
+	ovstest.Eventually(t, 15*time.Second, "ovs-vsctl shows slave", func() bool {
+		return strings.TrimSpace(o.Vsctl("--bare", "--columns", "role", "list", "controller")) == "slave"
+	})
+	if role, gen, err := sw.RequestRole(ctx, RoleMaster, 9); err != nil || role != RoleMaster || gen != 9 {
+		t.Fatalf("master again at 9: %v %d %v", role, gen, err)
+	}
+	if err := sw.Bundle(ctx, []of.FlowMod{{Command: of.FlowAdd, Flow: of.Flow{Table: 0, Priority: 1}}}); err != nil {
+		t.Fatalf("a bundle as master: %v", err)
+	}
+	if n := strings.Count(o.Ofctl("dump-flows", br), "priority=1 "); n != 1 {
+		t.Fatalf("the master's flow: %d on the bridge", n)
+	}
+}

@@ -43,6 +43,9 @@ type Switch struct {
 	echoes  chan []byte  // echo replies, written by the keepalive goroutine
 	bundles atomic.Int32 // bundles in flight
 	stats   Stats
+	// roleStatus is the last role status the switch sent (role in the
+	// top byte, generation id below); zero: none.
+	roleStatus atomic.Uint64
 }
 
 // Stats are a session's punt counters.
@@ -439,6 +442,11 @@ func (s *Switch) readLoop() {
 				s.stats.PuntsDropped.Add(1)
 			}
 		case typePortStatus:
+		case typeRoleStatus: // another controller took the bridge, or our role changed
+			if role, gen, err := parseRole(msg); err == nil {
+				s.roleStatus.Store(uint64(role)<<56 | gen&(1<<56-1))
+				s.log.Info("role changed by the switch", zap.Stringer("role", role), zap.Uint64("generation", gen))
+			}
 		default:
 			if !s.deliver(h.Xid, msg) && h.Type == typeError {
 				e, _ := parseError(msg)
