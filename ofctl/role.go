@@ -78,7 +78,6 @@ func parseRole(msg []byte) (Role, uint64, error) {
 	return Role(binary.BigEndian.Uint32(msg[8:])), binary.BigEndian.Uint64(msg[16:]), nil
 }
 
-
 // RoleStatus is the last role the switch said this session has, in an
 // unsolicited role status (another controller became master, so this one
 // is now a slave), and its generation id; ok is false when none came.
