@@ -361,3 +361,32 @@ func TestRoleRequestOnRealOVS(t *testing.T) {
 		t.Fatalf("the master's flow: %d on the bridge", n)
 	}
 }
+
+// TestPortsOnRealOVS: the switch's own port list names its ports with the
+// OpenFlow numbers OVSDB gives them.
+func TestPortsOnRealOVS(t *testing.T) {
+	o, br, _, sw := realSwitch(t)
+	o.Vsctl("add-port", br, "wyv-vxlan", "--", "set", "interface", "wyv-vxlan", "type=vxlan", "options:remote_ip=flow", "options:key=flow", "ofport_request=7")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ports []PortDesc
+	ovstest.Eventually(t, 10*time.Second, "wyv-vxlan in the port description", func() bool {
+		var err error
+		if ports, err = sw.Ports(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ports {
+			if p.Name == "wyv-vxlan" {
+				return p.No == 7
+			}
+		}
+		return false
+	})
+	local := false
+	for _, p := range ports {
+		local = local || p.Name == br && p.No == 0xfffffffe
+	}
+	if !local {
+		t.Errorf("no LOCAL port named %s among %+v", br, ports)
+	}
+}
