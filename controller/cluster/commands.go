@@ -54,6 +54,7 @@ const (
 	CmdSecurityGroupDelete
 	CmdSecurityGroupRuleCreate
 	CmdSecurityGroupRuleDelete
+	CmdMemberReachable
 )
 
 // Command payloads. Each is what its command's store method takes, with
@@ -104,7 +105,7 @@ var payloads = mergePayloads(map[CommandType]func() any{
 	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
 	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
 	CmdChassisPorts: func() any { return new(ChassisPorts) },
-}, externalPayloads, securityGroupPayloads)
+}, externalPayloads, securityGroupPayloads, mastershipPayloads)
 
 // checkPayload decodes a command's payload strictly, as Apply will.
 func checkPayload(t CommandType, raw []byte) error {
@@ -207,7 +208,7 @@ func one(index uint64, resource, op, id string) []topology.Change {
 
 // handlers is the one table of command handlers: the core's, north-south
 // (fsm_external.go) and security groups' (fsm_secgroup.go).
-var handlers = mergeHandlers(coreHandlers, externalHandlers, securityGroupHandlers)
+var handlers = mergeHandlers(coreHandlers, externalHandlers, securityGroupHandlers, mastershipHandlers)
 
 func mergePayloads(tables ...map[CommandType]func() any) map[CommandType]func() any {
 	out := map[CommandType]func() any{}

@@ -249,6 +249,9 @@ type Member struct {
 	RaftAddr     string `json:"raft_address"`
 	APIAddr      string `json:"api_address"`
 	OpenFlowAddr string `json:"openflow_address"`
+	// Unreachable: the leader's word that the node stopped answering
+	// raft's heartbeats; such a node is master of no bridge.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // Status values of networks, ports and routers.

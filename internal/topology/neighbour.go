@@ -58,7 +58,7 @@ func (s *Store) EachNeighbour(fn func(Neighbour)) {
 
 // SetChassisReachable records whether the cluster's leader reaches a
 // chassis' node; changed is false when nothing changed.
-func (s *Store) SetChassisReachable(_ uint64, name string, reachable bool) (bool, error) {
+func (s *Store) SetChassisReachable(i uint64, name string, reachable bool) (bool, error) {
 	c, ok := s.chassis[name]
 	if !ok {
 		return false, notFound("ChassisNotFound", "Chassis %s could not be found.", name)
@@ -67,6 +67,7 @@ func (s *Store) SetChassisReachable(_ uint64, name string, reachable bool) (bool
 		return false, nil
 	}
 	c.Unreachable = !reachable
+	s.touchMastership(i)
 	return true, nil
 }
 

@@ -295,7 +295,7 @@ func IsServiceMAC(mac net.HardwareAddr) bool {
 
 // RegisterChassis creates or updates a chassis; a new one gets a key and a
 // DVR MAC no other chassis has.
-func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
+func (s *Store) RegisterChassis(i uint64, sp ChassisSpec) (Chassis, error) {
 	if sp.Name == "" {
 		return Chassis{}, invalid("chassis name is required")
 	}
@@ -321,6 +321,9 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 			DVRMAC: fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", byte(mac>>40), byte(mac>>32), byte(mac>>24), byte(mac>>16), byte(mac>>8), byte(mac))}
 		s.chassis[sp.Name] = c
 	}
+	if !ok || c.DatapathID != sp.DatapathID || c.NodeID != sp.NodeID {
+		s.touchMastership(i) // who runs which bridge changed
+	}
 	c.EncapIP, c.Encaps, c.DatapathID, c.NodeID = sp.EncapIP, append([]string{}, sp.Encaps...), sp.DatapathID, sp.NodeID
 	c.Bridge, c.DatapathType = sp.Bridge, sp.DatapathType
 	// Unreachable is the leader's word (SetChassisReachable), not the
@@ -337,20 +340,26 @@ func (s *Store) RegisterChassis(_ uint64, sp ChassisSpec) (Chassis, error) {
 }
 
 // RegisterMember records a controller node's addresses.
-func (s *Store) RegisterMember(_ uint64, m Member) (Member, error) {
+// Unreachable stays the leader's word.
+func (s *Store) RegisterMember(i uint64, m Member) (Member, error) {
 	if m.ID == "" || m.RaftAddr == "" || m.APIAddr == "" {
 		return Member{}, invalid("member needs id, raft_address and api_address")
 	}
 	c := m
+	if old, ok := s.members[m.ID]; ok {
+		c.Unreachable = old.Unreachable
+	}
 	s.members[m.ID] = &c
+	s.touchMastership(i)
 	return c, nil
 }
 
 // RemoveMember forgets a controller node.
-func (s *Store) RemoveMember(_ uint64, id string) error {
+func (s *Store) RemoveMember(i uint64, id string) error {
 	if _, ok := s.members[id]; !ok {
 		return notFound("MemberNotFound", "Member %s could not be found", id)
 	}
 	delete(s.members, id)
+	s.touchMastership(i)
 	return nil
 }

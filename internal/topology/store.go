@@ -20,6 +20,9 @@ type Counters struct {
 	// of their rules.
 	SecurityGroupKey uint32 `json:"securitygroup_key,omitempty"`
 	RuleKey          uint32 `json:"securitygroup_rule_key,omitempty"`
+
+	// Mastership is the mastership epoch (mastership.go).
+	Mastership uint64 `json:"mastership_epoch,omitempty"`
 }
 
 // Store holds the topology. It is not safe for concurrent use: the FSM
