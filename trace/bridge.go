@@ -75,12 +75,17 @@ func ObjectNamer(v *view.View) func(kind uint64, key uint32) string {
 	}
 }
 
-// Errors of Request.Packet.
+// Errors of a trace request; the API maps them to statuses.
 var (
 	ErrNoSuchPort   = errors.New("trace: no such port")
 	ErrNotHere      = errors.New("trace: the port is not plugged into this bridge")
 	ErrNoSuchTarget = errors.New("trace: no destination")
 	ErrBadRequest   = errors.New("trace: bad request")
+	// ErrElsewhere: another node manages the chassis asked about.
+	ErrElsewhere = errors.New("trace: another node manages the chassis")
+	// ErrUnavailable: the node cannot answer now (no bridge connected,
+	// no view yet, OVS unreachable).
+	ErrUnavailable = errors.New("trace: unavailable")
 )
 
 // Request is a trace as an operator asks for it.

@@ -48,6 +48,9 @@ type Options struct {
 	// the cluster (its local chassis: OVSDB, bridge, registration), one
 	// "part: reason" each; none is ready. GET /readyz asks it.
 	Unready func() []string
+	// Explain, if set, answers /debug/flows, /debug/trace, /debug/ovsdb
+	// and /debug/logs (debug_trace.go).
+	Explain Explainer
 }
 
 // Server is the northbound API of one node.
@@ -155,6 +158,10 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},
 		{"GET", "/v2.0/events", adminOnly(s.events)},
 		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
+		{"GET", "/debug/flows", adminOnly(s.debugFlows)},
+		{"GET", "/debug/trace", adminOnly(s.debugTrace)},
+		{"GET", "/debug/ovsdb", adminOnly(s.debugOVSDB)},
+		{"GET", "/debug/logs", adminOnly(s.debugLogs)},
 	}
 }
 
