@@ -53,7 +53,8 @@ func bundleCmd(c *client) *cobra.Command {
 			get(c, "ovsdb.json", "/debug/ovsdb")
 			get(c, "logs.json", "/debug/logs")
 			apis := map[string]string{}
-			if members, ok := clusterState["members"].([]any); ok {
+			st, _ := clusterState["cluster"].(map[string]any)
+			if members, ok := st["members"].([]any); ok {
 				for _, m := range members {
 					mm, _ := m.(map[string]any)
 					id, _ := mm["id"].(string)

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/trace"
+)
+
+// traceAnswer is /debug/trace, as far as the test reads it.
+type traceAnswer struct {
+	Node string      `json:"node"`
+	Hops []trace.Hop `json:"hops"`
+	End  trace.End   `json:"end"`
+	Live *struct {
+		DatapathActions string   `json:"datapath_actions"`
+		Agrees          bool     `json:"agrees"`
+		Differences     []string `json:"differences"`
+		Raw             string   `json:"raw"`
+	} `json:"live"`
+}
+
+func (tb *testbed) trace(h *hypervisor, query string) traceAnswer {
+	tb.t.Helper()
+	var a traceAnswer
+	if code, err := daemontest.Call(tb.client, "GET", h.api, "/debug/trace?"+query, nil, &a); err != nil || code != http.StatusOK {
+		tb.t.Fatalf("/debug/trace?%s on hv%d: %d %v", query, h.n, code, err)
+	}
+	return a
+}
+
+func stages(a traceAnswer) []string {
+	var out []string
+	for _, h := range a.Hops {
+		out = append(out, h.Stage)
+	}
+	return out
+}
+
+// TestTrace: three hypervisors, networks A (vxlan 100) and B (gre 200)
+// joined by router R; VM a1 on hv1 and a2 on hv2 in A, b3 on hv3 in B.
+// On hv1, the trace from a1 to a2's address walks Classifier,
+// PortSecurity, L2Lookup and Egress into the vxlan tunnel with tun_id
+// 100 and tun_dst hv2's encap IP, and ofproto/trace on the real bridge
+// agrees; from a spoofed source it ends in the PortSecurity drop, OVS
+// agreeing; to b3's address it is routed: L3Lookup rewrites eth_src to
+// hv1's DVR MAC and sends it into the gre tunnel with tun_id 200 to hv3.
+// hv1 asked about a2's chassis names hv2. The real `wyvern trace
+// --live` prints the same and exits 0; `wyvern support-bundle` writes a
+// tarball with every named file, none empty.
+func TestTrace(t *testing.T) {
+	tb := newTestbed(t, 3)
+	hv1, hv2, hv3 := tb.hvs[0], tb.hvs[1], tb.hvs[2]
+	netA := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	netB := tb.network("B", "gre", 200, "10.1.0.0/24")
+	a1, p1 := tb.vm(hv1, netA, "10.0.0.11")
+	_, p2 := tb.vm(hv2, netA, "10.0.0.12")
+	b3, p3 := tb.vm(hv3, netB, "10.1.0.13")
+	tb.waitActive(p1, p2, p3)
+	tb.router("R", netA, netB)
+	defaultRoutes(t, map[*ovstest.VM]string{a1: "10.0.0.1", b3: "10.1.0.1"})
+	// The first packets install the reactive flows and resolve the
+	// tunnels' next hops, so that OVS's trace sees what the walk does.
+	for _, ip := range []string{"10.0.0.12", "10.1.0.13"} {
+		if err := ping(a1, ip); err != nil {
+			t.Fatalf("a1 -> %s: %v", ip, err)
+		}
+	}
+	dvr := tb.dvrMACs()
+
+	// (1) To a remote VM of the same network: into the tunnel.
+	a := tb.trace(hv1, "from="+p1+"&to=10.0.0.12&live=true")
+	t.Logf("a1 -> a2:\n%s", trace.Format(trace.Result{Hops: a.Hops, End: a.End}, false))
+	for _, s := range []string{"Classifier", "PortSecurity", "L2Lookup", "Egress"} {
+		if !slices.Contains(stages(a), s) {
+			t.Errorf("a1 -> a2: no %s hop in %v", s, stages(a))
+		}
+	}
+	if a.End.Kind != trace.EndOutput || len(a.End.Outputs) != 1 {
+		t.Fatalf("a1 -> a2: end %+v, want one output", a.End)
+	}
+	o := a.End.Outputs[0]
+	if o.Kind != trace.PortTunnel || o.Name != "vxlan" || o.TunID == nil || *o.TunID != 100 || o.TunDst != "172.31.0.2" {
+		t.Errorf("a1 -> a2: %s, want into vxlan with tun_id 100 and tun_dst 172.31.0.2 (hv2)", trace.FormatOutput(o))
+	}
+	if a.Live == nil || !a.Live.Agrees {
+		t.Errorf("a1 -> a2: OVS disagrees: %+v", a.Live)
+	}
+	if a.Live != nil && (!strings.Contains(a.Live.DatapathActions, "0x64") || !strings.Contains(a.Live.DatapathActions, "172.31.0.2")) {
+		t.Errorf("a1 -> a2: OVS's datapath actions %q hold no tunnel with key 0x64 to 172.31.0.2", a.Live.DatapathActions)
+	}
+
+	// (2) From a spoofed source: the PortSecurity drop.
+	a = tb.trace(hv1, "from="+p1+"&to=10.0.0.12&src_ip=10.0.0.99&live=true")
+	if a.End.Kind != trace.EndDrop || a.End.Stage != "PortSecurity" {
+		t.Errorf("spoofed: end %+v, want the PortSecurity drop\n%s", a.End, trace.Format(trace.Result{Hops: a.Hops, End: a.End}, true))
+	}
+	if a.Live == nil || !a.Live.Agrees || a.Live.DatapathActions != "drop" {
+		t.Errorf("spoofed: OVS: %+v", a.Live)
+	}
+
+	// (3) To another network: DVR on hv1.
+	a = tb.trace(hv1, "from="+p1+"&to=10.1.0.13&live=true")
+	t.Logf("a1 -> b3:\n%s", trace.Format(trace.Result{Hops: a.Hops, End: a.End}, false))
+	rewrite := false
+	for _, h := range a.Hops {
+		if h.Stage == "L3Lookup" && slices.Contains(h.Changes, "eth_src="+dvr["hv1"]) {
+			rewrite = true
+		}
+	}
+	if !rewrite {
+		t.Errorf("a1 -> b3: no L3Lookup hop rewrites eth_src to hv1's DVR MAC %s", dvr["hv1"])
+	}
+	if a.End.Kind != trace.EndOutput || len(a.End.Outputs) != 1 {
+		t.Fatalf("a1 -> b3: end %+v, want one output", a.End)
+	}
+	o = a.End.Outputs[0]
+	if o.Name != "gre" || o.TunID == nil || *o.TunID != 200 || o.TunDst != "172.31.0.3" || o.EthSrc != dvr["hv1"] || o.TTL != 63 {
+		t.Errorf("a1 -> b3: %s, want into gre, tun_id 200, to 172.31.0.3, from %s, ttl 63", trace.FormatOutput(o), dvr["hv1"])
+	}
+	if a.Live == nil || !a.Live.Agrees {
+		t.Errorf("a1 -> b3: OVS disagrees: %+v", a.Live)
+	}
+
+	// (4) a2's chassis is hv2's to explain.
+	var e map[string]map[string]string
+	code, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/trace?from="+p2+"&to=10.0.0.11", nil, &e)
+	if err != nil || code != http.StatusMisdirectedRequest || !strings.Contains(e["NeutronError"]["message"], "node hv2") {
+		t.Errorf("hv1 asked about a2: %d %v %v, want 421 naming node hv2", code, err, e)
+	}
+	if a := tb.trace(hv2, "from="+p2+"&to=10.0.0.11"); a.Node != "hv2" || a.End.Kind != trace.EndOutput || a.End.Outputs[0].TunDst != "172.31.0.1" {
+		t.Errorf("hv2: a2 -> a1: %+v", a.End)
+	}
+
+	// (5) The real CLI.
+	bin := buildWyvern(t)
+	cli := func(args ...string) (string, error) {
+		out, err := hv1.ovs.NS.Command(append([]string{bin, "--api", "http://" + hv1.api}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := cli("trace", "--from", p1, "--to", "10.0.0.12", "--live")
+	t.Logf("wyvern trace --live:\n%s", out)
+	if err != nil || !strings.Contains(out, "tun_id=0x64 tun_dst=172.31.0.2") || !strings.Contains(out, "OVS agrees") {
+		t.Errorf("wyvern trace --live: %v\n%s", err, out)
+	}
+	out, err = cli("trace", "--from", p1, "--to", "10.0.0.12", "--src-ip", "10.0.0.99")
+	if err != nil || !strings.Contains(out, "=> drop in PortSecurity") {
+		t.Errorf("wyvern trace --src-ip: %v\n%s", err, out)
+	}
+	out, err = cli("flows", "--port", p1)
+	if err != nil || !strings.Contains(out, "PortSecurity") || !strings.Contains(out, "installed") || strings.Contains(out, "missing") {
+		t.Errorf("wyvern flows --port: %v\n%s", err, out)
+	}
+
+	// (6) The support bundle.
+	tarball := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	if out, err := cli("support-bundle", "-f", tarball); err != nil {
+		t.Fatalf("wyvern support-bundle: %v\n%s", err, out)
+	}
+	got := readTarball(t, tarball)
+	for _, name := range []string{"cluster.json", "chassis.json", "punts.json", "ovsdb.json", "logs.json",
+		"flows-hv1.json", "flows-hv2.json", "flows-hv3.json"} {
+		if len(got[name]) < 20 {
+			t.Errorf("the bundle's %s: %q", name, got[name])
+		}
+	}
+	if e, ok := got["errors.txt"]; ok {
+		t.Errorf("the bundle's errors.txt: %s", e)
+	}
+	for name, want := range map[string]string{"ovsdb.json": "br-int", "logs.json": "bridge replayed", "flows-hv3.json": `"chassis": "hv3"`} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("the bundle's %s holds no %q:\n%.2000s", name, want, got[name])
+		}
+	}
+}
+
+func buildWyvern(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "wyvern")
+	if out, err := exec.Command("go", "build", "-o", bin, "../wyvern").CombinedOutput(); err != nil {
+		t.Fatalf("building wyvern: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func readTarball(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(h.Name, "wyvern-support/")] = string(b)
+	}
+}
