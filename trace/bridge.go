@@ -166,13 +166,22 @@ func (b Bridge) Packet(r Request) (Packet, error) {
 			return p, nil
 		}
 	}
+	var onLink netip.Prefix
+	if len(src.FixedIPs) > 0 {
+		if sn, ok := v.Subnet(src.FixedIPs[0].SubnetID); ok {
+			onLink = sn.Prefix
+		}
+	}
 	for _, ri := range v.NetworkInterfaces(net_.ID) {
-		if ri.IP == ip || len(src.FixedIPs) > 0 && ri.Prefix.Contains(src.FixedIPs[0].Addr) {
+		if ri.IP == ip || !onLink.Contains(ip) && ri.Prefix == onLink {
 			p.EthDst = ri.MAC // routed: to the router's MAC on the source's subnet
 			return p, nil
 		}
 	}
-	return Packet{}, fmt.Errorf("%w: no port of network %s holds %s, and no router serves its subnet", ErrNoSuchTarget, net_.ID, ip)
+	if onLink.Contains(ip) {
+		return Packet{}, fmt.Errorf("%w: no port of network %s holds %s", ErrNoSuchTarget, net_.ID, ip)
+	}
+	return Packet{}, fmt.Errorf("%w: %s is beyond subnet %s of port %s, and no router serves it", ErrNoSuchTarget, ip, onLink, src.ID)
 }
 
 // Walk traces a packet through the bridge's flows.

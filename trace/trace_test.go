@@ -1,6 +1,7 @@
 package trace_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -224,5 +225,37 @@ func TestWalkMechanics(t *testing.T) {
 	r = trace.Walk(flows[:1], trace.Packet{InPort: 1}, trace.Options{})
 	if r.End.Kind != trace.EndDrop || !r.Hops[1].Miss {
 		t.Fatalf("a table with no flow: %+v\n%s", r.End, trace.Format(r, true))
+	}
+}
+
+// TestRequests: what a request cannot mean is an error naming why.
+func TestRequests(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := f.View()
+	b := bridgeOf(v, "hv1", pipeline.Reactive)
+	for _, c := range []struct {
+		req  trace.Request
+		want error
+	}{
+		{trace.Request{From: "nope", To: "10.0.0.3"}, trace.ErrNoSuchPort},
+		{trace.Request{From: "a3", To: "10.0.0.3"}, trace.ErrNotHere},
+		{trace.Request{From: "a1x", To: "10.0.0.3"}, trace.ErrNotHere},
+		{trace.Request{From: "a1", To: "10.0.0.200"}, trace.ErrNoSuchTarget},
+		{trace.Request{From: "a1", To: "192.0.2.1"}, nil}, // beyond the subnet: to the router
+		{trace.Request{From: "a1", To: "fa:16:3e:99:99:99"}, trace.ErrNoSuchTarget},
+		{trace.Request{From: "a1", To: "nonsense"}, trace.ErrBadRequest},
+		{trace.Request{From: "a1", To: "10.0.0.3", Proto: "tcp"}, trace.ErrBadRequest},
+		{trace.Request{From: "a1", To: "10.0.0.3", Proto: "sctp", DstPort: 1}, trace.ErrBadRequest},
+		{trace.Request{From: "a1", To: "10.0.0.3", SrcIP: "::1"}, trace.ErrBadRequest},
+	} {
+		_, err := b.Packet(c.req)
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%+v: %v, want %v", c.req, err, c.want)
+		}
+	}
+	b2 := topologytest.MustPort(t, v, "b2")
+	p, err := b.Packet(trace.Request{From: "b1", To: b2.MAC.String()})
+	if err != nil || p.IPDst != b2.FixedIPs[0].Addr {
+		t.Errorf("to b2's MAC: %+v %v, want its address", p, err)
 	}
 }

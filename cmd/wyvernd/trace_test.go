@@ -69,6 +69,34 @@ func TestTrace(t *testing.T) {
 	tb.waitActive(p1, p2, p3)
 	tb.router("R", netA, netB)
 	defaultRoutes(t, map[*ovstest.VM]string{a1: "10.0.0.1", b3: "10.1.0.1"})
+	// Before any packet, OVS punts where the walk answers the punt and
+	// goes on: the live trace flags it, and the CLI exits 1.
+	bin := buildWyvern(t)
+	cli := func(args ...string) (string, error) {
+		out, err := hv1.ovs.NS.Command(append([]string{bin, "--api", "http://" + hv1.api}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	cold := tb.trace(hv1, "from="+p1+"&to=10.0.0.12&live=true")
+	if cold.Live == nil || cold.Live.Agrees || len(cold.Live.Differences) == 0 || !strings.Contains(cold.Live.Differences[0], "controller") {
+		t.Errorf("cold: the live trace does not flag OVS's punt: %+v", cold.Live)
+	}
+	if out, err := cli("trace", "--from", p1, "--to", "10.0.0.12", "--live"); err == nil || !strings.Contains(out, "DIFFERS") {
+		t.Errorf("cold: wyvern trace --live: %v, want exit 1 and DIFFERS:\n%s", err, out)
+	}
+	// Bad requests change nothing and say why.
+	for q, want := range map[string]int{
+		"from=" + p1 + "&to=10.0.0.12&tcp=0":         http.StatusBadRequest,
+		"from=" + p1 + "&to=10.0.0.12&tcp=80&udp=53": http.StatusBadRequest,
+		"from=" + p1 + "&to=10.0.0.12&bogus=1":       http.StatusBadRequest,
+		"from=" + p1 + "&to=not-an-address":          http.StatusBadRequest,
+		"from=" + p1 + "&to=10.0.0.12&src_ip=x":      http.StatusBadRequest,
+		"from=no-such-port&to=10.0.0.12":             http.StatusNotFound,
+		"from=" + p1 + "&to=10.0.0.77":               http.StatusNotFound,
+	} {
+		if code, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/trace?"+q, nil, nil); err != nil || code != want {
+			t.Errorf("/debug/trace?%s: %d %v, want %d", q, code, err, want)
+		}
+	}
 	// The first packets install the reactive flows and resolve the
 	// tunnels' next hops, so that OVS's trace sees what the walk does.
 	for _, ip := range []string{"10.0.0.12", "10.1.0.13"} {
@@ -143,11 +171,6 @@ func TestTrace(t *testing.T) {
 	}
 
 	// (5) The real CLI.
-	bin := buildWyvern(t)
-	cli := func(args ...string) (string, error) {
-		out, err := hv1.ovs.NS.Command(append([]string{bin, "--api", "http://" + hv1.api}, args...)...).CombinedOutput()
-		return string(out), err
-	}
 	out, err := cli("trace", "--from", p1, "--to", "10.0.0.12", "--live")
 	t.Logf("wyvern trace --live:\n%s", out)
 	if err != nil || !strings.Contains(out, "tun_id=0x64 tun_dst=172.31.0.2") || !strings.Contains(out, "OVS agrees") {
