@@ -77,7 +77,7 @@ func TestTrace(t *testing.T) {
 		return string(out), err
 	}
 	cold := tb.trace(hv1, "from="+p1+"&to=10.0.0.12&live=true")
-	if cold.Live == nil || cold.Live.Agrees || len(cold.Live.Differences) == 0 || !strings.Contains(cold.Live.Differences[0], "controller") {
+	if cold.Live == nil || cold.Live.Agrees || !strings.Contains(strings.Join(cold.Live.Differences, "\n"), "OVS sends the packet to the controller") {
 		t.Errorf("cold: the live trace does not flag OVS's punt: %+v", cold.Live)
 	}
 	if out, err := cli("trace", "--from", p1, "--to", "10.0.0.12", "--live"); err == nil || !strings.Contains(out, "DIFFERS") {
@@ -170,7 +170,36 @@ func TestTrace(t *testing.T) {
 		t.Errorf("hv2: a2 -> a1: %+v", a.End)
 	}
 
-	// (5) The real CLI.
+	// (5) hv1's flows: every desired flow installed, nothing else but
+	// the punts' answers.
+	var fl struct {
+		Compared bool           `json:"compared"`
+		Counts   map[string]int `json:"counts"`
+		Flows    []struct {
+			App    string `json:"app"`
+			Object string `json:"object"`
+			State  string `json:"state"`
+		} `json:"flows"`
+	}
+	if code, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/flows", nil, &fl); err != nil || code != http.StatusOK {
+		t.Fatalf("/debug/flows: %d %v", code, err)
+	}
+	if !fl.Compared || fl.Counts["installed"] < 20 || fl.Counts["reactive"] == 0 || fl.Counts["missing"] != 0 || fl.Counts["undesired"] != 0 || fl.Counts["differs"] != 0 {
+		t.Errorf("/debug/flows of hv1: compared %v, counts %v", fl.Compared, fl.Counts)
+	}
+	if code, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/flows?port="+p1, nil, &fl); err != nil || code != http.StatusOK {
+		t.Fatalf("/debug/flows?port: %d %v", code, err)
+	}
+	for _, f := range fl.Flows {
+		if f.Object != "port "+p1 {
+			t.Errorf("/debug/flows?port=%s holds a flow of %s (%s)", p1, f.Object, f.App)
+		}
+	}
+	if code, _ := daemontest.Call(tb.client, "GET", hv1.api, "/debug/flows?chassis=hv2", nil, nil); code != http.StatusMisdirectedRequest {
+		t.Errorf("/debug/flows?chassis=hv2 on hv1: %d, want 421", code)
+	}
+
+	// (6) The real CLI.
 	out, err := cli("trace", "--from", p1, "--to", "10.0.0.12", "--live")
 	t.Logf("wyvern trace --live:\n%s", out)
 	if err != nil || !strings.Contains(out, "tun_id=0x64 tun_dst=172.31.0.2") || !strings.Contains(out, "OVS agrees") {
@@ -185,7 +214,7 @@ func TestTrace(t *testing.T) {
 		t.Errorf("wyvern flows --port: %v\n%s", err, out)
 	}
 
-	// (6) The support bundle.
+	// (7) The support bundle.
 	tarball := filepath.Join(t.TempDir(), "bundle.tar.gz")
 	if out, err := cli("support-bundle", "-f", tarball); err != nil {
 		t.Fatalf("wyvern support-bundle: %v\n%s", err, out)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +42,8 @@ type LiveHop struct {
 }
 
 var (
-	liveHopRe  = regexp.MustCompile(`(?m)^\s*(\d+)\. (.*?)(?:, priority (\d+))?(?:, cookie (0x[0-9a-f]+))?\s*$`)
+	liveHopRe  = regexp.MustCompile(`^\s*(\d+)\. (.*?)(?:, priority (\d+))?(?:, cookie (0x[0-9a-f]+))?\s*$`)
+	bridgeRe   = regexp.MustCompile(`^bridge\("(.*)"\)$`)
 	dpActRe    = regexp.MustCompile(`(?m)^Datapath actions: (.*)$`)
 	finalRe    = regexp.MustCompile(`(?m)^Final flow: (.*)$`)
 	tunKeyRe   = regexp.MustCompile(`(?:tun_id|vni|key)=0x([0-9a-f]+)`)
@@ -130,15 +132,46 @@ func (s *Service) live(ctx context.Context, pkt trace.Packet, req TraceRequest, 
 	if m := finalRe.FindAllStringSubmatch(text, -1); len(m) > 0 {
 		lt.FinalFlow = strings.TrimSpace(m[len(m)-1][1])
 	}
-	for _, m := range liveHopRe.FindAllStringSubmatch(text, -1) {
-		h := LiveHop{Match: m[2], Cookie: m[4]}
-		h.Table, _ = strconv.Atoi(m[1])
-		h.Priority, _ = strconv.Atoi(m[3])
-		lt.Tables = append(lt.Tables, h)
-	}
+	lt.Tables = liveHops(text, s.cfg.Bridge)
 	lt.Differences = compare(r, lt)
 	lt.Agrees = len(lt.Differences) == 0
 	return lt, nil
+}
+
+// liveHops are the table lookups ofproto/trace reports on the bridge,
+// in order, across recirculations (a patch port's peer bridge aside).
+func liveHops(text, bridge string) []LiveHop {
+	var out []LiveHop
+	on := false
+	for _, line := range strings.Split(text, "\n") {
+		if m := bridgeRe.FindStringSubmatch(line); m != nil {
+			on = m[1] == bridge
+			continue
+		}
+		m := liveHopRe.FindStringSubmatch(line)
+		if !on || m == nil {
+			continue
+		}
+		h := LiveHop{Match: m[2], Cookie: m[4]}
+		h.Table, _ = strconv.Atoi(m[1])
+		h.Priority, _ = strconv.Atoi(m[3])
+		out = append(out, h)
+	}
+	return out
+}
+
+// goTables are the tables the walk looked the packet up in, less the
+// lookups whose punt the controller answered by re-injecting the packet
+// (a switch that has the answer's flows goes straight on).
+func goTables(r trace.Result) []int {
+	var out []int
+	for _, h := range r.Hops {
+		if h.Punt != nil && h.Punt.Resumed != nil {
+			continue
+		}
+		out = append(out, int(h.Table))
+	}
+	return out
 }
 
 // compare says where ofproto/trace's verdict differs from the walk's:
@@ -151,6 +184,7 @@ func compare(r trace.Result, lt *LiveTrace) []string {
 	ovsPunt := strings.Contains(dp, "userspace(") && strings.Contains(dp, "controller")
 	ovsTunnel := strings.Contains(dp, "tnl_push(") || strings.Contains(dp, "tunnel(")
 	final := finalFields(lt.FinalFlow)
+
 	switch r.End.Kind {
 	case trace.EndDrop:
 		if !ovsDrop {
@@ -196,6 +230,13 @@ func compare(r trace.Result, lt *LiveTrace) []string {
 		if v, ok := final["dl_dst"]; ok && len(r.End.Outputs) == 1 && v != o.EthDst {
 			diffs = append(diffs, fmt.Sprintf("eth_dst: Go %s, OVS %s", o.EthDst, v))
 		}
+	}
+	var ovsTables []int
+	for _, h := range lt.Tables {
+		ovsTables = append(ovsTables, h.Table)
+	}
+	if g := goTables(r); !slices.Equal(g, ovsTables) {
+		diffs = append(diffs, fmt.Sprintf("tables: Go looks the packet up in %v, OVS in %v", g, ovsTables))
 	}
 	return diffs
 }
