@@ -76,7 +76,7 @@ func TestCompareFlags(t *testing.T) {
 			r.End = trace.End{Kind: trace.EndDrop, Stage: "PortSecurity"}
 			r.Hops = r.Hops[:3]
 		}, "Go drops the packet in PortSecurity"},
-		"local": {func(r *trace.Result) { r.End.Outputs[0].TunID, r.End.Outputs[0].Kind = nil, trace.PortVM }, "OVS into a tunnel"},
+		"local":  {func(r *trace.Result) { r.End.Outputs[0].TunID, r.End.Outputs[0].Kind = nil, trace.PortVM }, "OVS into a tunnel"},
 		"tables": {func(r *trace.Result) { r.Hops = append(r.Hops[:2], r.Hops[3:]...) }, "tables: Go looks the packet up in [0 15 30"},
 	} {
 		r := routedWalk()
