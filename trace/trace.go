@@ -399,9 +399,6 @@ func (w *walker) apply(f of.Flow, idx, depth int) (next int, cont bool) {
 				p.Installed = append(p.Installed, r.Format(w.opts.Names))
 				w.add(r, true)
 			}
-			if len(ans.Flows) > 0 {
-				note("reactive: the answer's flows are installed on the first packet")
-			}
 			if !ans.Reinject {
 				switch ans.Outcome {
 				case app.Unroutable, app.Malformed, app.Resolving:

@@ -184,6 +184,7 @@ func TestTrace(t *testing.T) {
 	if code, err := daemontest.Call(tb.client, "GET", hv1.api, "/debug/flows", nil, &fl); err != nil || code != http.StatusOK {
 		t.Fatalf("/debug/flows: %d %v", code, err)
 	}
+	t.Logf("/debug/flows of hv1: %v", fl.Counts)
 	if !fl.Compared || fl.Counts["installed"] < 20 || fl.Counts["reactive"] == 0 || fl.Counts["missing"] != 0 || fl.Counts["undesired"] != 0 || fl.Counts["differs"] != 0 {
 		t.Errorf("/debug/flows of hv1: compared %v, counts %v", fl.Compared, fl.Counts)
 	}
