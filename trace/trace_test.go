@@ -3,6 +3,7 @@ package trace_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -179,6 +180,27 @@ func TestOracle(t *testing.T) {
 						if o.EthSrc != wantSrc {
 							t.Errorf("%s: eth_src %s, want %s", name, o.EthSrc, wantSrc)
 						}
+						// The far end: the same packet, from the tunnel,
+						// on the destination's chassis reaches its port,
+						// a routed one from the router's MAC again.
+						in := trace.Packet{InPort: tunnelPort(dstNet.Type), EthSrc: mustMAC(t, o.EthSrc), EthDst: mustMAC(t, o.EthDst),
+							IPSrc: netip.MustParseAddr(o.IPSrc), IPDst: netip.MustParseAddr(o.IPDst), TTL: o.TTL,
+							Proto: of.IPProtoUDP, SrcPort: 40000, DstPort: 53, TunID: *o.TunID, TunSrc: here.EncapIP, TunDst: remote.EncapIP}
+						far := bridgeOf(v, dst.Chassis, mode).Walk(in)
+						if far.End.Kind != trace.EndOutput || len(far.End.Outputs) != 1 {
+							t.Errorf("%s, on %s: end %+v, want one output\n%s", name, dst.Chassis, far.End, trace.Format(far, false))
+							continue
+						}
+						fo := far.End.Outputs[0]
+						wantSrc = src.MAC.String()
+						if routed {
+							for _, ri := range v.NetworkInterfaces(dst.NetworkID) {
+								wantSrc = ri.MAC.String()
+							}
+						}
+						if fo.Kind != trace.PortVM || fo.Port != dst.OFPort || fo.EthSrc != wantSrc || fo.EthDst != dst.MAC.String() {
+							t.Errorf("%s, on %s: %s, want out port %d from %s", name, dst.Chassis, trace.FormatOutput(fo), dst.OFPort, wantSrc)
+						}
 						if dst.NetworkID == srcNet.ID {
 							spoof := netip.MustParseAddr("10.9.9.9")
 							r := walk(t, b, trace.Request{From: src.ID, To: dst.FixedIPs[0].Addr.String(), SrcIP: spoof.String()})
@@ -195,6 +217,22 @@ func TestOracle(t *testing.T) {
 		t.Fatalf("only %d pairs checked", checked)
 	}
 	t.Logf("%d pairs checked", checked)
+}
+
+func tunnelPort(typ string) uint32 {
+	if typ == "gre" {
+		return topologytest.GREPort
+	}
+	return topologytest.VXLANPort
+}
+
+func mustMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestWalkMechanics: resubmit comes back, a conjunction completes only
