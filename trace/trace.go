@@ -456,24 +456,31 @@ func (w *walker) apply(f of.Flow, idx, depth int) (next int, cont bool) {
 		case of.PopVLAN:
 			w.st.set(of.FieldVLANVID, 0, 0x1fff)
 		case of.CT:
+			if a.Table == of.NoRecirc {
+				// OVS sends a clone through the tracker (a commit lands
+				// there); the packet goes on untracked.
+				w.st.set(of.FieldCTState, 0, 0xff)
+				w.st.set(of.FieldCTZone, 0, 0xffff)
+				w.st.set(of.FieldCTMark, 0, 0xffffffff)
+				n := fmt.Sprintf("ct in zone %d", a.Zone)
+				if a.Commit {
+					n = fmt.Sprintf("ct(commit): the connection is committed in zone %d", a.Zone)
+				}
+				if a.NAT.Kind != of.NATNone {
+					n += "; its nat() is not applied"
+				}
+				note(n + "; the packet goes on untracked")
+				continue
+			}
 			state := uint64(w.opts.CTState)
 			w.st.set(of.FieldCTState, state, 0xff)
 			w.st.set(of.FieldCTZone, uint64(a.Zone), 0xffff)
-			if a.SetMark {
-				m := uint64(a.MarkMask)
-				if m == 0 {
-					m = 0xffffffff
-				}
-				w.st.set(of.FieldCTMark, uint64(a.Mark), m)
-			}
-			n := fmt.Sprintf("conntrack not modelled: assumed ct_state=%s in zone %d", ctState(state), a.Zone)
+			n := fmt.Sprintf("conntrack not modelled: assumed ct_state=%s in zone %d, recirculated to %s", ctState(state), a.Zone, tableName(a.Table))
 			if a.NAT.Kind != of.NATNone {
 				n += "; its nat() is not applied"
 			}
 			note(n)
-			if a.Table != of.NoRecirc {
-				next = int(a.Table)
-			}
+			next = int(a.Table)
 		case of.Group:
 			note(fmt.Sprintf("group %d: not modelled", a.ID))
 		default:

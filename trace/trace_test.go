@@ -10,6 +10,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/golden"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
@@ -295,5 +296,68 @@ func TestRequests(t *testing.T) {
 	p, err := b.Packet(trace.Request{From: "b1", To: b2.MAC.String()})
 	if err != nil || p.IPDst != b2.FixedIPs[0].Addr {
 		t.Errorf("to b2's MAC: %+v %v, want its address", p, err)
+	}
+}
+
+// TestOracleSecurityGroups: on the security-group fixture of package
+// secgroup (web: TCP 8080-8081 from 10.0.0.0/8 and anything from members
+// of app, on a1; app on a2), a1's chassis delivers to a1 what a rule
+// admits — from b1 (routed, no group) TCP 8080, from a2 (a member of app,
+// a conjunction of port and remote group) UDP 53 — and drops the rest in
+// SGIngress, each ct() assumed +trk+new.
+func TestOracleSecurityGroups(t *testing.T) {
+	f := topologytest.Routed(t)
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+	for _, g := range []string{"web", "app"} {
+		f.Do(t, func(i uint64) error {
+			_, err := f.Store.CreateSecurityGroup(i, topology.SecurityGroupSpec{ID: g, Name: str(g), EgressRuleID: g + "-out"})
+			return err
+		})
+	}
+	for _, r := range []topology.SecurityGroupRuleSpec{
+		{ID: "web-8080", SecurityGroupID: "web", Direction: "ingress", Protocol: "tcp", PortRangeMin: num(8080), PortRangeMax: num(8081), RemoteIPPrefix: "10.0.0.0/8"},
+		{ID: "web-app", SecurityGroupID: "web", Direction: "ingress", RemoteGroupID: "app"},
+	} {
+		f.Do(t, func(i uint64) error { _, err := f.Store.CreateSecurityGroupRule(i, r); return err })
+	}
+	for port, groups := range map[string][]string{"a1": {"web"}, "a2": {"app"}} {
+		f.Do(t, func(i uint64) error {
+			_, err := f.Store.UpdatePort(i, topology.PortSpec{ID: port, SecurityGroups: groups})
+			return err
+		})
+	}
+	v := f.View()
+	a1 := topologytest.MustPort(t, v, "a1")
+	to := a1.FixedIPs[0].Addr.String()
+	for _, mode := range []pipeline.Mode{pipeline.Reactive, pipeline.Proactive} {
+		b := bridgeOf(v, "hv1", mode)
+		for _, c := range []struct {
+			from, proto string
+			port        uint16
+			admitted    bool
+		}{
+			{"b1", "tcp", 8080, true},
+			{"b1", "tcp", 8081, true},
+			{"b1", "tcp", 80, false},
+			{"b1", "udp", 8080, false},
+			{"a2", "udp", 53, true},
+			{"a2", "tcp", 22, true},
+		} {
+			r := walk(t, b, trace.Request{From: c.from, To: to, Proto: c.proto, DstPort: c.port})
+			if testing.Verbose() && c.from == "a2" && mode == pipeline.Proactive {
+				t.Logf("%s", trace.Format(r, true))
+			}
+			name := fmt.Sprintf("%s %s -> a1 %s %d", mode, c.from, c.proto, c.port)
+			if c.admitted {
+				if o := only(t, r); o.Port != a1.OFPort || o.Kind != trace.PortVM || o.Stage != pipeline.SGIngress {
+					t.Errorf("%s: %s, want out a1's port from SGIngress", name, trace.FormatOutput(o))
+				}
+				continue
+			}
+			if r.End.Kind != trace.EndDrop || r.End.Stage != pipeline.SGIngress {
+				t.Errorf("%s: %+v, want a drop in SGIngress\n%s", name, r.End, trace.Format(r, true))
+			}
+		}
 	}
 }

@@ -44,8 +44,8 @@ type Service struct {
 	dpid    func() (uint64, bool)
 	view    func() *view.View
 
-	targetOnce sync.Once
-	target     string // ovs-appctl's -t: the ovs-vswitchd control socket
+	targetMu sync.Mutex
+	target   string // ovs-appctl's -t: the ovs-vswitchd control socket
 }
 
 // New builds the service: dpid says the local bridge's datapath id once

@@ -55,22 +55,25 @@ var (
 // it that answers as ovs-vswitchd (a packaged OVS keeps both in its run
 // directory, tests in one directory each); else ovs-appctl's default.
 func (s *Service) appctlTarget(ctx context.Context) string {
-	s.targetOnce.Do(func() {
-		path, ok := strings.CutPrefix(s.cfg.OVSDB, "unix:")
-		if !ok {
-			return
+	s.targetMu.Lock()
+	defer s.targetMu.Unlock()
+	if s.target != "" {
+		return s.target // found once; looked for again until then
+	}
+	path, ok := strings.CutPrefix(s.cfg.OVSDB, "unix:")
+	if !ok {
+		return ""
+	}
+	ctls, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.ctl"))
+	for _, c := range ctls {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		out, err := exec.CommandContext(cctx, "ovs-appctl", "-t", c, "version").CombinedOutput()
+		cancel()
+		if err == nil && strings.HasPrefix(string(out), "ovs-vswitchd") {
+			s.target = c
+			break
 		}
-		ctls, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.ctl"))
-		for _, c := range ctls {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			out, err := exec.CommandContext(cctx, "ovs-appctl", "-t", c, "version").CombinedOutput()
-			cancel()
-			if err == nil && strings.HasPrefix(string(out), "ovs-vswitchd") {
-				s.target = c
-				return
-			}
-		}
-	})
+	}
 	return s.target
 }
 
