@@ -34,25 +34,28 @@ type flowsAnswer struct {
 
 func flowsCmd(c *client, p *printer) *cobra.Command {
 	var port, chassis string
-	cmd := &cobra.Command{Use: "flows [--port P | --chassis C]", Short: "The flows serving a port or a chassis, app and object decoded, desired against installed",
+	cmd := &cobra.Command{Use: "flows [--port P | --chassis C]", Short: "The flows serving a port or a chassis (asked of the node managing it), app and object decoded, desired against installed",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if port != "" && chassis != "" {
 				return fmt.Errorf("--port or --chassis, not both")
 			}
 			q := url.Values{}
+			node := c
 			if port != "" {
 				pid, err := c.resolve(portKind, port)
 				if err != nil {
 					return err
 				}
 				q.Set("port", pid)
+				node = c.managing(c.portChassis(pid))
 			}
 			if chassis != "" {
 				q.Set("chassis", chassis)
+				node = c.managing(chassis)
 			}
 			var a flowsAnswer
-			raw, err := c.getInto("/debug/flows?"+q.Encode(), &a)
+			raw, err := node.getInto("/debug/flows?"+q.Encode(), &a)
 			if err != nil {
 				return err
 			}
@@ -94,4 +97,49 @@ func puntsCmd(c *client, p *printer) *cobra.Command {
 			}
 			return p.json(out)
 		}}
+}
+
+// managing is a client of the node that manages a chassis — the node of
+// its node_id, at its api_address in the cluster status, over the same
+// scheme and token — or c itself when that cannot be found out.
+func (c *client) managing(chassis string) *client {
+	if chassis == "" {
+		return c
+	}
+	ch, err := c.do("GET", "/v2.0/chassis/"+url.PathEscape(chassis), nil)
+	if err != nil {
+		return c
+	}
+	m, _ := ch["chassis"].(map[string]any)
+	node, _ := m["node_id"].(string)
+	st, err := c.do("GET", "/v2.0/cluster", nil)
+	if err != nil || node == "" {
+		return c
+	}
+	cl, _ := st["cluster"].(map[string]any)
+	if self, _ := cl["node"].(string); self == node {
+		return c
+	}
+	members, _ := cl["members"].([]any)
+	for _, x := range members {
+		mm, _ := x.(map[string]any)
+		if id, _ := mm["id"].(string); id == node {
+			if api, _ := mm["api_address"].(string); api != "" {
+				scheme, _, _ := strings.Cut(c.base, "://")
+				return &client{base: scheme + "://" + api, token: c.token, http: c.http}
+			}
+		}
+	}
+	return c
+}
+
+// portChassis is the chassis a port is bound to ("" when none).
+func (c *client) portChassis(id string) string {
+	p, err := c.do("GET", "/v2.0/ports/"+url.PathEscape(id), nil)
+	if err != nil {
+		return ""
+	}
+	m, _ := p["port"].(map[string]any)
+	host, _ := m["binding:host_id"].(string)
+	return host
 }

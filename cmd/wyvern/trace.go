@@ -92,7 +92,8 @@ func traceCmd(c *client, p *printer) *cobra.Command {
 				q.Set("ct", ct)
 			}
 			var a traceAnswer
-			raw, err := c.getInto("/debug/trace?"+q.Encode(), &a)
+			// The port's chassis is explained by the node that manages it.
+			raw, err := c.managing(c.portChassis(pid)).getInto("/debug/trace?"+q.Encode(), &a)
 			if err != nil {
 				return err
 			}

@@ -229,6 +229,16 @@ func testTrace(t *testing.T, mode string) {
 		t.Errorf("wyvern flows --port: %v\n%s", err, out)
 	}
 
+	// Asked of hv1, the CLI asks the node that manages the chassis.
+	out, err = cli("trace", "--from", p2, "--to", "10.0.0.11")
+	if err != nil || !strings.Contains(out, "chassis hv2 (node hv2") || !strings.Contains(out, "tun_dst=172.31.0.1") {
+		t.Errorf("wyvern trace from a2, through hv1's API: %v\n%s", err, out)
+	}
+	out, err = cli("flows", "--chassis", "hv3")
+	if err != nil || !strings.Contains(out, "chassis hv3 (node hv3") {
+		t.Errorf("wyvern flows --chassis hv3, through hv1's API: %v\n%s", err, out)
+	}
+
 	// (7) The support bundle.
 	tarball := filepath.Join(t.TempDir(), "bundle.tar.gz")
 	if out, err := cli("support-bundle", "-f", tarball); err != nil {
