@@ -168,7 +168,7 @@ const maxHops = 256
 // Walk traces a packet through flows (a bridge's whole flow table: the
 // base pipeline's miss flows and every app's).
 func Walk(flows []of.Flow, pkt Packet, opts Options) Result {
-	w := &walker{opts: opts, tables: map[uint8][]of.Flow{}, reactive: map[of.FlowKey]bool{}}
+	w := &walker{opts: opts, tables: map[uint8][]of.Flow{}, reactive: map[of.FlowKey]bool{}, punted: -1}
 	if w.opts.Names == nil {
 		w.opts.Names = &of.Names{Tables: pipeline.TableNames()}
 	}
@@ -196,7 +196,7 @@ type walker struct {
 	st       *state
 	hops     []Hop
 	outputs  []Output
-	punted   *Hop // the last punt no answer took further
+	punted   int // the hop of the last punt no answer took further; -1: none
 	dropped  string
 	steps    int
 	looped   bool
@@ -390,7 +390,7 @@ func (w *walker) apply(f of.Flow, idx, depth int) (next int, cont bool) {
 			}
 			w.hops[idx].Punt = p
 			if !ok || w.opts.OnPunt == nil {
-				w.punted = &w.hops[idx]
+				w.punted = idx
 				continue
 			}
 			ans := w.opts.OnPunt(w.punt(f, reason, data))
@@ -404,7 +404,7 @@ func (w *walker) apply(f of.Flow, idx, depth int) (next int, cont bool) {
 				case app.Unroutable, app.Malformed, app.Resolving:
 					w.dropped = st.Name
 				default:
-					w.punted = &w.hops[idx]
+					w.punted = idx
 				}
 				return -1, false
 			}
@@ -541,15 +541,16 @@ func (w *walker) result() Result {
 		r.End = End{Kind: EndDrop, Reason: fmt.Sprintf("more than %d lookups: the flows loop", maxHops)}
 	case len(w.outputs) > 0:
 		r.End = End{Kind: EndOutput, Outputs: w.outputs}
-	case w.punted != nil:
+	case w.punted >= 0:
+		h := w.hops[w.punted]
 		reason := "to the controller"
-		if w.punted.Punt != nil {
-			reason = w.punted.Punt.Reason
-			if w.punted.Punt.Outcome != "" {
-				reason += " (" + w.punted.Punt.Outcome + ")"
+		if h.Punt != nil {
+			reason = h.Punt.Reason
+			if h.Punt.Outcome != "" {
+				reason += " (" + h.Punt.Outcome + ")"
 			}
 		}
-		r.End = End{Kind: EndPunt, Stage: w.punted.Stage, Reason: reason}
+		r.End = End{Kind: EndPunt, Stage: h.Stage, Reason: reason}
 	default:
 		stage := w.dropped
 		if stage == "" && len(w.hops) > 0 {

@@ -361,3 +361,20 @@ func TestOracleSecurityGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestUnansweredPunt: without the pipeline's answer (no OnPunt), a
+// reactive bridge's first packet to a remote VM ends in L2Lookup's punt.
+func TestUnansweredPunt(t *testing.T) {
+	f := topologytest.Routed(t)
+	v := f.View()
+	b := bridgeOf(v, "hv1", pipeline.Reactive)
+	b.Options.OnPunt = nil
+	a3 := topologytest.MustPort(t, v, "a3")
+	r := walk(t, b, trace.Request{From: "a1", To: a3.FixedIPs[0].Addr.String()})
+	if r.End.Kind != trace.EndPunt || r.End.Stage != pipeline.L2Lookup || r.End.Reason != "l2-miss" {
+		t.Errorf("end %+v, want the l2-miss punt in L2Lookup\n%s", r.End, trace.Format(r, true))
+	}
+	if got := trace.FormatEnd(r.End); got != "=> punt to the controller in L2Lookup: l2-miss\n" {
+		t.Errorf("FormatEnd: %q", got)
+	}
+}

@@ -3,8 +3,9 @@ package explain
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
 	"github.com/wyvern-sdn/wyvern/trace"
 )
 
@@ -64,7 +65,7 @@ func (s *Service) TraceOf(ctx context.Context, req TraceRequest) (Trace, error) 
 	}
 	ct := "ct_state=+trk+new: every ct() is assumed to see a connection's first packet"
 	if req.CTEst {
-		tb.Options.CTState = 0x22 // +trk+est
+		tb.Options.CTState = of.CTTrk | of.CTEst
 		ct = "ct_state=+trk+est: every ct() is assumed to see an established connection"
 	}
 	proto := req.Proto
@@ -76,14 +77,12 @@ func (s *Service) TraceOf(ctx context.Context, req TraceRequest) (Trace, error) 
 			IPSrc: pkt.IPSrc.String(), IPDst: pkt.IPDst.String(), Proto: proto, DstPort: pkt.DstPort, TTL: 64},
 		Assumptions: []string{"conntrack is not modelled: " + ct,
 			fmt.Sprintf("flows: the desired flows of bridge %s computed from the view at raft index %d, cookie round %d", s.cfg.Bridge, ex.View.Index(), ex.Round)}}
-	if ex.Pipeline.Mode().String() == "reactive" {
+	if ex.Pipeline.Mode() == pipeline.Reactive {
 		out.Assumptions = append(out.Assumptions, "reactive: a punt is answered by its app as the controller would, and the walk goes on with the flows it installs (marked reactive)")
 	}
 	tb.Options.Names = s.names(tb)
 	r := tb.Walk(pkt)
-	out.Hops, out.End = r.Hops, r.End
-	var text strings.Builder
-	text.WriteString(trace.Format(r, false))
+	out.Hops, out.End, out.Text = r.Hops, r.End, trace.Format(r, false)
 	if req.Live {
 		live, err := s.live(ctx, pkt, req, r)
 		if err != nil {
@@ -91,6 +90,5 @@ func (s *Service) TraceOf(ctx context.Context, req TraceRequest) (Trace, error) 
 		}
 		out.Live = live
 	}
-	out.Text = text.String()
 	return out, nil
 }
