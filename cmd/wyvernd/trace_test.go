@@ -55,8 +55,11 @@ func stages(a traceAnswer) []string {
 // agrees; from a spoofed source it ends in the PortSecurity drop, OVS
 // agreeing; to b3's address it is routed: L3Lookup rewrites eth_src to
 // hv1's DVR MAC and sends it into the gre tunnel with tun_id 200 to hv3.
-// hv1 asked about a2's chassis names hv2. The real `wyvern trace
-// --live` prints the same and exits 0; `wyvern support-bundle` writes a
+// Before any packet, in reactive mode, the live trace flags OVS's punt
+// and `wyvern trace --live` exits 1; bad requests are refused. hv1 asked
+// about a2's chassis names hv2 (421); its flows are all installed. The
+// real `wyvern trace --live` prints the walk and exits 0, and follows a
+// port of another chassis to its node; `wyvern support-bundle` writes a
 // tarball with every named file, none empty. In both forwarding modes
 // (the CLI and the bundle in reactive mode only).
 func TestTrace(t *testing.T) {
