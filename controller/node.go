@@ -26,6 +26,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/controller/bridge"
 	"github.com/wyvern-sdn/wyvern/controller/chassis"
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/controller/explain"
 	"github.com/wyvern-sdn/wyvern/controller/northbound"
 	"github.com/wyvern-sdn/wyvern/internal/keystone"
 	"github.com/wyvern-sdn/wyvern/internal/tlsconfig"
@@ -74,6 +75,8 @@ type NodeConfig struct {
 	// metrics; no authentication). LogLevel is the level it changes.
 	DebugAddr string
 	LogLevel  zap.AtomicLevel
+	// Logs, if set, are the node's recent log lines (/debug/logs).
+	Logs func() []string
 }
 
 // ChassisConfig is the local chassis a node manages through its agent.
@@ -156,6 +159,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	opts := northbound.Options{Debug: func(ctx context.Context) any {
 		return n.bridges.Debug(ctx, cfg.NodeID, n.cluster.View(), n.openflow.Switches())
 	}, Unready: n.unready, Registry: cfg.Metrics, Metrics: promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})}
+	opts.Explain = n.explainer()
 	if cfg.Keystone != nil {
 		opts.Auth, opts.KeystoneURI = keystoneAuth{keystone.New(*cfg.Keystone)}, cfg.Keystone.URL
 	}
@@ -391,4 +395,20 @@ func (n *Node) local(dpid uint64, br view.Bridge, bindings []topology.Binding) {
 func (n *Node) connected(dpid uint64) bool {
 	_, ok := n.openflow.Switch(dpid)
 	return ok
+}
+
+// explainer answers the debugging endpoints about the local chassis
+// (n.chassis is set just after the API is built: read it per request).
+func (n *Node) explainer() *explain.Service {
+	cfg := explain.Config{Node: n.cfg.NodeID, Logs: n.cfg.Logs}
+	if c := n.cfg.Chassis; c != nil {
+		cfg.Chassis, cfg.Bridge, cfg.OVSDB = c.Name, c.Bridge, c.OVSDB
+	}
+	return explain.New(cfg, n.bridges, func() (uint64, bool) {
+		if n.chassis == nil {
+			return 0, false
+		}
+		_, dpid, ok := n.chassis.Bridge()
+		return dpid, ok
+	}, n.cluster.View)
 }

@@ -209,7 +209,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		securityGroupCmd(c, p),
 		chassisCmd(c, p),
 		clusterCmd(c, p),
-		puntsCmd(c, p),
+		puntsCmd(c, p), traceCmd(c, p), flowsCmd(c, p), bundleCmd(c), // trace.go, flows.go, bundle.go
 		&cobra.Command{Use: "version", Short: "Print the version of this client", Args: cobra.NoArgs,
 			// No API involved: skip the root's checks of --api and -f.
 			PersistentPreRun: func(*cobra.Command, []string) {},

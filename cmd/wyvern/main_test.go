@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/internal/tlsconfig/tlstest"
@@ -266,4 +268,37 @@ func TestCLISecurityGroups(t *testing.T) {
 	if out := mustRun(t, api, "security-group", "list"); strings.Contains(out, "web") || !strings.Contains(out, "default") {
 		t.Errorf("security-group list after the delete:\n%s", out)
 	}
+}
+
+// TestEveryCommandsHelp: every command's --help works — no flag of a
+// command clashes with a global one (cobra panics on a shorthand used
+// twice, only when that command runs).
+func TestEveryCommandsHelp(t *testing.T) {
+	var walk func(path []string, cmd *cobra.Command)
+	n := 0
+	walk = func(path []string, cmd *cobra.Command) {
+		for _, sub := range cmd.Commands() {
+			p := append(append([]string(nil), path...), sub.Name())
+			var out, errOut bytes.Buffer
+			root := newRoot(&out, &errOut)
+			root.SetArgs(append(p, "--help"))
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("wyvern %s --help panics: %v", strings.Join(p, " "), r)
+					}
+				}()
+				if err := root.Execute(); err != nil {
+					t.Errorf("wyvern %s --help: %v", strings.Join(p, " "), err)
+				}
+			}()
+			n++
+			walk(p, sub)
+		}
+	}
+	walk(nil, newRoot(io.Discard, io.Discard))
+	if n < 40 {
+		t.Errorf("only %d commands", n)
+	}
+	t.Logf("%d commands", n)
 }

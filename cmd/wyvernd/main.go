@@ -23,6 +23,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/controller"
 	"github.com/wyvern-sdn/wyvern/internal/buildinfo"
 	"github.com/wyvern-sdn/wyvern/internal/keystone"
+	"github.com/wyvern-sdn/wyvern/internal/logring"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
@@ -67,7 +68,10 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("node", cfg.NodeID))
+	ring := logring.New(2000) // the recent lines /debug/logs shows
+	log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(c, ring.Core(zc.EncoderConfig, zc.Level))
+	})).With(zap.String("node", cfg.NodeID))
 
 	mode, _ := pipeline.ParseMode(cfg.Forwarding)
 	var chassis *controller.ChassisConfig
@@ -107,6 +111,7 @@ func run(args []string, stdout io.Writer) error {
 		Metrics:       newRegistry(),
 		DebugAddr:     cfg.DebugAddr,
 		LogLevel:      zc.Level,
+		Logs:          ring.Lines,
 	}, log)
 	if err != nil {
 		return err

@@ -54,6 +54,9 @@ type Options struct {
 	// --auth none, anyone who reaches the API).
 	Registry prometheus.Registerer
 	Metrics  http.Handler
+	// Explain, if set, answers /debug/flows, /debug/trace, /debug/ovsdb
+	// and /debug/logs (debug_trace.go).
+	Explain Explainer
 }
 
 // Server is the northbound API of one node.
@@ -164,6 +167,10 @@ func (s *Server) routes() []route {
 		{"GET", "/v2.0/events", adminOnly(s.events)},
 		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
 		{"GET", "/metrics", adminOnly(s.metrics)},
+		{"GET", "/debug/flows", adminOnly(s.debugFlows)},
+		{"GET", "/debug/trace", adminOnly(s.debugTrace)},
+		{"GET", "/debug/ovsdb", adminOnly(s.debugOVSDB)},
+		{"GET", "/debug/logs", adminOnly(s.debugLogs)},
 	}
 }
 
