@@ -28,7 +28,11 @@ type AgentConfig struct {
 	Endpoint     string // the OVSDB of the local OVS: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT
 	Bridge       string // integration bridge, e.g. br-int
 	DatapathType string // system or netdev, for a bridge the agent creates
-	Controller   string // the OpenFlow target the bridge connects to
+	Controller   string // the OpenFlow target the bridge connects to: the node's own
+	// Others, if set, are the other members' OpenFlow targets: the
+	// bridge lists them too, so that another node can take it over (one
+	// master at a time, by role requests) when its own node is lost.
+	Others func() []string
 	// BridgeMappings: physical network → the operator's bridge holding
 	// its uplink; the agent patches the integration bridge to each.
 	BridgeMappings map[string]string
@@ -77,12 +81,13 @@ type Agent struct {
 	onChange  func(BridgeFacts)
 	connected atomic.Bool // a session is up: connected and monitoring
 	metrics   *sessionMetrics
+	kick      chan struct{} // look at OVSDB again (Poke)
 }
 
 // NewAgent builds an agent; onChange is called from the agent's goroutine.
 func NewAgent(cfg AgentConfig, log *zap.Logger, onChange func(BridgeFacts)) *Agent {
 	cfg.TLS = absFiles(cfg.TLS)
-	a := &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange, metrics: newSessionMetrics()}
+	a := &Agent{cfg: cfg, log: log.Named("agent"), onChange: onChange, metrics: newSessionMetrics(), kick: make(chan struct{}, 1)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(a.metrics)
 	}
@@ -149,13 +154,7 @@ func (a *Agent) session(ctx context.Context) error {
 		return fmt.Errorf("connecting to %s: %w", a.cfg.Endpoint, err)
 	}
 	defer ovs.Close()
-	kick := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
+	kick, poke := a.kick, a.Poke
 	ovs.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    func(string, model.Model) { poke() },
 		UpdateFunc: func(string, model.Model, model.Model) { poke() },
@@ -254,21 +253,53 @@ func (a *Agent) ensure(ctx context.Context, ovs client.Client) error {
 	return err
 }
 
-func (a *Agent) controllerRow(uuid string) *vswitch.Controller {
+// Poke makes the agent look at OVSDB again now (the members changed:
+// the bridge's controllers may have to).
+func (a *Agent) Poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// targets are the OpenFlow targets the bridge connects to: the node's
+// own, then the other members' (sorted, without duplicates of it).
+func (a *Agent) targets() []string {
+	out := []string{a.cfg.Controller}
+	if a.cfg.Others != nil {
+		for _, t := range a.cfg.Others() {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out[1:])
+	return out
+}
+
+// controllerRows are the bridge's Controller rows, one per target.
+func (a *Agent) controllerRows(prefix string) []*vswitch.Controller {
 	mode := vswitch.ControllerConnectionModeOutOfBand
 	backoff := 1000
-	return &vswitch.Controller{UUID: uuid, Target: a.cfg.Controller, ConnectionMode: &mode, MaxBackoff: &backoff}
+	var out []*vswitch.Controller
+	for i, t := range a.targets() {
+		out = append(out, &vswitch.Controller{UUID: fmt.Sprintf("%s%d", prefix, i), Target: t, ConnectionMode: &mode, MaxBackoff: &backoff})
+	}
+	return out
 }
 
 func (a *Agent) createBridge(ovs client.Client, root vswitch.OpenvSwitch) ([]ovsdb.Operation, error) {
 	secure := vswitch.BridgeFailModeSecure
 	iface := &vswitch.Interface{UUID: "briface", Name: a.cfg.Bridge, Type: "internal"}
 	port := &vswitch.Port{UUID: "brport", Name: a.cfg.Bridge, Interfaces: []string{iface.UUID}}
-	ctl := a.controllerRow("ctl")
 	br := &vswitch.Bridge{UUID: "br", Name: a.cfg.Bridge, DatapathType: a.cfg.DatapathType, FailMode: &secure,
-		Protocols:  []vswitch.BridgeProtocols{vswitch.BridgeProtocolsOpenflow13, vswitch.BridgeProtocolsOpenflow15},
-		Controller: []string{ctl.UUID}, Ports: []string{port.UUID}}
-	models := []model.Model{iface, port, ctl}
+		Protocols: []vswitch.BridgeProtocols{vswitch.BridgeProtocolsOpenflow13, vswitch.BridgeProtocolsOpenflow15},
+		Ports:     []string{port.UUID}}
+	models := []model.Model{iface, port}
+	for _, ctl := range a.controllerRows("ctl") {
+		br.Controller = append(br.Controller, ctl.UUID)
+		models = append(models, ctl)
+	}
 	for _, typ := range []string{topology.TypeVXLAN, topology.TypeGRE} {
 		ti, tp := tunnelRows(typ)
 		models = append(models, ti, tp)
@@ -323,23 +354,30 @@ func (a *Agent) fixBridge(ctx context.Context, ovs client.Client, br *vswitch.Br
 		want.Protocols = []vswitch.BridgeProtocols{vswitch.BridgeProtocolsOpenflow13, vswitch.BridgeProtocolsOpenflow15}
 		changed = append(changed, &want.Protocols)
 	}
-	haveCtl := false
+	var have []string // targets of rows as Wyvern makes them
 	for _, uuid := range br.Controller {
 		c := &vswitch.Controller{UUID: uuid}
-		if err := ovs.Get(ctx, c); err == nil && c.Target == a.cfg.Controller && c.MaxBackoff != nil && *c.MaxBackoff == 1000 &&
+		if err := ovs.Get(ctx, c); err == nil && c.MaxBackoff != nil && *c.MaxBackoff == 1000 &&
 			c.ConnectionMode != nil && *c.ConnectionMode == vswitch.ControllerConnectionModeOutOfBand {
-			haveCtl = len(br.Controller) == 1
+			have = append(have, c.Target)
 		}
 	}
-	if !haveCtl {
-		ctl := a.controllerRow("ctl")
-		cops, err := ovs.Create(ctl)
-		if err != nil {
-			return nil, err
+	wantTargets := a.targets()
+	slices.Sort(have)
+	sorted := slices.Clone(wantTargets)
+	slices.Sort(sorted)
+	if len(have) != len(br.Controller) || !slices.Equal(have, sorted) {
+		want.Controller = nil
+		for _, ctl := range a.controllerRows("ctl") {
+			cops, err := ovs.Create(ctl)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, cops...)
+			want.Controller = append(want.Controller, ctl.UUID)
 		}
-		ops = append(ops, cops...)
-		want.Controller = []string{ctl.UUID}
 		changed = append(changed, &want.Controller)
+		a.log.Info("bridge controllers", zap.Strings("targets", wantTargets))
 	}
 	if len(changed) == 0 {
 		return nil, nil
