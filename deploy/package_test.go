@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,6 +126,24 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 	if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); got != "/etc/wyvern/wyvernd.yaml\n" {
 		t.Errorf("conffiles: %q, want only /etc/wyvern/wyvernd.yaml", got)
+	}
+
+	// The maintainer scripts are deploy/deb's (TestPackageScriptsDriveSystemd
+	// runs those), executable.
+	ctrl := filepath.Join(t.TempDir(), "DEBIAN")
+	run(t, "dpkg-deb", "--control", deb, ctrl)
+	for _, script := range []string{"postinst", "prerm", "postrm"} {
+		got, err := os.ReadFile(filepath.Join(ctrl, script))
+		if err != nil {
+			t.Errorf("package: %v", err)
+			continue
+		}
+		if want, _ := os.ReadFile(filepath.Join("deb", script)); !bytes.Equal(got, want) {
+			t.Errorf("package's %s differs from deploy/deb/%s", script, script)
+		}
+		if fi, _ := os.Stat(filepath.Join(ctrl, script)); fi.Mode().Perm()&0o111 == 0 {
+			t.Errorf("package's %s is not executable: %v", script, fi.Mode())
+		}
 	}
 
 	// The contents: every expected path with its mode, all root's.
@@ -308,5 +327,93 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(data); err != nil {
 		t.Errorf("after dpkg -P the raft data: %v", err)
+	}
+}
+
+// TestPackageScriptsDriveSystemd runs the maintainer scripts as dpkg would
+// on a machine booted with systemd: each in a mount namespace of its own
+// whose /run holds systemd/system (systemd's "I am running" mark) and
+// whose /etc/systemd/system is a scratch copy, with a systemctl first on
+// PATH that records what it is asked. A first install only reloads; it
+// never enables or starts the node. An upgrade restarts a running one;
+// removal stops it; purge forgets its enablement. In a chroot or an
+// image (DPKG_ROOT) or without systemd, they ask systemd nothing.
+func TestPackageScriptsDriveSystemd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a mount namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare")
+	}
+	bin := t.TempDir()
+	shim := "#!/bin/sh\necho \"$*\" >>\"$SYSTEMCTL_LOG\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(shim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const wants = "/etc/systemd/system/multi-user.target.wants/wyvernd.service"
+	for _, tc := range []struct {
+		script  string
+		args    []string
+		systemd bool   // /run/systemd/system exists
+		root    string // DPKG_ROOT
+		calls   []string
+		says    string // in the script's output
+		unwants bool   // the enablement link is gone afterwards
+	}{
+		{script: "postinst", args: []string{"configure", ""}, systemd: true,
+			calls: []string{"--system daemon-reload"}, says: "neither enabled nor started"},
+		{script: "postinst", args: []string{"configure"}, systemd: true,
+			calls: []string{"--system daemon-reload"}, says: "systemctl enable --now wyvernd"},
+		{script: "postinst", args: []string{"configure", "0.0.0~git20261130000000.0123456789ab"}, systemd: true,
+			calls: []string{"--system daemon-reload", "try-restart wyvernd.service"}},
+		{script: "prerm", args: []string{"remove"}, systemd: true, calls: []string{"stop wyvernd.service"}},
+		{script: "prerm", args: []string{"upgrade", "1.0.0"}, systemd: true},
+		{script: "postrm", args: []string{"remove"}, systemd: true, calls: []string{"--system daemon-reload"}},
+		{script: "postrm", args: []string{"purge"}, systemd: true, calls: []string{"--system daemon-reload"}, unwants: true},
+		{script: "postinst", args: []string{"configure", ""}, says: "neither enabled nor started"},
+		{script: "prerm", args: []string{"remove"}},
+		{script: "postinst", args: []string{"configure", ""}, systemd: true, root: "/nonexistent", says: "neither enabled nor started"},
+		{script: "prerm", args: []string{"remove"}, systemd: true, root: "/nonexistent"},
+	} {
+		name := tc.script + " " + strings.Join(tc.args, " ")
+		if tc.root != "" {
+			name += " DPKG_ROOT=" + tc.root
+		}
+		if !tc.systemd {
+			name += " without systemd"
+		}
+		log := filepath.Join(t.TempDir(), "systemctl.log")
+		setup := "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /etc/systemd/system; mkdir -p $(dirname " + wants + "); ln -s /lib/systemd/system/wyvernd.service " + wants + "; "
+		if tc.systemd {
+			setup += "mkdir -p /run/systemd/system; "
+		}
+		check := `; rc=$?; test -L ` + wants + ` && echo LINKED; exit $rc`
+		args := append([]string{"--mount", "--propagation", "private", "sh", "-c", setup + `"$0" "$@"` + check, "./" + tc.script}, tc.args...)
+		cmd := exec.Command(unshare, args...)
+		cmd.Dir = "deb"
+		cmd.Env = []string{"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMCTL_LOG=" + log}
+		if tc.root != "" {
+			cmd.Env = append(cmd.Env, "DPKG_ROOT="+tc.root)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", name, err, out)
+			continue
+		}
+		b, _ := os.ReadFile(log)
+		var calls []string
+		if s := strings.TrimSpace(string(b)); s != "" {
+			calls = strings.Split(s, "\n")
+		}
+		if !slices.Equal(calls, tc.calls) {
+			t.Errorf("%s: systemctl %q, want %q", name, calls, tc.calls)
+		}
+		if !strings.Contains(string(out), tc.says) {
+			t.Errorf("%s: output %q, want %q", name, out, tc.says)
+		}
+		if linked := strings.Contains(string(out), "LINKED"); linked == tc.unwants {
+			t.Errorf("%s: enablement link kept %v, want %v", name, linked, !tc.unwants)
+		}
 	}
 }
