@@ -7,15 +7,19 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	wybuild "github.com/wyvern-sdn/wyvern/internal/buildinfo"
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 )
 
 // debVersion is deploy/deb-version.sh's grammar: a release tag, a tag plus
@@ -281,6 +285,11 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 		}
 	}
 
+	// The service starts: the unit's command line, run as systemd would
+	// (its working directory), in the fresh root and a network namespace
+	// of its own, with nothing but what the package installed.
+	data := startAsTheUnit(t, root)
+
 	// dpkg -r: the program goes, the operator's settings and the node's
 	// raft data stay.
 	conf := at("etc/wyvern/wyvernd.yaml")
@@ -290,13 +299,6 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 	edited = append(edited, "node-id: hv1\n"...)
 	if err := os.WriteFile(conf, edited, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := at("var/lib/wyvern/wyvern-data/hv1/raft-wal/00000000000000000001-0000000000000000.wal")
-	if err := os.MkdirAll(filepath.Dir(data), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(data, []byte("raft"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dpkg("-r", "wyvern")
@@ -328,6 +330,85 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	if _, err := os.Stat(data); err != nil {
 		t.Errorf("after dpkg -P the raft data: %v", err)
 	}
+}
+
+// startAsTheUnit runs the installed unit's ExecStart in its
+// WorkingDirectory, chrooted into root (the binaries are static), inside
+// a fresh network namespace; waits for GET /readyz to answer 200 on the
+// shipped configuration's api-addr, stops it with SIGTERM (the unit's
+// KillSignal) and returns the raft log it wrote.
+func startAsTheUnit(t *testing.T, root string) string {
+	t.Helper()
+	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/wyvernd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			keys[k] = v
+		}
+	}
+	execStart, wd := strings.Fields(keys["ExecStart"]), keys["WorkingDirectory"]
+	if len(execStart) == 0 || wd == "" {
+		t.Fatalf("unit: ExecStart %q, WorkingDirectory %q", keys["ExecStart"], wd)
+	}
+	ns := ovstest.NewNetNS(t, "pkg")
+	// A file, not a buffer: read while the process still writes.
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "wyvernd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	log := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+	cmd := ns.Command(append([]string{"unshare", "--root=" + root, "--wd=" + wd}, execStart...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited, waited := make(chan error, 1), false
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}}
+	ready := false
+	for deadline := time.Now().Add(30 * time.Second); !ready && time.Now().Before(deadline); {
+		select {
+		case err := <-exited:
+			waited = true
+			t.Fatalf("%v exited: %v\n%s", execStart, err, log())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := client.Get("http://127.0.0.1:9696/readyz"); err == nil {
+			ready = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+	}
+	if !ready {
+		t.Fatalf("%v: /readyz not 200 within 30s\n%s", execStart, log())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		waited = true
+		if err != nil {
+			t.Fatalf("%v after SIGTERM: %v\n%s", execStart, err, log())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v: still running 30s after SIGTERM", execStart)
+	}
+	wal, _ := filepath.Glob(filepath.Join(root, wd, "wyvern-data/*/raft-wal/*.wal"))
+	if len(wal) == 0 {
+		t.Fatalf("no raft log under %s/wyvern-data\n%s", wd, log())
+	}
+	t.Logf("%v served /readyz 200, stopped on SIGTERM, wrote %s", execStart, strings.TrimPrefix(wal[0], root))
+	return wal[0]
 }
 
 // TestPackageScriptsDriveSystemd runs the maintainer scripts as dpkg would
