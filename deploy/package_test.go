@@ -6,7 +6,9 @@ package deploy
 import (
 	"bytes"
 	"debug/buildinfo"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +35,7 @@ var installed = []struct{ path, mode, src string }{
 	{"/usr/bin/wyvernd", "-rwxr-xr-x", ""},
 	{"/usr/bin/wyvern", "-rwxr-xr-x", ""},
 	{"/lib/systemd/system/wyvernd.service", "-rw-r--r--", "systemd/wyvernd.service"},
+	{"/lib/systemd/system/wyvernd@.service", "-rw-r--r--", "systemd/wyvernd@.service"},
 	{"/etc/wyvern/wyvernd.yaml", "-rw-------", "wyvern.yaml"},
 	{"/var/lib/wyvern/", "drwx------", ""},
 	{"/usr/share/doc/wyvern/copyright", "-rw-r--r--", "deb/copyright"},
@@ -280,15 +283,38 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if out, err := exec.Command(sa, "verify", "--root="+root, "/lib/systemd/system/wyvernd.service").CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) != 0 {
-			t.Errorf("systemd-analyze verify --root: %v\n%s", err, out)
+		for _, unit := range []string{"/lib/systemd/system/wyvernd.service", "wyvernd@c1.service"} {
+			if out, err := exec.Command(sa, "verify", "--root="+root, unit).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) != 0 {
+				t.Errorf("systemd-analyze verify --root %s: %v\n%s", unit, err, out)
+			}
 		}
 	}
 
 	// The service starts: the unit's command line, run as systemd would
 	// (its working directory), in the fresh root and a network namespace
 	// of its own, with nothing but what the package installed.
-	data := startAsTheUnit(t, root)
+	ns := ovstest.NewNetNS(t, "pkg")
+	svc := startUnit(t, root, ns, "lib/systemd/system/wyvernd.service", "")
+	svc.ready(ns, "127.0.0.1:9696")
+	data := svc.stop()
+	t.Logf("%v served /readyz 200 and stopped on SIGTERM; raft log %s", svc.execStart, strings.TrimPrefix(data, root))
+
+	// Two nodes of one cluster on this machine from the template unit,
+	// each with its own file, addresses and state directory.
+	instanceConfig(t, root, "c1", 1, "[]")
+	instanceConfig(t, root, "c2", 2, "[http://127.0.0.1:9697]")
+	c1 := startUnit(t, root, ns, "lib/systemd/system/wyvernd@.service", "c1")
+	c1.ready(ns, "127.0.0.1:9697")
+	c2 := startUnit(t, root, ns, "lib/systemd/system/wyvernd@.service", "c2")
+	c2.ready(ns, "127.0.0.1:9698")
+	if got := clusterMembers(t, ns, "127.0.0.1:9697"); !slices.Equal(got, []string{"c1 127.0.0.1:7947", "c2 127.0.0.1:7948"}) {
+		t.Errorf("wyvernd@c1 sees members %q, want c1 and c2 at their own raft addresses", got)
+	}
+	for _, c := range []*service{c2, c1} {
+		if wal := c.stop(); !strings.HasPrefix(wal, filepath.Join(root, "var/lib/wyvern", strings.TrimSuffix(strings.TrimPrefix(c.name, "wyvernd@"), ".service"))+"/") {
+			t.Errorf("%s wrote its raft log at %s", c.name, wal)
+		}
+	}
 
 	// dpkg -r: the program goes, the operator's settings and the node's
 	// raft data stay.
@@ -332,83 +358,169 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 }
 
-// startAsTheUnit runs the installed unit's ExecStart in its
-// WorkingDirectory, chrooted into root (the binaries are static), inside
-// a fresh network namespace; waits for GET /readyz to answer 200 on the
-// shipped configuration's api-addr, stops it with SIGTERM (the unit's
-// KillSignal) and returns the raft log it wrote.
-func startAsTheUnit(t *testing.T, root string) string {
+// service is an installed unit's ExecStart run as systemd would run it:
+// in the unit's WorkingDirectory (created, as StateDirectory= has systemd
+// do), chrooted into the fresh root (the binaries are static), inside a
+// network namespace.
+type service struct {
+	t         *testing.T
+	name      string
+	cmd       *exec.Cmd
+	exited    chan error
+	waited    bool
+	log       string // the process's output
+	workDir   string // in the fresh root
+	execStart []string
+}
+
+// startUnit starts unit (a path under root; a template's instance given
+// as instance, the %i) in ns.
+func startUnit(t *testing.T, root string, ns *ovstest.NetNS, unit, instance string) *service {
 	t.Helper()
-	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/wyvernd.service"))
+	b, err := os.ReadFile(filepath.Join(root, unit))
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := map[string]string{}
-	for _, line := range strings.Split(string(unit), "\n") {
+	for _, line := range strings.Split(strings.ReplaceAll(string(b), "%i", instance), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
 			keys[k] = v
 		}
 	}
-	execStart, wd := strings.Fields(keys["ExecStart"]), keys["WorkingDirectory"]
-	if len(execStart) == 0 || wd == "" {
-		t.Fatalf("unit: ExecStart %q, WorkingDirectory %q", keys["ExecStart"], wd)
+	s := &service{t: t, name: filepath.Base(unit), exited: make(chan error, 1), execStart: strings.Fields(keys["ExecStart"])}
+	if instance != "" {
+		s.name = strings.Replace(s.name, "@", "@"+instance, 1)
 	}
-	ns := ovstest.NewNetNS(t, "pkg")
+	wd := keys["WorkingDirectory"]
+	if len(s.execStart) == 0 || wd == "" || keys["StateDirectory"] != strings.TrimPrefix(wd, "/var/lib/") {
+		t.Fatalf("%s: ExecStart %q, WorkingDirectory %q, StateDirectory %q", s.name, keys["ExecStart"], wd, keys["StateDirectory"])
+	}
+	s.workDir = filepath.Join(root, wd)
+	if err := os.MkdirAll(s.workDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// A file, not a buffer: read while the process still writes.
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "wyvernd.log"))
+	s.log = filepath.Join(t.TempDir(), "wyvernd.log")
+	logFile, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	log := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
-	cmd := ns.Command(append([]string{"unshare", "--root=" + root, "--wd=" + wd}, execStart...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	s.cmd = ns.Command(append([]string{"unshare", "--root=" + root, "--wd=" + wd}, s.execStart...)...)
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited, waited := make(chan error, 1), false
-	go func() { exited <- cmd.Wait() }()
+	go func() { s.exited <- s.cmd.Wait() }()
 	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			<-exited
+		if !s.waited {
+			_ = s.cmd.Process.Kill()
+			<-s.exited
 		}
 	})
+	return s
+}
+
+func (s *service) output() string { b, _ := os.ReadFile(s.log); return string(b) }
+
+// ready waits for GET /readyz at api (inside ns) to answer 200.
+func (s *service) ready(ns *ovstest.NetNS, api string) {
+	s.t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}}
-	ready := false
-	for deadline := time.Now().Add(30 * time.Second); !ready && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		select {
-		case err := <-exited:
-			waited = true
-			t.Fatalf("%v exited: %v\n%s", execStart, err, log())
+		case err := <-s.exited:
+			s.waited = true
+			s.t.Fatalf("%s %v exited: %v\n%s", s.name, s.execStart, err, s.output())
 		case <-time.After(100 * time.Millisecond):
 		}
-		if resp, err := client.Get("http://127.0.0.1:9696/readyz"); err == nil {
-			ready = resp.StatusCode == http.StatusOK
+		if resp, err := client.Get("http://" + api + "/readyz"); err == nil {
 			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
 		}
 	}
-	if !ready {
-		t.Fatalf("%v: /readyz not 200 within 30s\n%s", execStart, log())
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	s.t.Fatalf("%s %v: %s/readyz not 200 within 30s\n%s", s.name, s.execStart, api, s.output())
+}
+
+// stop sends SIGTERM (the units' KillSignal) and wants a clean exit; it
+// returns the raft log the node wrote under its working directory.
+func (s *service) stop() string {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		waited = true
+	case err := <-s.exited:
+		s.waited = true
 		if err != nil {
-			t.Fatalf("%v after SIGTERM: %v\n%s", execStart, err, log())
+			s.t.Fatalf("%s after SIGTERM: %v\n%s", s.name, err, s.output())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%v: still running 30s after SIGTERM", execStart)
+		s.t.Fatalf("%s: still running 30s after SIGTERM", s.name)
 	}
-	wal, _ := filepath.Glob(filepath.Join(root, wd, "wyvern-data/*/raft-wal/*.wal"))
+	wal, _ := filepath.Glob(filepath.Join(s.workDir, "wyvern-data/*/raft-wal/*.wal"))
 	if len(wal) == 0 {
-		t.Fatalf("no raft log under %s/wyvern-data\n%s", wd, log())
+		s.t.Fatalf("%s: no raft log under %s/wyvern-data\n%s", s.name, s.workDir, s.output())
 	}
-	t.Logf("%v served /readyz 200, stopped on SIGTERM, wrote %s", execStart, strings.TrimPrefix(wal[0], root))
 	return wal[0]
+}
+
+// clusterMembers is GET /v2.0/cluster's members at api: "ID RAFT-ADDRESS",
+// sorted.
+func clusterMembers(t *testing.T, ns *ovstest.NetNS, api string) []string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}}
+	resp, err := client.Get("http://" + api + "/v2.0/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Cluster struct {
+			Members []struct {
+				ID          string `json:"id"`
+				RaftAddress string `json:"raft_address"`
+			} `json:"members"`
+		} `json:"cluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/v2.0/cluster: %d, %v", api, resp.StatusCode, err)
+	}
+	var members []string
+	for _, m := range body.Cluster.Members {
+		members = append(members, m.ID+" "+m.RaftAddress)
+	}
+	slices.Sort(members)
+	return members
+}
+
+// instanceConfig writes /etc/wyvern/NAME.yaml for wyvernd@NAME: the
+// shipped example with the node's own name, addresses and join.
+func instanceConfig(t *testing.T, root, name string, n int, join string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "usr/share/doc/wyvern/examples/wyvernd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for key, value := range map[string]string{
+		"raft-addr":     fmt.Sprintf("127.0.0.1:%d", 7946+n),
+		"api-addr":      fmt.Sprintf("127.0.0.1:%d", 9696+n),
+		"openflow-addr": fmt.Sprintf("tcp:127.0.0.1:%d", 6653+n),
+		"join":          join,
+	} {
+		re := regexp.MustCompile(`(?m)^` + key + `: .*$`)
+		if !re.MatchString(conf) {
+			t.Fatalf("example configuration sets no %s", key)
+		}
+		conf = re.ReplaceAllString(conf, key+": "+value)
+	}
+	conf += "node-id: " + name + "\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/wyvern", name+".yaml"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPackageScriptsDriveSystemd runs the maintainer scripts as dpkg would
@@ -496,5 +608,38 @@ func TestPackageScriptsDriveSystemd(t *testing.T) {
 		if linked := strings.Contains(string(out), "LINKED"); linked == tc.unwants {
 			t.Errorf("%s: enablement link kept %v, want %v", name, linked, !tc.unwants)
 		}
+	}
+}
+
+// TestTemplateUnitFollowsTheUnit: wyvernd@.service is wyvernd.service but
+// for the instance's name in its description, settings file and state
+// directory, so hardening added to one is not missing from the other.
+func TestTemplateUnitFollowsTheUnit(t *testing.T) {
+	body := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i := strings.Index(s, "[Unit]\n")
+		if i < 0 {
+			t.Fatalf("%s: no [Unit]", path)
+		}
+		return s[i:] // past the header comment
+	}
+	unit, template := body("systemd/wyvernd.service"), body("systemd/wyvernd@.service")
+	for _, r := range [][2]string{
+		{"Description=Wyvern SDN controller for Open vSwitch\n", "Description=Wyvern SDN controller for Open vSwitch, node %i\n"},
+		{"ExecStart=/usr/bin/wyvernd --config /etc/wyvern/wyvernd.yaml\n", "ExecStart=/usr/bin/wyvernd --config /etc/wyvern/%i.yaml\n"},
+		{"StateDirectory=wyvern\n", "StateDirectory=wyvern/%i\n"},
+		{"WorkingDirectory=/var/lib/wyvern\n", "WorkingDirectory=/var/lib/wyvern/%i\n"},
+	} {
+		if strings.Count(unit, r[0]) != 1 {
+			t.Fatalf("wyvernd.service has no line %q", r[0])
+		}
+		unit = strings.Replace(unit, r[0], r[1], 1)
+	}
+	if unit != template {
+		t.Errorf("wyvernd@.service is not wyvernd.service per instance; want:\n%s", unit)
 	}
 }
