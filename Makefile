@@ -20,7 +20,9 @@ build:
 # The .deb: static binaries (CGO off, -trimpath, the commit stamped in) and
 # nfpm, a Go module pinned in deploy/tools.mod apart from go.mod so that
 # its dependencies never move the daemon's. DEB_VERSION comes from git
-# (deploy/deb-version.sh); DIST is where the package goes.
+# (deploy/deb-version.sh); DIST is where the package goes. Every file in
+# it is dated at the commit (SOURCE_DATE_EPOCH), so one commit builds one
+# .deb, byte for byte.
 DIST ?= dist
 DEB_VERSION ?= $(shell deploy/deb-version.sh)
 package:
@@ -28,6 +30,7 @@ package:
 	rm -rf $(DIST)/bin && mkdir -p $(DIST)
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=true -o $(DIST)/bin/ ./cmd/wyvernd ./cmd/wyvern
 	VERSION='$(DEB_VERSION)' ARCH=$$($(GO) env GOARCH) BINDIR='$(DIST)/bin' \
+		SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
 		$(GO) tool -modfile=deploy/tools.mod nfpm pkg -f deploy/nfpm.yaml -p deb -t $(DIST)/
 
 # Real-OVS tests create namespaces and processes of their own; two packages

@@ -100,7 +100,22 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 	before, _ := git("status", "--porcelain")
 	deb := buildPackage(t)
+	again := buildPackage(t)
 	after, _ := git("status", "--porcelain")
+	// One commit, one package: every file dated at the commit, the
+	// binaries built -trimpath. (Unless the tree changed meanwhile.)
+	if before == after {
+		a, _ := os.ReadFile(deb)
+		b, _ := os.ReadFile(again)
+		if !bytes.Equal(a, b) {
+			t.Errorf("two builds of one tree differ: %s and %s", deb, again)
+		}
+	}
+	if mtime := strings.Fields(strings.Split(run(t, "dpkg-deb", "--contents", deb), "\n")[0]); len(mtime) < 5 {
+		t.Errorf("dpkg-deb --contents: %q", mtime)
+	} else if at, _ := git("show", "-s", "--date=format-local:%Y-%m-%d %H:%M", "--format=%cd", "HEAD"); mtime[3]+" "+mtime[4] != at {
+		t.Errorf("package files dated %s %s, want the commit's %s", mtime[3], mtime[4], at)
+	}
 
 	// The control fields.
 	field := func(name string) string { return strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, name)) }
