@@ -1,3 +1,8 @@
+// The packager, nfpm, in a module graph of its own: make package runs
+// go tool -modfile=deploy/tools.mod nfpm, and go.mod never sees nfpm's
+// dependencies (they would move x/sys, x/crypto... under the daemon).
+// Update: go get -modfile=deploy/tools.mod -tool github.com/goreleaser/nfpm/v2/cmd/nfpm@vX.Y.Z
+// Do not go mod tidy this file: tidy would add the whole module's imports.
 module github.com/wyvern-sdn/wyvern
 
 go 1.26
