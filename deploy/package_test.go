@@ -6,19 +6,14 @@ package deploy
 import (
 	"bytes"
 	"debug/buildinfo"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	wybuild "github.com/wyvern-sdn/wyvern/internal/buildinfo"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
@@ -78,13 +73,15 @@ func buildPackage(t *testing.T) string {
 	return debs[0]
 }
 
-// TestPackageInstallsInAFreshRoot builds the .deb, checks its control
-// fields and contents, installs it with dpkg into an empty root (its own
-// dpkg database; maintainer scripts run with DPKG_ROOT set, as for an
-// image being built), runs the installed wyvernd, has systemd-analyze
-// verify the installed unit against that root, then removes the package
-// (an edited conffile and the raft data stay) and purges it (the data
-// still stays).
+// TestPackageInstallsInAFreshRoot builds the .deb (twice: one tree, one
+// package), checks its version against git, its control fields and
+// contents, installs it with dpkg into an empty root (its own dpkg
+// database; maintainer scripts run with DPKG_ROOT set, as for an image
+// being built), runs the installed binaries, has systemd-analyze verify
+// the installed units against that root, starts the service as its unit
+// would (and a two-node cluster from the template unit), then removes the
+// package (an edited conffile and the raft data stay) and purges it (the
+// data still stays).
 func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package")
@@ -117,24 +114,7 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 		t.Errorf("package files dated %s %s, want the commit's %s", mtime[3], mtime[4], at)
 	}
 
-	// The control fields.
-	field := func(name string) string { return strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, name)) }
-	version, arch := field("Version"), strings.TrimSpace(run(t, "dpkg", "--print-architecture"))
-	if got := field("Package"); got != "wyvern" {
-		t.Errorf("Package: %q, want wyvern", got)
-	}
-	if got := field("Architecture"); got != arch {
-		t.Errorf("Architecture: %q, want %q", got, arch)
-	}
-	if got := field("Recommends"); got != "openvswitch-switch" {
-		t.Errorf("Recommends: %q, want openvswitch-switch", got)
-	}
-	if got := field("Depends"); got != "" {
-		t.Errorf("Depends: %q; the binaries are static and need nothing", got)
-	}
-	if filepath.Base(deb) != "wyvern_"+version+"_"+arch+".deb" {
-		t.Errorf("package file %s, version %s", filepath.Base(deb), version)
-	}
+	version := inspectPackage(t, deb)
 	if !debVersion.MatchString(version) {
 		t.Errorf("Version %q is none of deploy/deb-version.sh's forms", version)
 	}
@@ -145,47 +125,6 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	// the tree was the same kind of dirty before and after the build.
 	if dirty := before != ""; dirty == (after != "") && strings.HasSuffix(version, "~dirty") != dirty {
 		t.Errorf("Version %q: tree modified %v", version, dirty)
-	}
-	if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); got != "/etc/wyvern/wyvernd.yaml\n" {
-		t.Errorf("conffiles: %q, want only /etc/wyvern/wyvernd.yaml", got)
-	}
-
-	// The maintainer scripts are deploy/deb's (TestPackageScriptsDriveSystemd
-	// runs those), executable.
-	ctrl := filepath.Join(t.TempDir(), "DEBIAN")
-	run(t, "dpkg-deb", "--control", deb, ctrl)
-	for _, script := range []string{"postinst", "prerm", "postrm"} {
-		got, err := os.ReadFile(filepath.Join(ctrl, script))
-		if err != nil {
-			t.Errorf("package: %v", err)
-			continue
-		}
-		if want, _ := os.ReadFile(filepath.Join("deb", script)); !bytes.Equal(got, want) {
-			t.Errorf("package's %s differs from deploy/deb/%s", script, script)
-		}
-		if fi, _ := os.Stat(filepath.Join(ctrl, script)); fi.Mode().Perm()&0o111 == 0 {
-			t.Errorf("package's %s is not executable: %v", script, fi.Mode())
-		}
-	}
-
-	// The contents: every expected path with its mode, all root's.
-	contents := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", deb)), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 {
-			t.Fatalf("dpkg-deb --contents: %q", line)
-		}
-		if f[1] != "root/root" {
-			t.Errorf("%s belongs to %s, want root/root", f[5], f[1])
-		}
-		contents[strings.TrimPrefix(f[5], ".")] = f[0]
-	}
-	for _, want := range installed {
-		if got, ok := contents[want.path]; !ok {
-			t.Errorf("package lacks %s", want.path)
-		} else if got != want.mode {
-			t.Errorf("%s: mode %s, want %s", want.path, got, want.mode)
-		}
 	}
 
 	// A fresh root: an empty dpkg database, and the units systemd itself
@@ -373,288 +312,68 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 }
 
-// service is an installed unit's ExecStart run as systemd would run it:
-// in the unit's WorkingDirectory (created, as StateDirectory= has systemd
-// do), chrooted into the fresh root (the binaries are static), inside a
-// network namespace.
-type service struct {
-	t         *testing.T
-	name      string
-	cmd       *exec.Cmd
-	exited    chan error
-	waited    bool
-	log       string // the process's output
-	workDir   string // in the fresh root
-	execStart []string
-}
-
-// startUnit starts unit (a path under root; a template's instance given
-// as instance, the %i) in ns.
-func startUnit(t *testing.T, root string, ns *ovstest.NetNS, unit, instance string) *service {
+// inspectPackage checks the .deb's control fields, conffiles, maintainer
+// scripts and contents (every expected path with its mode, all root's),
+// and returns its version.
+func inspectPackage(t *testing.T, deb string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, unit))
-	if err != nil {
-		t.Fatal(err)
+	field := func(name string) string { return strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, name)) }
+	version, arch := field("Version"), strings.TrimSpace(run(t, "dpkg", "--print-architecture"))
+	if got := field("Package"); got != "wyvern" {
+		t.Errorf("Package: %q, want wyvern", got)
 	}
-	keys := map[string]string{}
-	for _, line := range strings.Split(strings.ReplaceAll(string(b), "%i", instance), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			keys[k] = v
-		}
+	if got := field("Architecture"); got != arch {
+		t.Errorf("Architecture: %q, want %q", got, arch)
 	}
-	s := &service{t: t, name: filepath.Base(unit), exited: make(chan error, 1), execStart: strings.Fields(keys["ExecStart"])}
-	if instance != "" {
-		s.name = strings.Replace(s.name, "@", "@"+instance, 1)
+	if got := field("Recommends"); got != "openvswitch-switch" {
+		t.Errorf("Recommends: %q, want openvswitch-switch", got)
 	}
-	wd := keys["WorkingDirectory"]
-	if len(s.execStart) == 0 || wd == "" || keys["StateDirectory"] != strings.TrimPrefix(wd, "/var/lib/") {
-		t.Fatalf("%s: ExecStart %q, WorkingDirectory %q, StateDirectory %q", s.name, keys["ExecStart"], wd, keys["StateDirectory"])
+	if got := field("Depends"); got != "" {
+		t.Errorf("Depends: %q; the binaries are static and need nothing", got)
 	}
-	s.workDir = filepath.Join(root, wd)
-	if err := os.MkdirAll(s.workDir, 0o700); err != nil {
-		t.Fatal(err)
+	if filepath.Base(deb) != "wyvern_"+version+"_"+arch+".deb" {
+		t.Errorf("package file %s, version %s", filepath.Base(deb), version)
 	}
-	// A file, not a buffer: read while the process still writes.
-	s.log = filepath.Join(t.TempDir(), "wyvernd.log")
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		t.Fatal(err)
+	if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); got != "/etc/wyvern/wyvernd.yaml\n" {
+		t.Errorf("conffiles: %q, want only /etc/wyvern/wyvernd.yaml", got)
 	}
-	defer logFile.Close()
-	s.cmd = ns.Command(append([]string{"unshare", "--root=" + root, "--wd=" + wd}, s.execStart...)...)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		if !s.waited {
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	})
-	return s
-}
 
-func (s *service) output() string { b, _ := os.ReadFile(s.log); return string(b) }
-
-// ready waits for GET /readyz at api (inside ns) to answer 200.
-func (s *service) ready(ns *ovstest.NetNS, api string) {
-	s.t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		select {
-		case err := <-s.exited:
-			s.waited = true
-			s.t.Fatalf("%s %v exited: %v\n%s", s.name, s.execStart, err, s.output())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := client.Get("http://" + api + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-	}
-	s.t.Fatalf("%s %v: %s/readyz not 200 within 30s\n%s", s.name, s.execStart, api, s.output())
-}
-
-// stop sends SIGTERM (the units' KillSignal) and wants a clean exit; it
-// returns the raft log the node wrote under its working directory.
-func (s *service) stop() string {
-	s.t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		s.t.Fatal(err)
-	}
-	select {
-	case err := <-s.exited:
-		s.waited = true
+	// The maintainer scripts are deploy/deb's (TestPackageScriptsDriveSystemd
+	// runs those), executable.
+	ctrl := filepath.Join(t.TempDir(), "DEBIAN")
+	run(t, "dpkg-deb", "--control", deb, ctrl)
+	for _, script := range []string{"postinst", "prerm", "postrm"} {
+		got, err := os.ReadFile(filepath.Join(ctrl, script))
 		if err != nil {
-			s.t.Fatalf("%s after SIGTERM: %v\n%s", s.name, err, s.output())
-		}
-	case <-time.After(30 * time.Second):
-		s.t.Fatalf("%s: still running 30s after SIGTERM", s.name)
-	}
-	wal, _ := filepath.Glob(filepath.Join(s.workDir, "wyvern-data/*/raft-wal/*.wal"))
-	if len(wal) == 0 {
-		s.t.Fatalf("%s: no raft log under %s/wyvern-data\n%s", s.name, s.workDir, s.output())
-	}
-	return wal[0]
-}
-
-// clusterMembers is GET /v2.0/cluster's members at api: "ID RAFT-ADDRESS",
-// sorted.
-func clusterMembers(t *testing.T, ns *ovstest.NetNS, api string) []string {
-	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}}
-	resp, err := client.Get("http://" + api + "/v2.0/cluster")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Cluster struct {
-			Members []struct {
-				ID          string `json:"id"`
-				RaftAddress string `json:"raft_address"`
-			} `json:"members"`
-		} `json:"cluster"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/v2.0/cluster: %d, %v", api, resp.StatusCode, err)
-	}
-	var members []string
-	for _, m := range body.Cluster.Members {
-		members = append(members, m.ID+" "+m.RaftAddress)
-	}
-	slices.Sort(members)
-	return members
-}
-
-// instanceConfig writes /etc/wyvern/NAME.yaml for wyvernd@NAME: the
-// shipped example with the node's own name, addresses and join.
-func instanceConfig(t *testing.T, root, name string, n int, join string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "usr/share/doc/wyvern/examples/wyvernd.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(b)
-	for key, value := range map[string]string{
-		"raft-addr":     fmt.Sprintf("127.0.0.1:%d", 7946+n),
-		"api-addr":      fmt.Sprintf("127.0.0.1:%d", 9696+n),
-		"openflow-addr": fmt.Sprintf("tcp:127.0.0.1:%d", 6653+n),
-		"join":          join,
-	} {
-		re := regexp.MustCompile(`(?m)^` + key + `: .*$`)
-		if !re.MatchString(conf) {
-			t.Fatalf("example configuration sets no %s", key)
-		}
-		conf = re.ReplaceAllString(conf, key+": "+value)
-	}
-	conf += "node-id: " + name + "\n"
-	if err := os.WriteFile(filepath.Join(root, "etc/wyvern", name+".yaml"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestPackageScriptsDriveSystemd runs the maintainer scripts as dpkg would
-// on a machine booted with systemd: each in a mount namespace of its own
-// whose /run holds systemd/system (systemd's "I am running" mark) and
-// whose /etc/systemd/system is a scratch copy, with a systemctl first on
-// PATH that records what it is asked. A first install only reloads; it
-// never enables or starts the node. An upgrade restarts a running one;
-// removal stops it; purge forgets its enablement. In a chroot or an
-// image (DPKG_ROOT) or without systemd, they ask systemd nothing.
-func TestPackageScriptsDriveSystemd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a mount namespace")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("no unshare")
-	}
-	bin := t.TempDir()
-	shim := "#!/bin/sh\necho \"$*\" >>\"$SYSTEMCTL_LOG\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(shim), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const wants = "/etc/systemd/system/multi-user.target.wants/wyvernd.service"
-	for _, tc := range []struct {
-		script  string
-		args    []string
-		systemd bool   // /run/systemd/system exists
-		root    string // DPKG_ROOT
-		calls   []string
-		says    string // in the script's output
-		unwants bool   // the enablement link is gone afterwards
-	}{
-		{script: "postinst", args: []string{"configure", ""}, systemd: true,
-			calls: []string{"--system daemon-reload"}, says: "neither enabled nor started"},
-		{script: "postinst", args: []string{"configure"}, systemd: true,
-			calls: []string{"--system daemon-reload"}, says: "systemctl enable --now wyvernd"},
-		{script: "postinst", args: []string{"configure", "0.0.0~git20261130000000.0123456789ab"}, systemd: true,
-			calls: []string{"--system daemon-reload", "try-restart wyvernd.service"}},
-		{script: "prerm", args: []string{"remove"}, systemd: true, calls: []string{"stop wyvernd.service"}},
-		{script: "prerm", args: []string{"upgrade", "1.0.0"}, systemd: true},
-		{script: "postrm", args: []string{"remove"}, systemd: true, calls: []string{"--system daemon-reload"}},
-		{script: "postrm", args: []string{"purge"}, systemd: true, calls: []string{"--system daemon-reload"}, unwants: true},
-		{script: "postinst", args: []string{"configure", ""}, says: "neither enabled nor started"},
-		{script: "prerm", args: []string{"remove"}},
-		{script: "postinst", args: []string{"configure", ""}, systemd: true, root: "/nonexistent", says: "neither enabled nor started"},
-		{script: "prerm", args: []string{"remove"}, systemd: true, root: "/nonexistent"},
-	} {
-		name := tc.script + " " + strings.Join(tc.args, " ")
-		if tc.root != "" {
-			name += " DPKG_ROOT=" + tc.root
-		}
-		if !tc.systemd {
-			name += " without systemd"
-		}
-		log := filepath.Join(t.TempDir(), "systemctl.log")
-		setup := "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /etc/systemd/system; mkdir -p $(dirname " + wants + "); ln -s /lib/systemd/system/wyvernd.service " + wants + "; "
-		if tc.systemd {
-			setup += "mkdir -p /run/systemd/system; "
-		}
-		check := `; rc=$?; test -L ` + wants + ` && echo LINKED; exit $rc`
-		args := append([]string{"--mount", "--propagation", "private", "sh", "-c", setup + `"$0" "$@"` + check, "./" + tc.script}, tc.args...)
-		cmd := exec.Command(unshare, args...)
-		cmd.Dir = "deb"
-		cmd.Env = []string{"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMCTL_LOG=" + log}
-		if tc.root != "" {
-			cmd.Env = append(cmd.Env, "DPKG_ROOT="+tc.root)
-		}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Errorf("%s: %v\n%s", name, err, out)
+			t.Errorf("package: %v", err)
 			continue
 		}
-		b, _ := os.ReadFile(log)
-		var calls []string
-		if s := strings.TrimSpace(string(b)); s != "" {
-			calls = strings.Split(s, "\n")
+		if want, _ := os.ReadFile(filepath.Join("deb", script)); !bytes.Equal(got, want) {
+			t.Errorf("package's %s differs from deploy/deb/%s", script, script)
 		}
-		if !slices.Equal(calls, tc.calls) {
-			t.Errorf("%s: systemctl %q, want %q", name, calls, tc.calls)
-		}
-		if !strings.Contains(string(out), tc.says) {
-			t.Errorf("%s: output %q, want %q", name, out, tc.says)
-		}
-		if linked := strings.Contains(string(out), "LINKED"); linked == tc.unwants {
-			t.Errorf("%s: enablement link kept %v, want %v", name, linked, !tc.unwants)
+		if fi, _ := os.Stat(filepath.Join(ctrl, script)); fi.Mode().Perm()&0o111 == 0 {
+			t.Errorf("package's %s is not executable: %v", script, fi.Mode())
 		}
 	}
-}
 
-// TestTemplateUnitFollowsTheUnit: wyvernd@.service is wyvernd.service but
-// for the instance's name in its description, settings file and state
-// directory, so hardening added to one is not missing from the other.
-func TestTemplateUnitFollowsTheUnit(t *testing.T) {
-	body := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+	// The contents: every expected path with its mode, all root's.
+	contents := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(run(t, "dpkg-deb", "--contents", deb)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			t.Fatalf("dpkg-deb --contents: %q", line)
 		}
-		s := string(b)
-		i := strings.Index(s, "[Unit]\n")
-		if i < 0 {
-			t.Fatalf("%s: no [Unit]", path)
+		if f[1] != "root/root" {
+			t.Errorf("%s belongs to %s, want root/root", f[5], f[1])
 		}
-		return s[i:] // past the header comment
+		contents[strings.TrimPrefix(f[5], ".")] = f[0]
 	}
-	unit, template := body("systemd/wyvernd.service"), body("systemd/wyvernd@.service")
-	for _, r := range [][2]string{
-		{"Description=Wyvern SDN controller for Open vSwitch\n", "Description=Wyvern SDN controller for Open vSwitch, node %i\n"},
-		{"ExecStart=/usr/bin/wyvernd --config /etc/wyvern/wyvernd.yaml\n", "ExecStart=/usr/bin/wyvernd --config /etc/wyvern/%i.yaml\n"},
-		{"StateDirectory=wyvern\n", "StateDirectory=wyvern/%i\n"},
-		{"WorkingDirectory=/var/lib/wyvern\n", "WorkingDirectory=/var/lib/wyvern/%i\n"},
-	} {
-		if strings.Count(unit, r[0]) != 1 {
-			t.Fatalf("wyvernd.service has no line %q", r[0])
+	for _, want := range installed {
+		if got, ok := contents[want.path]; !ok {
+			t.Errorf("package lacks %s", want.path)
+		} else if got != want.mode {
+			t.Errorf("%s: mode %s, want %s", want.path, got, want.mode)
 		}
-		unit = strings.Replace(unit, r[0], r[1], 1)
 	}
-	if unit != template {
-		t.Errorf("wyvernd@.service is not wyvernd.service per instance; want:\n%s", unit)
-	}
+	return version
 }
