@@ -17,7 +17,8 @@ deps:
 build:
 	$(GO) build -buildvcs=true -o bin/ ./cmd/...
 
-# The .deb: static binaries (CGO off, -trimpath, the commit stamped in) and
+# The .deb: static binaries (CGO off, -trimpath, no symbol table or DWARF;
+# the commit stamped in, panics still name their lines) and
 # nfpm, a Go module pinned in deploy/tools.mod apart from go.mod so that
 # its dependencies never move the daemon's. DEB_VERSION comes from git
 # (deploy/deb-version.sh); DIST is where the package goes. Every file in
@@ -28,7 +29,7 @@ DEB_VERSION ?= $(shell deploy/deb-version.sh)
 package:
 	@test -n "$(DEB_VERSION)" || { echo "make package: no version: set DEB_VERSION" >&2; exit 1; }
 	rm -rf $(DIST)/bin && mkdir -p $(DIST)
-	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=true -o $(DIST)/bin/ ./cmd/wyvernd ./cmd/wyvern
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=true -ldflags='-s -w' -o $(DIST)/bin/ ./cmd/wyvernd ./cmd/wyvern
 	VERSION='$(DEB_VERSION)' ARCH=$$($(GO) env GOARCH) BINDIR='$(DIST)/bin' \
 		SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
 		$(GO) tool -modfile=deploy/tools.mod nfpm pkg -f deploy/nfpm.yaml -p deb -t $(DIST)/

@@ -6,6 +6,7 @@ package deploy
 import (
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -203,6 +204,18 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 	}
 	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
 		t.Errorf("wyvernd built with CGO_ENABLED=%q -trimpath=%q, want 0 and true", settings["CGO_ENABLED"], settings["-trimpath"])
+	}
+	// Stripped (-ldflags '-s -w', which -trimpath keeps out of the build
+	// settings): no symbol table, no DWARF.
+	if f, err := elf.Open(wyvernd); err != nil {
+		t.Error(err)
+	} else {
+		for _, sec := range []string{".symtab", ".debug_info"} {
+			if f.Section(sec) != nil {
+				t.Errorf("installed wyvernd has %s: not stripped", sec)
+			}
+		}
+		f.Close()
 	}
 	// Go stamps the commit only where .git is a directory: a linked git
 	// worktree (.git a file) builds "unknown"; the package's version names

@@ -12,11 +12,14 @@ import (
 // TestPackageScriptsDriveSystemd runs the maintainer scripts as dpkg would
 // on a machine booted with systemd: each in a mount namespace of its own
 // whose /run holds systemd/system (systemd's "I am running" mark) and
-// whose /etc/systemd/system is a scratch copy, with a systemctl first on
-// PATH that records what it is asked. A first install only reloads; it
-// never enables or starts the node. An upgrade restarts a running one;
-// removal stops it; purge forgets its enablement. In a chroot or an
-// image (DPKG_ROOT) or without systemd, they ask systemd nothing.
+// whose /etc/systemd/system is a scratch copy and whose /usr/sbin holds
+// only the policy-rc.d the case asks for, with a systemctl first on PATH
+// that records what it is asked (deb-systemd-invoke's included). A first
+// install only reloads; it never enables or starts the node. An upgrade
+// restarts a running one; removal stops it; purge forgets its enablement;
+// a policy-rc.d that says 101 (a container build) vetoes starts and
+// stops. In a chroot or an image (DPKG_ROOT) or without systemd, they ask
+// systemd nothing.
 func TestPackageScriptsDriveSystemd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a mount namespace")
@@ -36,6 +39,7 @@ func TestPackageScriptsDriveSystemd(t *testing.T) {
 		args    []string
 		systemd bool   // /run/systemd/system exists
 		root    string // DPKG_ROOT
+		policy  string // policy-rc.d's exit status; "": none
 		calls   []string
 		says    string // in the script's output
 		unwants bool   // the enablement link is gone afterwards
@@ -47,6 +51,9 @@ func TestPackageScriptsDriveSystemd(t *testing.T) {
 		{script: "postinst", args: []string{"configure", "0.0.0~git20261130000000.0123456789ab"}, systemd: true,
 			calls: []string{"--system daemon-reload", "try-restart wyvernd.service"}},
 		{script: "prerm", args: []string{"remove"}, systemd: true, calls: []string{"stop wyvernd.service"}},
+		{script: "prerm", args: []string{"remove"}, systemd: true, policy: "0", calls: []string{"stop wyvernd.service"}},
+		{script: "prerm", args: []string{"remove"}, systemd: true, policy: "101"},
+		{script: "postinst", args: []string{"configure", "1.0.0"}, systemd: true, policy: "101", calls: []string{"--system daemon-reload"}},
 		{script: "prerm", args: []string{"upgrade", "1.0.0"}, systemd: true},
 		{script: "postrm", args: []string{"remove"}, systemd: true, calls: []string{"--system daemon-reload"}},
 		{script: "postrm", args: []string{"purge"}, systemd: true, calls: []string{"--system daemon-reload"}, unwants: true},
@@ -62,16 +69,23 @@ func TestPackageScriptsDriveSystemd(t *testing.T) {
 		if !tc.systemd {
 			name += " without systemd"
 		}
+		if tc.policy != "" {
+			name += " policy-rc.d " + tc.policy
+		}
 		log := filepath.Join(t.TempDir(), "systemctl.log")
-		setup := "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /etc/systemd/system; mkdir -p $(dirname " + wants + "); ln -s /lib/systemd/system/wyvernd.service " + wants + "; "
+		setup := "set -e; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /usr/sbin; mount -t tmpfs tmpfs /etc/systemd/system; " +
+			"mkdir -p $(dirname " + wants + "); ln -s /lib/systemd/system/wyvernd.service " + wants + "; "
 		if tc.systemd {
 			setup += "mkdir -p /run/systemd/system; "
+		}
+		if tc.policy != "" {
+			setup += `printf '#!/bin/sh\nexit ` + tc.policy + `\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; `
 		}
 		check := `; rc=$?; test -L ` + wants + ` && echo LINKED; exit $rc`
 		args := append([]string{"--mount", "--propagation", "private", "sh", "-c", setup + `"$0" "$@"` + check, "./" + tc.script}, tc.args...)
 		cmd := exec.Command(unshare, args...)
 		cmd.Dir = "deb"
-		cmd.Env = []string{"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMCTL_LOG=" + log}
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "SYSTEMCTL_LOG=" + log}
 		if tc.root != "" {
 			cmd.Env = append(cmd.Env, "DPKG_ROOT="+tc.root)
 		}
