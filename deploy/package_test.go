@@ -268,14 +268,14 @@ func TestPackageInstallsInAFreshRoot(t *testing.T) {
 
 	// Two nodes of one cluster on this machine from the template unit,
 	// each with its own file, addresses and state directory.
-	instanceConfig(t, root, "c1", 1, "[]")
-	instanceConfig(t, root, "c2", 2, "[http://127.0.0.1:9697]")
+	raft1, api1 := instanceConfig(t, root, "c1", 1, "[]")
+	raft2, api2 := instanceConfig(t, root, "c2", 2, "[http://"+api1+"]")
 	c1 := startUnit(t, root, ns, "lib/systemd/system/wyvernd@.service", "c1")
-	c1.ready(ns, "127.0.0.1:9697")
+	c1.ready(ns, api1)
 	c2 := startUnit(t, root, ns, "lib/systemd/system/wyvernd@.service", "c2")
-	c2.ready(ns, "127.0.0.1:9698")
-	if got := clusterMembers(t, ns, "127.0.0.1:9697"); !slices.Equal(got, []string{"c1 127.0.0.1:7947", "c2 127.0.0.1:7948"}) {
-		t.Errorf("wyvernd@c1 sees members %q, want c1 and c2 at their own raft addresses", got)
+	c2.ready(ns, api2)
+	if got, want := clusterMembers(t, ns, api1), []string{"c1 " + raft1, "c2 " + raft2}; !slices.Equal(got, want) {
+		t.Errorf("wyvernd@c1 sees members %q, want %q", got, want)
 	}
 	for _, c := range []*service{c2, c1} {
 		if wal := c.stop(); !strings.HasPrefix(wal, filepath.Join(root, "var/lib/wyvern", strings.TrimSuffix(strings.TrimPrefix(c.name, "wyvernd@"), ".service"))+"/") {

@@ -2,13 +2,13 @@ package deploy
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,30 +156,34 @@ func clusterMembers(t *testing.T, ns *ovstest.NetNS, api string) []string {
 }
 
 // instanceConfig writes /etc/wyvern/NAME.yaml for wyvernd@NAME: the
-// shipped example with the node's own name, addresses and join.
-func instanceConfig(t *testing.T, root, name string, n int, join string) {
+// shipped example with the node's own name and join, and every loopback
+// listen address it sets (raft, API, OpenFlow, any other) moved up by
+// n*1000, so instances on one machine never share a port; it returns the
+// file's settings of raft-addr and api-addr.
+func instanceConfig(t *testing.T, root, name string, n int, join string) (raftAddr, apiAddr string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "usr/share/doc/wyvern/examples/wyvernd.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := string(b)
-	for key, value := range map[string]string{
-		"raft-addr":     fmt.Sprintf("127.0.0.1:%d", 7946+n),
-		"api-addr":      fmt.Sprintf("127.0.0.1:%d", 9696+n),
-		"openflow-addr": fmt.Sprintf("tcp:127.0.0.1:%d", 6653+n),
-		"join":          join,
-	} {
-		re := regexp.MustCompile(`(?m)^` + key + `: .*$`)
-		if !re.MatchString(conf) {
-			t.Fatalf("example configuration sets no %s", key)
-		}
-		conf = re.ReplaceAllString(conf, key+": "+value)
+	listen := regexp.MustCompile(`(?m)^([a-z-]+): ((?:tcp:)?127\.0\.0\.1:)([0-9]+)$`)
+	moved := map[string]string{}
+	conf := listen.ReplaceAllStringFunc(string(b), func(line string) string {
+		m := listen.FindStringSubmatch(line)
+		port, _ := strconv.Atoi(m[3])
+		moved[m[1]] = m[2] + strconv.Itoa(port+1000*n)
+		return m[1] + ": " + moved[m[1]]
+	})
+	joinKey := regexp.MustCompile(`(?m)^join: .*$`)
+	if moved["raft-addr"] == "" || moved["api-addr"] == "" || moved["openflow-addr"] == "" || !joinKey.MatchString(conf) {
+		t.Fatalf("the example configuration does not set raft-addr, api-addr, openflow-addr on 127.0.0.1 and join: %v", moved)
 	}
+	conf = joinKey.ReplaceAllString(conf, "join: "+join)
 	conf += "node-id: " + name + "\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/wyvern", name+".yaml"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return moved["raft-addr"], moved["api-addr"]
 }
 
 // TestTemplateUnitFollowsTheUnit: wyvernd@.service is wyvernd.service but
