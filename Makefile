@@ -1,12 +1,13 @@
 # Wyvern — a reactive SDN controller for Open vSwitch.
 #   make demo   build, start a node and real OVS, show it working
 #   make test   every test (real OVS in network namespaces; needs root)
+#   make package   dist/wyvern_<version>_<arch>.deb (nfpm; see deploy/nfpm.yaml)
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin:$(HOME)/go/bin
 GO ?= go
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all deps build test test-short lint bench fuzz demo demo-stop clean
+.PHONY: all deps build package test test-short lint bench fuzz demo demo-stop clean
 
 all: build
 
@@ -15,6 +16,23 @@ deps:
 
 build:
 	$(GO) build -buildvcs=true -o bin/ ./cmd/...
+
+# The .deb: static binaries (CGO off, -trimpath, no symbol table or DWARF;
+# the commit stamped in, panics still name their lines) and
+# nfpm, a Go module pinned in deploy/tools.mod apart from go.mod so that
+# its dependencies never move the daemon's. DEB_VERSION comes from git
+# (deploy/deb-version.sh); DIST is where the package goes. Every file in
+# it is dated at the commit (SOURCE_DATE_EPOCH), so one commit builds one
+# .deb, byte for byte.
+DIST ?= dist
+DEB_VERSION ?= $(shell deploy/deb-version.sh)
+package:
+	@test -n "$(DEB_VERSION)" || { echo "make package: no version: set DEB_VERSION" >&2; exit 1; }
+	rm -rf $(DIST)/bin && mkdir -p $(DIST)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=true -ldflags='-s -w' -o $(DIST)/bin/ ./cmd/wyvernd ./cmd/wyvern
+	VERSION='$(DEB_VERSION)' ARCH=$$($(GO) env GOARCH) BINDIR='$(DIST)/bin' \
+		SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} \
+		$(GO) tool -modfile=deploy/tools.mod nfpm pkg -f deploy/nfpm.yaml -p deb -t $(DIST)/
 
 # Real-OVS tests create namespaces and processes of their own; two packages
 # at a time keeps the 2-core machines responsive.
@@ -71,4 +89,4 @@ demo-stop:
 	@deploy/demo.sh stop
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
