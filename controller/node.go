@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,7 +115,8 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	probe := cfg.Chassis != nil && cfg.Chassis.DatapathType == "netdev"
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil, Metrics: cfg.Metrics},
-		bridge.Hooks{Claim: n.claimVIP, Learn: n.learnNeighbour, Programmed: n.programmed, Resync: n.askResync}, log)
+		bridge.Hooks{Claim: n.claimVIP, Learn: n.learnNeighbour, Programmed: n.programmed, Resync: n.askResync,
+			Mastership: n.mastership, Remote: remoteBridge}, log)
 	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
 	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
 		var err error
@@ -168,7 +170,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	if c := cfg.Chassis; c != nil {
 		n.chassis = chassis.New(chassis.Config{Name: c.Name, EncapIP: c.EncapIP, OVSDB: c.OVSDB, Bridge: c.Bridge,
 			DatapathType: c.DatapathType, Controller: srv.Target(), NodeID: cfg.NodeID, TLS: cfg.TLS,
-			BridgeMappings: c.BridgeMappings, Gateway: c.Gateway, Metrics: cfg.Metrics}, n.cluster,
+			BridgeMappings: c.BridgeMappings, Gateway: c.Gateway, Metrics: cfg.Metrics, OtherControllers: n.otherControllers}, n.cluster,
 			chassis.Hooks{Local: n.local, Connected: n.connected}, log)
 	}
 	return n, nil
@@ -217,6 +219,9 @@ func (n *Node) Run(parent context.Context) error {
 					n.bridges.Update(v, changes, resync)
 					if n.chassis != nil {
 						n.chassis.Kick()
+						if resync || slices.ContainsFunc(changes, func(c topology.Change) bool { return c.Resource == topology.ResourceMember }) {
+							n.chassis.MembersChanged()
+						}
 					}
 				},
 				// A node with no bridge connected (a control node, or a
@@ -349,6 +354,43 @@ func (n *Node) unready() []string {
 		missing = append(missing, "chassis: "+c.Name+" not registered")
 	}
 	return missing
+}
+
+// mastership says whether this node should be master of a bridge: the
+// bridges' hook. A node without a cluster (OpenFlow only) is its
+// bridges' only controller.
+func (n *Node) mastership(dpid uint64) (bool, uint64, bool) {
+	if n.cluster == nil {
+		return true, 0, false
+	}
+	master, gen, ok := n.cluster.Mastership(dpid)
+	return master == n.cfg.NodeID, gen, ok
+}
+
+// remoteBridge makes another chassis' bridge facts from its record and
+// the switch's port names: the bridges' hook.
+func remoteBridge(c view.Chassis, ports map[string]uint32) view.Bridge {
+	return chassis.FactsFromPorts(c.Name, c.Mappings, ports)
+}
+
+// otherControllers are the OpenFlow targets of the other members a local
+// bridge also lists, so that one of them takes it over when this node is
+// lost. A member whose address is loopback is left out: the bridge could
+// only reach this host's own controller there.
+func (n *Node) otherControllers() []string {
+	var out []string
+	n.cluster.Read(func(s *topology.Store) {
+		for _, m := range s.Members() {
+			if m.ID == n.cfg.NodeID || m.OpenFlowAddr == "" {
+				continue
+			}
+			if _, addr, err := ofctl.ParseAddr(m.OpenFlowAddr); err != nil || loopback(addr) {
+				continue
+			}
+			out = append(out, m.OpenFlowAddr)
+		}
+	})
+	return out
 }
 
 // claimVIP records a VIP's new holder: the bridges' hook.

@@ -115,6 +115,9 @@ type Local struct {
 	DPID     uint64
 	Bridge   view.Bridge
 	Bindings []topology.Binding
+	// Remote: not the agent's report but another chassis' bridge, made
+	// from the topology and the switch (mastership.go).
+	Remote bool
 }
 
 // Hooks are the manager's calls out: what a bridge cannot do itself.
@@ -128,6 +131,13 @@ type Hooks struct {
 	// Programmed tells the chassis which of the local bridge's plugged
 	// ports it now holds every flow of: their ofports, by port id.
 	Programmed func(ports map[string]uint32)
+	// Mastership, if set, says whether this node should be master of a
+	// bridge, and the generation to claim it with (mastership.go); ok is
+	// false when no member is known live.
+	Mastership func(dpid uint64) (master bool, generation uint64, ok bool)
+	// Remote, if set, makes the facts of another chassis' bridge from
+	// its record and the switch's port names (central mode).
+	Remote func(c view.Chassis, ports map[string]uint32) view.Bridge
 	// Resync asks the cluster's watcher for the whole view at once: a
 	// bridge connected while none was, and the manager skipped views
 	// nobody wanted (see WantsViews).
@@ -163,7 +173,7 @@ func NewManager(cfg Config, hooks Hooks, log *zap.Logger) *Manager {
 		bridges: map[uint64]*loop{}, metrics: newMetrics()}
 	if cfg.Metrics != nil {
 		mt := m.metrics
-		cfg.Metrics.MustRegister(mt.bundles, mt.flowMods, mt.duration, mt.rounds, mt.punts, mt.answer, newCollector(m))
+		cfg.Metrics.MustRegister(mt.roleChanges, mt.bundles, mt.flowMods, mt.duration, mt.rounds, mt.punts, mt.answer, newCollector(m))
 	}
 	return m
 }

@@ -54,6 +54,13 @@ type loop struct {
 	probed map[netip.Addr]time.Time
 	// solicited is when the next hops' MACs were last asked for.
 	solicited time.Time
+	// role is this node's role on the bridge and the generation it was
+	// asked with (mastership.go); remotePorts the switch's ports by name
+	// for a remote chassis' bridge, read at portsRead.
+	role        ofctl.Role
+	roleGen     uint64
+	remotePorts map[string]uint32
+	portsRead   time.Time
 }
 
 type rejection struct {
@@ -116,10 +123,14 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			continue
 		case <-probeTick.C:
-			l.probe(ctx)
+			if !l.slave() {
+				l.probe(ctx)
+			}
 			continue
 		case <-solicitTick.C:
-			l.solicit(ctx)
+			if !l.slave() {
+				l.solicit(ctx)
+			}
 			continue
 		case <-retry:
 			retry = nil
@@ -154,11 +165,17 @@ func (l *loop) step(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	if master, err := l.takeRole(ctx); err != nil || !master {
+		return err // a slave writes nothing; becoming master replays
+	}
 	if local != nil && local.DPID != l.sw.DPID() {
 		local = nil
 	}
+	if local == nil {
+		local = l.remoteLocal(ctx, base)
+	}
 	eff := base
-	if local != nil {
+	if local != nil && !local.Remote {
 		eff = base.WithChassisPorts(local.Bridge.Chassis, local.Bindings)
 	}
 	l.mu.Lock()

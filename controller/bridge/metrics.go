@@ -23,6 +23,9 @@ type metrics struct {
 	rounds   *prometheus.CounterVec   // bridge
 	punts    *prometheus.CounterVec   // reason
 	answer   *prometheus.HistogramVec // reason
+	// roleChanges: this node's role on a bridge changed (master, slave)
+	// or its claim was refused as stale.
+	roleChanges *prometheus.CounterVec // bridge, role
 }
 
 // Bundle kinds: a replay (a new cookie round, the whole pipeline), a sync
@@ -49,6 +52,8 @@ func newMetrics() *metrics {
 		answer: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "wyvern", Subsystem: "punt", Name: "answer_seconds",
 			Help:    "Time from a packet-in to its answer's packet-outs sent (reactive flows installed first), by punt reason.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"reason"}),
+		roleChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wyvern", Subsystem: "bridge", Name: "role_changes_total",
+			Help: "This node's role on a bridge changed (to master or slave), or its role request was refused as stale."}, []string{"bridge", "role"}),
 	}
 }
 

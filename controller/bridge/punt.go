@@ -396,7 +396,7 @@ func pipelineFields(m of.Match) of.Match {
 // bundle fail, the loop reports again what the bridge really holds and
 // the chassis sets the port back to DOWN.
 func (l *loop) reportProgrammed(pending *of.Changes) {
-	if l.local == nil || l.m.hooks.Programmed == nil {
+	if l.local == nil || l.local.Remote || l.m.hooks.Programmed == nil {
 		return
 	}
 	after := map[of.FlowKey]of.Flow{}

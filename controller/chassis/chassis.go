@@ -53,6 +53,9 @@ type Config struct {
 	// Metrics is where the agent's OVSDB metrics are registered (nil:
 	// nowhere).
 	Metrics prometheus.Registerer
+	// OtherControllers, if set, are the other members' OpenFlow targets
+	// the bridge lists after the node's own (AgentConfig.Others).
+	OtherControllers func() []string
 }
 
 // Cluster is what the chassis needs of the replicated topology.
@@ -102,7 +105,7 @@ func New(cfg Config, c Cluster, hooks Hooks, log *zap.Logger) *Chassis {
 	ch := &Chassis{cfg: cfg, log: log.Named("chassis"), cluster: c, hooks: hooks, kickCh: make(chan struct{}, 1),
 		programmed: map[string]uint32{}, plugged: map[string]time.Time{}}
 	ch.agent = NewAgent(AgentConfig{Endpoint: cfg.OVSDB, Bridge: cfg.Bridge, DatapathType: cfg.DatapathType,
-		Controller: cfg.Controller, TLS: cfg.TLS, BridgeMappings: cfg.BridgeMappings, Metrics: cfg.Metrics}, ch.log, ch.onFacts)
+		Controller: cfg.Controller, TLS: cfg.TLS, BridgeMappings: cfg.BridgeMappings, Metrics: cfg.Metrics, Others: cfg.OtherControllers}, ch.log, ch.onFacts)
 	return ch
 }
 
@@ -122,6 +125,9 @@ func (ch *Chassis) Kick() {
 	default:
 	}
 }
+
+// MembersChanged makes the agent set the bridge's controllers again.
+func (ch *Chassis) MembersChanged() { ch.agent.Poke() }
 
 // Programmed is the bridges' word, after each change to the local
 // bridge, on which plugged ports it holds every flow of.

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wyvern-sdn/wyvern/controller/chassis/vswitch"
+	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 )
 
 // physnetKey is the external_ids key naming the physical network a patch
@@ -100,4 +101,24 @@ func ensurePatchEnd(ctx context.Context, ovs client.Client, br *vswitch.Bridge, 
 	want := *iface
 	want.Type, want.Options, want.ExternalIDs = "patch", map[string]string{"peer": peer}, ids
 	return ovs.Where(iface).Update(&want, &want.Type, &want.Options, &want.ExternalIDs)
+}
+
+// FactsFromPorts are a bridge's facts read from its own port names (the
+// switch's port description), for a bridge whose chassis' node is not the
+// one programming it: the tunnel ports Wyvern's agent names wyv-vxlan and
+// wyv-gre, and the patch port of each physical network the chassis maps.
+func FactsFromPorts(chassis string, mappings map[string]string, ports map[string]uint32) view.Bridge {
+	b := view.Bridge{Chassis: chassis, TunnelPorts: map[string]uint32{}, PhysicalPorts: map[string]uint32{}}
+	for typ, name := range tunnelPortNames {
+		if no, ok := ports[name]; ok {
+			b.TunnelPorts[typ] = no
+		}
+	}
+	for physnet := range mappings {
+		intSide, _ := patchNames(physnet)
+		if no, ok := ports[intSide]; ok {
+			b.PhysicalPorts[physnet] = no
+		}
+	}
+	return b
 }

@@ -105,7 +105,17 @@ func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]
 		reachable     bool
 	}
 	var marks []mark
+	var memberMarks []MemberReachable
 	c.fsm.Read(func(s *topology.Store) {
+		for _, m := range s.Members() {
+			since, isFailing := failing[m.ID]
+			switch {
+			case isFailing && time.Since(since) >= unreachableAfter && !m.Unreachable:
+				memberMarks = append(memberMarks, MemberReachable{Member: m.ID, Reachable: false})
+			case !isFailing && m.Unreachable && settled && members[m.ID]:
+				memberMarks = append(memberMarks, MemberReachable{Member: m.ID, Reachable: true})
+			}
+		}
 		s.EachChassis(func(ch topology.Chassis) {
 			since, isFailing := failing[ch.NodeID]
 			switch {
@@ -116,6 +126,26 @@ func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]
 			}
 		})
 	})
+	for _, m := range memberMarks {
+		key := "member/" + m.Member
+		if _, busy := writes.LoadOrStore(key, true); busy {
+			continue
+		}
+		go func() {
+			defer writes.Delete(key)
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := c.apply(pctx, CmdMemberReachable, m)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				c.log.Warn("recording a member's reachability failed", zap.String("member", m.Member), zap.Bool("reachable", m.Reachable), zap.Error(err))
+				return
+			}
+			c.log.Info("member reachability", zap.String("member", m.Member), zap.Bool("reachable", m.Reachable))
+		}()
+	}
 	for _, m := range marks {
 		if _, busy := writes.LoadOrStore(m.chassis, true); busy {
 			continue

@@ -170,3 +170,14 @@ func (v *View) VIPOwner(network string, ip netip.Addr) (string, bool) {
 	id, ok := v.vipOwners[network][ip]
 	return id, ok
 }
+
+// ChassisOfDatapath is the chassis whose integration bridge has this
+// datapath id.
+func (v *View) ChassisOfDatapath(dpid uint64) (Chassis, bool) {
+	for _, c := range v.chassis {
+		if c.DatapathID == dpid && dpid != 0 {
+			return c, true
+		}
+	}
+	return Chassis{}, false
+}
