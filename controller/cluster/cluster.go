@@ -215,9 +215,9 @@ func (c *Cluster) openRaft() error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.cfg.NodeID)
 	rc.Logger = hl
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.HeartbeatTimeout = 200 * time.Millisecond
+	rc.ElectionTimeout = 200 * time.Millisecond
+	rc.LeaderLeaseTimeout = 100 * time.Millisecond
 	rc.CommitTimeout = c.cfg.CommitTimeout
 	rc.SnapshotThreshold = 8192
 	rc.SnapshotInterval = 30 * time.Second

@@ -13,7 +13,7 @@ import (
 
 // unreachableAfter is how long the leader's heartbeats to a node must keep
 // failing before its chassis is recorded unreachable. Heartbeats go out
-// every HeartbeatTimeout/10 (50 ms); a node that is gone fails every one
+// every HeartbeatTimeout/10 (20 ms); a node that is gone fails every one
 // (its connections are refused or reset, or a connect or RPC times out:
 // raftConnectTimeout, raftRPCTimeout), while a busy one is only slow —
 // and a slow heartbeat is no failure.

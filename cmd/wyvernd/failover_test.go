@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestLeaderKillWriteUnavailability: four clients write ports as fast as
+// they are acknowledged, each trying the next member when one fails,
+// while the leader is SIGKILLed three times (restarted in between). The
+// longest time between two acknowledged writes around each kill is the
+// write unavailability; it must stay under a second, and every
+// acknowledged port must be there afterwards on every member.
+func TestLeaderKillWriteUnavailability(t *testing.T) {
+	c := newCluster(t)
+	for i := 0; i < 3; i++ {
+		c.add("auto")
+		waitHealthy(t, c.members[i])
+	}
+	net := mustCreate(t, c.members[0].api, "/v2.0/networks", map[string]any{"network": map[string]any{"name": "failover"}})["network"].(map[string]any)
+	mustCreate(t, c.members[0].api, "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net["id"], "cidr": "10.16.0.0/16"}})
+
+	const writers, kills = 4, 3
+	var mu sync.Mutex
+	var acks []time.Time
+	acked := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			n := w
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("00000000-0000-4000-8%03d-%012d", w, i)
+				body := map[string]any{"port": map[string]any{"id": id, "network_id": net["id"]}}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					m := c.members[n%len(c.members)]
+					var out struct {
+						NeutronError map[string]any `json:"NeutronError"`
+					}
+					code, err := call("POST", m.api, "/v2.0/ports", body, &out)
+					if err == nil && (code == http.StatusCreated || code == http.StatusConflict && out.NeutronError["type"] == "PortExists") {
+						mu.Lock()
+						acks, acked[id] = append(acks, time.Now()), true
+						mu.Unlock()
+						break
+					}
+					n++ // that member could not: try the next at once
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}(w)
+	}
+	var gaps []time.Duration
+	for k := 0; k < kills; k++ {
+		time.Sleep(1500 * time.Millisecond)
+		leader := leaderOf(t, c)
+		killed := time.Now()
+		leader.kill()
+		time.Sleep(2500 * time.Millisecond)
+		// The longest silence between acknowledgements from a second
+		// before the kill.
+		mu.Lock()
+		var longest time.Duration
+		prev := killed.Add(-time.Second)
+		for _, a := range acks {
+			if a.Before(prev) {
+				continue
+			}
+			if d := a.Sub(prev); d > longest {
+				longest = d
+			}
+			prev = a
+		}
+		mu.Unlock()
+		gaps = append(gaps, longest)
+		t.Logf("kill %d (leader %s): writes stopped for at most %s; %s", k+1, leader.id, longest.Round(time.Millisecond), electionTimeline(c, leader, killed))
+		leader.start(t)
+		waitHealthy(t, leader)
+	}
+	close(stop)
+	wg.Wait()
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
+	worst := gaps[len(gaps)-1]
+	mu.Lock()
+	n := len(acked)
+	mu.Unlock()
+	t.Logf("longest write unavailability over %d leader kills: %s; %d ports acknowledged", kills, worst.Round(time.Millisecond), n)
+	if worst >= time.Second {
+		t.Errorf("writes stopped for %s after a leader kill, want under 1 s", worst.Round(time.Millisecond))
+	}
+	converged(t, c.members)
+	for _, m := range c.members {
+		ports, err := portsOn(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, p := range ports {
+			have[p.ID] = true
+		}
+		for id := range acked {
+			if !have[id] {
+				t.Errorf("%s lost acknowledged port %s", m.id, id)
+			}
+		}
+	}
+}
+
+// electionTimeline is when, after the kill, the survivors' raft said it
+// noticed (heartbeat timeout), asked for votes, and one won: where a
+// failover's time goes.
+func electionTimeline(c *testCluster, dead *member, killed time.Time) string {
+	var events []string
+	for _, m := range c.members {
+		if m == dead {
+			continue
+		}
+		b, err := os.ReadFile(m.logPath)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var what string
+			switch {
+			case strings.Contains(line, "heartbeat timeout reached"):
+				what = "timeout"
+			case strings.Contains(line, "entering candidate state"):
+				what = "candidate"
+			case strings.Contains(line, "pre-vote"):
+				what = "pre-vote"
+			case strings.Contains(line, "election won"):
+				what = "won"
+			case strings.Contains(line, "rejecting"):
+				what = "rejected"
+			default:
+				continue
+			}
+			ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", strings.Fields(line)[0])
+			if err != nil || ts.Before(killed) || ts.After(killed.Add(3*time.Second)) {
+				continue
+			}
+			events = append(events, fmt.Sprintf("%s %s +%dms", m.id, what, ts.Sub(killed).Milliseconds()))
+		}
+	}
+	sort.Slice(events, func(i, j int) bool {
+		return atoiSuffix(events[i]) < atoiSuffix(events[j])
+	})
+	return strings.Join(events, ", ")
+}
+
+func atoiSuffix(e string) int {
+	i := strings.LastIndex(e, "+")
+	n, _ := strconv.Atoi(strings.TrimSuffix(e[i+1:], "ms"))
+	return n
+}
