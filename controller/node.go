@@ -116,7 +116,7 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.bridges = bridge.NewManager(bridge.Config{Mode: cfg.Mode, IdleTimeout: cfg.IdleTimeout,
 		PuntRate: cfg.PuntRate, PuntBurst: cfg.PuntBurst, ProbeTunnels: probe, WaitLocal: cfg.Chassis != nil, Metrics: cfg.Metrics},
 		bridge.Hooks{Claim: n.claimVIP, Learn: n.learnNeighbour, Programmed: n.programmed, Resync: n.askResync,
-			Mastership: n.mastership, Remote: remoteBridge}, log)
+			Mastership: n.mastership, Remote: n.remoteBridge, ReportRemote: n.reportRemote}, log)
 	ofcfg := ofctl.Config{Addr: cfg.OpenFlowAddr, TableNames: pipeline.TableNames(), PuntSource: bridge.PuntSource}
 	if network, _, _ := ofctl.ParseAddr(cfg.OpenFlowAddr); network == "ssl" && cfg.TLS.Enabled() {
 		var err error
@@ -368,9 +368,37 @@ func (n *Node) mastership(dpid uint64) (bool, uint64, bool) {
 }
 
 // remoteBridge makes another chassis' bridge facts from its record and
-// the switch's port names: the bridges' hook.
-func remoteBridge(c view.Chassis, ports map[string]uint32) view.Bridge {
-	return chassis.FactsFromPorts(c.Name, c.Mappings, ports)
+// the switch's port names, and the bindings those names say: a port
+// bound to the chassis (binding:host_id) whose tap is on the bridge under
+// the name Nova gives it, "tap" and the port id's first 11 characters:
+// the bridges' hook.
+func (n *Node) remoteBridge(c view.Chassis, ports map[string]uint32) (view.Bridge, []topology.Binding) {
+	facts := chassis.FactsFromPorts(c.Name, c.Mappings, ports)
+	if n.cluster == nil {
+		return facts, nil
+	}
+	var named []topology.Binding
+	n.cluster.Read(func(s *topology.Store) {
+		for _, p := range s.PortsOfHost(c.Name) {
+			if len(p.ID) < 11 {
+				continue
+			}
+			if no, ok := ports["tap"+p.ID[:11]]; ok {
+				named = append(named, topology.Binding{PortID: p.ID, OFPort: no})
+			}
+		}
+	})
+	return facts, named
+}
+
+// reportRemote records the bindings of a chassis no node manages, as its
+// bridge's master found them: the bridges' hook.
+func (n *Node) reportRemote(ctx context.Context, chassis string, bindings []topology.Binding) error {
+	if n.cluster == nil {
+		return errors.New("no cluster")
+	}
+	_, err := n.cluster.Propose(ctx, cluster.CmdChassisPorts, cluster.ChassisPorts{Chassis: chassis, Bindings: bindings})
+	return err
 }
 
 // otherControllers are the OpenFlow targets of the other members a local

@@ -149,3 +149,95 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// TestCentralModeChassis: a chassis no Wyvern node runs on — an OVS the
+// operator set up by hand, its bridge listing the three members —
+// registered through the API, gets one master and two slaves, the full
+// pipeline from its master, and its VM (a tap named as Nova names it)
+// bound, ACTIVE and pinging a VM on another chassis.
+func TestCentralModeChassis(t *testing.T) {
+	tb := newTestbedWith(t, 3, testbedOptions{prepare: func(h *hypervisor) {
+		h.m.args = append(h.m.args, "--openflow-addr", fmt.Sprintf("tcp:%s:6653", strings.Split(h.api, ":")[0]))
+	}})
+	hv1 := tb.hvs[0]
+	o := tb.underlay.AddHypervisor(4)
+	var targets []string
+	for _, h := range tb.hvs {
+		targets = append(targets, fmt.Sprintf("tcp:%s:6653", strings.Split(h.api, ":")[0]))
+	}
+	o.Vsctl(append([]string{"add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev", "fail_mode=secure",
+		"protocols=OpenFlow13,OpenFlow15", "--", "set-controller", "br-int"}, targets...)...)
+	for _, typ := range []string{"vxlan", "gre"} {
+		o.Vsctl("add-port", "br-int", "wyv-"+typ, "--", "set", "interface", "wyv-"+typ, "type="+typ,
+			"options:remote_ip=flow", "options:key=flow")
+	}
+	dpid := strings.Trim(strings.TrimSpace(o.Vsctl("get", "bridge", "br-int", "datapath_id")), `"`)
+	reg := map[string]any{"chassis": map[string]any{"name": "hv4", "encap_ip": tb.underlay.IP(4), "datapath_id": dpid, "datapath_type": "netdev"}}
+	if code, err := tb.call("POST", "/v2.0/chassis", reg, nil); err != nil || code != 201 {
+		t.Fatalf("registering hv4: %d %v", code, err)
+	}
+	// Bad registrations change nothing.
+	for _, bad := range []map[string]any{
+		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": "nothex"}},
+		{"chassis": map[string]any{"name": "hv1", "encap_ip": "172.31.0.9", "datapath_id": "00000000000000ff"}}, // a node's own
+		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": dpid}},                 // hv4's
+		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": "ff", "color": "red"}},
+	} {
+		if code, _ := tb.call("POST", "/v2.0/chassis", bad, nil); code < 400 || code >= 500 {
+			t.Errorf("POST /v2.0/chassis %v: %d, want 4xx", bad, code)
+		}
+	}
+	if code, _ := tb.call("GET", "/v2.0/chassis/hv5", nil, nil); code != 404 {
+		t.Errorf("a refused registration left chassis hv5 (%d)", code)
+	}
+	hv4 := &hypervisor{n: 4, ovs: o}
+	ovstest.Eventually(t, 30*time.Second, "hv4's bridge: one master, two slaves", func() bool {
+		roles := controllerRoles(t, hv4)
+		masters, slaves := 0, 0
+		for _, r := range roles {
+			switch r {
+			case "master":
+				masters++
+			case "slave":
+				slaves++
+			}
+		}
+		return masters == 1 && slaves == 2
+	})
+	t.Logf("hv4's controllers: %v", controllerRoles(t, hv4))
+
+	a := tb.network("A", "vxlan", 100, "10.0.0.0/24")
+	vm1, p1 := tb.vm(hv1, a, "")
+	port := tb.create("/v2.0/ports", map[string]any{"port": map[string]any{"network_id": a, "binding:host_id": "hv4"}})
+	id := port["id"].(string)
+	addr := port["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+	vm4 := o.NewVM(port["mac_address"].(string), addr+"/24")
+	tap := "tap" + id[:11]
+	if _, err := o.NS.Exec("ip", "link", "set", vm4.Tap, "name", tap); err != nil {
+		t.Fatal(err)
+	}
+	o.Vsctl("add-port", "br-int", tap)
+	if _, err := o.NS.Exec("ip", "link", "set", tap, "up"); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitActive(p1, id)
+	var got struct {
+		Port struct {
+			HostID string `json:"binding:host_id"`
+			Status string `json:"status"`
+		} `json:"port"`
+	}
+	if _, err := tb.call("GET", "/v2.0/ports/"+id, nil, &got); err != nil || got.Port.Status != "ACTIVE" {
+		t.Fatalf("hv4's port: %+v %v", got, err)
+	}
+	if err := ping(vm4, ipOf(vm1)); err != nil {
+		t.Fatalf("vm on hv4 (no node there) -> vm1 on hv1: %v", err)
+	}
+	if err := ping(vm1, addr); err != nil {
+		t.Fatalf("vm1 -> the vm on hv4: %v", err)
+	}
+	flows := o.Ofctl("dump-flows", "br-int")
+	if n := strings.Count(flows, "cookie="); n < 40 {
+		t.Errorf("hv4's bridge holds %d flows; want the full pipeline", n)
+	}
+}

@@ -116,8 +116,11 @@ type Local struct {
 	Bridge   view.Bridge
 	Bindings []topology.Binding
 	// Remote: not the agent's report but another chassis' bridge, made
-	// from the topology and the switch (mastership.go).
-	Remote bool
+	// from the topology and the switch (mastership.go); Unmanaged: a
+	// chassis no node manages, whose bindings the master records, from
+	// the port names in named.
+	Remote, Unmanaged bool
+	named             []topology.Binding
 }
 
 // Hooks are the manager's calls out: what a bridge cannot do itself.
@@ -136,8 +139,13 @@ type Hooks struct {
 	// false when no member is known live.
 	Mastership func(dpid uint64) (master bool, generation uint64, ok bool)
 	// Remote, if set, makes the facts of another chassis' bridge from
-	// its record and the switch's port names (central mode).
-	Remote func(c view.Chassis, ports map[string]uint32) view.Bridge
+	// its record and the switch's port names (central mode), and the
+	// bindings its port names say (a VM's tap named as Nova names it).
+	Remote func(c view.Chassis, ports map[string]uint32) (view.Bridge, []topology.Binding)
+	// ReportRemote records what a bridge of a chassis no node manages
+	// holds (its bindings, each active: the master has its flows); called
+	// in a goroutine of its own.
+	ReportRemote func(ctx context.Context, chassis string, bindings []topology.Binding) error
 	// Resync asks the cluster's watcher for the whole view at once: a
 	// bridge connected while none was, and the manager skipped views
 	// nobody wanted (see WantsViews).

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,6 +62,7 @@ type loop struct {
 	roleGen     uint64
 	remotePorts map[string]uint32
 	portsRead   time.Time
+	reporting   atomic.Bool // a ReportRemote in flight
 }
 
 type rejection struct {
@@ -131,6 +133,7 @@ func (l *loop) run(ctx context.Context) error {
 			if !l.slave() {
 				l.solicit(ctx)
 			}
+			l.refreshRemotePorts(ctx)
 			continue
 		case <-retry:
 			retry = nil
@@ -175,7 +178,7 @@ func (l *loop) step(ctx context.Context) error {
 		local = l.remoteLocal(ctx, base)
 	}
 	eff := base
-	if local != nil && !local.Remote {
+	if local != nil {
 		eff = base.WithChassisPorts(local.Bridge.Chassis, local.Bindings)
 	}
 	l.mu.Lock()
@@ -216,6 +219,7 @@ func (l *loop) step(ctx context.Context) error {
 	l.announce(ctx, before)
 	l.solicit(ctx)
 	l.reportProgrammed(nil)
+	l.reportRemote(ctx, eff, local)
 	return nil
 }
 

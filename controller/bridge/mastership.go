@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"maps"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -119,18 +121,58 @@ func (l *loop) remoteLocal(ctx context.Context, base *view.View) *Local {
 			l.remotePorts[p.Name] = p.No
 		}
 	}
-	br := l.m.hooks.Remote(c, l.remotePorts)
-	var binds []topology.Binding
+	br, named := l.m.hooks.Remote(c, l.remotePorts)
+	// The topology's bindings of the chassis, and what the switch's port
+	// names say over them.
+	byPort := map[string]uint32{}
 	for _, p := range base.LocalPorts(c.Name) {
-		binds = append(binds, topology.Binding{PortID: p.ID, OFPort: p.OFPort})
+		byPort[p.ID] = p.OFPort
 	}
-	return &Local{DPID: l.sw.DPID(), Bridge: br, Bindings: binds, Remote: true}
+	for _, b := range named {
+		byPort[b.PortID] = b.OFPort
+	}
+	binds := make([]topology.Binding, 0, len(byPort))
+	for id, no := range byPort {
+		binds = append(binds, topology.Binding{PortID: id, OFPort: no})
+	}
+	sort.Slice(binds, func(i, j int) bool { return binds[i].PortID < binds[j].PortID })
+	return &Local{DPID: l.sw.DPID(), Bridge: br, Bindings: binds, Remote: true, Unmanaged: c.NodeID == "", named: named}
+}
+
+// reportRemote records, for a chassis no node manages, the bindings its
+// bridge's port names say, each active (this step installed their flows),
+// when the topology says otherwise; one report at a time.
+func (l *loop) reportRemote(ctx context.Context, eff *view.View, local *Local) {
+	if local == nil || !local.Unmanaged || l.m.hooks.ReportRemote == nil || l.reporting.Load() {
+		return
+	}
+	differs := len(eff.LocalPorts(local.Bridge.Chassis)) != len(local.named)
+	for _, b := range local.named {
+		p, ok := eff.Port(b.PortID)
+		differs = differs || !ok || p.Chassis != local.Bridge.Chassis || p.OFPort != b.OFPort || p.Status != topology.StatusActive
+	}
+	if !differs {
+		return
+	}
+	report := make([]topology.Binding, 0, len(local.named))
+	for _, b := range local.named {
+		report = append(report, topology.Binding{PortID: b.PortID, OFPort: b.OFPort, Active: true})
+	}
+	l.reporting.Store(true)
+	go func() {
+		defer l.reporting.Store(false)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := l.m.hooks.ReportRemote(rctx, local.Bridge.Chassis, report); err != nil {
+			l.log.Warn("could not record the bindings of a chassis no node manages", zap.String("chassis", local.Bridge.Chassis), zap.Error(err))
+		}
+	}()
 }
 
 // remotePortsMissing are the encapsulations a remote chassis terminates
 // whose tunnel port the last port list lacked.
 func (l *loop) remotePortsMissing(c view.Chassis) []string {
-	br := l.m.hooks.Remote(c, l.remotePorts)
+	br, _ := l.m.hooks.Remote(c, l.remotePorts)
 	var out []string
 	for _, e := range c.Encaps {
 		if _, ok := br.TunnelPorts[e]; !ok {
@@ -138,4 +180,31 @@ func (l *loop) remotePortsMissing(c view.Chassis) []string {
 		}
 	}
 	return out
+}
+
+// refreshRemotePorts reads the port list of a remote chassis' bridge
+// again (a VM plugged or unplugged there tells no agent) and kicks the
+// loop when it changed.
+func (l *loop) refreshRemotePorts(ctx context.Context) {
+	if l.local == nil || !l.local.Remote || l.slave() {
+		return
+	}
+	pl, ok := l.sw.(portLister)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ports, err := pl.Ports(pctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	now := map[string]uint32{}
+	for _, p := range ports {
+		now[p.Name] = p.No
+	}
+	if !maps.Equal(now, l.remotePorts) {
+		l.remotePorts, l.portsRead = now, time.Now()
+		l.kick()
+	}
 }

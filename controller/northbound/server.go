@@ -161,6 +161,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v2.0/security-group-rules/{id}", s.write(s.deleteBy(securityGroupRules, cluster.CmdSecurityGroupRuleDelete))},
 		{"GET", "/v2.0/chassis", adminOnly(s.read(lister(s, "chassis", (*topology.Store).Chassis)))},
 		{"GET", "/v2.0/chassis/{name}", adminOnly(s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName)))},
+		{"POST", "/v2.0/chassis", adminOnly(s.write(s.chassisRegister))},
 		{"GET", "/v2.0/cluster", adminOnly(s.clusterStatus)},
 		{"GET", "/v2.0/cluster/raft-address", s.raftAddress},
 		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},

@@ -79,3 +79,15 @@ func rendezvous(dpid uint64, member string) uint64 {
 	h.Write([]byte(member))
 	return h.Sum64()
 }
+
+// PortsOfHost are the ports whose binding:host_id names the chassis, by
+// id: those a chassis no node manages may have plugged.
+func (s *Store) PortsOfHost(chassis string) []Port {
+	var out []Port
+	for _, id := range sortedKeys(s.ports) {
+		if p := s.ports[id]; p.HostID == chassis {
+			out = append(out, s.portOut(p))
+		}
+	}
+	return out
+}
