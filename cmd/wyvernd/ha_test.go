@@ -180,7 +180,7 @@ func TestCentralModeChassis(t *testing.T) {
 	for _, bad := range []map[string]any{
 		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": "nothex"}},
 		{"chassis": map[string]any{"name": "hv1", "encap_ip": "172.31.0.9", "datapath_id": "00000000000000ff"}}, // a node's own
-		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": dpid}},                 // hv4's
+		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": dpid}},               // hv4's
 		{"chassis": map[string]any{"name": "hv5", "encap_ip": "172.31.0.5", "datapath_id": "ff", "color": "red"}},
 	} {
 		if code, _ := tb.call("POST", "/v2.0/chassis", bad, nil); code < 400 || code >= 500 {
