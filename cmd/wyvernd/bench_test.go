@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,4 +95,77 @@ func BenchmarkBulkCreate1000(b *testing.B) {
 			b.ReportMetric(float64(1000*b.N)/elapsed.Seconds(), "ports/s")
 		})
 	}
+}
+
+// BenchmarkConcurrentPortCreate: 32 clients, each creating one port per
+// request through the three nodes in turn (as a CMS's workers would), for
+// b.N requests each; ports/s, p50 and p99, and in the same run the bulk
+// figure (four clients, 1000 ports a request, on the leader) on the same
+// cluster: single writes' share of what raft can take.
+func BenchmarkConcurrentPortCreate(b *testing.B) {
+	c, net := benchCluster(b)
+	const clients = 32
+	lats := make([][]time.Duration, clients)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < b.N; i++ {
+				m := c.members[(w+i)%3]
+				t0 := time.Now()
+				code, err := call("POST", m.api, "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": net}}, nil)
+				if err != nil || code != http.StatusCreated {
+					failed.Add(1)
+					continue
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d creates failed", n)
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	single := float64(len(all)) / elapsed.Seconds()
+	// The bulk figure, same cluster, same run.
+	leader := leaderOf(b, c)
+	ports := make([]map[string]any, 1000)
+	for i := range ports {
+		ports[i] = map[string]any{"network_id": net}
+	}
+	slow := *client
+	slow.Timeout = 60 * time.Second
+	saved := client
+	client = &slow
+	defer func() { client = saved }()
+	bulkStart := time.Now()
+	var bwg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			for i := 0; i < 3; i++ {
+				if code, err := call("POST", leader.api, "/v2.0/ports", map[string]any{"ports": ports}, nil); err != nil || code != http.StatusCreated {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	bwg.Wait()
+	bulk := 12000 / time.Since(bulkStart).Seconds()
+	b.ReportMetric(single, "ports/s")
+	b.ReportMetric(float64(percentile(all, 0.50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(bulk, "bulk-ports/s")
+	b.ReportMetric(single/bulk, "single/bulk")
 }

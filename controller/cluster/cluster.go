@@ -217,7 +217,7 @@ func (c *Cluster) openRaft() error {
 	rc.Logger = hl
 	rc.HeartbeatTimeout = 200 * time.Millisecond
 	rc.ElectionTimeout = 200 * time.Millisecond
-	rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	rc.LeaderLeaseTimeout = 200 * time.Millisecond
 	rc.CommitTimeout = c.cfg.CommitTimeout
 	rc.SnapshotThreshold = 8192
 	rc.SnapshotInterval = 30 * time.Second
