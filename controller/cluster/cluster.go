@@ -14,12 +14,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net"
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -81,20 +82,23 @@ type Config struct {
 
 // Cluster is one node's membership of the replicated topology.
 type Cluster struct {
-	cfg       Config
-	metrics   *metrics
-	log       *zap.Logger
-	fsm       *FSM
-	raft      *raft.Raft
-	mux       *mux
-	transport *raft.NetworkTransport
-	guard     *guard
-	store     logStore
-	internal  *internalServer
-	client    *internalClient
-	existing  bool
-	ready     atomic.Bool
-	readyCh   chan struct{} // closed once ready
+	cfg     Config
+	metrics *metrics
+	// lastPeerClose is when a peer last closed a raft connection to this
+	// node (unix ns; leaderloss.go).
+	lastPeerClose atomic.Int64
+	log           *zap.Logger
+	fsm           *FSM
+	raft          *raft.Raft
+	mux           *mux
+	transport     *raft.NetworkTransport
+	guard         *guard
+	store         logStore
+	internal      *internalServer
+	client        *internalClient
+	existing      bool
+	ready         atomic.Bool
+	readyCh       chan struct{} // closed once ready
 	// barrierTerm is the raft term in which this node, as leader, last
 	// applied a barrier (a read index needs one per term).
 	barrierTerm atomic.Uint64
@@ -215,9 +219,9 @@ func (c *Cluster) openRaft() error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.cfg.NodeID)
 	rc.Logger = hl
-	rc.HeartbeatTimeout = 200 * time.Millisecond
-	rc.ElectionTimeout = 200 * time.Millisecond
-	rc.LeaderLeaseTimeout = 200 * time.Millisecond
+	rc.HeartbeatTimeout = heartbeatTimeout // leaderloss.go
+	rc.ElectionTimeout = heartbeatTimeout
+	rc.LeaderLeaseTimeout = fastTimeout
 	rc.CommitTimeout = c.cfg.CommitTimeout
 	rc.SnapshotThreshold = 8192
 	rc.SnapshotInterval = 30 * time.Second
@@ -231,7 +235,7 @@ func (c *Cluster) openRaft() error {
 		return fmt.Errorf("raft address %s: %w", c.cfg.RaftAddr, err)
 	}
 	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise, guard: c.guard}, MaxPool: 4, Timeout: raftRPCTimeout, Logger: hl})
+		Stream: raftStream{chanListener: c.mux.raft, advertise: advertise, guard: c.guard, peerClosed: c.peerClosed}, MaxPool: 4, Timeout: raftRPCTimeout, Logger: hl})
 	store, err := openLogStore(c.cfg.DataDir, c.log)
 	if err != nil {
 		_ = c.transport.Close()
@@ -270,6 +274,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 	err := c.start(ctx)
 	if err == nil {
 		go c.watchLiveness(ctx)
+		go c.watchLeaderLoss(ctx)
 		select {
 		case <-ctx.Done():
 		case err = <-serveErr:

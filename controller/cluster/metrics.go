@@ -18,6 +18,7 @@ import (
 type metrics struct {
 	c             *Cluster
 	leaderChanges prometheus.Counter
+	leaderLost    prometheus.Counter
 	propose       *prometheus.HistogramVec // outcome
 
 	term, lastIndex, commitIndex, appliedIndex, commitLag, applyLag, leader, peers *prometheus.Desc
@@ -30,6 +31,8 @@ func newMetrics(c *Cluster) *metrics {
 	return &metrics{c: c,
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "wyvern", Subsystem: "raft", Name: "leader_changes_total",
 			Help: "Leaders this node has seen elected (including itself)."}),
+		leaderLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "wyvern", Subsystem: "raft", Name: "leader_lost_total",
+			Help: "Times this follower saw the leader close its connections and go silent, and shortened raft's timeouts to elect at once."}),
 		propose: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "wyvern", Subsystem: "raft", Name: "propose_seconds",
 			Help:    "Time from a command proposed on this node to its answer (committed and applied on the leader, or refused), by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}, []string{"outcome"}),
@@ -57,11 +60,13 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	m.leaderChanges.Describe(ch)
+	m.leaderLost.Describe(ch)
 	m.propose.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.leaderChanges.Collect(ch)
+	m.leaderLost.Collect(ch)
 	m.propose.Collect(ch)
 	r := m.c.raft
 	if r == nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -322,6 +323,34 @@ type raftStream struct {
 	*chanListener
 	advertise net.Addr
 	guard     *guard
+	// peerClosed, if set, hears when a peer closes a raft connection it
+	// opened to this node (leaderloss.go).
+	peerClosed func()
+}
+
+// Accept hands raft the next inbound connection, watched for the peer's
+// end (a leader's process gone closes every connection it had open).
+func (s raftStream) Accept() (net.Conn, error) {
+	c, err := s.chanListener.Accept()
+	if err != nil || s.peerClosed == nil {
+		return c, err
+	}
+	return &closeWatch{Conn: c, closed: s.peerClosed}, nil
+}
+
+// closeWatch reports a read that found the peer's end of the connection.
+type closeWatch struct {
+	net.Conn
+	closed func()
+	once   sync.Once
+}
+
+func (c *closeWatch) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		c.once.Do(c.closed)
+	}
+	return n, err
 }
 
 func (s raftStream) Addr() net.Addr { return s.advertise }

@@ -1,0 +1,75 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
+)
+
+// Raft's timeouts trade stall tolerance for failover speed: a follower
+// that hears nothing from the leader for HeartbeatTimeout (randomized up
+// to twice that, re-armed while contact is recent) starts an election. At
+// heartbeatTimeout a loaded member's pause does not start one; but a dead
+// leader then costs a second or more, most of it the two followers'
+// timers (the first one's vote is refused while the other still has a
+// leader). A leader that is gone, not slow, tells its followers so: its
+// process' end closes every raft connection it had open to them. A
+// follower that saw one close and has heard nothing for fastTimeout
+// shortens its own timeouts to fastTimeout, at once, and both followers
+// (each saw the close) hold an election within a few hundred ms. Once a
+// leader is known again the timeouts go back. A closed connection alone
+// (raft's pool turns connections over) changes nothing while heartbeats
+// keep coming; only both together do.
+const (
+	heartbeatTimeout = 500 * time.Millisecond
+	fastTimeout      = 250 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
+	// closeMemory is how long a closed leader connection is taken as a
+	// sign of the leader's end.
+	closeMemory = 2 * time.Second
+)
+
+// peerClosed records that a peer closed a raft connection to this node.
+func (c *Cluster) peerClosed() { c.lastPeerClose.Store(time.Now().UnixNano()) }
+
+// watchLeaderLoss shortens raft's timeouts when the leader is gone (see
+// above) and restores them once there is a leader again.
+func (c *Cluster) watchLeaderLoss(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	fast := false
+	set := func(timeout time.Duration) error {
+		rc := c.raft.ReloadableConfig()
+		rc.HeartbeatTimeout, rc.ElectionTimeout = timeout, timeout
+		return c.raft.ReloadConfig(rc)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		state := c.raft.State()
+		leader, _ := c.raft.LeaderWithID()
+		switch {
+		case !fast && state == raft.Follower && leader != "" &&
+			time.Since(time.Unix(0, c.lastPeerClose.Load())) < closeMemory &&
+			time.Since(c.raft.LastContact()) >= fastTimeout:
+			if err := set(fastTimeout); err != nil {
+				c.log.Warn("could not shorten raft's timeouts", zap.Error(err))
+				continue
+			}
+			fast = true
+			c.metrics.leaderLost.Inc()
+			c.log.Info("the leader closed its connections and went silent: electing at once",
+				zap.String("leader", string(leader)), zap.Duration("silent", time.Since(c.raft.LastContact())))
+		case fast && (state == raft.Leader || state == raft.Follower && leader != "" && time.Since(c.raft.LastContact()) < fastTimeout):
+			if err := set(heartbeatTimeout); err != nil {
+				c.log.Warn("could not restore raft's timeouts", zap.Error(err))
+				continue
+			}
+			fast = false
+		}
+	}
+}
