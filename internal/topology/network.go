@@ -97,6 +97,7 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	s.seq.NetworkKey++
 	n.Key = s.seq.NetworkKey
 	n.RevisionNumber = index
+	n.stamp(s.now)
 	s.networks[n.ID] = n
 	s.indexNetwork(n)
 	out, _ := s.Network(n.ID)
@@ -316,6 +317,7 @@ func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
 		}
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*n = c
 	out, _ := s.Network(n.ID)
 	return out, nil

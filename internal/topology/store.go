@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"time"
 )
 
 // Counters are the store's deterministic allocators.
@@ -37,6 +38,9 @@ type Store struct {
 	neighbours map[string]map[netip.Addr]string
 	seq        Counters
 	index      uint64 // raft index of the last command applied
+	// now is when the command being applied was appended to the raft
+	// log, as its Stamps show it (SetTime).
+	now string
 
 	// Indexes, rebuilt from the objects on restore.
 	segIDs   map[string]map[uint32]string     // type → segmentation id → network
@@ -84,6 +88,14 @@ func sortedKeys[V any](m map[string]V) []string {
 // SetIndex records the raft index of the last command applied (accepted
 // or rejected); it travels with snapshots.
 func (s *Store) SetIndex(i uint64) { s.index = i }
+
+// SetTime records when the command about to be applied was appended to
+// the raft log (raft.Log.AppendedAt, chosen by the leader): the time of
+// every change it makes. It is not kept in snapshots.
+func (s *Store) SetTime(t time.Time) { s.now = t.UTC().Format(TimeFormat) }
+
+// TimeFormat is how Stamps are written, as Neutron writes them.
+const TimeFormat = "2006-01-02T15:04:05Z"
 
 // Index is the raft index of the last command applied.
 func (s *Store) Index() uint64 { return s.index }

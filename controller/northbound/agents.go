@@ -1,0 +1,112 @@
+package northbound
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"net/http"
+
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+)
+
+// Neutron's agents and subnet pools, as far as Wyvern has them: one agent
+// per chassis (what runs there is Wyvern's chassis agent), and no subnet
+// pools (the list is empty, a show is 404).
+
+// agentView is a chassis as a Neutron agent.
+type agentView struct {
+	ID                 string         `json:"id"`
+	AgentType          string         `json:"agent_type"`
+	Binary             string         `json:"binary"`
+	Host               string         `json:"host"`
+	Topic              string         `json:"topic"`
+	Alive              bool           `json:"alive"`
+	AdminStateUp       bool           `json:"admin_state_up"`
+	AvailabilityZone   *string        `json:"availability_zone"`
+	Configurations     map[string]any `json:"configurations"`
+	Description        *string        `json:"description"`
+	HeartbeatTimestamp string         `json:"heartbeat_timestamp"`
+	ResourcesSynced    *bool          `json:"resources_synced"`
+}
+
+// AgentType is the agent_type of every chassis' agent.
+const AgentType = "Wyvern agent"
+
+// agentID is a chassis' agent id: a UUID derived from its name, the same
+// on every node and across restarts.
+func agentID(chassis string) string {
+	h := sha1.Sum([]byte("wyvern-agent:" + chassis))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+func agentOf(c topology.Chassis) agentView {
+	conf := map[string]any{"tunnel_types": c.Encaps, "tunneling_ip": c.EncapIP, "integration_bridge": c.Bridge,
+		"datapath_type": c.DatapathType, "bridge_mappings": c.BridgeMappings, "gateway": c.Gateway}
+	if c.BridgeMappings == nil {
+		conf["bridge_mappings"] = map[string]string{}
+	}
+	return agentView{ID: agentID(c.Name), AgentType: AgentType, Binary: "wyvernd", Host: c.Name, Topic: "N/A",
+		Alive: c.Connected && !c.Unreachable, AdminStateUp: true, Configurations: conf, HeartbeatTimestamp: c.LastSeen}
+}
+
+// agentList lists the agents: an admin's question (anyone else gets
+// none, as Neutron's policy filters them out).
+func (s *Server) agentList(w http.ResponseWriter, r *http.Request) error {
+	var out []agentView
+	if callerOf(r.Context()).Admin {
+		s.cluster.Read(func(st *topology.Store) {
+			for _, c := range st.Chassis() {
+				out = append(out, agentOf(c))
+			}
+		})
+	}
+	return list(w, r, "agents", out)
+}
+
+func (s *Server) agentShow(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	var a agentView
+	found := false
+	if callerOf(r.Context()).Admin {
+		s.cluster.Read(func(st *topology.Store) {
+			for _, c := range st.Chassis() {
+				if agentID(c.Name) == id {
+					a, found = agentOf(c), true
+				}
+			}
+		})
+	}
+	return show(w, r, "agent", a, found, notFoundErr("AgentNotFound", "Agent", id))
+}
+
+// subnetPoolView is a subnet pool's attributes, for the filters a list
+// of none may still be asked with.
+type subnetPoolView struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Prefixes         []string `json:"prefixes"`
+	DefaultPrefixLen int      `json:"default_prefixlen"`
+	MinPrefixLen     int      `json:"min_prefixlen"`
+	MaxPrefixLen     int      `json:"max_prefixlen"`
+	IPVersion        int      `json:"ip_version"`
+	Shared           bool     `json:"shared"`
+	IsDefault        bool     `json:"is_default"`
+	AddressScopeID   *string  `json:"address_scope_id"`
+	DefaultQuota     *int     `json:"default_quota"`
+	Description      string   `json:"description"`
+	ProjectID        string   `json:"project_id"`
+	TenantID         string   `json:"tenant_id"`
+	Tags             []string `json:"tags"`
+	RevisionNumber   uint64   `json:"revision_number"`
+	topology.Stamps
+}
+
+func (s *Server) subnetPoolList(w http.ResponseWriter, r *http.Request) error {
+	return list(w, r, "subnetpools", []subnetPoolView{})
+}
+
+func (s *Server) subnetPoolShow(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	return notFoundErr("SubnetPoolNotFound", "Subnet pool", id)
+}
