@@ -295,8 +295,6 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"resources": out})
 }
 
-
-
 // health is the body of /livez and /readyz: what holds, what is missing.
 type health struct {
 	Status       string   `json:"status"` // live, ready, not ready
