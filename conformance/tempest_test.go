@@ -302,11 +302,11 @@ func (n *neutron) publicNetwork() string {
 }
 
 type tempestSettings struct {
-	identityURI                           string
+	identityURI                            string
 	adminUser, adminPassword, adminProject string
-	extensions                            []string
-	publicNetworkID                       string
-	logDir                                string
+	extensions                             []string
+	publicNetworkID                        string
+	logDir                                 string
 }
 
 // tempestConf is the tempest.conf of the run. Only the network service
