@@ -254,6 +254,7 @@ func extensionList() []map[string]any {
 		ext("pagination", "Pagination support", "limit, marker and page_reverse on lists, with <collection>_links"),
 		ext("sorting", "Sorting support", "sort_key and sort_dir on lists"),
 		ext("filter-validation", "Filter parameters validation", "an unknown filter is refused with 400"),
+		ext("ip-substring-filtering", "IP address substring filtering", "fixed_ips=ip_address_substr=... on ports"),
 		ext("project-id", "project_id field enabled", "project_id and tenant_id"),
 		ext("net-mtu", "Network MTU", "mtu"),
 		ext("standard-attr-revisions", "Resource revision numbers", "revision_number = raft index of the last change"),
