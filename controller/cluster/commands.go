@@ -260,8 +260,10 @@ var coreHandlers = map[CommandType]handler{
 	},
 	CmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
+		fips := s.FloatingIPsFreedBy(id)
 		subnets, err := s.DeleteNetwork(i, id)
-		ch := changes(i, topology.ResourceSubnet, "delete", subnets, func(id string) string { return id })
+		ch := changes(i, topology.ResourceFloatingIP, "delete", fips, func(id string) string { return id })
+		ch = append(ch, changes(i, topology.ResourceSubnet, "delete", subnets, func(id string) string { return id })...)
 		return nil, append(ch, one(i, topology.ResourceNetwork, "delete", id)...), err
 	},
 	CmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {

@@ -475,6 +475,18 @@ func TestTempestFindings(t *testing.T) {
 		t.Errorf("a gateway on an internal network: %d %v, want 400", code, out)
 	}
 
+	// An external network goes with its floating IPs that serve nothing
+	// (Neutron deletes them with it); one associated to a port keeps it.
+	ext := id(c.create("/v2.0/networks", `{"network":{"name":"ext","router:external":true}}`), "network")
+	c.create("/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"198.51.100.0/24","enable_dhcp":false}}`, ext))
+	fip := id(c.create("/v2.0/floatingips", fmt.Sprintf(`{"floatingip":{"floating_network_id":%q}}`, ext)), "floatingip")
+	if code, out := c.do("DELETE", "/v2.0/networks/"+ext, ""); code != 204 {
+		t.Fatalf("deleting an external network with a free floating IP: %d %v", code, out)
+	}
+	if code, _ := c.do("GET", "/v2.0/floatingips/"+fip, ""); code != 404 {
+		t.Errorf("the floating IP of a deleted network: %d, want 404", code)
+	}
+
 	// Subnet pools: none.
 	if code, out := c.do("GET", "/v2.0/subnetpools", ""); code != 200 || fmt.Sprint(out["subnetpools"]) != "[]" {
 		t.Errorf("subnetpools: %d %v", code, out)

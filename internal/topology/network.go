@@ -323,18 +323,39 @@ func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	return out, nil
 }
 
-// DeleteNetwork deletes a network with no ports; its subnets go with it
-// and are returned.
+// DeleteNetwork deletes a network with no ports but the holders of
+// floating IPs associated with nothing: those floating IPs go with it,
+// as in Neutron (FloatingIPsFreedBy names them), and so do its subnets,
+// which are returned.
 func (s *Store) DeleteNetwork(_ uint64, id string) ([]string, error) {
 	if _, ok := s.networks[id]; !ok {
 		return nil, notFound("NetworkNotFound", "Network %s could not be found.", id)
 	}
-	if n := len(s.netPorts[id]); n > 0 {
+	fips := s.FloatingIPsFreedBy(id)
+	if n := len(s.netPorts[id]); n > len(fips) {
 		return nil, conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+	}
+	for _, f := range fips {
+		if _, err := s.DeleteFloatingIP(0, f); err != nil {
+			return nil, err
+		}
 	}
 	subnets := s.subnetIDs(id)
 	s.removeNetwork(id)
 	return subnets, nil
+}
+
+// FloatingIPsFreedBy are the floating IPs of an external network that
+// deleting it deletes: those associated with no port and forwarding no
+// ports, in id order.
+func (s *Store) FloatingIPsFreedBy(network string) []string {
+	var out []string
+	for _, id := range sortedKeys(s.fips) {
+		if f := s.fips[id]; f.FloatingNetworkID == network && f.PortID == "" && len(f.PortForwardings) == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (s *Store) removeNetwork(id string) {
