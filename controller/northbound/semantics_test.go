@@ -571,6 +571,18 @@ func TestMembersPolicyFindings(t *testing.T) {
 	if v, ok := n["router:external"]; !ok || v != false {
 		t.Errorf("a member's new network: router:external %v (present %v), want false", v, ok)
 	}
+	// A router's interface is its project's: its owner updates it (its
+	// own fixed IPs named again change nothing).
+	sub := s.mustCreate("tok-a", "/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.100.0.0/28"}}`, n["id"]))
+	r := s.mustCreate("tok-a", "/v2.0/routers", `{"router":{"name":"r"}}`)
+	code, iface := s.as("tok-a", "PUT", "/v2.0/routers/"+r["id"].(string)+"/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub["id"]))
+	if code != 200 || iface["project_id"] != "proj-a" {
+		t.Fatalf("a member's router interface: %d %v", code, iface)
+	}
+	code, out := s.as("tok-a", "PUT", "/v2.0/ports/"+iface["port_id"].(string), fmt.Sprintf(`{"port":{"fixed_ips":[{"subnet_id":%q}]}}`, sub["id"]))
+	if code != 200 || out["port"].(map[string]any)["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != "10.100.0.1" {
+		t.Errorf("a member updates its router interface's fixed IPs to what they are: %d %v", code, out)
+	}
 	// Another project's object has no tags to see or change.
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
 		if code, _ := s.as("tok-b", m, "/v2.0/networks/"+n["id"].(string)+"/tags", `{"tags":[]}`); code != 404 {

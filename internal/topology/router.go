@@ -201,7 +201,10 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 		return Port{}, err
 	}
 	owner := OwnerRouterInterface
-	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router,
+	// The interface is the router's project's, as in Neutron: its owner
+	// sees and manages it.
+	project := s.routers[router].ProjectID
+	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router, ProjectID: &project, TenantID: &project,
 		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}, managed: true}
 	ports, err := s.CreatePorts(index, []PortSpec{spec})
 	if err != nil {
