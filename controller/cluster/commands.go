@@ -58,6 +58,9 @@ const (
 	CmdRouterInterfaceDetach // remove_router_interface with port_id
 	CmdTags
 	CmdIfRevision
+	CmdSubnetPoolCreate
+	CmdSubnetPoolUpdate
+	CmdSubnetPoolDelete
 )
 
 // Command payloads. Each is what its command's store method takes, with

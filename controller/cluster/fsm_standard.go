@@ -6,8 +6,9 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
-// Commands of Neutron's standard attributes: tags, and the revision
-// precondition (If-Match) that guards another command.
+// Commands of Neutron's standard attributes (tags, and the revision
+// precondition (If-Match) that guards another command) and of its
+// subnet pools, which Wyvern stores.
 type (
 	// Tags changes one object's tags (topology.Store.UpdateTags).
 	Tags struct {
@@ -19,7 +20,10 @@ type (
 	// IfRevision applies Command (with its Payload) only if the object
 	// Resource/ID is at one of Revisions when the entry is applied: the
 	// check and the change are one step, so no write slips in between.
-	IfRevision struct {
+	// SubnetPoolCreate and SubnetPoolUpdate: a stored subnet pool.
+	SubnetPoolCreate struct{ Spec topology.SubnetPoolSpec }
+	SubnetPoolUpdate struct{ Spec topology.SubnetPoolSpec }
+	IfRevision       struct {
 		Resource  string
 		ID        string
 		Revisions []uint64
@@ -31,6 +35,8 @@ type (
 // standardPayloads are the payloads of the commands here.
 var standardPayloads = map[CommandType]func() any{
 	CmdTags: func() any { return new(Tags) }, CmdIfRevision: func() any { return new(IfRevision) },
+	CmdSubnetPoolCreate: func() any { return new(SubnetPoolCreate) }, CmdSubnetPoolUpdate: func() any { return new(SubnetPoolUpdate) },
+	CmdSubnetPoolDelete: func() any { return new(ByID) },
 }
 
 // standardHandlers apply the commands here. CmdIfRevision's handler is
@@ -41,6 +47,18 @@ var standardHandlers = map[CommandType]handler{
 		tags, err := s.UpdateTags(i, c.Resource, c.ID, c.Op, c.Tags)
 		res, id := changed(s, c.Resource, c.ID)
 		return tags, one(i, res, "update", id), err
+	},
+	CmdSubnetPoolCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		p, err := s.CreateSubnetPool(i, decodeInto[SubnetPoolCreate](d).Spec)
+		return []topology.SubnetPool{p}, one(i, topology.ResourceSubnetPool, "create", p.ID), err
+	},
+	CmdSubnetPoolUpdate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		p, err := s.UpdateSubnetPool(i, decodeInto[SubnetPoolUpdate](d).Spec)
+		return p, one(i, topology.ResourceSubnetPool, "update", p.ID), err
+	},
+	CmdSubnetPoolDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		return nil, one(i, topology.ResourceSubnetPool, "delete", id), s.DeleteSubnetPool(i, id)
 	},
 }
 

@@ -113,3 +113,28 @@ func TestIfRevisionIsCheckedAsApplied(t *testing.T) {
 		t.Fatal("a guard of a guard passed the check")
 	}
 }
+
+// TestSubnetPoolsSurviveSnapshots: a stored subnet pool, tags included,
+// comes back from a snapshot as it was.
+func TestSubnetPoolsSurviveSnapshots(t *testing.T) {
+	f := NewFSM()
+	prefixes := []string{"10.10.0.0/16"}
+	for i, r := range applyAll(t, f, 1, [][]byte{
+		cmd(t, CmdSubnetPoolCreate, SubnetPoolCreate{Spec: topology.SubnetPoolSpec{ID: "pool-1", Name: strp("p"), Prefixes: &prefixes}}),
+		cmd(t, CmdTags, Tags{Resource: topology.ResourceSubnetPool, ID: "pool-1", Op: topology.TagsReplace, Tags: []string{"a", "b"}}),
+	}) {
+		if r.Err != nil {
+			t.Fatalf("entry %d: %v", i+1, r.Err)
+		}
+	}
+	g := NewFSM()
+	if err := g.Restore(nopCloser{bytes.NewReader(snapshotOf(t, f))}); err != nil {
+		t.Fatal(err)
+	}
+	var a, b topology.SubnetPool
+	f.Read(func(s *topology.Store) { a, _ = s.SubnetPool("pool-1") })
+	g.Read(func(s *topology.Store) { b, _ = s.SubnetPool("pool-1") })
+	if b.Name != "p" || len(b.Tags) != 2 || b.RevisionNumber != 2 || b.Stamps != a.Stamps || b.Prefixes[0] != "10.10.0.0/16" {
+		t.Fatalf("restored %+v, had %+v", b, a)
+	}
+}

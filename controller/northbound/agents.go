@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
 
 // Neutron's agents and subnet pools, as far as Wyvern has them: one agent
-// per chassis (what runs there is Wyvern's chassis agent), and no subnet
-// pools (the list is empty, a show is 404).
+// per chassis (what runs there is Wyvern's chassis agent), and subnet
+// pools stored and returned (topology.SubnetPool).
 
 // agentView is a chassis as a Neutron agent.
 type agentView struct {
@@ -80,33 +81,18 @@ func (s *Server) agentShow(w http.ResponseWriter, r *http.Request) error {
 	return show(w, r, "agent", a, found, notFoundErr("AgentNotFound", "Agent", id))
 }
 
-// subnetPoolView is a subnet pool's attributes, for the filters a list
-// of none may still be asked with.
-type subnetPoolView struct {
-	ID               string   `json:"id"`
-	Name             string   `json:"name"`
-	Prefixes         []string `json:"prefixes"`
-	DefaultPrefixLen int      `json:"default_prefixlen"`
-	MinPrefixLen     int      `json:"min_prefixlen"`
-	MaxPrefixLen     int      `json:"max_prefixlen"`
-	IPVersion        int      `json:"ip_version"`
-	Shared           bool     `json:"shared"`
-	IsDefault        bool     `json:"is_default"`
-	AddressScopeID   *string  `json:"address_scope_id"`
-	DefaultQuota     *int     `json:"default_quota"`
-	Description      string   `json:"description"`
-	ProjectID        string   `json:"project_id"`
-	TenantID         string   `json:"tenant_id"`
-	Tags             []string `json:"tags"`
-	RevisionNumber   uint64   `json:"revision_number"`
-	topology.Stamps
-}
-
-func (s *Server) subnetPoolList(w http.ResponseWriter, r *http.Request) error {
-	return list(w, r, "subnetpools", []subnetPoolView{})
-}
-
-func (s *Server) subnetPoolShow(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	return notFoundErr("SubnetPoolNotFound", "Subnet pool", id)
+// subnetPoolCreate handles POST /v2.0/subnetpools: one pool.
+func (s *Server) subnetPoolCreate(w http.ResponseWriter, r *http.Request) error {
+	specs, _, err := decodeSpecs[subnetPoolReq, topology.SubnetPoolSpec](subnetPools, r, "", false)
+	if err != nil {
+		return err
+	}
+	if err := s.admit(r, subnetPools, specs, true); err != nil {
+		return err
+	}
+	v, err := propose[[]topology.SubnetPool](r.Context(), s, cluster.CmdSubnetPoolCreate, cluster.SubnetPoolCreate{Spec: specs[0]})
+	if err != nil {
+		return err
+	}
+	return answerMany(w, r, http.StatusCreated, subnetPools, v, false)
 }

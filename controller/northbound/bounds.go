@@ -575,3 +575,12 @@ func (s *connShedder) ConnState(c net.Conn, st http.ConnState) {
 		_ = victim.Close() // the server then reports it StateClosed
 	}
 }
+
+func (r subnetPoolReq) bounds() error {
+	var b fieldBounds
+	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
+	if r.Prefixes != nil {
+		b.strs("prefixes", *r.Prefixes, MaxAllocationPools, MaxAddressLen)
+	}
+	return b.err
+}

@@ -303,6 +303,8 @@ func (s *Server) admit(r *http.Request, res resource, specs any, create bool) er
 			return admitAll(st, c, res, sp, create)
 		case []topology.SecurityGroupSpec:
 			return admitAll(st, c, res, sp, create)
+		case []topology.SubnetPoolSpec:
+			return admitAll(st, c, res, sp, create)
 		}
 		return fmt.Errorf("no policy for %T", specs)
 	})

@@ -38,7 +38,7 @@ func attributesOf[T any](plural string) map[string]bool {
 var resourceByPlural = map[string]resource{}
 
 func init() {
-	for _, r := range []resource{networks, subnets, ports, routers, floatingips, portForwardings, securityGroups, securityGroupRules} {
+	for _, r := range []resource{networks, subnets, ports, routers, floatingips, portForwardings, securityGroups, securityGroupRules, subnetPools} {
 		resourceByPlural[r.plural] = r
 	}
 }

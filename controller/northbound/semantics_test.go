@@ -593,3 +593,60 @@ func TestMembersPolicyFindings(t *testing.T) {
 		t.Errorf("a member tags its own network: %d", code)
 	}
 }
+
+// TestSubnetPools: stored and returned, with tags and If-Match like any
+// object; a member's are its own, shared and is_default the admin's.
+func TestSubnetPools(t *testing.T) {
+	c := startAPI(t)
+	code, out := c.do("POST", "/v2.0/subnetpools", `{"subnetpool":{"name":"p","prefixes":["10.10.0.0/16","10.11.0.1/16"]}}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	p := out["subnetpool"].(map[string]any)
+	pid := p["id"].(string)
+	if fmt.Sprint(p["prefixes"]) != "[10.10.0.0/16 10.11.0.0/16]" || p["min_prefixlen"] != 8.0 || p["default_prefixlen"] != 8.0 ||
+		p["max_prefixlen"] != 32.0 || p["ip_version"] != 4.0 || !neutronTime.MatchString(fmt.Sprint(p["created_at"])) {
+		t.Fatalf("a new pool: %v", p)
+	}
+	if _, got := c.do("GET", "/v2.0/subnetpools/"+pid, ""); got["subnetpool"].(map[string]any)["name"] != "p" {
+		t.Fatalf("show: %v", got)
+	}
+	if _, got := c.do("GET", "/v2.0/subnetpools?name=p", ""); len(got["subnetpools"].([]any)) != 1 {
+		t.Fatalf("list by name: %v", got)
+	}
+	if code, _, _ := c.req("PUT", "/v2.0/subnetpools/"+pid+"/tags/t", "", nil); code != 201 {
+		t.Fatalf("tag: %d", code)
+	}
+	if code, _, out := c.req("PUT", "/v2.0/subnetpools/"+pid, `{"subnetpool":{"name":"q"}}`, map[string]string{"If-Match": "revision_number=1"}); code != 412 {
+		t.Fatalf("stale If-Match: %d %v", code, out)
+	}
+	if code, out := c.do("PUT", "/v2.0/subnetpools/"+pid, `{"subnetpool":{"name":"q","default_prefixlen":"24"}}`); code != 200 ||
+		out["subnetpool"].(map[string]any)["name"] != "q" || out["subnetpool"].(map[string]any)["default_prefixlen"] != 24.0 {
+		t.Fatalf("update: %d %v", code, out)
+	}
+	for _, bad := range []string{`{"subnetpool":{"name":"x"}}`, `{"subnetpool":{"prefixes":["fd00::/8"]}}`,
+		`{"subnetpool":{"prefixes":["10.0.0.0/8","10.1.0.0/16"]}}`, `{"subnetpool":{"prefixes":["10.0.0.0/8"],"min_prefixlen":24,"max_prefixlen":16}}`,
+		`{"subnetpool":{"prefixes":["10.0.0.0/8"],"colour":1}}`} {
+		if code, out := c.do("POST", "/v2.0/subnetpools", bad); code != 400 {
+			t.Errorf("POST %s: %d %v, want 400", bad, code, out)
+		}
+	}
+	if code, _ := c.do("DELETE", "/v2.0/subnetpools/"+pid, ""); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, out := c.do("GET", "/v2.0/subnetpools/"+pid, ""); code != 404 || neutronType(out) != "SubnetPoolNotFound" {
+		t.Fatalf("show after delete: %d %v", code, out)
+	}
+
+	s := startScopedAPI(t)
+	mine := s.mustCreate("tok-a", "/v2.0/subnetpools", `{"subnetpool":{"name":"a","prefixes":["10.20.0.0/16"]}}`)
+	if mine["project_id"] != "proj-a" {
+		t.Fatalf("a member's pool: %v", mine)
+	}
+	if code, _ := s.as("tok-b", "GET", "/v2.0/subnetpools/"+mine["id"].(string), ""); code != 404 {
+		t.Errorf("another project's pool: %d, want 404", code)
+	}
+	if code, _ := s.as("tok-a", "POST", "/v2.0/subnetpools", `{"subnetpool":{"prefixes":["10.21.0.0/16"],"shared":true}}`); code != 403 {
+		t.Errorf("a member's shared pool: %d, want 403", code)
+	}
+}

@@ -31,6 +31,8 @@ func storeResource(res resource) string {
 		return topology.ResourceSecurityGroup
 	case "security_group_rule":
 		return topology.ResourceSecurityGroupRule
+	case "subnetpool":
+		return topology.ResourceSubnetPool
 	}
 	return ""
 }
@@ -93,7 +95,7 @@ var taggable = []struct {
 	res  resource
 }{
 	{"networks", networks}, {"subnets", subnets}, {"ports", ports}, {"routers", routers},
-	{"floatingips", floatingips}, {"security-groups", securityGroups},
+	{"floatingips", floatingips}, {"security-groups", securityGroups}, {"subnetpools", subnetPools},
 }
 
 // tagRoutes are the tags sub-resources of every taggable collection.
@@ -139,6 +141,9 @@ func (s *Server) tagsOf(r *http.Request, res resource) ([]string, error) {
 			obj, found, tags = n, ok, n.Tags
 		case "security_group":
 			n, ok := st.SecurityGroup(id)
+			obj, found, tags = n, ok, n.Tags
+		case "subnetpool":
+			n, ok := st.SubnetPool(id)
 			obj, found, tags = n, ok, n.Tags
 		}
 		found = found && visible(st, c, obj)

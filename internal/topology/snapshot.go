@@ -81,6 +81,11 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 			return err
 		}
 	}
+	for _, id := range sortedKeys(s.subnetPools) {
+		if err := put("subnetpool", s.subnetPools[id]); err != nil {
+			return err
+		}
+	}
 	var nbErr error
 	s.EachNeighbour(func(nb Neighbour) {
 		if nbErr == nil {
@@ -144,6 +149,12 @@ func (s *Store) restoreRecord(rec record) error {
 			return err
 		}
 		s.restoreSecurityGroup(&g)
+	case "subnetpool":
+		var p SubnetPool
+		if err := json.Unmarshal(rec.Record, &p); err != nil {
+			return err
+		}
+		s.subnetPools[p.ID] = &p
 	case "member":
 		var m Member
 		if err := json.Unmarshal(rec.Record, &m); err != nil {

@@ -60,6 +60,11 @@ func (s *Store) standardOf(resource, id string) (standard, error) {
 			return standard{&g.Tags, &g.RevisionNumber, &g.Stamps}, nil
 		}
 		return standard{}, notFound("SecurityGroupNotFound", "Security group %s does not exist", id)
+	case ResourceSubnetPool:
+		if sp, ok := s.subnetPools[id]; ok {
+			return standard{&sp.Tags, &sp.RevisionNumber, &sp.Stamps}, nil
+		}
+		return standard{}, notFound("SubnetPoolNotFound", "Subnet pool %s could not be found.", id)
 	case ResourceSecurityGroupRule:
 		if g, ok := s.sgs[s.sgRules[id]]; ok {
 			for i := range g.Rules {

@@ -26,14 +26,15 @@ type Counters struct {
 // Store holds the topology. It is not safe for concurrent use: the FSM
 // serializes writes and gives readers consistent copies.
 type Store struct {
-	networks map[string]*Network
-	subnets  map[string]*Subnet
-	ports    map[string]*Port
-	routers  map[string]*Router
-	chassis  map[string]*Chassis
-	members  map[string]*Member
-	fips     map[string]*FloatingIP
-	sgs      map[string]*SecurityGroup // with their rules
+	networks    map[string]*Network
+	subnets     map[string]*Subnet
+	ports       map[string]*Port
+	routers     map[string]*Router
+	chassis     map[string]*Chassis
+	members     map[string]*Member
+	fips        map[string]*FloatingIP
+	sgs         map[string]*SecurityGroup // with their rules
+	subnetPools map[string]*SubnetPool
 	// neighbours: external network → address → MAC, learned by ARP
 	neighbours map[string]map[netip.Addr]string
 	seq        Counters
@@ -56,23 +57,24 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		networks:   map[string]*Network{},
-		subnets:    map[string]*Subnet{},
-		ports:      map[string]*Port{},
-		routers:    map[string]*Router{},
-		chassis:    map[string]*Chassis{},
-		members:    map[string]*Member{},
-		fips:       map[string]*FloatingIP{},
-		sgs:        map[string]*SecurityGroup{},
-		sgRules:    map[string]string{},
-		neighbours: map[string]map[netip.Addr]string{},
-		seq:        Counters{SegID: map[string]uint32{}},
-		segIDs:     map[string]map[uint32]string{},
-		macs:       map[string]map[string]string{},
-		ips:        map[string]map[netip.Addr]string{},
-		netPorts:   map[string]map[string]bool{},
-		ipHint:     map[string]netip.Addr{},
-		vipOwners:  map[string]map[netip.Addr]string{},
+		networks:    map[string]*Network{},
+		subnets:     map[string]*Subnet{},
+		ports:       map[string]*Port{},
+		routers:     map[string]*Router{},
+		chassis:     map[string]*Chassis{},
+		members:     map[string]*Member{},
+		fips:        map[string]*FloatingIP{},
+		sgs:         map[string]*SecurityGroup{},
+		subnetPools: map[string]*SubnetPool{},
+		sgRules:     map[string]string{},
+		neighbours:  map[string]map[netip.Addr]string{},
+		seq:         Counters{SegID: map[string]uint32{}},
+		segIDs:      map[string]map[uint32]string{},
+		macs:        map[string]map[string]string{},
+		ips:         map[string]map[netip.Addr]string{},
+		netPorts:    map[string]map[string]bool{},
+		ipHint:      map[string]netip.Addr{},
+		vipOwners:   map[string]map[netip.Addr]string{},
 	}
 }
 
