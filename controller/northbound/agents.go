@@ -96,3 +96,17 @@ func (s *Server) subnetPoolCreate(w http.ResponseWriter, r *http.Request) error 
 	}
 	return answerMany(w, r, http.StatusCreated, subnetPools, v, false)
 }
+
+// serviceProvider is one of Neutron's service providers: who serves a
+// service type.
+type serviceProvider struct {
+	ServiceType string `json:"service_type"`
+	Name        string `json:"name"`
+	Default     bool   `json:"default"`
+}
+
+// serviceProviders lists the one provider of the one service type Wyvern
+// serves beyond the core: its distributed routers.
+func (s *Server) serviceProviders(w http.ResponseWriter, r *http.Request) error {
+	return list(w, r, "service_providers", []serviceProvider{{ServiceType: "L3_ROUTER_NAT", Name: "wyvern", Default: true}})
+}

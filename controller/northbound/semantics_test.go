@@ -516,6 +516,12 @@ func TestTempestFindings(t *testing.T) {
 		t.Errorf("agents filtered: %d", code)
 	}
 
+	// Service providers: Wyvern's routers.
+	if code, out := c.do("GET", "/v2.0/service-providers?service_type=L3_ROUTER_NAT", ""); code != 200 ||
+		fmt.Sprint(out["service_providers"]) != "[map[default:true name:wyvern service_type:L3_ROUTER_NAT]]" {
+		t.Errorf("service providers: %d %v", code, out)
+	}
+
 	// Extensions one by one, and GET /v2.0/'s resources.
 	_, out = c.do("GET", "/v2.0/extensions", "")
 	for _, e := range out["extensions"].([]any) {

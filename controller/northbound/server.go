@@ -177,6 +177,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v2.0/subnetpools", s.write(s.subnetPoolCreate)},
 		{"PUT", "/v2.0/subnetpools/{id}", s.write(updater[subnetPoolReq, topology.SubnetPoolSpec, topology.SubnetPool](s, subnetPools, cluster.CmdSubnetPoolUpdate, func(x topology.SubnetPoolSpec) any { return cluster.SubnetPoolUpdate{Spec: x} }))},
 		{"DELETE", "/v2.0/subnetpools/{id}", s.write(s.deleteBy(subnetPools, cluster.CmdSubnetPoolDelete))},
+		{"GET", "/v2.0/service-providers", s.read(s.serviceProviders)},
 		{"GET", "/v2.0/agents", s.read(s.agentList)},
 		{"GET", "/v2.0/agents/{id}", s.read(s.agentShow)},
 		{"GET", "/v2.0/chassis", adminOnly(s.read(lister(s, "chassis", (*topology.Store).Chassis)))},
@@ -257,6 +258,7 @@ func extensionList() []map[string]any {
 		ext("pagination", "Pagination support", "limit, marker and page_reverse on lists, with <collection>_links"),
 		ext("sorting", "Sorting support", "sort_key and sort_dir on lists"),
 		ext("filter-validation", "Filter parameters validation", "an unknown filter is refused with 400"),
+		ext("service-type", "Neutron Service Type Management", "service-providers: who serves each service type (L3_ROUTER_NAT: Wyvern)"),
 		ext("ip-substring-filtering", "IP address substring filtering", "fixed_ips=ip_address_substr=... on ports"),
 		ext("project-id", "project_id field enabled", "project_id and tenant_id"),
 		ext("net-mtu", "Network MTU", "mtu"),
@@ -291,7 +293,7 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 		{"network", "networks", "networks"}, {"subnet", "subnets", "subnets"}, {"port", "ports", "ports"},
 		{"router", "routers", "routers"}, {"floatingip", "floatingips", "floatingips"},
 		{"security_group", "security_groups", "security-groups"}, {"security_group_rule", "security_group_rules", "security-group-rules"},
-		{"subnetpool", "subnetpools", "subnetpools"}, {"agent", "agents", "agents"},
+		{"subnetpool", "subnetpools", "subnetpools"}, {"agent", "agents", "agents"}, {"service_provider", "service_providers", "service-providers"},
 	} {
 		out = append(out, map[string]any{"name": c.name, "collection": c.collection,
 			"links": []map[string]string{{"rel": "self", "href": scheme + r.Host + "/v2.0/" + c.path}}})
