@@ -61,6 +61,8 @@ const (
 	CmdSubnetPoolCreate
 	CmdSubnetPoolUpdate
 	CmdSubnetPoolDelete
+	CmdQuotasSet
+	CmdQuotasReset
 )
 
 // Command payloads. Each is what its command's store method takes, with

@@ -7,8 +7,8 @@ import (
 )
 
 // Commands of Neutron's standard attributes (tags, and the revision
-// precondition (If-Match) that guards another command) and of its
-// subnet pools, which Wyvern stores.
+// precondition (If-Match) that guards another command), of its subnet
+// pools, which Wyvern stores, and of its quotas.
 type (
 	// Tags changes one object's tags (topology.Store.UpdateTags).
 	Tags struct {
@@ -23,7 +23,12 @@ type (
 	// SubnetPoolCreate and SubnetPoolUpdate: a stored subnet pool.
 	SubnetPoolCreate struct{ Spec topology.SubnetPoolSpec }
 	SubnetPoolUpdate struct{ Spec topology.SubnetPoolSpec }
-	IfRevision       struct {
+	// QuotasSet sets some of a project's limits.
+	QuotasSet struct {
+		Project string
+		Limits  map[string]int
+	}
+	IfRevision struct {
 		Resource  string
 		ID        string
 		Revisions []uint64
@@ -37,6 +42,7 @@ var standardPayloads = map[CommandType]func() any{
 	CmdTags: func() any { return new(Tags) }, CmdIfRevision: func() any { return new(IfRevision) },
 	CmdSubnetPoolCreate: func() any { return new(SubnetPoolCreate) }, CmdSubnetPoolUpdate: func() any { return new(SubnetPoolUpdate) },
 	CmdSubnetPoolDelete: func() any { return new(ByID) },
+	CmdQuotasSet:        func() any { return new(QuotasSet) }, CmdQuotasReset: func() any { return new(ByID) },
 }
 
 // standardHandlers apply the commands here. CmdIfRevision's handler is
@@ -59,6 +65,16 @@ var standardHandlers = map[CommandType]handler{
 	CmdSubnetPoolDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
 		return nil, one(i, topology.ResourceSubnetPool, "delete", id), s.DeleteSubnetPool(i, id)
+	},
+	CmdQuotasSet: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[QuotasSet](d)
+		q, err := s.SetQuotas(i, c.Project, c.Limits)
+		return q, one(i, "quota", "update", c.Project), err
+	},
+	CmdQuotasReset: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		id := decodeInto[ByID](d).ID
+		s.ResetQuotas(i, id)
+		return nil, one(i, "quota", "delete", id), nil
 	},
 }
 

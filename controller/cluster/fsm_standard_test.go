@@ -138,3 +138,26 @@ func TestSubnetPoolsSurviveSnapshots(t *testing.T) {
 		t.Fatalf("restored %+v, had %+v", b, a)
 	}
 }
+
+// TestQuotasHoldAsApplied: a limit set by one entry refuses the create
+// of a later one, and comes back from a snapshot.
+func TestQuotasHoldAsApplied(t *testing.T) {
+	f := NewFSM()
+	r := applyAll(t, f, 1, [][]byte{
+		cmd(t, CmdQuotasSet, QuotasSet{Project: "p", Limits: map[string]int{topology.QuotaNetwork: 1}}),
+		cmd(t, CmdNetworksCreate, NetworksCreate{Specs: []topology.NetworkSpec{{ID: "n1", ProjectID: strp("p")}}}),
+		cmd(t, CmdNetworksCreate, NetworksCreate{Specs: []topology.NetworkSpec{{ID: "n2", ProjectID: strp("p")}}}),
+	})
+	var te *topology.Error
+	if r[0].Err != nil || r[1].Err != nil || !errors.As(r[2].Err, &te) || te.Type != "OverQuota" {
+		t.Fatalf("results %+v", r)
+	}
+	g := NewFSM()
+	if err := g.Restore(nopCloser{bytes.NewReader(snapshotOf(t, f))}); err != nil {
+		t.Fatal(err)
+	}
+	r = applyAll(t, g, 4, [][]byte{cmd(t, CmdNetworksCreate, NetworksCreate{Specs: []topology.NetworkSpec{{ID: "n3", ProjectID: strp("p")}}})})
+	if !errors.As(r[0].Err, &te) || te.Type != "OverQuota" {
+		t.Fatalf("after a restore: %v", r[0].Err)
+	}
+}

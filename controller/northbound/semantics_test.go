@@ -656,3 +656,62 @@ func TestSubnetPools(t *testing.T) {
 		t.Errorf("a member's shared pool: %d, want 403", code)
 	}
 }
+
+// TestQuotas: an admin limits a project; the limit holds as creates are
+// applied (409 OverQuota); a reset gives the defaults (no limit) back.
+func TestQuotas(t *testing.T) {
+	s := startScopedAPI(t)
+	if code, out := s.as("tok-admin", "PUT", "/v2.0/quotas/proj-a", `{"quota":{"network":1,"port":"0"}}`); code != 200 ||
+		out["quota"].(map[string]any)["network"] != 1.0 || out["quota"].(map[string]any)["port"] != 0.0 || out["quota"].(map[string]any)["router"] != -1.0 {
+		t.Fatalf("set: %d %v", code, out)
+	}
+	n := s.mustCreate("tok-a", "/v2.0/networks", `{"network":{"name":"one"}}`)
+	before := fmt.Sprint(s.as("tok-admin", "GET", "/v2.0/networks", ""))
+	code, out := s.as("tok-a", "POST", "/v2.0/networks", `{"network":{"name":"two"}}`)
+	if msg, _ := out["NeutronError"].(map[string]any)["message"].(string); code != 409 || neutronType(out) != "OverQuota" || msg != "Quota exceeded for resources: ['network']." {
+		t.Fatalf("a network over the quota: %d %v", code, out)
+	}
+	if after := fmt.Sprint(s.as("tok-admin", "GET", "/v2.0/networks", "")); after != before {
+		t.Fatal("a create over the quota changed the networks")
+	}
+	if code, out := s.as("tok-admin", "POST", "/v2.0/networks", `{"network":{"project_id":"proj-a"}}`); code != 409 {
+		t.Fatalf("an admin's network for the project, over its quota: %d %v", code, out)
+	}
+	if code, _ := s.as("tok-a", "POST", "/v2.0/ports", fmt.Sprintf(`{"port":{"network_id":%q}}`, n["id"])); code != 409 {
+		t.Errorf("a port with a port quota of 0: %d", code)
+	}
+	s.mustCreate("tok-b", "/v2.0/networks", `{"network":{"name":"b1"}}`) // another project: not limited
+	s.mustCreate("tok-b", "/v2.0/networks", `{"network":{"name":"b2"}}`)
+	_, list := s.as("tok-admin", "GET", "/v2.0/quotas", "")
+	if l := list["quotas"].([]any); len(l) != 1 || l[0].(map[string]any)["project_id"] != "proj-a" {
+		t.Fatalf("projects with quotas: %v", list)
+	}
+	if code, out := s.as("tok-a", "GET", "/v2.0/quotas/proj-a/details", ""); code != 200 ||
+		fmt.Sprint(out["quota"].(map[string]any)["network"]) != "map[limit:1 reserved:0 used:1]" {
+		t.Fatalf("details: %d %v", code, out)
+	}
+	for _, tc := range []struct {
+		token, method, path, body string
+		code                      int
+	}{
+		{"tok-a", "PUT", "/v2.0/quotas/proj-a", `{"quota":{"network":5}}`, 403},
+		{"tok-a", "GET", "/v2.0/quotas/proj-b", ``, 403},
+		{"tok-a", "GET", "/v2.0/quotas", ``, 403},
+		{"tok-admin", "PUT", "/v2.0/quotas/proj-a", `{"quota":{"network":-2}}`, 400},
+		{"tok-admin", "PUT", "/v2.0/quotas/proj-a", `{"quota":{"colour":1}}`, 400},
+		{"tok-admin", "PUT", "/v2.0/quotas/proj-a", `{"quota":{"network":"many"}}`, 400},
+	} {
+		if code, out := s.as(tc.token, tc.method, tc.path, tc.body); code != tc.code {
+			t.Errorf("%s %s %s as %s: %d %v, want %d", tc.method, tc.path, tc.body, tc.token, code, out, tc.code)
+		}
+	}
+	if code, _ := s.as("tok-admin", "DELETE", "/v2.0/quotas/proj-a", ""); code != 204 {
+		t.Fatalf("reset: %d", code)
+	}
+	_, q := s.as("tok-a", "GET", "/v2.0/quotas/proj-a", "")
+	_, d := s.as("tok-a", "GET", "/v2.0/quotas/proj-a/default", "")
+	if fmt.Sprint(q) != fmt.Sprint(d) || q["quota"].(map[string]any)["network"] != -1.0 {
+		t.Fatalf("after a reset: %v, defaults %v", q, d)
+	}
+	s.mustCreate("tok-a", "/v2.0/networks", `{"network":{"name":"two"}}`)
+}

@@ -187,7 +187,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},
 		{"GET", "/v2.0/events", adminOnly(s.events)},
 		{"GET", "/debug/punts", adminOnly(s.debugPunts)},
-	}, s.tagRoutes()...)
+	}, append(s.tagRoutes(), s.quotaRoutes()...)...)
 }
 
 // write wraps a mutating handler. The handler proposes through the
@@ -258,6 +258,8 @@ func extensionList() []map[string]any {
 		ext("pagination", "Pagination support", "limit, marker and page_reverse on lists, with <collection>_links"),
 		ext("sorting", "Sorting support", "sort_key and sort_dir on lists"),
 		ext("filter-validation", "Filter parameters validation", "an unknown filter is refused with 400"),
+		ext("quotas", "Quota management support", "per-project limits on networks, subnets, ports, routers, floating IPs, security groups and their rules, subnet pools; -1 (no limit) by default"),
+		ext("quota_details", "Quota details management support", "used, limit and reserved of each resource of a project"),
 		ext("service-type", "Neutron Service Type Management", "service-providers: who serves each service type (L3_ROUTER_NAT: Wyvern)"),
 		ext("ip-substring-filtering", "IP address substring filtering", "fixed_ips=ip_address_substr=... on ports"),
 		ext("project-id", "project_id field enabled", "project_id and tenant_id"),

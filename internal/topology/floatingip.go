@@ -72,6 +72,9 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 	if sp.FloatingNetworkID == nil || *sp.FloatingNetworkID == "" {
 		return FloatingIP{}, invalid("floating_network_id is required")
 	}
+	if err := s.withinQuota(QuotaFloatingIP, specProject(sp.ProjectID, sp.TenantID)); err != nil {
+		return FloatingIP{}, err
+	}
 	n, ok := s.networks[*sp.FloatingNetworkID]
 	if !ok {
 		return FloatingIP{}, notFound("NetworkNotFound", "Network %s could not be found.", *sp.FloatingNetworkID)

@@ -81,6 +81,9 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	if err := applyNetworkFields(n, sp); err != nil {
 		return Network{}, err
 	}
+	if err := s.withinQuota(QuotaNetwork, n.ProjectID); err != nil {
+		return Network{}, err
+	}
 	if err := s.segment(n, sp.SegmentationID); err != nil {
 		return Network{}, err
 	}

@@ -119,6 +119,11 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	if err := s.applyPortFields(p, sp); err != nil {
 		return Port{}, err
 	}
+	if !sp.managed {
+		if err := s.withinQuota(QuotaPort, p.ProjectID); err != nil {
+			return Port{}, err
+		}
+	}
 	groups, wantDefault, err := s.portGroups(p, sp, nil, true)
 	if err != nil {
 		return Port{}, err

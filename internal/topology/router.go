@@ -52,6 +52,10 @@ func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error
 		}
 		r := &Router{ID: sp.ID, AdminStateUp: true, Status: StatusActive, Distributed: true, Tags: []string{}, Routes: []HostRoute{}}
 		applyRouterFields(r, sp)
+		if err := s.withinQuota(QuotaRouter, r.ProjectID); err != nil {
+			undo()
+			return nil, withItem(err, i, len(specs))
+		}
 		s.seq.RouterKey++
 		r.Key = s.seq.RouterKey
 		r.RevisionNumber = index

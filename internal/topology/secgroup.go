@@ -249,6 +249,9 @@ func (s *Store) createSecurityGroup(index uint64, sp SecurityGroupSpec) (Securit
 	if sp.ID == "" || sp.EgressRuleID == "" {
 		return SecurityGroup{}, nil, invalid("security group id and its egress rule's id are required")
 	}
+	if err := s.withinQuota(QuotaSecurityGroup, project); err != nil {
+		return SecurityGroup{}, nil, err
+	}
 	if _, ok := s.sgs[sp.ID]; ok {
 		return SecurityGroup{}, nil, conflict("SecurityGroupExists", "Security group %s already exists", sp.ID)
 	}

@@ -90,6 +90,11 @@ func (s *Store) CreateSecurityGroupRules(index uint64, specs []SecurityGroupRule
 		}
 		out = append(out, r)
 	}
+	if len(out) > 0 {
+		if err := s.withinQuotaBy(QuotaSecurityGroupRule, out[0].ProjectID, len(out)); err != nil {
+			return nil, err
+		}
+	}
 	rules := slices.Clone(g.Rules)
 	for i := range out {
 		s.seq.RuleKey++

@@ -35,6 +35,7 @@ type Store struct {
 	fips        map[string]*FloatingIP
 	sgs         map[string]*SecurityGroup // with their rules
 	subnetPools map[string]*SubnetPool
+	quotas      map[string]map[string]int // project → resource → limit
 	// neighbours: external network → address → MAC, learned by ARP
 	neighbours map[string]map[netip.Addr]string
 	seq        Counters
@@ -66,6 +67,7 @@ func New() *Store {
 		fips:        map[string]*FloatingIP{},
 		sgs:         map[string]*SecurityGroup{},
 		subnetPools: map[string]*SubnetPool{},
+		quotas:      map[string]map[string]int{},
 		sgRules:     map[string]string{},
 		neighbours:  map[string]map[netip.Addr]string{},
 		seq:         Counters{SegID: map[string]uint32{}},

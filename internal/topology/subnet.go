@@ -155,6 +155,9 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if err := applySubnetFields(sn, sp); err != nil {
 		return Subnet{}, err
 	}
+	if err := s.withinQuota(QuotaSubnet, sn.ProjectID); err != nil {
+		return Subnet{}, err
+	}
 	sn.RevisionNumber = index
 	sn.stamp(s.now)
 	s.subnets[sn.ID] = sn

@@ -88,6 +88,9 @@ func (s *Store) CreateSubnetPool(index uint64, sp SubnetPoolSpec) (SubnetPool, e
 	if err := applyPoolFields(p, sp, true); err != nil {
 		return SubnetPool{}, err
 	}
+	if err := s.withinQuota(QuotaSubnetPool, p.ProjectID); err != nil {
+		return SubnetPool{}, err
+	}
 	p.RevisionNumber = index
 	p.stamp(s.now)
 	s.subnetPools[p.ID] = p
