@@ -34,8 +34,8 @@ var (
 		set("availability_zone_hints", "qos_policy_id", "port_security_enabled", "is_default", "segments", "vlan_transparent")}
 	subnets = resource{"subnet", "subnets",
 		set("id", "network_id", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",
-			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags"),
-		set("ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "use_default_subnetpool", "prefixlen",
+			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags", "subnetpool_id", "prefixlen"),
+		set("ipv6_ra_mode", "ipv6_address_mode", "use_default_subnetpool",
 			"segment_id", "service_types", "dns_publish_fixed_ip")}
 	ports = resource{"port", "ports",
 		set("id", "network_id", "name", "mac_address", "fixed_ips", "allowed_address_pairs", "port_security_enabled",
@@ -205,6 +205,9 @@ type subnetReq struct {
 	ProjectID       *string                   `json:"project_id"`
 	TenantID        *string                   `json:"tenant_id"`
 	Tags            []string                  `json:"tags"`
+	// SubnetPoolID: null is none, as Neutron takes it.
+	SubnetPoolID nullable[string] `json:"subnetpool_id"`
+	PrefixLen    *intOrStr        `json:"prefixlen"`
 }
 
 type fixedIPReq struct {
@@ -380,7 +383,12 @@ func (r subnetReq) spec(pathID string, extra map[string]json.RawMessage) (topolo
 	id, err := idFor(r.ID, pathID)
 	sp := topology.SubnetSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, IPVersion: r.IPVersion, CIDR: r.CIDR,
 		AllocationPools: r.AllocationPools, EnableDHCP: r.EnableDHCP, DNSNameservers: r.DNSNameservers,
-		HostRoutes: r.HostRoutes, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}
+		HostRoutes: r.HostRoutes, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags,
+		PrefixLen: (*int)(r.PrefixLen)}
+	if r.SubnetPoolID.Set {
+		v := r.SubnetPoolID.Value // "" for null
+		sp.SubnetPoolID = &v
+	}
 	switch {
 	case r.GatewayIP == nil:
 	case string(r.GatewayIP) == "null":

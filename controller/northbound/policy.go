@@ -247,6 +247,11 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		if !create {
 			return mayChange(st, c, res, sp.ID)
 		}
+		if sp.SubnetPoolID != nil && *sp.SubnetPoolID != "" && !c.Admin {
+			if p, ok := st.SubnetPool(*sp.SubnetPoolID); !ok || !visible(st, c, p) {
+				return notFoundErr("SubnetPoolNotFound", "Subnet pool", *sp.SubnetPoolID)
+			}
+		}
 		if sp.NetworkID != nil && !c.Admin {
 			n, ok := st.Network(*sp.NetworkID)
 			if !ok || !visible(st, c, n) || !usable(c, n) {

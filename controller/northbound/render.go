@@ -46,6 +46,8 @@ func neutronView(v any) any {
 	switch o := v.(type) {
 	case topology.Network:
 		return networkView{Network: o, PhysicalNetwork: nilIfEmpty(o.PhysicalNetwork), SegmentationID: segmentationOf(o)}
+	case topology.Subnet:
+		return subnetView{Subnet: o, SubnetPoolID: nilIfEmpty(o.SubnetPoolID)}
 	case topology.Router:
 		return routerView{Router: o}
 	case topology.FloatingIP:
@@ -78,6 +80,12 @@ func segmentationOf(n topology.Network) *uint32 {
 		return nil
 	}
 	return &n.SegmentationID
+}
+
+// subnetView: a subnet cut from no pool has subnetpool_id null.
+type subnetView struct {
+	topology.Subnet
+	SubnetPoolID *string `json:"subnetpool_id"`
 }
 
 // routerView hides the router's gateway port, the store's own link to

@@ -637,6 +637,49 @@ func TestSubnetPools(t *testing.T) {
 			t.Errorf("POST %s: %d %v, want 400", bad, code, out)
 		}
 	}
+	// Subnets cut from the pool: the first free prefix of the length
+	// asked (the default), none overlapping another of the pool's.
+	net := id(c.create("/v2.0/networks", `{"network":{"name":"n"}}`), "network")
+	net2 := id(c.create("/v2.0/networks", `{"network":{"name":"n2"}}`), "network")
+	cut := func(network, extra string) (int, map[string]any) {
+		return c.do("POST", "/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"subnetpool_id":%q%s}}`, network, pid, extra))
+	}
+	code, out = cut(net, "")
+	if sn, _ := out["subnet"].(map[string]any); code != 201 || sn["cidr"] != "10.10.0.0/24" || sn["subnetpool_id"] != pid || sn["gateway_ip"] != "10.10.0.1" {
+		t.Fatalf("a subnet from the pool: %d %v", code, out)
+	}
+	first := id(out, "subnet")
+	code, out = cut(net2, `,"prefixlen":26`)
+	if code != 201 || out["subnet"].(map[string]any)["cidr"] != "10.10.1.0/26" {
+		t.Fatalf("a /26 from the pool: %d %v", code, out)
+	}
+	for _, tc := range []struct {
+		extra string
+		code  int
+	}{
+		{`,"cidr":"10.10.0.128/25"`, 409}, {`,"cidr":"10.12.0.0/24"`, 400}, {`,"prefixlen":4`, 400}, {`,"cidr":"10.11.5.0/24"`, 201},
+	} {
+		if code, out := cut(net2, tc.extra); code != tc.code {
+			t.Errorf("a subnet from the pool with %s: %d %v, want %d", tc.extra, code, out, tc.code)
+		}
+	}
+	if _, out := c.do("GET", "/v2.0/subnets?subnetpool_id="+pid, ""); len(out["subnets"].([]any)) != 3 {
+		t.Errorf("the pool's subnets: %v", out)
+	}
+	if code, out := c.do("DELETE", "/v2.0/subnetpools/"+pid, ""); code != 409 || neutronType(out) != "SubnetPoolInUse" {
+		t.Errorf("deleting a pool in use: %d %v", code, out)
+	}
+	if _, out := c.do("GET", "/v2.0/subnets/"+first, ""); out["subnet"].(map[string]any)["subnetpool_id"] != pid {
+		t.Errorf("show: %v", out)
+	}
+	_, out = c.do("GET", "/v2.0/subnets?subnetpool_id="+pid, "")
+	for _, sn := range out["subnets"].([]any) {
+		c.do("DELETE", "/v2.0/subnets/"+sn.(map[string]any)["id"].(string), "")
+	}
+	if code, out := c.do("POST", "/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"cidr":"10.50.0.0/24"}}`, net)); code != 201 ||
+		out["subnet"].(map[string]any)["subnetpool_id"] != nil {
+		t.Errorf("a subnet from no pool has subnetpool_id null: %d %v", code, out)
+	}
 	if code, _ := c.do("DELETE", "/v2.0/subnetpools/"+pid, ""); code != 204 {
 		t.Fatalf("delete: %d", code)
 	}
@@ -654,6 +697,10 @@ func TestSubnetPools(t *testing.T) {
 	}
 	if code, _ := s.as("tok-a", "POST", "/v2.0/subnetpools", `{"subnetpool":{"prefixes":["10.21.0.0/16"],"shared":true}}`); code != 403 {
 		t.Errorf("a member's shared pool: %d, want 403", code)
+	}
+	nb := s.mustCreate("tok-b", "/v2.0/networks", `{"network":{"name":"b"}}`)
+	if code, out := s.as("tok-b", "POST", "/v2.0/subnets", fmt.Sprintf(`{"subnet":{"network_id":%q,"subnetpool_id":%q}}`, nb["id"], mine["id"])); code != 404 {
+		t.Errorf("a subnet from another project's pool: %d %v, want 404", code, out)
 	}
 }
 

@@ -260,6 +260,7 @@ func extensionList() []map[string]any {
 		ext("filter-validation", "Filter parameters validation", "an unknown filter is refused with 400"),
 		ext("quotas", "Quota management support", "per-project limits on networks, subnets, ports, routers, floating IPs, security groups and their rules, subnet pools; -1 (no limit) by default"),
 		ext("quota_details", "Quota details management support", "used, limit and reserved of each resource of a project"),
+		ext("subnet_allocation", "Subnet Allocation", "subnet pools: a subnet created with subnetpool_id and no cidr gets the first free prefix of prefixlen (or the pool's default_prefixlen); no two subnets of a pool overlap"),
 		ext("service-type", "Neutron Service Type Management", "service-providers: who serves each service type (L3_ROUTER_NAT: Wyvern)"),
 		ext("ip-substring-filtering", "IP address substring filtering", "fixed_ips=ip_address_substr=... on ports"),
 		ext("project-id", "project_id field enabled", "project_id and tenant_id"),

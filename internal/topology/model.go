@@ -73,7 +73,9 @@ type Subnet struct {
 	ProjectID       string                     `json:"project_id"`
 	TenantID        string                     `json:"tenant_id"`
 	Tags            []string                   `json:"tags"`
-	RevisionNumber  uint64                     `json:"revision_number"`
+	// SubnetPoolID is the subnet pool its CIDR was cut from, "" for none.
+	SubnetPoolID   string `json:"subnetpool_id"`
+	RevisionNumber uint64 `json:"revision_number"`
 	Stamps
 }
 

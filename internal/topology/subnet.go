@@ -24,6 +24,11 @@ type SubnetSpec struct {
 	ProjectID       *string
 	TenantID        *string
 	Tags            []string
+	// SubnetPoolID: the subnet pool its CIDR comes from; with no CIDR,
+	// the first free prefix of PrefixLen (the pool's default_prefixlen
+	// if nil) is cut from the pool.
+	SubnetPoolID *string
+	PrefixLen    *int
 }
 
 // pool is an allocation pool as addresses.
@@ -76,12 +81,30 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if sp.IPVersion != nil && *sp.IPVersion != 4 {
 		return Subnet{}, invalid("ip_version %d is not supported (4)", *sp.IPVersion)
 	}
+	var fromPool *SubnetPool
+	if sp.SubnetPoolID != nil && *sp.SubnetPoolID != "" {
+		if fromPool = s.subnetPools[*sp.SubnetPoolID]; fromPool == nil {
+			return Subnet{}, notFound("SubnetPoolNotFound", "Subnet pool %s could not be found.", *sp.SubnetPoolID)
+		}
+	}
+	if sp.CIDR == nil && fromPool != nil {
+		cidr, err := s.cutFromPool(fromPool, sp.PrefixLen)
+		if err != nil {
+			return Subnet{}, err
+		}
+		sp.CIDR = &cidr
+	}
 	if sp.CIDR == nil {
 		return Subnet{}, invalid("cidr is required")
 	}
 	prefix, err := netip.ParsePrefix(*sp.CIDR)
 	if err != nil || !prefix.Addr().Is4() {
 		return Subnet{}, invalid("'%s' is not a valid IPv4 CIDR", *sp.CIDR)
+	}
+	if fromPool != nil {
+		if err := s.fitsPool(fromPool, prefix.Masked()); err != nil {
+			return Subnet{}, err
+		}
 	}
 	if prefix.Bits() > 30 {
 		return Subnet{}, invalid("cidr %s leaves no room for hosts (at most /30)", *sp.CIDR)
@@ -105,6 +128,9 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	}
 	sn := &Subnet{ID: sp.ID, NetworkID: *sp.NetworkID, IPVersion: 4, CIDR: prefix.String(), EnableDHCP: true,
 		DNSNameservers: []string{}, HostRoutes: []HostRoute{}, Tags: []string{}}
+	if fromPool != nil {
+		sn.SubnetPoolID = fromPool.ID
+	}
 	first := prefix.Addr().Next()
 	last := lastAddr(prefix).Prev() // the broadcast address is not a host
 	switch {
@@ -239,8 +265,9 @@ func (s *Store) UpdateSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 		return Subnet{}, notFound("SubnetNotFound", "Subnet %s could not be found.", sp.ID)
 	}
 	if sp.CIDR != nil && *sp.CIDR != sn.CIDR || sp.NetworkID != nil && *sp.NetworkID != sn.NetworkID ||
-		sp.IPVersion != nil && *sp.IPVersion != 4 || sp.AllocationPools != nil {
-		return Subnet{}, invalid("cidr, network_id, ip_version and allocation_pools of an existing subnet cannot be changed")
+		sp.IPVersion != nil && *sp.IPVersion != 4 || sp.AllocationPools != nil ||
+		sp.SubnetPoolID != nil && *sp.SubnetPoolID != sn.SubnetPoolID || sp.PrefixLen != nil {
+		return Subnet{}, invalid("cidr, network_id, ip_version, allocation_pools, subnetpool_id and prefixlen of an existing subnet cannot be changed")
 	}
 	gateway, err := s.newGateway(sn, sp)
 	if err != nil {

@@ -5,10 +5,10 @@ import (
 	"slices"
 )
 
-// SubnetPool is Neutron's subnet pool, stored and returned: Wyvern keeps
-// its prefixes and lengths but does not allocate subnets from it (a
-// subnet's subnetpool_id is a passive field), so the subnet_allocation
-// extension is not advertised.
+// SubnetPool is Neutron's subnet pool: prefixes that subnets are cut
+// from (a subnet created with its subnetpool_id and no cidr gets the
+// first free prefix of the length asked, or of default_prefixlen), no two
+// of its subnets overlapping.
 type SubnetPool struct {
 	ID               string   `json:"id"`
 	Name             string   `json:"name"`
@@ -118,6 +118,11 @@ func (s *Store) DeleteSubnetPool(_ uint64, id string) error {
 	if _, ok := s.subnetPools[id]; !ok {
 		return notFound("SubnetPoolNotFound", "Subnet pool %s could not be found.", id)
 	}
+	for _, sid := range sortedKeys(s.subnets) {
+		if s.subnets[sid].SubnetPoolID == id {
+			return conflict("SubnetPoolInUse", "Unable to complete operation on subnet pool %s: subnet %s was allocated from it.", id, sid)
+		}
+	}
 	delete(s.subnetPools, id)
 	return nil
 }
@@ -179,4 +184,64 @@ func applyPoolFields(p *SubnetPool, sp SubnetPoolSpec, create bool) error {
 		p.Tags = slices.Clone(sp.Tags)
 	}
 	return nil
+}
+
+// cutFromPool finds the first prefix of the given length (the pool's
+// default if nil), in the order of the pool's prefixes, that overlaps no
+// subnet cut from the pool.
+func (s *Store) cutFromPool(p *SubnetPool, length *int) (string, error) {
+	bits := p.DefaultPrefixLen
+	if length != nil {
+		bits = *length
+	}
+	if bits < p.MinPrefixLen || bits > p.MaxPrefixLen {
+		return "", invalid("prefixlen %d is outside %d..%d, the prefix lengths of subnet pool %s", bits, p.MinPrefixLen, p.MaxPrefixLen, p.ID)
+	}
+	taken := s.poolSubnets(p.ID)
+	for _, x := range p.Prefixes {
+		outer := netip.MustParsePrefix(x)
+		if bits < outer.Bits() {
+			continue
+		}
+		step := uint64(1) << (32 - bits)
+		start := uint64(ip4(outer.Addr()))
+		for a := start; a < start+(uint64(1)<<(32-outer.Bits())); a += step {
+			v := uint32(a)
+			cand := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits)
+			if !slices.ContainsFunc(taken, cand.Overlaps) {
+				return cand.String(), nil
+			}
+		}
+	}
+	return "", conflict("SubnetAllocationError", "Failed to allocate subnet: no /%d is left in subnet pool %s.", bits, p.ID)
+}
+
+// fitsPool checks a prefix asked of a pool: inside one of its prefixes,
+// of a length it allows, overlapping none of its subnets.
+func (s *Store) fitsPool(p *SubnetPool, prefix netip.Prefix) error {
+	if prefix.Bits() < p.MinPrefixLen || prefix.Bits() > p.MaxPrefixLen {
+		return invalid("prefix length of %s is outside %d..%d, the prefix lengths of subnet pool %s", prefix, p.MinPrefixLen, p.MaxPrefixLen, p.ID)
+	}
+	inside := slices.ContainsFunc(p.Prefixes, func(x string) bool {
+		outer := netip.MustParsePrefix(x)
+		return outer.Bits() <= prefix.Bits() && outer.Contains(prefix.Addr())
+	})
+	if !inside {
+		return invalid("cidr %s is not within the prefixes of subnet pool %s", prefix, p.ID)
+	}
+	if slices.ContainsFunc(s.poolSubnets(p.ID), prefix.Overlaps) {
+		return conflict("SubnetAllocationError", "Failed to allocate subnet: %s overlaps a subnet of subnet pool %s.", prefix, p.ID)
+	}
+	return nil
+}
+
+// poolSubnets are the prefixes of the subnets cut from a pool.
+func (s *Store) poolSubnets(pool string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, sn := range s.subnets {
+		if sn.SubnetPoolID == pool {
+			out = append(out, netip.MustParsePrefix(sn.CIDR))
+		}
+	}
+	return out
 }
