@@ -752,6 +752,9 @@ func TestQuotas(t *testing.T) {
 			t.Errorf("%s %s %s as %s: %d %v, want %d", tc.method, tc.path, tc.body, tc.token, code, out, tc.code)
 		}
 	}
+	if code, out := s.as("tok-admin", "GET", "/v2.0/quotas/proj-a/details.json", ""); code != 200 || out["quota"] == nil {
+		t.Fatalf("details.json (Neutron's format suffix, as tempest asks): %d %v", code, out)
+	}
 	if code, _ := s.as("tok-admin", "DELETE", "/v2.0/quotas/proj-a", ""); code != 204 {
 		t.Fatalf("reset: %d", code)
 	}

@@ -77,7 +77,7 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
 	s.http = &http.Server{ // bounds.go: every limit
-		Handler:           checkLine(s.authenticate(readBody(mux))),
+		Handler:           checkLine(s.authenticate(readBody(jsonSuffix(mux)))),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -87,6 +87,21 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	return s
+}
+
+// jsonSuffix takes Neutron's format suffix: /v2.0/networks.json is
+// /v2.0/networks (JSON is the only format), as older clients, tempest's
+// quota details among them, ask.
+func jsonSuffix(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := strings.CutSuffix(r.URL.Path, ".json"); ok && strings.HasPrefix(p, "/v2.0/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			h.ServeHTTP(w, r2)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // allowedMethods are the methods a path is served with, when the
