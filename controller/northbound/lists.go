@@ -69,22 +69,22 @@ func parseList(q url.Values, attrs map[string]bool) (listQuery, error) {
 			continue
 		}
 		if !attrs[k] {
-			return lq, badRequest("%s is invalid attribute for filtering", k)
+			return lq, queryError("%s is invalid attribute for filtering", k)
 		}
 		lq.filters[k] = v
 	}
 	lq.tagsAll, lq.tagsAny = tagList(q["tags"]), tagList(q["tags-any"])
 	lq.notTagsAll, lq.notTagsAny = tagList(q["not-tags"]), tagList(q["not-tags-any"])
 	if (lq.tagsAll != nil || lq.tagsAny != nil || lq.notTagsAll != nil || lq.notTagsAny != nil) && !attrs["tags"] {
-		return lq, badRequest("tags is invalid attribute for filtering")
+		return lq, queryError("tags is invalid attribute for filtering")
 	}
 	keys, dirs := q["sort_key"], q["sort_dir"]
 	if len(dirs) > 0 && len(dirs) != len(keys) {
-		return lq, badRequest("The number of sort_keys and sort_dirs must be same")
+		return lq, queryError("The number of sort_keys and sort_dirs must be same")
 	}
 	for i, k := range keys {
 		if !attrs[k] {
-			return lq, badRequest("%s is invalid attribute for sort_keys", k)
+			return lq, queryError("%s is invalid attribute for sort_keys", k)
 		}
 		asc := true
 		if len(dirs) > 0 {
@@ -93,7 +93,7 @@ func parseList(q url.Values, attrs map[string]bool) (listQuery, error) {
 			case "desc":
 				asc = false
 			default:
-				return lq, badRequest("%s is invalid value for sort_dirs, valid sort dir values are asc and desc", dirs[i])
+				return lq, queryError("%s is invalid value for sort_dirs, valid sort dir values are asc and desc", dirs[i])
 			}
 		}
 		lq.sorts = append(lq.sorts, sortKey{k, asc})
@@ -101,7 +101,7 @@ func parseList(q url.Values, attrs map[string]bool) (listQuery, error) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
-			return lq, badRequest("Limit must be an integer 0 or greater and not '%s'", l)
+			return lq, badRequest("Bad limit request: Limit must be an integer 0 or greater and not '%s'", l) // Neutron's BadRequest
 		}
 		lq.limit = n
 	}
@@ -109,7 +109,7 @@ func parseList(q url.Values, attrs map[string]bool) (listQuery, error) {
 	if p := q.Get("page_reverse"); p != "" {
 		b, err := strconv.ParseBool(p)
 		if err != nil {
-			return lq, badRequest("'%s' cannot be converted to boolean", p)
+			return lq, queryError("'%s' cannot be converted to boolean", p)
 		}
 		lq.reverse = b
 	}
@@ -190,7 +190,7 @@ func matches(key string, have any, want string) (bool, error) {
 	case bool:
 		w, err := strconv.ParseBool(want)
 		if err != nil {
-			return false, badRequest("Invalid input for %s. Reason: '%s' cannot be converted to boolean.", key, want)
+			return false, queryError("Invalid input for %s. Reason: '%s' cannot be converted to boolean.", key, want)
 		}
 		return w == h, nil
 	case []any:
@@ -212,7 +212,7 @@ func fixedIPsMatch(have any, want []string) (bool, error) {
 	for _, w := range want {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || k != "ip_address" && k != "subnet_id" && k != "ip_address_substr" {
-			return false, badRequest("Invalid input for fixed_ips filter: '%s' is not ip_address=, subnet_id= or ip_address_substr=", w)
+			return false, queryError("Invalid input for fixed_ips filter: '%s' is not ip_address=, subnet_id= or ip_address_substr=", w)
 		}
 		by[k] = append(by[k], v)
 	}
@@ -397,4 +397,11 @@ func fieldsOnly(o map[string]any, fields []string) map[string]any {
 		}
 	}
 	return out
+}
+
+// queryError is a list query Neutron refuses: its webob HTTPBadRequest.
+func queryError(format string, args ...any) *apiError {
+	e := badRequest(format, args...)
+	e.typ = "HTTPBadRequest"
+	return e
 }

@@ -146,10 +146,13 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("sorted by admin_state_up, name, descending: %q", got)
 	}
 
-	for _, bad := range []string{"sort_key=colour", "sort_key=name&sort_dir=sideways",
-		"sort_key=name&sort_dir=asc&sort_dir=desc", "limit=-1", "limit=two", "page_reverse=maybe"} {
-		if code, _, out := c.req("GET", "/v2.0/networks?"+bad, "", nil); code != 400 || neutronType(out) != "BadRequest" {
-			t.Errorf("?%s: %d %v, want 400 BadRequest", bad, code, out)
+	// Neutron's types: webob's HTTPBadRequest for sorting, its own
+	// BadRequest for a limit.
+	for _, bad := range []struct{ query, typ string }{{"sort_key=colour", "HTTPBadRequest"}, {"sort_key=name&sort_dir=sideways", "HTTPBadRequest"},
+		{"sort_key=name&sort_dir=asc&sort_dir=desc", "HTTPBadRequest"}, {"limit=-1", "BadRequest"}, {"limit=two", "BadRequest"},
+		{"page_reverse=maybe", "HTTPBadRequest"}} {
+		if code, _, out := c.req("GET", "/v2.0/networks?"+bad.query, "", nil); code != 400 || neutronType(out) != bad.typ {
+			t.Errorf("?%s: %d %v, want 400 %s", bad.query, code, out, bad.typ)
 		}
 	}
 	if code, _, out := c.req("GET", "/v2.0/networks?limit=2&marker=nope", "", nil); code != 404 || neutronType(out) != "NetworkNotFound" {
@@ -192,8 +195,8 @@ func TestListFilters(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"colour=red", "admin_state_up=maybe"} {
-		if code, _, out := c.req("GET", "/v2.0/networks?"+bad, "", nil); code != 400 || neutronType(out) != "BadRequest" {
-			t.Errorf("?%s: %d %v, want 400 BadRequest", bad, code, out)
+		if code, _, out := c.req("GET", "/v2.0/networks?"+bad, "", nil); code != 400 || neutronType(out) != "HTTPBadRequest" {
+			t.Errorf("?%s: %d %v, want 400 HTTPBadRequest", bad, code, out)
 		}
 	}
 	if code, _, out := c.req("GET", "/v2.0/ports?mac=x", "", nil); code != 400 {
