@@ -2,12 +2,13 @@
 #   make demo   build, start a node and real OVS, show it working
 #   make test   every test (real OVS in network namespaces; needs root)
 #   make package   dist/wyvern_<version>_<arch>.deb (nfpm; see deploy/nfpm.yaml)
+#   make conformance  tempest's network API tests against wyvernd and a real Keystone
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin:$(HOME)/go/bin
 GO ?= go
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all deps build package test test-short lint bench fuzz demo demo-stop clean
+.PHONY: all deps build package test test-short lint bench fuzz conformance demo demo-stop clean
 
 all: build
 
@@ -81,6 +82,12 @@ fuzz:
 	$(GO) test ./dhcp/dhcpv4 -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime 60s
 	$(GO) test ./dhcp/dhcpv4 -run '^$$' -fuzz '^FuzzDecodeOptions$$' -fuzztime 60s
 	$(GO) test ./dns/dnsmsg -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime 60s
+
+# Tempest's tempest.api.network against a one-node wyvernd with --auth
+# keystone and a real Keystone (conformance/tempest_test.go); not part of
+# make test: ~15 minutes. Results in bin/conformance/ (summary.txt).
+conformance: deps build
+	WYVERN_CONFORMANCE=1 $(GO) test -count=1 -timeout 90m -v -run '^TestTempestNetworkAPI$$' ./conformance/
 
 demo: deps build
 	@deploy/demo.sh start

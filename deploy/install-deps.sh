@@ -3,7 +3,8 @@
 # machine, as root: Open vSwitch, OVN (the peer the benchmarks measure
 # against), network tools, and Keystone with the openstack CLI (the tests
 # of --auth keystone run them; python3-keystone, not keystone, which
-# brings Apache and starts services) from Debian's packages,
+# brings Apache and starts services) and tempest (make conformance) from
+# Debian's packages,
 # and the Go modules of go.mod. Does nothing that is already there.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ for pair in ovs-vswitchd:openvswitch-switch ovs-ofctl:openvswitch-common ip:ipro
             ping:iputils-ping tcpdump:tcpdump ethtool:ethtool arping:arping \
             ovn-controller:ovn-host ovn-northd:ovn-central \
             keystone-manage:python3-keystone openstack:python3-openstackclient \
+            tempest:python3-tempest \
             busybox:busybox dhclient:isc-dhcp-client dig:dnsutils ss:iproute2; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")

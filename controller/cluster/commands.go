@@ -54,6 +54,15 @@ const (
 	CmdSecurityGroupDelete
 	CmdSecurityGroupRuleCreate
 	CmdSecurityGroupRuleDelete
+	CmdRouterInterfaceAttach // add_router_interface with port_id
+	CmdRouterInterfaceDetach // remove_router_interface with port_id
+	CmdTags
+	CmdIfRevision
+	CmdSubnetPoolCreate
+	CmdSubnetPoolUpdate
+	CmdSubnetPoolDelete
+	CmdQuotasSet
+	CmdQuotasReset
 	CmdMemberReachable
 )
 
@@ -101,11 +110,12 @@ var payloads = mergePayloads(map[CommandType]func() any{
 	CmdPortDelete: func() any { return new(ByID) }, CmdRoutersCreate: func() any { return new(RoutersCreate) },
 	CmdRouterUpdate: func() any { return new(RouterUpdate) }, CmdRouterDelete: func() any { return new(ByID) },
 	CmdRouterInterfaceAdd: func() any { return new(RouterIface) }, CmdRouterInterfaceRemove: func() any { return new(RouterIface) },
+	CmdRouterInterfaceAttach: func() any { return new(RouterIface) }, CmdRouterInterfaceDetach: func() any { return new(RouterIface) },
 	CmdChassisRegister: func() any { return new(ChassisReg) }, CmdMemberRegister: func() any { return new(MemberReg) },
 	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
 	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
 	CmdChassisPorts: func() any { return new(ChassisPorts) },
-}, externalPayloads, securityGroupPayloads, mastershipPayloads)
+}, externalPayloads, securityGroupPayloads, standardPayloads, mastershipPayloads)
 
 // checkPayload decodes a command's payload strictly, as Apply will.
 func checkPayload(t CommandType, raw []byte) error {
@@ -115,8 +125,15 @@ func checkPayload(t CommandType, raw []byte) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(mk()); err != nil {
+	p := mk()
+	if err := dec.Decode(p); err != nil {
 		return fmt.Errorf("cluster: command %d: %w", t, err)
+	}
+	if c, ok := p.(*IfRevision); ok { // and the command it guards
+		if c.Command == CmdIfRevision {
+			return fmt.Errorf("cluster: command %d guards another", t)
+		}
+		return checkPayload(c.Command, c.Payload)
 	}
 	return nil
 }
@@ -208,7 +225,7 @@ func one(index uint64, resource, op, id string) []topology.Change {
 
 // handlers is the one table of command handlers: the core's, north-south
 // (fsm_external.go) and security groups' (fsm_secgroup.go).
-var handlers = mergeHandlers(coreHandlers, externalHandlers, securityGroupHandlers, mastershipHandlers)
+var handlers = mergeHandlers(coreHandlers, externalHandlers, securityGroupHandlers, standardHandlers, mastershipHandlers)
 
 func mergePayloads(tables ...map[CommandType]func() any) map[CommandType]func() any {
 	out := map[CommandType]func() any{}
@@ -249,8 +266,10 @@ var coreHandlers = map[CommandType]handler{
 	},
 	CmdNetworkDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
+		fips := s.FloatingIPsFreedBy(id)
 		subnets, err := s.DeleteNetwork(i, id)
-		ch := changes(i, topology.ResourceSubnet, "delete", subnets, func(id string) string { return id })
+		ch := changes(i, topology.ResourceFloatingIP, "delete", fips, func(id string) string { return id })
+		ch = append(ch, changes(i, topology.ResourceSubnet, "delete", subnets, func(id string) string { return id })...)
 		return nil, append(ch, one(i, topology.ResourceNetwork, "delete", id)...), err
 	},
 	CmdSubnetsCreate: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
@@ -314,6 +333,16 @@ var coreHandlers = map[CommandType]handler{
 		c := decodeInto[RouterIface](d)
 		p, err := s.RemoveRouterInterface(i, c.Router, c.Subnet)
 		return p, append(one(i, topology.ResourcePort, "delete", p.ID), one(i, topology.ResourceRouter, "update", c.Router)...), err
+	},
+	CmdRouterInterfaceAttach: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[RouterIface](d)
+		p, err := s.AttachRouterInterface(i, c.Router, c.PortID)
+		return p, append(one(i, topology.ResourcePort, "update", c.PortID), one(i, topology.ResourceRouter, "update", c.Router)...), err
+	},
+	CmdRouterInterfaceDetach: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		c := decodeInto[RouterIface](d)
+		p, err := s.DetachRouterInterface(i, c.Router, c.PortID)
+		return p, append(one(i, topology.ResourcePort, "delete", c.PortID), one(i, topology.ResourceRouter, "update", c.Router)...), err
 	},
 	CmdChassisRegister: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		c, err := s.RegisterChassis(i, decodeInto[ChassisReg](d).Spec)

@@ -123,6 +123,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.store.SetTime(l.AppendedAt) // the leader's, the same on every replica
 	out, decodeErr := applyCommand(f.store, l.Index, l.Data)
 	f.advance(l.Index)
 	if decodeErr != nil {

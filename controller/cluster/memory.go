@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -39,7 +40,8 @@ func (m *Memory) Propose(_ context.Context, t CommandType, payload any) (Result,
 	m.mu.Lock()
 	m.index++
 	idx := m.index
-	res, _ := m.fsm.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: cmd}).(applyResult)
+	// AppendedAt is the proposer's clock, as a raft leader's would be.
+	res, _ := m.fsm.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: cmd, AppendedAt: time.Now()}).(applyResult)
 	m.mu.Unlock()
 	return Result{Index: idx, value: res.Value}, res.Err
 }

@@ -129,7 +129,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"invalid CIDR", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.0.0.0/33"}}`), 400, "InvalidInput"},
 		{"not a CIDR", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"banana"}}`), 400, "InvalidInput"},
 		{"IPv6", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"fd00::/64","ip_version":6}}`), 400, "InvalidInput"},
-		{"overlapping subnet", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.0.0.128/25"}}`), 409, "InvalidInput"},
+		{"overlapping subnet", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.0.0.128/25"}}`), 400, "InvalidInput"},
 		{"subnet on missing network", "POST", "/v2.0/subnets", `{"subnet":{"network_id":"nope","cidr":"10.9.0.0/24"}}`, 404, "NetworkNotFound"},
 		{"gateway outside", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.1.0.0/24","gateway_ip":"10.2.0.1"}}`), 400, "InvalidInput"},
 		{"gateway not an address", "POST", "/v2.0/subnets", onA(`{"subnet":{"network_id":%q,"cidr":"10.1.0.0/24","gateway_ip":7}}`), 400, "BadRequest"},
@@ -147,7 +147,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"update port to used MAC", "POST", "/v2.0/ports", onA(`{"port":{"network_id":%q,"mac_address":"FA:16:3E:AA:BB:CC"}}`), 409, "MacAddressInUse"},
 		{"move port to another network", "PUT", "/v2.0/ports/" + port["id"].(string), `{"port":{"network_id":"other"}}`, 400, "InvalidInput"},
 		{"router interface without subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{}`, 400, "BadRequest"},
-		{"router interface unknown field", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"port_id":"p"}`, 400, "BadRequest"},
+		{"router interface unknown field", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"port":"p"}`, 400, "BadRequest"},
+		{"router interface on missing port", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"port_id":"p"}`, 404, "PortNotFound"},
+		{"router interface on a port in use", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"port_id":"ROUTERPORT"}`, 409, "PortInUse"},
+		{"router interface on subnet and port", "PUT", "/v2.0/routers/" + router + "/add_router_interface", fmt.Sprintf(`{"port_id":"p","subnet_id":%q}`, sub), 400, "BadRequest"},
 		{"interface on missing router", "PUT", "/v2.0/routers/nope/add_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterNotFound"},
 		{"interface on missing subnet", "PUT", "/v2.0/routers/" + router + "/add_router_interface", `{"subnet_id":"nope"}`, 404, "SubnetNotFound"},
 		{"remove interface not there", "PUT", "/v2.0/routers/" + router + "/remove_router_interface", fmt.Sprintf(`{"subnet_id":%q}`, sub), 404, "RouterInterfaceNotFoundForSubnet"},
@@ -157,7 +160,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"events since not a number", "GET", "/v2.0/events?since=abc", ``, 400, "BadRequest"},
 		// Members and agents speak on the internal channel only.
 		{"join on the public API", "POST", "/v2.0/cluster/members", `{"id":"x","raft_address":"127.0.0.1:1","api_address":"127.0.0.1:2"}`, 404, "HTTPNotFound"},
-		{"chassis registration on the public API", "PUT", "/v2.0/chassis/evil", `{"chassis":{"encap_ip":"10.9.9.9"}}`, 404, "HTTPNotFound"},
+		{"chassis registration on the public API", "PUT", "/v2.0/chassis/evil", `{"chassis":{"encap_ip":"10.9.9.9"}}`, 405, "HTTPMethodNotAllowed"},
 		{"binding on the public API", "PUT", "/v2.0/chassis/evil/bindings", `{"bindings":[]}`, 404, "HTTPNotFound"},
 		{"empty id", "POST", "/v2.0/networks", `{"network":{"id":""}}`, 400, "BadRequest"},
 		{"bulk too large", "POST", "/v2.0/networks", `{"networks":[` + strings.Repeat(`{},`, MaxBulk) + `{}]}`, 400, "BadRequest"},
@@ -166,6 +169,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		tc.path = strings.ReplaceAll(tc.path, "ROUTERPORT", routerPort)
+		tc.body = strings.ReplaceAll(tc.body, "ROUTERPORT", routerPort)
 		before := c.state()
 		code, out := c.do(tc.method, tc.path, tc.body)
 		ne, _ := out["NeutronError"].(map[string]any)
@@ -301,8 +305,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	served := map[string]bool{} // "get /v2.0/ports"
 	for _, rt := range (&Server{}).routes() {
 		path := strings.TrimSuffix(rt.path, "{$}")
-		if path == "" || path == "/v2.0/" || path == "/v2.0" {
-			path = "/" // the version document answers on all three
+		switch path {
+		case "":
+			path = "/" // the version document
+		case "/v2.0":
+			path = "/v2.0/" // the resources document answers on both
 		}
 		served[strings.ToLower(rt.method)+" "+path] = true
 		ops, ok := doc.Paths[path]

@@ -354,6 +354,9 @@ func (r subnetReq) bounds() error {
 	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
 	b.str("network_id", r.NetworkID, MaxIDLen)
 	b.str("cidr", r.CIDR, MaxAddressLen)
+	if r.SubnetPoolID.Set {
+		b.str("subnetpool_id", &r.SubnetPoolID.Value, MaxIDLen)
+	}
 	if b.err == nil && len(r.GatewayIP) > MaxAddressLen+2 {
 		b.err = invalidInput("Invalid input for gateway_ip. Reason: '%s' is not a valid IP address.", abbrev(string(r.GatewayIP)))
 	}
@@ -574,4 +577,13 @@ func (s *connShedder) ConnState(c net.Conn, st http.ConnState) {
 	if victim != nil {
 		_ = victim.Close() // the server then reports it StateClosed
 	}
+}
+
+func (r subnetPoolReq) bounds() error {
+	var b fieldBounds
+	b.common(r.ID, r.Name, r.Description, r.ProjectID, r.TenantID, r.Tags)
+	if r.Prefixes != nil {
+		b.strs("prefixes", *r.Prefixes, MaxAllocationPools, MaxAddressLen)
+	}
+	return b.err
 }

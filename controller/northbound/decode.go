@@ -34,8 +34,8 @@ var (
 		set("availability_zone_hints", "qos_policy_id", "port_security_enabled", "is_default", "segments", "vlan_transparent")}
 	subnets = resource{"subnet", "subnets",
 		set("id", "network_id", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools", "enable_dhcp",
-			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags"),
-		set("ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "use_default_subnetpool", "prefixlen",
+			"dns_nameservers", "host_routes", "description", "project_id", "tenant_id", "tags", "subnetpool_id", "prefixlen"),
+		set("ipv6_ra_mode", "ipv6_address_mode", "use_default_subnetpool",
 			"segment_id", "service_types", "dns_publish_fixed_ip")}
 	ports = resource{"port", "ports",
 		set("id", "network_id", "name", "mac_address", "fixed_ips", "allowed_address_pairs", "port_security_enabled",
@@ -55,6 +55,12 @@ var (
 		set()}
 	portForwardings = resource{"port_forwarding", "port_forwardings",
 		set("id", "protocol", "external_port", "internal_port", "internal_ip_address", "internal_port_id", "description"),
+		set()}
+	// Subnet pools are stored, not allocated from; they have no passive
+	// fields.
+	subnetPools = resource{"subnetpool", "subnetpools",
+		set("id", "name", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared", "is_default",
+			"description", "project_id", "tenant_id", "tags"),
 		set()}
 	// Security groups and rules take no id (Neutron chooses it) and have
 	// no passive fields.
@@ -199,6 +205,9 @@ type subnetReq struct {
 	ProjectID       *string                   `json:"project_id"`
 	TenantID        *string                   `json:"tenant_id"`
 	Tags            []string                  `json:"tags"`
+	// SubnetPoolID: null is none, as Neutron takes it.
+	SubnetPoolID nullable[string] `json:"subnetpool_id"`
+	PrefixLen    *intOrStr        `json:"prefixlen"`
 }
 
 type fixedIPReq struct {
@@ -226,6 +235,44 @@ type portReq struct {
 	SecurityGroups nullable[[]string] `json:"security_groups"`
 	DNSName        *string            `json:"dns_name"`
 	ExtraDHCPOpts  *[]extraDHCPOptReq `json:"extra_dhcp_opts"`
+}
+
+type subnetPoolReq struct {
+	ID               *string   `json:"id"`
+	Name             *string   `json:"name"`
+	Prefixes         *[]string `json:"prefixes"`
+	DefaultPrefixLen *intOrStr `json:"default_prefixlen"`
+	MinPrefixLen     *intOrStr `json:"min_prefixlen"`
+	MaxPrefixLen     *intOrStr `json:"max_prefixlen"`
+	Shared           *bool     `json:"shared"`
+	IsDefault        *bool     `json:"is_default"`
+	Description      *string   `json:"description"`
+	ProjectID        *string   `json:"project_id"`
+	TenantID         *string   `json:"tenant_id"`
+	Tags             []string  `json:"tags"`
+}
+
+// intOrStr is a number, or a string of digits as Neutron's convert_to_int
+// takes it.
+type intOrStr int
+
+func (v *intOrStr) UnmarshalJSON(b []byte) error {
+	if len(b) > 1 && b[0] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return fmt.Errorf("%s is not an integer", b)
+	}
+	*v = intOrStr(n)
+	return nil
+}
+
+func (r subnetPoolReq) spec(pathID string, _ map[string]json.RawMessage) (topology.SubnetPoolSpec, error) {
+	id, err := idFor(r.ID, pathID)
+	return topology.SubnetPoolSpec{ID: id, Name: r.Name, Prefixes: r.Prefixes, DefaultPrefixLen: (*int)(r.DefaultPrefixLen),
+		MinPrefixLen: (*int)(r.MinPrefixLen), MaxPrefixLen: (*int)(r.MaxPrefixLen), Shared: r.Shared, IsDefault: r.IsDefault,
+		Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}, err
 }
 
 // extraDHCPOptReq is one of Neutron's extra_dhcp_opts; a null value
@@ -336,7 +383,12 @@ func (r subnetReq) spec(pathID string, extra map[string]json.RawMessage) (topolo
 	id, err := idFor(r.ID, pathID)
 	sp := topology.SubnetSpec{Extra: extra, ID: id, NetworkID: r.NetworkID, Name: r.Name, IPVersion: r.IPVersion, CIDR: r.CIDR,
 		AllocationPools: r.AllocationPools, EnableDHCP: r.EnableDHCP, DNSNameservers: r.DNSNameservers,
-		HostRoutes: r.HostRoutes, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags}
+		HostRoutes: r.HostRoutes, Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID, Tags: r.Tags,
+		PrefixLen: (*int)(r.PrefixLen)}
+	if r.SubnetPoolID.Set {
+		v := r.SubnetPoolID.Value // "" for null
+		sp.SubnetPoolID = &v
+	}
 	switch {
 	case r.GatewayIP == nil:
 	case string(r.GatewayIP) == "null":

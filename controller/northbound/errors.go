@@ -43,6 +43,8 @@ func writeError(w http.ResponseWriter, err error) {
 			status = http.StatusNotFound
 		case topology.KindConflict:
 			status = http.StatusConflict
+		case topology.KindPrecondition:
+			status = http.StatusPreconditionFailed
 		}
 	case errors.As(err, &mbe):
 		status, typ, msg = http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)

@@ -15,10 +15,12 @@ import (
 
 // --- collections --------------------------------------------------------
 
-// list renders, filters and answers a collection.
+// list renders, filters, sorts, pages and answers a collection
+// (lists.go).
 func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []T) error {
 	c := callerOf(r.Context())
-	if len(r.URL.Query()) == 0 && c.Admin { // no filters: encode each object once
+	q := r.URL.Query()
+	if len(q) == 0 && c.Admin { // no parameters: encode each object once
 		raw := make([]json.RawMessage, len(items))
 		for i, it := range items {
 			raw[i] = renderRaw(it)
@@ -26,16 +28,36 @@ func list[T any](w http.ResponseWriter, r *http.Request, plural string, items []
 		writeCollection(w, http.StatusOK, plural, raw)
 		return nil
 	}
-	objs := make([]map[string]any, len(items))
+	lq, err := parseList(q, attributesOf[T](plural))
+	if err != nil {
+		return err
+	}
+	all := make([]map[string]any, len(items))
 	for i, it := range items {
-		objs[i] = renderFor(c, it)
+		all[i] = renderFor(c, it)
 	}
-	q := r.URL.Query()
-	objs = filter(objs, q)
+	objs := make([]map[string]any, 0, len(all))
+	for _, o := range all {
+		ok, err := lq.keep(o)
+		if err != nil {
+			return err
+		}
+		if ok {
+			objs = append(objs, o)
+		}
+	}
+	objs, links, err := lq.page(r, plural, objs, all)
+	if err != nil {
+		return err
+	}
 	for i := range objs {
-		objs[i] = fieldsOnly(objs[i], q["fields"])
+		objs[i] = fieldsOnly(objs[i], lq.fields)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{plural: objs})
+	body := map[string]any{plural: objs}
+	if len(links) > 0 {
+		body[plural+"_links"] = links
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 
@@ -178,7 +200,7 @@ func updater[Req specReq[Spec], Spec, Obj any](s *Server, res resource, cmd clus
 		if err := s.admit(r, res, specs, false); err != nil {
 			return err
 		}
-		v, err := propose[Obj](r.Context(), s, cmd, payload(specs[0]))
+		v, err := proposeOnAs[Obj](r, s, res, r.PathValue("id"), cmd, payload(specs[0]))
 		if err != nil {
 			return err
 		}
@@ -192,7 +214,7 @@ func (s *Server) deleteBy(res resource, t cluster.CommandType) func(w http.Respo
 		if err := s.check(r, func(st *topology.Store, c Caller) error { return mayChange(st, c, res, r.PathValue("id")) }); err != nil {
 			return err
 		}
-		if _, err := s.cluster.Propose(r.Context(), t, cluster.ByID{ID: r.PathValue("id")}); err != nil {
+		if _, err := s.proposeOn(r, res, r.PathValue("id"), t, cluster.ByID{ID: r.PathValue("id")}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -200,16 +222,25 @@ func (s *Server) deleteBy(res resource, t cluster.CommandType) func(w http.Respo
 	}
 }
 
-func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
+// routerInterface handles add_router_interface and remove_router_interface:
+// by subnet_id (a new port holding the subnet's gateway_ip), or by
+// port_id (an existing port of the caller's, which becomes the
+// interface; removing it deletes it, as in Neutron).
+func (s *Server) routerInterface(byPort, bySubnet cluster.CommandType) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var body struct {
 			SubnetID string `json:"subnet_id"`
+			PortID   string `json:"port_id"`
 		}
 		if err := readStrict(r, &body); err != nil {
 			return err
 		}
-		if body.SubnetID == "" {
-			return badRequest("subnet_id is required")
+		add := bySubnet == cluster.CmdRouterInterfaceAdd
+		switch {
+		case body.SubnetID == "" && body.PortID == "":
+			return badRequest("Bad router request: Either subnet_id or port_id must be specified")
+		case body.SubnetID != "" && body.PortID != "" && add:
+			return badRequest("Bad router request: Cannot specify both subnet-id and port-id")
 		}
 		router := r.PathValue("id")
 		if err := s.check(r, func(st *topology.Store, c Caller) error {
@@ -218,6 +249,9 @@ func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWrit
 			}
 			if err := mayChange(st, c, routers, router); err != nil {
 				return err
+			}
+			if body.PortID != "" {
+				return ownPort(st, c, body.PortID)
 			}
 			if sn, ok := st.Subnet(body.SubnetID); ok {
 				if !visible(st, c, sn) {
@@ -231,11 +265,21 @@ func (s *Server) routerInterface(t cluster.CommandType) func(w http.ResponseWrit
 		}); err != nil {
 			return err
 		}
-		p, err := propose[topology.Port](r.Context(), s, t, cluster.RouterIface{Router: router, Subnet: body.SubnetID, PortID: newUUID()})
+		var p topology.Port
+		var err error
+		if body.PortID != "" {
+			p, err = propose[topology.Port](r.Context(), s, byPort, cluster.RouterIface{Router: router, PortID: body.PortID})
+		} else {
+			p, err = propose[topology.Port](r.Context(), s, bySubnet, cluster.RouterIface{Router: router, Subnet: body.SubnetID, PortID: newUUID()})
+		}
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": router, "subnet_id": body.SubnetID, "subnet_ids": []string{body.SubnetID},
+		subnet := body.SubnetID
+		if len(p.FixedIPs) > 0 {
+			subnet = p.FixedIPs[0].SubnetID
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": router, "subnet_id": subnet, "subnet_ids": []string{subnet},
 			"port_id": p.ID, "network_id": p.NetworkID, "project_id": p.ProjectID, "tenant_id": p.TenantID})
 		return nil
 	}
@@ -258,6 +302,8 @@ func (s *Server) admit(r *http.Request, res resource, specs any, create bool) er
 		case []topology.PortForwardingSpec:
 			return admitAll(st, c, res, sp, create)
 		case []topology.SecurityGroupSpec:
+			return admitAll(st, c, res, sp, create)
+		case []topology.SubnetPoolSpec:
 			return admitAll(st, c, res, sp, create)
 		}
 		return fmt.Errorf("no policy for %T", specs)

@@ -119,6 +119,8 @@ func visible(st *topology.Store, c Caller, obj any) bool {
 		return o.ProjectID == c.ProjectID
 	case topology.SecurityGroup:
 		return o.ProjectID == c.ProjectID
+	case topology.SubnetPool:
+		return o.ProjectID == c.ProjectID || o.Shared
 	case topology.SecurityGroupRule:
 		// Its own project's, and any rule of its own groups.
 		if o.ProjectID == c.ProjectID {
@@ -173,6 +175,10 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 		var g topology.SecurityGroup
 		g, ok = st.SecurityGroup(id)
 		obj, project = g, g.ProjectID
+	case "subnetpool":
+		var p topology.SubnetPool
+		p, ok = st.SubnetPool(id)
+		obj, project = p, p.ProjectID
 	case "security_group_rule":
 		// The rule's project's, or its group's owner's.
 		var r topology.SecurityGroupRule
@@ -200,6 +206,8 @@ func notFoundFor(res resource, id string) *topology.Error {
 		return notFoundErr("PortForwardingNotFound", "Port Forwarding", id)
 	case "security_group":
 		return &topology.Error{Kind: topology.KindNotFound, Type: "SecurityGroupNotFound", Message: fmt.Sprintf("Security group %s does not exist", id)}
+	case "subnetpool":
+		return notFoundErr("SubnetPoolNotFound", "Subnet pool", id)
 	case "security_group_rule":
 		return &topology.Error{Kind: topology.KindNotFound, Type: "SecurityGroupRuleNotFound", Message: fmt.Sprintf("Security group rule %s does not exist", id)}
 	}
@@ -238,6 +246,11 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 		if !create {
 			return mayChange(st, c, res, sp.ID)
+		}
+		if sp.SubnetPoolID != nil && *sp.SubnetPoolID != "" && !c.Admin {
+			if p, ok := st.SubnetPool(*sp.SubnetPoolID); !ok || !visible(st, c, p) {
+				return notFoundErr("SubnetPoolNotFound", "Subnet pool", *sp.SubnetPoolID)
+			}
 		}
 		if sp.NetworkID != nil && !c.Admin {
 			n, ok := st.Network(*sp.NetworkID)
@@ -318,6 +331,24 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 		}
 		if !create && !c.Admin {
 			return mayChange(st, c, res, sp.ID)
+		}
+	case *topology.SubnetPoolSpec:
+		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+			return err
+		}
+		if c.Admin {
+			return nil
+		}
+		if !create {
+			if err := mayChange(st, c, res, sp.ID); err != nil {
+				return err
+			}
+		}
+		if sp.Shared != nil {
+			return forbidden(verb(create) + "_subnetpool:shared")
+		}
+		if sp.IsDefault != nil {
+			return forbidden(verb(create) + "_subnetpool:is_default")
 		}
 	case *topology.PortForwardingSpec:
 		if c.Admin {

@@ -3,7 +3,6 @@ package northbound
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 )
@@ -47,13 +46,15 @@ func neutronView(v any) any {
 	switch o := v.(type) {
 	case topology.Network:
 		return networkView{Network: o, PhysicalNetwork: nilIfEmpty(o.PhysicalNetwork), SegmentationID: segmentationOf(o)}
+	case topology.Subnet:
+		return subnetView{Subnet: o, SubnetPoolID: nilIfEmpty(o.SubnetPoolID)}
 	case topology.Router:
 		return routerView{Router: o}
 	case topology.FloatingIP:
 		return floatingIPView{ID: o.ID, FloatingNetworkID: o.FloatingNetworkID, FloatingIPAddress: o.FloatingIPAddress,
 			PortID: nilIfEmpty(o.PortID), FixedIPAddress: nilIfEmpty(o.FixedIPAddress), RouterID: nilIfEmpty(o.RouterID),
 			Status: o.Status, Description: o.Description, ProjectID: o.ProjectID, TenantID: o.TenantID, Tags: o.Tags,
-			PortForwardings: o.PortForwardings, RevisionNumber: o.RevisionNumber}
+			PortForwardings: o.PortForwardings, RevisionNumber: o.RevisionNumber, Stamps: o.Stamps}
 	case topology.SecurityGroup:
 		return groupView(o)
 	case topology.SecurityGroupRule:
@@ -81,6 +82,12 @@ func segmentationOf(n topology.Network) *uint32 {
 	return &n.SegmentationID
 }
 
+// subnetView: a subnet cut from no pool has subnetpool_id null.
+type subnetView struct {
+	topology.Subnet
+	SubnetPoolID *string `json:"subnetpool_id"`
+}
+
 // routerView hides the router's gateway port, the store's own link to
 // the port that holds external_gateway_info's addresses.
 type routerView struct {
@@ -106,6 +113,7 @@ type floatingIPView struct {
 	Tags              []string                  `json:"tags"`
 	PortForwardings   []topology.PortForwarding `json:"port_forwardings"`
 	RevisionNumber    uint64                    `json:"revision_number"`
+	topology.Stamps
 }
 
 func nilIfEmpty(s string) *string {
@@ -135,76 +143,4 @@ func writeCollection(w http.ResponseWriter, status int, key string, objs []json.
 	}
 	b = append(b, "]}\n"...)
 	_, _ = w.Write(b)
-}
-
-// reservedQuery are list parameters that are not field filters.
-var reservedQuery = set("fields", "consistent", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
-
-// filter keeps the objects whose top-level scalar fields match every
-// query filter (several values of one filter: any of them).
-func filter(objs []map[string]any, q map[string][]string) []map[string]any {
-	out := make([]map[string]any, 0, len(objs))
-next:
-	for _, o := range objs {
-		for k, want := range q {
-			if reservedQuery[k] {
-				continue
-			}
-			have, ok := o[k]
-			if !ok {
-				continue next
-			}
-			match := false
-			for _, w := range want {
-				if matches(have, w) {
-					match = true
-					break
-				}
-			}
-			if !match {
-				continue next
-			}
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
-// matches compares a field with one filter value. A boolean takes what
-// Neutron's convert_to_boolean takes: the openstack CLI asks for
-// router:external=True.
-func matches(have any, want string) bool {
-	if b, ok := have.(bool); ok {
-		w, err := strconv.ParseBool(want)
-		return err == nil && w == b
-	}
-	return scalarString(have) == want
-}
-
-func scalarString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case bool:
-		return strconv.FormatBool(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case nil:
-		return ""
-	}
-	return "\x00" // not a scalar: matches no filter
-}
-
-// fieldsOnly applies Neutron's ?fields=a&fields=b projection.
-func fieldsOnly(o map[string]any, fields []string) map[string]any {
-	if len(fields) == 0 {
-		return o
-	}
-	out := make(map[string]any, len(fields))
-	for _, f := range fields {
-		if v, ok := o[f]; ok {
-			out[f] = v
-		}
-	}
-	return out
 }

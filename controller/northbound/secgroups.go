@@ -204,7 +204,7 @@ func (s *Server) securityGroupDelete(w http.ResponseWriter, r *http.Request) err
 	}); err != nil {
 		return err
 	}
-	if _, err := s.cluster.Propose(r.Context(), cluster.CmdSecurityGroupDelete, cluster.ByID{ID: id}); err != nil {
+	if _, err := s.proposeOn(r, securityGroups, id, cluster.CmdSecurityGroupDelete, cluster.ByID{ID: id}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -274,6 +274,7 @@ type securityGroupView struct {
 	Rules          []securityGroupRuleView `json:"security_group_rules"`
 	RevisionNumber uint64                  `json:"revision_number"`
 	Key            uint32                  `json:"wyvern:key"`
+	topology.Stamps
 }
 
 // securityGroupRuleView is a rule as Neutron shows one: what it does not
@@ -296,6 +297,7 @@ type securityGroupRuleView struct {
 	TenantID             string  `json:"tenant_id"`
 	RevisionNumber       uint64  `json:"revision_number"`
 	Key                  *uint32 `json:"wyvern:key,omitempty"`
+	topology.Stamps
 }
 
 func ruleView(r topology.SecurityGroupRule, withKey bool) securityGroupRuleView {
@@ -303,7 +305,7 @@ func ruleView(r topology.SecurityGroupRule, withKey bool) securityGroupRuleView 
 		Protocol: nilIfEmpty(r.Protocol), PortRangeMin: r.PortRangeMin, PortRangeMax: r.PortRangeMax,
 		RemoteIPPrefix: nilIfEmpty(r.RemoteIPPrefix), NormalizedCIDR: nilIfEmpty(r.RemoteIPPrefix),
 		RemoteGroupID: nilIfEmpty(r.RemoteGroupID), Description: r.Description, ProjectID: r.ProjectID, TenantID: r.TenantID,
-		RevisionNumber: r.RevisionNumber}
+		RevisionNumber: r.RevisionNumber, Stamps: r.Stamps}
 	if withKey {
 		k := r.Key
 		v.Key = &k
@@ -313,7 +315,7 @@ func ruleView(r topology.SecurityGroupRule, withKey bool) securityGroupRuleView 
 
 func groupView(g topology.SecurityGroup) securityGroupView {
 	v := securityGroupView{ID: g.ID, Name: g.Name, Description: g.Description, ProjectID: g.ProjectID, TenantID: g.TenantID,
-		Tags: g.Tags, Stateful: g.Stateful, RevisionNumber: g.RevisionNumber, Key: g.Key,
+		Tags: g.Tags, Stateful: g.Stateful, RevisionNumber: g.RevisionNumber, Key: g.Key, Stamps: g.Stamps,
 		Rules: make([]securityGroupRuleView, len(g.Rules))}
 	if v.Tags == nil {
 		v.Tags = []string{}

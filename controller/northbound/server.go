@@ -10,9 +10,11 @@ package northbound
 
 import (
 	"context"
+	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -77,10 +79,16 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		mux.HandleFunc(pattern, routed(pattern, rt.handler))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, &apiError{http.StatusMethodNotAllowed, "HTTPMethodNotAllowed",
+				fmt.Sprintf("The method %s is not allowed for %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+			return
+		}
 		writeError(w, &apiError{http.StatusNotFound, "HTTPNotFound", "The resource could not be found: " + r.Method + " " + r.URL.Path})
 	})
 	s.http = &http.Server{ // bounds.go: every limit
-		Handler:           s.stats.instrument(checkLine(s.authenticate(readBody(mux)))),
+		Handler:           s.stats.instrument(checkLine(s.authenticate(readBody(jsonSuffix(mux))))),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -90,6 +98,36 @@ func New(c Cluster, opts Options, log *zap.Logger) *Server {
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	return s
+}
+
+// jsonSuffix takes Neutron's format suffix: /v2.0/networks.json is
+// /v2.0/networks (JSON is the only format), as older clients, tempest's
+// quota details among them, ask.
+func jsonSuffix(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := strings.CutSuffix(r.URL.Path, ".json"); ok && strings.HasPrefix(p, "/v2.0/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			h.ServeHTTP(w, r2)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// allowedMethods are the methods a path is served with, when the
+// request's own is not one of them: Neutron answers 405, not 404, for a
+// known path asked with another method (PATCH, say).
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Handler is the API as an http.Handler.
@@ -109,11 +147,12 @@ type route struct {
 
 // routes is the API, declared once.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET", "/{$}", s.versions},
-		{"GET", "/v2.0", s.versions},
-		{"GET", "/v2.0/{$}", s.versions},
+		{"GET", "/v2.0", s.resources},
+		{"GET", "/v2.0/{$}", s.resources},
 		{"GET", "/v2.0/extensions", s.extensions},
+		{"GET", "/v2.0/extensions/{alias}", s.extension},
 		{"GET", "/livez", s.livez},
 		{"GET", "/readyz", s.readyz},
 		{"GET", "/healthz", s.readyz}, // the older name of /readyz
@@ -137,8 +176,8 @@ func (s *Server) routes() []route {
 		{"POST", "/v2.0/routers", s.write(creator[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRoutersCreate, func(x []topology.RouterSpec) any { return cluster.RoutersCreate{Specs: x} }))},
 		{"PUT", "/v2.0/routers/{id}", s.write(updater[routerReq, topology.RouterSpec, topology.Router](s, routers, cluster.CmdRouterUpdate, func(x topology.RouterSpec) any { return cluster.RouterUpdate{Spec: x} }))},
 		{"DELETE", "/v2.0/routers/{id}", s.write(s.deleteBy(routers, cluster.CmdRouterDelete))},
-		{"PUT", "/v2.0/routers/{id}/add_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceAdd))},
-		{"PUT", "/v2.0/routers/{id}/remove_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceRemove))},
+		{"PUT", "/v2.0/routers/{id}/add_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceAttach, cluster.CmdRouterInterfaceAdd))},
+		{"PUT", "/v2.0/routers/{id}/remove_router_interface", s.write(s.routerInterface(cluster.CmdRouterInterfaceDetach, cluster.CmdRouterInterfaceRemove))},
 		{"GET", "/v2.0/floatingips", s.read(lister(s, "floatingips", (*topology.Store).FloatingIPs))},
 		{"GET", "/v2.0/floatingips/{id}", s.read(shower(s, "floatingip", "id", "FloatingIPNotFound", "Floating IP", (*topology.Store).FloatingIP))},
 		{"POST", "/v2.0/floatingips", s.write(s.floatingIPCreate)},
@@ -159,6 +198,14 @@ func (s *Server) routes() []route {
 		{"POST", "/v2.0/security-group-rules", s.write(s.securityGroupRuleCreate)},
 		{"PUT", "/v2.0/security-group-rules/{id}", s.write(s.securityGroupRuleUpdate)},
 		{"DELETE", "/v2.0/security-group-rules/{id}", s.write(s.deleteBy(securityGroupRules, cluster.CmdSecurityGroupRuleDelete))},
+		{"GET", "/v2.0/subnetpools", s.read(lister(s, "subnetpools", (*topology.Store).SubnetPools))},
+		{"GET", "/v2.0/subnetpools/{id}", s.read(shower(s, "subnetpool", "id", "SubnetPoolNotFound", "Subnet pool", (*topology.Store).SubnetPool))},
+		{"POST", "/v2.0/subnetpools", s.write(s.subnetPoolCreate)},
+		{"PUT", "/v2.0/subnetpools/{id}", s.write(updater[subnetPoolReq, topology.SubnetPoolSpec, topology.SubnetPool](s, subnetPools, cluster.CmdSubnetPoolUpdate, func(x topology.SubnetPoolSpec) any { return cluster.SubnetPoolUpdate{Spec: x} }))},
+		{"DELETE", "/v2.0/subnetpools/{id}", s.write(s.deleteBy(subnetPools, cluster.CmdSubnetPoolDelete))},
+		{"GET", "/v2.0/service-providers", s.read(s.serviceProviders)},
+		{"GET", "/v2.0/agents", s.read(s.agentList)},
+		{"GET", "/v2.0/agents/{id}", s.read(s.agentShow)},
 		{"GET", "/v2.0/chassis", adminOnly(s.read(lister(s, "chassis", (*topology.Store).Chassis)))},
 		{"GET", "/v2.0/chassis/{name}", adminOnly(s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName)))},
 		{"POST", "/v2.0/chassis", adminOnly(s.write(s.chassisRegister))},
@@ -172,7 +219,7 @@ func (s *Server) routes() []route {
 		{"GET", "/debug/trace", adminOnly(s.debugTrace)},
 		{"GET", "/debug/ovsdb", adminOnly(s.debugOVSDB)},
 		{"GET", "/debug/logs", adminOnly(s.debugLogs)},
-	}
+	}, append(s.tagRoutes(), s.quotaRoutes()...)...)
 }
 
 // write wraps a mutating handler. The handler proposes through the
@@ -215,11 +262,13 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 		"id": "v2.0", "status": "CURRENT", "links": []map[string]string{{"rel": "self", "href": base}}}}})
 }
 
-func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
+// extensionList is what /v2.0/extensions advertises: exactly what works,
+// so that a client (or tempest) uses what there is and skips the rest.
+func extensionList() []map[string]any {
 	ext := func(alias, name, desc string) map[string]any {
 		return map[string]any{"alias": alias, "name": name, "description": desc, "updated": "2026-11-22T00:00:00Z", "links": []any{}}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"extensions": []map[string]any{
+	return []map[string]any{
 		ext("provider", "Provider Network", "provider:network_type (vxlan, gre, flat, vlan), provider:physical_network and provider:segmentation_id"),
 		ext("external-net", "Neutron external network", "router:external: networks routers have their gateway on and floating IPs come from"),
 		ext("binding", "Port Binding", "binding:host_id (set by chassis discovery, or beforehand by Nova), binding:vif_type, binding:vif_details, binding:vnic_type, binding:profile"),
@@ -234,11 +283,57 @@ func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
 		ext("security-group", "security-group", "security groups and their rules, stateful, enforced on the chassis of each port; every project has a default group, given to its ports that name none"),
 		ext("port-security", "Port Security", "port_security_enabled: off takes a port out of anti-spoofing and of its security groups"),
 		ext("standard-attr-description", "Standard Attribute Description", "description"),
-		ext("standard-attr-tag", "Tag support", "tags"),
+		ext("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "tags on networks, subnets, ports, routers, floating IPs and security groups: the tags sub-resource and the tags, tags-any, not-tags, not-tags-any filters"),
+		ext("tag", "Tag support", "tags on networks (the older alias of standard-attr-tag)"),
+		ext("standard-attr-timestamp", "Resource timestamps", "created_at and updated_at, from the raft entry that made the change"),
+		ext("revision-if-match", "If-Match constraints based on revision_number", "If-Match: revision_number=N on updates and deletes: 412 when the object is at another revision"),
+		ext("pagination", "Pagination support", "limit, marker and page_reverse on lists, with <collection>_links"),
+		ext("sorting", "Sorting support", "sort_key and sort_dir on lists"),
+		ext("filter-validation", "Filter parameters validation", "an unknown filter is refused with 400"),
+		ext("quotas", "Quota management support", "per-project limits on networks, subnets, ports, routers, floating IPs, security groups and their rules, subnet pools; -1 (no limit) by default"),
+		ext("quota_details", "Quota details management support", "used, limit and reserved of each resource of a project"),
+		ext("subnet_allocation", "Subnet Allocation", "subnet pools: a subnet created with subnetpool_id and no cidr gets the first free prefix of prefixlen (or the pool's default_prefixlen); no two subnets of a pool overlap"),
+		ext("service-type", "Neutron Service Type Management", "service-providers: who serves each service type (L3_ROUTER_NAT: Wyvern)"),
+		ext("ip-substring-filtering", "IP address substring filtering", "fixed_ips=ip_address_substr=... on ports"),
 		ext("project-id", "project_id field enabled", "project_id and tenant_id"),
 		ext("net-mtu", "Network MTU", "mtu"),
 		ext("standard-attr-revisions", "Resource revision numbers", "revision_number = raft index of the last change"),
-	}})
+	}
+}
+
+func (s *Server) extensions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"extensions": extensionList()})
+}
+
+// extension shows one extension by its alias.
+func (s *Server) extension(w http.ResponseWriter, r *http.Request) {
+	alias := r.PathValue("alias")
+	for _, e := range extensionList() {
+		if e["alias"] == alias {
+			writeJSON(w, http.StatusOK, map[string]any{"extension": e})
+			return
+		}
+	}
+	writeError(w, &apiError{http.StatusNotFound, "ExtensionNotFound", fmt.Sprintf("Extension with alias %s does not exist", alias)})
+}
+
+// resources is GET /v2.0/: the collections, as Neutron lists them.
+func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	var out []map[string]any
+	for _, c := range []struct{ name, collection, path string }{
+		{"network", "networks", "networks"}, {"subnet", "subnets", "subnets"}, {"port", "ports", "ports"},
+		{"router", "routers", "routers"}, {"floatingip", "floatingips", "floatingips"},
+		{"security_group", "security_groups", "security-groups"}, {"security_group_rule", "security_group_rules", "security-group-rules"},
+		{"subnetpool", "subnetpools", "subnetpools"}, {"agent", "agents", "agents"}, {"service_provider", "service_providers", "service-providers"},
+	} {
+		out = append(out, map[string]any{"name": c.name, "collection": c.collection,
+			"links": []map[string]string{{"rel": "self", "href": scheme + r.Host + "/v2.0/" + c.path}}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resources": out})
 }
 
 // health is the body of /livez and /readyz: what holds, what is missing.

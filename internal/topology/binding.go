@@ -64,10 +64,12 @@ func (s *Store) bind(index uint64, chassis string, bindings []Binding, withStatu
 		case moved || here && withStatus && p.Status != status:
 			p.HostID, p.OFPort, p.Status = chassis, b.OFPort, status
 			p.RevisionNumber = index
+			p.stamp(s.now)
 			changed = append(changed, id)
 		case !here && p.HostID == chassis && p.OFPort != 0:
 			p.OFPort, p.Status = 0, StatusDown
 			p.RevisionNumber = index
+			p.stamp(s.now)
 			changed = append(changed, id)
 		}
 	}
@@ -86,6 +88,7 @@ func (s *Store) SetPortsActive(index uint64, chassis string, ports []string) []s
 		}
 		p.Status = StatusActive
 		p.RevisionNumber = index
+		p.stamp(s.now)
 		changed = append(changed, id)
 	}
 	return changed

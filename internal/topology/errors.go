@@ -10,6 +10,9 @@ const (
 	KindInvalid  Kind = iota + 1 // the request is malformed or out of range
 	KindNotFound                 // a referenced object does not exist
 	KindConflict                 // the request collides with the state
+	// KindPrecondition: the request's precondition (If-Match:
+	// revision_number=N) no longer holds.
+	KindPrecondition
 )
 
 // Error is a business error: the change was rejected and nothing changed.

@@ -72,6 +72,9 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 	if sp.FloatingNetworkID == nil || *sp.FloatingNetworkID == "" {
 		return FloatingIP{}, invalid("floating_network_id is required")
 	}
+	if err := s.withinQuota(QuotaFloatingIP, specProject(sp.ProjectID, sp.TenantID)); err != nil {
+		return FloatingIP{}, err
+	}
 	n, ok := s.networks[*sp.FloatingNetworkID]
 	if !ok {
 		return FloatingIP{}, notFound("NetworkNotFound", "Network %s could not be found.", *sp.FloatingNetworkID)
@@ -122,6 +125,7 @@ func (s *Store) CreateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 	s.seq.FloatingIPKey++
 	f.Key = s.seq.FloatingIPKey
 	f.RevisionNumber = index
+	f.stamp(s.now)
 	s.fips[f.ID] = f
 	return s.fipOut(f), nil
 }
@@ -239,6 +243,7 @@ func (s *Store) UpdateFloatingIP(index uint64, sp FloatingIPSpec) (FloatingIP, e
 		return FloatingIP{}, err
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*f = c
 	return s.fipOut(f), nil
 }
@@ -387,6 +392,7 @@ func (s *Store) CreatePortForwarding(index uint64, sp PortForwardingSpec) (PortF
 	f.PortForwardings = append(slices.Clone(f.PortForwardings), pf)
 	f.RouterID, f.Status = router, StatusActive
 	f.RevisionNumber = index
+	f.stamp(s.now)
 	return pf, nil
 }
 
@@ -478,6 +484,7 @@ func (s *Store) UpdatePortForwarding(index uint64, sp PortForwardingSpec) (PortF
 	pfs[i] = pf
 	f.PortForwardings, f.RouterID = pfs, router
 	f.RevisionNumber = index
+	f.stamp(s.now)
 	return pf, nil
 }
 
@@ -496,6 +503,7 @@ func (s *Store) DeletePortForwarding(index uint64, fip, id string) error {
 		f.RouterID, f.Status = "", StatusDown
 	}
 	f.RevisionNumber = index
+	f.stamp(s.now)
 	return nil
 }
 

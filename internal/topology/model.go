@@ -39,6 +39,7 @@ type Network struct {
 	Key uint32 `json:"wyvern:key"`
 	// RevisionNumber is the raft index of the last change.
 	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // AllocationPool is a range of addresses a subnet hands out.
@@ -72,7 +73,10 @@ type Subnet struct {
 	ProjectID       string                     `json:"project_id"`
 	TenantID        string                     `json:"tenant_id"`
 	Tags            []string                   `json:"tags"`
-	RevisionNumber  uint64                     `json:"revision_number"`
+	// SubnetPoolID is the subnet pool its CIDR was cut from, "" for none.
+	SubnetPoolID   string `json:"subnetpool_id"`
+	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // FixedIP is one address of a port.
@@ -126,6 +130,7 @@ type Port struct {
 	// bridge of its chassis (HostID), as that chassis reported it.
 	OFPort         uint32 `json:"wyvern:ofport,omitempty"`
 	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // Router is a distributed logical router.
@@ -150,6 +155,7 @@ type Router struct {
 	Routes         []HostRoute `json:"routes"`
 	Key            uint32      `json:"wyvern:key"`
 	RevisionNumber uint64      `json:"revision_number"`
+	Stamps
 }
 
 // ExternalGateway is a router's address on an external network: the
@@ -185,6 +191,7 @@ type FloatingIP struct {
 	HolderPortID   string `json:"wyvern:holder_port"`
 	Key            uint32 `json:"wyvern:key"`
 	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // PortForwarding maps a TCP or UDP port of a floating IP to a port of an
@@ -314,3 +321,22 @@ const (
 	VIFTypeBindingFailed = "binding_failed"
 	VNICNormal           = "normal"
 )
+
+// Stamps are the times of Neutron's standard attributes: when the object
+// was created and last changed, in ISO 8601 UTC to the second
+// ("2026-12-01T05:00:00Z"). They come from the raft entry that made the
+// change (the time its leader appended it), never from a replica's
+// clock, so every replica holds the same ones. An object restored from a
+// snapshot older than them has none ("").
+type Stamps struct {
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+// stamp records a change at now; the first one is the creation.
+func (st *Stamps) stamp(now string) {
+	if st.CreatedAt == "" {
+		st.CreatedAt = now
+	}
+	st.UpdatedAt = now
+}

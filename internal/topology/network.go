@@ -81,6 +81,9 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	if err := applyNetworkFields(n, sp); err != nil {
 		return Network{}, err
 	}
+	if err := s.withinQuota(QuotaNetwork, n.ProjectID); err != nil {
+		return Network{}, err
+	}
 	if err := s.segment(n, sp.SegmentationID); err != nil {
 		return Network{}, err
 	}
@@ -97,6 +100,7 @@ func (s *Store) createNetwork(index uint64, sp NetworkSpec) (Network, error) {
 	s.seq.NetworkKey++
 	n.Key = s.seq.NetworkKey
 	n.RevisionNumber = index
+	n.stamp(s.now)
 	s.networks[n.ID] = n
 	s.indexNetwork(n)
 	out, _ := s.Network(n.ID)
@@ -316,23 +320,45 @@ func (s *Store) UpdateNetwork(index uint64, sp NetworkSpec) (Network, error) {
 		}
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*n = c
 	out, _ := s.Network(n.ID)
 	return out, nil
 }
 
-// DeleteNetwork deletes a network with no ports; its subnets go with it
-// and are returned.
+// DeleteNetwork deletes a network with no ports but the holders of
+// floating IPs associated with nothing: those floating IPs go with it,
+// as in Neutron (FloatingIPsFreedBy names them), and so do its subnets,
+// which are returned.
 func (s *Store) DeleteNetwork(_ uint64, id string) ([]string, error) {
 	if _, ok := s.networks[id]; !ok {
 		return nil, notFound("NetworkNotFound", "Network %s could not be found.", id)
 	}
-	if n := len(s.netPorts[id]); n > 0 {
+	fips := s.FloatingIPsFreedBy(id)
+	if n := len(s.netPorts[id]); n > len(fips) {
 		return nil, conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+	}
+	for _, f := range fips {
+		if _, err := s.DeleteFloatingIP(0, f); err != nil {
+			return nil, err
+		}
 	}
 	subnets := s.subnetIDs(id)
 	s.removeNetwork(id)
 	return subnets, nil
+}
+
+// FloatingIPsFreedBy are the floating IPs of an external network that
+// deleting it deletes: those associated with no port and forwarding no
+// ports, in id order.
+func (s *Store) FloatingIPsFreedBy(network string) []string {
+	var out []string
+	for _, id := range sortedKeys(s.fips) {
+		if f := s.fips[id]; f.FloatingNetworkID == network && f.PortID == "" && len(f.PortForwardings) == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (s *Store) removeNetwork(id string) {

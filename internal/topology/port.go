@@ -119,6 +119,11 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	if err := s.applyPortFields(p, sp); err != nil {
 		return Port{}, err
 	}
+	if !sp.managed {
+		if err := s.withinQuota(QuotaPort, p.ProjectID); err != nil {
+			return Port{}, err
+		}
+	}
 	groups, wantDefault, err := s.portGroups(p, sp, nil, true)
 	if err != nil {
 		return Port{}, err
@@ -134,6 +139,7 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 	s.seq.PortKey++
 	p.Key = s.seq.PortKey
 	p.RevisionNumber = index
+	p.stamp(s.now)
 	s.ports[p.ID] = p
 	s.indexPort(p)
 	return s.portOut(p), nil
@@ -307,6 +313,9 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 	if sp.NetworkID != nil && *sp.NetworkID != p.NetworkID {
 		return Port{}, invalid("network_id of an existing port cannot be changed")
 	}
+	if sp.FixedIPs != nil && sameFixedIPs(p.FixedIPs, *sp.FixedIPs) {
+		sp.FixedIPs = nil // what the port has: nothing to change (a router's interface too)
+	}
 	if isManaged(p.DeviceOwner) && (sp.FixedIPs != nil || sp.MACAddress != nil || sp.DeviceOwner != nil || sp.DeviceID != nil || sp.HostID != nil) {
 		return Port{}, conflict("PortInUse", "Port %s is owned by %s %s; change it through its owner", p.ID, p.DeviceOwner, p.DeviceID)
 	}
@@ -358,9 +367,30 @@ func (s *Store) UpdatePort(index uint64, sp PortSpec) (Port, error) {
 		c.OFPort, c.Status = 0, StatusDown
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*p = c
 	s.indexPort(p)
 	return s.portOut(p), nil
+}
+
+// sameFixedIPs reports whether requested fixed IPs name exactly the
+// addresses a port has, each by its subnet, its address or both.
+func sameFixedIPs(have []FixedIP, want []FixedIPSpec) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		h := have[i]
+		if w.SubnetID == "" && w.IPAddress == "" || w.SubnetID != "" && w.SubnetID != h.SubnetID {
+			return false
+		}
+		if w.IPAddress != "" {
+			if a, err := netip.ParseAddr(w.IPAddress); err != nil || a.String() != h.IPAddress {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // DeletePort deletes a port and frees its MAC and addresses.

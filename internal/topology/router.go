@@ -52,9 +52,14 @@ func (s *Store) CreateRouters(index uint64, specs []RouterSpec) ([]Router, error
 		}
 		r := &Router{ID: sp.ID, AdminStateUp: true, Status: StatusActive, Distributed: true, Tags: []string{}, Routes: []HostRoute{}}
 		applyRouterFields(r, sp)
+		if err := s.withinQuota(QuotaRouter, r.ProjectID); err != nil {
+			undo()
+			return nil, withItem(err, i, len(specs))
+		}
 		s.seq.RouterKey++
 		r.Key = s.seq.RouterKey
 		r.RevisionNumber = index
+		r.stamp(s.now)
 		s.routers[r.ID] = r
 		done = append(done, r.ID)
 		if err := s.applyRouterRouting(index, r, sp); err != nil {
@@ -147,6 +152,7 @@ func (s *Store) UpdateRouter(index uint64, sp RouterSpec) (Router, error) {
 		return Router{}, err
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*r = c
 	return routerOut(r), nil
 }
@@ -195,22 +201,14 @@ func (s *Store) AddRouterInterface(index uint64, router, subnet, portID string) 
 	if sn.GatewayIP == nil {
 		return Port{}, invalid("subnet %s has no gateway_ip", subnet)
 	}
-	prefix := netip.MustParsePrefix(sn.CIDR)
-	for _, p := range s.RouterInterfaces(router) {
-		for _, f := range p.FixedIPs {
-			if f.SubnetID == subnet {
-				return Port{}, conflict("BadRequest", "Router already has a port on subnet %s", subnet)
-			}
-			// A router's subnets must not overlap: it would not know
-			// which of them a destination is in.
-			if other, ok := s.subnets[f.SubnetID]; ok && netip.MustParsePrefix(other.CIDR).Overlaps(prefix) {
-				return Port{}, invalid("cidr %s of subnet %s overlaps with cidr %s of subnet %s, already on router %s",
-					prefix, subnet, other.CIDR, other.ID, router)
-			}
-		}
+	if err := s.routerMayJoin(router, subnet); err != nil {
+		return Port{}, err
 	}
 	owner := OwnerRouterInterface
-	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router,
+	// The interface is the router's project's, as in Neutron: its owner
+	// sees and manages it.
+	project := s.routers[router].ProjectID
+	spec := PortSpec{ID: portID, NetworkID: &sn.NetworkID, DeviceOwner: &owner, DeviceID: &router, ProjectID: &project, TenantID: &project,
 		FixedIPs: &[]FixedIPSpec{{SubnetID: subnet, IPAddress: *sn.GatewayIP}}, managed: true}
 	ports, err := s.CreatePorts(index, []PortSpec{spec})
 	if err != nil {
@@ -229,27 +227,101 @@ func (s *Store) RemoveRouterInterface(_ uint64, router, subnet string) (Port, er
 	}
 	for _, p := range s.RouterInterfaces(router) {
 		for _, f := range p.FixedIPs {
-			if f.SubnetID != subnet {
-				continue
+			if f.SubnetID == subnet {
+				return s.unplug(router, p)
 			}
-			if fips := s.floatingIPsThrough(router, subnet); len(fips) > 0 {
-				return Port{}, conflict("RouterInterfaceInUseByFloatingIP",
-					"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", subnet, router)
-			}
-			if r := s.routers[router]; len(r.Routes) > 0 {
-				pfx := netip.MustParsePrefix(s.subnets[subnet].CIDR)
-				for _, rt := range r.Routes {
-					if hop, err := netip.ParseAddr(rt.NextHop); err == nil && pfx.Contains(hop) {
-						return Port{}, conflict("RouterInterfaceInUseByRoute",
-							"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more routes.", subnet, router)
-					}
-				}
-			}
-			s.removePort(p.ID)
-			return p, nil
 		}
 	}
 	return Port{}, notFound("RouterInterfaceNotFoundForSubnet", "Router %s has no interface on subnet %s", router, subnet)
+}
+
+// DetachRouterInterface unplugs a router's interface given by its port
+// (remove_router_interface with port_id) and deletes the port, as
+// Neutron does.
+func (s *Store) DetachRouterInterface(_ uint64, router, portID string) (Port, error) {
+	if _, ok := s.routers[router]; !ok {
+		return Port{}, notFound("RouterNotFound", "Router %s could not be found", router)
+	}
+	p, ok := s.ports[portID]
+	if !ok || p.DeviceOwner != OwnerRouterInterface || p.DeviceID != router {
+		return Port{}, notFound("RouterInterfaceNotFound", "Router %s does not have an interface with id %s", router, portID)
+	}
+	return s.unplug(router, *p)
+}
+
+// unplug removes interface p of a router, unless a floating IP or a
+// static route still needs its subnet.
+func (s *Store) unplug(router string, p Port) (Port, error) {
+	for _, f := range p.FixedIPs {
+		subnet := f.SubnetID
+		if fips := s.floatingIPsThrough(router, subnet); len(fips) > 0 {
+			return Port{}, conflict("RouterInterfaceInUseByFloatingIP",
+				"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", subnet, router)
+		}
+		if r := s.routers[router]; len(r.Routes) > 0 {
+			pfx := netip.MustParsePrefix(s.subnets[subnet].CIDR)
+			for _, rt := range r.Routes {
+				if hop, err := netip.ParseAddr(rt.NextHop); err == nil && pfx.Contains(hop) {
+					return Port{}, conflict("RouterInterfaceInUseByRoute",
+						"Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more routes.", subnet, router)
+				}
+			}
+		}
+	}
+	s.removePort(p.ID)
+	return p, nil
+}
+
+// AttachRouterInterface plugs a router into a subnet through an existing
+// port (add_router_interface with port_id): the port, which must belong
+// to no device and hold exactly one address, on a subnet that overlaps
+// none of the router's, becomes the router's interface with the
+// address it has.
+func (s *Store) AttachRouterInterface(index uint64, router, portID string) (Port, error) {
+	if _, ok := s.routers[router]; !ok {
+		return Port{}, notFound("RouterNotFound", "Router %s could not be found", router)
+	}
+	p, ok := s.ports[portID]
+	if !ok {
+		return Port{}, notFound("PortNotFound", "Port %s could not be found.", portID)
+	}
+	if p.DeviceOwner != "" || p.DeviceID != "" {
+		return Port{}, conflict("PortInUse", "Unable to complete operation on port %s for network %s. Port already has an attached device %s.",
+			p.ID, p.NetworkID, p.DeviceID)
+	}
+	switch len(p.FixedIPs) {
+	case 0:
+		return Port{}, invalidAs("BadRequest", "Bad router request: Router port must have at least one fixed IP.")
+	case 1:
+	default:
+		return Port{}, invalidAs("BadRequest", "Bad router request: Cannot have multiple IPv4 subnets on router port.")
+	}
+	if err := s.routerMayJoin(router, p.FixedIPs[0].SubnetID); err != nil {
+		return Port{}, err
+	}
+	p.DeviceOwner, p.DeviceID, p.Status, p.SecurityGroups = OwnerRouterInterface, router, StatusActive, []string{}
+	p.RevisionNumber = index
+	p.stamp(s.now)
+	return s.portOut(p), nil
+}
+
+// routerMayJoin checks that a router has no interface on the subnet yet
+// and none on a subnet overlapping it: it would not know which of them a
+// destination is in.
+func (s *Store) routerMayJoin(router, subnet string) error {
+	prefix := netip.MustParsePrefix(s.subnets[subnet].CIDR)
+	for _, p := range s.RouterInterfaces(router) {
+		for _, f := range p.FixedIPs {
+			if f.SubnetID == subnet {
+				return invalidAs("BadRequest", fmt.Sprintf("Bad router request: Router already has a port on subnet %s.", subnet))
+			}
+			if other, ok := s.subnets[f.SubnetID]; ok && netip.MustParsePrefix(other.CIDR).Overlaps(prefix) {
+				return invalidAs("BadRequest", fmt.Sprintf("Bad router request: Cidr %s of subnet %s overlaps with cidr %s of subnet %s.",
+					prefix, subnet, other.CIDR, other.ID))
+			}
+		}
+	}
+	return nil
 }
 
 // ChassisSpec registers or refreshes a chassis.

@@ -249,6 +249,9 @@ func (s *Store) createSecurityGroup(index uint64, sp SecurityGroupSpec) (Securit
 	if sp.ID == "" || sp.EgressRuleID == "" {
 		return SecurityGroup{}, nil, invalid("security group id and its egress rule's id are required")
 	}
+	if err := s.withinQuota(QuotaSecurityGroup, project); err != nil {
+		return SecurityGroup{}, nil, err
+	}
 	if _, ok := s.sgs[sp.ID]; ok {
 		return SecurityGroup{}, nil, conflict("SecurityGroupExists", "Security group %s already exists", sp.ID)
 	}
@@ -291,12 +294,14 @@ func (s *Store) addSecurityGroup(index uint64, g *SecurityGroup, rules []Securit
 	s.seq.SecurityGroupKey++
 	g.Key = s.seq.SecurityGroupKey
 	g.RevisionNumber = index
+	g.stamp(s.now)
 	for _, r := range rules {
 		r.SecurityGroupID, r.Ethertype = g.ID, EthertypeIPv4
 		r.ProjectID, r.TenantID = g.ProjectID, g.TenantID
 		s.seq.RuleKey++
 		r.Key = s.seq.RuleKey
 		r.RevisionNumber = index
+		r.stamp(s.now)
 		g.Rules = append(g.Rules, r)
 		s.sgRules[r.ID] = g.ID
 	}
@@ -371,6 +376,7 @@ func (s *Store) UpdateSecurityGroup(index uint64, sp SecurityGroupSpec) (Securit
 		c.Stateful = *sp.Stateful
 	}
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*g = c
 	return sgOut(g), nil
 }
@@ -401,6 +407,7 @@ func (s *Store) DeleteSecurityGroup(index uint64, id string) ([]string, error) {
 			kept = append(kept, r)
 		}
 		g.Rules, g.RevisionNumber = kept, index
+		g.stamp(s.now)
 		changed = append(changed, gid)
 	}
 	return changed, nil

@@ -16,6 +16,7 @@ type SecurityGroup struct {
 	// Key is the group's small integer key (conjunction ids, cookies).
 	Key            uint32 `json:"wyvern:key"`
 	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // SecurityGroupRule admits new connections in one direction: from
@@ -43,6 +44,7 @@ type SecurityGroupRule struct {
 	// conjunction id on every bridge.
 	Key            uint32 `json:"wyvern:key"`
 	RevisionNumber uint64 `json:"revision_number"`
+	Stamps
 }
 
 // Rule directions.

@@ -90,15 +90,22 @@ func (s *Store) CreateSecurityGroupRules(index uint64, specs []SecurityGroupRule
 		}
 		out = append(out, r)
 	}
+	if len(out) > 0 {
+		if err := s.withinQuotaBy(QuotaSecurityGroupRule, out[0].ProjectID, len(out)); err != nil {
+			return nil, err
+		}
+	}
 	rules := slices.Clone(g.Rules)
 	for i := range out {
 		s.seq.RuleKey++
 		out[i].Key = s.seq.RuleKey
 		out[i].RevisionNumber = index
+		out[i].stamp(s.now)
 		rules = append(rules, out[i])
 		s.sgRules[out[i].ID] = g.ID
 	}
 	g.Rules, g.RevisionNumber = rules, index
+	g.stamp(s.now)
 	for i := range out {
 		out[i] = cloneRule(out[i])
 	}
@@ -291,6 +298,7 @@ func (s *Store) DeleteSecurityGroupRule(index uint64, id string) (SecurityGroupR
 	r := g.Rules[i]
 	g.Rules = slices.Delete(slices.Clone(g.Rules), i, i+1)
 	g.RevisionNumber = index
+	g.stamp(s.now)
 	delete(s.sgRules, id)
 	return r, nil
 }

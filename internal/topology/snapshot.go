@@ -16,6 +16,12 @@ type record struct {
 	Record json.RawMessage `json:"record"`
 }
 
+// quotaRecord is one project's limits.
+type quotaRecord struct {
+	Project string         `json:"project_id"`
+	Limits  map[string]int `json:"limits"`
+}
+
 // allocState is what the allocators need beyond the objects themselves.
 type allocState struct {
 	Index    uint64            `json:"index"`
@@ -78,6 +84,16 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 	}
 	for _, id := range sortedKeys(s.fips) {
 		if err := put("floatingip", s.fips[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.subnetPools) {
+		if err := put("subnetpool", s.subnetPools[id]); err != nil {
+			return err
+		}
+	}
+	for _, project := range sortedKeys(s.quotas) {
+		if err := put("quota", quotaRecord{Project: project, Limits: s.quotas[project]}); err != nil {
 			return err
 		}
 	}
@@ -144,6 +160,18 @@ func (s *Store) restoreRecord(rec record) error {
 			return err
 		}
 		s.restoreSecurityGroup(&g)
+	case "subnetpool":
+		var p SubnetPool
+		if err := json.Unmarshal(rec.Record, &p); err != nil {
+			return err
+		}
+		s.subnetPools[p.ID] = &p
+	case "quota":
+		var q quotaRecord
+		if err := json.Unmarshal(rec.Record, &q); err != nil {
+			return err
+		}
+		s.quotas[q.Project] = q.Limits
 	case "member":
 		var m Member
 		if err := json.Unmarshal(rec.Record, &m); err != nil {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"time"
 )
 
 // Counters are the store's deterministic allocators.
@@ -28,18 +29,23 @@ type Counters struct {
 // Store holds the topology. It is not safe for concurrent use: the FSM
 // serializes writes and gives readers consistent copies.
 type Store struct {
-	networks map[string]*Network
-	subnets  map[string]*Subnet
-	ports    map[string]*Port
-	routers  map[string]*Router
-	chassis  map[string]*Chassis
-	members  map[string]*Member
-	fips     map[string]*FloatingIP
-	sgs      map[string]*SecurityGroup // with their rules
+	networks    map[string]*Network
+	subnets     map[string]*Subnet
+	ports       map[string]*Port
+	routers     map[string]*Router
+	chassis     map[string]*Chassis
+	members     map[string]*Member
+	fips        map[string]*FloatingIP
+	sgs         map[string]*SecurityGroup // with their rules
+	subnetPools map[string]*SubnetPool
+	quotas      map[string]map[string]int // project → resource → limit
 	// neighbours: external network → address → MAC, learned by ARP
 	neighbours map[string]map[netip.Addr]string
 	seq        Counters
 	index      uint64 // raft index of the last command applied
+	// now is when the command being applied was appended to the raft
+	// log, as its Stamps show it (SetTime).
+	now string
 
 	// Indexes, rebuilt from the objects on restore.
 	segIDs   map[string]map[uint32]string     // type → segmentation id → network
@@ -55,23 +61,25 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		networks:   map[string]*Network{},
-		subnets:    map[string]*Subnet{},
-		ports:      map[string]*Port{},
-		routers:    map[string]*Router{},
-		chassis:    map[string]*Chassis{},
-		members:    map[string]*Member{},
-		fips:       map[string]*FloatingIP{},
-		sgs:        map[string]*SecurityGroup{},
-		sgRules:    map[string]string{},
-		neighbours: map[string]map[netip.Addr]string{},
-		seq:        Counters{SegID: map[string]uint32{}},
-		segIDs:     map[string]map[uint32]string{},
-		macs:       map[string]map[string]string{},
-		ips:        map[string]map[netip.Addr]string{},
-		netPorts:   map[string]map[string]bool{},
-		ipHint:     map[string]netip.Addr{},
-		vipOwners:  map[string]map[netip.Addr]string{},
+		networks:    map[string]*Network{},
+		subnets:     map[string]*Subnet{},
+		ports:       map[string]*Port{},
+		routers:     map[string]*Router{},
+		chassis:     map[string]*Chassis{},
+		members:     map[string]*Member{},
+		fips:        map[string]*FloatingIP{},
+		sgs:         map[string]*SecurityGroup{},
+		subnetPools: map[string]*SubnetPool{},
+		quotas:      map[string]map[string]int{},
+		sgRules:     map[string]string{},
+		neighbours:  map[string]map[netip.Addr]string{},
+		seq:         Counters{SegID: map[string]uint32{}},
+		segIDs:      map[string]map[uint32]string{},
+		macs:        map[string]map[string]string{},
+		ips:         map[string]map[netip.Addr]string{},
+		netPorts:    map[string]map[string]bool{},
+		ipHint:      map[string]netip.Addr{},
+		vipOwners:   map[string]map[netip.Addr]string{},
 	}
 }
 
@@ -87,6 +95,14 @@ func sortedKeys[V any](m map[string]V) []string {
 // SetIndex records the raft index of the last command applied (accepted
 // or rejected); it travels with snapshots.
 func (s *Store) SetIndex(i uint64) { s.index = i }
+
+// SetTime records when the command about to be applied was appended to
+// the raft log (raft.Log.AppendedAt, chosen by the leader): the time of
+// every change it makes. It is not kept in snapshots.
+func (s *Store) SetTime(t time.Time) { s.now = t.UTC().Format(TimeFormat) }
+
+// TimeFormat is how Stamps are written, as Neutron writes them.
+const TimeFormat = "2006-01-02T15:04:05Z"
 
 // Index is the raft index of the last command applied.
 func (s *Store) Index() uint64 { return s.index }

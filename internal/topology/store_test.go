@@ -81,7 +81,7 @@ func TestSubnetValidation(t *testing.T) {
 		{"bad cidr", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.0.0.0/33")}, KindInvalid},
 		{"not a cidr", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("ten")}, KindInvalid},
 		{"ipv6", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("fd00::/64")}, KindInvalid},
-		{"overlap", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.0.0.128/25")}, KindConflict},
+		{"overlap", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.0.0.128/25")}, KindInvalid}, // 400, as Neutron
 		{"no network", SubnetSpec{ID: "x", NetworkID: str("nope"), CIDR: str("10.1.0.0/24")}, KindNotFound},
 		{"gateway outside", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.1.0.0/24"), GatewayIP: str("10.2.0.1")}, KindInvalid},
 		{"pool outside", SubnetSpec{ID: "x", NetworkID: str("n"), CIDR: str("10.1.0.0/24"), AllocationPools: []AllocationPool{{"10.1.0.10", "10.1.1.5"}}}, KindInvalid},
@@ -237,7 +237,7 @@ func TestRouterInterface(t *testing.T) {
 	if p.FixedIPs[0].IPAddress != "10.0.0.1" || p.DeviceOwner != OwnerRouterInterface || p.DeviceID != "r" {
 		t.Fatalf("interface port %+v", p)
 	}
-	if _, err := s.AddRouterInterface(5, "r", "s", "rp2"); kindOf(err) != KindConflict {
+	if _, err := s.AddRouterInterface(5, "r", "s", "rp2"); kindOf(err) != KindInvalid { // 400, as Neutron
 		t.Fatalf("second interface on one subnet: %v", err)
 	}
 	if err := s.DeleteRouter(6, "r"); kindOf(err) != KindConflict {

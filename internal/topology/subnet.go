@@ -24,6 +24,11 @@ type SubnetSpec struct {
 	ProjectID       *string
 	TenantID        *string
 	Tags            []string
+	// SubnetPoolID: the subnet pool its CIDR comes from; with no CIDR,
+	// the first free prefix of PrefixLen (the pool's default_prefixlen
+	// if nil) is cut from the pool.
+	SubnetPoolID *string
+	PrefixLen    *int
 }
 
 // pool is an allocation pool as addresses.
@@ -76,12 +81,30 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if sp.IPVersion != nil && *sp.IPVersion != 4 {
 		return Subnet{}, invalid("ip_version %d is not supported (4)", *sp.IPVersion)
 	}
+	var fromPool *SubnetPool
+	if sp.SubnetPoolID != nil && *sp.SubnetPoolID != "" {
+		if fromPool = s.subnetPools[*sp.SubnetPoolID]; fromPool == nil {
+			return Subnet{}, notFound("SubnetPoolNotFound", "Subnet pool %s could not be found.", *sp.SubnetPoolID)
+		}
+	}
+	if sp.CIDR == nil && fromPool != nil {
+		cidr, err := s.cutFromPool(fromPool, sp.PrefixLen)
+		if err != nil {
+			return Subnet{}, err
+		}
+		sp.CIDR = &cidr
+	}
 	if sp.CIDR == nil {
 		return Subnet{}, invalid("cidr is required")
 	}
 	prefix, err := netip.ParsePrefix(*sp.CIDR)
 	if err != nil || !prefix.Addr().Is4() {
 		return Subnet{}, invalid("'%s' is not a valid IPv4 CIDR", *sp.CIDR)
+	}
+	if fromPool != nil {
+		if err := s.fitsPool(fromPool, prefix.Masked()); err != nil {
+			return Subnet{}, err
+		}
 	}
 	if prefix.Bits() > 30 {
 		return Subnet{}, invalid("cidr %s leaves no room for hosts (at most /30)", *sp.CIDR)
@@ -100,11 +123,14 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	for _, id := range s.subnetIDs(*sp.NetworkID) {
 		other := netip.MustParsePrefix(s.subnets[id].CIDR)
 		if other.Overlaps(prefix) {
-			return Subnet{}, conflict("InvalidInput", "Invalid input for operation: Requested subnet with cidr: %s for network: %s overlaps with another subnet (%s).", prefix, *sp.NetworkID, id)
+			return Subnet{}, invalid("Requested subnet with cidr: %s for network: %s overlaps with another subnet (%s).", prefix, *sp.NetworkID, id)
 		}
 	}
 	sn := &Subnet{ID: sp.ID, NetworkID: *sp.NetworkID, IPVersion: 4, CIDR: prefix.String(), EnableDHCP: true,
 		DNSNameservers: []string{}, HostRoutes: []HostRoute{}, Tags: []string{}}
+	if fromPool != nil {
+		sn.SubnetPoolID = fromPool.ID
+	}
 	first := prefix.Addr().Next()
 	last := lastAddr(prefix).Prev() // the broadcast address is not a host
 	switch {
@@ -155,7 +181,11 @@ func (s *Store) createSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if err := applySubnetFields(sn, sp); err != nil {
 		return Subnet{}, err
 	}
+	if err := s.withinQuota(QuotaSubnet, sn.ProjectID); err != nil {
+		return Subnet{}, err
+	}
 	sn.RevisionNumber = index
+	sn.stamp(s.now)
 	s.subnets[sn.ID] = sn
 	s.ips[sn.ID] = map[netip.Addr]string{}
 	return *sn, nil
@@ -227,16 +257,21 @@ func applySubnetFields(sn *Subnet, sp SubnetSpec) error {
 	return nil
 }
 
-// UpdateSubnet changes a subnet's name, DHCP flag and passive fields; the
-// addressing of a subnet in use is fixed.
+// UpdateSubnet changes a subnet's name, DHCP flag, gateway and passive
+// fields; its prefix and pools are fixed.
 func (s *Store) UpdateSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	sn, ok := s.subnets[sp.ID]
 	if !ok {
 		return Subnet{}, notFound("SubnetNotFound", "Subnet %s could not be found.", sp.ID)
 	}
 	if sp.CIDR != nil && *sp.CIDR != sn.CIDR || sp.NetworkID != nil && *sp.NetworkID != sn.NetworkID ||
-		sp.IPVersion != nil && *sp.IPVersion != 4 || sp.AllocationPools != nil || sp.GatewayIP != nil || sp.GatewayNone {
-		return Subnet{}, invalid("cidr, network_id, ip_version, gateway_ip and allocation_pools of an existing subnet cannot be changed")
+		sp.IPVersion != nil && *sp.IPVersion != 4 || sp.AllocationPools != nil ||
+		sp.SubnetPoolID != nil && *sp.SubnetPoolID != sn.SubnetPoolID || sp.PrefixLen != nil {
+		return Subnet{}, invalid("cidr, network_id, ip_version, allocation_pools, subnetpool_id and prefixlen of an existing subnet cannot be changed")
+	}
+	gateway, err := s.newGateway(sn, sp)
+	if err != nil {
+		return Subnet{}, err
 	}
 	if sp.EnableDHCP != nil && *sp.EnableDHCP && !sn.EnableDHCP {
 		prefix := netip.MustParsePrefix(sn.CIDR)
@@ -253,9 +288,56 @@ func (s *Store) UpdateSubnet(index uint64, sp SubnetSpec) (Subnet, error) {
 	if err := applySubnetFields(&c, sp); err != nil {
 		return Subnet{}, err
 	}
+	c.GatewayIP = gateway
 	c.RevisionNumber = index
+	c.stamp(s.now)
 	*sn = c
 	return c, nil
+}
+
+// newGateway is the gateway_ip a subnet update leaves: as it was, none,
+// or a new host address of the prefix outside the allocation pools that
+// no port holds. The old one must not be a router's interface: the
+// router would keep an address that is no longer the gateway.
+func (s *Store) newGateway(sn *Subnet, sp SubnetSpec) (*string, error) {
+	if !sp.GatewayNone && (sp.GatewayIP == nil || sn.GatewayIP != nil && *sp.GatewayIP == *sn.GatewayIP) {
+		return sn.GatewayIP, nil
+	}
+	if sp.GatewayNone && sn.GatewayIP == nil {
+		return nil, nil
+	}
+	prefix := netip.MustParsePrefix(sn.CIDR)
+	if sn.GatewayIP != nil {
+		if owner, held := s.ips[sn.ID][netip.MustParseAddr(*sn.GatewayIP)]; held && s.ports[owner].DeviceOwner == OwnerRouterInterface {
+			return nil, conflict("GatewayIpInUse", "Gateway ip %s of subnet %s is in use by the interface %s of router %s.",
+				*sn.GatewayIP, sn.ID, owner, s.ports[owner].DeviceID)
+		}
+	}
+	if sp.GatewayNone {
+		if server := LastHost(prefix); sn.EnableDHCP {
+			if owner, held := s.ips[sn.ID][server]; held {
+				return nil, conflict("IpAddressInUse", "IP address %s, the DHCP server's of subnet %s without a gateway, is held by port %s", server, sn.ID, owner)
+			}
+		}
+		return nil, nil
+	}
+	gw, err := parseIPv4(*sp.GatewayIP)
+	if err != nil {
+		return nil, err
+	}
+	if !prefix.Contains(gw) || gw == prefix.Addr() || gw == lastAddr(prefix) {
+		return nil, invalid("gateway_ip %s is not a host address of %s", gw, prefix)
+	}
+	for _, p := range s.pools(sn) {
+		if p.contains(gw) {
+			return nil, conflict("GatewayConflictWithAllocationPools", "Gateway ip %s conflicts with allocation pool %s-%s", gw, p.start, p.end)
+		}
+	}
+	if owner, held := s.ips[sn.ID][gw]; held {
+		return nil, conflict("IpAddressInUse", "Unable to complete operation for network %s. The IP address %s is in use by port %s.", sn.NetworkID, gw, owner)
+	}
+	g := gw.String()
+	return &g, nil
 }
 
 // DeleteSubnet deletes a subnet no port has an address in.
