@@ -24,7 +24,7 @@ import (
 // keep coming; only both together do.
 const (
 	heartbeatTimeout = 500 * time.Millisecond
-	fastTimeout      = 250 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
+	fastTimeout      = 400 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
 	// closeMemory is how long a closed leader connection is taken as a
 	// sign of the leader's end.
 	closeMemory = 2 * time.Second
