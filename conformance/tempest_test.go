@@ -100,7 +100,10 @@ func TestTempestNetworkAPI(t *testing.T) {
 	t.Logf("wyvernd advertises %d extensions: %s", len(aliases), strings.Join(aliases, ","))
 	publicID := n.publicNetwork()
 
-	ws := filepath.Join(t.TempDir(), "tempest")
+	// tempest keeps its workspaces' names in $HOME/.tempest: a HOME of
+	// the run's own, so runs neither collide nor leave anything behind.
+	home := t.TempDir()
+	ws := filepath.Join(home, "workspace")
 	conf := tempestConf(tempestSettings{
 		identityURI: ks.URL(), adminUser: adminUser, adminPassword: adminPassword, adminProject: adminProject,
 		extensions: aliases, publicNetworkID: publicID, logDir: out,
@@ -108,7 +111,7 @@ func TestTempestNetworkAPI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "tempest.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := tempestCmd(t.Context(), filepath.Dir(ws), "/usr/bin/tempest", "init", ws).CombinedOutput(); err != nil {
+	if b, err := tempestCmd(t.Context(), home, home, "/usr/bin/tempest", "init", ws).CombinedOutput(); err != nil {
 		t.Fatalf("tempest init: %v\n%s", err, b)
 	}
 	if err := os.WriteFile(filepath.Join(ws, "etc", "tempest.conf"), []byte(conf), 0o600); err != nil {
@@ -122,7 +125,9 @@ func TestTempestNetworkAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := tempestCmd(ctx, ws, "/usr/bin/tempest", "run", "--regex", regex, "--concurrency", strconv.Itoa(concurrency))
+	run := tempestCmd(ctx, home, ws, "/usr/bin/tempest", "run", "--regex", regex, "--concurrency", strconv.Itoa(concurrency))
+	// The workspace's etc/tempest.conf, not a global /etc/tempest.
+	run.Env = append(run.Env, "TEMPEST_CONFIG_DIR="+filepath.Join(ws, "etc"), "TEMPEST_CONFIG=tempest.conf")
 	run.Stdout, run.Stderr = runLog, runLog
 	runBegan := time.Now()
 	runErr := run.Run() // non-zero when a test failed: the results say
@@ -132,7 +137,7 @@ func TestTempestNetworkAPI(t *testing.T) {
 		t.Fatalf("tempest run: still running after %v (see %s)", runTimeout, runLog.Name())
 	}
 
-	results, err := readResults(t.Context(), ws)
+	results, err := readResults(t.Context(), home, ws)
 	if err != nil {
 		t.Fatalf("tempest run (%v): %v; see %s", runErr, err, runLog.Name())
 	}
@@ -375,11 +380,11 @@ run_validation = false
 }
 
 // tempestCmd runs a tempest or stestr command in dir with Debian's
-// Python first on PATH.
-func tempestCmd(ctx context.Context, dir, name string, args ...string) *exec.Cmd {
+// Python first on PATH and home as HOME.
+func tempestCmd(ctx context.Context, home, dir, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "PYTHON="+python)
+	cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "PYTHON="+python, "HOME="+home)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Cancelled: the whole group (stestr's workers too).
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -394,17 +399,17 @@ type result struct {
 	Log    string `json:"log"`
 }
 
-func readResults(ctx context.Context, ws string) ([]result, error) {
+func readResults(ctx context.Context, home, ws string) ([]result, error) {
 	script := filepath.Join(ws, "results.py")
 	if err := os.WriteFile(script, resultsScript, 0o644); err != nil {
 		return nil, err
 	}
-	last := tempestCmd(ctx, ws, "/usr/bin/stestr", "last", "--subunit")
+	last := tempestCmd(ctx, home, ws, "/usr/bin/stestr", "last", "--subunit")
 	stream, err := last.Output()
 	if err != nil {
 		return nil, fmt.Errorf("stestr last --subunit: %w", err)
 	}
-	conv := tempestCmd(ctx, ws, python, script)
+	conv := tempestCmd(ctx, home, ws, python, script)
 	conv.Stdin = bytes.NewReader(stream)
 	var stderr bytes.Buffer
 	conv.Stderr = &stderr
