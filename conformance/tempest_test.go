@@ -90,6 +90,15 @@ func TestTempestNetworkAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Registered first, run last: the counts close the output, after
+	// whatever the other cleanups log.
+	var closing string
+	t.Cleanup(func() {
+		if closing != "" {
+			t.Log(closing)
+		}
+	})
+
 	ks := keystonetest.Start(t, keystonetest.Options{})
 	api := startWyvernd(t, wyvernd, ks, out)
 	ks.RegisterService(t, "network", "neutron", "http://"+api+"/")
@@ -144,12 +153,17 @@ func TestTempestNetworkAPI(t *testing.T) {
 	if b, err := json.MarshalIndent(results, "", " "); err == nil {
 		_ = os.WriteFile(filepath.Join(out, "results.json"), b, 0o644)
 	}
-	s := summarize(results)
+	listed, err := listTests(t.Context(), home, ws, regex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summarize(results, listed)
 	summary := s.report(runTook, time.Since(began))
 	if err := os.WriteFile(filepath.Join(out, "summary.txt"), []byte(summary), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("tempest.api.network against wyvernd (results in %s):\n%s", out, summary)
+	closing = fmt.Sprintf("%s (details: %s)", strings.SplitN(summary, "\n", 2)[0], filepath.Join(out, "summary.txt"))
 
 	ran := s.passed + len(s.failed)
 	switch {
@@ -425,15 +439,35 @@ func readResults(ctx context.Context, home, ws string) ([]result, error) {
 	return rs, nil
 }
 
+// listTests returns the ids of the tests regex selects, as tempest run
+// would run them (stestr list), without their [id-…] tags.
+func listTests(ctx context.Context, home, ws, regex string) ([]string, error) {
+	b, err := tempestCmd(ctx, home, ws, "/usr/bin/stestr", "list", regex).Output()
+	if err != nil {
+		return nil, fmt.Errorf("stestr list: %w", err)
+	}
+	var ids []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "tempest.") {
+			ids = append(ids, strings.SplitN(l, "[", 2)[0])
+		}
+	}
+	return ids, nil
+}
+
 type summary struct {
 	passed  int
 	failed  []result
 	skipped map[string][]string // reason → test ids
 	nSkip   int
+	// Tests inside the skipped entries: a class skipped in setUpClass is
+	// one entry for all its tests.
+	skippedTests map[string]int // reason → tests
+	nSkipTests   int
 }
 
-func summarize(rs []result) summary {
-	s := summary{skipped: map[string][]string{}}
+func summarize(rs []result, listed []string) summary {
+	s := summary{skipped: map[string][]string{}, skippedTests: map[string]int{}}
 	for _, r := range rs {
 		switch r.Status {
 		case "success", "xfail":
@@ -442,6 +476,18 @@ func summarize(rs []result) summary {
 			s.nSkip++
 			reason := strings.TrimSpace(r.Reason)
 			s.skipped[reason] = append(s.skipped[reason], shortID(r.ID))
+			n := 1
+			if class, ok := strings.CutPrefix(r.ID, "setUpClass ("); ok {
+				class = strings.TrimSuffix(class, ")") + "."
+				n = 0
+				for _, id := range listed {
+					if strings.HasPrefix(id, class) {
+						n++
+					}
+				}
+			}
+			s.skippedTests[reason] += n
+			s.nSkipTests += n
 		case "exists", "inprogress":
 			// Listed, never finished: not a result.
 		default: // fail, uxsuccess
@@ -453,8 +499,8 @@ func summarize(rs []result) summary {
 
 func (s summary) report(run, all time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tempest.api.network: %d passed, %d failed, %d skipped (tempest run %v, all %v)\n",
-		s.passed, len(s.failed), s.nSkip, run.Round(time.Second), all.Round(time.Second))
+	fmt.Fprintf(&b, "tempest.api.network: %d passed, %d failed, %d skipped (%d tests in them); tempest run %v, all %v\n",
+		s.passed, len(s.failed), s.nSkip, s.nSkipTests, run.Round(time.Second), all.Round(time.Second))
 	fmt.Fprintf(&b, "\nFailures (%d):\n", len(s.failed))
 	for _, r := range s.failed {
 		fmt.Fprintf(&b, "- %s\n    %s\n", shortID(r.ID), failureLine(r.Reason))
@@ -469,10 +515,10 @@ func (s summary) report(run, all time.Duration) string {
 		}
 		return reasons[i] < reasons[j]
 	})
-	fmt.Fprintf(&b, "\nSkips (%d), by reason:\n", s.nSkip)
+	fmt.Fprintf(&b, "\nSkips (%d, %d tests), by reason:\n", s.nSkip, s.nSkipTests)
 	for _, reason := range reasons {
 		ids := s.skipped[reason]
-		fmt.Fprintf(&b, "- %d: %s\n", len(ids), oneLine(reason, 200))
+		fmt.Fprintf(&b, "- %d (%d tests): %s\n", len(ids), s.skippedTests[reason], oneLine(reason, 200))
 		for _, id := range ids {
 			fmt.Fprintf(&b, "    %s\n", id)
 		}
