@@ -3,7 +3,7 @@ package conformance
 // TestTempestNetworkAPI is `make conformance`: tempest's network API tests
 // against a one-node wyvernd with --auth keystone and a real Keystone.
 //
-// It runs only with WYVERN_CONFORMANCE=1 (a run takes 8–9 minutes;
+// It runs only with WYVERN_CONFORMANCE=1 (a run takes 8–11 minutes;
 // make test has a time budget). The wyvernd it runs is $WYVERND (an
 // absolute path), else bin/wyvernd (make build). Everything it leaves is in
 // $WYVERN_CONFORMANCE_OUT, else bin/conformance: summary.txt (the counts,
@@ -47,7 +47,7 @@ const (
 	minPassed    = 120
 	minPassRatio = 0.9
 
-	// runTimeout bounds tempest's run; a full run takes 8–9 minutes on
+	// runTimeout bounds tempest's run; a full run takes 8–11 minutes on
 	// the project's 2-core machines.
 	runTimeout = 80 * time.Minute
 	// concurrency is tempest's worker count: the machine's 2 cores.
