@@ -85,7 +85,7 @@ fuzz:
 
 # Tempest's tempest.api.network against a one-node wyvernd with --auth
 # keystone and a real Keystone (conformance/tempest_test.go); not part of
-# make test: ~15 minutes. Results in bin/conformance/ (summary.txt).
+# make test: 8–11 minutes. Results in bin/conformance/ (summary.txt).
 conformance: deps build
 	WYVERN_CONFORMANCE=1 $(GO) test -count=1 -timeout 90m -v -run '^TestTempestNetworkAPI$$' ./conformance/
 
