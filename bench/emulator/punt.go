@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -180,9 +181,19 @@ func (s *Switch) answered(frame []byte) {
 	if ok {
 		delete(s.pending, seq)
 	}
+	slots := s.slots
 	s.pmu.Unlock()
-	if ok && s.cfg.Answers != nil {
+	if !ok {
+		return
+	}
+	if s.cfg.Answers != nil {
 		s.cfg.Answers.add(time.Since(sent))
+	}
+	if slots != nil {
+		select {
+		case slots <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -236,4 +247,79 @@ func Quantile(s []time.Duration, q float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(q * float64(len(s)-1))
 	return s[i]
+}
+
+// Load drives a switch's punts: closed loop (at most Window unanswered,
+// cbench's throughput mode) or open loop at Rate punts per second.
+type Load struct {
+	Window int     // > 0: closed loop
+	Rate   float64 // with Window 0: punts per second
+	// Next is the i-th punt to send.
+	Next func(i uint64) Punt
+	// Lost is how long an unanswered punt is waited for before its slot
+	// is given back (the controller dropped it; default 1 s).
+	Lost time.Duration
+}
+
+// Drive sends punts until ctx ends and returns how many it sent.
+func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
+	if l.Lost <= 0 {
+		l.Lost = time.Second
+	}
+	var sent uint64
+	if l.Window > 0 {
+		slots := make(chan struct{}, l.Window)
+		for range l.Window {
+			slots <- struct{}{}
+		}
+		s.pmu.Lock()
+		s.slots = slots
+		s.pmu.Unlock()
+		defer func() {
+			s.pmu.Lock()
+			s.slots = nil
+			s.pmu.Unlock()
+		}()
+		reclaim := time.NewTicker(l.Lost / 2)
+		defer reclaim.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return sent, nil
+			case <-reclaim.C:
+				for range s.Forget(l.Lost) {
+					select {
+					case slots <- struct{}{}:
+					default:
+					}
+				}
+				continue
+			case <-slots:
+			}
+			if _, err := s.SendPunt(l.Next(sent)); err != nil {
+				return sent, err
+			}
+			sent++
+		}
+	}
+	if l.Rate <= 0 {
+		return 0, errors.New("emulator: a load needs a window or a rate")
+	}
+	const tick = time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return sent, nil
+		case now := <-t.C:
+			due := uint64(now.Sub(start).Seconds() * l.Rate)
+			for ; sent < due; sent++ {
+				if _, err := s.SendPunt(l.Next(sent)); err != nil {
+					return sent, err
+				}
+			}
+		}
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
 // Port is one port of an emulated chassis.
@@ -88,6 +89,7 @@ type Switch struct {
 
 	pmu     sync.Mutex
 	pending map[uint64]time.Time // punt sequence → when it was sent
+	slots   chan struct{}        // a closed-loop load's free slots
 
 	done  chan struct{}
 	once  sync.Once
@@ -569,4 +571,50 @@ func (s *Switch) WaitFlow(ctx context.Context, match func(of.Flow) bool) (time.T
 	case <-s.done:
 		return time.Time{}, fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
 	}
+}
+
+// LearnPorts reads from the switch's own table what the pipeline's
+// classifier sets on each port's packets — reg6 (the port's key) and the
+// metadata (its network's key) — into the switch's ports, as its punt
+// flows would carry them. It returns how many ports the controller has
+// programmed so far.
+func (s *Switch) LearnPorts() int {
+	table := pipeline.Table(pipeline.Classifier)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byPort := map[uint32]of.Flow{}
+	for _, f := range s.flows {
+		if f.Table != table {
+			continue
+		}
+		if in, ok := f.Match.Get(of.FieldInPort); ok {
+			if _, tun := f.Match.Get(of.FieldTunID); !tun {
+				byPort[uint32(in.Value)] = f
+			}
+		}
+	}
+	n := 0
+	for i, p := range s.cfg.Ports {
+		f, ok := byPort[p.OFPort]
+		if !ok {
+			continue
+		}
+		var key, network uint64
+		var haveKey, haveNet bool
+		for _, a := range f.Actions {
+			switch a := a.(type) {
+			case of.SetField:
+				if a.Field == of.FieldReg6 {
+					key, haveKey = a.Value, true
+				}
+			case of.WriteMetadata:
+				network, haveNet = a.Value, true
+			}
+		}
+		if haveKey && haveNet {
+			s.cfg.Ports[i].Key, s.cfg.Ports[i].NetworkKey = uint32(key), network
+			n++
+		}
+	}
+	return n
 }
