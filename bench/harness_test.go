@@ -191,6 +191,7 @@ type daemon struct {
 
 type wyverndOptions struct {
 	name, dataDir, ovsdb, cpus, join string
+	encapIP                          string // default 127.0.0.1
 	gomaxprocs                       int
 	extra                            []string
 }
@@ -201,7 +202,10 @@ func startWyvernd(t testing.TB, o wyverndOptions) *daemon {
 	args := []string{wyvernd, "--node-id", o.name, "--data-dir", o.dataDir, "--raft-addr", d.raft, "--api-addr", d.api,
 		"--openflow-addr", d.openflow, "--debug-addr", d.debug, "--log-level", benchLogLevel()}
 	if o.ovsdb != "" {
-		args = append(args, "--ovsdb", o.ovsdb, "--encap-ip", "127.0.0.1")
+		if o.encapIP == "" {
+			o.encapIP = "127.0.0.1"
+		}
+		args = append(args, "--ovsdb", o.ovsdb, "--encap-ip", o.encapIP)
 	}
 	if o.join != "" {
 		args = append(args, "--join", o.join)

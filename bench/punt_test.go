@@ -77,15 +77,15 @@ func (pt *puntTarget) run(load emulator.Load, d time.Duration) puntResult {
 // ARP-answer flow in a bundle, then the request re-injected;
 // testcontroller: a flood) and unknown unicast (both: a flood). Then an
 // open-loop sweep of offered load (ARP) for the plot, and a CPU profile
-// of wyvernd under the closed-loop ARP load. One op is half a second of
-// load per cell.
+// of wyvernd under the closed-loop ARP load. One op is two seconds of
+// load per cell; run it with -benchtime 1x (each run starts everything).
 func BenchmarkPuntThroughput(b *testing.B) {
 	ovstest.Require(b)
 	if _, err := exec.LookPath("ovs-testcontroller"); err != nil {
 		b.Skip("ovs-testcontroller not installed (make deps)")
 	}
 	const nPorts, window = 32, 64
-	phase := time.Duration(b.N) * 500 * time.Millisecond
+	phase := time.Duration(b.N) * 2 * time.Second
 	out := resultsDir(b)
 	dir := b.TempDir()
 
@@ -181,7 +181,7 @@ func BenchmarkPuntThroughput(b *testing.B) {
 
 	// Offered load against answers, both controllers, ARP punts.
 	var lines []series
-	step := max(phase/2, 500*time.Millisecond)
+	step := max(phase/2, time.Second)
 	for _, t := range targets {
 		s := series{name: t.name}
 		for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3} {
