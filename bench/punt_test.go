@@ -33,6 +33,7 @@ type puntResult struct {
 	offered, answered float64 // punts/s
 	p50, p99          time.Duration
 	cores             float64 // the controller's CPU over the run
+	emuCores          float64 // the emulator's (this process')
 	bundles, flowMods float64 // per answer
 	packetOuts        float64 // per answer
 }
@@ -43,7 +44,7 @@ func (pt *puntTarget) run(load emulator.Load, d time.Duration) puntResult {
 	pt.rec.Reset()
 	st := &pt.sw.Stats
 	b0, f0, p0 := st.Bundles.Load(), st.FlowMods.Load(), st.PacketOuts.Load()
-	cpu0 := cpuTime(pt.pid)
+	cpu0, emu0 := cpuTime(pt.pid), cpuTime(os.Getpid())
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	sent, _ := pt.sw.Drive(ctx, load)
@@ -51,7 +52,8 @@ func (pt *puntTarget) run(load emulator.Load, d time.Duration) puntResult {
 	elapsed := time.Since(start).Seconds()
 	n := float64(pt.rec.Count())
 	r := puntResult{offered: float64(sent) / elapsed, answered: n / elapsed,
-		p50: pt.rec.Quantile(0.5), p99: pt.rec.Quantile(0.99), cores: (cpuTime(pt.pid) - cpu0).Seconds() / elapsed}
+		p50: pt.rec.Quantile(0.5), p99: pt.rec.Quantile(0.99), cores: (cpuTime(pt.pid) - cpu0).Seconds() / elapsed,
+		emuCores: (cpuTime(os.Getpid()) - emu0).Seconds() / elapsed}
 	if n > 0 {
 		r.bundles = float64(st.Bundles.Load()-b0) / n
 		r.flowMods = float64(st.FlowMods.Load()-f0) / n
@@ -154,8 +156,9 @@ func BenchmarkPuntThroughput(b *testing.B) {
 		for i, t := range targets {
 			got[i] = t.run(emulator.Load{Window: window, Next: w.next, Lost: 100 * time.Millisecond}, phase)
 			r := got[i]
-			b.Logf("%-16s %-19s %9.0f answers/s  p50 %-9s p99 %-9s  %.2f cores  per answer: %.2f bundles, %.2f flow-mods, %.2f packet-outs",
-				w.name, t.name, r.answered, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cores, r.bundles, r.flowMods, r.packetOuts)
+			b.Logf("%-16s %-19s %9.0f answers/s  p50 %-9s p99 %-9s  %.2f cores (emulator %.2f)  per answer: %.2f bundles, %.2f flow-mods, %.2f packet-outs",
+				w.name, t.name, r.answered, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cores, r.emuCores,
+				r.bundles, r.flowMods, r.packetOuts)
 			if w.name == "arp" {
 				capacity = max(capacity, r.answered)
 			}
@@ -167,16 +170,29 @@ func BenchmarkPuntThroughput(b *testing.B) {
 		}
 	}
 
-	// Where wyvernd's time goes: a CPU profile under the ARP load.
-	profile := filepath.Join(out, "punt-wyvernd.pprof")
-	profDone := make(chan error, 1)
-	go func() { profDone <- fetchProfile(d.debug, 2, profile) }()
-	wy.run(emulator.Load{Window: window, Next: arp, Lost: 100 * time.Millisecond}, 2500*time.Millisecond)
-	if err := <-profDone; err != nil {
-		b.Logf("profile: %v", err)
-	} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", wyvernd, profile).CombinedOutput(); err == nil {
-		_ = os.WriteFile(filepath.Join(out, "punt-wyvernd-top.txt"), top, 0o644)
-		b.Logf("wyvernd CPU profile under ARP punts (top 15):\n%s", top)
+	// Where wyvernd's time goes: CPU profiles under each load.
+	for _, w := range []struct {
+		name string
+		next func(uint64) emulator.Punt
+	}{{"arp", arp}, {"unknown-unicast", unknown}} {
+		profile := filepath.Join(out, "punt-wyvernd-"+w.name+".pprof")
+		profDone := make(chan error, 1)
+		go func() { profDone <- fetchProfile(d.debug, 2, profile) }()
+		wy.run(emulator.Load{Window: window, Next: w.next, Lost: 100 * time.Millisecond}, 2500*time.Millisecond)
+		if err := <-profDone; err != nil {
+			b.Logf("profile: %v", err)
+			continue
+		}
+		for _, view := range []string{"top", "cum"} {
+			args := []string{"tool", "pprof", "-top", "-nodecount=15", wyvernd, profile}
+			if view == "cum" {
+				args = []string{"tool", "pprof", "-top", "-cum", "-nodecount=30", wyvernd, profile}
+			}
+			if top, err := exec.Command("go", args...).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "punt-wyvernd-"+w.name+"-"+view+".txt"), top, 0o644)
+				b.Logf("wyvernd CPU profile under %s punts (%s):\n%s", w.name, view, top)
+			}
+		}
 	}
 
 	// Offered load against answers, both controllers, ARP punts.

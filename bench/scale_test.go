@@ -19,6 +19,7 @@ import (
 
 	"github.com/wyvern-sdn/wyvern/bench/emulator"
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
@@ -41,6 +42,11 @@ import (
 // without a Local), so the emulated chassis' own bridges cannot be
 // checked for a neighbour's flows: their replay of the base pipeline is
 // timed instead.
+
+// Ports are in the default security group, as the API makes them, unless
+// WYVERN_SCALE_SG=off: then they have no port security and no group, which
+// leaves out the remote-group flows every bridge holds for every port of
+// the group (see bench/README.md).
 
 // scaleStages are the emulated chassis counts (WYVERN_SCALE_CHASSIS, comma
 // separated; default 100,300,1000).
@@ -199,10 +205,24 @@ func BenchmarkConvergence(b *testing.B) {
 			countBindings(newChassis), bound.Round(time.Millisecond), emulator.Quantile(replays, 0.5).Round(time.Millisecond),
 			emulator.Quantile(replays, 0.99).Round(time.Millisecond))
 
-		// The node bridges catch up with the stage's growth first.
+		// The node bridges catch up with the stage's growth first: every
+		// bound port of the measured networks has its flow there.
 		start = time.Now()
+		var macs []uint64
+		for k := range measured {
+			for j, p := range netPorts[k] {
+				if j >= len(nodes) && j < portsPerNetwork-reserved {
+					mac, _ := net.ParseMAC(p.MAC)
+					macs = append(macs, of.MACValue(mac))
+				}
+			}
+		}
+		for i, n := range nodes {
+			waitMACs(b, ctx, n.sw, macs, fmt.Sprintf("hv%d", i+1))
+		}
 		settle(b, nodes)
-		b.Logf("stage %d chassis: the node bridges settled %s after the last connect", size, time.Since(start).Round(time.Millisecond))
+		b.Logf("stage %d chassis: the node bridges caught up in %s (every bound port of the measured networks has its L2Lookup flow); hv1's bridge holds %s",
+			size, time.Since(start).Round(time.Millisecond), tableCounts(nodes[0].sw))
 
 		// Timed binds, the last stage's under a CPU profile of hv1.
 		var profDone chan error
@@ -232,8 +252,9 @@ func BenchmarkConvergence(b *testing.B) {
 			mac, _ := net.ParseMAC(p.MAC)
 			t0 := time.Now()
 			waits := make(chan time.Time, len(nodes))
+			got := make([]time.Time, len(nodes))
 			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-			for _, n := range nodes {
+			for i, n := range nodes {
 				go func() {
 					at, err := n.sw.WaitFlow(wctx, func(f of.Flow) bool {
 						d, ok := f.Match.Get(of.FieldEthDst)
@@ -242,6 +263,7 @@ func BenchmarkConvergence(b *testing.B) {
 					if err != nil {
 						at = time.Time{}
 					}
+					got[i] = at
 					waits <- at
 				}()
 			}
@@ -255,7 +277,16 @@ func BenchmarkConvergence(b *testing.B) {
 				at := <-waits
 				if at.IsZero() {
 					wcancel()
-					b.Fatalf("port %s bound on %s: a node chassis never got its L2Lookup flow", p.ID, c.name)
+					for range len(nodes) - 1 {
+						<-waits
+					}
+					for i, n := range nodes {
+						var port map[string]any
+						_, _ = daemontestCall(n.d.api, "/v2.0/ports/"+p.ID, &port)
+						b.Logf("hv%d: flow came %v; bridge holds %d flows, %d bundles; its API has the port as %v",
+							i+1, !got[i].IsZero(), n.sw.FlowCount(), n.sw.Stats.Bundles.Load(), port["port"])
+					}
+					b.Fatalf("port %s (%s) bound on %s: a node chassis never got its L2Lookup flow", p.ID, p.MAC, c.name)
 				}
 				if at.After(last) {
 					last = at
@@ -362,7 +393,12 @@ func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
 	}
 	for k, id := range networks {
 		for range n {
-			reqs = append(reqs, map[string]any{"network_id": id})
+			req := map[string]any{"network_id": id}
+			if os.Getenv("WYVERN_SCALE_SG") == "off" {
+				req["port_security_enabled"] = false
+				req["security_groups"] = []string{}
+			}
+			reqs = append(reqs, req)
 			owner = append(owner, k)
 			if len(reqs) == 1000 {
 				flush()
@@ -487,4 +523,53 @@ func settle(t testing.TB, nodes []*scaleNode) {
 			}
 		}
 	}
+}
+
+// daemontestCall is a GET on a node's API.
+func daemontestCall(api, path string, out any) (int, error) {
+	return daemontest.Call(&http.Client{Timeout: 5 * time.Second}, "GET", api, path, nil, out)
+}
+
+// waitMACs waits until the switch holds an L2Lookup flow for every MAC.
+func waitMACs(t testing.TB, ctx context.Context, sw *emulator.Switch, macs []uint64, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		have := map[uint64]bool{}
+		for _, f := range sw.Flows() {
+			if d, ok := f.Match.Get(of.FieldEthDst); ok && f.Table == pipeline.Table(pipeline.L2Lookup) {
+				have[d.Value] = true
+			}
+		}
+		missing := 0
+		for _, m := range macs {
+			if !have[m] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("%s: %d of %d bound ports still without their L2Lookup flow after 10 minutes", name, missing, len(macs))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// tableCounts says how many flows a switch holds in each table.
+func tableCounts(sw *emulator.Switch) string {
+	counts := map[uint8]int{}
+	flows := sw.Flows()
+	for _, f := range flows {
+		counts[f.Table]++
+	}
+	names := pipeline.TableNames()
+	var parts []string
+	for t := 0; t < 256; t++ {
+		if n := counts[uint8(t)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", names[uint8(t)], n))
+		}
+	}
+	return fmt.Sprintf("%d flows (%s)", len(flows), strings.Join(parts, ", "))
 }
