@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -237,11 +238,41 @@ func newAPIClient(t testing.TB, addr string) *apiClient {
 	return &apiClient{t: t, addr: addr, client: &http.Client{Timeout: 60 * time.Second}}
 }
 
+// post creates; a 503 (no leader for a moment: an election on a busy
+// machine) is retried, which is safe for the requests here: they name
+// what they create (ids, names), and one that committed after all
+// answers 409, which is taken as done when out is nil.
 func (a *apiClient) post(path string, body, out any) {
 	a.t.Helper()
-	code, err := daemontest.Call(a.client, "POST", a.addr, path, body, out)
-	if err != nil || code != http.StatusCreated {
-		a.t.Fatalf("POST %s: %d %v", path, code, err)
+	if a.postRetry(path, body, out) {
+		a.t.Fatalf("POST %s: 409 on a retry: the first attempt committed", path)
+	}
+}
+
+// postRetry is post; it reports true, instead of failing, when a retry
+// found the objects created (409) and out is not nil.
+func (a *apiClient) postRetry(path string, body, out any) (committed bool) {
+	a.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for retried := false; ; retried = true {
+		var raw json.RawMessage
+		code, err := daemontest.Call(a.client, "POST", a.addr, path, body, &raw)
+		switch {
+		case err == nil && code == http.StatusCreated:
+			if out != nil {
+				if err := json.Unmarshal(raw, out); err != nil {
+					a.t.Fatalf("POST %s: %v", path, err)
+				}
+			}
+			return false
+		case retried && code == http.StatusConflict:
+			return out != nil
+		case code == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			a.t.Logf("POST %s: 503 %s; retrying", path, raw)
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		a.t.Fatalf("POST %s: %d %v %s", path, code, err, raw)
 	}
 }
 

@@ -23,16 +23,18 @@ var seriesColors = []color.Color{
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
-// savePlot draws lines with points into a PNG.
-func savePlot(t testing.TB, path, title, xLabel, yLabel string, logX bool, lines ...series) {
+// savePlot draws lines with points into a PNG; log draws both axes on
+// a log scale (for series orders of magnitude apart).
+func savePlot(t testing.TB, path, title, xLabel, yLabel string, log bool, lines ...series) {
 	t.Helper()
 	p := plot.New()
 	p.Title.Text = title
+	p.Title.Padding = vg.Points(8)
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
-	if logX {
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	if log {
+		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	}
 	p.Add(plotter.NewGrid())
 	for i, s := range lines {
@@ -49,6 +51,13 @@ func savePlot(t testing.TB, path, title, xLabel, yLabel string, logX bool, lines
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true
+	// Room above the lines for the legend.
+	if log {
+		p.Y.Max *= 8
+	} else {
+		p.Y.Min = 0
+		p.Y.Max *= 1.35
+	}
 	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func BenchmarkPuntThroughput(b *testing.B) {
 		lines = append(lines, s)
 	}
 	savePlot(b, filepath.Join(out, "punts.png"), "Punts answered against offered load (ARP, one core)",
-		"offered punts/s", "answered punts/s", false, lines...)
+		"offered punts/s", "answered punts/s", true, lines...)
 }
 
 // fetchProfile saves a CPU profile of seconds from a debug listener.

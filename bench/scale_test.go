@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -340,8 +341,12 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		return pts
 	}
-	savePlot(b, filepath.Join(out, "convergence.png"), "Bind to flows on every node chassis (3 nodes, proactive)",
-		"chassis", "ms", true, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
+	name, title := "convergence.png", "Bind to flows on every node chassis (3 nodes, proactive)"
+	if os.Getenv("WYVERN_SCALE_SG") == "off" {
+		name, title = "convergence-no-sg.png", title+", no security groups"
+	}
+	savePlot(b, filepath.Join(out, name), title,
+		"chassis", "ms", false, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
 		series{"base replay p50", xy(replay50)}, series{"base replay p99", xy(replay99)})
 }
 
@@ -385,7 +390,18 @@ func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
 		var got struct {
 			Ports []apiPort `json:"ports"`
 		}
-		a.post("/v2.0/ports", map[string]any{"ports": reqs}, &got)
+		if a.postRetry("/v2.0/ports", map[string]any{"ports": reqs}, &got) {
+			got.Ports = got.Ports[:0]
+			for _, r := range reqs {
+				var one struct {
+					Port apiPort `json:"port"`
+				}
+				if code, err := daemontest.Call(a.client, "GET", a.addr, "/v2.0/ports/"+r["id"].(string), nil, &one); code != http.StatusOK {
+					a.t.Fatalf("GET port %s: %d %v", r["id"], code, err)
+				}
+				got.Ports = append(got.Ports, one.Port)
+			}
+		}
 		for i, p := range got.Ports {
 			out[owner[i]] = append(out[owner[i]], p)
 		}
@@ -393,7 +409,7 @@ func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
 	}
 	for k, id := range networks {
 		for range n {
-			req := map[string]any{"network_id": id}
+			req := map[string]any{"network_id": id, "id": newUUID()}
 			if os.Getenv("WYVERN_SCALE_SG") == "off" {
 				req["port_security_enabled"] = false
 				req["security_groups"] = []string{}
@@ -572,4 +588,14 @@ func tableCounts(sw *emulator.Switch) string {
 		}
 	}
 	return fmt.Sprintf("%d flows (%s)", len(flows), strings.Join(parts, ", "))
+}
+
+// newUUID is a random (version 4) UUID: an id the client chooses, so a
+// retried create is idempotent.
+func newUUID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
