@@ -224,12 +224,12 @@ func packetIn2(xid uint32, table uint8, cookie uint64, match of.Match, userdata,
 	b := appendHeader(nil, typeExperimenter, xid)
 	b = be32(b, nxVendorID)
 	b = be32(b, nxtPacketIn2)
-	b = appendProp(b, 0, frame)                           // NXPINT_PACKET
-	b = appendProp(b, 1, be32(nil, uint32(len(frame))))   // NXPINT_FULL_LEN
-	b = appendProp(b, 3, []byte{table})                   // NXPINT_TABLE_ID
+	b = appendProp(b, 0, frame)                            // NXPINT_PACKET
+	b = appendProp(b, 1, be32(nil, uint32(len(frame))))    // NXPINT_FULL_LEN
+	b = appendProp(b, 3, []byte{table})                    // NXPINT_TABLE_ID
 	b = appendProp(b, 4, be64([]byte{0, 0, 0, 0}, cookie)) // NXPINT_COOKIE (8-aligned value)
-	b = appendProp(b, 5, []byte{1})                       // NXPINT_REASON: action
-	b = appendProp(b, 6, oxms(match))                     // NXPINT_METADATA
+	b = appendProp(b, 5, []byte{1})                        // NXPINT_REASON: action
+	b = appendProp(b, 6, oxms(match))                      // NXPINT_METADATA
 	if len(userdata) > 0 {
 		b = appendProp(b, 7, userdata) // NXPINT_USERDATA
 	}
