@@ -200,7 +200,7 @@ func BenchmarkPuntThroughput(b *testing.B) {
 	step := max(phase/2, time.Second)
 	for _, t := range targets {
 		s := series{name: t.name}
-		for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3} {
+		for _, f := range []float64{0.01, 0.03, 0.1, 0.25, 0.5, 1, 1.5, 2, 3} {
 			r := t.run(emulator.Load{Rate: f * capacity, Next: arp}, step)
 			s.points = append(s.points, plotter.XY{X: r.offered, Y: r.answered})
 			b.Logf("open loop %-19s offered %9.0f/s answered %9.0f/s p99 %s", t.name, r.offered, r.answered, r.p99.Round(time.Microsecond))
