@@ -61,7 +61,7 @@ type Stats struct {
 	FlowDumps     atomic.Uint64
 	Punts         atomic.Uint64 // sent
 	RoleRequests  atomic.Uint64
-	UnknownOthers atomic.Uint64 // messages answered with a bad-type error
+	Unsupported   atomic.Uint64 // messages answered with a bad-type error
 }
 
 // Switch is one emulated switch's OpenFlow session.
@@ -260,7 +260,7 @@ func (s *Switch) handle(msg []byte) error {
 	case typeRoleRequest:
 		s.role(msg)
 	default:
-		s.Stats.UnknownOthers.Add(1)
+		s.Stats.Unsupported.Add(1)
 		s.send(errorMsg(msg, errBadRequest, errBadType))
 	}
 	return nil
