@@ -52,16 +52,16 @@ type Config struct {
 
 // Stats count what the switch received.
 type Stats struct {
-	FlowMods      atomic.Uint64 // applied, in bundles or alone
-	Bundles       atomic.Uint64 // committed
-	BundleFlows   atomic.Uint64 // flow-mods in committed bundles
-	MaxBundle     atomic.Uint64 // the largest committed bundle
-	PacketOuts    atomic.Uint64
-	MeterMods     atomic.Uint64
-	FlowDumps     atomic.Uint64
-	Punts         atomic.Uint64 // sent
-	RoleRequests  atomic.Uint64
-	Unsupported   atomic.Uint64 // messages answered with a bad-type error
+	FlowMods     atomic.Uint64 // applied, in bundles or alone
+	Bundles      atomic.Uint64 // committed
+	BundleFlows  atomic.Uint64 // flow-mods in committed bundles
+	MaxBundle    atomic.Uint64 // the largest committed bundle
+	PacketOuts   atomic.Uint64
+	MeterMods    atomic.Uint64
+	FlowDumps    atomic.Uint64
+	Punts        atomic.Uint64 // sent
+	RoleRequests atomic.Uint64
+	Unsupported  atomic.Uint64 // messages answered with a bad-type error
 }
 
 // Switch is one emulated switch's OpenFlow session.
