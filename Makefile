@@ -8,7 +8,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin:$(HOME)/go/bin
 GO ?= go
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all deps build package test test-short lint bench fuzz conformance demo demo-stop clean
+.PHONY: all deps build package test test-short lint bench bench-scale fuzz conformance demo demo-stop clean
 
 all: build
 
@@ -63,6 +63,13 @@ bench: deps build
 	$(GO) test -run '^$$' -bench DHCPDiscoverToOffer -benchtime 200x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench FloatingIPThroughput -benchtime 5x -count 1 ./cmd/wyvernd/
 	$(GO) test -run '^$$' -bench PortUp -benchtime 40x -count 1 -v ./bench/
+
+# The switch emulator's benchmarks (bench/README.md): punt throughput on
+# one core beside ovs-testcontroller, and convergence with 100, 300 and
+# 1,000 emulated chassis on three nodes (WYVERN_SCALE_CHASSIS=...).
+bench-scale: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkPuntThroughput$$' -benchtime 1x -count 1 -v ./bench/
+	$(GO) test -run '^$$' -bench '^BenchmarkConvergence$$' -benchtime 1x -count 1 -timeout 60m -v ./bench/
 
 fuzz:
 	$(GO) test ./ofctl/of -run '^$$' -fuzz '^FuzzDecodeFlowDesc$$' -fuzztime 60s

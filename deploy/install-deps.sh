@@ -14,7 +14,8 @@ for pair in ovs-vswitchd:openvswitch-switch ovs-ofctl:openvswitch-common ip:ipro
             ovn-controller:ovn-host ovn-northd:ovn-central \
             keystone-manage:python3-keystone openstack:python3-openstackclient \
             tempest:python3-tempest \
-            busybox:busybox dhclient:isc-dhcp-client dig:dnsutils ss:iproute2; do
+            busybox:busybox dhclient:isc-dhcp-client dig:dnsutils ss:iproute2 \
+            ovs-testcontroller:openvswitch-testcontroller; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

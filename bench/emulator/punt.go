@@ -1,0 +1,325 @@
+package emulator
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Kind is what a punt carries.
+type Kind uint8
+
+// Punt kinds.
+const (
+	// ARPRequest is a broadcast ARP request for Target, which the
+	// pipeline punts from ARPResponder (ReasonARPMiss).
+	ARPRequest Kind = iota + 1
+	// UnknownUnicast is a UDP datagram to DstMAC, which the pipeline
+	// punts from L2Lookup (ReasonL2Miss).
+	UnknownUnicast
+)
+
+// Punt is one packet to punt, from one of the switch's ports.
+type Punt struct {
+	Kind   Kind
+	From   Port
+	Target netip.Addr       // ARPRequest
+	DstMAC net.HardwareAddr // UnknownUnicast
+	DstIP  netip.Addr       // UnknownUnicast
+}
+
+// The sequence number of a punt sits in its frame at seqOffset, behind a
+// magic, where no header the controller reads is: the ARP frame's
+// padding, the UDP datagram's payload. The controller sends the frame
+// back in its packet-out unchanged.
+const (
+	seqOffset = 42
+	seqMagic  = 0x5759454d // "WYEM"
+	frameLen  = seqOffset + 12
+)
+
+// Frame builds the Ethernet frame of a punt carrying seq.
+func (p Punt) Frame(seq uint64) []byte {
+	b := make([]byte, 0, 64)
+	switch p.Kind {
+	case ARPRequest:
+		b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		b = append(b, p.From.MAC...)
+		b = be16(b, of.EthTypeARP)
+		b = be16(b, 1)
+		b = be16(b, of.EthTypeIPv4)
+		b = append(b, 6, 4)
+		b = be16(b, of.ARPRequest)
+		b = append(b, p.From.MAC...)
+		b = append(b, p.From.IP.AsSlice()...)
+		b = append(b, 0, 0, 0, 0, 0, 0)
+		b = append(b, p.Target.AsSlice()...)
+	default:
+		b = append(b, p.DstMAC...)
+		b = append(b, p.From.MAC...)
+		b = be16(b, of.EthTypeIPv4)
+		ip := len(b)
+		b = append(b, 0x45, 0)
+		b = be16(b, 20+8+12)
+		b = append(b, 0, 0, 0x40, 0, 64, of.IPProtoUDP, 0, 0)
+		b = append(b, p.From.IP.AsSlice()...)
+		b = append(b, p.DstIP.AsSlice()...)
+		var sum uint32
+		for i := ip; i < ip+20; i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(b[ip+10:], ^uint16(sum))
+		b = be16(b, 40000)
+		b = be16(b, 7) // echo
+		b = be16(b, 8+12)
+		b = be16(b, 0) // no checksum
+	}
+	b = be32(b, seqMagic)
+	b = be64(b, seq)
+	for len(b) < 60 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// seqOf finds the sequence number in a frame sent back.
+func seqOf(frame []byte) (uint64, bool) {
+	if len(frame) < frameLen || binary.BigEndian.Uint32(frame[seqOffset:]) != seqMagic {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(frame[seqOffset+4:]), true
+}
+
+// ErrNotReady is a punt asked of a switch whose handshake is not done.
+var ErrNotReady = errors.New("emulator: switch not connected yet")
+
+// SendPunt punts a packet to the controller as the pipeline's punt flow
+// would: from the stage the pipeline punts it in, with the port's
+// registers (in_port, metadata = network key, reg6 = port key) and the
+// punt reason as userdata, in NXT_PACKET_IN2 when the controller asked
+// for it, else as a plain PACKET_IN (which has no userdata). It returns
+// the punt's sequence number; its answer is recorded in Config.Answers.
+func (s *Switch) SendPunt(p Punt) (uint64, error) {
+	select {
+	case <-s.ready:
+	default:
+		return 0, ErrNotReady
+	}
+	select {
+	case <-s.done:
+		return 0, fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
+	default:
+	}
+	seq := s.seq.Add(1)
+	frame := p.Frame(seq)
+	stage, reason := pipeline.L2Lookup, pipeline.ReasonL2Miss
+	if p.Kind == ARPRequest {
+		stage, reason = pipeline.ARPResponder, pipeline.ReasonARPMiss
+	}
+	m := of.Match{}.InPort(p.From.OFPort).Reg(pipeline.NetworkKey, p.From.NetworkKey).
+		Reg(pipeline.SrcPortKey, uint64(p.From.Key))
+	xid := s.xid.Add(1)
+	var msg []byte
+	if s.in2.Load() {
+		msg = packetIn2(xid, pipeline.Table(stage), 0, m, []byte(pipeline.Punt(reason, 0).UserData), frame)
+	} else {
+		msg = packetIn(xid, pipeline.Table(stage), 0, of.Match{}.InPort(p.From.OFPort), frame)
+	}
+	s.pmu.Lock()
+	s.pending[seq] = time.Now()
+	s.pmu.Unlock()
+	s.Stats.Punts.Add(1)
+	s.send(msg)
+	return seq, nil
+}
+
+// Outstanding is the number of punts sent and not answered yet.
+func (s *Switch) Outstanding() int {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return len(s.pending)
+}
+
+// Forget drops the record of unanswered punts older than age (the
+// controller dropped them: a full queue), returning how many.
+func (s *Switch) Forget(age time.Duration) int {
+	cut := time.Now().Add(-age)
+	n := 0
+	s.pmu.Lock()
+	for k, t := range s.pending {
+		if t.Before(cut) {
+			delete(s.pending, k)
+			n++
+		}
+	}
+	s.pmu.Unlock()
+	return n
+}
+
+// answered records a packet-out: the answer to the punt whose frame it
+// carries (the first answer of each; a flood's copies do not count twice).
+func (s *Switch) answered(frame []byte) {
+	seq, ok := seqOf(frame)
+	if !ok {
+		return
+	}
+	s.pmu.Lock()
+	sent, ok := s.pending[seq]
+	if ok {
+		delete(s.pending, seq)
+	}
+	slots := s.slots
+	s.pmu.Unlock()
+	if !ok {
+		return
+	}
+	if s.cfg.Answers != nil {
+		s.cfg.Answers.add(time.Since(sent))
+	}
+	if slots != nil {
+		select {
+		case slots <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Recorder collects answer latencies, from any number of switches.
+type Recorder struct {
+	n       atomic.Uint64
+	mu      sync.Mutex
+	samples []time.Duration
+	// Keep bounds the samples kept (default 1,000,000); counting goes on.
+	Keep int
+}
+
+func (r *Recorder) add(d time.Duration) {
+	r.n.Add(1)
+	keep := r.Keep
+	if keep == 0 {
+		keep = 1_000_000
+	}
+	r.mu.Lock()
+	if len(r.samples) < keep {
+		r.samples = append(r.samples, d)
+	}
+	r.mu.Unlock()
+}
+
+// Count is the number of answers recorded.
+func (r *Recorder) Count() uint64 { return r.n.Load() }
+
+// Reset forgets everything recorded.
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	r.samples = r.samples[:0]
+	r.n.Store(0)
+	r.mu.Unlock()
+}
+
+// Quantile returns the q-quantile (0..1) of the latencies recorded.
+func (r *Recorder) Quantile(q float64) time.Duration {
+	r.mu.Lock()
+	s := append([]time.Duration(nil), r.samples...)
+	r.mu.Unlock()
+	return Quantile(s, q)
+}
+
+// Quantile returns the q-quantile (0..1) of durations.
+func Quantile(s []time.Duration, q float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	s = append([]time.Duration(nil), s...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(q * float64(len(s)-1))
+	return s[i]
+}
+
+// Load drives a switch's punts: closed loop (at most Window unanswered,
+// cbench's throughput mode) or open loop at Rate punts per second.
+type Load struct {
+	Window int     // > 0: closed loop
+	Rate   float64 // with Window 0: punts per second
+	// Next is the i-th punt to send.
+	Next func(i uint64) Punt
+	// Lost is how long an unanswered punt is waited for before its slot
+	// is given back (the controller dropped it; default 1 s).
+	Lost time.Duration
+}
+
+// Drive sends punts until ctx ends and returns how many it sent.
+func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
+	if l.Lost <= 0 {
+		l.Lost = time.Second
+	}
+	var sent uint64
+	if l.Window > 0 {
+		slots := make(chan struct{}, l.Window)
+		for range l.Window {
+			slots <- struct{}{}
+		}
+		s.pmu.Lock()
+		s.slots = slots
+		s.pmu.Unlock()
+		defer func() {
+			s.pmu.Lock()
+			s.slots = nil
+			s.pmu.Unlock()
+		}()
+		reclaim := time.NewTicker(l.Lost / 2)
+		defer reclaim.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return sent, nil
+			case <-reclaim.C:
+				for range s.Forget(l.Lost) {
+					select {
+					case slots <- struct{}{}:
+					default:
+					}
+				}
+				continue
+			case <-slots:
+			}
+			if _, err := s.SendPunt(l.Next(sent)); err != nil {
+				return sent, err
+			}
+			sent++
+		}
+	}
+	if l.Rate <= 0 {
+		return 0, errors.New("emulator: a load needs a window or a rate")
+	}
+	const tick = time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return sent, nil
+		case now := <-t.C:
+			due := uint64(now.Sub(start).Seconds() * l.Rate)
+			for ; sent < due; sent++ {
+				if _, err := s.SendPunt(l.Next(sent)); err != nil {
+					return sent, err
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,601 @@
+package bench
+
+import (
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/wyvern-sdn/wyvern/bench/emulator"
+	"github.com/wyvern-sdn/wyvern/controller/cluster"
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
+	"github.com/wyvern-sdn/wyvern/internal/ovstest"
+	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/ofctl/of"
+	"github.com/wyvern-sdn/wyvern/pipeline"
+)
+
+// Convergence at scale: a three-node cluster (real wyvernd processes on
+// loopback), each node with its own chassis — an emulated bridge in an
+// ovsdb-server without ovs-vswitchd, as in the punt benchmark — and, in
+// stages, more emulated chassis registered and bound the way a node's
+// chassis agent does it (cluster.Remote: CmdChassisRegister,
+// CmdChassisPorts over the internal channel), each with its bridge
+// connected to one of the nodes. Every stage adds as many networks as
+// chassis, with 100 ports each (bulk creates), bound 100 to a chassis.
+//
+// What is timed: a port of a network the three node chassis host is
+// bound on an emulated chassis, until the three node bridges hold its
+// L2Lookup flow (proactive mode). On this branch a bridge whose chassis
+// runs no wyvernd gets the base pipeline only (controller/bridge: a loop
+// without a Local), so the emulated chassis' own bridges cannot be
+// checked for a neighbour's flows: their replay of the base pipeline is
+// timed instead.
+
+// Ports are in the default security group, as the API makes them, unless
+// WYVERN_SCALE_SG=off: then they have no port security and no group, which
+// leaves out the remote-group flows every bridge holds for every port of
+// the group (see bench/README.md).
+
+// scaleStages are the emulated chassis counts (WYVERN_SCALE_CHASSIS, comma
+// separated; default 100,300,1000).
+func scaleStages(t testing.TB) []int {
+	s := os.Getenv("WYVERN_SCALE_CHASSIS")
+	if s == "" {
+		s = "100,300,1000"
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 10 || len(out) > 0 && n <= out[len(out)-1] {
+			t.Fatalf("WYVERN_SCALE_CHASSIS=%q: want increasing counts of at least 10", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+const (
+	portsPerNetwork = 100
+	hostsPerNetwork = 10 // emulated chassis a network's ports are spread over
+	measured        = 10 // networks the node chassis host, where binds are timed
+	reserved        = 20 // ports of each measured network left for the timed binds
+)
+
+// scaleNode is one wyvernd and its chassis' emulated bridge.
+type scaleNode struct {
+	d    *daemon
+	db   *ovsdb
+	sw   *emulator.Switch
+	cpu0 time.Duration
+}
+
+// emuChassis is an emulated chassis registered through cluster.Remote.
+type emuChassis struct {
+	name     string
+	dpid     uint64
+	bindings []topology.Binding
+	sw       *emulator.Switch
+}
+
+// BenchmarkConvergence grows the cluster through the stages and times
+// binds at each: 30 per op and stage (at most the ports reserved for
+// them, 200 over all stages). Run it with -benchtime 1x: every run
+// builds the whole cluster.
+func BenchmarkConvergence(b *testing.B) {
+	ovstest.Require(b)
+	stages := scaleStages(b)
+	perStage := min(30*b.N, measured*reserved/len(stages))
+	out := resultsDir(b)
+	dir := b.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Three nodes, each with its chassis.
+	var nodes []*scaleNode
+	for i := range 3 {
+		n := &scaleNode{db: startOVSDB(b)}
+		o := wyverndOptions{name: fmt.Sprintf("hv%d", i+1), dataDir: filepath.Join(dir, fmt.Sprint(i+1)), ovsdb: n.db.endpoint(),
+			encapIP: fmt.Sprintf("127.0.0.%d", i+1), extra: []string{"--forwarding", "proactive"}}
+		if i > 0 {
+			o.join = "http://" + nodes[0].d.api
+		}
+		n.d = startWyvernd(b, o)
+		nodes = append(nodes, n)
+	}
+	api := newAPIClient(b, nodes[0].d.api)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = "http://" + n.d.api
+	}
+	addrs, err := cluster.RaftAddresses(ctx, hc, urls)
+	if err != nil {
+		b.Fatal(err)
+	}
+	remote, err := cluster.NewRemote(cluster.RemoteConfig{Members: addrs})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// The measured networks, each hosted by the three node chassis (a
+	// port of it plugged in each).
+	var nets []string
+	var netPorts [][]apiPort
+	addNetworks := func(from, to int) {
+		nets = append(nets, api.networks(from, to)...)
+		netPorts = append(netPorts, api.portsOf(nets[from:to], portsPerNetwork)...)
+	}
+	addNetworks(0, measured)
+	for i, n := range nodes {
+		ovstest.Eventually(b, 30*time.Second, "the agent's br-int", func() bool {
+			return exec.Command("ovs-vsctl", "--db="+n.db.endpoint(), "br-exists", "br-int").Run() == nil
+		})
+		dpid := uint64(0xa00 + i)
+		n.db.vsctl("set", "bridge", "br-int", fmt.Sprintf("datapath_id=%016x", dpid))
+		var local []apiPort
+		for k := range measured {
+			local = append(local, netPorts[k][i])
+		}
+		ports := emulatedPorts(b, local, 10)
+		ids := make([]string, len(local))
+		for j, p := range local {
+			ids[j] = p.ID
+		}
+		n.db.plug("br-int", ports, ids)
+		n.sw = dialSwitch(b, ctx, n.d.openflow, emulator.Config{DPID: dpid, Ports: ports})
+	}
+	for _, n := range nodes {
+		ovstest.Eventually(b, 60*time.Second, "the node chassis' ports programmed", func() bool {
+			return n.sw.LearnPorts() == measured
+		})
+	}
+
+	var chassis []*emuChassis
+	rng := rand.New(rand.NewPCG(1, 2))
+	next := make([]int, measured) // the next reserved port of each measured network
+	boundNets := 0
+	var chassisCounts []float64
+	var p50s, p99s, replay50, replay99 []float64
+	for _, size := range stages {
+		// More networks (one per chassis), their ports, their chassis.
+		start := time.Now()
+		prevNets := len(nets)
+		if size > prevNets {
+			addNetworks(prevNets, size)
+		}
+		created := time.Since(start)
+		prev := len(chassis)
+		start = time.Now()
+		newChassis := registerChassis(b, ctx, remote, prev, size)
+		registered := time.Since(start)
+		chassis = append(chassis, newChassis...)
+		// Bind the new networks' ports over the new chassis (the
+		// measured ones over the first stage's, but for their
+		// reserved ports and those of the node chassis).
+		for k := boundNets; k < len(nets); k++ {
+			for j, p := range netPorts[k] {
+				if k < measured && (j < len(nodes) || j >= portsPerNetwork-reserved) {
+					continue
+				}
+				c := newChassis[(k*hostsPerNetwork+j%hostsPerNetwork)%len(newChassis)]
+				c.bindings = append(c.bindings, topology.Binding{PortID: p.ID, OFPort: uint32(10 + len(c.bindings)), Active: true})
+			}
+		}
+		boundNets = len(nets)
+		start = time.Now()
+		reportAll(b, ctx, remote, newChassis)
+		bound := time.Since(start)
+		// Their bridges connect, one node each, round robin, and get
+		// the base pipeline.
+		replays := connectChassis(b, ctx, nodes, newChassis)
+		b.Logf("stage %d chassis: %d networks and %d ports created in %s; %d chassis registered in %s, their %d ports bound in %s; base replay p50 %s p99 %s",
+			size, len(nets), len(nets)*portsPerNetwork, created.Round(time.Millisecond), len(newChassis), registered.Round(time.Millisecond),
+			countBindings(newChassis), bound.Round(time.Millisecond), emulator.Quantile(replays, 0.5).Round(time.Millisecond),
+			emulator.Quantile(replays, 0.99).Round(time.Millisecond))
+
+		// The node bridges catch up with the stage's growth first: every
+		// bound port of the measured networks has its flow there.
+		start = time.Now()
+		var macs []uint64
+		for k := range measured {
+			for j, p := range netPorts[k] {
+				if j >= len(nodes) && j < portsPerNetwork-reserved {
+					mac, _ := net.ParseMAC(p.MAC)
+					macs = append(macs, of.MACValue(mac))
+				}
+			}
+		}
+		for i, n := range nodes {
+			waitMACs(b, ctx, n.sw, macs, fmt.Sprintf("hv%d", i+1))
+		}
+		settle(b, nodes)
+		b.Logf("stage %d chassis: the node bridges caught up in %s (every bound port of the measured networks has its L2Lookup flow); hv1's bridge holds %s",
+			size, time.Since(start).Round(time.Millisecond), tableCounts(nodes[0].sw))
+
+		// Timed binds, the last stage's under a CPU profile of hv1.
+		var profDone chan error
+		profile := filepath.Join(out, "convergence-hv1.pprof")
+		if size == stages[len(stages)-1] {
+			profDone = make(chan error, 1)
+			go func() { profDone <- fetchProfile(nodes[0].d.debug, 5, profile) }()
+		}
+		for _, n := range nodes {
+			n.cpu0 = cpuTime(n.d.pid())
+		}
+		var stats [3][3]uint64
+		for i, n := range nodes {
+			stats[i] = [3]uint64{n.sw.Stats.Bundles.Load(), n.sw.Stats.BundleFlows.Load(), n.sw.Stats.MaxBundle.Load()}
+		}
+		phase := time.Now()
+		var lat, commit []time.Duration
+		for range perStage {
+			k := rng.IntN(measured)
+			if next[k] >= reserved {
+				continue
+			}
+			p := netPorts[k][portsPerNetwork-reserved+next[k]]
+			next[k]++
+			c := chassis[rng.IntN(len(chassis))]
+			c.bindings = append(c.bindings, topology.Binding{PortID: p.ID, OFPort: uint32(10 + len(c.bindings)), Active: true})
+			mac, _ := net.ParseMAC(p.MAC)
+			t0 := time.Now()
+			waits := make(chan time.Time, len(nodes))
+			got := make([]time.Time, len(nodes))
+			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			for i, n := range nodes {
+				go func() {
+					at, err := n.sw.WaitFlow(wctx, func(f of.Flow) bool {
+						d, ok := f.Match.Get(of.FieldEthDst)
+						return ok && f.Table == pipeline.Table(pipeline.L2Lookup) && d.Value == of.MACValue(mac)
+					})
+					if err != nil {
+						at = time.Time{}
+					}
+					got[i] = at
+					waits <- at
+				}()
+			}
+			if _, err := remote.Propose(ctx, cluster.CmdChassisPorts, cluster.ChassisPorts{Chassis: c.name, Bindings: c.bindings}); err != nil {
+				wcancel()
+				b.Fatal(err)
+			}
+			commit = append(commit, time.Since(t0))
+			var last time.Time
+			for range nodes {
+				at := <-waits
+				if at.IsZero() {
+					wcancel()
+					for range len(nodes) - 1 {
+						<-waits
+					}
+					for i, n := range nodes {
+						var port map[string]any
+						_, _ = daemontestCall(n.d.api, "/v2.0/ports/"+p.ID, &port)
+						b.Logf("hv%d: flow came %v; bridge holds %d flows, %d bundles; its API has the port as %v",
+							i+1, !got[i].IsZero(), n.sw.FlowCount(), n.sw.Stats.Bundles.Load(), port["port"])
+					}
+					b.Fatalf("port %s (%s) bound on %s: a node chassis never got its L2Lookup flow", p.ID, p.MAC, c.name)
+				}
+				if at.After(last) {
+					last = at
+				}
+			}
+			wcancel()
+			lat = append(lat, last.Sub(t0))
+		}
+		elapsed := time.Since(phase).Seconds()
+		if profDone != nil {
+			if err := <-profDone; err != nil {
+				b.Logf("profile: %v", err)
+			} else {
+				for _, o := range []string{"-top", "-cum"} {
+					args := []string{"tool", "pprof", "-top", "-nodecount=25", wyvernd, profile}
+					if o == "-cum" {
+						args = []string{"tool", "pprof", "-top", "-cum", "-nodecount=25", wyvernd, profile}
+					}
+					if top, err := exec.Command("go", args...).CombinedOutput(); err == nil {
+						_ = os.WriteFile(filepath.Join(out, "convergence-hv1"+o+".txt"), top, 0o644)
+						b.Logf("hv1 CPU profile during the binds (%s):\n%s", o, top)
+					}
+				}
+			}
+		}
+		p50, p99 := emulator.Quantile(lat, 0.5), emulator.Quantile(lat, 0.99)
+		var mem []string
+		var maxRSS uint64
+		for i, n := range nodes {
+			r := rss(n.d.pid())
+			maxRSS = max(maxRSS, r)
+			bundles := n.sw.Stats.Bundles.Load() - stats[i][0]
+			flows := n.sw.Stats.BundleFlows.Load() - stats[i][1]
+			mem = append(mem, fmt.Sprintf("hv%d: RSS %d MiB, CPU %.2f cores, %d bundles of %.1f flows on average",
+				i+1, r>>20, (cpuTime(n.d.pid())-n.cpu0).Seconds()/elapsed, bundles, float64(flows)/float64(max(bundles, 1))))
+		}
+		b.Logf("stage %d chassis: %d binds: until every node chassis holds the flow p50 %s p99 %s (raft commit p50 %s p99 %s); %s",
+			size, len(lat), p50.Round(time.Microsecond), p99.Round(time.Microsecond), emulator.Quantile(commit, 0.5).Round(time.Microsecond),
+			emulator.Quantile(commit, 0.99).Round(time.Microsecond), strings.Join(mem, "; "))
+		b.ReportMetric(float64(p99.Microseconds())/1000, fmt.Sprintf("p99-ms-%d", size))
+		b.ReportMetric(float64(maxRSS>>20), fmt.Sprintf("rss-MiB-%d", size))
+		chassisCounts = append(chassisCounts, float64(size+len(nodes)))
+		p50s, p99s = append(p50s, float64(p50.Microseconds())/1000), append(p99s, float64(p99.Microseconds())/1000)
+		replay50 = append(replay50, float64(emulator.Quantile(replays, 0.5).Microseconds())/1000)
+		replay99 = append(replay99, float64(emulator.Quantile(replays, 0.99).Microseconds())/1000)
+	}
+	xy := func(ys []float64) plotter.XYs {
+		pts := make(plotter.XYs, len(ys))
+		for i, y := range ys {
+			pts[i] = plotter.XY{X: chassisCounts[i], Y: y}
+		}
+		return pts
+	}
+	name, title := "convergence.png", "Bind to flows on every node chassis (3 nodes, proactive)"
+	if os.Getenv("WYVERN_SCALE_SG") == "off" {
+		name, title = "convergence-no-sg.png", title+", no security groups"
+	}
+	savePlot(b, filepath.Join(out, name), title,
+		"chassis", "ms", false, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
+		series{"base replay p50", xy(replay50)}, series{"base replay p99", xy(replay99)})
+}
+
+// networks creates networks from..to (each with a /24 subnet) in bulk.
+func (a *apiClient) networks(from, to int) []string {
+	a.t.Helper()
+	var ids []string
+	for lo := from; lo < to; lo += 500 {
+		hi := min(to, lo+500)
+		var nreq, sreq []map[string]any
+		for k := lo; k < hi; k++ {
+			nreq = append(nreq, map[string]any{"name": fmt.Sprintf("scale-%d", k)})
+		}
+		var nout struct {
+			Networks []struct {
+				ID string `json:"id"`
+			} `json:"networks"`
+		}
+		a.post("/v2.0/networks", map[string]any{"networks": nreq}, &nout)
+		for i, n := range nout.Networks {
+			k := lo + i
+			ids = append(ids, n.ID)
+			sreq = append(sreq, map[string]any{"network_id": n.ID, "ip_version": 4,
+				"cidr": fmt.Sprintf("10.%d.%d.0/24", 64+k>>8, k&0xff)})
+		}
+		a.post("/v2.0/subnets", map[string]any{"subnets": sreq}, nil)
+	}
+	return ids
+}
+
+// portsOf creates n ports on each network, 1,000 to a bulk request.
+func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
+	a.t.Helper()
+	out := make([][]apiPort, len(networks))
+	var reqs []map[string]any
+	var owner []int
+	flush := func() {
+		if len(reqs) == 0 {
+			return
+		}
+		var got struct {
+			Ports []apiPort `json:"ports"`
+		}
+		if a.postRetry("/v2.0/ports", map[string]any{"ports": reqs}, &got) {
+			got.Ports = got.Ports[:0]
+			for _, r := range reqs {
+				var one struct {
+					Port apiPort `json:"port"`
+				}
+				if code, err := daemontest.Call(a.client, "GET", a.addr, "/v2.0/ports/"+r["id"].(string), nil, &one); code != http.StatusOK {
+					a.t.Fatalf("GET port %s: %d %v", r["id"], code, err)
+				}
+				got.Ports = append(got.Ports, one.Port)
+			}
+		}
+		for i, p := range got.Ports {
+			out[owner[i]] = append(out[owner[i]], p)
+		}
+		reqs, owner = reqs[:0], owner[:0]
+	}
+	for k, id := range networks {
+		for range n {
+			req := map[string]any{"network_id": id, "id": newUUID()}
+			if os.Getenv("WYVERN_SCALE_SG") == "off" {
+				req["port_security_enabled"] = false
+				req["security_groups"] = []string{}
+			}
+			reqs = append(reqs, req)
+			owner = append(owner, k)
+			if len(reqs) == 1000 {
+				flush()
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+// registerChassis registers chassis from..to through the internal channel,
+// 16 at a time, as their nodes' agents would.
+func registerChassis(t testing.TB, ctx context.Context, r *cluster.Remote, from, to int) []*emuChassis {
+	t.Helper()
+	out := make([]*emuChassis, to-from)
+	for i := range out {
+		n := from + i
+		out[i] = &emuChassis{name: fmt.Sprintf("emu-%d", n), dpid: 0xe0000 + uint64(n)}
+	}
+	parallel(t, 16, len(out), func(i int) error {
+		c, n := out[i], from+i
+		_, err := r.Propose(ctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{
+			Name: c.name, EncapIP: fmt.Sprintf("10.255.%d.%d", n>>8, n&0xff), Encaps: []string{topology.TypeVXLAN},
+			DatapathID: fmt.Sprintf("%016x", c.dpid), Connected: true, LastSeen: time.Now().UTC().Format(time.RFC3339),
+			Bridge: "br-int", DatapathType: "system"}})
+		return err
+	})
+	return out
+}
+
+// reportAll sends each chassis' complete report of its ports.
+func reportAll(t testing.TB, ctx context.Context, r *cluster.Remote, cs []*emuChassis) {
+	t.Helper()
+	parallel(t, 16, len(cs), func(i int) error {
+		_, err := r.Propose(ctx, cluster.CmdChassisPorts, cluster.ChassisPorts{Chassis: cs[i].name, Bindings: cs[i].bindings})
+		return err
+	})
+}
+
+// connectChassis connects each chassis' bridge to a node, round robin,
+// and returns how long each took from dial to its first bundle (the
+// replay) committed.
+func connectChassis(t testing.TB, ctx context.Context, nodes []*scaleNode, cs []*emuChassis) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, len(cs))
+	parallel(t, 32, len(cs), func(i int) error {
+		c := cs[i]
+		start := time.Now()
+		sw, err := emulator.Dial(ctx, nodes[i%len(nodes)].d.openflow, emulator.Config{DPID: c.dpid})
+		if err != nil {
+			return err
+		}
+		go func() { _ = sw.Run(ctx) }()
+		t.Cleanup(sw.Close)
+		c.sw = sw
+		wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+		defer cancel()
+		at, err := c.sw.WaitFlow(wctx, func(of.Flow) bool { return true })
+		if err != nil {
+			return fmt.Errorf("chassis %s: no replay: %w", c.name, err)
+		}
+		out[i] = at.Sub(start)
+		return nil
+	})
+	return out
+}
+
+func countBindings(cs []*emuChassis) int {
+	n := 0
+	for _, c := range cs {
+		n += len(c.bindings)
+	}
+	return n
+}
+
+// parallel runs f(0..n-1) on workers goroutines; the first error fails t.
+func parallel(t testing.TB, workers, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
+}
+
+// settle waits until no node bridge has taken a bundle for half a second.
+func settle(t testing.TB, nodes []*scaleNode) {
+	t.Helper()
+	last := make([]uint64, len(nodes))
+	quiet := time.Now()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Since(quiet) < 500*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatal("the node bridges never settled")
+		}
+		time.Sleep(50 * time.Millisecond)
+		for i, n := range nodes {
+			if b := n.sw.Stats.Bundles.Load(); b != last[i] {
+				last[i], quiet = b, time.Now()
+			}
+		}
+	}
+}
+
+// daemontestCall is a GET on a node's API.
+func daemontestCall(api, path string, out any) (int, error) {
+	return daemontest.Call(&http.Client{Timeout: 5 * time.Second}, "GET", api, path, nil, out)
+}
+
+// waitMACs waits until the switch holds an L2Lookup flow for every MAC.
+func waitMACs(t testing.TB, ctx context.Context, sw *emulator.Switch, macs []uint64, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		have := map[uint64]bool{}
+		for _, f := range sw.Flows() {
+			if d, ok := f.Match.Get(of.FieldEthDst); ok && f.Table == pipeline.Table(pipeline.L2Lookup) {
+				have[d.Value] = true
+			}
+		}
+		missing := 0
+		for _, m := range macs {
+			if !have[m] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("%s: %d of %d bound ports still without their L2Lookup flow after 10 minutes", name, missing, len(macs))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// tableCounts says how many flows a switch holds in each table.
+func tableCounts(sw *emulator.Switch) string {
+	counts := map[uint8]int{}
+	flows := sw.Flows()
+	for _, f := range flows {
+		counts[f.Table]++
+	}
+	names := pipeline.TableNames()
+	var parts []string
+	for t := 0; t < 256; t++ {
+		if n := counts[uint8(t)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", names[uint8(t)], n))
+		}
+	}
+	return fmt.Sprintf("%d flows (%s)", len(flows), strings.Join(parts, ", "))
+}
+
+// newUUID is a random (version 4) UUID: an id the client chooses, so a
+// retried create is idempotent.
+func newUUID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
