@@ -12,9 +12,17 @@ import (
 // per app and cookie object, so that a change recomputes only the objects
 // it affects.
 type Desired struct {
-	objects map[uint64][]of.Flow // cookie without its round → its flows
-	owner   map[of.FlowKey]uint64
+	objects map[uint64][]of.Flow  // cookie without its round → its flows
+	owner   map[of.FlowKey]owned  // each key's flow and the object it serves
 	apps    map[pipeline.App]bool // the apps with flows here
+}
+
+// owned is a desired flow and its object: Get is a map lookup, not a scan
+// of the object's flows (a security group's object has a flow per member,
+// and a sync asks for every dirty key).
+type owned struct {
+	obj  uint64
+	flow of.Flow
 }
 
 // objectOf is a flow's cookie without its round: the app and the object.
@@ -31,13 +39,13 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 
 // NoFlows is the desired state of a bridge no app programs.
 func NoFlows() *Desired {
-	return &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]uint64{}, apps: map[pipeline.App]bool{}}
+	return &Desired{objects: map[uint64][]of.Flow{}, owner: map[of.FlowKey]owned{}, apps: map[pipeline.App]bool{}}
 }
 
 func (d *Desired) add(f of.Flow) {
 	obj := objectOf(f)
 	d.objects[obj] = append(d.objects[obj], f)
-	d.owner[f.Key()] = obj
+	d.owner[f.Key()] = owned{obj, f}
 	d.apps[pipeline.Cookie(obj).App()] = true
 }
 
@@ -55,16 +63,8 @@ func (d *Desired) Flows() []of.Flow {
 
 // Get returns the desired flow with a key.
 func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
-	obj, ok := d.owner[k]
-	if !ok {
-		return of.Flow{}, false
-	}
-	for _, f := range d.objects[obj] {
-		if f.Key() == k {
-			return f, true
-		}
-	}
-	return of.Flow{}, false
+	o, ok := d.owner[k]
+	return o.flow, ok
 }
 
 // ObjectFlows are the desired flows, of every app, that serve one cookie
@@ -117,7 +117,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			for _, f := range d.objects[obj] {
 				k := f.Key()
 				touched[k] = true
-				if d.owner[k] == obj {
+				if d.owner[k].obj == obj {
 					delete(d.owner, k)
 				}
 			}
@@ -131,7 +131,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			for _, f := range fs {
 				k := f.Key()
 				touched[k] = true
-				d.owner[k] = obj
+				d.owner[k] = owned{obj, f}
 			}
 		}
 	}
