@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"net"
+	"strings"
 	"encoding/binary"
 	"hash/fnv"
 	"strconv"
@@ -49,10 +51,13 @@ func (s *Store) touchMastership(i uint64) {
 func (s *Store) MasterOf(dpid uint64) (node string, ok bool) {
 	live := func(id string) bool {
 		m, ok := s.members[id]
-		return ok && !m.Unreachable && m.OpenFlowAddr != ""
+		return ok && !m.Unreachable && m.OpenFlowAddr != "" && !localOnly(m.OpenFlowAddr)
 	}
 	for _, c := range s.chassis {
 		if d, err := strconv.ParseUint(c.DatapathID, 16, 64); err == nil && d == dpid && c.DatapathID != "" {
+			if m, ok := s.members[c.NodeID]; ok && localOnly(m.OpenFlowAddr) {
+				return c.NodeID, true // no other node can reach its bridge: it is the bridge's only controller
+			}
 			if live(c.NodeID) && !c.Unreachable {
 				return c.NodeID, true
 			}
@@ -90,4 +95,21 @@ func (s *Store) PortsOfHost(chassis string) []Port {
 		}
 	}
 	return out
+}
+
+// localOnly reports whether an OpenFlow address can be reached only from
+// the node's own host (a unix socket, a loopback address): such a node
+// serves its own chassis' bridge alone, and is that bridge's only
+// controller.
+func localOnly(addr string) bool {
+	network, rest, _ := strings.Cut(addr, ":")
+	if network == "unix" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(rest)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

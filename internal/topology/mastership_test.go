@@ -87,4 +87,25 @@ func TestMasterOf(t *testing.T) {
 	if _, err := s.SetMemberReachable(next(), "nobody", false); err == nil {
 		t.Fatal("an unknown member marked unreachable")
 	}
+
+	// A node whose OpenFlow address is loopback is its bridge's only
+	// controller: master of it even while the leader has it unreachable
+	// (it restarted), and master of no other bridge.
+	if _, err := s.RegisterMember(next(), Member{ID: "n4", RaftAddr: "n4:7946", APIAddr: "n4:9696", OpenFlowAddr: "tcp:127.0.0.1:6653"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterChassis(next(), ChassisSpec{Name: "hv4", EncapIP: "172.31.0.4", DatapathID: "00000000000000b4", NodeID: "n4"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMemberReachable(next(), "n4", false); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.MasterOf(0xb4); n != "n4" {
+		t.Fatalf("hv4's bridge, its node on loopback and unreachable: master %q, want n4", n)
+	}
+	for dpid := uint64(1000); dpid < 1300; dpid++ {
+		if n, _ := s.MasterOf(dpid); n == "n4" {
+			t.Fatalf("bridge %d given to n4, which only its own bridge can reach", dpid)
+		}
+	}
 }
