@@ -1,11 +1,11 @@
 package topology
 
 import (
-	"net"
-	"strings"
 	"encoding/binary"
 	"hash/fnv"
+	"net"
 	"strconv"
+	"strings"
 )
 
 // Which controller node is master of a bridge is decided from replicated
