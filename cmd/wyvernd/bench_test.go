@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -110,6 +112,23 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
+	if out := os.Getenv("WYVERN_PROFILE"); out != "" {
+		// A CPU profile of the leader under the load, from its debug listener.
+		leader := leaderOf(b, c)
+		go func() {
+			resp, err := http.Get("http://" + debugAddrOf(leader) + "/debug/pprof/profile?seconds=3")
+			if err != nil {
+				b.Log(err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(out)
+			if err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				f.Close()
+			}
+		}()
+	}
 	for w := 0; w < clients; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -168,4 +187,14 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(bulk, "bulk-ports/s")
 	b.ReportMetric(single/bulk, "single/bulk")
+}
+
+// debugAddrOf is a member's --debug-addr.
+func debugAddrOf(m *member) string {
+	for i, a := range m.args {
+		if a == "--debug-addr" && i+1 < len(m.args) {
+			return m.args[i+1]
+		}
+	}
+	return ""
 }
