@@ -280,10 +280,12 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 	defer stopEnd()
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2 + puntWorkers)
 	go func() { defer wg.Done(); sw.readLoop() }()
 	go func() { defer wg.Done(); sw.keepalive(s.cfg.EchoInterval, s.cfg.EchoTimeout) }()
-	go func() { defer wg.Done(); s.puntWorker(sctx, sw) }()
+	for range puntWorkers {
+		go func() { defer wg.Done(); s.puntWorker(sctx, sw) }()
+	}
 	go func() {
 		<-sw.done
 		cancel()
@@ -317,8 +319,13 @@ func (s *Server) connected(ctx context.Context, sw *Switch) {
 	}()
 }
 
-// puntWorker hands punts to the handler one at a time, fairly over their
-// sources, surviving panics.
+// puntWorkers is how many punts of one switch the handler may work on at
+// once: a handler that waits on the switch (a bundle's round trips) then
+// has several punts to answer together, not one per round trip.
+const puntWorkers = 16
+
+// puntWorker hands punts to the handler, fairly over their sources,
+// surviving panics; puntWorkers of them serve each switch.
 func (s *Server) puntWorker(ctx context.Context, sw *Switch) {
 	for {
 		select {

@@ -341,7 +341,7 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 	frame := make([]byte, 60)
 	fs.send(packetInMsg(1, 1, frame)) // panics
 	ovstest.Eventually(t, 5*time.Second, "panic recovered", func() bool { return sw.Stats().HandlerPanics.Load() == 1 })
-	for i := 0; i < 20; i++ {
+	for i := 0; i < puntWorkers+20; i++ { // more than the workers hold and the queue takes
 		fs.send(packetInMsg(uint32(10+i), 2, frame))
 	}
 	// Well framed, malformed inside: a match longer than the message,

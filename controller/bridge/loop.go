@@ -20,6 +20,9 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
+// maxPuntBatch bounds how many punts' answers one bundle carries.
+const maxPuntBatch = 64
+
 // loop is one bridge's loop and everything only it touches.
 type loop struct {
 	m       *Manager
@@ -117,7 +120,17 @@ func (l *loop) run(ctx context.Context) error {
 			l.dropHeld()
 			return ctx.Err()
 		case req := <-l.punts:
-			l.answer(ctx, req)
+			batch := []*puntRequest{req}
+		more:
+			for len(batch) < maxPuntBatch {
+				select {
+				case r := <-l.punts:
+					batch = append(batch, r)
+				default:
+					break more
+				}
+			}
+			l.answerBatch(ctx, batch)
 			continue
 		case <-tick.C:
 			if len(l.held) > 0 {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -116,9 +117,73 @@ func (l *loop) submit(ctx context.Context, req *puntRequest) {
 // never installed.
 func (l *loop) answer(ctx context.Context, req *puntRequest) {
 	defer close(req.done)
+	if l.admitAnswer(req) {
+		l.execute(ctx, req)
+	}
+}
+
+// answerBatch acts on several punts' answers at once: the flows of all
+// in one bundle, their packet-outs right behind its commit, each punt's
+// outcome counted as answer would. A bridge's punts arrive from several
+// workers at a time (ofctl), so under load the loop answers many per
+// round trip to the switch instead of one.
+func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
+	if len(reqs) == 1 {
+		l.answer(ctx, reqs[0])
+		return
+	}
+	defer func() {
+		for _, r := range reqs {
+			close(r.done)
+		}
+	}()
+	var ready []*puntRequest
+	for _, r := range reqs {
+		if l.admitAnswer(r) {
+			ready = append(ready, r)
+		}
+	}
+	if len(ready) == 0 {
+		return
+	}
+	sent := map[of.FlowKey]of.Flow{}
+	var mods []of.FlowMod
+	var outs []ofctl.PacketOut
+	for _, r := range ready {
+		mods = append(mods, l.onDemand(r.answer.Flows, sent)...)
+		outs = append(outs, packetOuts(r)...)
+	}
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	start := time.Now()
+	err := l.sw.Apply(bctx, nil, mods, outs...)
+	cancel()
+	if errors.Is(err, ofctl.ErrDisconnected) || ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		// One punt's flow the switch refuses must not cost the others
+		// theirs: each alone, as answer would.
+		l.log.Warn("a batch of reactive flows failed; answering its punts one by one", zap.Int("punts", len(ready)), zap.Error(err))
+		for _, r := range ready {
+			l.execute(ctx, r)
+		}
+		return
+	}
+	if len(mods) > 0 {
+		l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(mods), time.Since(start))
+	}
+	for _, r := range ready {
+		l.delivered(r)
+	}
+}
+
+// admitAnswer readies a punt's answer in the loop, recomputing a stale
+// one, holding one for a port not plugged yet, and counting its outcome;
+// it reports whether the answer is to be executed now.
+func (l *loop) admitAnswer(req *puntRequest) bool {
 	if l.local == nil || l.eff == nil {
 		l.m.stats.count(app.Unanswered)
-		return
+		return false
 	}
 	if req.view != l.eff {
 		l.m.stats.Stale.Add(1)
@@ -135,13 +200,13 @@ func (l *loop) answer(ctx context.Context, req *puntRequest) {
 		}
 		if len(l.held) >= l.m.cfg.HoldMax || waiting >= l.m.cfg.HoldPerDestination {
 			l.m.stats.HeldLost.Add(1)
-			return
+			return false
 		}
 		l.held = append(l.held, heldPunt{req: req, dst: dst, until: time.Now().Add(l.m.cfg.HoldFor)})
-		return
+		return false
 	}
 	l.m.stats.count(req.answer.Outcome)
-	l.execute(ctx, req)
+	return true
 }
 
 // execute installs an answer's flows in one bundle, then delivers it.
