@@ -44,12 +44,7 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod, t
 				return err
 			}
 		}
-		for _, po := range then {
-			if err := s.PacketOut(ctx, po); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.PacketOuts(ctx, then...)
 	}
 	var outs []byte
 	for _, po := range then {

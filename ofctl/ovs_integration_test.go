@@ -323,6 +323,25 @@ func TestPacketIn2OnRealOVS(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no punt")
 	}
+	// Three packet-outs in one write: each comes back as a punt of its own.
+	var batch []PacketOut
+	for i := 0; i < 3; i++ {
+		f := append([]byte(nil), frame...)
+		f[59] = byte(i + 1)
+		batch = append(batch, PacketOut{InPort: of.PortController, Match: po.Match, Actions: po.Actions, Data: f})
+	}
+	if err := sw.PacketOuts(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[byte]bool{}
+	for len(seen) < 3 {
+		select {
+		case pi := <-punts:
+			seen[pi.Data[59]] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("packet-outs sent together: punts of %v only", seen)
+		}
+	}
 }
 
 // TestRoleRequestOnRealOVS: OVS takes our mastership at a generation id,

@@ -381,6 +381,25 @@ func (s *Switch) PacketOut(ctx context.Context, po PacketOut) error {
 	return s.write(ctx, msg)
 }
 
+// PacketOuts sends packet-outs in one write: a batch of punts' answers
+// costs one system call, not one each. One the model cannot encode stops
+// the batch before anything is sent.
+func (s *Switch) PacketOuts(ctx context.Context, pos ...PacketOut) error {
+	if len(pos) == 0 {
+		return nil
+	}
+	xid := s.nextXids(uint32(len(pos)))
+	var buf []byte
+	for i, po := range pos {
+		msg, err := packetOutMsg(xid+uint32(i), po)
+		if err != nil {
+			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+		}
+		buf = append(buf, msg...)
+	}
+	return s.write(ctx, buf)
+}
+
 // readMsg reads one whole message.
 func readMsg(r io.Reader, buf []byte) ([]byte, error) {
 	var hdr [headerLen]byte
