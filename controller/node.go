@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -374,8 +375,12 @@ func (n *Node) mastership(dpid uint64) (bool, uint64, bool) {
 // the bridges' hook.
 func (n *Node) remoteBridge(c view.Chassis, ports map[string]uint32) (view.Bridge, []topology.Binding) {
 	facts := chassis.FactsFromPorts(c.Name, c.Mappings, ports)
-	if n.cluster == nil {
-		return facts, nil
+	taps := false
+	for name := range ports {
+		taps = taps || strings.HasPrefix(name, "tap")
+	}
+	if n.cluster == nil || !taps {
+		return facts, nil // no tap on the bridge: no need to look through the ports
 	}
 	var named []topology.Binding
 	n.cluster.Read(func(s *topology.Store) {
