@@ -33,8 +33,6 @@ type wyvernLab struct {
 	hvs    []*ovstest.OVS
 	apis   []string
 	client *http.Client
-	procs  []*exec.Cmd
-	logs   []string
 }
 
 // newWyvernLab starts a wyvernd on each hypervisor, one cluster; the
@@ -55,36 +53,9 @@ func newWyvernLab(t testing.TB, u *ovstest.Underlay, hvs []*ovstest.OVS, voters 
 		if i > 0 {
 			args = append(args, "--join", "http://"+l.apis[0], "--voter", strconv.FormatBool(i < voters))
 		}
-		logPath := filepath.Join(dir, fmt.Sprintf("hv%d.log", i+1))
-		f, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := o.NS.Command(append([]string{wyvernd}, args...)...)
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		l.procs, l.logs, l.apis = append(l.procs, cmd), append(l.logs, logPath), append(l.apis, api)
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			f.Close()
-			if t.Failed() || os.Getenv("WYVERN_BENCH_LOG") != "" {
-				b, _ := os.ReadFile(logPath)
-				if len(b) > 3000 && os.Getenv("WYVERN_BENCH_LOG") == "" {
-					b = b[len(b)-3000:]
-				}
-				t.Logf("--- wyvernd hv%d (tail):\n%s", i+1, b)
-			}
-		})
+		// ip netns exec replaces itself: the pid is wyvernd's own.
+		startProcess(t, fmt.Sprintf("wyvernd hv%d", i+1), "", nil, append([]string{"ip", "netns", "exec", o.NS.Name, wyvernd}, args...)...)
+		l.apis = append(l.apis, api)
 		ovstest.Eventually(t, 30*time.Second, fmt.Sprintf("wyvernd hv%d healthy", i+1), func() bool {
 			code, _ := l.call("GET", i, "/healthz", nil, nil)
 			return code == http.StatusOK

@@ -67,11 +67,6 @@ const (
 	errBundleFailed      = 17
 	errBundleBadID       = 3 // OFPBFC_BAD_ID
 
-	roleNoChange = 0
-	roleEqual    = 1
-	roleMaster   = 2
-	roleSlave    = 3
-
 	// maxMultipartBody keeps a reply part under the 64 KiB message limit.
 	maxMultipartBody = 60000
 )
