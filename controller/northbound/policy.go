@@ -215,6 +215,19 @@ func notFoundFor(res resource, id string) *topology.Error {
 	return notFoundErr(what+"NotFound", what, id)
 }
 
+// claim fills a create's project from the caller (ownProject) and checks
+// that an update is the caller's to make (mayChange): what every owned
+// resource's admission starts with.
+func claim(st *topology.Store, c Caller, res resource, project, tenant **string, id string, create bool) error {
+	if err := ownProject(c, res, project, tenant, create); err != nil {
+		return err
+	}
+	if create {
+		return nil
+	}
+	return mayChange(st, c, res, id)
+}
+
 // admit checks one create or update spec against the caller's rights and
 // fills in its project from the caller. It runs on the node's own store,
 // under its read lock, and fails closed: what the node does not hold (yet)
@@ -223,13 +236,8 @@ func notFoundFor(res resource, id string) *topology.Error {
 func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, create bool) error {
 	switch sp := any(spec).(type) {
 	case *topology.NetworkSpec:
-		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+		if err := claim(st, c, res, &sp.ProjectID, &sp.TenantID, sp.ID, create); err != nil {
 			return err
-		}
-		if !create {
-			if err := mayChange(st, c, res, sp.ID); err != nil {
-				return err
-			}
 		}
 		if !c.Admin {
 			for attr, set := range map[string]bool{"provider:network_type": sp.NetworkType != nil,
@@ -241,11 +249,8 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 			}
 		}
 	case *topology.SubnetSpec:
-		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+		if err := claim(st, c, res, &sp.ProjectID, &sp.TenantID, sp.ID, create); err != nil || !create {
 			return err
-		}
-		if !create {
-			return mayChange(st, c, res, sp.ID)
 		}
 		if sp.SubnetPoolID != nil && *sp.SubnetPoolID != "" && !c.Admin {
 			if p, ok := st.SubnetPool(*sp.SubnetPoolID); !ok || !visible(st, c, p) {
@@ -303,16 +308,8 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 			}
 		}
 	case *topology.RouterSpec:
-		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+		if err := claim(st, c, res, &sp.ProjectID, &sp.TenantID, sp.ID, create); err != nil || c.Admin {
 			return err
-		}
-		if c.Admin {
-			return nil
-		}
-		if !create {
-			if err := mayChange(st, c, res, sp.ID); err != nil {
-				return err
-			}
 		}
 		if sp.Distributed != nil {
 			return forbidden(verb(create) + "_router:distributed")
@@ -326,23 +323,10 @@ func admit[Spec any](st *topology.Store, c Caller, res resource, spec *Spec, cre
 	case *topology.FloatingIPSpec:
 		return admitFloatingIP(st, c, sp, create)
 	case *topology.SecurityGroupSpec:
-		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
-			return err
-		}
-		if !create && !c.Admin {
-			return mayChange(st, c, res, sp.ID)
-		}
+		return claim(st, c, res, &sp.ProjectID, &sp.TenantID, sp.ID, create)
 	case *topology.SubnetPoolSpec:
-		if err := ownProject(c, res, &sp.ProjectID, &sp.TenantID, create); err != nil {
+		if err := claim(st, c, res, &sp.ProjectID, &sp.TenantID, sp.ID, create); err != nil || c.Admin {
 			return err
-		}
-		if c.Admin {
-			return nil
-		}
-		if !create {
-			if err := mayChange(st, c, res, sp.ID); err != nil {
-				return err
-			}
 		}
 		if sp.Shared != nil {
 			return forbidden(verb(create) + "_subnetpool:shared")
