@@ -147,44 +147,11 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 	if c.Admin {
 		return nil
 	}
-	var obj any
-	var ok bool
-	var project string
-	switch res.singular {
-	case "network":
-		var n topology.Network
-		n, ok = st.Network(id)
-		obj, project = n, n.ProjectID
-	case "subnet":
-		var sn topology.Subnet
-		sn, ok = st.Subnet(id)
-		obj, project = sn, sn.ProjectID
-	case "port":
-		var p topology.Port
-		p, ok = st.Port(id)
-		obj, project = p, p.ProjectID
-	case "router":
-		var rt topology.Router
-		rt, ok = st.Router(id)
-		obj, project = rt, rt.ProjectID
-	case "floatingip":
-		var f topology.FloatingIP
-		f, ok = st.FloatingIP(id)
-		obj, project = f, f.ProjectID
-	case "security_group":
-		var g topology.SecurityGroup
-		g, ok = st.SecurityGroup(id)
-		obj, project = g, g.ProjectID
-	case "subnetpool":
-		var p topology.SubnetPool
-		p, ok = st.SubnetPool(id)
-		obj, project = p, p.ProjectID
-	case "security_group_rule":
+	o, ok := lookup(st, res, id)
+	obj, project := o.obj, o.project
+	if r, isRule := obj.(topology.SecurityGroupRule); isRule && ok {
 		// The rule's project's, or its group's owner's.
-		var r topology.SecurityGroupRule
-		r, ok = st.SecurityGroupRule(id)
-		obj, project = r, r.ProjectID
-		if g, _ := st.SecurityGroup(r.SecurityGroupID); ok && g.ProjectID == c.ProjectID {
+		if g, _ := st.SecurityGroup(r.SecurityGroupID); g.ProjectID == c.ProjectID {
 			project = g.ProjectID
 		}
 	}
@@ -196,6 +163,44 @@ func mayChange(st *topology.Store, c Caller, res resource, id string) error {
 		return forbidden("update_" + res.singular)
 	}
 	return nil
+}
+
+// stored is a collection's object as the API's checks read it.
+type stored struct {
+	obj     any
+	project string
+	tags    []string
+}
+
+// lookup reads an object of a collection by id.
+func lookup(st *topology.Store, res resource, id string) (stored, bool) {
+	switch res.singular {
+	case "network":
+		n, ok := st.Network(id)
+		return stored{n, n.ProjectID, n.Tags}, ok
+	case "subnet":
+		sn, ok := st.Subnet(id)
+		return stored{sn, sn.ProjectID, sn.Tags}, ok
+	case "port":
+		p, ok := st.Port(id)
+		return stored{p, p.ProjectID, p.Tags}, ok
+	case "router":
+		rt, ok := st.Router(id)
+		return stored{rt, rt.ProjectID, rt.Tags}, ok
+	case "floatingip":
+		f, ok := st.FloatingIP(id)
+		return stored{f, f.ProjectID, f.Tags}, ok
+	case "security_group":
+		g, ok := st.SecurityGroup(id)
+		return stored{g, g.ProjectID, g.Tags}, ok
+	case "subnetpool":
+		p, ok := st.SubnetPool(id)
+		return stored{p, p.ProjectID, p.Tags}, ok
+	case "security_group_rule":
+		r, ok := st.SecurityGroupRule(id)
+		return stored{r, r.ProjectID, nil}, ok
+	}
+	return stored{}, false
 }
 
 func notFoundFor(res resource, id string) *topology.Error {

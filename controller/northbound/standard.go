@@ -122,31 +122,8 @@ func (s *Server) tagsOf(r *http.Request, res resource) ([]string, error) {
 	var tags []string
 	var found bool
 	s.cluster.Read(func(st *topology.Store) {
-		var obj any
-		switch res.singular {
-		case "network":
-			n, ok := st.Network(id)
-			obj, found, tags = n, ok, n.Tags
-		case "subnet":
-			n, ok := st.Subnet(id)
-			obj, found, tags = n, ok, n.Tags
-		case "port":
-			n, ok := st.Port(id)
-			obj, found, tags = n, ok, n.Tags
-		case "router":
-			n, ok := st.Router(id)
-			obj, found, tags = n, ok, n.Tags
-		case "floatingip":
-			n, ok := st.FloatingIP(id)
-			obj, found, tags = n, ok, n.Tags
-		case "security_group":
-			n, ok := st.SecurityGroup(id)
-			obj, found, tags = n, ok, n.Tags
-		case "subnetpool":
-			n, ok := st.SubnetPool(id)
-			obj, found, tags = n, ok, n.Tags
-		}
-		found = found && visible(st, c, obj)
+		o, ok := lookup(st, res, id)
+		found, tags = ok && visible(st, c, o.obj), o.tags
 	})
 	if !found {
 		return nil, notFoundFor(res, id)
