@@ -60,11 +60,10 @@ type loop struct {
 	solicited time.Time
 	// role is this node's role on the bridge and the generation it was
 	// asked with (mastership.go); remotePorts the switch's ports by name
-	// for a remote chassis' bridge, read at portsRead.
+	// for a remote chassis' bridge.
 	role        ofctl.Role
 	roleGen     uint64
 	remotePorts map[string]uint32
-	portsRead   time.Time
 	reporting   atomic.Bool // a ReportRemote in flight
 }
 

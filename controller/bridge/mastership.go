@@ -108,7 +108,7 @@ func (l *loop) remoteLocal(ctx context.Context, base *view.View) *Local {
 	if !ok {
 		return nil
 	}
-	if l.remotePorts == nil || len(l.remotePortsMissing(c)) > 0 && time.Since(l.portsRead) > 2*time.Second {
+	if l.remotePorts == nil { // then refreshRemotePorts keeps them current
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		ports, err := pl.Ports(pctx)
 		cancel()
@@ -116,7 +116,7 @@ func (l *loop) remoteLocal(ctx context.Context, base *view.View) *Local {
 			l.log.Warn("could not read the bridge's ports", zap.Error(err))
 			return nil
 		}
-		l.remotePorts, l.portsRead = map[string]uint32{}, time.Now()
+		l.remotePorts = map[string]uint32{}
 		for _, p := range ports {
 			l.remotePorts[p.Name] = p.No
 		}
@@ -169,19 +169,6 @@ func (l *loop) reportRemote(ctx context.Context, eff *view.View, local *Local) {
 	}()
 }
 
-// remotePortsMissing are the encapsulations a remote chassis terminates
-// whose tunnel port the last port list lacked.
-func (l *loop) remotePortsMissing(c view.Chassis) []string {
-	br, _ := l.m.hooks.Remote(c, l.remotePorts)
-	var out []string
-	for _, e := range c.Encaps {
-		if _, ok := br.TunnelPorts[e]; !ok {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // refreshRemotePorts reads the port list of a remote chassis' bridge
 // again (a VM plugged or unplugged there tells no agent) and kicks the
 // loop when it changed.
@@ -204,7 +191,7 @@ func (l *loop) refreshRemotePorts(ctx context.Context) {
 		now[p.Name] = p.No
 	}
 	if !maps.Equal(now, l.remotePorts) {
-		l.remotePorts, l.portsRead = now, time.Now()
+		l.remotePorts = now
 		l.kick()
 	}
 }
