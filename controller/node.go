@@ -40,6 +40,8 @@ import (
 
 // NodeConfig is everything a node needs, already validated by cmd.
 type NodeConfig struct {
+	// VerifyViews: cluster.Config.VerifyViews.
+	VerifyViews  bool
 	NodeID       string
 	DataDir      string
 	RaftAddr     string // bind and advertise; raft and the internal channel
@@ -153,7 +155,8 @@ func NewNode(cfg NodeConfig, log *zap.Logger) (*Node, error) {
 	n.cfg.APIAddr = ln.Addr().String()
 	n.cluster, err = cluster.New(cluster.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr,
 		APIAddr: n.cfg.APIAddr, OpenFlowAddr: cfg.OpenFlowAddr, Join: cfg.Join, Voter: cfg.Voter,
-		CommitTimeout: cfg.CommitTimeout, TLS: cfg.TLS, Secret: cfg.ClusterSecret, Metrics: cfg.Metrics}, log)
+		CommitTimeout: cfg.CommitTimeout, TLS: cfg.TLS, Secret: cfg.ClusterSecret, Metrics: cfg.Metrics,
+		VerifyViews: cfg.VerifyViews}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()

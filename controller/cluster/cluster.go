@@ -78,6 +78,11 @@ type Config struct {
 	// Metrics is where the cluster's and raft's metrics are registered
 	// (nil: nowhere).
 	Metrics prometheus.Registerer
+	// VerifyViews checks every view patched from the change feed
+	// against one built from the whole store, and panics where they
+	// differ: for tests and for chasing a suspected wrong flow
+	// (WYVERN_VERIFY_VIEWS=1). It costs a whole build per index.
+	VerifyViews bool
 }
 
 // Cluster is one node's membership of the replicated topology.
@@ -113,7 +118,7 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = 2 * time.Millisecond
 	}
-	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: NewFSM(), readyCh: make(chan struct{})}
+	c := &Cluster{cfg: cfg, log: log.Named("cluster"), fsm: newFSM(cfg.VerifyViews), readyCh: make(chan struct{})}
 	c.metrics = newMetrics(c)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Register(c.metrics); err != nil {

@@ -31,7 +31,7 @@ func startMember(t *testing.T, id string, join ...string) *member {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t)
-	c, err := cluster.New(cluster.Config{NodeID: id, DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t),
+	c, err := cluster.New(cluster.Config{VerifyViews: true, NodeID: id, DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t),
 		APIAddr: ln.Addr().String(), Join: join}, log)
 	if err != nil {
 		t.Fatal(err)

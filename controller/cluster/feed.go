@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -73,12 +74,14 @@ func (f *Feed) sinceLocked(since uint64) ([]topology.Change, error) {
 	if since < f.floor {
 		return nil, ErrResync
 	}
-	var out []topology.Change
-	for i := 0; i < f.n; i++ {
-		c := f.ring[(f.start+i)%len(f.ring)]
-		if c.Index > since {
-			out = append(out, c)
-		}
+	// The ring is in index order: find the first change after since.
+	at := sort.Search(f.n, func(i int) bool { return f.ring[(f.start+i)%len(f.ring)].Index > since })
+	if at == f.n {
+		return nil, nil
+	}
+	out := make([]topology.Change, 0, f.n-at)
+	for i := at; i < f.n; i++ {
+		out = append(out, f.ring[(f.start+i)%len(f.ring)])
 	}
 	return out, nil
 }

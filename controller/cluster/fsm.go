@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -31,11 +32,16 @@ type FSM struct {
 	// serializes readers that build one under the read lock.
 	buildMu sync.Mutex
 	builder view.Builder
+	// verify checks every patched view against one built whole and
+	// panics on a difference (Config.VerifyViews).
+	verify bool
 }
 
 // NewFSM returns an empty state machine.
-func NewFSM() *FSM {
-	return &FSM{store: topology.New(), feed: NewFeed(100_000), applied: make(chan struct{})}
+func NewFSM() *FSM { return newFSM(false) }
+
+func newFSM(verify bool) *FSM {
+	return &FSM{store: topology.New(), feed: NewFeed(100_000), applied: make(chan struct{}), verify: verify}
 }
 
 // Index is the raft index of the last command the FSM applied.
@@ -84,7 +90,23 @@ func (f *FSM) viewOf(s *topology.Store) *view.View {
 	if v := f.views.Load(); v != nil && v.Index() == s.Index() {
 		return v
 	}
-	v := f.builder.Build(s)
+	// The builder's last view and the feed's changes since it make the
+	// next view by patching; without them, a walk of the whole store.
+	var v *view.View
+	if last := f.views.Load(); last != nil {
+		if changes, err := f.feed.Since(last.Index()); err == nil {
+			v = f.builder.Next(s, changes)
+			if f.verify {
+				if d := view.Diff(v, view.Build(s)); d != nil {
+					panic(fmt.Sprintf("view at index %d, patched from %d by %v, differs from the whole build: %s",
+						s.Index(), last.Index(), changes, strings.Join(d, "; ")))
+				}
+			}
+		}
+	}
+	if v == nil {
+		v = f.builder.Build(s)
+	}
 	f.views.Store(v)
 	return v
 }
@@ -169,6 +191,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.store = s
+	// The views were of the store replaced: the next is built whole.
+	f.views.Store(nil)
+	f.builder = view.Builder{}
 	f.advance(s.Index())
 	f.mu.Unlock()
 	// Nothing before the snapshot can be replayed; a reader already at

@@ -46,8 +46,21 @@ func (s *Store) bind(index uint64, chassis string, bindings []Binding, withStatu
 		}
 		listed[b.PortID] = b
 	}
+	// The ports it lists and those bound to it now, in id order.
+	ids := make([]string, 0, len(listed)+len(s.hostPorts[chassis]))
+	for id := range listed {
+		if _, ok := s.ports[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	for id := range s.hostPorts[chassis] {
+		if _, ok := listed[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
 	var changed []string
-	for _, id := range sortedKeys(s.ports) {
+	for _, id := range ids {
 		p := s.ports[id]
 		b, here := listed[id]
 		if here && !s.canHost(chassis, p) {
@@ -62,7 +75,9 @@ func (s *Store) bind(index uint64, chassis string, bindings []Binding, withStatu
 		}
 		switch {
 		case moved || here && withStatus && p.Status != status:
+			s.unindexHost(p)
 			p.HostID, p.OFPort, p.Status = chassis, b.OFPort, status
+			s.indexHost(p)
 			p.RevisionNumber = index
 			p.stamp(s.now)
 			changed = append(changed, id)

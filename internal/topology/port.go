@@ -293,6 +293,28 @@ func (s *Store) indexPort(p *Port) {
 	for _, f := range p.FixedIPs {
 		s.ips[f.SubnetID][netip.MustParseAddr(f.IPAddress)] = p.ID
 	}
+	s.indexHost(p)
+}
+
+// indexHost and unindexHost keep hostPorts: call them around any change
+// of a port's HostID.
+func (s *Store) indexHost(p *Port) {
+	if p.HostID == "" {
+		return
+	}
+	if s.hostPorts[p.HostID] == nil {
+		s.hostPorts[p.HostID] = map[string]bool{}
+	}
+	s.hostPorts[p.HostID][p.ID] = true
+}
+
+func (s *Store) unindexHost(p *Port) {
+	if ps := s.hostPorts[p.HostID]; ps != nil {
+		delete(ps, p.ID)
+		if len(ps) == 0 {
+			delete(s.hostPorts, p.HostID)
+		}
+	}
 }
 
 func (s *Store) unindexPort(p *Port) {
@@ -301,6 +323,7 @@ func (s *Store) unindexPort(p *Port) {
 	for _, f := range p.FixedIPs {
 		delete(s.ips[f.SubnetID], netip.MustParseAddr(f.IPAddress))
 	}
+	s.unindexHost(p)
 }
 
 // UpdatePort changes a port. New fixed IPs and MAC are checked against

@@ -52,8 +52,10 @@ type Store struct {
 	macs     map[string]map[string]string     // network → MAC → port
 	ips      map[string]map[netip.Addr]string // subnet → address → port
 	netPorts map[string]map[string]bool       // network → ports
-	ipHint   map[string]netip.Addr            // subnet → where the next search starts
-	sgRules  map[string]string                // security group rule → its group
+	// hostPorts: chassis → the ports whose binding:host_id names it
+	hostPorts map[string]map[string]bool
+	ipHint    map[string]netip.Addr // subnet → where the next search starts
+	sgRules   map[string]string     // security group rule → its group
 	// vipOwners: network → shared address → the port that announced it last
 	vipOwners map[string]map[netip.Addr]string
 }
@@ -78,6 +80,7 @@ func New() *Store {
 		macs:        map[string]map[string]string{},
 		ips:         map[string]map[netip.Addr]string{},
 		netPorts:    map[string]map[string]bool{},
+		hostPorts:   map[string]map[string]bool{},
 		ipHint:      map[string]netip.Addr{},
 		vipOwners:   map[string]map[netip.Addr]string{},
 	}
@@ -132,11 +135,12 @@ func (s *Store) Networks() []Network {
 
 func (s *Store) subnetIDs(network string) []string {
 	out := []string{}
-	for _, id := range sortedKeys(s.subnets) {
-		if s.subnets[id].NetworkID == network {
+	for id, sn := range s.subnets {
+		if sn.NetworkID == network {
 			out = append(out, id)
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
@@ -283,6 +287,13 @@ func (s *Store) EachSubnet(fn func(Subnet)) {
 	for _, sn := range s.subnets {
 		fn(*sn)
 	}
+}
+
+// PortRef is one port itself, for a reader that holds the store's read
+// lock and neither keeps nor changes it.
+func (s *Store) PortRef(id string) (*Port, bool) {
+	p, ok := s.ports[id]
+	return p, ok
 }
 
 // EachPortRef calls fn with every port itself, in no order, for a reader

@@ -70,7 +70,7 @@ func (v *View) buildExternal(s *topology.Store) {
 		if r.ExternalGateway == nil {
 			return
 		}
-		p, ok := v.ports[r.GatewayPortID]
+		p, ok := v.ports.get(r.GatewayPortID)
 		n, ok2 := v.networks[r.ExternalGateway.NetworkID]
 		if !ok || !ok2 || len(p.FixedIPs) == 0 {
 			return
@@ -103,12 +103,12 @@ func (v *View) buildExternal(s *topology.Store) {
 		if r, ok := v.routers[f.RouterID]; ok {
 			tf.Router = r
 		}
-		if p, ok := v.ports[f.PortID]; ok {
+		if p, ok := v.ports.get(f.PortID); ok {
 			tf.Port = *p
 			tf.FixedIP, _ = netip.ParseAddr(f.FixedIPAddress)
 		}
 		for _, pf := range f.PortForwardings {
-			p, ok := v.ports[pf.InternalPortID]
+			p, ok := v.ports.get(pf.InternalPortID)
 			ip, err := netip.ParseAddr(pf.InternalIPAddress)
 			if !ok || err != nil {
 				continue
@@ -140,12 +140,12 @@ func (v *View) indexExternal() {
 	v.fips = slices.Clone(v.fips)
 	for i := range v.fips {
 		f := &v.fips[i]
-		if p, ok := v.ports[f.Port.ID]; ok && f.Port.Key != 0 {
+		if p, ok := v.ports.get(f.Port.ID); ok && f.Port.Key != 0 {
 			f.Port = *p
 		}
 		f.Forwardings = slices.Clone(f.Forwardings)
 		for j := range f.Forwardings {
-			if p, ok := v.ports[f.Forwardings[j].Port.ID]; ok {
+			if p, ok := v.ports.get(f.Forwardings[j].Port.ID); ok {
 				f.Forwardings[j].Port = *p
 			}
 		}

@@ -49,7 +49,7 @@ func (v *View) RouterByKey(key uint32) (Router, bool) {
 
 // Port returns any port by id, located or not.
 func (v *View) Port(id string) (Port, bool) {
-	if p, ok := v.ports[id]; ok {
+	if p, ok := v.ports.get(id); ok {
 		return *p, true
 	}
 	return Port{}, false
@@ -57,7 +57,7 @@ func (v *View) Port(id string) (Port, bool) {
 
 // PortByKey returns any port by its key.
 func (v *View) PortByKey(key uint32) (Port, bool) {
-	if p, ok := v.portByKey[key]; ok {
+	if p, ok := v.ports.getKey(key); ok {
 		return *p, true
 	}
 	return Port{}, false
@@ -65,7 +65,7 @@ func (v *View) PortByKey(key uint32) (Port, bool) {
 
 // LocatedPort returns a port plugged into a chassis, by id.
 func (v *View) LocatedPort(id string) (Port, bool) {
-	if p, ok := v.ports[id]; ok && p.Located() {
+	if p, ok := v.ports.get(id); ok && p.Located() {
 		return *p, true
 	}
 	return Port{}, false
@@ -74,7 +74,7 @@ func (v *View) LocatedPort(id string) (Port, bool) {
 // LocatedPortByKey returns a located port by its key (the pipeline's
 // register value).
 func (v *View) LocatedPortByKey(key uint32) (Port, bool) {
-	if p, ok := v.portByKey[key]; ok && p.Located() {
+	if p, ok := v.ports.getKey(key); ok && p.Located() {
 		return *p, true
 	}
 	return Port{}, false
@@ -92,7 +92,7 @@ func (v *View) AllNetworkPorts(network string) []*Port { return v.netPorts[netwo
 // or not.
 func (v *View) PortWithMAC(network string, mac net.HardwareAddr) (Port, bool) {
 	for _, k := range v.macClaims[network][string(mac)] {
-		if p := v.portByKey[k]; bytes.Equal(p.MAC, mac) {
+		if p, ok := v.ports.getKey(k); ok && bytes.Equal(p.MAC, mac) {
 			return *p, true
 		}
 	}

@@ -87,7 +87,7 @@ func (v *View) Neighbours(network string) []Neighbour {
 func (v *View) sharedNeighbour(network string, ip netip.Addr) Neighbour {
 	nb := Neighbour{IP: ip, Shared: true}
 	if id, ok := v.VIPOwner(network, ip); ok {
-		if holder, ok := v.ports[id]; ok {
+		if holder, ok := v.ports.get(id); ok {
 			if mac := pairMAC(*holder, ip); mac != nil {
 				nb.MAC, nb.Port, nb.Located = mac, holder.Key, holder.Located()
 			}
@@ -121,7 +121,7 @@ func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
 	case 0:
 		return Neighbour{}, false
 	case 1:
-		p := v.portByKey[keys[0]]
+		p, _ := v.ports.getKey(keys[0])
 		mac := p.MAC
 		if !slices.ContainsFunc(p.FixedIPs, func(f FixedIP) bool { return f.Addr == ip }) {
 			mac = pairMAC(*p, ip)

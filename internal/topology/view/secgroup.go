@@ -122,9 +122,9 @@ func (v *View) GroupAddresses(group string) []netip.Prefix {
 			out = append(out, p)
 		}
 	}
-	for _, p := range v.ports {
+	v.ports.each(func(p *Port) {
 		if !slices.Contains(p.SecurityGroups, group) {
-			continue
+			return
 		}
 		for _, f := range p.FixedIPs {
 			add(netip.PrefixFrom(f.Addr, 32))
@@ -132,7 +132,7 @@ func (v *View) GroupAddresses(group string) []netip.Prefix {
 		for _, pr := range p.Pairs {
 			add(pr.Prefix)
 		}
-	}
+	})
 	slices.SortFunc(out, func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c

@@ -181,8 +181,9 @@ type View struct {
 	rtrByKey map[uint32]Router
 	// every port (router interfaces included), by id and by key; Ports
 	// are shared by the views built from one Builder, never changed
-	ports     map[string]*Port
-	portByKey map[uint32]*Port
+	ports portTable
+	// the ports owned by a router as its interfaces, by id
+	routerPorts map[string]*Port
 	// every port of each network, and the located ones, in key order
 	netPorts map[string][]*Port
 	located  map[string][]*Port
@@ -217,20 +218,159 @@ type View struct {
 // lock; the View shares nothing with the store.
 func Build(s *topology.Store) *View { return new(Builder).Build(s) }
 
-// Builder builds views of one store, one applied index after another,
-// typing again only the ports that changed since the last one (a port's
-// revision is the raft index of its last change).
+// Builder builds views of one store, one applied index after another.
+// Build types again only the ports whose revision (the raft index of
+// their last change) moved since its last view; Next, told what changed,
+// looks at those ports alone. Either way the per-network indexes of the
+// networks no changed port is in are the last view's, shared.
 type Builder struct {
-	ports map[string]*Port
-	prev  *View
+	prev *View
 }
 
-// Build is Build, reusing the typed ports of the builder's last view.
+// Build is Build, reusing the typed ports of the builder's last view: it
+// walks every port of the store.
 func (b *Builder) Build(s *topology.Store) *View {
-	v := &View{index: s.Index(),
-		networks: map[string]Network{}, netByKey: map[uint32]Network{}, subnets: map[string]Subnet{},
-		chassis: map[string]Chassis{}, routers: map[string]Router{}, rtrByKey: map[uint32]Router{},
-		ports: make(map[string]*Port, len(b.ports)), vipOwners: map[string]map[netip.Addr]string{}}
+	v := b.base(s, nil, keepParts{})
+	prev := b.prev
+	var w portWriter
+	var changed []portChange
+	if prev == nil {
+		w.fresh(&v.ports)
+		s.EachPortRef(func(p *topology.Port) {
+			if tp, ok := v.port(p); ok {
+				w.put(&tp)
+			}
+		})
+	} else {
+		v.ports = prev.ports
+		w.t = &v.ports
+		seen := make(map[string]bool, prev.ports.len())
+		s.EachPortRef(func(p *topology.Port) {
+			seen[p.ID] = true
+			if c, ok := v.retype(&w, prev, p); ok {
+				changed = append(changed, c)
+			}
+		})
+		prev.ports.each(func(old *Port) {
+			if !seen[old.ID] {
+				w.remove(old.ID)
+				changed = append(changed, portChange{old: old})
+			}
+		})
+	}
+	return b.finish(s, v, prev, changed)
+}
+
+// Next is the view after changes, the committed changes since the
+// builder's last view (nil when none changed an object): the same view
+// Build makes. Only a change to a network or a subnet, which ports are
+// typed against, makes it walk every port.
+func (b *Builder) Next(s *topology.Store, changes []topology.Change) *View {
+	prev := b.prev
+	if prev == nil {
+		return b.Build(s)
+	}
+	for _, c := range changes {
+		if c.Resource == topology.ResourceNetwork || c.Resource == topology.ResourceSubnet {
+			return b.Build(s)
+		}
+	}
+	// What no change touched is the previous view's (views never change).
+	var keep keepParts
+	keep.networks, keep.chassis, keep.routers = true, true, true
+	for _, c := range changes {
+		switch c.Resource {
+		case topology.ResourceChassis:
+			keep.chassis = false
+		case topology.ResourceRouter:
+			keep.routers = false
+		}
+	}
+	v := b.base(s, prev, keep)
+	v.ports = prev.ports
+	w := portWriter{t: &v.ports}
+	var changed []portChange
+	done := map[string]bool{}
+	for _, c := range changes {
+		if c.Resource != topology.ResourcePort || done[c.ID] {
+			continue
+		}
+		done[c.ID] = true
+		if p, ok := s.PortRef(c.ID); ok {
+			if pc, ok := v.retype(&w, prev, p); ok {
+				changed = append(changed, pc)
+			}
+		} else if old, ok := prev.ports.get(c.ID); ok {
+			w.remove(c.ID)
+			changed = append(changed, portChange{old: old})
+		}
+	}
+	return b.finish(s, v, prev, changed)
+}
+
+// portChange is a port that differs from the previous view's: the
+// previous *Port (nil for a new one) and the new (nil when gone).
+type portChange struct{ old, new *Port }
+
+// retype brings one store port into the view's table: the previous
+// view's typed port while its revision and network stand, else typed
+// again (or taken out when its network is gone). ok reports a change.
+func (v *View) retype(w *portWriter, prev *View, p *topology.Port) (portChange, bool) {
+	old, had := prev.ports.get(p.ID)
+	if had && old.rev == p.RevisionNumber && old.NetworkID == p.NetworkID {
+		if _, ok := v.networks[p.NetworkID]; ok {
+			return portChange{}, false
+		}
+	}
+	tp, ok := v.port(p)
+	switch {
+	case ok:
+		w.put(&tp)
+		if !had {
+			old = nil
+		}
+		return portChange{old: old, new: &tp}, true
+	case had:
+		w.remove(p.ID)
+		return portChange{old: old}, true
+	}
+	return portChange{}, false
+}
+
+// keepParts are the parts of the previous view a new one shares.
+type keepParts struct{ networks, chassis, routers bool }
+
+// base types everything but the ports, sharing with prev what keep says
+// is unchanged.
+func (b *Builder) base(s *topology.Store, prev *View, keep keepParts) *View {
+	v := &View{index: s.Index(), vipOwners: map[string]map[netip.Addr]string{}}
+	if keep.networks {
+		v.networks, v.netByKey, v.subnets = prev.networks, prev.netByKey, prev.subnets
+	} else {
+		v.typeNetworks(s)
+	}
+	if keep.chassis {
+		v.chassis = prev.chassis
+	} else {
+		v.typeChassis(s)
+	}
+	if keep.routers {
+		v.routers, v.rtrByKey = prev.routers, prev.rtrByKey
+	} else {
+		v.typeRouters(s)
+	}
+	s.EachVIPOwner(func(network string, ip netip.Addr, port string) {
+		if v.vipOwners[network] == nil {
+			v.vipOwners[network] = map[netip.Addr]string{}
+		}
+		v.vipOwners[network][ip] = port
+	})
+	return v
+}
+
+// typeNetworks types the networks and subnets.
+func (v *View) typeNetworks(s *topology.Store) {
+	v.networks, v.netByKey, v.subnets = map[string]Network{}, map[uint32]Network{}, map[string]Subnet{}
 	s.EachNetwork(func(n topology.Network) {
 		tn := Network{ID: n.ID, Key: n.Key, Type: n.NetworkType, SegmentationID: n.SegmentationID, MTU: n.MTU, AdminUp: n.AdminStateUp,
 			DNSDomain:       strings.ToLower(strings.TrimSuffix(n.DNSDomain, ".")),
@@ -260,6 +400,11 @@ func (b *Builder) Build(s *topology.Store) *View {
 		}
 		v.subnets[sn.ID] = ts
 	})
+}
+
+// typeChassis types the chassis.
+func (v *View) typeChassis(s *topology.Store) {
+	v.chassis = map[string]Chassis{}
 	s.EachChassis(func(c topology.Chassis) {
 		tc := Chassis{Name: c.Name, Key: c.Key, Encaps: slices.Clone(c.Encaps), NodeID: c.NodeID, Connected: c.Connected,
 			Bridge: c.Bridge, DatapathType: c.DatapathType, Mappings: maps.Clone(c.BridgeMappings),
@@ -273,31 +418,22 @@ func (b *Builder) Build(s *topology.Store) *View {
 		tc.DatapathID, _ = strconv.ParseUint(c.DatapathID, 16, 64)
 		v.chassis[c.Name] = tc
 	})
+}
+
+// typeRouters types the routers.
+func (v *View) typeRouters(s *topology.Store) {
+	v.routers, v.rtrByKey = map[string]Router{}, map[uint32]Router{}
 	s.EachRouter(func(r topology.Router) {
 		tr := Router{ID: r.ID, Key: r.Key, AdminUp: r.AdminStateUp}
 		v.routers[r.ID], v.rtrByKey[r.Key] = tr, tr
 	})
-	s.EachPortRef(func(p *topology.Port) {
-		if old, ok := b.ports[p.ID]; ok && old.rev == p.RevisionNumber && old.NetworkID == p.NetworkID {
-			if _, ok := v.networks[p.NetworkID]; ok {
-				v.ports[p.ID] = old
-				return
-			}
-		}
-		if tp, ok := v.port(p); ok {
-			v.ports[tp.ID] = &tp
-		}
-	})
-	b.ports = v.ports
-	s.EachVIPOwner(func(network string, ip netip.Addr, port string) {
-		if v.vipOwners[network] == nil {
-			v.vipOwners[network] = map[netip.Addr]string{}
-		}
-		v.vipOwners[network][ip] = port
-	})
+}
+
+// finish indexes the view's ports and types what depends on them.
+func (b *Builder) finish(s *topology.Store, v, prev *View, changed []portChange) *View {
 	v.buildExternal(s)
 	v.buildSecurityGroups(s)
-	v.index_(b.prev)
+	v.index_(prev, changed)
 	b.prev = v
 	return v
 }
@@ -338,98 +474,24 @@ func (v *View) port(p *topology.Port) (Port, bool) {
 	return tp, true
 }
 
-// index_ builds the indexes over ports and router interfaces from
-// v.ports. With a previous view, a network none of whose ports changed
-// (same *Port, none gone or new) and whose own record did not change keeps
-// the previous view's per-network indexes, which views share read-only:
-// a batch of changes costs its networks, not the cloud.
-func (v *View) index_(prev *View) {
-	v.portByKey = make(map[uint32]*Port, len(v.ports))
-	v.netPorts, v.located = map[string][]*Port{}, map[string][]*Port{}
-	v.hosted, v.hosts = map[string][]Network{}, map[string][]string{}
-	v.ifacesByNet, v.ifacesByRtr = map[string][]RouterInterface{}, map[string][]RouterInterface{}
-	v.addrClaims, v.macClaims = map[string]map[netip.Addr][]uint32{}, map[string]map[string][]uint32{}
-	dirty := map[string]bool{} // networks indexed afresh
-	// changed are, per network, the ports that differ from prev's: the
-	// previous *Port (nil for a new one) and the new (nil when gone).
-	type change = struct{ old, new *Port }
-	changed := map[string][]change{}
+// index_ builds the indexes over ports and router interfaces. With a
+// previous view, changed are the ports that differ from its: every
+// network keeps the previous view's per-network indexes (which views
+// share read only) and those with changed ports are patched, so a batch
+// of changes costs its networks, not the cloud. Without one it indexes
+// every port.
+func (v *View) index_(prev *View, changed []portChange) {
 	if prev == nil {
-		for id := range v.networks {
-			dirty[id] = true
-		}
+		v.netPorts, v.located = make(map[string][]*Port, len(v.networks)), make(map[string][]*Port, len(v.networks))
+		v.addrClaims, v.macClaims = make(map[string]map[netip.Addr][]uint32, len(v.networks)), make(map[string]map[string][]uint32, len(v.networks))
+		v.hosts = make(map[string][]string, len(v.networks))
+		v.indexAll()
 	} else {
-		for id, p := range v.ports {
-			if old := prev.ports[id]; old != p {
-				if old != nil && old.NetworkID != p.NetworkID {
-					dirty[old.NetworkID], dirty[p.NetworkID] = true, true
-					continue
-				}
-				changed[p.NetworkID] = append(changed[p.NetworkID], change{old, p})
-			}
-		}
-		for id, old := range prev.ports {
-			if _, ok := v.ports[id]; !ok {
-				changed[old.NetworkID] = append(changed[old.NetworkID], change{old, nil})
-			}
-		}
-		for id := range v.networks {
-			if _, ok := prev.networks[id]; !ok {
-				dirty[id] = true
-			}
-		}
-		for id := range v.networks {
-			if dirty[id] {
-				continue
-			}
-			v.netPorts[id], v.located[id] = prev.netPorts[id], prev.located[id]
-			v.addrClaims[id], v.macClaims[id] = prev.addrClaims[id], prev.macClaims[id]
-			if cs := changed[id]; len(cs) > 0 {
-				v.patch(id, cs)
-			}
-		}
+		v.indexChanges(prev, changed)
 	}
-	for _, p := range v.ports {
-		v.portByKey[p.Key] = p
-		if p.DeviceOwner == topology.OwnerRouterInterface {
-			v.addInterface(p)
-		}
-		if !dirty[p.NetworkID] {
-			continue
-		}
-		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
-		v.indexClaims(p)
-		if p.Located() {
-			v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
-		}
-	}
-	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
-	for id := range dirty {
-		slices.SortFunc(v.netPorts[id], byKey)
-		slices.SortFunc(v.located[id], byKey)
-		for _, ks := range v.addrClaims[id] {
-			slices.Sort(ks)
-		}
-		for _, ks := range v.macClaims[id] {
-			slices.Sort(ks)
-		}
-	}
-	// Who hosts what, from the located ports of each network.
-	for id, ps := range v.located {
-		var hs []string
-		for _, p := range ps {
-			if !slices.Contains(hs, p.Chassis) {
-				hs = append(hs, p.Chassis)
-			}
-		}
-		slices.Sort(hs)
-		v.hosts[id] = hs
-		for _, c := range hs {
-			v.hosted[c] = append(v.hosted[c], v.networks[id])
-		}
-	}
-	for _, ns := range v.hosted {
-		slices.SortFunc(ns, func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
+	v.ifacesByNet, v.ifacesByRtr = map[string][]RouterInterface{}, map[string][]RouterInterface{}
+	for _, p := range v.routerPorts {
+		v.addInterface(p)
 	}
 	for _, m := range []map[string][]RouterInterface{v.ifacesByNet, v.ifacesByRtr} {
 		for _, is := range m {
@@ -439,11 +501,183 @@ func (v *View) index_(prev *View) {
 	v.indexExternal()
 }
 
+// indexAll indexes every port afresh.
+func (v *View) indexAll() {
+	v.routerPorts = map[string]*Port{}
+	v.ports.each(func(p *Port) {
+		if p.DeviceOwner == topology.OwnerRouterInterface {
+			v.routerPorts[p.ID] = p
+		}
+		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
+		v.indexClaims(p)
+		if p.Located() {
+			v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
+		}
+	})
+	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
+	for id := range v.netPorts {
+		slices.SortFunc(v.netPorts[id], byKey)
+		slices.SortFunc(v.located[id], byKey)
+		for _, ks := range v.addrClaims[id] {
+			slices.Sort(ks)
+		}
+		for _, ks := range v.macClaims[id] {
+			slices.Sort(ks)
+		}
+	}
+	for id, ps := range v.located {
+		v.hosts[id] = hostsOf(ps)
+	}
+	v.hosted = map[string][]Network{}
+	v.indexHosted()
+}
+
+// indexChanges patches the previous view's indexes with the changed
+// ports.
+func (v *View) indexChanges(prev *View, changed []portChange) {
+	v.routerPorts = prev.routerPorts
+	byNet := map[string][]portChange{}
+	ownRouterPorts := false
+	for _, c := range changed {
+		switch {
+		case c.old != nil && c.new != nil && c.old.NetworkID != c.new.NetworkID:
+			byNet[c.old.NetworkID] = append(byNet[c.old.NetworkID], portChange{old: c.old})
+			byNet[c.new.NetworkID] = append(byNet[c.new.NetworkID], portChange{new: c.new})
+		case c.new != nil:
+			byNet[c.new.NetworkID] = append(byNet[c.new.NetworkID], c)
+		default:
+			byNet[c.old.NetworkID] = append(byNet[c.old.NetworkID], c)
+		}
+		wasRouter := c.old != nil && c.old.DeviceOwner == topology.OwnerRouterInterface
+		isRouter := c.new != nil && c.new.DeviceOwner == topology.OwnerRouterInterface
+		if !wasRouter && !isRouter {
+			continue
+		}
+		if !ownRouterPorts {
+			v.routerPorts, ownRouterPorts = maps.Clone(v.routerPorts), true
+		}
+		if wasRouter {
+			delete(v.routerPorts, c.old.ID)
+		}
+		if isRouter {
+			v.routerPorts[c.new.ID] = c.new
+		}
+	}
+	// Every network keeps the previous view's indexes; a network gone
+	// takes its own with it.
+	same := sameNetworks(v.networks, prev.networks)
+	v.netPorts, v.located = maps.Clone(prev.netPorts), maps.Clone(prev.located)
+	v.addrClaims, v.macClaims = maps.Clone(prev.addrClaims), maps.Clone(prev.macClaims)
+	v.hosts = maps.Clone(prev.hosts)
+	if !same {
+		for id := range prev.networks {
+			if _, ok := v.networks[id]; !ok {
+				delete(v.netPorts, id)
+				delete(v.located, id)
+				delete(v.addrClaims, id)
+				delete(v.macClaims, id)
+				delete(v.hosts, id)
+			}
+		}
+	}
+	var moved []string // networks whose hosts changed
+	for id, cs := range byNet {
+		if _, ok := v.networks[id]; !ok {
+			continue
+		}
+		v.patch(id, cs)
+		if len(v.located[id]) == 0 {
+			delete(v.located, id)
+		}
+		if hs := hostsOf(v.located[id]); !slices.Equal(hs, v.hosts[id]) {
+			if len(hs) == 0 {
+				delete(v.hosts, id)
+			} else {
+				v.hosts[id] = hs
+			}
+			moved = append(moved, id)
+		}
+	}
+	// Who hosts what: the previous view's, unless a network came, went
+	// or changed (a hosted network is a copy of its record).
+	if !same {
+		v.hosted = map[string][]Network{}
+		v.indexHosted()
+		return
+	}
+	v.hosted = prev.hosted
+	if len(moved) == 0 {
+		return
+	}
+	v.hosted = maps.Clone(prev.hosted)
+	byKey := func(a, b Network) int { return cmp.Compare(a.Key, b.Key) }
+	for _, id := range moved {
+		n := v.networks[id]
+		was, now := prev.hosts[id], v.hosts[id]
+		for _, c := range was {
+			if _, ok := slices.BinarySearch(now, c); !ok {
+				ns := slices.DeleteFunc(slices.Clone(v.hosted[c]), func(o Network) bool { return o.ID == id })
+				if len(ns) == 0 {
+					delete(v.hosted, c)
+				} else {
+					v.hosted[c] = ns
+				}
+			}
+		}
+		for _, c := range now {
+			if _, ok := slices.BinarySearch(was, c); !ok {
+				ns := v.hosted[c]
+				i, _ := slices.BinarySearchFunc(ns, n, byKey)
+				v.hosted[c] = slices.Insert(slices.Clone(ns), i, n)
+			}
+		}
+	}
+}
+
+// sameNetworks reports whether two views hold the same networks, each
+// with the same record.
+func sameNetworks(a, b map[string]Network) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, n := range a {
+		if o, ok := b[id]; !ok || o != n {
+			return false
+		}
+	}
+	return true
+}
+
+// indexHosted fills hosted from hosts: the networks of each chassis, in
+// key order.
+func (v *View) indexHosted() {
+	for id, hs := range v.hosts {
+		for _, c := range hs {
+			v.hosted[c] = append(v.hosted[c], v.networks[id])
+		}
+	}
+	for _, ns := range v.hosted {
+		slices.SortFunc(ns, func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
+	}
+}
+
+// hostsOf are the chassis of located ports, sorted, each once.
+func hostsOf(ps []*Port) []string {
+	var hs []string
+	for _, p := range ps {
+		if !slices.Contains(hs, p.Chassis) {
+			hs = append(hs, p.Chassis)
+		}
+	}
+	slices.Sort(hs)
+	return hs
+}
+
 // patch moves one network's indexes, shared with the previous view, to
 // its changed ports: copies of the slices and maps, with the old ports'
 // entries out and the new ports' in. It costs the network's size in
 // copying, not in building.
-func (v *View) patch(network string, cs []struct{ old, new *Port }) {
+func (v *View) patch(network string, cs []portChange) {
 	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
 	ports := slices.Clone(v.netPorts[network])
 	for _, c := range cs {
@@ -529,40 +763,38 @@ func (v *View) WithChassisPorts(chassis string, bindings []topology.Binding) *Vi
 	listed := make(map[string]uint32, len(bindings))
 	c := v.chassis[chassis]
 	for _, b := range bindings {
-		if p, ok := v.ports[b.PortID]; ok && c.Reaches(v.networks[p.NetworkID]) {
+		if p, ok := v.ports.get(b.PortID); ok && c.Reaches(v.networks[p.NetworkID]) {
 			listed[b.PortID] = b.OFPort
 		}
 	}
-	changed := false
+	// The ports to change: listed ones plugged elsewhere or at another
+	// ofport, and the chassis' plugged ones not listed.
+	var moves []*Port
 	for id, ofport := range listed {
-		if p := v.ports[id]; p.Chassis != chassis || p.OFPort != ofport {
-			changed = true
+		if p, _ := v.ports.get(id); p.Chassis != chassis || p.OFPort != ofport {
+			c := *p
+			c.Chassis, c.OFPort = chassis, ofport
+			moves = append(moves, &c)
 		}
 	}
 	for _, p := range v.LocalPorts(chassis) {
 		if _, ok := listed[p.ID]; !ok {
-			changed = true
+			c := *p
+			c.OFPort = 0
+			moves = append(moves, &c)
 		}
 	}
-	if !changed {
+	if len(moves) == 0 {
 		return v
 	}
 	d := *v
-	d.ports = make(map[string]*Port, len(v.ports))
-	for id, p := range v.ports {
-		ofport, ok := listed[id]
-		switch {
-		case ok && (p.Chassis != chassis || p.OFPort != ofport):
-			c := *p
-			c.Chassis, c.OFPort = chassis, ofport
-			p = &c
-		case !ok && p.Chassis == chassis && p.OFPort != 0:
-			c := *p
-			c.OFPort = 0
-			p = &c
-		}
-		d.ports[id] = p
+	w := portWriter{t: &d.ports}
+	changed := make([]portChange, 0, len(moves))
+	for _, p := range moves {
+		old, _ := v.ports.get(p.ID)
+		w.put(p)
+		changed = append(changed, portChange{old: old, new: p})
 	}
-	d.index_(v)
+	d.index_(v, changed)
 	return &d
 }
