@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,19 +31,19 @@ import (
 // Convergence at scale: a three-node cluster (real wyvernd processes on
 // loopback), each node with its own chassis — an emulated bridge in an
 // ovsdb-server without ovs-vswitchd, as in the punt benchmark — and, in
-// stages, more emulated chassis registered and bound the way a node's
+// stages, more emulated chassis registered and bound the way a thin
 // chassis agent does it (cluster.Remote: CmdChassisRegister,
-// CmdChassisPorts over the internal channel), each with its bridge
-// connected to one of the nodes. Every stage adds as many networks as
-// chassis, with 100 ports each (bulk creates), bound 100 to a chassis.
+// CmdChassisPorts over the internal channel), each served by one node
+// (its NodeID) and with its bridge connected to that node, which
+// programs the full pipeline there (central mode). Every stage adds as
+// many networks as chassis, with 100 ports each (bulk creates), bound
+// 100 to a chassis.
 //
 // What is timed: a port of a network the three node chassis host is
-// bound on an emulated chassis, until the three node bridges hold its
-// L2Lookup flow (proactive mode). On this branch a bridge whose chassis
-// runs no wyvernd gets the base pipeline only (controller/bridge: a loop
-// without a Local), so the emulated chassis' own bridges cannot be
-// checked for a neighbour's flows: their replay of the base pipeline is
-// timed instead.
+// bound on an emulated chassis, until every chassis hosting the network
+// — the three node chassis, the ten emulated ones its ports are bound
+// on, and the one the port is bound on — holds its L2Lookup flow
+// (proactive mode), read from the emulated flow tables.
 
 // Ports are in the default security group, as the API makes them, unless
 // WYVERN_SCALE_SG=off: then they have no port security and no group, which
@@ -86,6 +87,7 @@ type scaleNode struct {
 type emuChassis struct {
 	name     string
 	dpid     uint64
+	node     int // the node that serves it (its NodeID) and its bridge connects to
 	bindings []topology.Binding
 	sw       *emulator.Switch
 }
@@ -164,6 +166,7 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 
 	var chassis []*emuChassis
+	hosting := make([][]*emuChassis, measured) // the emulated chassis each measured network's ports are bound on
 	rng := rand.New(rand.NewPCG(1, 2))
 	next := make([]int, measured) // the next reserved port of each measured network
 	boundNets := 0
@@ -179,7 +182,7 @@ func BenchmarkConvergence(b *testing.B) {
 		created := time.Since(start)
 		prev := len(chassis)
 		start = time.Now()
-		newChassis := registerChassis(b, ctx, remote, prev, size)
+		newChassis := registerChassis(b, ctx, remote, prev, size, len(nodes))
 		registered := time.Since(start)
 		chassis = append(chassis, newChassis...)
 		// Bind the new networks' ports over the new chassis (the
@@ -192,16 +195,19 @@ func BenchmarkConvergence(b *testing.B) {
 				}
 				c := newChassis[(k*hostsPerNetwork+j%hostsPerNetwork)%len(newChassis)]
 				c.bindings = append(c.bindings, topology.Binding{PortID: p.ID, OFPort: uint32(10 + len(c.bindings)), Active: true})
+				if k < measured && !slices.Contains(hosting[k], c) {
+					hosting[k] = append(hosting[k], c)
+				}
 			}
 		}
 		boundNets = len(nets)
 		start = time.Now()
 		reportAll(b, ctx, remote, newChassis)
 		bound := time.Since(start)
-		// Their bridges connect, one node each, round robin, and get
-		// the base pipeline.
+		// Their bridges connect, each to its node, and get the full
+		// pipeline.
 		replays := connectChassis(b, ctx, nodes, newChassis)
-		b.Logf("stage %d chassis: %d networks and %d ports created in %s; %d chassis registered in %s, their %d ports bound in %s; base replay p50 %s p99 %s",
+		b.Logf("stage %d chassis: %d networks and %d ports created in %s; %d chassis registered in %s, their %d ports bound in %s; replay p50 %s p99 %s",
 			size, len(nets), len(nets)*portsPerNetwork, created.Round(time.Millisecond), len(newChassis), registered.Round(time.Millisecond),
 			countBindings(newChassis), bound.Round(time.Millisecond), emulator.Quantile(replays, 0.5).Round(time.Millisecond),
 			emulator.Quantile(replays, 0.99).Round(time.Millisecond))
@@ -221,9 +227,14 @@ func BenchmarkConvergence(b *testing.B) {
 		for i, n := range nodes {
 			waitMACs(b, ctx, n.sw, macs, fmt.Sprintf("hv%d", i+1))
 		}
-		settle(b, nodes)
-		b.Logf("stage %d chassis: the node bridges caught up in %s (every bound port of the measured networks has its L2Lookup flow); hv1's bridge holds %s",
-			size, time.Since(start).Round(time.Millisecond), tableCounts(nodes[0].sw))
+		for k := range measured {
+			for _, c := range hosting[k] {
+				waitMACs(b, ctx, c.sw, macs[k*(portsPerNetwork-reserved-len(nodes)):(k+1)*(portsPerNetwork-reserved-len(nodes))], c.name)
+			}
+		}
+		settle(b, nodes, chassis)
+		b.Logf("stage %d chassis: the hosting bridges caught up in %s (every bound port of the measured networks has its L2Lookup flow on every chassis hosting its network); hv1's bridge holds %s; %s's %s",
+			size, time.Since(start).Round(time.Millisecond), tableCounts(nodes[0].sw), chassis[0].name, tableCounts(chassis[0].sw))
 
 		// Timed binds, the last stage's under a CPU profile of hv1.
 		var profDone chan error
@@ -241,6 +252,7 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		phase := time.Now()
 		var lat, commit []time.Duration
+		var hosts []float64 // chassis checked per bind
 		for range perStage {
 			k := rng.IntN(measured)
 			if next[k] >= reserved {
@@ -251,13 +263,28 @@ func BenchmarkConvergence(b *testing.B) {
 			c := chassis[rng.IntN(len(chassis))]
 			c.bindings = append(c.bindings, topology.Binding{PortID: p.ID, OFPort: uint32(10 + len(c.bindings)), Active: true})
 			mac, _ := net.ParseMAC(p.MAC)
-			t0 := time.Now()
-			waits := make(chan time.Time, len(nodes))
-			got := make([]time.Time, len(nodes))
-			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			// Every chassis hosting the network: the nodes', the
+			// emulated ones its ports are on, and c.
+			sws, names := []*emulator.Switch{}, []string{}
 			for i, n := range nodes {
+				sws, names = append(sws, n.sw), append(names, fmt.Sprintf("hv%d", i+1))
+			}
+			for _, h := range append(slices.Clone(hosting[k]), c) {
+				if !slices.Contains(sws, h.sw) {
+					sws, names = append(sws, h.sw), append(names, h.name)
+				}
+			}
+			hosts = append(hosts, float64(len(sws)))
+			if !slices.Contains(hosting[k], c) {
+				hosting[k] = append(hosting[k], c)
+			}
+			t0 := time.Now()
+			waits := make(chan time.Time, len(sws))
+			got := make([]time.Time, len(sws))
+			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			for i, sw := range sws {
 				go func() {
-					at, err := n.sw.WaitFlow(wctx, func(f of.Flow) bool {
+					at, err := sw.WaitFlow(wctx, func(f of.Flow) bool {
 						d, ok := f.Match.Get(of.FieldEthDst)
 						return ok && f.Table == pipeline.Table(pipeline.L2Lookup) && d.Value == of.MACValue(mac)
 					})
@@ -274,20 +301,19 @@ func BenchmarkConvergence(b *testing.B) {
 			}
 			commit = append(commit, time.Since(t0))
 			var last time.Time
-			for range nodes {
+			for range sws {
 				at := <-waits
 				if at.IsZero() {
 					wcancel()
-					for range len(nodes) - 1 {
+					for range len(sws) - 1 {
 						<-waits
 					}
-					for i, n := range nodes {
-						var port map[string]any
-						_, _ = daemontestCall(n.d.api, "/v2.0/ports/"+p.ID, &port)
-						b.Logf("hv%d: flow came %v; bridge holds %d flows, %d bundles; its API has the port as %v",
-							i+1, !got[i].IsZero(), n.sw.FlowCount(), n.sw.Stats.Bundles.Load(), port["port"])
+					var port map[string]any
+					_, _ = daemontestCall(nodes[0].d.api, "/v2.0/ports/"+p.ID, &port)
+					for i, sw := range sws {
+						b.Logf("%s: flow came %v; bridge holds %d flows, %d bundles", names[i], !got[i].IsZero(), sw.FlowCount(), sw.Stats.Bundles.Load())
 					}
-					b.Fatalf("port %s (%s) bound on %s: a node chassis never got its L2Lookup flow", p.ID, p.MAC, c.name)
+					b.Fatalf("port %s (%s) bound on %s (the API has it as %v): a hosting chassis never got its L2Lookup flow", p.ID, p.MAC, c.name, port["port"])
 				}
 				if at.After(last) {
 					last = at
@@ -324,8 +350,8 @@ func BenchmarkConvergence(b *testing.B) {
 			mem = append(mem, fmt.Sprintf("hv%d: RSS %d MiB, CPU %.2f cores, %d bundles of %.1f flows on average",
 				i+1, r>>20, (cpuTime(n.d.pid())-n.cpu0).Seconds()/elapsed, bundles, float64(flows)/float64(max(bundles, 1))))
 		}
-		b.Logf("stage %d chassis: %d binds: until every node chassis holds the flow p50 %s p99 %s (raft commit p50 %s p99 %s); %s",
-			size, len(lat), p50.Round(time.Microsecond), p99.Round(time.Microsecond), emulator.Quantile(commit, 0.5).Round(time.Microsecond),
+		b.Logf("stage %d chassis: %d binds: until every chassis hosting the network (%.1f on average) holds the flow p50 %s p99 %s (raft commit p50 %s p99 %s); %s",
+			size, len(lat), mean(hosts), p50.Round(time.Microsecond), p99.Round(time.Microsecond), emulator.Quantile(commit, 0.5).Round(time.Microsecond),
 			emulator.Quantile(commit, 0.99).Round(time.Microsecond), strings.Join(mem, "; "))
 		b.ReportMetric(float64(p99.Microseconds())/1000, fmt.Sprintf("p99-ms-%d", size))
 		b.ReportMetric(float64(maxRSS>>20), fmt.Sprintf("rss-MiB-%d", size))
@@ -341,13 +367,13 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		return pts
 	}
-	name, title := "convergence.png", "Bind to flows on every node chassis (3 nodes, proactive)"
+	name, title := "convergence.png", "Bind to flows on every hosting chassis (3 nodes, proactive)"
 	if os.Getenv("WYVERN_SCALE_SG") == "off" {
 		name, title = "convergence-no-sg.png", title+", no security groups"
 	}
 	savePlot(b, filepath.Join(out, name), title,
 		"chassis", "ms", false, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
-		series{"base replay p50", xy(replay50)}, series{"base replay p99", xy(replay99)})
+		series{"replay p50", xy(replay50)}, series{"replay p99", xy(replay99)})
 }
 
 // networks creates networks from..to (each with a /24 subnet) in bulk.
@@ -426,19 +452,20 @@ func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
 }
 
 // registerChassis registers chassis from..to through the internal channel,
-// 16 at a time, as their nodes' agents would.
-func registerChassis(t testing.TB, ctx context.Context, r *cluster.Remote, from, to int) []*emuChassis {
+// 16 at a time, as a thin agent would, each served by one of the nodes,
+// round robin.
+func registerChassis(t testing.TB, ctx context.Context, r *cluster.Remote, from, to, nodes int) []*emuChassis {
 	t.Helper()
 	out := make([]*emuChassis, to-from)
 	for i := range out {
 		n := from + i
-		out[i] = &emuChassis{name: fmt.Sprintf("emu-%d", n), dpid: 0xe0000 + uint64(n)}
+		out[i] = &emuChassis{name: fmt.Sprintf("emu-%d", n), dpid: 0xe0000 + uint64(n), node: n % nodes}
 	}
 	parallel(t, 16, len(out), func(i int) error {
 		c, n := out[i], from+i
 		_, err := r.Propose(ctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: topology.ChassisSpec{
 			Name: c.name, EncapIP: fmt.Sprintf("10.255.%d.%d", n>>8, n&0xff), Encaps: []string{topology.TypeVXLAN},
-			DatapathID: fmt.Sprintf("%016x", c.dpid), Connected: true, LastSeen: time.Now().UTC().Format(time.RFC3339),
+			DatapathID: fmt.Sprintf("%016x", c.dpid), NodeID: fmt.Sprintf("hv%d", c.node+1), Connected: true, LastSeen: time.Now().UTC().Format(time.RFC3339),
 			Bridge: "br-int", DatapathType: "system"}})
 		return err
 	})
@@ -454,16 +481,17 @@ func reportAll(t testing.TB, ctx context.Context, r *cluster.Remote, cs []*emuCh
 	})
 }
 
-// connectChassis connects each chassis' bridge to a node, round robin,
-// and returns how long each took from dial to its first bundle (the
-// replay) committed.
+// connectChassis connects each chassis' bridge, with its vxlan tunnel port,
+// to its node, and returns how long each took from dial to its first
+// bundle (the replay) committed.
 func connectChassis(t testing.TB, ctx context.Context, nodes []*scaleNode, cs []*emuChassis) []time.Duration {
 	t.Helper()
 	out := make([]time.Duration, len(cs))
 	parallel(t, 32, len(cs), func(i int) error {
 		c := cs[i]
 		start := time.Now()
-		sw, err := emulator.Dial(ctx, nodes[i%len(nodes)].d.openflow, emulator.Config{DPID: c.dpid})
+		tunnel := emulator.Port{OFPort: 1, Name: "wyv-vxlan", MAC: net.HardwareAddr{0x02, 0xee, byte(c.dpid >> 16), byte(c.dpid >> 8), byte(c.dpid), 1}}
+		sw, err := emulator.Dial(ctx, nodes[c.node].d.openflow, emulator.Config{DPID: c.dpid, Ports: []emulator.Port{tunnel}})
 		if err != nil {
 			return err
 		}
@@ -522,19 +550,26 @@ func parallel(t testing.TB, workers, n int, f func(i int) error) {
 	}
 }
 
-// settle waits until no node bridge has taken a bundle for half a second.
-func settle(t testing.TB, nodes []*scaleNode) {
+// settle waits until no bridge has taken a bundle for half a second.
+func settle(t testing.TB, nodes []*scaleNode, chassis []*emuChassis) {
 	t.Helper()
-	last := make([]uint64, len(nodes))
+	var sws []*emulator.Switch
+	for _, n := range nodes {
+		sws = append(sws, n.sw)
+	}
+	for _, c := range chassis {
+		sws = append(sws, c.sw)
+	}
+	last := make([]uint64, len(sws))
 	quiet := time.Now()
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Since(quiet) < 500*time.Millisecond {
 		if time.Now().After(deadline) {
-			t.Fatal("the node bridges never settled")
+			t.Fatal("the bridges never settled")
 		}
 		time.Sleep(50 * time.Millisecond)
-		for i, n := range nodes {
-			if b := n.sw.Stats.Bundles.Load(); b != last[i] {
+		for i, sw := range sws {
+			if b := sw.Stats.Bundles.Load(); b != last[i] {
 				last[i], quiet = b, time.Now()
 			}
 		}
@@ -598,4 +633,15 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
 }

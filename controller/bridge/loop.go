@@ -186,6 +186,9 @@ func (l *loop) step(ctx context.Context) error {
 	if local != nil && local.DPID != l.sw.DPID() {
 		local = nil
 	}
+	if l.unconcerned(base, local, changes, full) {
+		return nil
+	}
 	if local == nil {
 		local = l.remoteLocal(ctx, base)
 	}
@@ -233,6 +236,38 @@ func (l *loop) step(ctx context.Context) error {
 	l.reportProgrammed(nil)
 	l.reportRemote(ctx, eff, local)
 	return nil
+}
+
+// unconcerned moves the bridge to the new view without a step when
+// nothing in the batch can change its flows (apps.Concerns): same facts,
+// same bindings, nothing pending, only changes to ports it neither holds
+// nor serves. A node that masters hundreds of bridges then answers a bind
+// with the few that host its network.
+func (l *loop) unconcerned(base *view.View, local *Local, changes []topology.Change, full bool) bool {
+	was := l.local
+	if full || len(changes) == 0 || was == nil || len(l.dirty) > 0 || len(l.invalid) > 0 || len(l.held) > 0 {
+		return false
+	}
+	if local != was && !(local == nil && was.Remote) {
+		return false // the agent reported the bridge again
+	}
+	l.mu.Lock()
+	synced := l.synced
+	l.mu.Unlock()
+	if !synced {
+		return false
+	}
+	// A remote bridge's bindings are the topology's (and its taps'); when
+	// no port of its chassis changed, the view is already its own.
+	eff := base
+	if !was.Remote || len(was.named) > 0 {
+		eff = base.WithChassisPorts(was.Bridge.Chassis, was.Bindings)
+	}
+	if apps.Concerns(l.eff, eff, was.Bridge.Chassis, changes) {
+		return false
+	}
+	l.setView(eff, was)
+	return true
 }
 
 // compute is the whole desired state of the bridge: the apps' flows for

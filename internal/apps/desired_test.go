@@ -290,6 +290,8 @@ func incrementalEqualsFull(t *testing.T, external bool, mode pipeline.Mode, seed
 					desired[c] = p.Compute(v, bridge(c))
 				}
 				var history []string
+				unconcerned := 0
+				defer func() { t.Logf("%d bridge steps left alone (apps.Concerns)", unconcerned) }()
 				for range 150 {
 					changes, what, statusOnly := m.step()
 					history = append(history, what)
@@ -302,8 +304,16 @@ func incrementalEqualsFull(t *testing.T, external bool, mode pipeline.Mode, seed
 								t.Fatalf("%s: a status-only change recomputes %v", c, s)
 							}
 						}
+						had := of.NewFlowSet(desired[c].Flows()...)
 						p.Update(desired[c], v, after, br, changes)
 						want := of.NewFlowSet(p.Compute(fresh, br).Flows()...)
+						if !Concerns(v, after, c, changes) {
+							unconcerned++
+							if !had.Equal(want) {
+								d := of.Diff(had, want)
+								t.Fatalf("%s after %v: Concerns says no, yet the flows changed:\n%s", c, history[max(0, len(history)-6):], describe(d))
+							}
+						}
 						got := of.NewFlowSet(desired[c].Flows()...)
 						if !got.Equal(want) {
 							d := of.Diff(want, got)

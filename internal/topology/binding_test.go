@@ -1,6 +1,10 @@
 package topology
 
-import "testing"
+import (
+	"bytes"
+	"slices"
+	"testing"
+)
 
 func TestBindingsFollowTheInterface(t *testing.T) {
 	s := New()
@@ -106,4 +110,71 @@ func TestReportPorts(t *testing.T) {
 	if _, err := s.ReportPorts(10, "hv1", []Binding{{PortID: "b", OFPort: 0}}); kindOf(err) != KindInvalid {
 		t.Fatalf("ofport 0: %v", err)
 	}
+}
+
+// TestPortsOfHostFollowsEveryChange: the index of ports by host_id that
+// binding and PortsOfHost read agrees with the ports themselves after
+// creates with a host, updates that move one, bindings that move and
+// unplug, deletes, and a snapshot round trip.
+func TestPortsOfHostFollowsEveryChange(t *testing.T) {
+	s := New()
+	i := uint64(1)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.CreateNetworks(i, []NetworkSpec{{ID: "n"}})
+	must(err)
+	for _, c := range []string{"hv1", "hv2"} {
+		i++
+		_, err := s.RegisterChassis(i, ChassisSpec{Name: c, EncapIP: "172.31.0.1", Encaps: []string{TypeVXLAN}})
+		must(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		for _, c := range []string{"hv1", "hv2", "hv3"} {
+			var want []string
+			for _, p := range s.Ports() {
+				if p.HostID == c {
+					want = append(want, p.ID)
+				}
+			}
+			var got []string
+			for _, p := range s.PortsOfHost(c) {
+				got = append(got, p.ID)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: ports of %s %v, the ports say %v", when, c, got, want)
+			}
+		}
+	}
+	i++
+	_, err = s.CreatePorts(i, []PortSpec{{ID: "a", NetworkID: str("n"), HostID: str("hv1")}, {ID: "b", NetworkID: str("n")}, {ID: "c", NetworkID: str("n"), HostID: str("hv3")}})
+	must(err)
+	check(s, "created")
+	i++
+	_, err = s.UpdatePort(i, PortSpec{ID: "a", HostID: str("hv2")})
+	must(err)
+	check(s, "a moved by an update")
+	i++
+	_, err = s.SetBindings(i, "hv1", []Binding{{PortID: "b", OFPort: 1}, {PortID: "c", OFPort: 2}})
+	must(err)
+	check(s, "b and c bound to hv1")
+	i++
+	_, err = s.SetBindings(i, "hv1", []Binding{{PortID: "c", OFPort: 2}})
+	must(err)
+	check(s, "b unplugged")
+	i++
+	_, err = s.UpdatePort(i, PortSpec{ID: "b", HostID: str("")})
+	must(err)
+	check(s, "b's host cleared")
+	must(s.DeletePort(i, "c"))
+	check(s, "c deleted")
+	var buf bytes.Buffer
+	must(s.WriteSnapshot(&buf))
+	r, err := ReadSnapshot(&buf)
+	must(err)
+	check(r, "restored")
 }

@@ -89,10 +89,8 @@ func rendezvous(dpid uint64, member string) uint64 {
 // id: those a chassis no node manages may have plugged.
 func (s *Store) PortsOfHost(chassis string) []Port {
 	var out []Port
-	for _, id := range sortedKeys(s.ports) {
-		if p := s.ports[id]; p.HostID == chassis {
-			out = append(out, s.portOut(p))
-		}
+	for _, id := range sortedKeys(s.hostPorts[chassis]) {
+		out = append(out, s.portOut(s.ports[id]))
 	}
 	return out
 }
