@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -339,6 +340,16 @@ func BenchmarkConvergence(b *testing.B) {
 				}
 			}
 		}
+		if profDone != nil {
+			// Where the last stage's memory is: hv1's heap, in use.
+			heap := filepath.Join(out, "convergence-hv1-heap.pprof")
+			if err := fetchHeap(nodes[0].d.debug, heap); err != nil {
+				b.Logf("heap profile: %v", err)
+			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", wyvernd, heap).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-heap.txt"), top, 0o644)
+				b.Logf("hv1 heap in use after the binds:\n%s", top)
+			}
+		}
 		p50, p99 := emulator.Quantile(lat, 0.5), emulator.Quantile(lat, 0.99)
 		var mem []string
 		var maxRSS uint64
@@ -644,4 +655,23 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+// fetchHeap saves a node's heap profile.
+func fetchHeap(debugAddr, path string) error {
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + debugAddr + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/internal/apps"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
@@ -27,7 +28,7 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	cookies := dump.Cookies()
 	round := nextRound(cookies)
 	desired := l.compute(eff, local)
-	want := l.withRound(desired.Flows(), round)
+	want := l.withRound(desired, round)
 	flows := want.Flows()
 	mods := make([]of.FlowMod, 0, len(flows)+4)
 	for _, f := range flows {
@@ -77,20 +78,20 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 // withRound is the base pipeline's miss flows and the given app flows in
 // a round, less the flows the switch refused (until their app changes
 // them) and any with timeouts, which belong to the punt path.
-func (l *loop) withRound(app []of.Flow, round uint16) of.FlowSet {
+func (l *loop) withRound(desired *apps.Desired, round uint16) of.FlowSet {
 	set := of.NewFlowSet(pipeline.MissFlows(l.m.cfg.Mode, round)...)
-	for _, f := range app {
-		if f, ok := l.admit(f, round); ok {
-			set.Add(f)
+	desired.Each(func(k of.FlowKey, f of.Flow) {
+		if f, ok := l.admit(k, f, round); ok {
+			set.AddKeyed(k, f) // the desired flow's key, shared
 		}
-	}
+	})
 	return set
 }
 
-// admit puts a desired flow in a round, unless it is quarantined.
-func (l *loop) admit(f of.Flow, round uint16) (of.Flow, bool) {
+// admit puts a desired flow, whose key is k, in a round, unless it is
+// quarantined.
+func (l *loop) admit(k of.FlowKey, f of.Flow, round uint16) (of.Flow, bool) {
 	f = pipeline.WithRound(f, round)
-	k := f.Key()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if rej, ok := l.rejected[k]; ok && rej.flow.SameContent(f) {
@@ -122,7 +123,7 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 	want := map[of.FlowKey]of.Flow{}
 	for k := range l.dirty {
 		if f, ok := l.desired.Get(k); ok {
-			if f, ok := l.admit(f, round); ok {
+			if f, ok := l.admit(k, f, round); ok {
 				want[k] = f
 			}
 		}
@@ -131,6 +132,7 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 	for k := range l.dirty {
 		have, had := l.installed.Get(k)
 		if pipeline.Cookie(have.Cookie).App() == pipeline.AppPipeline && pipeline.Cookie(have.Cookie).Kind() == 0 {
+			delete(want, k)
 			continue // a miss flow of the base pipeline: the replay's
 		}
 		f, wanted := want[k]
@@ -141,6 +143,8 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 			ch.Adds = append(ch.Adds, f)
 		case had && wanted && !have.SameContent(f):
 			ch.Modifies = append(ch.Modifies, f)
+		default:
+			delete(want, k) // installed as it is
 		}
 	}
 	l.mu.Unlock()
@@ -172,10 +176,9 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 		if old, ok := l.installed.Get(f.Key()); ok {
 			gone = append(gone, old)
 		}
-		l.installed.Add(f)
 	}
-	for _, f := range ch.Adds {
-		l.installed.Add(f)
+	for k, f := range want { // the adds and the modifies, by the desired flows' keys
+		l.installed.AddKeyed(k, f)
 	}
 	l.desiredCount = l.desired.Len()
 	l.mu.Unlock()

@@ -78,10 +78,11 @@ type Config struct {
 	// Metrics is where the cluster's and raft's metrics are registered
 	// (nil: nowhere).
 	Metrics prometheus.Registerer
-	// VerifyViews checks every view patched from the change feed
-	// against one built from the whole store, and panics where they
-	// differ: for tests and for chasing a suspected wrong flow
-	// (WYVERN_VERIFY_VIEWS=1). It costs a whole build per index.
+	// VerifyViews checks views patched from the change feed against
+	// ones built from the whole store, and panics where they differ: for
+	// tests and for chasing a suspected wrong flow
+	// (WYVERN_VERIFY_VIEWS=1). It costs a whole build per view (every
+	// 64th view past 2,000 ports).
 	VerifyViews bool
 }
 
@@ -94,6 +95,7 @@ type Cluster struct {
 	lastPeerClose atomic.Int64
 	log           *zap.Logger
 	fsm           *FSM
+	masters       masterCache // Mastership's decisions
 	raft          *raft.Raft
 	mux           *mux
 	transport     *raft.NetworkTransport

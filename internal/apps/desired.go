@@ -1,6 +1,8 @@
 package apps
 
 import (
+	"slices"
+
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
@@ -17,12 +19,14 @@ type Desired struct {
 	apps    map[pipeline.App]bool // the apps with flows here
 }
 
-// owned is a desired flow and its object: Get is a map lookup, not a scan
-// of the object's flows (a security group's object has a flow per member,
-// and a sync asks for every dirty key).
+// owned is where a desired flow is: its object and its place among the
+// object's flows. Get is a map lookup, not a scan of the object's flows
+// (a security group's object has a flow per member, and a sync asks for
+// every dirty key); the flow itself is held once, in objects (a node
+// mastering hundreds of bridges holds hundreds of thousands).
 type owned struct {
-	obj  uint64
-	flow of.Flow
+	obj uint64
+	at  int32
 }
 
 // objectOf is a flow's cookie without its round: the app and the object.
@@ -34,6 +38,11 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 	for _, f := range p.Flows(v, br) {
 		d.add(f)
 	}
+	for obj, fs := range d.objects {
+		if cap(fs) > len(fs) {
+			d.objects[obj] = slices.Clone(fs) // no room for growth kept
+		}
+	}
 	return d
 }
 
@@ -44,8 +53,8 @@ func NoFlows() *Desired {
 
 func (d *Desired) add(f of.Flow) {
 	obj := objectOf(f)
+	d.owner[f.Key()] = owned{obj, int32(len(d.objects[obj]))}
 	d.objects[obj] = append(d.objects[obj], f)
-	d.owner[f.Key()] = owned{obj, f}
 	d.apps[pipeline.Cookie(obj).App()] = true
 }
 
@@ -64,7 +73,17 @@ func (d *Desired) Flows() []of.Flow {
 // Get returns the desired flow with a key.
 func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
 	o, ok := d.owner[k]
-	return o.flow, ok
+	if !ok {
+		return of.Flow{}, false
+	}
+	return d.objects[o.obj][o.at], true
+}
+
+// Each calls fn with every desired flow and its key, in no order.
+func (d *Desired) Each(fn func(of.FlowKey, of.Flow)) {
+	for k, o := range d.owner {
+		fn(k, d.objects[o.obj][o.at])
+	}
 }
 
 // ObjectFlows are the desired flows, of every app, that serve one cookie
@@ -127,11 +146,14 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			d.apps[a.ID()] = true
 		}
 		for obj, fs := range next {
+			if cap(fs) > len(fs) {
+				fs = slices.Clone(fs)
+			}
 			d.objects[obj] = fs
-			for _, f := range fs {
+			for i, f := range fs {
 				k := f.Key()
 				touched[k] = true
-				d.owner[k] = owned{obj, f}
+				d.owner[k] = owned{obj, int32(i)}
 			}
 		}
 	}

@@ -31,6 +31,15 @@ func (s *FlowSet) Add(f Flow) {
 	s.m[f.Key()] = f
 }
 
+// AddKeyed adds f under k, which must be f.Key(): a caller that holds
+// the key already shares its string instead of making another.
+func (s *FlowSet) AddKeyed(k FlowKey, f Flow) {
+	if s.m == nil {
+		s.m = make(map[FlowKey]Flow)
+	}
+	s.m[k] = f
+}
+
 // Remove takes the flow with f's key out of the set.
 func (s FlowSet) Remove(f Flow) { delete(s.m, f.Key()) }
 

@@ -47,6 +47,9 @@ func (v *View) RouterByKey(key uint32) (Router, bool) {
 	return r, ok
 }
 
+// PortCount is how many ports the view holds.
+func (v *View) PortCount() int { return v.ports.len() }
+
 // Port returns any port by id, located or not.
 func (v *View) Port(id string) (Port, bool) {
 	if p, ok := v.ports.get(id); ok {
