@@ -2,6 +2,7 @@ package apps
 
 import (
 	"slices"
+	"unique"
 
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -29,6 +30,11 @@ type owned struct {
 	at  int32
 }
 
+// key is a flow's key, interned: the bridges of the chassis hosting a
+// network hold the same flows for it, and a node mastering hundreds of
+// bridges holds one copy of each key (the installed sets share them too).
+func key(f of.Flow) of.FlowKey { return of.FlowKey(unique.Make(string(f.Key())).Value()) }
+
 // objectOf is a flow's cookie without its round: the app and the object.
 func objectOf(f of.Flow) uint64 { return f.Cookie &^ pipeline.RoundMask }
 
@@ -53,7 +59,7 @@ func NoFlows() *Desired {
 
 func (d *Desired) add(f of.Flow) {
 	obj := objectOf(f)
-	d.owner[f.Key()] = owned{obj, int32(len(d.objects[obj]))}
+	d.owner[key(f)] = owned{obj, int32(len(d.objects[obj]))}
 	d.objects[obj] = append(d.objects[obj], f)
 	d.apps[pipeline.Cookie(obj).App()] = true
 }
@@ -151,7 +157,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			}
 			d.objects[obj] = fs
 			for i, f := range fs {
-				k := f.Key()
+				k := key(f)
 				touched[k] = true
 				d.owner[k] = owned{obj, int32(i)}
 			}
