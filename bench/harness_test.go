@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,6 +196,7 @@ type wyverndOptions struct {
 	encapIP                          string // default 127.0.0.1
 	gomaxprocs                       int
 	extra                            []string
+	env                              []string // more of wyvernd's environment
 }
 
 func startWyvernd(t testing.TB, o wyverndOptions) *daemon {
@@ -212,7 +214,7 @@ func startWyvernd(t testing.TB, o wyverndOptions) *daemon {
 		args = append(args, "--join", o.join)
 	}
 	args = append(args, o.extra...)
-	var env []string
+	env := slices.Clone(o.env)
 	if o.gomaxprocs > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs))
 	}

@@ -46,6 +46,9 @@ import (
 // on, and the one the port is bound on — holds its L2Lookup flow
 // (proactive mode), read from the emulated flow tables.
 
+// WYVERN_SCALE_GOMEMLIMIT sets the nodes' GOMEMLIMIT (Go's soft memory
+// limit: the collector works harder as the heap nears it).
+
 // Ports are in the default security group, as the API makes them, unless
 // WYVERN_SCALE_SG=off: then they have no port security and no group, which
 // leaves out the remote-group flows every bridge holds for every port of
@@ -112,6 +115,9 @@ func BenchmarkConvergence(b *testing.B) {
 		n := &scaleNode{db: startOVSDB(b)}
 		o := wyverndOptions{name: fmt.Sprintf("hv%d", i+1), dataDir: filepath.Join(dir, fmt.Sprint(i+1)), ovsdb: n.db.endpoint(),
 			encapIP: fmt.Sprintf("127.0.0.%d", i+1), extra: []string{"--forwarding", "proactive"}}
+		if limit := os.Getenv("WYVERN_SCALE_GOMEMLIMIT"); limit != "" {
+			o.env = []string{"GOMEMLIMIT=" + limit} // the nodes' only, not the emulator's
+		}
 		if i > 0 {
 			o.join = "http://" + nodes[0].d.api
 		}
