@@ -69,7 +69,17 @@ func (a *apiClient) portsOf(networks []string, n int) [][]apiPort {
 				var one struct {
 					Port apiPort `json:"port"`
 				}
-				if code, err := daemontest.Call(a.client, "GET", a.addr, "/v2.0/ports/"+r["id"].(string), nil, &one); code != http.StatusOK {
+				// The 409 came from the leader; this node may apply the
+				// entry a moment later.
+				var code int
+				var err error
+				for range 100 {
+					if code, err = daemontest.Call(a.client, "GET", a.addr, "/v2.0/ports/"+r["id"].(string), nil, &one); code == http.StatusOK {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				if code != http.StatusOK {
 					a.t.Fatalf("GET port %s: %d %v", r["id"], code, err)
 				}
 				got.Ports = append(got.Ports, one.Port)
