@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -320,4 +321,28 @@ func fetchHeap(debugAddr, path string) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
+}
+
+// leaderChanges is how many times a node has seen the leader change
+// (wyvern_raft_leader_changes_total); -1 when its metrics cannot be read.
+func leaderChanges(debugAddr string) int {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + debugAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wyvern_raft_leader_changes_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return -1
+			}
+			return int(f)
+		}
+	}
+	return -1
 }

@@ -363,9 +363,13 @@ func BenchmarkConvergence(b *testing.B) {
 			mem = append(mem, fmt.Sprintf("hv%d: RSS %d MiB, CPU %.2f cores, %d bundles of %.1f flows on average",
 				i+1, r>>20, (cpuTime(n.d.pid())-n.cpu0).Seconds()/elapsed, bundles, float64(flows)/float64(max(bundles, 1))))
 		}
-		b.Logf("stage %d chassis: %d binds: until every chassis hosting the network (%.1f on average) holds the flow p50 %s p99 %s (raft commit p50 %s p99 %s); %s",
+		var changes []string
+		for i, n := range nodes {
+			changes = append(changes, fmt.Sprintf("hv%d %d", i+1, leaderChanges(n.d.debug)))
+		}
+		b.Logf("stage %d chassis: %d binds: until every chassis hosting the network (%.1f on average) holds the flow p50 %s p99 %s (raft commit p50 %s p99 %s); %s; leader changes seen since the start: %s",
 			size, len(lat), mean(hosts), p50.Round(time.Microsecond), p99.Round(time.Microsecond), emulator.Quantile(commit, 0.5).Round(time.Microsecond),
-			emulator.Quantile(commit, 0.99).Round(time.Microsecond), strings.Join(mem, "; "))
+			emulator.Quantile(commit, 0.99).Round(time.Microsecond), strings.Join(mem, "; "), strings.Join(changes, ", "))
 		b.ReportMetric(float64(p99.Microseconds())/1000, fmt.Sprintf("p99-ms-%d", size))
 		b.ReportMetric(float64(maxRSS>>20), fmt.Sprintf("rss-MiB-%d", size))
 		chassisCounts = append(chassisCounts, float64(size+len(nodes)))
