@@ -389,6 +389,6 @@ func BenchmarkConvergence(b *testing.B) {
 		name, title = "convergence-no-sg.png", title+", no security groups"
 	}
 	savePlot(b, filepath.Join(out, name), title,
-		"chassis", "ms", false, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
+		"chassis", "ms", true, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
 		series{"replay p50", xy(replay50)}, series{"replay p99", xy(replay99)})
 }
