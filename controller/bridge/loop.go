@@ -20,8 +20,9 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// maxPuntBatch bounds how many punts' answers one bundle carries.
-const maxPuntBatch = 64
+// maxPuntBatch is how many punts' answers the loop gathers for one
+// bundle; a last batch from a punt worker may take it past that.
+const maxPuntBatch = 256
 
 // loop is one bridge's loop and everything only it touches.
 type loop struct {
@@ -29,7 +30,7 @@ type loop struct {
 	sw      Switch
 	log     *zap.Logger
 	kickCh  chan struct{}
-	punts   chan *puntRequest
+	punts   chan *puntBatch
 	pending pendingChanges
 
 	// The view the bridge's desired flows were computed from (the
@@ -74,7 +75,7 @@ type rejection struct {
 
 func newLoop(m *Manager, sw Switch) *loop {
 	return &loop{m: m, sw: sw, log: m.log.With(zap.String("dpid", fmt.Sprintf("%016x", sw.DPID()))),
-		kickCh: make(chan struct{}, 1), punts: make(chan *puntRequest),
+		kickCh: make(chan struct{}, 1), punts: make(chan *puntBatch),
 		dirty: map[of.FlowKey]bool{}, rejected: map[of.FlowKey]rejection{}, probed: map[netip.Addr]time.Time{}}
 }
 
@@ -118,18 +119,21 @@ func (l *loop) run(ctx context.Context) error {
 		case <-ctx.Done():
 			l.dropHeld()
 			return ctx.Err()
-		case req := <-l.punts:
-			batch := []*puntRequest{req}
+		case b := <-l.punts:
+			batches, reqs := []*puntBatch{b}, append([]*puntRequest(nil), b.reqs...)
 		more:
-			for len(batch) < maxPuntBatch {
+			for len(reqs) < maxPuntBatch {
 				select {
-				case r := <-l.punts:
-					batch = append(batch, r)
+				case b := <-l.punts:
+					batches, reqs = append(batches, b), append(reqs, b.reqs...)
 				default:
 					break more
 				}
 			}
-			l.answerBatch(ctx, batch)
+			l.answerBatch(ctx, reqs)
+			for _, b := range batches {
+				close(b.done)
+			}
 			continue
 		case <-tick.C:
 			if len(l.held) > 0 {

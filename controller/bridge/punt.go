@@ -23,7 +23,6 @@ type puntRequest struct {
 	punt   app.Punt
 	view   *view.View // the view the answer was computed from
 	answer app.Answer
-	done   chan struct{}
 	// received is when the packet-in arrived (the answer latency's start).
 	received time.Time
 }
@@ -79,34 +78,112 @@ func decode(pi ofctl.PacketIn) (app.Punt, app.Outcome, bool) {
 		Fields: pipelineFields(pi.Match), Packet: pkt, Frame: pi.Data}, 0, true
 }
 
-// punt answers a punt from the bridge's current view and hands the answer
-// to the loop; it returns once the loop has acted on it.
-func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
-	received := time.Now()
-	p, outcome, ok := decode(pi)
-	if !ok {
-		l.m.stats.count(outcome)
+// PacketIns implements ofctl.BatchHandler: PacketIn for a batch of a
+// switch's punts, answered together.
+func (m *Manager) PacketIns(ctx context.Context, sw *ofctl.Switch, pis []ofctl.PacketIn) {
+	m.stats.Received.Add(uint64(len(pis)))
+	m.mu.Lock()
+	l := m.bridges[sw.DPID()]
+	m.mu.Unlock()
+	if l == nil {
+		for range pis {
+			m.stats.count(app.Unanswered)
+		}
 		return
 	}
-	l.m.metrics.punts.WithLabelValues(p.Reason.String()).Inc()
-	v, local := l.view()
-	if v == nil || local == nil {
-		l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
-		return
-	}
-	l.submit(ctx, &puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
+	l.answerPunts(ctx, pis)
 }
 
-// submit hands a computed answer to the loop and waits for it to act.
-func (l *loop) submit(ctx context.Context, req *puntRequest) {
-	req.done = make(chan struct{})
+// punt answers one punt (answerPunts).
+func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
+	l.answerPunts(ctx, []ofctl.PacketIn{pi})
+}
+
+// answerPunts answers punts from the bridge's current view and returns
+// once each has been acted on. An answer that changes no flow (a flood,
+// a re-injection, a packet the app built) is sent from here
+// (answerDirect); one with flows to install, or held for a binding, is
+// handed to the loop, which alone changes flows.
+func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
+	received := time.Now()
+	v, local := l.view()
+	reqs := make([]puntRequest, 0, len(pis))
+	var direct, looped []*puntRequest
+	for _, pi := range pis {
+		p, outcome, ok := decode(pi)
+		if !ok {
+			l.m.stats.count(outcome)
+			continue
+		}
+		l.m.metrics.punts.WithLabelValues(p.Reason.String()).Inc()
+		if v == nil || local == nil {
+			l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
+			continue
+		}
+		reqs = append(reqs, puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
+		r := &reqs[len(reqs)-1]
+		if r.answer.Outcome == app.Held || len(r.answer.Flows) > 0 {
+			looped = append(looped, r)
+		} else {
+			direct = append(direct, r)
+		}
+	}
+	if len(direct) > 0 && !l.answerDirect(ctx, v, direct) {
+		looped = append(looped, direct...)
+	}
+	if len(looped) > 0 {
+		l.submit(ctx, looped...)
+	}
+}
+
+// answerDirect sends the packet-outs of answers that change no flow,
+// computed from view v, without a handoff to the loop, if v is still the
+// bridge's view; false if the loop has moved on (the loop then answers
+// them, recomputed). The loop takes mu to move to a new view, and v is
+// checked and the packet-outs queued on the switch under mu, so they go
+// on the wire ahead of any bundle the loop sends for a newer view — as
+// if the loop had answered them before moving on. (A replay sends its
+// bundle before it moves: a packet re-injected from the old view may
+// then meet the new round's flows, as one in flight would.)
+func (l *loop) answerDirect(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
+	var outs []ofctl.PacketOut
+	for _, r := range reqs {
+		outs = append(outs, packetOuts(r)...)
+	}
+	l.mu.Lock()
+	if l.current != v {
+		l.mu.Unlock()
+		return false
+	}
+	err := l.sw.Apply(ctx, nil, nil, outs...)
+	l.mu.Unlock()
+	if err != nil {
+		l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
+	}
+	for _, r := range reqs {
+		l.m.stats.count(r.answer.Outcome)
+		l.delivered(r)
+	}
+	return true
+}
+
+// puntBatch is punts handed to the loop together; done is closed once
+// the loop has acted on every one.
+type puntBatch struct {
+	reqs []*puntRequest
+	done chan struct{}
+}
+
+// submit hands computed answers to the loop and waits for it to act.
+func (l *loop) submit(ctx context.Context, reqs ...*puntRequest) {
+	b := &puntBatch{reqs: reqs, done: make(chan struct{})}
 	select {
-	case l.punts <- req:
+	case l.punts <- b:
 	case <-ctx.Done():
 		return
 	}
 	select {
-	case <-req.done:
+	case <-b.done:
 	case <-ctx.Done():
 	}
 }
@@ -116,7 +193,6 @@ func (l *loop) submit(ctx context.Context, req *puntRequest) {
 // flows for — is computed again from the bridge's: a stale answer is
 // never installed.
 func (l *loop) answer(ctx context.Context, req *puntRequest) {
-	defer close(req.done)
 	if l.admitAnswer(req) {
 		l.execute(ctx, req)
 	}
@@ -132,11 +208,6 @@ func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
 		l.answer(ctx, reqs[0])
 		return
 	}
-	defer func() {
-		for _, r := range reqs {
-			close(r.done)
-		}
-	}()
 	var ready []*puntRequest
 	for _, r := range reqs {
 		if l.admitAnswer(r) {
