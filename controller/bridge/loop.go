@@ -56,6 +56,8 @@ type loop struct {
 
 	meters []uint32 // the meters installed flows punt through
 	held   []heldPunt
+	// flights are the punt bundles sent and not landed, oldest first.
+	flights []*puntFlight
 	probed map[netip.Addr]time.Time
 	// solicited is when the next hops' MACs were last asked for.
 	solicited time.Time
@@ -117,23 +119,24 @@ func (l *loop) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			l.landAll(ctx)
 			l.dropHeld()
 			return ctx.Err()
 		case b := <-l.punts:
-			batches, reqs := []*puntBatch{b}, append([]*puntRequest(nil), b.reqs...)
+			batches, n := []*puntBatch{b}, len(b.reqs)
 		more:
-			for len(reqs) < maxPuntBatch {
+			for n < maxPuntBatch {
 				select {
 				case b := <-l.punts:
-					batches, reqs = append(batches, b), append(reqs, b.reqs...)
+					batches, n = append(batches, b), n+len(b.reqs)
 				default:
 					break more
 				}
 			}
-			l.answerBatch(ctx, reqs)
-			for _, b := range batches {
-				close(b.done)
-			}
+			l.answerBatch(ctx, batches)
+			continue
+		case err := <-l.landing():
+			l.landFlight(ctx, err)
 			continue
 		case <-tick.C:
 			if len(l.held) > 0 {
@@ -155,6 +158,7 @@ func (l *loop) run(ctx context.Context) error {
 			retry = nil
 		case <-l.kickCh:
 		}
+		l.landAll(ctx)
 		err := l.step(ctx)
 		switch {
 		case err == nil:

@@ -188,34 +188,25 @@ func (l *loop) submit(ctx context.Context, reqs ...*puntRequest) {
 	}
 }
 
-// answer acts on a punt's answer, in the loop. An answer computed from a
-// view older than the bridge's — one the loop has since invalidated
-// flows for — is computed again from the bridge's: a stale answer is
-// never installed.
-func (l *loop) answer(ctx context.Context, req *puntRequest) {
-	if l.admitAnswer(req) {
-		l.execute(ctx, req)
-	}
-}
-
-// answerBatch acts on several punts' answers at once: the flows of all
+// answerBatch acts on the answers of batches of punts: the flows of all
 // in one bundle, their packet-outs right behind its commit, each punt's
-// outcome counted as answer would. A bridge's punts arrive from several
-// workers at a time (ofctl), so under load the loop answers many per
-// round trip to the switch instead of one.
-func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
-	if len(reqs) == 1 {
-		l.answer(ctx, reqs[0])
-		return
-	}
+// outcome counted. A bridge's punts arrive from several workers at a
+// time (ofctl), so under load the loop answers many per round trip to
+// the switch instead of one. An answer computed from a view older than
+// the bridge's — one the loop has since invalidated flows for — is
+// computed again from the bridge's: a stale answer is never installed.
+//
+// The bundle is sent as a flight: the loop goes on to the next punts
+// while the switch checks and commits it, and lands it (landFlight)
+// when its reply comes, or before the loop changes flows itself.
+func (l *loop) answerBatch(ctx context.Context, batches []*puntBatch) {
 	var ready []*puntRequest
-	for _, r := range reqs {
-		if l.admitAnswer(r) {
-			ready = append(ready, r)
+	for _, b := range batches {
+		for _, r := range b.reqs {
+			if l.admitAnswer(r) {
+				ready = append(ready, r)
+			}
 		}
-	}
-	if len(ready) == 0 {
-		return
 	}
 	sent := map[of.FlowKey]of.Flow{}
 	var mods []of.FlowMod
@@ -224,26 +215,91 @@ func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
 		mods = append(mods, l.onDemand(r.answer.Flows, sent)...)
 		outs = append(outs, packetOuts(r)...)
 	}
-	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	start := time.Now()
-	err := l.sw.Apply(bctx, nil, mods, outs...)
-	cancel()
+	if len(mods) == 0 { // nothing to wait for
+		if err := l.sw.Apply(ctx, nil, nil, outs...); err != nil {
+			l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
+		}
+		for _, r := range ready {
+			l.delivered(r)
+		}
+		for _, b := range batches {
+			close(b.done)
+		}
+		return
+	}
+	for len(l.flights) >= maxPuntFlights {
+		l.land(ctx)
+	}
+	f := &puntFlight{ready: ready, batches: batches, mods: len(mods), start: time.Now(), err: make(chan error, 1)}
+	go func() {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		f.err <- l.sw.Apply(bctx, nil, mods, outs...)
+	}()
+	l.flights = append(l.flights, f)
+}
+
+// maxPuntFlights bounds the punt bundles in flight to one bridge.
+const maxPuntFlights = 8
+
+// puntFlight is a bundle of punts' answers sent and not yet landed.
+// Flights of one view are independent: the same flow in two is the same
+// flow (one view, one answer), so they may commit in any order; the
+// loop lands every one before it moves to another view.
+type puntFlight struct {
+	ready   []*puntRequest // admitted answers, their flows in the bundle
+	batches []*puntBatch   // the workers waiting for them
+	mods    int
+	start   time.Time
+	err     chan error // Apply's result
+}
+
+// landing is the oldest flight's result, nil with none in flight.
+func (l *loop) landing() <-chan error {
+	if len(l.flights) == 0 {
+		return nil
+	}
+	return l.flights[0].err
+}
+
+// land waits for the oldest flight and lands it.
+func (l *loop) land(ctx context.Context) {
+	l.landFlight(ctx, <-l.flights[0].err)
+}
+
+// landAll lands every flight: before the loop changes flows itself, no
+// punt bundle of the view it leaves may still commit after.
+func (l *loop) landAll(ctx context.Context) {
+	for len(l.flights) > 0 {
+		l.land(ctx)
+	}
+}
+
+// landFlight finishes the oldest flight, whose bundle returned err: its
+// answers delivered (their packet-outs went behind the commit), or, if
+// the switch refused the bundle, each answered alone (execute), so that
+// one punt's flow the switch refuses does not cost the others theirs.
+func (l *loop) landFlight(ctx context.Context, err error) {
+	f := l.flights[0]
+	l.flights[0] = nil
+	l.flights = l.flights[1:]
+	defer func() {
+		for _, b := range f.batches {
+			close(b.done)
+		}
+	}()
 	if errors.Is(err, ofctl.ErrDisconnected) || ctx.Err() != nil {
 		return
 	}
 	if err != nil {
-		// One punt's flow the switch refuses must not cost the others
-		// theirs: each alone, as answer would.
-		l.log.Warn("a batch of reactive flows failed; answering its punts one by one", zap.Int("punts", len(ready)), zap.Error(err))
-		for _, r := range ready {
+		l.log.Warn("a batch of reactive flows failed; answering its punts one by one", zap.Int("punts", len(f.ready)), zap.Error(err))
+		for _, r := range f.ready {
 			l.execute(ctx, r)
 		}
 		return
 	}
-	if len(mods) > 0 {
-		l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(mods), time.Since(start))
-	}
-	for _, r := range ready {
+	l.m.metrics.bundle(l.sw.DPID(), kindReactive, f.mods, time.Since(f.start))
+	for _, r := range f.ready {
 		l.delivered(r)
 	}
 }
