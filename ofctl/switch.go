@@ -152,6 +152,13 @@ const writeTimeout = 30 * time.Second
 // a write that fails ends the session, which everyone waiting for a
 // reply sees as ErrDisconnected.
 func (s *Switch) write(ctx context.Context, b []byte) error {
+	return s.queue(ctx, func(out []byte) ([]byte, error) { return append(out, b...), nil })
+}
+
+// queue is write for messages encoded straight onto the queue by enc,
+// which appends to what it is given; if enc fails, nothing it appended
+// is sent, and its error is returned.
+func (s *Switch) queue(ctx context.Context, enc func([]byte) ([]byte, error)) error {
 	select {
 	case <-s.done:
 		return ErrDisconnected
@@ -173,7 +180,14 @@ func (s *Switch) write(ctx context.Context, b []byte) error {
 		}
 		s.omu.Lock()
 	}
-	s.out = append(s.out, b...)
+	n := len(s.out)
+	out, err := enc(s.out)
+	if err != nil {
+		s.out = out[:n]
+		s.omu.Unlock()
+		return err
+	}
+	s.out = out
 	s.omu.Unlock()
 	select {
 	case s.flushCh <- struct{}{}:
@@ -453,15 +467,15 @@ func (s *Switch) PacketOuts(ctx context.Context, pos ...PacketOut) error {
 		return nil
 	}
 	xid := s.nextXids(uint32(len(pos)))
-	var buf []byte
-	for i, po := range pos {
-		msg, err := packetOutMsg(xid+uint32(i), po)
-		if err != nil {
-			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+	return s.queue(ctx, func(b []byte) ([]byte, error) {
+		for i, po := range pos {
+			var err error
+			if b, err = appendPacketOut(b, xid+uint32(i), po); err != nil {
+				return b, fmt.Errorf("ofctl: switch %s: %w", s, err)
+			}
 		}
-		buf = append(buf, msg...)
-	}
-	return s.write(ctx, buf)
+		return b, nil
+	})
 }
 
 // readMsg reads one whole message into buf's array (grown if it is too

@@ -565,16 +565,15 @@ func (l *loop) dropHeld() {
 // pipelineFields keeps the fields of a punt's match that a packet-out may
 // carry back into the pipeline: metadata, registers and tunnel metadata.
 func pipelineFields(m of.Match) of.Match {
-	var out of.Match
-	for _, c := range m.Conds() {
-		switch c.Field {
+	return m.Only(func(f of.FieldID) bool {
+		switch f {
 		case of.FieldMetadata, of.FieldTunID, of.FieldTunSrc, of.FieldTunDst,
 			of.FieldReg0, of.FieldReg1, of.FieldReg2, of.FieldReg3,
 			of.FieldReg4, of.FieldReg5, of.FieldReg6, of.FieldReg7:
-			out = out.WithMasked(c.Field, c.Value, c.Mask)
+			return true
 		}
-	}
-	return out
+		return false
+	})
 }
 
 // reportProgrammed tells the chassis which of the local bridge's plugged
