@@ -58,7 +58,7 @@ type loop struct {
 	held   []heldPunt
 	// flights are the punt bundles sent and not landed, oldest first.
 	flights []*puntFlight
-	probed map[netip.Addr]time.Time
+	probed  map[netip.Addr]time.Time
 	// solicited is when the next hops' MACs were last asked for.
 	solicited time.Time
 	// role is this node's role on the bridge and the generation it was
