@@ -109,13 +109,21 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	v, local := l.view()
 	reqs := make([]puntRequest, 0, len(pis))
 	var direct, looped []*puntRequest
+	var byReason [256]int // counted once a batch, not looked up once a punt
+	defer func() {
+		for r, n := range byReason {
+			if n > 0 {
+				l.m.metrics.punts.WithLabelValues(pipeline.PuntReason(r).String()).Add(float64(n))
+			}
+		}
+	}()
 	for _, pi := range pis {
 		p, outcome, ok := decode(pi)
 		if !ok {
 			l.m.stats.count(outcome)
 			continue
 		}
-		l.m.metrics.punts.WithLabelValues(p.Reason.String()).Inc()
+		byReason[p.Reason]++
 		if v == nil || local == nil {
 			l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
 			continue
