@@ -16,8 +16,9 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// puntRequest is a punt and the answer computed for it, handed to the
-// bridge's loop, which alone writes to the bridge.
+// puntRequest is a punt and the answer computed for it, sent from the
+// punt worker when it changes no flow (answerDirect), else handed to the
+// bridge's loop, which alone changes the bridge's flows.
 type puntRequest struct {
 	pi     ofctl.PacketIn
 	punt   app.Punt
