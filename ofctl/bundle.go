@@ -47,12 +47,14 @@ func (s *Switch) Apply(ctx context.Context, meters []Meter, mods []of.FlowMod, t
 		return s.PacketOuts(ctx, then...)
 	}
 	var outs []byte
-	for _, po := range then {
-		msg, err := packetOutMsg(s.nextXids(1), po)
-		if err != nil {
-			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+	if len(then) > 0 {
+		x := s.nextXids(uint32(len(then)))
+		for i, po := range then {
+			var err error
+			if outs, err = appendPacketOut(outs, x+uint32(i), po); err != nil {
+				return fmt.Errorf("ofctl: switch %s: %w", s, err)
+			}
 		}
-		outs = append(outs, msg...)
 	}
 	n, nm := uint32(len(mods)), uint32(len(meters))
 	s.bundles.Add(1)

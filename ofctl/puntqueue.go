@@ -76,6 +76,27 @@ func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 func (q *puntQueue) pop() (PacketIn, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	pi, ok := q.popLocked()
+	q.signal()
+	return pi, ok
+}
+
+// popN appends to out up to n punts, in the order pop would take them.
+func (q *puntQueue) popN(out []PacketIn, n int) []PacketIn {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for range n {
+		pi, ok := q.popLocked()
+		if !ok {
+			break
+		}
+		out = append(out, pi)
+	}
+	q.signal()
+	return out
+}
+
+func (q *puntQueue) popLocked() (PacketIn, bool) {
 	if len(q.order) == 0 {
 		return PacketIn{}, false
 	}
@@ -91,13 +112,17 @@ func (q *puntQueue) pop() (PacketIn, bool) {
 		delete(q.queues, src)
 	}
 	q.queued--
+	return pi, true
+}
+
+// signal wakes another worker while punts are left.
+func (q *puntQueue) signal() {
 	if q.queued > 0 {
 		select {
 		case q.ready <- struct{}{}:
 		default:
 		}
 	}
-	return pi, true
 }
 
 func (q *puntQueue) sources() []SourceStats {

@@ -28,6 +28,15 @@ type Handler interface {
 	PacketIn(ctx context.Context, sw *Switch, pi PacketIn)
 }
 
+// BatchHandler is a Handler that takes a switch's punts several at a
+// time: PacketIns gets those waiting, up to puntBatch, in the order the
+// fair queue serves them. A handler answering a batch together (one
+// bundle, one write) saves a round trip or a system call a punt.
+type BatchHandler interface {
+	Handler
+	PacketIns(ctx context.Context, sw *Switch, pis []PacketIn)
+}
+
 // Config configures the OpenFlow listener.
 type Config struct {
 	// Addr is tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH.
@@ -258,6 +267,7 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 		punts:   newPuntQueue(s.cfg.PuntQueue),
 		source:  s.cfg.PuntSource,
 		echoes:  make(chan []byte, 8),
+		flushCh: make(chan struct{}, 1),
 	}
 	sw.xid.Store(100)
 	sw.lastRecv.Store(time.Now().UnixNano())
@@ -280,8 +290,9 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 	defer stopEnd()
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2 + puntWorkers)
+	wg.Add(3 + puntWorkers)
 	go func() { defer wg.Done(); sw.readLoop() }()
+	go func() { defer wg.Done(); sw.flusher() }()
 	go func() { defer wg.Done(); sw.keepalive(s.cfg.EchoInterval, s.cfg.EchoTimeout) }()
 	for range puntWorkers {
 		go func() { defer wg.Done(); s.puntWorker(sctx, sw) }()
@@ -319,14 +330,20 @@ func (s *Server) connected(ctx context.Context, sw *Switch) {
 	}()
 }
 
-// puntWorkers is how many punts of one switch the handler may work on at
-// once: a handler that waits on the switch (a bundle's round trips) then
-// has several punts to answer together, not one per round trip.
+// puntWorkers is how many punts (or batches of punts) of one switch the
+// handler may work on at once: a handler that waits on the switch (a
+// bundle's round trips) then has several to answer together, not one
+// per round trip.
 const puntWorkers = 16
+
+// puntBatch bounds the punts a BatchHandler gets at once.
+const puntBatch = 64
 
 // puntWorker hands punts to the handler, fairly over their sources,
 // surviving panics; puntWorkers of them serve each switch.
 func (s *Server) puntWorker(ctx context.Context, sw *Switch) {
+	bh, batched := s.handler.(BatchHandler)
+	var batch []PacketIn
 	for {
 		select {
 		case <-ctx.Done():
@@ -334,19 +351,31 @@ func (s *Server) puntWorker(ctx context.Context, sw *Switch) {
 		case <-sw.punts.ready:
 		}
 		for ctx.Err() == nil {
+			if batched {
+				batch = sw.punts.popN(batch[:0], puntBatch)
+				if len(batch) == 0 {
+					break
+				}
+				s.handle(sw, func() { bh.PacketIns(ctx, sw, batch) })
+				clear(batch) // the frames are the handler's to keep or drop
+				continue
+			}
 			pi, ok := sw.punts.pop()
 			if !ok {
 				break
 			}
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						sw.stats.HandlerPanics.Add(1)
-						sw.log.Error("packet-in handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-					}
-				}()
-				s.handler.PacketIn(ctx, sw, pi)
-			}()
+			s.handle(sw, func() { s.handler.PacketIn(ctx, sw, pi) })
 		}
 	}
+}
+
+// handle runs a punt handler, recovering and counting a panic.
+func (s *Server) handle(sw *Switch, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			sw.stats.HandlerPanics.Add(1)
+			sw.log.Error("packet-in handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	f()
 }

@@ -1,6 +1,8 @@
 package ofctl
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -25,7 +27,15 @@ type Switch struct {
 	conn    net.Conn
 	log     *zap.Logger
 
-	wmu      sync.Mutex // serializes writes to conn
+	// out is what is queued for conn; the flusher writes all of it in
+	// one system call, so the messages of many callers (a batch of
+	// punts' answers, a bundle's parts, an echo reply) share one, in the
+	// order they were queued.
+	omu     sync.Mutex
+	out     []byte
+	drained chan struct{} // closed when the flusher takes out (made by a writer waiting for room)
+	flushCh chan struct{}
+
 	xid      atomic.Uint32
 	bundleID atomic.Uint32
 	lastRecv atomic.Int64 // unix nanoseconds of the last message received
@@ -128,25 +138,93 @@ func (s *Switch) nextXids(n uint32) uint32 {
 	}
 }
 
-// write sends bytes under the write lock with a deadline.
+// maxQueued bounds the bytes queued for a switch: beyond it a writer
+// waits for the flusher, so a switch that stops reading holds up its
+// writers, not the controller's memory.
+const maxQueued = 4 << 20
+
+// writeTimeout bounds one write to the switch; a switch that takes no
+// bytes for that long is disconnected.
+const writeTimeout = 30 * time.Second
+
+// write queues bytes for the switch, behind everything queued before
+// them; the flusher sends them. A nil error means queued, not written:
+// a write that fails ends the session, which everyone waiting for a
+// reply sees as ErrDisconnected.
 func (s *Switch) write(ctx context.Context, b []byte) error {
+	return s.queue(ctx, func(out []byte) ([]byte, error) { return append(out, b...), nil })
+}
+
+// queue is write for messages encoded straight onto the queue by enc,
+// which appends to what it is given; if enc fails, nothing it appended
+// is sent, and its error is returned.
+func (s *Switch) queue(ctx context.Context, enc func([]byte) ([]byte, error)) error {
 	select {
 	case <-s.done:
 		return ErrDisconnected
 	default:
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	s.omu.Lock()
+	for len(s.out) >= maxQueued {
+		if s.drained == nil {
+			s.drained = make(chan struct{})
+		}
+		drained := s.drained
+		s.omu.Unlock()
+		select {
+		case <-drained:
+		case <-s.done:
+			return ErrDisconnected
+		case <-ctx.Done():
+			return fmt.Errorf("ofctl: switch %s: waiting to write: %w", s, ctx.Err())
+		}
+		s.omu.Lock()
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	_ = s.conn.SetWriteDeadline(deadline)
-	if _, err := s.conn.Write(b); err != nil {
-		s.end(fmt.Errorf("write: %w", err))
-		return fmt.Errorf("%w: %v", ErrDisconnected, err)
+	n := len(s.out)
+	out, err := enc(s.out)
+	if err != nil {
+		s.out = out[:n]
+		s.omu.Unlock()
+		return err
+	}
+	s.out = out
+	s.omu.Unlock()
+	select {
+	case s.flushCh <- struct{}{}:
+	default: // the flusher is signalled already and takes this too
 	}
 	return nil
+}
+
+// flusher writes what is queued, all of it in one write, until the
+// session ends.
+func (s *Switch) flusher() {
+	var buf []byte
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.flushCh:
+		}
+		s.omu.Lock()
+		buf, s.out = s.out, buf[:0]
+		if s.drained != nil {
+			close(s.drained)
+			s.drained = nil
+		}
+		s.omu.Unlock()
+		if len(buf) == 0 {
+			continue
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := s.conn.Write(buf); err != nil {
+			s.end(fmt.Errorf("write: %w", err))
+			return
+		}
+		if cap(buf) > maxQueued {
+			buf = nil // a replay's chunks: do not keep them for the punts
+		}
+	}
 }
 
 func (s *Switch) register(xid uint32) *pending {
@@ -389,18 +467,19 @@ func (s *Switch) PacketOuts(ctx context.Context, pos ...PacketOut) error {
 		return nil
 	}
 	xid := s.nextXids(uint32(len(pos)))
-	var buf []byte
-	for i, po := range pos {
-		msg, err := packetOutMsg(xid+uint32(i), po)
-		if err != nil {
-			return fmt.Errorf("ofctl: switch %s: %w", s, err)
+	return s.queue(ctx, func(b []byte) ([]byte, error) {
+		for i, po := range pos {
+			var err error
+			if b, err = appendPacketOut(b, xid+uint32(i), po); err != nil {
+				return b, fmt.Errorf("ofctl: switch %s: %w", s, err)
+			}
 		}
-		buf = append(buf, msg...)
-	}
-	return s.write(ctx, buf)
+		return b, nil
+	})
 }
 
-// readMsg reads one whole message.
+// readMsg reads one whole message into buf's array (grown if it is too
+// small) and returns it.
 func readMsg(r io.Reader, buf []byte) ([]byte, error) {
 	var hdr [headerLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -418,14 +497,24 @@ func readMsg(r io.Reader, buf []byte) ([]byte, error) {
 	return msg, nil
 }
 
-// readLoop dispatches everything the switch sends until the connection ends.
+// readBuffer is how much the read loop takes from the connection at
+// once: a burst of punts is one system call, not two a message.
+const readBuffer = 64 << 10
+
+// readLoop dispatches everything the switch sends until the connection
+// ends. Messages are read into one reused buffer: a punt is decoded from
+// it (the decoded packet-in owns copies of what it keeps), and anything
+// handed on (a reply, an echo) is copied.
 func (s *Switch) readLoop() {
+	r := bufio.NewReaderSize(s.conn, readBuffer)
+	var buf []byte
 	for {
-		msg, err := readMsg(s.conn, nil)
+		msg, err := readMsg(r, buf)
 		if err != nil {
 			s.end(fmt.Errorf("read: %w", err))
 			return
 		}
+		buf = msg
 		s.lastRecv.Store(time.Now().UnixNano())
 		h, _ := parseHeader(msg)
 		if h.Version != of.OFVersion15 {
@@ -434,8 +523,8 @@ func (s *Switch) readLoop() {
 		}
 		switch h.Type {
 		case typeEchoRequest:
-			// Never write from the reader: a writer holding the lock
-			// for a big bundle would stop us reading, and the switch.
+			// Never write from the reader: a write may wait for room
+			// behind a big bundle, and the reader must keep reading.
 			select {
 			case s.echoes <- echoReply(msg):
 			default: // the switch asks again
@@ -443,7 +532,7 @@ func (s *Switch) readLoop() {
 		case typeEchoReply:
 		case typePacketIn, typeExperimenter:
 			if h.Type == typeExperimenter && !isPacketIn2(msg) {
-				s.deliver(h.Xid, msg)
+				s.deliver(h.Xid, bytes.Clone(msg))
 				continue
 			}
 			s.stats.PuntsReceived.Add(1)
@@ -467,7 +556,7 @@ func (s *Switch) readLoop() {
 				s.log.Info("role changed by the switch", zap.Stringer("role", role), zap.Uint64("generation", gen))
 			}
 		default:
-			if !s.deliver(h.Xid, msg) && h.Type == typeError {
+			if !s.deliver(h.Xid, bytes.Clone(msg)) && h.Type == typeError {
 				e, _ := parseError(msg)
 				s.log.Warn("unsolicited OpenFlow error", zap.Uint32("xid", h.Xid), zap.String("error", ErrorName(e.Type, e.Code)))
 			}

@@ -272,6 +272,7 @@ func ParsePacketIn2(msg []byte) (PacketIn, error) {
 		return PacketIn{}, fmt.Errorf("openflow: message type %d is not an NXT_PACKET_IN2", h.Type)
 	}
 	var p PacketIn
+	var data, user []byte // copied into one array at the end
 	gotPacket := false
 	b := msg[16:h.Length]
 	for len(b) > 0 {
@@ -296,7 +297,7 @@ func ParsePacketIn2(msg []byte) (PacketIn, error) {
 		}
 		switch typ {
 		case nxpintPacket:
-			p.Data, gotPacket = append([]byte(nil), v...), true
+			data, gotPacket = v, true
 		case nxpintFullLen:
 			if err := fixed(4); err != nil {
 				return PacketIn{}, err
@@ -326,11 +327,21 @@ func ParsePacketIn2(msg []byte) (PacketIn, error) {
 			}
 			p.Match = m
 		case nxpintUserdata:
-			p.UserData = append([]byte(nil), v...)
+			user = v
 		}
 	}
 	if !gotPacket {
 		return PacketIn{}, fmt.Errorf("openflow: packet-in2 without a packet")
+	}
+	if own := make([]byte, len(data)+len(user)); len(own) > 0 {
+		if len(data) > 0 {
+			p.Data = own[:len(data):len(data)]
+			copy(p.Data, data)
+		}
+		if len(user) > 0 {
+			p.UserData = own[len(data):]
+			copy(p.UserData, user)
+		}
 	}
 	if p.TotalLen == 0 {
 		p.TotalLen = uint32(len(p.Data))
@@ -351,7 +362,13 @@ type PacketOut struct {
 }
 
 func packetOutMsg(xid uint32, po PacketOut) ([]byte, error) {
-	b := appendHeader(nil, typePacketOut, xid)
+	return appendPacketOut(nil, xid, po)
+}
+
+// appendPacketOut appends a PACKET_OUT to b; on error b is as it was.
+func appendPacketOut(b []byte, xid uint32, po PacketOut) ([]byte, error) {
+	start := len(b)
+	b = appendHeader(b, typePacketOut, xid)
 	b = be32(b, 0xffffffff) // no buffer
 	lenAt := len(b)
 	b = be16(b, 0) // actions_len
@@ -360,14 +377,14 @@ func packetOutMsg(xid uint32, po PacketOut) ([]byte, error) {
 	actStart := len(b)
 	b, err := of.AppendActions(b, po.Actions)
 	if err != nil {
-		return nil, err
+		return b[:start], err
 	}
 	binary.BigEndian.PutUint16(b[lenAt:], uint16(len(b)-actStart))
 	b = append(b, po.Data...)
-	if len(b) > 0xffff {
-		return nil, fmt.Errorf("openflow: packet-out of %d bytes is too large", len(b))
+	if len(b)-start > 0xffff {
+		return b[:start], fmt.Errorf("openflow: packet-out of %d bytes is too large", len(b)-start)
 	}
-	return finish(b, 0), nil
+	return finish(b, start), nil
 }
 
 // bundleCtrlMsg builds a BUNDLE_CONTROL message.

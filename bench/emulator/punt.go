@@ -113,14 +113,24 @@ var ErrNotReady = errors.New("emulator: switch not connected yet")
 // for it, else as a plain PACKET_IN (which has no userdata). It returns
 // the punt's sequence number; its answer is recorded in Config.Answers.
 func (s *Switch) SendPunt(p Punt) (uint64, error) {
+	seq, msg, err := s.punt(p)
+	if err != nil {
+		return 0, err
+	}
+	s.send(msg)
+	return seq, nil
+}
+
+// punt builds a punt's message and records it as sent.
+func (s *Switch) punt(p Punt) (uint64, []byte, error) {
 	select {
 	case <-s.ready:
 	default:
-		return 0, ErrNotReady
+		return 0, nil, ErrNotReady
 	}
 	select {
 	case <-s.done:
-		return 0, fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
+		return 0, nil, fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
 	default:
 	}
 	seq := s.seq.Add(1)
@@ -142,8 +152,7 @@ func (s *Switch) SendPunt(p Punt) (uint64, error) {
 	s.pending[seq] = time.Now()
 	s.pmu.Unlock()
 	s.Stats.Punts.Add(1)
-	s.send(msg)
-	return seq, nil
+	return seq, msg, nil
 }
 
 // Outstanding is the number of punts sent and not answered yet.
@@ -296,10 +305,23 @@ func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
 				continue
 			case <-slots:
 			}
-			if _, err := s.SendPunt(l.Next(sent)); err != nil {
-				return sent, err
+			// Every free slot at once, in one write: a controller that
+			// answers a burst gets the next burst back as one.
+			var burst []byte
+			for free := true; free; {
+				_, msg, err := s.punt(l.Next(sent))
+				if err != nil {
+					return sent, err
+				}
+				burst = append(burst, msg...)
+				sent++
+				select {
+				case <-slots:
+				default:
+					free = false
+				}
 			}
-			sent++
+			s.send(burst)
 		}
 	}
 	if l.Rate <= 0 {

@@ -13,6 +13,7 @@
 package emulator
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -194,8 +195,11 @@ func (s *Switch) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
 	defer stop()
 	go s.flusher()
+	// Buffered: a burst of the controller's answers is one read, not
+	// two a message (the emulator must not be what a benchmark measures).
+	r := bufio.NewReaderSize(s.conn, 64<<10)
 	for {
-		msg, err := readMsg(s.conn)
+		msg, err := readMsg(r)
 		if err != nil {
 			s.end(fmt.Errorf("read: %w", err))
 			return s.err

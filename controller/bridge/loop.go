@@ -20,8 +20,9 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// maxPuntBatch bounds how many punts' answers one bundle carries.
-const maxPuntBatch = 64
+// maxPuntBatch is how many punts' answers the loop gathers for one
+// bundle; a last batch from a punt worker may take it past that.
+const maxPuntBatch = 256
 
 // loop is one bridge's loop and everything only it touches.
 type loop struct {
@@ -29,7 +30,7 @@ type loop struct {
 	sw      Switch
 	log     *zap.Logger
 	kickCh  chan struct{}
-	punts   chan *puntRequest
+	punts   chan *puntBatch
 	pending pendingChanges
 
 	// The view the bridge's desired flows were computed from (the
@@ -55,7 +56,9 @@ type loop struct {
 
 	meters []uint32 // the meters installed flows punt through
 	held   []heldPunt
-	probed map[netip.Addr]time.Time
+	// flights are the punt bundles sent and not landed, oldest first.
+	flights []*puntFlight
+	probed  map[netip.Addr]time.Time
 	// solicited is when the next hops' MACs were last asked for.
 	solicited time.Time
 	// role is this node's role on the bridge and the generation it was
@@ -74,7 +77,7 @@ type rejection struct {
 
 func newLoop(m *Manager, sw Switch) *loop {
 	return &loop{m: m, sw: sw, log: m.log.With(zap.String("dpid", fmt.Sprintf("%016x", sw.DPID()))),
-		kickCh: make(chan struct{}, 1), punts: make(chan *puntRequest),
+		kickCh: make(chan struct{}, 1), punts: make(chan *puntBatch),
 		dirty: map[of.FlowKey]bool{}, rejected: map[of.FlowKey]rejection{}, probed: map[netip.Addr]time.Time{}}
 }
 
@@ -116,20 +119,24 @@ func (l *loop) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			l.landAll(ctx)
 			l.dropHeld()
 			return ctx.Err()
-		case req := <-l.punts:
-			batch := []*puntRequest{req}
+		case b := <-l.punts:
+			batches, n := []*puntBatch{b}, len(b.reqs)
 		more:
-			for len(batch) < maxPuntBatch {
+			for n < maxPuntBatch {
 				select {
-				case r := <-l.punts:
-					batch = append(batch, r)
+				case b := <-l.punts:
+					batches, n = append(batches, b), n+len(b.reqs)
 				default:
 					break more
 				}
 			}
-			l.answerBatch(ctx, batch)
+			l.answerBatch(ctx, batches)
+			continue
+		case err := <-l.landing():
+			l.landFlight(ctx, err)
 			continue
 		case <-tick.C:
 			if len(l.held) > 0 {
@@ -151,6 +158,7 @@ func (l *loop) run(ctx context.Context) error {
 			retry = nil
 		case <-l.kickCh:
 		}
+		l.landAll(ctx)
 		err := l.step(ctx)
 		switch {
 		case err == nil:

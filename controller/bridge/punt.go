@@ -16,14 +16,14 @@ import (
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
 
-// puntRequest is a punt and the answer computed for it, handed to the
-// bridge's loop, which alone writes to the bridge.
+// puntRequest is a punt and the answer computed for it, sent from the
+// punt worker when it changes no flow (answerDirect), else handed to the
+// bridge's loop, which alone changes the bridge's flows.
 type puntRequest struct {
 	pi     ofctl.PacketIn
 	punt   app.Punt
 	view   *view.View // the view the answer was computed from
 	answer app.Answer
-	done   chan struct{}
 	// received is when the packet-in arrived (the answer latency's start).
 	received time.Time
 }
@@ -79,72 +79,143 @@ func decode(pi ofctl.PacketIn) (app.Punt, app.Outcome, bool) {
 		Fields: pipelineFields(pi.Match), Packet: pkt, Frame: pi.Data}, 0, true
 }
 
-// punt answers a punt from the bridge's current view and hands the answer
-// to the loop; it returns once the loop has acted on it.
+// PacketIns implements ofctl.BatchHandler: PacketIn for a batch of a
+// switch's punts, answered together.
+func (m *Manager) PacketIns(ctx context.Context, sw *ofctl.Switch, pis []ofctl.PacketIn) {
+	m.stats.Received.Add(uint64(len(pis)))
+	m.mu.Lock()
+	l := m.bridges[sw.DPID()]
+	m.mu.Unlock()
+	if l == nil {
+		for range pis {
+			m.stats.count(app.Unanswered)
+		}
+		return
+	}
+	l.answerPunts(ctx, pis)
+}
+
+// punt answers one punt (answerPunts).
 func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
+	l.answerPunts(ctx, []ofctl.PacketIn{pi})
+}
+
+// answerPunts answers punts from the bridge's current view and returns
+// once each has been acted on. An answer that changes no flow (a flood,
+// a re-injection, a packet the app built) is sent from here
+// (answerDirect); one with flows to install, or held for a binding, is
+// handed to the loop, which alone changes flows.
+func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	received := time.Now()
-	p, outcome, ok := decode(pi)
-	if !ok {
-		l.m.stats.count(outcome)
-		return
-	}
-	l.m.metrics.punts.WithLabelValues(p.Reason.String()).Inc()
 	v, local := l.view()
-	if v == nil || local == nil {
-		l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
-		return
-	}
-	l.submit(ctx, &puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
-}
-
-// submit hands a computed answer to the loop and waits for it to act.
-func (l *loop) submit(ctx context.Context, req *puntRequest) {
-	req.done = make(chan struct{})
-	select {
-	case l.punts <- req:
-	case <-ctx.Done():
-		return
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-	}
-}
-
-// answer acts on a punt's answer, in the loop. An answer computed from a
-// view older than the bridge's — one the loop has since invalidated
-// flows for — is computed again from the bridge's: a stale answer is
-// never installed.
-func (l *loop) answer(ctx context.Context, req *puntRequest) {
-	defer close(req.done)
-	if l.admitAnswer(req) {
-		l.execute(ctx, req)
-	}
-}
-
-// answerBatch acts on several punts' answers at once: the flows of all
-// in one bundle, their packet-outs right behind its commit, each punt's
-// outcome counted as answer would. A bridge's punts arrive from several
-// workers at a time (ofctl), so under load the loop answers many per
-// round trip to the switch instead of one.
-func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
-	if len(reqs) == 1 {
-		l.answer(ctx, reqs[0])
-		return
-	}
+	reqs := make([]puntRequest, 0, len(pis))
+	var direct, looped []*puntRequest
+	var byReason [256]int // counted once a batch, not looked up once a punt
 	defer func() {
-		for _, r := range reqs {
-			close(r.done)
+		for r, n := range byReason {
+			if n > 0 {
+				l.m.metrics.punts.WithLabelValues(pipeline.PuntReason(r).String()).Add(float64(n))
+			}
 		}
 	}()
-	var ready []*puntRequest
-	for _, r := range reqs {
-		if l.admitAnswer(r) {
-			ready = append(ready, r)
+	for _, pi := range pis {
+		p, outcome, ok := decode(pi)
+		if !ok {
+			l.m.stats.count(outcome)
+			continue
+		}
+		byReason[p.Reason]++
+		if v == nil || local == nil {
+			l.m.stats.count(app.Unanswered) // not the local chassis' bridge, or not yet replayed
+			continue
+		}
+		reqs = append(reqs, puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
+		r := &reqs[len(reqs)-1]
+		if r.answer.Outcome == app.Held || len(r.answer.Flows) > 0 {
+			looped = append(looped, r)
+		} else {
+			direct = append(direct, r)
 		}
 	}
-	if len(ready) == 0 {
+	if len(direct) > 0 && !l.answerDirect(ctx, v, direct) {
+		looped = append(looped, direct...)
+	}
+	if len(looped) > 0 {
+		l.submit(ctx, looped...)
+	}
+}
+
+// answerDirect sends the packet-outs of answers that change no flow,
+// computed from view v, without a handoff to the loop, if v is still the
+// bridge's view; false if the loop has moved on (the loop then answers
+// them, recomputed). The loop takes mu to move to a new view, and v is
+// checked and the packet-outs queued on the switch under mu, so they go
+// on the wire ahead of any bundle the loop sends for a newer view — as
+// if the loop had answered them before moving on. (A replay sends its
+// bundle before it moves: a packet re-injected from the old view may
+// then meet the new round's flows, as one in flight would.)
+func (l *loop) answerDirect(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
+	var outs []ofctl.PacketOut
+	for _, r := range reqs {
+		outs = append(outs, packetOuts(r)...)
+	}
+	l.mu.Lock()
+	if l.current != v {
+		l.mu.Unlock()
+		return false
+	}
+	err := l.sw.Apply(ctx, nil, nil, outs...)
+	l.mu.Unlock()
+	if err != nil {
+		l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
+	}
+	for _, r := range reqs {
+		l.m.stats.count(r.answer.Outcome)
+		l.delivered(r)
+	}
+	return true
+}
+
+// puntBatch is punts handed to the loop together; done is closed once
+// the loop has acted on every one.
+type puntBatch struct {
+	reqs []*puntRequest
+	done chan struct{}
+}
+
+// submit hands computed answers to the loop and waits for it to act.
+func (l *loop) submit(ctx context.Context, reqs ...*puntRequest) {
+	b := &puntBatch{reqs: reqs, done: make(chan struct{})}
+	select {
+	case l.punts <- b:
+	case <-ctx.Done():
 		return
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+	}
+}
+
+// answerBatch acts on the answers of batches of punts: the flows of all
+// in one bundle, their packet-outs right behind its commit, each punt's
+// outcome counted. A bridge's punts arrive from several workers at a
+// time (ofctl), so under load the loop answers many per round trip to
+// the switch instead of one. An answer computed from a view older than
+// the bridge's — one the loop has since invalidated flows for — is
+// computed again from the bridge's: a stale answer is never installed.
+//
+// The bundle is sent as a flight: the loop goes on to the next punts
+// while the switch checks and commits it, and lands it (landFlight)
+// when its reply comes, or before the loop changes flows itself.
+func (l *loop) answerBatch(ctx context.Context, batches []*puntBatch) {
+	var ready []*puntRequest
+	for _, b := range batches {
+		for _, r := range b.reqs {
+			if l.admitAnswer(r) {
+				ready = append(ready, r)
+			}
+		}
 	}
 	sent := map[of.FlowKey]of.Flow{}
 	var mods []of.FlowMod
@@ -153,26 +224,91 @@ func (l *loop) answerBatch(ctx context.Context, reqs []*puntRequest) {
 		mods = append(mods, l.onDemand(r.answer.Flows, sent)...)
 		outs = append(outs, packetOuts(r)...)
 	}
-	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	start := time.Now()
-	err := l.sw.Apply(bctx, nil, mods, outs...)
-	cancel()
+	if len(mods) == 0 { // nothing to wait for
+		if err := l.sw.Apply(ctx, nil, nil, outs...); err != nil {
+			l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
+		}
+		for _, r := range ready {
+			l.delivered(r)
+		}
+		for _, b := range batches {
+			close(b.done)
+		}
+		return
+	}
+	for len(l.flights) >= maxPuntFlights {
+		l.land(ctx)
+	}
+	f := &puntFlight{ready: ready, batches: batches, mods: len(mods), start: time.Now(), err: make(chan error, 1)}
+	go func() {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		f.err <- l.sw.Apply(bctx, nil, mods, outs...)
+	}()
+	l.flights = append(l.flights, f)
+}
+
+// maxPuntFlights bounds the punt bundles in flight to one bridge.
+const maxPuntFlights = 8
+
+// puntFlight is a bundle of punts' answers sent and not yet landed.
+// Flights of one view are independent: the same flow in two is the same
+// flow (one view, one answer), so they may commit in any order; the
+// loop lands every one before it moves to another view.
+type puntFlight struct {
+	ready   []*puntRequest // admitted answers, their flows in the bundle
+	batches []*puntBatch   // the workers waiting for them
+	mods    int
+	start   time.Time
+	err     chan error // Apply's result
+}
+
+// landing is the oldest flight's result, nil with none in flight.
+func (l *loop) landing() <-chan error {
+	if len(l.flights) == 0 {
+		return nil
+	}
+	return l.flights[0].err
+}
+
+// land waits for the oldest flight and lands it.
+func (l *loop) land(ctx context.Context) {
+	l.landFlight(ctx, <-l.flights[0].err)
+}
+
+// landAll lands every flight: before the loop changes flows itself, no
+// punt bundle of the view it leaves may still commit after.
+func (l *loop) landAll(ctx context.Context) {
+	for len(l.flights) > 0 {
+		l.land(ctx)
+	}
+}
+
+// landFlight finishes the oldest flight, whose bundle returned err: its
+// answers delivered (their packet-outs went behind the commit), or, if
+// the switch refused the bundle, each answered alone (execute), so that
+// one punt's flow the switch refuses does not cost the others theirs.
+func (l *loop) landFlight(ctx context.Context, err error) {
+	f := l.flights[0]
+	l.flights[0] = nil
+	l.flights = l.flights[1:]
+	defer func() {
+		for _, b := range f.batches {
+			close(b.done)
+		}
+	}()
 	if errors.Is(err, ofctl.ErrDisconnected) || ctx.Err() != nil {
 		return
 	}
 	if err != nil {
-		// One punt's flow the switch refuses must not cost the others
-		// theirs: each alone, as answer would.
-		l.log.Warn("a batch of reactive flows failed; answering its punts one by one", zap.Int("punts", len(ready)), zap.Error(err))
-		for _, r := range ready {
+		l.log.Warn("a batch of reactive flows failed; answering its punts one by one", zap.Int("punts", len(f.ready)), zap.Error(err))
+		for _, r := range f.ready {
 			l.execute(ctx, r)
 		}
 		return
 	}
-	if len(mods) > 0 {
-		l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(mods), time.Since(start))
-	}
-	for _, r := range ready {
+	l.m.metrics.bundle(l.sw.DPID(), kindReactive, f.mods, time.Since(f.start))
+	for _, r := range f.ready {
 		l.delivered(r)
 	}
 }
@@ -438,16 +574,15 @@ func (l *loop) dropHeld() {
 // pipelineFields keeps the fields of a punt's match that a packet-out may
 // carry back into the pipeline: metadata, registers and tunnel metadata.
 func pipelineFields(m of.Match) of.Match {
-	var out of.Match
-	for _, c := range m.Conds() {
-		switch c.Field {
+	return m.Only(func(f of.FieldID) bool {
+		switch f {
 		case of.FieldMetadata, of.FieldTunID, of.FieldTunSrc, of.FieldTunDst,
 			of.FieldReg0, of.FieldReg1, of.FieldReg2, of.FieldReg3,
 			of.FieldReg4, of.FieldReg5, of.FieldReg6, of.FieldReg7:
-			out = out.WithMasked(c.Field, c.Value, c.Mask)
+			return true
 		}
-	}
-	return out
+		return false
+	})
 }
 
 // reportProgrammed tells the chassis which of the local bridge's plugged

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,64 @@ func l2Answer(t *testing.T, r *rig, v *view.View, dst string) of.Flow {
 	}
 	t.Fatalf("no L2Lookup flow in %v", a)
 	return of.Flow{}
+}
+
+// l2PuntFrom is the packet-in of a frame from the local port src to dst
+// that missed L2Lookup.
+func l2PuntFrom(t *testing.T, r *rig, src, dst string) ofctl.PacketIn {
+	t.Helper()
+	v, _ := r.loop().view()
+	p, ok := v.LocatedPort(src)
+	if !ok {
+		t.Fatalf("no port %s", src)
+	}
+	pi := l2Punt(t, r, dst)
+	copy(pi.Data[6:12], p.MAC)
+	pi.Match = of.Match{}.InPort(p.OFPort).Reg(pipeline.NetworkKey, uint64(p.NetworkKey)).Reg(pipeline.SrcPortKey, uint64(p.Key))
+	return pi
+}
+
+// TestPuntBatchWithARefusedFlow: three punts answered together — one
+// whose flow the switch refuses (to a3 on hv2), a flood, one with a good
+// flow (to b2 on hv3). The batch's bundle is refused and its punts are
+// answered one by one: the good flow is installed and its packet
+// re-injected, the flood re-injected without the loop, and the packet
+// whose flow was refused is not re-injected (it would only punt again).
+func TestPuntBatchWithARefusedFlow(t *testing.T) {
+	r := newRig(t, pipeline.Reactive, newFakeSwitch())
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a3, _ := r.f.Store.Port("a3")
+	b2, _ := r.f.Store.Port("b2")
+	v, _ := r.loop().view()
+	toA3, flood, toB2 := l2Punt(t, r, a3.MACAddress), l2Punt(t, r, "02:00:00:00:99:99"), l2PuntFrom(t, r, "b1", b2.MACAddress)
+	r.sw.mu.Lock()
+	r.sw.bad = l2Answer(t, r, v, a3.MACAddress).Key()
+	before := len(r.sw.outs)
+	r.sw.mu.Unlock()
+
+	r.loop().answerPunts(context.Background(), []ofctl.PacketIn{toA3, flood, toB2})
+
+	have, _ := r.sw.snapshot()
+	var toHV2, toHV3 bool
+	for _, f := range have.Flows() {
+		toHV2 = toHV2 || f.IdleTimeout != 0 && strings.Contains(f.String(), "172.31.0.2->tun_dst")
+		toHV3 = toHV3 || f.IdleTimeout != 0 && strings.Contains(f.String(), "172.31.0.3->tun_dst")
+	}
+	if toHV2 || !toHV3 {
+		t.Fatalf("reactive flows to hv2 %v (refused: want none), to hv3 %v (want one)", toHV2, toHV3)
+	}
+	r.sw.mu.Lock()
+	defer r.sw.mu.Unlock()
+	var sent []string
+	for _, po := range r.sw.outs[before:] {
+		sent = append(sent, net.HardwareAddr(po.Data[:6]).String())
+	}
+	if len(sent) != 2 || !slices.Contains(sent, "02:00:00:00:99:99") || !slices.Contains(sent, b2.MACAddress) {
+		t.Fatalf("re-injected frames to %v, want the flood's and b2's (not a3's)", sent)
+	}
+	if n := r.m.stats.Flooded.Load(); n != 1 {
+		t.Fatalf("%d punts flooded, want 1", n)
+	}
 }

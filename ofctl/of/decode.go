@@ -131,10 +131,10 @@ func DecodeOXMs(b []byte, strict bool) (Match, error) {
 			}
 			hi, lo := FieldReg0+FieldID(2*field), FieldReg0+FieldID(2*field+1)
 			if mh := mask >> 32; mh != 0 {
-				m = m.WithMasked(hi, value>>32, mh)
+				m.set(hi, value>>32, mh)
 			}
 			if ml := mask & 0xffffffff; ml != 0 {
-				m = m.WithMasked(lo, value&0xffffffff, ml)
+				m.set(lo, value&0xffffffff, ml)
 			}
 			continue
 		}
@@ -158,7 +158,7 @@ func DecodeOXMs(b []byte, strict bool) (Match, error) {
 		if hasMask {
 			mask = beN(payload[w:])
 		}
-		m = m.WithMasked(id, value, mask)
+		m.set(id, value, mask)
 	}
 	return m, nil
 }

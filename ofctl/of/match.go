@@ -3,6 +3,7 @@ package of
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -71,6 +72,45 @@ func (m Match) WithMasked(f FieldID, value, mask uint64) Match {
 	}
 	if !placed && mask != 0 {
 		out = append(out, Cond{f, value, mask})
+	}
+	return Match{conds: out}
+}
+
+// set is WithMasked in place, for a Match being built that nothing
+// shares yet (a decoder's): one slice grown, not one a condition.
+func (m *Match) set(f FieldID, value, mask uint64) {
+	mask &= f.fullMask()
+	value &= mask
+	i := sort.Search(len(m.conds), func(i int) bool { return m.conds[i].Field >= f })
+	switch {
+	case i < len(m.conds) && m.conds[i].Field == f && mask == 0:
+		m.conds = append(m.conds[:i], m.conds[i+1:]...)
+	case i < len(m.conds) && m.conds[i].Field == f:
+		m.conds[i] = Cond{f, value, mask}
+	case mask != 0:
+		if m.conds == nil {
+			m.conds = make([]Cond, 0, 8) // a punt's registers and metadata
+		}
+		m.conds = slices.Insert(m.conds, i, Cond{f, value, mask})
+	}
+}
+
+// Only returns the conditions of m on the fields keep accepts.
+func (m Match) Only(keep func(FieldID) bool) Match {
+	n := 0
+	for _, c := range m.conds {
+		if keep(c.Field) {
+			n++
+		}
+	}
+	if n == 0 {
+		return Match{}
+	}
+	out := make([]Cond, 0, n)
+	for _, c := range m.conds {
+		if keep(c.Field) {
+			out = append(out, c)
+		}
 	}
 	return Match{conds: out}
 }
