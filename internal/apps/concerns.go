@@ -19,11 +19,25 @@ func Concerns(before, after *view.View, chassis string, changes []topology.Chang
 			return true
 		}
 	}
+	// Each port as app.Ports would take it, without building the list: a
+	// bulk create names a thousand ports, and each bridge asks.
 	networks := map[string]bool{}
-	for _, pc := range app.Ports(before, after, changes) {
-		for _, s := range pc.Sides(before, after) {
-			p := s.Port
-			if p.Chassis == chassis || len(p.SecurityGroups) > 0 || p.DeviceOwner != "" || hasFloatingIP(s.View, p.ID) {
+	for _, c := range changes {
+		b, inBefore := before.Port(c.ID)
+		a, inAfter := after.Port(c.ID)
+		if inBefore && inAfter && !app.FlowsSee(b, a) {
+			continue
+		}
+		for _, side := range [2]struct {
+			v  *view.View
+			p  *view.Port
+			in bool
+		}{{before, &b, inBefore}, {after, &a, inAfter}} {
+			p := side.p
+			if !side.in {
+				continue
+			}
+			if p.Chassis == chassis || len(p.SecurityGroups) > 0 || p.DeviceOwner != "" || hasFloatingIP(side.v, p.ID) {
 				return true
 			}
 			networks[p.NetworkID] = true
