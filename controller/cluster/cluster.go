@@ -214,6 +214,10 @@ func raftLogger(log *zap.Logger) hclog.Logger {
 // moves its routers' SNAT.
 const raftRPCTimeout = time.Second
 
+// logCacheSize is how many of the newest raft entries the leader keeps
+// in memory to replicate: enough for followers a few batches behind.
+const logCacheSize = 512
+
 func (c *Cluster) openRaft() error {
 	hl := raftLogger(c.log)
 	rc := raft.DefaultConfig()
@@ -256,7 +260,15 @@ func (c *Cluster) openRaft() error {
 		closeAll()
 		return err
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.transport)
+	// The newest entries are kept in memory as well: the leader reads
+	// each entry back to send it to every follower, which from the WAL
+	// is a pread (and a decode) per entry per follower.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	c.raft, err = raft.NewRaft(rc, c.fsm, logs, store, snaps, c.transport)
 	if err != nil {
 		closeAll()
 		return err

@@ -192,7 +192,10 @@ func newInternalClient(g *guard) *internalClient {
 			}
 			return g.dial(addr, protoInternal, timeout)
 		},
-		MaxIdleConnsPerHost: 4,
+		// A follower forwards every write its clients make at once, each
+		// on a connection of its own: keep them all open, or each write
+		// past the few kept dials (and proves itself to) the leader again.
+		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &internalClient{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
