@@ -117,6 +117,7 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	lats := make([][]time.Duration, clients)
 	leader := leaderOf(b, c)
 	cpu0 := cpuOf(c, leader)
+	index0 := appliedIndex(b, leader)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -169,6 +170,7 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := cpuOf(c, leader).since(cpu0, elapsed)
+	entries := appliedIndex(b, leader) - index0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d creates failed", n)
 	}
@@ -208,10 +210,21 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(bulk, "bulk-ports/s")
 	b.ReportMetric(rate/bulk, "single/bulk")
+	// Raft entries a write took (group commit puts several in one).
+	b.ReportMetric(float64(entries)/float64(len(all)), "entries/write")
 	// Where the machine's CPU went during the single writes, in cores.
 	b.ReportMetric(cpu.leader, "leader-cores")
 	b.ReportMetric(cpu.followers, "followers-cores")
 	b.ReportMetric(cpu.client, "client-cores")
+}
+
+// appliedIndex is the raft index m has applied.
+func appliedIndex(b *testing.B, m *member) uint64 {
+	var doc clusterDoc
+	if code, err := call("GET", m.api, "/v2.0/cluster", nil, &doc); err != nil || code != http.StatusOK {
+		b.Fatalf("GET /v2.0/cluster: %d %v", code, err)
+	}
+	return doc.Cluster.AppliedIndex
 }
 
 // cpuTimes is the CPU (user and system) the leader, the followers and

@@ -96,9 +96,12 @@ type Cluster struct {
 	store         logStore
 	internal      *internalServer
 	client        *internalClient
-	existing      bool
-	ready         atomic.Bool
-	readyCh       chan struct{} // closed once ready
+	// group batches the commands committed on this node as leader;
+	// forward those it sends to the leader as a follower.
+	group, forward *batcher
+	existing       bool
+	ready          atomic.Bool
+	readyCh        chan struct{} // closed once ready
 	// barrierTerm is the raft term in which this node, as leader, last
 	// applied a barrier (a read index needs one per term).
 	barrierTerm atomic.Uint64
@@ -149,6 +152,8 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	c.client = newInternalClient(c.guard)
 	c.internal = newInternalServer(c)
+	c.group = newBatcher(func(b []*pending) { commitBatch(c.raft.Apply, b) })
+	c.forward = newBatcher(c.forwardBatch)
 	return c, nil
 }
 
@@ -306,6 +311,8 @@ func (c *Cluster) shutdown() {
 	if err := c.raft.Shutdown().Error(); err != nil {
 		c.log.Warn("raft shutdown", zap.Error(err))
 	}
+	c.group.close()
+	c.forward.close()
 	_ = c.transport.Close()
 	_ = c.store.Close()
 	_ = c.mux.Close()
