@@ -152,8 +152,8 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	c.client = newInternalClient(c.guard)
 	c.internal = newInternalServer(c)
-	c.group = newBatcher(func(b []*pending) { commitBatch(c.raft.Apply, b) })
-	c.forward = newBatcher(c.forwardBatch)
+	c.group = newBatcher(func(b []*pending) { commitBatch(c.raft.Apply, b) }, groupInFlight)
+	c.forward = newBatcher(c.forwardBatch, forwardInFlight)
 	return c, nil
 }
 

@@ -173,8 +173,8 @@ func readOutcomes(d []byte, batch []*pending) error {
 }
 
 // proposeBatch is the leader's end of forwarding in batches: each
-// command checked as /internal/propose checks it, all submitted to the
-// group commit at once, each answered on its own.
+// command checked as /internal/propose checks it, all proposed at once
+// (the creates in the group commit), each answered on its own.
 func (s *internalServer) proposeBatch(w http.ResponseWriter, r *http.Request) {
 	d, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
@@ -200,7 +200,7 @@ func (s *internalServer) proposeBatch(w http.ResponseWriter, r *http.Request) {
 			p.fail(err)
 			continue
 		}
-		s.c.group.submit(p)
+		s.c.commit(p)
 	}
 	var out []byte
 	for _, p := range ps {

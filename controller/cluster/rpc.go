@@ -97,7 +97,17 @@ func (c *Cluster) apply(ctx context.Context, t CommandType, payload any) (Result
 			return Result{}, err
 		}
 	}
-	return c.group.wait(c.group.submit(newPending(ctx, cmd)))
+	return c.group.wait(c.commit(newPending(ctx, cmd)))
+}
+
+// commit proposes a command on the leader: a create in the group commit,
+// any other in an entry of its own at once (groupable).
+func (c *Cluster) commit(p *pending) *pending {
+	if groupable(CommandType(p.cmd[0])) {
+		return c.group.submit(p)
+	}
+	go commitBatch(c.raft.Apply, []*pending{p})
+	return p
 }
 
 // Consistent makes a read on this node reflect every write committed
