@@ -197,10 +197,18 @@ func (b *batcher) submit(p *pending) *pending {
 	return p
 }
 
-// wait returns once p is answered.
+// wait returns once p is answered, or its caller's context ends (the
+// command may still commit: as when the leader is lost, the caller
+// cannot know).
 func (b *batcher) wait(p *pending) (Result, error) {
 	select {
 	case <-p.done:
+	case <-p.ctx.Done():
+		select {
+		case <-p.done:
+		default:
+			return Result{}, fmt.Errorf("%w: no answer before the caller gave up: %w", ErrNoLeader, p.ctx.Err())
+		}
 	case <-b.stop:
 		select {
 		case <-p.done:
