@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wyvern-sdn/wyvern/internal/daemontest"
 )
 
 // benchCluster is a 3-node cluster with one network and a /12 subnet,
@@ -108,27 +115,41 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	c, net := benchCluster(b)
 	const clients = 32
 	lats := make([][]time.Duration, clients)
+	leader := leaderOf(b, c)
+	cpu0 := cpuOf(c, leader)
+	index0 := appliedIndex(b, leader)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	if out := os.Getenv("WYVERN_PROFILE"); out != "" {
-		// A CPU profile of the leader under the load, from its debug listener.
-		leader := leaderOf(b, c)
-		go func() {
-			resp, err := http.Get("http://" + debugAddrOf(leader) + "/debug/pprof/profile?seconds=3")
-			if err != nil {
-				b.Log(err)
-				return
+		// CPU profiles of every node under the load, from their debug
+		// listeners: the leader's in the file named, a follower's in
+		// that name with ".follower-<id>" appended (a forwarded write
+		// costs its follower too). WYVERN_PROFILE_SECONDS (default 3)
+		// should fit the run.
+		secs := os.Getenv("WYVERN_PROFILE_SECONDS")
+		if secs == "" {
+			secs = "3"
+		}
+		for _, m := range c.members {
+			path := out
+			if m != leader {
+				path = out + ".follower-" + m.id
 			}
-			defer resp.Body.Close()
-			f, err := os.Create(out)
-			if err == nil {
-				_, _ = io.Copy(f, resp.Body)
-				f.Close()
-			}
-		}()
+			go profileTo(b, m, secs, path)
+		}
 	}
+	// Each client keeps its connections open, as a CMS's pooled HTTP
+	// sessions do, so that the figure is the server's, not the cost of
+	// a TCP connection a request (net/http keeps two idle connections a
+	// host unless told otherwise). WYVERN_BENCH_KEEPALIVE=off measures
+	// the old way.
+	single := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients, IdleConnTimeout: time.Minute}}
+	if os.Getenv("WYVERN_BENCH_KEEPALIVE") == "off" {
+		single = client
+	}
+	body := json.RawMessage(`{"port": {"network_id": "` + net + `"}}`)
 	for w := 0; w < clients; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -136,7 +157,7 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				m := c.members[(w+i)%3]
 				t0 := time.Now()
-				code, err := call("POST", m.api, "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": net}}, nil)
+				code, err := daemontest.Call(single, "POST", m.api, "/v2.0/ports", body, nil)
 				if err != nil || code != http.StatusCreated {
 					failed.Add(1)
 					continue
@@ -148,6 +169,8 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := cpuOf(c, leader).since(cpu0, elapsed)
+	entries := appliedIndex(b, leader) - index0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d creates failed", n)
 	}
@@ -155,9 +178,9 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	for _, l := range lats {
 		all = append(all, l...)
 	}
-	single := float64(len(all)) / elapsed.Seconds()
+	rate := float64(len(all)) / elapsed.Seconds()
 	// The bulk figure, same cluster, same run.
-	leader := leaderOf(b, c)
+	leader = leaderOf(b, c)
 	ports := make([]map[string]any, 1000)
 	for i := range ports {
 		ports[i] = map[string]any{"network_id": net}
@@ -182,11 +205,72 @@ func BenchmarkConcurrentPortCreate(b *testing.B) {
 	}
 	bwg.Wait()
 	bulk := 12000 / time.Since(bulkStart).Seconds()
-	b.ReportMetric(single, "ports/s")
+	b.ReportMetric(rate, "ports/s")
 	b.ReportMetric(float64(percentile(all, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(all, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(bulk, "bulk-ports/s")
-	b.ReportMetric(single/bulk, "single/bulk")
+	b.ReportMetric(rate/bulk, "single/bulk")
+	// Raft entries a write took (group commit puts several in one).
+	b.ReportMetric(float64(entries)/float64(len(all)), "entries/write")
+	// Where the machine's CPU went during the single writes, in cores.
+	b.ReportMetric(cpu.leader, "leader-cores")
+	b.ReportMetric(cpu.followers, "followers-cores")
+	b.ReportMetric(cpu.client, "client-cores")
+}
+
+// appliedIndex is the raft index m has applied.
+func appliedIndex(b *testing.B, m *member) uint64 {
+	var doc clusterDoc
+	if code, err := call("GET", m.api, "/v2.0/cluster", nil, &doc); err != nil || code != http.StatusOK {
+		b.Fatalf("GET /v2.0/cluster: %d %v", code, err)
+	}
+	return doc.Cluster.AppliedIndex
+}
+
+// cpuTimes is the CPU (user and system) the leader, the followers and
+// this process (the load generator) have used.
+type cpuTimes struct{ leader, followers, client float64 }
+
+// cpuOf reads the CPU each part has used so far, in seconds.
+func cpuOf(c *testCluster, leader *member) cpuTimes {
+	var t cpuTimes
+	for _, m := range c.members {
+		s := procCPU(m.cmd.Process.Pid)
+		if m == leader {
+			t.leader += s
+		} else {
+			t.followers += s
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		t.client = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return t
+}
+
+// since is the CPU used from t0 to t over elapsed, in cores.
+func (t cpuTimes) since(t0 cpuTimes, elapsed time.Duration) cpuTimes {
+	s := elapsed.Seconds()
+	return cpuTimes{(t.leader - t0.leader) / s, (t.followers - t0.followers) / s, (t.client - t0.client) / s}
+}
+
+// procCPU is a process' user and system CPU in seconds (/proc/PID/stat;
+// 0 when unreadable).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis; utime and
+	// stime are the 14th and 15th of the line, in clock ticks.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ
 }
 
 // debugAddrOf is a member's --debug-addr.
@@ -197,4 +281,21 @@ func debugAddrOf(m *member) string {
 		}
 	}
 	return ""
+}
+
+// profileTo writes a CPU profile of m over secs seconds to path.
+func profileTo(b *testing.B, m *member, secs, path string) {
+	resp, err := http.Get("http://" + debugAddrOf(m) + "/debug/pprof/profile?seconds=" + secs)
+	if err != nil {
+		b.Log(err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Log(err)
+		return
+	}
+	_, _ = io.Copy(f, resp.Body)
+	_ = f.Close()
 }

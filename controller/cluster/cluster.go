@@ -103,9 +103,12 @@ type Cluster struct {
 	store         logStore
 	internal      *internalServer
 	client        *internalClient
-	existing      bool
-	ready         atomic.Bool
-	readyCh       chan struct{} // closed once ready
+	// group batches the commands committed on this node as leader;
+	// forward those it sends to the leader as a follower.
+	group, forward *batcher
+	existing       bool
+	ready          atomic.Bool
+	readyCh        chan struct{} // closed once ready
 	// barrierTerm is the raft term in which this node, as leader, last
 	// applied a barrier (a read index needs one per term).
 	barrierTerm atomic.Uint64
@@ -156,6 +159,8 @@ func New(cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	c.client = newInternalClient(c.guard)
 	c.internal = newInternalServer(c)
+	c.group = newBatcher(func(b []*pending) { commitBatch(c.raft.Apply, b) }, groupInFlight)
+	c.forward = newBatcher(c.forwardBatch, forwardInFlight)
 	return c, nil
 }
 
@@ -221,6 +226,10 @@ func raftLogger(log *zap.Logger) hclog.Logger {
 // moves its routers' SNAT.
 const raftRPCTimeout = time.Second
 
+// logCacheSize is how many of the newest raft entries the leader keeps
+// in memory to replicate: enough for followers a few batches behind.
+const logCacheSize = 512
+
 func (c *Cluster) openRaft() error {
 	hl := raftLogger(c.log)
 	rc := raft.DefaultConfig()
@@ -263,7 +272,15 @@ func (c *Cluster) openRaft() error {
 		closeAll()
 		return err
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.transport)
+	// The newest entries are kept in memory as well: the leader reads
+	// each entry back to send it to every follower, which from the WAL
+	// is a pread (and a decode) per entry per follower.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	c.raft, err = raft.NewRaft(rc, c.fsm, logs, store, snaps, c.transport)
 	if err != nil {
 		closeAll()
 		return err
@@ -301,6 +318,8 @@ func (c *Cluster) shutdown() {
 	if err := c.raft.Shutdown().Error(); err != nil {
 		c.log.Warn("raft shutdown", zap.Error(err))
 	}
+	c.group.close()
+	c.forward.close()
 	_ = c.transport.Close()
 	_ = c.store.Close()
 	_ = c.mux.Close()

@@ -208,3 +208,103 @@ func TestRestartIsReadyOnlyWhenApplied(t *testing.T) {
 			c.AppliedIndex(), have, last, ports)
 	}
 }
+
+// TestConcurrentWritesAreAnsweredEachAlone: 60 port creates at once,
+// through the leader and both followers, a third of them duplicates of
+// another's id: each gets its own answer (the port, or the store's
+// conflict for the one that came second), every node holds exactly the
+// ports acknowledged, and the writes shared raft entries and forwarding
+// round trips.
+func TestConcurrentWritesAreAnsweredEachAlone(t *testing.T) {
+	n1 := startMember(t, "n1")
+	ready(t, n1)
+	n2 := startMember(t, "n2", n1.api)
+	n3 := startMember(t, "n3", n1.api)
+	ready(t, n2, n3)
+	nodes := []*member{n1, n2, n3}
+	ctx := context.Background()
+	if _, err := n2.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n3.c.Propose(ctx, cluster.CmdSubnetsCreate, cluster.SubnetsCreate{Specs: []topology.SubnetSpec{{ID: "sub-1", NetworkID: str("net-1"), CIDR: str("10.0.0.0/16")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var leader *member
+	for _, m := range nodes {
+		if m.c.IsLeader() {
+			leader = m
+		}
+	}
+	before := leader.c.AppliedIndex()
+	const writes = 60
+	type answer struct {
+		ports []topology.Port
+		index uint64
+		err   error
+	}
+	answers := make([]answer, writes)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("port-%d", i%40) // 40..59 repeat 0..19
+			<-start
+			res, err := nodes[i%3].c.Propose(ctx, cluster.CmdPortsCreate, cluster.PortsCreate{Specs: []topology.PortSpec{{ID: id, NetworkID: str("net-1")}}})
+			answers[i] = answer{index: res.Index, err: err}
+			if err == nil {
+				answers[i].err = res.Decode(&answers[i].ports)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := map[string]bool{}
+	ips := map[string]string{}
+	for id := range 40 {
+		a, b := answers[id], answer{}
+		if id < 20 {
+			b = answers[id+40]
+		}
+		var ok []answer
+		for _, x := range []answer{a, b} {
+			var te *topology.Error
+			switch {
+			case x.err == nil && len(x.ports) == 1 && x.ports[0].ID == fmt.Sprintf("port-%d", id) && x.index > before:
+				ok = append(ok, x)
+			case errors.As(x.err, &te) && te.Type == "PortExists" && id < 20:
+			case x.err == nil && x.ports == nil && x.index == 0 && id >= 20: // no second writer
+			default:
+				t.Errorf("port-%d: %+v", id, x)
+			}
+		}
+		if len(ok) != 1 {
+			t.Fatalf("port-%d was acknowledged %d times", id, len(ok))
+		}
+		p := ok[0].ports[0]
+		if other, dup := ips[p.FixedIPs[0].IPAddress]; dup {
+			t.Fatalf("%s and %s both hold %s", other, p.ID, p.FixedIPs[0].IPAddress)
+		}
+		ips[p.FixedIPs[0].IPAddress] = p.ID
+		created[p.ID] = true
+	}
+	for _, m := range nodes {
+		if err := m.c.Consistent(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var ports []topology.Port
+		m.c.Read(func(s *topology.Store) { ports = s.Ports() })
+		if len(ports) != len(created) {
+			t.Fatalf("%s holds %d ports, %d were acknowledged", m.c.NodeID(), len(ports), len(created))
+		}
+		for _, p := range ports {
+			if !created[p.ID] || ips[p.FixedIPs[0].IPAddress] != p.ID {
+				t.Fatalf("%s holds %s at %s", m.c.NodeID(), p.ID, p.FixedIPs[0].IPAddress)
+			}
+		}
+	}
+	if entries := leader.c.AppliedIndex() - before; entries >= writes {
+		t.Fatalf("%d writes proposed at once took %d raft entries: none shared one", writes, entries)
+	}
+}

@@ -64,6 +64,9 @@ const (
 	CmdQuotasSet
 	CmdQuotasReset
 	CmdMemberReachable
+	// CmdBatch is several commands committed as one entry (batch.go).
+	// Made by the leader's group commit, never proposed.
+	CmdBatch
 )
 
 // Command payloads. Each is what its command's store method takes, with
@@ -119,6 +122,9 @@ var payloads = mergePayloads(map[CommandType]func() any{
 
 // checkPayload decodes a command's payload strictly, as Apply will.
 func checkPayload(t CommandType, raw []byte) error {
+	if t == CmdBatch {
+		return errNestedBatch
+	}
 	mk, ok := payloads[t]
 	if !ok {
 		return fmt.Errorf("%w: %d", errUnknownCommand, t)

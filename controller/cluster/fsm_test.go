@@ -205,7 +205,7 @@ func FuzzApplyCommand(f *testing.F) {
 // payload with a field its type lacks is refused.
 func TestEveryCommandHasAPayload(t *testing.T) {
 	for ct := range handlers {
-		if _, ok := payloads[ct]; !ok {
+		if _, ok := payloads[ct]; !ok && ct != CmdBatch { // framed, and never proposed
 			t.Errorf("command %d has a handler and no payload type", ct)
 		}
 	}

@@ -67,54 +67,47 @@ func (r Result) Decode(dst any) error {
 }
 
 // Propose commits a command and returns its result: through raft on the
-// leader, forwarded over the internal channel from a follower. A business
-// error (the store rejected the command) comes back as *topology.Error; a
+// leader, forwarded over the internal channel from a follower. Commands
+// proposed at once share a raft entry and a forwarding round trip
+// (batch.go, forward.go), each with its own result. A business error
+// (the store rejected the command) comes back as *topology.Error; a
 // cluster without a reachable leader as ErrNoLeader.
 func (c *Cluster) Propose(ctx context.Context, t CommandType, payload any) (res Result, err error) {
 	defer func(start time.Time) { c.metrics.observePropose(start, err) }(time.Now())
 	if c.raft.State() == raft.Leader {
 		return c.apply(ctx, t, payload)
 	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return Result{}, err
-	}
-	var out outcome
-	if err := c.callLeader(ctx, http.MethodPost, "/internal/propose", proposal{Type: t, Payload: b}, &out); err != nil {
-		return Result{}, err
-	}
-	if out.NoLeader != "" {
-		return Result{}, fmt.Errorf("%w: %s", ErrNoLeader, out.NoLeader)
-	}
-	if out.Error != nil {
-		return Result{Index: out.Index}, out.Error
-	}
-	return Result{Index: out.Index, raw: out.Value}, nil
-}
-
-// apply runs a command through raft on the leader.
-func (c *Cluster) apply(ctx context.Context, t CommandType, payload any) (Result, error) {
 	cmd, err := EncodeCommand(t, payload)
 	if err != nil {
 		return Result{}, err
 	}
-	timeout := 10 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
-	}
-	f := c.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
-		// ErrLeadershipLost is ambiguous: the entry may still commit.
-		// Clients retry with the id they chose (docs/api.md).
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout) ||
-			errors.Is(err, raft.ErrRaftShutdown) {
-			return Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+	return c.forward.wait(c.forward.submit(newPending(ctx, cmd)))
+}
+
+// apply runs a command through raft on the leader, in the group commit.
+// A json.RawMessage payload is a forwarded one, already checked
+// (checkPayload), and goes as it came.
+func (c *Cluster) apply(ctx context.Context, t CommandType, payload any) (Result, error) {
+	var cmd []byte
+	if raw, ok := payload.(json.RawMessage); ok {
+		cmd = append([]byte{byte(t)}, raw...)
+	} else {
+		var err error
+		if cmd, err = EncodeCommand(t, payload); err != nil {
+			return Result{}, err
 		}
-		return Result{}, err
 	}
-	res, _ := f.Response().(applyResult)
-	return Result{Index: f.Index(), value: res.Value}, res.Err
+	return c.group.wait(c.commit(newPending(ctx, cmd)))
+}
+
+// commit proposes a command on the leader: a create in the group commit,
+// any other in an entry of its own at once (groupable).
+func (c *Cluster) commit(p *pending) *pending {
+	if groupable(CommandType(p.cmd[0])) {
+		return c.group.submit(p)
+	}
+	go commitBatch(c.raft.Apply, []*pending{p})
+	return p
 }
 
 // Consistent makes a read on this node reflect every write committed
@@ -192,7 +185,10 @@ func newInternalClient(g *guard) *internalClient {
 			}
 			return g.dial(addr, protoInternal, timeout)
 		},
-		MaxIdleConnsPerHost: 4,
+		// A follower forwards every write its clients make at once, each
+		// on a connection of its own: keep them all open, or each write
+		// past the few kept dials (and proves itself to) the leader again.
+		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &internalClient{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
@@ -239,6 +235,7 @@ func newInternalServer(c *Cluster) *internalServer {
 	s := &internalServer{c: c}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/propose", s.propose)
+	mux.HandleFunc("POST "+proposeBatchPath, s.proposeBatch)
 	mux.HandleFunc("GET /internal/read-index", s.readIndex)
 	mux.HandleFunc("POST /internal/join", s.join)
 	mux.HandleFunc("POST /internal/join-request", s.joinRequest)

@@ -80,7 +80,7 @@ func renderFor(c Caller, v any) map[string]any {
 // answerOne writes one object as the caller may read it.
 func answerOne(w http.ResponseWriter, r *http.Request, status int, singular string, v any) {
 	if callerOf(r.Context()).Admin {
-		writeJSON(w, status, map[string]any{singular: renderRaw(v)})
+		writeObject(w, status, singular, renderRaw(v))
 		return
 	}
 	writeJSON(w, status, map[string]any{singular: renderFor(callerOf(r.Context()), v)})
@@ -152,7 +152,7 @@ func answerMany[T any](w http.ResponseWriter, req *http.Request, status int, r r
 		writeCollection(w, status, r.plural, objs)
 		return nil
 	}
-	writeJSON(w, status, map[string]any{r.singular: renderRaw(x[0])})
+	writeObject(w, status, r.singular, renderRaw(x[0]))
 	return nil
 }
 

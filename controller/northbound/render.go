@@ -144,3 +144,21 @@ func writeCollection(w http.ResponseWriter, status int, key string, objs []json.
 	b = append(b, "]}\n"...)
 	_, _ = w.Write(b)
 }
+
+// writeObject answers {"key": obj} with obj as it was encoded: what
+// writeJSON of that map writes, without encoding the map and scanning
+// obj again.
+func writeObject(w http.ResponseWriter, status int, key string, obj json.RawMessage) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if len(obj) == 0 {
+		obj = json.RawMessage("null")
+	}
+	b := make([]byte, 0, len(key)+len(obj)+8)
+	b = append(b, `{"`...)
+	b = append(b, key...)
+	b = append(b, `":`...)
+	b = append(b, obj...)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+}
