@@ -213,8 +213,12 @@ func BenchmarkPuntThroughput(b *testing.B) {
 
 // fetchProfile saves a CPU profile of seconds from a debug listener.
 func fetchProfile(debugAddr string, seconds int, path string) error {
-	c := &http.Client{Timeout: time.Duration(seconds+20) * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, seconds))
+	return fetchTo(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, seconds), time.Duration(seconds+20)*time.Second, path)
+}
+
+// fetchTo saves what a GET of url answers to path.
+func fetchTo(url string, timeout time.Duration, path string) error {
+	resp, err := (&http.Client{Timeout: timeout}).Get(url)
 	if err != nil {
 		return err
 	}

@@ -306,21 +306,7 @@ func mean(xs []float64) float64 {
 
 // fetchHeap saves a node's heap profile.
 func fetchHeap(debugAddr, path string) error {
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + debugAddr + "/debug/pprof/heap")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
+	return fetchTo("http://"+debugAddr+"/debug/pprof/heap", 30*time.Second, path)
 }
 
 // leaderChanges is how many times a node has seen the leader change

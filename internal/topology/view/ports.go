@@ -1,5 +1,7 @@
 package view
 
+import "maps"
+
 // portShards is how many maps hold a view's ports. A view derived from
 // another copies the shard array and clones only the shards its changed
 // ports fall in, so a bind costs a few hundred map entries, not the
@@ -67,22 +69,14 @@ func (w *portWriter) fresh(t *portTable) {
 
 func (w *portWriter) idMap(s int) map[string]*Port {
 	if !w.ownID[s] {
-		m := make(map[string]*Port, len(w.t.byID[s])+1)
-		for k, p := range w.t.byID[s] {
-			m[k] = p
-		}
-		w.t.byID[s], w.ownID[s] = m, true
+		w.t.byID[s], w.ownID[s] = maps.Clone(w.t.byID[s]), true
 	}
 	return w.t.byID[s]
 }
 
 func (w *portWriter) keyMap(s int) map[uint32]*Port {
 	if !w.ownKey[s] {
-		m := make(map[uint32]*Port, len(w.t.byKey[s])+1)
-		for k, p := range w.t.byKey[s] {
-			m[k] = p
-		}
-		w.t.byKey[s], w.ownKey[s] = m, true
+		w.t.byKey[s], w.ownKey[s] = maps.Clone(w.t.byKey[s]), true
 	}
 	return w.t.byKey[s]
 }
