@@ -94,10 +94,10 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 	// its punts in the datapath; the victim's punts all got through.
 	punts := tb.punts(hv1)
 	sw := punts.Switches[0]
-	var flooderMeterDrops, flooderPunts, victimDropped uint64
+	var flooderMeterPackets, flooderMeterDrops, flooderPunts, victimDropped uint64
 	for _, m := range sw.Meters {
 		if m.PortID == pf {
-			flooderMeterDrops = m.Dropped
+			flooderMeterPackets, flooderMeterDrops = m.Packets, m.Dropped
 			t.Logf("flooder's meter on hv1: %d packets, %d dropped in the datapath", m.Packets, m.Dropped)
 		}
 	}
@@ -110,8 +110,12 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 		}
 	}
 	t.Logf("hv1's controller received %d punts in all, %d of them the flooder's", punts.Received, flooderPunts)
-	if flooderMeterDrops < sent.Load()/2 {
-		t.Errorf("the flooder's meter dropped %d of %d frames; the punt path was not cut in the datapath", flooderMeterDrops, sent.Load())
+	// Of the frames that reached the punt flow (a loaded userspace
+	// datapath loses some before), the meter dropped nearly all, and
+	// the controller saw a trickle of what was sent.
+	if flooderMeterPackets < 1000 || flooderMeterDrops < flooderMeterPackets*9/10 || flooderPunts > sent.Load()/20 {
+		t.Errorf("the flooder's meter dropped %d of the %d frames it saw (%d sent), and the controller got %d of its punts; the punt path was not cut in the datapath",
+			flooderMeterDrops, flooderMeterPackets, sent.Load(), flooderPunts)
 	}
 	if victimDropped != 0 {
 		t.Errorf("%d of the victim's punts were dropped", victimDropped)
