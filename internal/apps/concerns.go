@@ -22,25 +22,20 @@ func Concerns(before, after *view.View, chassis string, changes []topology.Chang
 	// Each port as app.Ports would take it, without building the list: a
 	// bulk create names a thousand ports, and each bridge asks.
 	networks := map[string]bool{}
+	// every notes a side's network and reports whether the port concerns
+	// every chassis (or is this one's) whatever its network.
+	every := func(v *view.View, p view.Port) bool {
+		networks[p.NetworkID] = true
+		return p.Chassis == chassis || len(p.SecurityGroups) > 0 || p.DeviceOwner != "" || hasFloatingIP(v, p.ID)
+	}
 	for _, c := range changes {
 		b, inBefore := before.Port(c.ID)
 		a, inAfter := after.Port(c.ID)
 		if inBefore && inAfter && !app.FlowsSee(b, a) {
 			continue
 		}
-		for _, side := range [2]struct {
-			v  *view.View
-			p  *view.Port
-			in bool
-		}{{before, &b, inBefore}, {after, &a, inAfter}} {
-			p := side.p
-			if !side.in {
-				continue
-			}
-			if p.Chassis == chassis || len(p.SecurityGroups) > 0 || p.DeviceOwner != "" || hasFloatingIP(side.v, p.ID) {
-				return true
-			}
-			networks[p.NetworkID] = true
+		if inBefore && every(before, b) || inAfter && every(after, a) {
+			return true
 		}
 	}
 	for n := range networks {
