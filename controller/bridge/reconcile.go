@@ -28,6 +28,12 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	cookies := dump.Cookies()
 	round := nextRound(cookies)
 	desired := l.compute(eff, local)
+	if local != nil && len(local.Bindings) > 0 && desired.Len() == 0 {
+		// Plugged ports and not one flow for them: the facts or the view
+		// are not what they must be. A replay would sweep the bridge's
+		// flows; keep them and try again.
+		return fmt.Errorf("bridge: replay for chassis %s computed no flow for its %d plugged ports; keeping the bridge's flows", local.Bridge.Chassis, len(local.Bindings))
+	}
 	want := l.withRound(desired, round)
 	flows := want.Flows()
 	mods := make([]of.FlowMod, 0, len(flows)+4)
