@@ -76,7 +76,13 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 	if err := l.deleteMeters(ctx, without(had, meters)); err != nil {
 		l.log.Warn("could not delete unused meters", zap.Error(err))
 	}
+	bindings, chassis := -1, ""
+	if local != nil {
+		bindings, chassis = len(local.Bindings), local.Bridge.Chassis
+	}
 	l.log.Info("bridge replayed", zap.Uint16("round", round), zap.Int("flows", want.Len()),
+		zap.Int("app-flows", desired.Len()), zap.Uint64("index", eff.Index()), zap.Int("view-ports", eff.PortCount()),
+		zap.String("chassis", chassis), zap.Int("bindings", bindings),
 		zap.Int("stale-rounds", len(stale)), zap.Duration("took", time.Since(start)))
 	return nil
 }
