@@ -24,7 +24,20 @@ func chassisCmd(c *client, p *printer) *cobra.Command {
 				return err
 			}
 			return p.table(chassisKind.columns, items(out, "chassis"))
-		}})
+		}},
+		&cobra.Command{Use: "delete NAME", Short: "Take a chassis out of service (admin)",
+			Long: `Take a chassis out of service (admin): the cluster forgets it, its tunnels and
+the flows of its ports go from every other bridge, and its ports stay, unplugged
+(binding:host_id kept). A chassis a member node runs is refused until that member
+is removed (wyvern cluster member remove), or the node would register it again.`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				if _, err := c.do("DELETE", "/v2.0/chassis/"+url.PathEscape(args[0]), nil); err != nil {
+					return err
+				}
+				p.say("deleted chassis %s\n", args[0])
+				return nil
+			}})
 	return cmd
 }
 

@@ -240,4 +240,49 @@ func TestCentralModeChassis(t *testing.T) {
 	if n := strings.Count(flows, "cookie="); n < 40 {
 		t.Errorf("hv4's bridge holds %d flows; want the full pipeline", n)
 	}
+
+	// hv4 taken out of service: the cluster forgets it, every bridge
+	// drops what led there, and its port stays, unplugged.
+	hv4IP := tb.underlay.IP(4)
+	if !strings.Contains(hv1.ovs.Ofctl("dump-flows", "br-int"), hv4IP) {
+		t.Fatalf("hv1's bridge has no flow toward hv4 (%s) before hv4 goes", hv4IP)
+	}
+	servesTap := func() bool { return strings.Contains(strings.Join(o.DumpFlows("br-int"), "\n"), `in_port="`+tap+`"`) }
+	if !servesTap() {
+		t.Fatalf("hv4's bridge has no flow for its tap %s before hv4 goes:\n%s", tap, strings.Join(o.DumpFlows("br-int"), "\n"))
+	}
+	if code, _ := tb.call("DELETE", "/v2.0/chassis/hv1", nil, nil); code != 409 {
+		t.Errorf("DELETE of hv1, a member's own chassis: %d, want 409", code)
+	}
+	if code, _ := tb.call("GET", "/v2.0/chassis/hv1", nil, nil); code != 200 {
+		t.Errorf("the refused delete left hv1 %d", code)
+	}
+	if code, err := tb.call("DELETE", "/v2.0/chassis/hv4", nil, nil); err != nil || code != 204 {
+		t.Fatalf("DELETE /v2.0/chassis/hv4: %d %v", code, err)
+	}
+	if code, _ := tb.call("DELETE", "/v2.0/chassis/hv4", nil, nil); code != 404 {
+		t.Errorf("hv4 deleted twice: %d, want 404", code)
+	}
+	var after struct {
+		Port struct {
+			HostID  string `json:"binding:host_id"`
+			Status  string `json:"status"`
+			VIFType string `json:"binding:vif_type"`
+		} `json:"port"`
+	}
+	if _, err := tb.call("GET", "/v2.0/ports/"+id, nil, &after); err != nil || after.Port.Status != "DOWN" ||
+		after.Port.HostID != "hv4" || after.Port.VIFType != "binding_failed" {
+		t.Errorf("hv4's port after hv4 went: %+v %v", after.Port, err)
+	}
+	for _, h := range tb.hvs {
+		ovstest.Eventually(t, 10*time.Second, h.m.id+"'s bridge forgets hv4", func() bool {
+			return !strings.Contains(h.ovs.Ofctl("dump-flows", "br-int"), hv4IP)
+		})
+	}
+	ovstest.Eventually(t, 10*time.Second, "hv4's bridge no longer serves its tap", func() bool {
+		return !servesTap()
+	})
+	if err := ping(vm1, addr); err == nil {
+		t.Errorf("vm1 still reaches the vm on hv4 after hv4 was taken out of service")
+	}
 }

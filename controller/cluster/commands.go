@@ -67,6 +67,9 @@ const (
 	// CmdBatch is several commands committed as one entry (batch.go).
 	// Made by the leader's group commit, never proposed.
 	CmdBatch
+	// CmdChassisDelete forgets a chassis taken out of service (ByID: its
+	// name).
+	CmdChassisDelete
 )
 
 // Command payloads. Each is what its command's store method takes, with
@@ -117,7 +120,7 @@ var payloads = mergePayloads(map[CommandType]func() any{
 	CmdChassisRegister: func() any { return new(ChassisReg) }, CmdMemberRegister: func() any { return new(MemberReg) },
 	CmdMemberRemove: func() any { return new(ByID) }, CmdChassisBindings: func() any { return new(ChassisBinds) },
 	CmdPortsActive: func() any { return new(PortsActive) }, CmdVIPOwner: func() any { return new(VIPOwner) },
-	CmdChassisPorts: func() any { return new(ChassisPorts) },
+	CmdChassisPorts: func() any { return new(ChassisPorts) }, CmdChassisDelete: func() any { return new(ByID) },
 }, externalPayloads, securityGroupPayloads, standardPayloads, mastershipPayloads)
 
 // checkPayload decodes a command's payload strictly, as Apply will.
@@ -385,5 +388,12 @@ var coreHandlers = map[CommandType]handler{
 	CmdMemberRemove: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
 		id := decodeInto[ByID](d).ID
 		return nil, one(i, topology.ResourceMember, "delete", id), s.RemoveMember(i, id)
+	},
+	CmdChassisDelete: func(s *topology.Store, i uint64, d []byte) (any, []topology.Change, error) {
+		name := decodeInto[ByID](d).ID
+		changed, err := s.DeleteChassis(i, name)
+		ch := append(one(i, topology.ResourceChassis, "delete", name),
+			changes(i, topology.ResourcePort, "update", changed, func(id string) string { return id })...)
+		return nil, ch, err
 	},
 }

@@ -88,3 +88,36 @@ func (s *Server) chassisRegister(w http.ResponseWriter, r *http.Request) error {
 	_, err = w.Write(buf.Bytes())
 	return err
 }
+
+// chassisDelete is DELETE /v2.0/chassis/{name} (admin): a hypervisor taken
+// out of service. Its ports stay, unplugged (topology.Store.DeleteChassis);
+// a chassis a member node manages is refused (409 ChassisManaged) until
+// that member is removed.
+func (s *Server) chassisDelete(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.cluster.Propose(r.Context(), cluster.CmdChassisDelete, cluster.ByID{ID: r.PathValue("name")}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// agentDelete is Neutron's DELETE /v2.0/agents/{id} (admin): the agent's
+// chassis goes, as with chassisDelete.
+func (s *Server) agentDelete(w http.ResponseWriter, r *http.Request) error {
+	id, name := r.PathValue("id"), ""
+	s.cluster.Read(func(st *topology.Store) {
+		for _, c := range st.Chassis() {
+			if agentID(c.Name) == id {
+				name = c.Name
+			}
+		}
+	})
+	if name == "" {
+		return notFoundErr("AgentNotFound", "Agent", id)
+	}
+	if _, err := s.cluster.Propose(r.Context(), cluster.CmdChassisDelete, cluster.ByID{ID: name}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -209,6 +209,8 @@ func (s *Server) routes() []route {
 		{"GET", "/v2.0/chassis", adminOnly(s.read(lister(s, "chassis", (*topology.Store).Chassis)))},
 		{"GET", "/v2.0/chassis/{name}", adminOnly(s.read(shower(s, "chassis", "name", "ChassisNotFound", "Chassis", (*topology.Store).ChassisByName)))},
 		{"POST", "/v2.0/chassis", adminOnly(s.write(s.chassisRegister))},
+		{"DELETE", "/v2.0/chassis/{name}", adminOnly(s.write(s.chassisDelete))},
+		{"DELETE", "/v2.0/agents/{id}", adminOnly(s.write(s.agentDelete))},
 		{"GET", "/v2.0/cluster", adminOnly(s.clusterStatus)},
 		{"GET", "/v2.0/cluster/raft-address", s.raftAddress},
 		{"DELETE", "/v2.0/cluster/members/{id}", adminOnly(s.write(s.deleteMember))},

@@ -178,3 +178,63 @@ func TestPortsOfHostFollowsEveryChange(t *testing.T) {
 	must(err)
 	check(r, "restored")
 }
+
+// TestDeleteChassis: a chassis taken out of service is forgotten; its
+// ports stay, unplugged and DOWN, binding:host_id kept (binding_failed);
+// one a member node runs is refused until the member goes; a chassis of
+// the same name registered again gets a new key, and its report plugs the
+// ports again.
+func TestDeleteChassis(t *testing.T) {
+	s := New()
+	mustNet(t, s, "n", NetworkSpec{})
+	mustSubnet(t, s, "s", "n", "10.0.0.0/24")
+	if _, err := s.CreatePorts(3, []PortSpec{{ID: "a", NetworkID: str("n")}, {ID: "b", NetworkID: str("n")}}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.RegisterChassis(4, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})
+	if _, err := s.RegisterChassis(4, ChassisSpec{Name: "hv2", EncapIP: "172.31.0.2", NodeID: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RegisterMember(4, Member{ID: "n2", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReportPorts(5, "hv1", []Binding{{PortID: "a", OFPort: 3, Active: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteChassis(6, "nope"); kindOf(err) != KindNotFound {
+		t.Fatalf("unknown chassis: %v", err)
+	}
+	if _, err := s.DeleteChassis(6, "hv2"); kindOf(err) != KindConflict {
+		t.Fatalf("a member's chassis: %v", err)
+	}
+	changed, err := s.DeleteChassis(7, "hv1")
+	if err != nil || len(changed) != 1 || changed[0] != "a" {
+		t.Fatalf("delete: %v %v", changed, err)
+	}
+	if _, ok := s.ChassisByName("hv1"); ok {
+		t.Fatal("hv1 still registered")
+	}
+	a, _ := s.Port("a")
+	if a.HostID != "hv1" || a.OFPort != 0 || a.Status != StatusDown || a.RevisionNumber != 7 || a.VIFType != VIFTypeBindingFailed || a.Located() {
+		t.Fatalf("a after its chassis went: %+v", a)
+	}
+	if b, _ := s.Port("b"); b.RevisionNumber == 7 {
+		t.Fatalf("b, never on hv1, changed: %+v", b)
+	}
+	if err := s.RemoveMember(8, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteChassis(9, "hv2"); err != nil {
+		t.Fatalf("hv2, its member gone: %v", err)
+	}
+	again, _ := s.RegisterChassis(10, ChassisSpec{Name: "hv1", EncapIP: "172.31.0.1"})
+	if again.Key == first.Key || again.DVRMAC == first.DVRMAC {
+		t.Fatalf("hv1 registered again has its old key and DVR MAC: %+v", again)
+	}
+	if _, err := s.ReportPorts(11, "hv1", []Binding{{PortID: "a", OFPort: 5, Active: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Port("a"); !a.Located() || a.Status != StatusActive {
+		t.Fatalf("a reported again: %+v", a)
+	}
+}

@@ -411,6 +411,34 @@ func (s *Store) RegisterChassis(i uint64, sp ChassisSpec) (Chassis, error) {
 	return *c, nil
 }
 
+// DeleteChassis forgets a chassis: a hypervisor taken out of service. The
+// ports plugged there are no longer located (ofport 0, DOWN) and keep
+// their binding:host_id, which is Nova's word; they show binding_failed
+// until a chassis of that name registers and reports them again, with a
+// new key and DVR MAC. A chassis that a member node registered is that
+// node's to report: it is refused while the node is a member (remove the
+// member first), or the node would register it again. It returns the ids
+// of the ports it changed.
+func (s *Store) DeleteChassis(i uint64, name string) ([]string, error) {
+	c, ok := s.chassis[name]
+	if !ok {
+		return nil, notFound("ChassisNotFound", "Chassis %s could not be found.", name)
+	}
+	if _, member := s.members[c.NodeID]; c.NodeID != "" && member {
+		return nil, conflict("ChassisManaged", "Chassis %s is managed by member %s, which registers it again; remove the member first.", name, c.NodeID)
+	}
+	delete(s.chassis, name)
+	s.touchMastership(i)
+	changed := sortedKeys(s.hostPorts[name])
+	for _, id := range changed {
+		p := s.ports[id]
+		p.OFPort, p.Status = 0, StatusDown
+		p.RevisionNumber = i
+		p.stamp(s.now)
+	}
+	return changed, nil
+}
+
 // RegisterMember records a controller node's addresses.
 // Unreachable stays the leader's word.
 func (s *Store) RegisterMember(i uint64, m Member) (Member, error) {

@@ -89,6 +89,25 @@ func TestNextEqualsBuild(t *testing.T) {
 				}
 				return err
 			})
+		case op < 6 && rng.IntN(8) == 0: // a chassis taken out of service, and back
+			c := chassis[rng.IntN(len(chassis))]
+			step("delete chassis", func(i uint64) error {
+				ids, err := s.DeleteChassis(i, c)
+				note(topology.ResourceChassis, c)
+				for _, id := range ids {
+					note(topology.ResourcePort, id)
+				}
+				bound[c] = nil
+				return err
+			})
+			if rng.IntN(2) == 0 {
+				break // the next bind of it is refused until it is back
+			}
+			step("chassis again", func(i uint64) error {
+				_, err := s.RegisterChassis(i, topology.ChassisSpec{Name: c, EncapIP: "172.31.1.1", Encaps: []string{topology.TypeVXLAN}})
+				note(topology.ResourceChassis, c)
+				return err
+			})
 		case op < 6: // bind, move or unplug ports of a chassis
 			c := chassis[rng.IntN(len(chassis))]
 			var bs []topology.Binding
