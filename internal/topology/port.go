@@ -129,7 +129,7 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 		return Port{}, err
 	}
 	if wantDefault { // the last step that can fail
-		g, _, err := s.EnsureDefaultSecurityGroup(index, p.ProjectID)
+		g, _, err := s.ensureDefaultGroup(index, p.ProjectID)
 		if err != nil {
 			return Port{}, err
 		}
