@@ -76,7 +76,7 @@ func missingDefaults[Spec any](s *topology.Store, specs []Spec, project func(Spe
 		case t != nil:
 			name = *t
 		}
-		if _, ok := s.DefaultSecurityGroup(name); !ok && !slices.Contains(out, name) {
+		if !s.HasDefaultSecurityGroup(name) && !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}

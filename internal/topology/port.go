@@ -16,25 +16,29 @@ type FixedIPSpec struct {
 
 // PortSpec is a port create or update; nil fields are absent.
 type PortSpec struct {
+	// A spec is a raft command's payload, decoded on every replica: an
+	// absent (nil) pointer field is left out of it rather than written
+	// as null, which decodes the same (omitempty on pointers only: a
+	// slice's nil and empty differ).
 	Extra               map[string]json.RawMessage // merged into the object's Extra
 	ID                  string
-	NetworkID           *string
-	Name                *string
-	MACAddress          *string
-	FixedIPs            *[]FixedIPSpec // nil: absent; empty: no addresses
-	AllowedAddressPairs *[]AddressPair
-	PortSecurityEnabled *bool
-	DeviceOwner         *string
-	DeviceID            *string
-	AdminStateUp        *bool
-	HostID              *string
-	Description         *string
-	ProjectID           *string
-	TenantID            *string
+	NetworkID           *string        `json:",omitempty"`
+	Name                *string        `json:",omitempty"`
+	MACAddress          *string        `json:",omitempty"`
+	FixedIPs            *[]FixedIPSpec `json:",omitempty"` // nil: absent; empty: no addresses
+	AllowedAddressPairs *[]AddressPair `json:",omitempty"`
+	PortSecurityEnabled *bool          `json:",omitempty"`
+	DeviceOwner         *string        `json:",omitempty"`
+	DeviceID            *string        `json:",omitempty"`
+	AdminStateUp        *bool          `json:",omitempty"`
+	HostID              *string        `json:",omitempty"`
+	Description         *string        `json:",omitempty"`
+	ProjectID           *string        `json:",omitempty"`
+	TenantID            *string        `json:",omitempty"`
 	Tags                []string
 	SecurityGroups      []string
-	DNSName             *string
-	ExtraDHCPOpts       *[]ExtraDHCPOpt
+	DNSName             *string         `json:",omitempty"`
+	ExtraDHCPOpts       *[]ExtraDHCPOpt `json:",omitempty"`
 
 	// managed: the port is one the topology makes itself (a router
 	// interface or gateway, a floating IP's holder), the only way to make
@@ -129,7 +133,7 @@ func (s *Store) createPort(index uint64, sp PortSpec) (Port, error) {
 		return Port{}, err
 	}
 	if wantDefault { // the last step that can fail
-		g, _, err := s.EnsureDefaultSecurityGroup(index, p.ProjectID)
+		g, _, err := s.ensureDefaultGroup(index, p.ProjectID)
 		if err != nil {
 			return Port{}, err
 		}

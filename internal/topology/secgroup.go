@@ -2,7 +2,7 @@ package topology
 
 import (
 	"crypto/sha1"
-	"fmt"
+	"encoding/hex"
 	"slices"
 	"strings"
 )
@@ -73,14 +73,26 @@ func defaultRuleIDs(project string) (egress, ingress string) {
 var uuidNamespace = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
 
 // nameUUID is the version 5 UUID of a name.
+// Every port create asks for its project's default group by this id, on
+// every replica: it is built without fmt or a heap-allocated hash.
 func nameUUID(name string) string {
-	h := sha1.New()
-	h.Write(uuidNamespace[:])
-	h.Write([]byte(name))
-	b := h.Sum(nil)[:16]
+	var in [128]byte
+	data := append(append(in[:0], uuidNamespace[:]...), name...)
+	sum := sha1.Sum(data)
+	b := sum[:16]
 	b[6] = b[6]&0x0f | 0x50
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
 }
 
 // SecurityGroups returns every security group with its rules, in id
@@ -110,6 +122,10 @@ func (s *Store) DefaultSecurityGroup(project string) (SecurityGroup, bool) {
 	}
 	return sgOut(g), true
 }
+
+// HasDefaultSecurityGroup reports whether a project has its default
+// group, without copying it out.
+func (s *Store) HasDefaultSecurityGroup(project string) bool { return s.defaultGroup(project) != nil }
 
 func (s *Store) defaultGroup(project string) *SecurityGroup {
 	g, ok := s.sgs[DefaultSecurityGroupID(project)]
@@ -318,17 +334,27 @@ func (s *Store) addSecurityGroup(index uint64, g *SecurityGroup, rules []Securit
 // given) are one project of their own, with a default group of its own.
 // It reports whether it created the group.
 func (s *Store) EnsureDefaultSecurityGroup(index uint64, project string) (SecurityGroup, bool, error) {
-	if g, ok := s.DefaultSecurityGroup(project); ok {
+	g, created, err := s.ensureDefaultGroup(index, project)
+	if g == nil {
+		return SecurityGroup{}, false, err
+	}
+	return sgOut(g), created, err
+}
+
+// ensureDefaultGroup is EnsureDefaultSecurityGroup without the copy: a
+// port create wants only the group's id.
+func (s *Store) ensureDefaultGroup(index uint64, project string) (*SecurityGroup, bool, error) {
+	if g := s.defaultGroup(project); g != nil {
 		return g, false, nil
 	}
 	id := DefaultSecurityGroupID(project)
 	egress, ingress := defaultRuleIDs(project)
 	if _, ok := s.sgs[id]; ok {
-		return SecurityGroup{}, false, conflict("SecurityGroupExists", "Security group %s, the id of project %s's default group, is another group", id, project)
+		return nil, false, conflict("SecurityGroupExists", "Security group %s, the id of project %s's default group, is another group", id, project)
 	}
 	for _, r := range []string{egress, ingress} {
 		if _, ok := s.sgRules[r]; ok {
-			return SecurityGroup{}, false, conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", r)
+			return nil, false, conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", r)
 		}
 	}
 	g := &SecurityGroup{ID: id, Name: DefaultSecurityGroupName, Description: DefaultSecurityGroupDescription,
@@ -337,7 +363,7 @@ func (s *Store) EnsureDefaultSecurityGroup(index uint64, project string) (Securi
 		{ID: egress, Direction: DirectionEgress},
 		{ID: ingress, Direction: DirectionIngress, RemoteGroupID: id},
 	})
-	return sgOut(g), true, nil
+	return g, true, nil
 }
 
 // UpdateSecurityGroup changes a group's name, description, tags or
