@@ -1,7 +1,6 @@
 package apps
 
 import (
-	"slices"
 	"unique"
 
 	"github.com/wyvern-sdn/wyvern/app"
@@ -45,9 +44,7 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 		d.add(f)
 	}
 	for obj, fs := range d.objects {
-		if cap(fs) > len(fs) {
-			d.objects[obj] = slices.Clone(fs) // no room for growth kept
-		}
+		d.objects[obj] = objectFlows.share(obj, fs) // the node's copy, no room for growth kept
 	}
 	return d
 }
@@ -152,9 +149,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			d.apps[a.ID()] = true
 		}
 		for obj, fs := range next {
-			if cap(fs) > len(fs) {
-				fs = slices.Clone(fs)
-			}
+			fs = objectFlows.share(obj, fs)
 			d.objects[obj] = fs
 			for i, f := range fs {
 				k := key(f)
