@@ -82,6 +82,25 @@ func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
 	return d.objects[o.obj][o.at], true
 }
 
+// Shared returns the desired flow with a key as a pointer to the node's
+// copy, which nothing may change (an installed set holds it, of.FlowSet's
+// AddShared).
+func (d *Desired) Shared(k of.FlowKey) (*of.Flow, bool) {
+	o, ok := d.owner[k]
+	if !ok {
+		return nil, false
+	}
+	return &d.objects[o.obj][o.at], true
+}
+
+// EachShared calls fn with every desired flow's key and a pointer to the
+// node's copy of it, which fn must not change, in no order.
+func (d *Desired) EachShared(fn func(of.FlowKey, *of.Flow)) {
+	for k, o := range d.owner {
+		fn(k, &d.objects[o.obj][o.at])
+	}
+}
+
 // Each calls fn with every desired flow and its key, in no order.
 func (d *Desired) Each(fn func(of.FlowKey, of.Flow)) {
 	for k, o := range d.owner {
