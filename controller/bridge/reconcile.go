@@ -92,9 +92,9 @@ func (l *loop) replay(ctx context.Context, eff *view.View, local *Local) error {
 // them) and any with timeouts, which belong to the punt path.
 func (l *loop) withRound(desired *apps.Desired, round uint16) of.FlowSet {
 	set := of.NewFlowSet(pipeline.MissFlows(l.m.cfg.Mode, round)...)
-	desired.Each(func(k of.FlowKey, f of.Flow) {
-		if f, ok := l.admit(k, f, round); ok {
-			set.AddKeyed(k, f) // the desired flow's key, shared
+	desired.EachShared(func(k of.FlowKey, p *of.Flow) {
+		if f, ok := l.admit(k, *p, round); ok {
+			set.AddShared(k, p, f.Cookie) // the desired flow and its key, shared
 		}
 	})
 	return set
@@ -132,11 +132,15 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 	round := l.round
 	l.mu.Unlock()
 	var ch of.Changes
-	want := map[of.FlowKey]of.Flow{}
+	type wanted struct {
+		f      of.Flow  // in the round
+		shared *of.Flow // the desired flow, for the installed set to point at
+	}
+	want := map[of.FlowKey]wanted{}
 	for k := range l.dirty {
-		if f, ok := l.desired.Get(k); ok {
-			if f, ok := l.admit(k, f, round); ok {
-				want[k] = f
+		if p, ok := l.desired.Shared(k); ok {
+			if f, ok := l.admit(k, *p, round); ok {
+				want[k] = wanted{f, p}
 			}
 		}
 	}
@@ -147,13 +151,14 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 			delete(want, k)
 			continue // a miss flow of the base pipeline: the replay's
 		}
-		f, wanted := want[k]
+		w, isWanted := want[k]
+		f := w.f
 		switch {
-		case had && !wanted:
+		case had && !isWanted:
 			ch.Deletes = append(ch.Deletes, have)
-		case !had && wanted:
+		case !had && isWanted:
 			ch.Adds = append(ch.Adds, f)
-		case had && wanted && !have.SameContent(f):
+		case had && isWanted && !have.SameContent(f):
 			ch.Modifies = append(ch.Modifies, f)
 		default:
 			delete(want, k) // installed as it is
@@ -189,8 +194,8 @@ func (l *loop) sync(ctx context.Context, onDemand []of.FlowMod, outs []ofctl.Pac
 			gone = append(gone, old)
 		}
 	}
-	for k, f := range want { // the adds and the modifies, by the desired flows' keys
-		l.installed.AddKeyed(k, f)
+	for k, w := range want { // the adds and the modifies, by the desired flows' keys
+		l.installed.AddShared(k, w.shared, w.f.Cookie)
 	}
 	l.desiredCount = l.desired.Len()
 	l.mu.Unlock()

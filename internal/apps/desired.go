@@ -1,7 +1,6 @@
 package apps
 
 import (
-	"slices"
 	"unique"
 
 	"github.com/wyvern-sdn/wyvern/app"
@@ -45,9 +44,7 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 		d.add(f)
 	}
 	for obj, fs := range d.objects {
-		if cap(fs) > len(fs) {
-			d.objects[obj] = slices.Clone(fs) // no room for growth kept
-		}
+		d.objects[obj] = objectFlows.share(obj, fs) // the node's copy, no room for growth kept
 	}
 	return d
 }
@@ -83,6 +80,25 @@ func (d *Desired) Get(k of.FlowKey) (of.Flow, bool) {
 		return of.Flow{}, false
 	}
 	return d.objects[o.obj][o.at], true
+}
+
+// Shared returns the desired flow with a key as a pointer to the node's
+// copy, which nothing may change (an installed set holds it, of.FlowSet's
+// AddShared).
+func (d *Desired) Shared(k of.FlowKey) (*of.Flow, bool) {
+	o, ok := d.owner[k]
+	if !ok {
+		return nil, false
+	}
+	return &d.objects[o.obj][o.at], true
+}
+
+// EachShared calls fn with every desired flow's key and a pointer to the
+// node's copy of it, which fn must not change, in no order.
+func (d *Desired) EachShared(fn func(of.FlowKey, *of.Flow)) {
+	for k, o := range d.owner {
+		fn(k, &d.objects[o.obj][o.at])
+	}
 }
 
 // Each calls fn with every desired flow and its key, in no order.
@@ -152,9 +168,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			d.apps[a.ID()] = true
 		}
 		for obj, fs := range next {
-			if cap(fs) > len(fs) {
-				fs = slices.Clone(fs)
-			}
+			fs = objectFlows.share(obj, fs)
 			d.objects[obj] = fs
 			for i, f := range fs {
 				k := key(f)

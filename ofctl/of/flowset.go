@@ -6,16 +6,34 @@ import (
 )
 
 // FlowSet is a set of flows keyed by their identity on the switch.
+//
+// An entry points at its flow and carries its own cookie: a reconciler's
+// installed set is its desired flows in a cookie round, and holding a
+// pointer to each desired flow (AddShared) instead of a copy keeps it at
+// a pointer and a cookie a flow (a node holds hundreds of thousands).
 type FlowSet struct {
-	m map[FlowKey]Flow
+	m map[FlowKey]setEntry
 }
+
+type setEntry struct {
+	f      *Flow // never written through: the set's or a caller's shared flow
+	cookie uint64
+}
+
+func (e setEntry) flow() Flow {
+	f := *e.f
+	f.Cookie = e.cookie
+	return f
+}
+
+func entryOf(f Flow) setEntry { return setEntry{&f, f.Cookie} }
 
 // NewFlowSet builds a set; a later flow with the same key replaces an
 // earlier one.
 func NewFlowSet(flows ...Flow) FlowSet {
-	s := FlowSet{m: make(map[FlowKey]Flow, len(flows))}
+	s := FlowSet{m: make(map[FlowKey]setEntry, len(flows))}
 	for _, f := range flows {
-		s.m[f.Key()] = f
+		s.m[f.Key()] = entryOf(f)
 	}
 	return s
 }
@@ -26,18 +44,28 @@ func (s FlowSet) Len() int { return len(s.m) }
 // Add puts a flow in the set, replacing one with the same key.
 func (s *FlowSet) Add(f Flow) {
 	if s.m == nil {
-		s.m = make(map[FlowKey]Flow)
+		s.m = make(map[FlowKey]setEntry)
 	}
-	s.m[f.Key()] = f
+	s.m[f.Key()] = entryOf(f)
 }
 
 // AddKeyed adds f under k, which must be f.Key(): a caller that holds
 // the key already shares its string instead of making another.
 func (s *FlowSet) AddKeyed(k FlowKey, f Flow) {
 	if s.m == nil {
-		s.m = make(map[FlowKey]Flow)
+		s.m = make(map[FlowKey]setEntry)
 	}
-	s.m[k] = f
+	s.m[k] = entryOf(f)
+}
+
+// AddShared adds, under k (shared.Key()), the flow *shared with the given
+// cookie, holding the pointer instead of a copy: the caller must never
+// change *shared.
+func (s *FlowSet) AddShared(k FlowKey, shared *Flow, cookie uint64) {
+	if s.m == nil {
+		s.m = make(map[FlowKey]setEntry)
+	}
+	s.m[k] = setEntry{shared, cookie}
 }
 
 // Remove takes the flow with f's key out of the set.
@@ -45,15 +73,18 @@ func (s FlowSet) Remove(f Flow) { delete(s.m, f.Key()) }
 
 // Get returns the flow with a key.
 func (s FlowSet) Get(k FlowKey) (Flow, bool) {
-	f, ok := s.m[k]
-	return f, ok
+	e, ok := s.m[k]
+	if !ok {
+		return Flow{}, false
+	}
+	return e.flow(), true
 }
 
 // Clone returns an independent copy.
 func (s FlowSet) Clone() FlowSet {
-	c := FlowSet{m: make(map[FlowKey]Flow, len(s.m))}
-	for k, f := range s.m {
-		c.m[k] = f
+	c := FlowSet{m: make(map[FlowKey]setEntry, len(s.m))}
+	for k, e := range s.m {
+		c.m[k] = e // the flows are never written: sharing them is a copy
 	}
 	return c
 }
@@ -62,8 +93,8 @@ func (s FlowSet) Clone() FlowSet {
 // so output is deterministic.
 func (s FlowSet) Flows() []Flow {
 	out := make([]Flow, 0, len(s.m))
-	for _, f := range s.m {
-		out = append(out, f)
+	for _, e := range s.m {
+		out = append(out, e.flow())
 	}
 	sortFlows(out)
 	return out
@@ -100,9 +131,9 @@ func (s FlowSet) Equal(o FlowSet) bool {
 	if len(s.m) != len(o.m) {
 		return false
 	}
-	for k, f := range s.m {
+	for k, e := range s.m {
 		g, ok := o.m[k]
-		if !ok || !f.SameContent(g) {
+		if !ok || !e.flow().SameContent(g.flow()) {
 			return false
 		}
 	}
@@ -131,17 +162,17 @@ func (c Changes) String() string {
 // Diff returns the changes that turn from into to. Each list is sorted.
 func Diff(from, to FlowSet) Changes {
 	var c Changes
-	for k, f := range from.m {
+	for k, e := range from.m {
 		if _, ok := to.m[k]; !ok {
-			c.Deletes = append(c.Deletes, f)
+			c.Deletes = append(c.Deletes, e.flow())
 		}
 	}
-	for k, f := range to.m {
+	for k, e := range to.m {
 		old, ok := from.m[k]
-		switch {
+		switch f := e.flow(); {
 		case !ok:
 			c.Adds = append(c.Adds, f)
-		case !old.SameContent(f):
+		case !old.flow().SameContent(f):
 			c.Modifies = append(c.Modifies, f)
 		}
 	}
@@ -166,10 +197,10 @@ func (s FlowSet) Apply(c Changes) FlowSet {
 		delete(out.m, f.Key())
 	}
 	for _, f := range c.Modifies {
-		out.m[f.Key()] = f
+		out.m[f.Key()] = entryOf(f)
 	}
 	for _, f := range c.Adds {
-		out.m[f.Key()] = f
+		out.m[f.Key()] = entryOf(f)
 	}
 	return out
 }
