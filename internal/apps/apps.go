@@ -23,6 +23,7 @@ type Pipeline struct {
 	apps     []app.App // the registered ones, then the port punt flows
 	byID     map[pipeline.App]app.App
 	byReason map[pipeline.PuntReason]app.App
+	shared   *sharedFlows // the flows the node's bridges hold in common
 }
 
 // New composes the registered apps for a mode. Two apps claiming one
@@ -30,7 +31,7 @@ type Pipeline struct {
 func New(mode pipeline.Mode) *Pipeline { return compose(mode, Registered()) }
 
 func compose(mode pipeline.Mode, apps []app.App) *Pipeline {
-	p := &Pipeline{mode: mode, byID: map[pipeline.App]app.App{}, byReason: map[pipeline.PuntReason]app.App{}}
+	p := &Pipeline{mode: mode, byID: map[pipeline.App]app.App{}, byReason: map[pipeline.PuntReason]app.App{}, shared: newSharedFlows()}
 	for _, a := range append(apps, portPunts{mode}) {
 		if _, dup := p.byID[a.ID()]; dup {
 			panic(fmt.Sprintf("apps: two apps own cookie app %s", a.ID()))

@@ -44,7 +44,7 @@ func (p *Pipeline) Compute(v *view.View, br view.Bridge) *Desired {
 		d.add(f)
 	}
 	for obj, fs := range d.objects {
-		d.objects[obj] = objectFlows.share(obj, fs) // the node's copy, no room for growth kept
+		d.objects[obj] = p.shared.share(obj, fs) // the node's copy, no room for growth kept
 	}
 	return d
 }
@@ -168,7 +168,7 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 			d.apps[a.ID()] = true
 		}
 		for obj, fs := range next {
-			fs = objectFlows.share(obj, fs)
+			fs = p.shared.share(obj, fs)
 			d.objects[obj] = fs
 			for i, f := range fs {
 				k := key(f)

@@ -9,7 +9,8 @@ import (
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 )
 
-// objectFlows holds each distinct cookie object's flows once per node: the
+// sharedFlows holds each distinct cookie object's flows once per node (a
+// Pipeline has one, and a node one Pipeline): the
 // bridges of the chassis hosting a network compute the same flows for
 // its ports (a remote port's l2pop and ARP flows differ between them only
 // if the tunnel or the chassis address does), and a node mastering
@@ -20,12 +21,12 @@ import (
 //
 // A shared slice is never written: its length is its capacity (an append
 // copies), and the flows in it are values (Desired hands out copies).
-var objectFlows = sharedFlows{m: map[uint64][]variant{}}
-
 type sharedFlows struct {
 	mu sync.Mutex
 	m  map[uint64][]variant // cookie object → the variants its bridges hold
 }
+
+func newSharedFlows() *sharedFlows { return &sharedFlows{m: map[uint64][]variant{}} }
 
 // variant is one content of an object's flows: a weak pointer to its
 // slice's first flow (the start of its own allocation) and its length.

@@ -10,7 +10,7 @@ import (
 // bridge whose flows differ keeps its own; and a shared copy has no room
 // to append into.
 func TestObjectFlowsShared(t *testing.T) {
-	s := sharedFlows{m: map[uint64][]variant{}}
+	s := newSharedFlows()
 	flow := func(port uint32) of.Flow {
 		return of.Flow{Table: 3, Priority: 100, Match: of.Match{}.InPort(7), Actions: []of.Action{of.Output{Port: port}}, Cookie: 42}
 	}
