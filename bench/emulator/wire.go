@@ -272,7 +272,7 @@ func parsePacketOut(msg []byte) (packetOut, error) {
 		if o+4+n > 16+mlen {
 			return po, of.ErrTruncated
 		}
-		if hdr>>9 == 0x8000<<7|0 && n == 4 { // OFPXMC_OPENFLOW_BASIC, OFPXMT_OFB_IN_PORT
+		if hdr>>9 == 0x8000<<7 && n == 4 { // OFPXMC_OPENFLOW_BASIC, field 0 (OFPXMT_OFB_IN_PORT)
 			po.inPort = binary.BigEndian.Uint32(msg[o+4:])
 		}
 		o += 4 + n
