@@ -221,6 +221,14 @@ type Answer struct {
 	Resubmit uint8
 	// Send are packets the app built (an ICMP error, say).
 	Send []PacketOut
+	// Reply, with Reinject, is what the re-injected packet will do once
+	// Flows are installed, built by the app: a frame sent straight out of
+	// a port, through no table. The controller may send it in place of
+	// the re-injection at once, and install Flows behind it, since
+	// nothing of it depends on them (an ARP answer: the reply the
+	// answer flow would turn the request into). Trace and the paths that
+	// install Flows first still re-inject.
+	Reply *PacketOut
 	// Claim asks the controller to record a port as the holder of a
 	// shared address (a replicated write the app cannot make itself).
 	Claim *VIPClaim

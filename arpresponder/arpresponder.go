@@ -33,6 +33,7 @@
 package arpresponder
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 
@@ -208,8 +209,16 @@ func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 	if p.Reason == pipeline.ReasonVIPAnnouncement {
 		return announced(v, p)
 	}
-	if flows := OnMiss(v, br, uint32(p.Reg(pipeline.NetworkKey)), pkt.ARPTPA); len(flows) > 0 {
-		return app.Answer{Outcome: app.Answered, Flows: flows, Reinject: true, Resubmit: pipeline.Table(pipeline.ARPResponder)}
+	network := uint32(p.Reg(pipeline.NetworkKey))
+	if n, nb, ok := neighbour(v, br, network, pkt.ARPTPA); ok {
+		a := app.Answer{Outcome: app.Answered, Flows: []of.Flow{answer(n, nb)}, Reinject: true,
+			Resubmit: pipeline.Table(pipeline.ARPResponder)}
+		if p.Reg(pipeline.SrcPortKey) != 0 { // from a local port: the flow's output:in_port is that port
+			if frame, ok := ReplyFrame(p.Frame, nb.MAC, nb.IP); ok {
+				a.Reply = &app.PacketOut{Actions: []of.Action{of.Output{Port: p.InPort}}, Frame: frame}
+			}
+		}
+		return a
 	}
 	return app.Answer{Outcome: app.Flooded, Reinject: true, Resubmit: pipeline.Table(pipeline.L2Lookup)}
 }
@@ -238,14 +247,47 @@ func announced(v *view.View, p app.Punt) app.Answer {
 // shared address has announced itself, or the network is not hosted here.
 // It costs the ports of one network.
 func OnMiss(v *view.View, br view.Bridge, network uint32, target netip.Addr) []of.Flow {
-	n, ok := v.NetworkByKey(network)
-	if !ok || !v.Hosts(br.Chassis, n.ID) {
-		return nil
-	}
-	if nb, ok := v.Neighbour(n.ID, target); ok && nb.MAC != nil {
+	if n, nb, ok := neighbour(v, br, network, target); ok {
 		return []of.Flow{answer(n, nb)}
 	}
 	return nil
+}
+
+// neighbour is the port OnMiss answers for, if any.
+func neighbour(v *view.View, br view.Bridge, network uint32, target netip.Addr) (view.Network, view.Neighbour, bool) {
+	n, ok := v.NetworkByKey(network)
+	if !ok || !v.Hosts(br.Chassis, n.ID) {
+		return view.Network{}, view.Neighbour{}, false
+	}
+	if nb, ok := v.Neighbour(n.ID, target); ok && nb.MAC != nil {
+		return n, nb, true
+	}
+	return view.Network{}, view.Neighbour{}, false
+}
+
+// ReplyFrame is the ARP reply Reply's flow makes of an untagged
+// Ethernet/IPv4 ARP request for ip, answered with mac: the request's
+// frame with the same rewrites, in the same order (its padding kept), so
+// that sending it out of the request's port is what re-injecting the
+// request does once the flow is in. False for any other frame.
+func ReplyFrame(req []byte, mac net.HardwareAddr, ip netip.Addr) ([]byte, bool) {
+	const arp = 14 // untagged: the flow's moves would act on the same fields of a tagged one, but keep it simple
+	if len(req) < arp+28 || len(mac) != 6 || !ip.Is4() ||
+		binary.BigEndian.Uint16(req[12:]) != of.EthTypeARP ||
+		binary.BigEndian.Uint16(req[arp:]) != 1 || binary.BigEndian.Uint16(req[arp+2:]) != of.EthTypeIPv4 ||
+		req[arp+4] != 6 || req[arp+5] != 4 || binary.BigEndian.Uint16(req[arp+6:]) != of.ARPRequest {
+		return nil, false
+	}
+	b := append([]byte(nil), req...)
+	copy(b[0:6], req[6:12])                            // move eth_src -> eth_dst
+	copy(b[6:12], mac)                                 // eth_src = mac
+	binary.BigEndian.PutUint16(b[arp+6:], of.ARPReply) // arp_op = 2
+	copy(b[arp+18:arp+24], req[arp+8:arp+14])          // move arp_sha -> arp_tha
+	copy(b[arp+24:arp+28], req[arp+14:arp+18])         // move arp_spa -> arp_tpa
+	copy(b[arp+8:arp+14], mac)                         // arp_sha = mac
+	a4 := ip.As4()
+	copy(b[arp+14:arp+18], a4[:]) // arp_spa = ip
+	return b, true
 }
 
 // Affects implements app.App: a changed port's answers, those of the

@@ -1,13 +1,16 @@
 package arpresponder_test
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/wyvern-sdn/wyvern/pipeline"
 
+	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/internal/golden"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -158,5 +161,54 @@ func TestUnpluggedPortIsAnswered(t *testing.T) {
 	}
 	if got := arpresponder.OnMiss(f.View(), topologytest.Bridge("hv3"), 1, ip); len(got) != 0 {
 		t.Fatalf("hv3 hosts no port of A but answers for it: %v", got)
+	}
+}
+
+// TestReplyIsWhatTheFlowMakes: the reply an answered punt carries is the
+// request with the answer flow's rewrites (addresses of the target, to
+// the requester, padding kept), out of the requester's port; a request
+// from no local port (reg6 0), or one that is not plain Ethernet/ARP,
+// gets none and is re-injected as before.
+func TestReplyIsWhatTheFlowMakes(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	a1, _ := f.Store.Port("a1")
+	a2, _ := f.Store.Port("a2")
+	src, _ := net.ParseMAC(a1.MACAddress)
+	dst, _ := net.ParseMAC(a2.MACAddress)
+	spa := netip.MustParseAddr(a1.FixedIPs[0].IPAddress)
+	tpa := netip.MustParseAddr(a2.FixedIPs[0].IPAddress)
+	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
+	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
+	frame = append(append(append(frame, src...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
+	frame = append(append(frame, tpa.AsSlice()...), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+	pkt, err := of.ParsePacket(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	punt := func(reg6 uint64) app.Punt {
+		return app.Punt{Reason: pipeline.ReasonARPMiss, InPort: a1.OFPort, Packet: pkt, Frame: frame,
+			Fields: of.Match{}.Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, reg6)}
+	}
+	a := arpresponder.App{}.OnPunt(f.View(), topologytest.Bridge("hv1"), punt(uint64(a1.Key)))
+	if a.Outcome != app.Answered || len(a.Flows) != 1 || !a.Reinject || a.Reply == nil {
+		t.Fatalf("answer %+v", a)
+	}
+	if len(a.Reply.Actions) != 1 || a.Reply.Actions[0] != (of.Output{Port: a1.OFPort}) {
+		t.Fatalf("reply actions %v, want output:%d", a.Reply.Actions, a1.OFPort)
+	}
+	r, err := of.ParsePacket(a.Reply.Frame)
+	if err != nil || r.ARPOp != of.ARPReply || r.ARPSPA != tpa || r.ARPTPA != spa || !bytes.Equal(r.ARPSHA, dst) ||
+		!bytes.Equal(r.ARPTHA, src) || !bytes.Equal(r.EthSrc, dst) || !bytes.Equal(r.EthDst, src) ||
+		!bytes.Equal(a.Reply.Frame[42:], frame[42:]) {
+		t.Fatalf("reply %+v (%v), frame % x", r, err, a.Reply.Frame)
+	}
+	if frame[21] != 1 || !bytes.Equal(frame[:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
+		t.Fatal("the request's frame was changed")
+	}
+	if a := (arpresponder.App{}).OnPunt(f.View(), topologytest.Bridge("hv1"), punt(0)); a.Reply != nil || !a.Reinject {
+		t.Fatalf("a request from no local port got a reply: %+v", a)
+	}
+	if _, ok := arpresponder.ReplyFrame(frame[:40], dst, tpa); ok {
+		t.Fatal("a short frame made a reply")
 	}
 }

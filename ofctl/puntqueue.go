@@ -72,6 +72,18 @@ func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 	return true
 }
 
+// full reports whether the queue holds as many punts as it may in all:
+// the next punt would be dropped whatever its source, so the read loop
+// drops it without decoding it (under overload, decoding punts only to
+// drop them took the core from answering the queued ones). Such a punt
+// counts in the session's PuntsDropped, not against its source, which
+// is not known without decoding it.
+func (q *puntQueue) full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.queued >= q.total
+}
+
 // pop takes the next punt in round-robin order over sources.
 func (q *puntQueue) pop() (PacketIn, bool) {
 	q.mu.Lock()

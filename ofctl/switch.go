@@ -536,6 +536,10 @@ func (s *Switch) readLoop() {
 				continue
 			}
 			s.stats.PuntsReceived.Add(1)
+			if s.punts.full() { // shed before decoding (puntQueue.full)
+				s.stats.PuntsDropped.Add(1)
+				continue
+			}
 			parse := ParsePacketIn
 			if h.Type == typeExperimenter {
 				parse = ParsePacketIn2

@@ -341,23 +341,37 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 	frame := make([]byte, 60)
 	fs.send(packetInMsg(1, 1, frame)) // panics
 	ovstest.Eventually(t, 5*time.Second, "panic recovered", func() bool { return sw.Stats().HandlerPanics.Load() == 1 })
-	for i := 0; i < puntWorkers+20; i++ { // more than the workers hold and the queue takes
-		fs.send(packetInMsg(uint32(10+i), 2, frame))
-	}
 	// Well framed, malformed inside: a match longer than the message,
 	// and a body too short for the fixed fields.
 	bad := packetInMsg(99, 2, frame)
 	binary.BigEndian.PutUint16(bad[headerLen+16+2:], 0xfff0)
 	fs.send(bad)
 	fs.send(finish(append(appendHeader(nil, typePacketIn, 100), 1, 2, 3), 0))
+	ovstest.Eventually(t, 5*time.Second, "malformed punts counted", func() bool { return sw.Stats().PuntsMalformed.Load() == 2 })
+	for i := range puntWorkers { // every worker busy, one at a time
+		fs.send(packetInMsg(uint32(10+i), 2, frame))
+		ovstest.Eventually(t, 5*time.Second, "a worker took the punt", func() bool { return handled.Load() == int32(2+i) })
+	}
+	for i := range 20 { // more than the queue takes
+		fs.send(packetInMsg(uint32(10+puntWorkers+i), 2, frame))
+	}
 	ovstest.Eventually(t, 5*time.Second, "drops counted", func() bool { return sw.Stats().PuntsDropped.Load() > 0 })
+	// With the queue full (its workers wait on release), a punt is
+	// dropped before it is decoded: the malformed one counts as
+	// dropped, not malformed.
+	fs.send(bad)
+	all := uint64(1 + 2 + puntWorkers + 20 + 1)
+	ovstest.Eventually(t, 5*time.Second, "every punt read", func() bool { return sw.Stats().PuntsReceived.Load() == all })
+	if !sw.punts.full() {
+		t.Fatal("the queue is not full with every worker waiting")
+	}
 	close(release)
 	if err := sw.Barrier(context.Background()); err != nil {
 		t.Fatalf("session died: %v", err)
 	}
 	st := sw.Stats()
 	if st.PuntsMalformed.Load() != 2 {
-		t.Errorf("malformed punts not counted")
+		t.Errorf("%d punts counted malformed, want 2 (the third came while the queue was full)", st.PuntsMalformed.Load())
 	}
 	if st.PuntsReceived.Load() < 21 {
 		t.Errorf("received %d punts, want at least 21", st.PuntsReceived.Load())

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -106,6 +107,112 @@ func seqOf(frame []byte) (uint64, bool) {
 // ErrNotReady is a punt asked of a switch whose handshake is not done.
 var ErrNotReady = errors.New("emulator: switch not connected yet")
 
+// puntTemplate is a punt's message, encoded once for its kind, port
+// and target: a punt is a copy with its xid, sequence number (and, for
+// unknown unicast, destination MAC) patched in. It also holds what an
+// answer must carry: the frame sent back unchanged (a re-injection or a
+// flood), or for an ARP request for a port of this switch, the reply.
+type puntTemplate struct {
+	kind    Kind
+	from    Port
+	msg     []byte
+	frameAt int    // where the frame starts in msg
+	frame   []byte // the frame, sequence number 0, broadcast/zero destination
+	reply   []byte // ARP: the reply frame, sequence number 0; nil when nobody answers for the target
+}
+
+type templateKey struct {
+	kind   Kind
+	port   uint32
+	target netip.Addr
+	in2    bool
+}
+
+// pendingPunt is a punt sent and not answered yet.
+type pendingPunt struct {
+	sent time.Time
+	t    *puntTemplate
+	dst  [6]byte // the frame's destination MAC
+}
+
+// template returns the encoded message of punts like p (under pmu).
+func (s *Switch) template(p Punt, in2 bool) *puntTemplate {
+	target := p.Target
+	if p.Kind != ARPRequest {
+		target = p.DstIP
+	}
+	k := templateKey{kind: p.Kind, port: p.From.OFPort, target: target, in2: in2}
+	if t, ok := s.templates[k]; ok {
+		return t
+	}
+	q := p
+	if q.Kind != ARPRequest {
+		q.DstMAC = make(net.HardwareAddr, 6)
+	}
+	frame := q.Frame(0)
+	stage, reason := pipeline.L2Lookup, pipeline.ReasonL2Miss
+	if p.Kind == ARPRequest {
+		stage, reason = pipeline.ARPResponder, pipeline.ReasonARPMiss
+	}
+	var msg []byte
+	if in2 {
+		m := of.Match{}.InPort(p.From.OFPort).Reg(pipeline.NetworkKey, p.From.NetworkKey).
+			Reg(pipeline.SrcPortKey, uint64(p.From.Key))
+		msg = packetIn2(0, pipeline.Table(stage), 0, m, []byte(pipeline.Punt(reason, 0).UserData), frame)
+	} else {
+		msg = packetIn(0, pipeline.Table(stage), 0, of.Match{}.InPort(p.From.OFPort), frame)
+	}
+	t := &puntTemplate{kind: p.Kind, from: p.From, msg: msg, frameAt: bytes.Index(msg, frame), frame: frame}
+	if p.Kind == ARPRequest {
+		for _, owner := range s.cfg.Ports {
+			if owner.IP == p.Target && owner.NetworkKey == p.From.NetworkKey {
+				t.reply = arpReply(frame, owner)
+				break
+			}
+		}
+	}
+	if len(s.templates) >= 1<<16 {
+		clear(s.templates)
+	}
+	s.templates[k] = t
+	return t
+}
+
+// arpReply is the reply a correct controller makes of an ARP request
+// frame for owner's address: to the requester, from owner's MAC, the
+// request's padding (and sequence number) kept.
+func arpReply(req []byte, owner Port) []byte {
+	b := append([]byte(nil), req...)
+	copy(b[0:6], req[6:12])
+	copy(b[6:12], owner.MAC)
+	binary.BigEndian.PutUint16(b[20:], of.ARPReply)
+	copy(b[22:28], owner.MAC)
+	copy(b[28:32], owner.IP.AsSlice())
+	copy(b[32:38], req[22:28])
+	copy(b[38:42], req[28:32])
+	return b
+}
+
+// appendPunt appends p's message, with a new sequence number, to b and
+// records it as pending (under pmu).
+func (s *Switch) appendPunt(b []byte, p Punt, in2 bool, now time.Time) ([]byte, uint64) {
+	t := s.template(p, in2)
+	seq := s.seq.Add(1)
+	start := len(b)
+	b = append(b, t.msg...)
+	binary.BigEndian.PutUint32(b[start+4:], s.xid.Add(1))
+	f := b[start+t.frameAt:]
+	binary.BigEndian.PutUint64(f[seqOffset+4:], seq)
+	pp := pendingPunt{sent: now, t: t}
+	if p.Kind != ARPRequest {
+		copy(f[0:6], p.DstMAC)
+	}
+	copy(pp.dst[:], f[0:6])
+	s.pending[seq] = pp
+	s.Stats.Punts.Add(1)
+	return b, seq
+}
+
 // SendPunt punts a packet to the controller as the pipeline's punt flow
 // would: from the stage the pipeline punts it in, with the port's
 // registers (in_port, metadata = network key, reg6 = port key) and the
@@ -123,36 +230,28 @@ func (s *Switch) SendPunt(p Punt) (uint64, error) {
 
 // punt builds a punt's message and records it as sent.
 func (s *Switch) punt(p Punt) (uint64, []byte, error) {
+	if err := s.sendable(); err != nil {
+		return 0, nil, err
+	}
+	s.pmu.Lock()
+	msg, seq := s.appendPunt(nil, p, s.in2.Load(), time.Now())
+	s.pmu.Unlock()
+	return seq, msg, nil
+}
+
+// sendable is nil once the handshake is done, while the session lasts.
+func (s *Switch) sendable() error {
 	select {
 	case <-s.ready:
 	default:
-		return 0, nil, ErrNotReady
+		return ErrNotReady
 	}
 	select {
 	case <-s.done:
-		return 0, nil, fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
+		return fmt.Errorf("emulator: switch %016x: %w", s.cfg.DPID, s.err)
 	default:
 	}
-	seq := s.seq.Add(1)
-	frame := p.Frame(seq)
-	stage, reason := pipeline.L2Lookup, pipeline.ReasonL2Miss
-	if p.Kind == ARPRequest {
-		stage, reason = pipeline.ARPResponder, pipeline.ReasonARPMiss
-	}
-	m := of.Match{}.InPort(p.From.OFPort).Reg(pipeline.NetworkKey, p.From.NetworkKey).
-		Reg(pipeline.SrcPortKey, uint64(p.From.Key))
-	xid := s.xid.Add(1)
-	var msg []byte
-	if s.in2.Load() {
-		msg = packetIn2(xid, pipeline.Table(stage), 0, m, []byte(pipeline.Punt(reason, 0).UserData), frame)
-	} else {
-		msg = packetIn(xid, pipeline.Table(stage), 0, of.Match{}.InPort(p.From.OFPort), frame)
-	}
-	s.pmu.Lock()
-	s.pending[seq] = time.Now()
-	s.pmu.Unlock()
-	s.Stats.Punts.Add(1)
-	return seq, msg, nil
+	return nil
 }
 
 // Outstanding is the number of punts sent and not answered yet.
@@ -168,8 +267,8 @@ func (s *Switch) Forget(age time.Duration) int {
 	cut := time.Now().Add(-age)
 	n := 0
 	s.pmu.Lock()
-	for k, t := range s.pending {
-		if t.Before(cut) {
+	for k, pp := range s.pending {
+		if pp.sent.Before(cut) {
 			delete(s.pending, k)
 			n++
 		}
@@ -179,24 +278,36 @@ func (s *Switch) Forget(age time.Duration) int {
 }
 
 // answered records a packet-out: the answer to the punt whose frame it
-// carries (the first answer of each; a flood's copies do not count twice).
-func (s *Switch) answered(frame []byte) {
-	seq, ok := seqOf(frame)
+// carries (the first answer of each; a flood's copies do not count
+// twice), if it is right for that punt (checkAnswer); a wrong one is
+// counted in Stats.WrongAnswers and not as an answer.
+func (s *Switch) answered(msg []byte) error {
+	po, err := parsePacketOut(msg)
+	if err != nil {
+		return err
+	}
+	seq, ok := seqOf(po.frame)
 	if !ok {
-		return
+		return nil
 	}
 	s.pmu.Lock()
-	sent, ok := s.pending[seq]
+	pp, ok := s.pending[seq]
 	if ok {
 		delete(s.pending, seq)
 	}
 	slots := s.slots
 	s.pmu.Unlock()
 	if !ok {
-		return
+		return nil
 	}
-	if s.cfg.Answers != nil {
-		s.cfg.Answers.add(time.Since(sent))
+	if why := checkAnswer(pp, po); why != "" {
+		if s.Stats.WrongAnswers.Add(1) == 1 {
+			s.pmu.Lock()
+			s.firstWrong = fmt.Sprintf("punt %d from port %d: %s", seq, pp.t.from.OFPort, why)
+			s.pmu.Unlock()
+		}
+	} else if s.cfg.Answers != nil {
+		s.cfg.Answers.add(time.Since(pp.sent))
 	}
 	if slots != nil {
 		select {
@@ -204,6 +315,43 @@ func (s *Switch) answered(frame []byte) {
 		default:
 		}
 	}
+	return nil
+}
+
+// FirstWrongAnswer describes the first wrong answer, "" with none.
+func (s *Switch) FirstWrongAnswer() string {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.firstWrong
+}
+
+// checkAnswer says what is wrong with po as the answer to pp ("" when
+// nothing): it must carry the punted frame unchanged (a re-injection or
+// a flood), with some action; or, for an ARP request for a port of the
+// switch, be the ARP reply from that port's MAC and address to the
+// requester, sent out of the requester's port alone.
+func checkAnswer(pp pendingPunt, po packetOut) string {
+	t, f := pp.t, po.frame
+	if len(f) != len(t.frame) {
+		return fmt.Sprintf("frame of %d bytes, punted %d", len(f), len(t.frame))
+	}
+	same := func(want []byte) bool {
+		return bytes.Equal(f[6:seqOffset+4], want[6:seqOffset+4]) && bytes.Equal(f[frameLen:], want[frameLen:])
+	}
+	if [6]byte(f[0:6]) == pp.dst && same(t.frame) {
+		if po.nActions == 0 {
+			return "the punted frame with no action (dropped)"
+		}
+		return ""
+	}
+	if t.reply == nil || !bytes.Equal(f[0:6], t.reply[0:6]) || !same(t.reply) {
+		return fmt.Sprintf("a frame that is neither the punted one nor its reply: % x", f[:frameLen])
+	}
+	if po.nActions != 1 || !(po.output == t.from.OFPort || po.output == of.PortInPort && po.inPort == t.from.OFPort) {
+		return fmt.Sprintf("the ARP reply with %d actions, output %#x, in_port %#x, not out of port %d alone",
+			po.nActions, po.output, po.inPort, t.from.OFPort)
+	}
+	return ""
 }
 
 // Recorder collects answer latencies, from any number of switches.
@@ -289,6 +437,7 @@ func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
 			s.slots = nil
 			s.pmu.Unlock()
 		}()
+		var burst []byte
 		reclaim := time.NewTicker(l.Lost / 2)
 		defer reclaim.Stop()
 		for {
@@ -307,13 +456,14 @@ func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
 			}
 			// Every free slot at once, in one write: a controller that
 			// answers a burst gets the next burst back as one.
-			var burst []byte
+			if err := s.sendable(); err != nil {
+				return sent, err
+			}
+			in2, now := s.in2.Load(), time.Now()
+			burst = burst[:0]
+			s.pmu.Lock()
 			for free := true; free; {
-				_, msg, err := s.punt(l.Next(sent))
-				if err != nil {
-					return sent, err
-				}
-				burst = append(burst, msg...)
+				burst, _ = s.appendPunt(burst, l.Next(sent), in2, now)
 				sent++
 				select {
 				case <-slots:
@@ -321,6 +471,7 @@ func (s *Switch) Drive(ctx context.Context, l Load) (uint64, error) {
 					free = false
 				}
 			}
+			s.pmu.Unlock()
 			s.send(burst)
 		}
 	}

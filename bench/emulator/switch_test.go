@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/ofctl"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
@@ -181,6 +182,76 @@ func TestCovers(t *testing.T) {
 	} {
 		if got := covers(c.m, flow); got != c.want {
 			t.Errorf("covers(%v) = %v, want %v", c.m.Conds(), got, c.want)
+		}
+	}
+}
+
+// packetOutMsg encodes a PACKET_OUT of frame with one output action.
+func packetOutMsg(inPort, output uint32, frame []byte) []byte {
+	m := of.AppendMatch(nil, of.Match{}.InPort(inPort))
+	b := appendHeader(nil, typePacketOut, 9)
+	b = be32(b, 0xffffffff) // no buffer
+	b = be16(b, 16)         // actions length
+	b = append(b, 0, 0)
+	b = append(b, m...)
+	b = be16(b, 0) // OFPAT_OUTPUT
+	b = be16(b, 16)
+	b = be32(b, output)
+	b = append(b, 0xff, 0xff, 0, 0, 0, 0, 0, 0)
+	b = append(b, frame...)
+	return finish(b, 0)
+}
+
+// TestAnswersAreChecked: an answer counts only if it is right for its
+// punt: the punted frame sent back, or the ARP reply the controller's
+// arpresponder builds, out of the requester's port; a reply with a
+// wrong address or out of another port is counted wrong.
+func TestAnswersAreChecked(t *testing.T) {
+	p1, p2 := testPort(1), testPort(2)
+	rec := &Recorder{}
+	s := &Switch{cfg: Config{Ports: []Port{p1, p2}, Answers: rec}, pending: map[uint64]pendingPunt{},
+		templates: map[templateKey]*puntTemplate{}, ready: make(chan struct{}), done: make(chan struct{})}
+	punt := Punt{Kind: ARPRequest, From: p2, Target: p1.IP}
+	frameOf := func(seq uint64) []byte {
+		s.pmu.Lock()
+		defer s.pmu.Unlock()
+		msg, got := s.appendPunt(nil, punt, true, time.Now())
+		if got != seq {
+			t.Fatalf("seq %d, want %d", got, seq)
+		}
+		tp := s.template(punt, true)
+		return append([]byte(nil), msg[tp.frameAt:tp.frameAt+len(tp.frame)]...)
+	}
+	reply := func(req []byte, mac net.HardwareAddr, ip netip.Addr) []byte {
+		b, ok := arpresponder.ReplyFrame(req, mac, ip)
+		if !ok {
+			t.Fatal("no reply frame")
+		}
+		return b
+	}
+	for i, c := range []struct {
+		msg   func(req []byte) []byte
+		right bool
+	}{
+		{func(req []byte) []byte { return packetOutMsg(2, of.PortTable, req) }, true},
+		{func(req []byte) []byte { return packetOutMsg(of.PortController, 2, reply(req, p1.MAC, p1.IP)) }, true},
+		{func(req []byte) []byte { return packetOutMsg(2, of.PortInPort, reply(req, p1.MAC, p1.IP)) }, true},
+		{func(req []byte) []byte { return packetOutMsg(of.PortController, 1, reply(req, p1.MAC, p1.IP)) }, false},
+		{func(req []byte) []byte { return packetOutMsg(of.PortController, 2, reply(req, p2.MAC, p1.IP)) }, false},
+		{func(req []byte) []byte { return packetOutMsg(of.PortController, 2, reply(req, p1.MAC, p2.IP)) }, false},
+	} {
+		before, wrong := rec.Count(), s.Stats.WrongAnswers.Load()
+		if err := s.answered(c.msg(frameOf(uint64(i + 1)))); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Count() - before; got != map[bool]uint64{true: 1}[c.right] {
+			t.Errorf("case %d: counted %d answers (wrong: %d, %q)", i, got, s.Stats.WrongAnswers.Load()-wrong, s.FirstWrongAnswer())
+		}
+		if got := s.Stats.WrongAnswers.Load() - wrong; got != map[bool]uint64{false: 1}[c.right] {
+			t.Errorf("case %d: %d wrong answers", i, got)
+		}
+		if s.Outstanding() != 0 {
+			t.Errorf("case %d: the punt is still outstanding", i)
 		}
 	}
 }

@@ -245,18 +245,51 @@ func packetIn(xid uint32, table uint8, cookie uint64, match of.Match, frame []by
 	return finish(b, 0)
 }
 
-// packetOutData returns the frame a PACKET_OUT carries.
-func packetOutData(msg []byte) ([]byte, error) {
+// packetOut is what the emulator reads of a PACKET_OUT: its frame, its
+// in_port, how many actions it has and the port of its last output.
+type packetOut struct {
+	frame    []byte
+	inPort   uint32
+	nActions int
+	output   uint32
+}
+
+// parsePacketOut reads a PACKET_OUT without copying: the frame is msg's.
+func parsePacketOut(msg []byte) (packetOut, error) {
+	var po packetOut
 	if len(msg) < headerLen+16 {
-		return nil, of.ErrTruncated
+		return po, of.ErrTruncated
 	}
 	actLen := int(binary.BigEndian.Uint16(msg[12:]))
 	mlen := int(binary.BigEndian.Uint16(msg[18:]))
-	off := 16 + (mlen+7)/8*8 + actLen
-	if mlen < 4 || off > len(msg) {
-		return nil, of.ErrTruncated
+	off := 16 + (mlen+7)/8*8
+	if mlen < 4 || off+actLen > len(msg) {
+		return po, of.ErrTruncated
 	}
-	return msg[off:], nil
+	for o := 20; o+4 <= 16+mlen; { // OXMs: class, field<<1|hasmask, length
+		hdr := binary.BigEndian.Uint32(msg[o:])
+		n := int(hdr & 0xff)
+		if o+4+n > 16+mlen {
+			return po, of.ErrTruncated
+		}
+		if hdr>>9 == 0x8000<<7 && n == 4 { // OFPXMC_OPENFLOW_BASIC, field 0 (OFPXMT_OFB_IN_PORT)
+			po.inPort = binary.BigEndian.Uint32(msg[o+4:])
+		}
+		o += 4 + n
+	}
+	for a := msg[off : off+actLen]; len(a) >= 4; {
+		typ, n := binary.BigEndian.Uint16(a), int(binary.BigEndian.Uint16(a[2:]))
+		if n < 4 || n > len(a) {
+			return po, of.ErrTruncated
+		}
+		po.nActions++
+		if typ == 0 && n >= 8 { // OFPAT_OUTPUT
+			po.output = binary.BigEndian.Uint32(a[4:])
+		}
+		a = a[n:]
+	}
+	po.frame = msg[off+actLen:]
+	return po, nil
 }
 
 // portDesc encodes an ofp_port (OpenFlow 1.5, with an Ethernet property).

@@ -25,6 +25,10 @@ type puntRequest struct {
 	answer app.Answer
 	// received is when the packet-in arrived (the answer latency's start).
 	received time.Time
+	// early: the answer's Reply went out from the punt worker, ahead of
+	// its flows (answerEarly), and was counted delivered there; the loop
+	// only installs the flows.
+	early bool
 }
 
 // PuntSource keys the controller's fair punt queue: the logical port a
@@ -82,7 +86,7 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	received := time.Now()
 	v, local := l.view()
 	reqs := make([]puntRequest, 0, len(pis))
-	var direct, looped []*puntRequest
+	var direct, early, looped []*puntRequest
 	var byReason [256]int // counted once a batch, not looked up once a punt
 	defer func() {
 		for r, n := range byReason {
@@ -104,17 +108,79 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 		}
 		reqs = append(reqs, puntRequest{pi: pi, punt: p, view: v, answer: l.m.pipeline.OnPunt(v, local.Bridge, p), received: received})
 		r := &reqs[len(reqs)-1]
-		if r.answer.Outcome == app.Held || len(r.answer.Flows) > 0 {
+		switch {
+		case r.answer.Outcome == app.Held:
 			looped = append(looped, r)
-		} else {
+		case len(r.answer.Flows) > 0 && r.answer.Reply != nil && len(r.answer.Send) == 0:
+			early = append(early, r)
+		case len(r.answer.Flows) > 0:
+			looped = append(looped, r)
+		default:
 			direct = append(direct, r)
 		}
 	}
 	if len(direct) > 0 && !l.answerDirect(ctx, v, direct) {
 		looped = append(looped, direct...)
 	}
+	if len(early) > 0 {
+		if l.answerEarly(ctx, v, early) {
+			l.handOff(ctx, early...)
+		} else {
+			looped = append(looped, early...)
+		}
+	}
 	if len(looped) > 0 {
 		l.submit(ctx, looped...)
+	}
+}
+
+// answerEarly sends the Replies of answers that have flows to install
+// but whose reply depends on none of them (app.Answer.Reply: a frame
+// the app built as the flow would, sent straight out of a port, through
+// no table), computed from view v, ahead of their flows; false if the
+// loop has moved on from v (the loop then answers them the usual way).
+//
+// Why this is safe, for an ARP answer: the switch would turn the
+// re-injected request into exactly this reply once the flow is in, and
+// the reply goes out of the requester's own port without meeting any
+// table, so whether the flow is in yet, or is refused later, changes
+// nothing about it. The flow only spares later requests the punt. It is
+// installed behind, in the loop's bundles as before (handOff), and if
+// the switch refuses it the next request for the address is punted and
+// answered again. As in answerDirect, v is checked and the replies are
+// queued on the switch under mu, so they go on the wire ahead of any
+// bundle the loop sends for a newer view. A re-injection (Reinject
+// without Reply) does depend on the flows and still goes behind their
+// commit (answerBatch).
+func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
+	outs := make([]ofctl.PacketOut, 0, len(reqs))
+	for _, r := range reqs {
+		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
+	}
+	l.mu.Lock()
+	if l.current != v {
+		l.mu.Unlock()
+		return false
+	}
+	err := l.sw.Apply(ctx, nil, nil, outs...)
+	l.mu.Unlock()
+	if err != nil {
+		l.log.Debug("sending punts' replies failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
+	}
+	for _, r := range reqs {
+		l.delivered(r)
+		r.early = true
+	}
+	return true
+}
+
+// handOff hands answers whose replies are sent to the loop, for their
+// flows, without waiting for the loop to act: nothing the worker sends
+// waits on them.
+func (l *loop) handOff(ctx context.Context, reqs ...*puntRequest) {
+	select {
+	case l.punts <- &puntBatch{reqs: reqs, done: make(chan struct{})}:
+	case <-ctx.Done():
 	}
 }
 
@@ -297,6 +363,12 @@ func (l *loop) admitAnswer(req *puntRequest) bool {
 	if req.view != l.eff {
 		l.m.stats.Stale.Add(1)
 		req.view, req.answer = l.eff, l.m.pipeline.OnPunt(l.eff, l.local.Bridge, req.punt)
+		if req.early && (req.answer.Outcome == app.Held || len(req.answer.Flows) == 0) {
+			// Replied from the older view (as if just before the loop
+			// moved on); the new one installs nothing for it.
+			l.m.stats.count(app.Answered)
+			return false
+		}
 	}
 	if req.answer.Outcome == app.Held {
 		l.m.stats.count(app.Held)
@@ -380,6 +452,9 @@ func (l *loop) deliver(ctx context.Context, req *puntRequest) {
 // packetOuts are what an answer sends back through the switch: the
 // punted packet re-injected, then the frames the app built.
 func packetOuts(req *puntRequest) []ofctl.PacketOut {
+	if req.early { // its Reply is sent (answerEarly)
+		return nil
+	}
 	a := req.answer
 	var out []ofctl.PacketOut
 	if a.Reinject {
@@ -395,6 +470,9 @@ func packetOuts(req *puntRequest) []ofctl.PacketOut {
 // delivered counts and logs an answer whose packet-outs are sent, and
 // hands its VIP claim to the cluster.
 func (l *loop) delivered(req *puntRequest) {
+	if req.early { // counted as its Reply went (answerEarly)
+		return
+	}
 	a := req.answer
 	if !req.received.IsZero() {
 		l.m.metrics.answer.WithLabelValues(req.punt.Reason.String()).Observe(time.Since(req.received).Seconds())

@@ -1,15 +1,19 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wyvern-sdn/wyvern/app"
+	"github.com/wyvern-sdn/wyvern/arpresponder"
 	"github.com/wyvern-sdn/wyvern/internal/ovstest"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
@@ -366,5 +370,149 @@ func TestPuntBatchWithARefusedFlow(t *testing.T) {
 	}
 	if n := r.m.stats.Flooded.Load(); n != 1 {
 		t.Fatalf("%d punts flooded, want 1", n)
+	}
+}
+
+// gatedSwitch is a fake switch whose bundles wait, while closed, until
+// the gate opens: what a slow switch looks like to the punt path.
+type gatedSwitch struct {
+	*fakeSwitch
+	closed atomic.Bool
+	open   chan struct{}
+}
+
+func (g *gatedSwitch) Bundle(ctx context.Context, mods []of.FlowMod) error {
+	if g.closed.Load() {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.fakeSwitch.Bundle(ctx, mods)
+}
+
+func (g *gatedSwitch) Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod, then ...ofctl.PacketOut) error {
+	for _, m := range meters {
+		if err := g.SetMeter(ctx, m); err != nil {
+			return err
+		}
+	}
+	if len(mods) > 0 {
+		if err := g.Bundle(ctx, mods); err != nil {
+			return err
+		}
+	}
+	for _, po := range then {
+		if err := g.PacketOut(ctx, po); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arpPunt is the packet-in of a1's ARP request for ip, which missed
+// ARPResponder.
+func arpPunt(t *testing.T, r *rig, ip string) ofctl.PacketIn {
+	t.Helper()
+	a1, _ := r.f.Store.Port("a1")
+	src, _ := net.ParseMAC(a1.MACAddress)
+	spa := netip.MustParseAddr(a1.FixedIPs[0].IPAddress).As4()
+	tpa := netip.MustParseAddr(ip).As4()
+	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
+	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
+	frame = append(append(append(frame, src...), spa[:]...), 0, 0, 0, 0, 0, 0)
+	frame = append(append(frame, tpa[:]...), 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) // padding
+	return ofctl.PacketIn{Table: pipeline.Table(pipeline.ARPResponder), Reason: ofctl.ReasonAction, Data: frame,
+		Match:    of.Match{}.InPort(a1.OFPort).Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, uint64(a1.Key)),
+		UserData: []byte{byte(pipeline.ReasonARPMiss)}}
+}
+
+// TestARPReplyGoesAheadOfItsFlow: the reply to an ARP request the
+// bridge answers goes out of the requester's port while the bundle with
+// the answer flow is still with the switch (it does not depend on the
+// flow), and it is the reply the flow would make; the flow is still
+// installed. A re-injection, which does depend on its flow, still waits
+// for the commit.
+func TestARPReplyGoesAheadOfItsFlow(t *testing.T) {
+	g := &gatedSwitch{fakeSwitch: newFakeSwitch(), open: make(chan struct{})}
+	r := newRig(t, pipeline.Reactive, g.fakeSwitch)
+	r.m.SetReady()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.m.Run(ctx, g) }()
+	t.Cleanup(func() { cancel(); <-done })
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+
+	a1, _ := r.f.Store.Port("a1")
+	a2, _ := r.f.Store.Port("a2")
+	a3, _ := r.f.Store.Port("a3")
+	a1MAC, _ := net.ParseMAC(a1.MACAddress)
+	a2MAC, _ := net.ParseMAC(a2.MACAddress)
+	a2IP := netip.MustParseAddr(a2.FixedIPs[0].IPAddress)
+	g.closed.Store(true)
+	_, bundlesBefore := g.snapshot()
+	g.mu.Lock()
+	before := len(g.outs)
+	g.mu.Unlock()
+
+	req := arpPunt(t, r, a2IP.String())
+	answered := make(chan struct{})
+	go func() { r.loop().answerPunts(ctx, []ofctl.PacketIn{req}); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ARP punt's worker waited for the bundle")
+	}
+	g.mu.Lock()
+	outs := slices.Clone(g.outs[before:])
+	g.mu.Unlock()
+	want, _ := arpresponder.ReplyFrame(req.Data, a2MAC, a2IP)
+	if len(outs) != 1 || !bytes.Equal(outs[0].Data, want) || len(outs[0].Actions) != 1 ||
+		outs[0].Actions[0] != (of.Output{Port: a1.OFPort}) {
+		t.Fatalf("sent %+v before the bundle committed, want the reply to a1 out of its port %d", outs, a1.OFPort)
+	}
+	if pkt, err := of.ParsePacket(outs[0].Data); err != nil || pkt.ARPOp != of.ARPReply || pkt.ARPSPA != a2IP ||
+		!bytes.Equal(pkt.ARPSHA, a2MAC) || !bytes.Equal(pkt.ARPTHA, a1MAC) || !bytes.Equal(pkt.EthDst, a1MAC) {
+		t.Fatalf("reply %+v, %v", pkt, err)
+	}
+	if _, n := g.snapshot(); n != bundlesBefore {
+		t.Fatalf("%d bundles committed behind a closed gate", n-bundlesBefore)
+	}
+
+	// A punt answered by a flow and a re-injection waits for the commit.
+	reinjected := make(chan struct{})
+	go func() { r.loop().answerPunts(ctx, []ofctl.PacketIn{l2Punt(t, r, a3.MACAddress)}); close(reinjected) }()
+	select {
+	case <-reinjected:
+		t.Fatal("the re-injection went before its flow's bundle committed")
+	case <-time.After(200 * time.Millisecond):
+	}
+	g.mu.Lock()
+	n := len(g.outs) - before
+	g.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d packet-outs before the commit, want the ARP reply alone", n)
+	}
+	g.closed.Store(false)
+	close(g.open)
+	<-reinjected
+	g.mu.Lock()
+	last := g.outs[len(g.outs)-1]
+	g.mu.Unlock()
+	if !strings.HasPrefix(net.HardwareAddr(last.Data[:6]).String(), a3.MACAddress) || len(last.Actions) != 1 {
+		t.Fatalf("last packet-out %+v, want the frame to a3 re-injected", last)
+	}
+	ovstest.Eventually(t, 5*time.Second, "the ARP answer flow installed", func() bool {
+		have, _ := g.snapshot()
+		for _, f := range have.Flows() {
+			if f.Table == pipeline.Table(pipeline.ARPResponder) && f.IdleTimeout != 0 && strings.Contains(f.String(), a2IP.String()) {
+				return true
+			}
+		}
+		return false
+	})
+	if n := r.m.stats.Answered.Load(); n != 2 {
+		t.Fatalf("%d punts counted answered, want 2", n)
 	}
 }
