@@ -143,6 +143,12 @@ func (s *Switch) nextXids(n uint32) uint32 {
 // writers, not the controller's memory.
 const maxQueued = 4 << 20
 
+// keptBuffer is the largest write buffer a session keeps between writes.
+// A replay's bundle grows the buffers to megabytes; kept, they held 146
+// MB of a node mastering 334 bridges (the flusher swaps two a switch).
+// A flight of punt answers fits well under it.
+const keptBuffer = 64 << 10
+
 // writeTimeout bounds one write to the switch; a switch that takes no
 // bytes for that long is disconnected.
 const writeTimeout = 30 * time.Second
@@ -221,7 +227,7 @@ func (s *Switch) flusher() {
 			s.end(fmt.Errorf("write: %w", err))
 			return
 		}
-		if cap(buf) > maxQueued {
+		if cap(buf) > keptBuffer {
 			buf = nil // a replay's chunks: do not keep them for the punts
 		}
 	}
