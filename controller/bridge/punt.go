@@ -157,6 +157,20 @@ func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntReques
 	for _, r := range reqs {
 		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
 	}
+	if !l.sendIfCurrent(ctx, v, outs) {
+		return false
+	}
+	for _, r := range reqs {
+		l.delivered(r)
+		r.early = true
+	}
+	return true
+}
+
+// sendIfCurrent queues packet-outs computed from view v on the switch,
+// under mu, if v is still the bridge's view (see answerDirect); false,
+// sending nothing, if the loop has moved on.
+func (l *loop) sendIfCurrent(ctx context.Context, v *view.View, outs []ofctl.PacketOut) bool {
 	l.mu.Lock()
 	if l.current != v {
 		l.mu.Unlock()
@@ -165,11 +179,7 @@ func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntReques
 	err := l.sw.Apply(ctx, nil, nil, outs...)
 	l.mu.Unlock()
 	if err != nil {
-		l.log.Debug("sending punts' replies failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
-	}
-	for _, r := range reqs {
-		l.delivered(r)
-		r.early = true
+		l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
 	}
 	return true
 }
@@ -198,15 +208,8 @@ func (l *loop) answerDirect(ctx context.Context, v *view.View, reqs []*puntReque
 	for _, r := range reqs {
 		outs = append(outs, packetOuts(r)...)
 	}
-	l.mu.Lock()
-	if l.current != v {
-		l.mu.Unlock()
+	if !l.sendIfCurrent(ctx, v, outs) {
 		return false
-	}
-	err := l.sw.Apply(ctx, nil, nil, outs...)
-	l.mu.Unlock()
-	if err != nil {
-		l.log.Debug("sending punts' packet-outs failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
 	}
 	for _, r := range reqs {
 		l.m.stats.count(r.answer.Outcome)
