@@ -101,13 +101,6 @@ func (d *Desired) EachShared(fn func(of.FlowKey, *of.Flow)) {
 	}
 }
 
-// Each calls fn with every desired flow and its key, in no order.
-func (d *Desired) Each(fn func(of.FlowKey, of.Flow)) {
-	for k, o := range d.owner {
-		fn(k, d.objects[o.obj][o.at])
-	}
-}
-
 // ObjectFlows are the desired flows, of every app, that serve one cookie
 // object (pipeline.PortObject(key), ...).
 func (d *Desired) ObjectFlows(object uint64) []of.Flow {

@@ -49,15 +49,6 @@ func (s *FlowSet) Add(f Flow) {
 	s.m[f.Key()] = entryOf(f)
 }
 
-// AddKeyed adds f under k, which must be f.Key(): a caller that holds
-// the key already shares its string instead of making another.
-func (s *FlowSet) AddKeyed(k FlowKey, f Flow) {
-	if s.m == nil {
-		s.m = make(map[FlowKey]setEntry)
-	}
-	s.m[k] = entryOf(f)
-}
-
 // AddShared adds, under k (shared.Key()), the flow *shared with the given
 // cookie, holding the pointer instead of a copy: the caller must never
 // change *shared.
