@@ -165,8 +165,8 @@ func Reply(network uint32, ip netip.Addr, mac net.HardwareAddr, cookie uint64) o
 	macV, ipV := of.MACValue(mac), of.IPv4Value(ip)
 	return of.Flow{
 		Table: pipeline.Table(pipeline.ARPResponder), Priority: PriorityAnswer, Cookie: cookie,
-		Match: of.Match{}.Reg(pipeline.NetworkKey, uint64(network)).EthType(of.EthTypeARP).
-			ARPOp(of.ARPRequest).ARPTPA(ip),
+		Match: of.MatchOf(pipeline.NetworkKey.Cond(uint64(network)), of.Exact(of.FieldEthType, of.EthTypeARP),
+			of.Exact(of.FieldARPOp, of.ARPRequest), of.Exact(of.FieldARPTPA, ipV)),
 		Actions: []of.Action{
 			of.Move{Src: of.FieldEthSrc, Dst: of.FieldEthDst},
 			of.SetField{Field: of.FieldEthSrc, Value: macV},

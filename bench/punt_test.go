@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,16 @@ func BenchmarkPuntThroughput(b *testing.B) {
 	if _, err := exec.LookPath("ovs-testcontroller"); err != nil {
 		b.Skip("ovs-testcontroller not installed (make deps)")
 	}
-	const nPorts, window = 32, 64
+	// The closed loop keeps window punts in flight (64, as in cbench's
+	// throughput mode; WYVERN_PUNT_WINDOW sets another): a controller
+	// answering faster than window over its round trip leaves part of
+	// its core idle.
+	const nPorts = 32
+	window := 64
+	if w, err := strconv.Atoi(os.Getenv("WYVERN_PUNT_WINDOW")); err == nil && w > 0 {
+		window = w
+	}
+	b.Logf("window: %d punts in flight", window)
 	phase := time.Duration(b.N) * 2 * time.Second
 	out := resultsDir(b)
 	dir := b.TempDir()
@@ -183,9 +193,20 @@ func BenchmarkPuntThroughput(b *testing.B) {
 		next func(uint64) emulator.Punt
 	}{{"arp", arp}, {"unknown-unicast", unknown}} {
 		profile := filepath.Join(out, "punt-wyvernd-"+w.name+".pprof")
-		profDone := make(chan error, 1)
+		allocs := filepath.Join(out, "punt-wyvernd-"+w.name+"-allocs.pprof")
+		profDone, allocsDone := make(chan error, 1), make(chan error, 1)
 		go func() { profDone <- fetchProfile(d.debug, 2, profile) }()
+		go func() {
+			allocsDone <- fetchTo(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=2", d.debug), 22*time.Second, allocs)
+		}()
 		wy.run(emulator.Load{Window: window, Next: w.next, Lost: 100 * time.Millisecond}, 2500*time.Millisecond)
+		// What a punt allocates (the GC's work follows it): bytes by
+		// where they were allocated, over the same two seconds.
+		if err := <-allocsDone; err == nil {
+			if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=20", wyvernd, allocs).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "punt-wyvernd-"+w.name+"-allocs.txt"), top, 0o644)
+			}
+		}
 		if err := <-profDone; err != nil {
 			b.Logf("profile: %v", err)
 			continue

@@ -25,10 +25,43 @@ type puntQueue struct {
 	ready            chan struct{} // signalled when a punt is queued
 
 	mu     sync.Mutex
-	queues map[uint64][]PacketIn
+	queues map[uint64]*puntFIFO
 	order  []uint64 // sources with queued punts, in service order
 	queued int
 	stats  map[uint64]*SourceStats
+	// spare are emptied FIFOs kept for the next source that punts, so
+	// that a punt costs no allocation once the queue has warmed up.
+	spare []*puntFIFO
+}
+
+// maxSpareFIFOs bounds the emptied FIFOs a queue keeps.
+const maxSpareFIFOs = 64
+
+// puntFIFO is one source's punts, oldest first, in a ring that grows as
+// needed (up to perSource, which push enforces).
+type puntFIFO struct {
+	ring    []PacketIn
+	head, n int
+}
+
+func (f *puntFIFO) push(pi PacketIn) {
+	if f.n == len(f.ring) {
+		grown := make([]PacketIn, max(8, 2*len(f.ring)))
+		for i := range f.n {
+			grown[i] = f.ring[(f.head+i)%len(f.ring)]
+		}
+		f.ring, f.head = grown, 0
+	}
+	f.ring[(f.head+f.n)%len(f.ring)] = pi
+	f.n++
+}
+
+func (f *puntFIFO) pop() PacketIn {
+	pi := f.ring[f.head]
+	f.ring[f.head] = PacketIn{} // nothing kept alive by a spare
+	f.head = (f.head + 1) % len(f.ring)
+	f.n--
+	return pi
 }
 
 // maxTrackedSources bounds the per-source counters a session keeps.
@@ -37,7 +70,7 @@ const maxTrackedSources = 4096
 func newPuntQueue(total int) *puntQueue {
 	per := max(total/8, 16)
 	return &puntQueue{perSource: min(per, total), total: total, ready: make(chan struct{}, 1),
-		queues: map[uint64][]PacketIn{}, stats: map[uint64]*SourceStats{}}
+		queues: map[uint64]*puntFIFO{}, stats: map[uint64]*SourceStats{}}
 }
 
 // push queues a punt from src; false when it was dropped.
@@ -52,17 +85,23 @@ func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 		st.Received++
 	}
 	pending := q.queues[src]
-	if len(pending) >= q.perSource || q.queued >= q.total {
+	if pending != nil && pending.n >= q.perSource || q.queued >= q.total {
 		if st != nil {
 			st.Dropped++
 		}
 		q.mu.Unlock()
 		return false
 	}
-	if len(pending) == 0 {
+	if pending == nil {
+		if n := len(q.spare); n > 0 {
+			pending, q.spare = q.spare[n-1], q.spare[:n-1]
+		} else {
+			pending = &puntFIFO{}
+		}
+		q.queues[src] = pending
 		q.order = append(q.order, src)
 	}
-	q.queues[src] = append(pending, pi)
+	pending.push(pi)
 	q.queued++
 	q.mu.Unlock()
 	select {
@@ -114,14 +153,19 @@ func (q *puntQueue) popLocked() (PacketIn, bool) {
 	}
 	src := q.order[0]
 	pending := q.queues[src]
-	pi := pending[0]
-	pending[0] = PacketIn{}
-	q.order = q.order[1:]
-	if len(pending) > 1 {
-		q.queues[src] = pending[1:]
+	pi := pending.pop()
+	if len(q.order) == 1 {
+		q.order = q.order[:0] // its slot kept for the next source
+	} else {
+		q.order = q.order[1:]
+	}
+	if pending.n > 0 {
 		q.order = append(q.order, src) // to the back of the line
 	} else {
 		delete(q.queues, src)
+		if len(q.spare) < maxSpareFIFOs {
+			q.spare = append(q.spare, pending)
+		}
 	}
 	q.queued--
 	return pi, true

@@ -172,6 +172,10 @@ type Manager struct {
 	// becomes one write
 	claiming sync.Map
 	learning sync.Map
+	// requests recycles a batch's punt requests when none outlives its
+	// answerPunts (every answer sent from the punt worker): most punts
+	// under load, and a punt's largest allocation.
+	requests sync.Pool
 }
 
 // NewManager builds a manager; hooks may be zero.

@@ -53,6 +53,12 @@ type loop struct {
 	rejected     map[of.FlowKey]rejection
 	current      *view.View // eff, for the punt path
 	curLocal     *Local
+	// accepted are the reactive flows the switch took in its last
+	// moments (acceptedFor), by key: a punt for the same destination
+	// soon after (one on its way up while the flow went in, or a burst)
+	// needs its reply only, not the flow again. Emptied whenever the
+	// loop changes flows itself (step).
+	accepted map[of.FlowKey]acceptedFlow
 
 	meters []uint32 // the meters installed flows punt through
 	held   []heldPunt
@@ -75,10 +81,17 @@ type rejection struct {
 	reason string
 }
 
+// acceptedFlow is a reactive flow the switch accepted, and when it was
+// sent.
+type acceptedFlow struct {
+	flow of.Flow
+	at   time.Time
+}
+
 func newLoop(m *Manager, sw Switch) *loop {
 	return &loop{m: m, sw: sw, log: m.log.With(zap.String("dpid", fmt.Sprintf("%016x", sw.DPID()))),
 		kickCh: make(chan struct{}, 1), punts: make(chan *puntBatch),
-		dirty: map[of.FlowKey]bool{}, rejected: map[of.FlowKey]rejection{}, probed: map[netip.Addr]time.Time{}}
+		dirty: map[of.FlowKey]bool{}, rejected: map[of.FlowKey]rejection{}, accepted: map[of.FlowKey]acceptedFlow{}, probed: map[netip.Addr]time.Time{}}
 }
 
 func (l *loop) kick() {
@@ -142,6 +155,7 @@ func (l *loop) run(ctx context.Context) error {
 			if len(l.held) > 0 {
 				l.expireHeld()
 			}
+			l.forgetAccepted(time.Now())
 			continue
 		case <-probeTick.C:
 			if !l.slave() {
@@ -159,6 +173,9 @@ func (l *loop) run(ctx context.Context) error {
 		case <-l.kickCh:
 		}
 		l.landAll(ctx)
+		l.mu.Lock()
+		clear(l.accepted) // the step may delete or replace any of them
+		l.mu.Unlock()
 		err := l.step(ctx)
 		switch {
 		case err == nil:

@@ -84,7 +84,12 @@ func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
 func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	received := time.Now()
 	v, local := l.view()
-	reqs := make([]puntRequest, 0, len(pis))
+	var reqs []puntRequest
+	if r, ok := l.m.requests.Get().(*[]puntRequest); ok && cap(*r) >= len(pis) {
+		reqs = *r
+	} else {
+		reqs = make([]puntRequest, 0, max(len(pis), 64))
+	}
 	var direct, early, looped []*puntRequest
 	var byReason [256]int // counted once a batch, not looked up once a punt
 	defer func() {
@@ -121,15 +126,23 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	if len(direct) > 0 && !l.answerDirect(ctx, v, direct) {
 		looped = append(looped, direct...)
 	}
+	kept := false // a request the loop may hold on to
 	if len(early) > 0 {
-		if l.answerEarly(ctx, v, early) {
-			l.handOff(ctx, early...)
-		} else {
+		if install, ok := l.answerEarly(ctx, v, early); !ok {
 			looped = append(looped, early...)
+		} else if len(install) > 0 {
+			l.handOff(ctx, install...)
+			kept = true
 		}
 	}
 	if len(looped) > 0 {
 		l.submit(ctx, looped...)
+		kept = true
+	}
+	if !kept {
+		clear(reqs) // nothing of the batch kept alive by the pool
+		reqs = reqs[:0]
+		l.m.requests.Put(&reqs)
 	}
 }
 
@@ -151,19 +164,39 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 // bundle the loop sends for a newer view. A re-injection (Reinject
 // without Reply) does depend on the flows and still goes behind their
 // commit (answerBatch).
-func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
+//
+// It returns the answers whose flows are still to be installed: those
+// whose flows the switch accepted a moment ago (accepted) need their
+// reply only, and are done here.
+func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntRequest) ([]*puntRequest, bool) {
 	outs := make([]ofctl.PacketOut, 0, len(reqs))
 	for _, r := range reqs {
 		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
 	}
-	if !l.sendIfCurrent(ctx, v, outs) {
-		return false
+	now := time.Now()
+	l.mu.Lock()
+	if l.current != v {
+		l.mu.Unlock()
+		return nil, false
+	}
+	err := l.sw.Apply(ctx, nil, nil, outs...)
+	install := reqs[:0:0]
+	for _, r := range reqs {
+		if !l.allAccepted(r.answer.Flows, now) {
+			install = append(install, r)
+		} else {
+			l.m.stats.count(r.answer.Outcome)
+		}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		l.log.Debug("sending punts' replies failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
 	}
 	for _, r := range reqs {
 		l.delivered(r)
 		r.early = true
 	}
-	return true
+	return install, true
 }
 
 // sendIfCurrent queues packet-outs computed from view v on the switch,
@@ -280,7 +313,7 @@ func (l *loop) answerBatch(ctx context.Context, batches []*puntBatch) {
 	for len(l.flights) >= maxPuntFlights {
 		l.land(ctx)
 	}
-	f := &puntFlight{ready: ready, batches: batches, mods: len(mods), start: time.Now(), err: make(chan error, 1)}
+	f := &puntFlight{ready: ready, batches: batches, mods: mods, start: time.Now(), err: make(chan error, 1)}
 	go func() {
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -299,7 +332,7 @@ const maxPuntFlights = 8
 type puntFlight struct {
 	ready   []*puntRequest // admitted answers, their flows in the bundle
 	batches []*puntBatch   // the workers waiting for them
-	mods    int
+	mods    []of.FlowMod
 	start   time.Time
 	err     chan error // Apply's result
 }
@@ -348,9 +381,49 @@ func (l *loop) landFlight(ctx context.Context, err error) {
 		}
 		return
 	}
-	l.m.metrics.bundle(l.sw.DPID(), kindReactive, f.mods, time.Since(f.start))
+	l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(f.mods), time.Since(f.start))
+	l.mu.Lock()
+	for _, m := range f.mods {
+		l.accepted[m.Flow.Key()] = acceptedFlow{m.Flow, f.start}
+	}
+	l.mu.Unlock()
 	for _, r := range f.ready {
 		l.delivered(r)
+	}
+}
+
+// acceptedFor is how long a reactive flow the switch accepted spares the
+// punts for its destination a new add: a second, or half the flows'
+// idle timeout if that is shorter, so that no flow can have idled out
+// of the switch while it counts as in. (A flow deleted behind the
+// controller's back, by hand, comes back with the first punt after.)
+func (l *loop) acceptedFor() time.Duration {
+	return min(time.Second, time.Duration(l.m.cfg.IdleTimeout)*time.Second/2)
+}
+
+// allAccepted reports whether the switch accepted every one of an
+// answer's flows, as a punt would install them, within acceptedFor of
+// now. l.mu is held.
+func (l *loop) allAccepted(flows []of.Flow, now time.Time) bool {
+	var buf [256]byte
+	for _, f := range flows {
+		f = l.reactive(f)
+		a, ok := l.accepted[of.FlowKey(f.AppendKey(buf[:0]))]
+		if !ok || now.Sub(a.at) >= l.acceptedFor() || !a.flow.SameContent(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// forgetAccepted drops the accepted flows older than acceptedFor.
+func (l *loop) forgetAccepted(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, a := range l.accepted {
+		if now.Sub(a.at) >= l.acceptedFor() {
+			delete(l.accepted, k)
+		}
 	}
 }
 
@@ -418,14 +491,17 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 	if len(flows) == 0 {
 		return nil
 	}
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var mods []of.FlowMod
 	for _, f := range flows {
-		f = pipeline.OnDemand(pipeline.WithRound(f, l.round))
-		f.IdleTimeout = l.m.cfg.IdleTimeout
+		f = l.reactive(f)
 		k := f.Key()
 		if rej, refused := l.rejected[k]; refused && rej.flow.SameContent(f) {
+			continue
+		}
+		if a, ok := l.accepted[k]; ok && now.Sub(a.at) < l.acceptedFor() && a.flow.SameContent(f) {
 			continue
 		}
 		if s, ok := sent[k]; ok && s.SameContent(f) {
@@ -437,6 +513,14 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 		mods = append(mods, of.FlowMod{Command: of.FlowAdd, Flow: f})
 	}
 	return mods
+}
+
+// reactive is an app's flow as a punt installs it: the bridge's round,
+// the on-demand cookie bit, the idle timeout. l.mu is held.
+func (l *loop) reactive(f of.Flow) of.Flow {
+	f = pipeline.OnDemand(pipeline.WithRound(f, l.round))
+	f.IdleTimeout = l.m.cfg.IdleTimeout
+	return f
 }
 
 // deliver acts on an answer whose flows are in: re-injects the packet

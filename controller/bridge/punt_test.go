@@ -515,3 +515,79 @@ func TestARPReplyGoesAheadOfItsFlow(t *testing.T) {
 		t.Fatalf("%d punts counted answered, want 2", n)
 	}
 }
+
+// TestAcceptedFlowIsNotSentAgain: ARP punts for an address whose answer
+// flow the switch accepted a moment ago (a burst, or requests already on
+// their way up) each get their reply and no second add; once the loop
+// changes flows itself, or the flow is older than acceptedFor (half the
+// idle timeout, at most a second), the next punt adds it again.
+func TestAcceptedFlowIsNotSentAgain(t *testing.T) {
+	sw := newFakeSwitch()
+	r := newRig(t, pipeline.Reactive, sw)
+	r.m.cfg.IdleTimeout = 1 // acceptedFor: half a second
+	r.m.SetReady()
+	r.run()
+	r.settled("replay", r.want(r.bindings("hv1"), 1))
+	a2, _ := r.f.Store.Port("a2")
+	req := arpPunt(t, r, a2.FixedIPs[0].IPAddress)
+	ctx := context.Background()
+	adds := func() int {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		n := 0
+		for _, b := range sw.bundles {
+			for _, m := range b {
+				if m.Command == of.FlowAdd && m.Flow.Table == pipeline.Table(pipeline.ARPResponder) && m.Flow.IdleTimeout != 0 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	outs := func() int {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		return len(sw.outs)
+	}
+	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
+	ovstest.Eventually(t, 5*time.Second, "the answer flow added", func() bool { return adds() == 1 })
+	ovstest.Eventually(t, 5*time.Second, "the flow's bundle landed", func() bool {
+		r.loop().mu.Lock()
+		defer r.loop().mu.Unlock()
+		return len(r.loop().accepted) == 1
+	})
+	sent := outs()
+	for range 5 {
+		r.loop().answerPunts(ctx, []ofctl.PacketIn{req, req})
+	}
+	if got := outs() - sent; got != 10 {
+		t.Fatalf("%d replies to 10 punts", got)
+	}
+	time.Sleep(100 * time.Millisecond) // a handed-off add would be sent by now
+	if n := adds(); n != 1 {
+		t.Fatalf("the accepted flow was added %d times", n)
+	}
+	if n := r.m.stats.Answered.Load(); n != 11 {
+		t.Fatalf("%d punts counted answered, want 11", n)
+	}
+
+	// Older than acceptedFor: added again.
+	time.Sleep(r.loop().acceptedFor())
+	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
+	ovstest.Eventually(t, 5*time.Second, "the flow added again once stale", func() bool { return adds() == 2 })
+
+	// The loop changing flows forgets what was accepted.
+	ovstest.Eventually(t, 5*time.Second, "the second add landed", func() bool {
+		r.loop().mu.Lock()
+		defer r.loop().mu.Unlock()
+		return len(r.loop().accepted) == 1
+	})
+	r.loop().kick()
+	ovstest.Eventually(t, 5*time.Second, "accepted flows forgotten by a step", func() bool {
+		r.loop().mu.Lock()
+		defer r.loop().mu.Unlock()
+		return len(r.loop().accepted) == 0
+	})
+	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
+	ovstest.Eventually(t, 5*time.Second, "the flow added again after a step", func() bool { return adds() == 3 })
+}

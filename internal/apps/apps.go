@@ -9,6 +9,7 @@ package apps
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/topology"
@@ -105,13 +106,25 @@ func (p *Pipeline) OnPunt(v *view.View, br view.Bridge, punt app.Punt) app.Answe
 		return app.Answer{Outcome: app.Unanswered}
 	}
 	ans := a.OnPunt(v, br, punt)
-	var flows []of.Flow
-	for _, f := range ans.Flows {
-		if owner, ok := p.byID[pipeline.Cookie(f.Cookie).App()]; ok && p.mode == pipeline.Reactive && onDemand(owner, v, br, f) {
-			flows = append(flows, f)
+	keep := func(f of.Flow) bool {
+		owner, ok := p.byID[pipeline.Cookie(f.Cookie).App()]
+		return ok && p.mode == pipeline.Reactive && onDemand(owner, v, br, f)
+	}
+	for i, f := range ans.Flows {
+		if !keep(f) { // a new slice (the app's may be shared) from the first one left out
+			flows := slices.Clone(ans.Flows[:i])
+			for _, f := range ans.Flows[i+1:] {
+				if keep(f) {
+					flows = append(flows, f)
+				}
+			}
+			ans.Flows = flows
+			break
 		}
 	}
-	ans.Flows = flows
+	if len(ans.Flows) == 0 {
+		ans.Flows = nil
+	}
 	return ans
 }
 

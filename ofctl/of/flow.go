@@ -19,9 +19,15 @@ type FlowKey string
 
 // Key returns the flow's identity.
 func (f Flow) Key() FlowKey {
-	b := make([]byte, 0, 3+17*len(f.Match.conds))
+	var buf [3 + 17*12]byte // most matches: the key built on the stack, one allocation for the string
+	return FlowKey(f.AppendKey(buf[:0]))
+}
+
+// AppendKey appends the bytes of the flow's Key to b: a map keyed by
+// FlowKey looked up with m[FlowKey(f.AppendKey(buf))] allocates nothing.
+func (f Flow) AppendKey(b []byte) []byte {
 	b = append(b, f.Table, byte(f.Priority>>8), byte(f.Priority))
-	return FlowKey(f.Match.appendKey(b))
+	return f.Match.appendKey(b)
 }
 
 // SameContent reports whether two flows with the same key also carry the

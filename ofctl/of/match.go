@@ -115,6 +115,34 @@ func (m Match) Only(keep func(FieldID) bool) Match {
 	return Match{conds: out}
 }
 
+// MatchOf is the match of conds, given in any order, built in one
+// allocation where a chain of With calls makes one a condition: for the
+// punt path, which builds a flow a punt. Of two conditions on one field
+// the later wins, as with With; a zero mask drops its condition.
+func MatchOf(conds ...Cond) Match {
+	out := make([]Cond, 0, len(conds))
+	for _, c := range conds {
+		c.Mask &= c.Field.fullMask()
+		c.Value &= c.Mask
+		out = append(out, c)
+	}
+	slices.SortStableFunc(out, func(a, b Cond) int { return int(a.Field) - int(b.Field) })
+	keep := out[:0]
+	for i, c := range out {
+		if i+1 < len(out) && out[i+1].Field == c.Field || c.Mask == 0 {
+			continue
+		}
+		keep = append(keep, c)
+	}
+	if len(keep) == 0 {
+		return Match{}
+	}
+	return Match{conds: keep}
+}
+
+// Exact is an exact condition on f, for MatchOf.
+func Exact(f FieldID, value uint64) Cond { return Cond{f, value, f.fullMask()} }
+
 // With returns m plus an exact condition on f.
 func (m Match) With(f FieldID, value uint64) Match {
 	return m.WithMasked(f, value, f.fullMask())

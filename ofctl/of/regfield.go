@@ -19,3 +19,7 @@ func (r RegField) Mask() uint64 {
 
 // Value places v into the field's bits.
 func (r RegField) Value(v uint64) uint64 { return v << r.Ofs & r.Mask() }
+
+// Cond is the condition that the field holds v, for MatchOf. Two fields
+// of one register need With's merge (Match.Reg), not two Conds.
+func (r RegField) Cond(v uint64) Cond { return Cond{r.Field, r.Value(v), r.Mask()} }
