@@ -49,13 +49,20 @@ type process struct {
 }
 
 // startProcess runs args, pinned to cpus (taskset syntax; empty: any),
-// with env added, its output in a log file shown when the test fails.
+// with env added, its output in a log file shown when the test fails
+// (kept in the directory WYVERN_BENCH_LOGS names, if set).
 func startProcess(t testing.TB, name, cpus string, env []string, args ...string) *process {
 	t.Helper()
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
-	logPath := filepath.Join(t.TempDir(), name+".log")
+	logDir := os.Getenv("WYVERN_BENCH_LOGS")
+	if logDir == "" {
+		logDir = t.TempDir()
+	} else if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(logDir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,15 @@ type Switch struct {
 	// roleStatus is the last role status the switch sent (role in the
 	// top byte, generation id below); zero: none.
 	roleStatus atomic.Uint64
+	// portChanged is signalled when the switch reports a port added,
+	// removed or changed (OFPT_PORT_STATUS).
+	portChanged chan struct{}
 }
+
+// PortChanges is signalled (at most one signal waits) when the switch
+// reports that a port came, went or changed: a controller that keeps the
+// switch's port list reads it again then, instead of polling for it.
+func (s *Switch) PortChanges() <-chan struct{} { return s.portChanged }
 
 // Stats are a session's punt counters.
 type Stats struct {
@@ -465,6 +473,10 @@ func (s *Switch) readLoop() {
 				s.stats.PuntsDropped.Add(1)
 			}
 		case typePortStatus:
+			select {
+			case s.portChanged <- struct{}{}:
+			default: // one waiting signal says it all
+			}
 		case typeRoleStatus: // another controller took the bridge, or our role changed
 			if role, gen, err := parseRole(msg); err == nil {
 				s.roleStatus.Store(uint64(role)<<56 | gen&(1<<56-1))

@@ -439,3 +439,43 @@ func TestAcceptErrorIsRetried(t *testing.T) {
 		t.Fatal("no session after an accept error")
 	}
 }
+
+// TestPortStatusSignalsPortChanges: a port-status message from the switch
+// signals PortChanges once (several pending signals are one), and nothing
+// else does.
+func TestPortStatusSignalsPortChanges(t *testing.T) {
+	noLeaks(t)
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
+	fs := &fakeSwitch{dpid: 1}
+	dial(t, srv, fs)
+	sw := <-connected
+	if err := sw.Barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sw.PortChanges():
+		t.Fatal("port changes signalled with no port status")
+	default:
+	}
+	// OFPT_PORT_STATUS: reason OFPPR_ADD, a port description (its
+	// content is not read: the controller reads the port list again).
+	body := make([]byte, 8+40)
+	for range 3 {
+		fs.send(reply(typePortStatus, 0, body))
+	}
+	if err := sw.Barrier(context.Background()); err != nil { // the switch answers in order: the statuses are read
+		t.Fatal(err)
+	}
+	select {
+	case <-sw.PortChanges():
+	default:
+		t.Fatal("a port status did not signal a port change")
+	}
+	select {
+	case <-sw.PortChanges():
+		t.Fatal("three port statuses signalled more than once")
+	default:
+	}
+	stop()
+}

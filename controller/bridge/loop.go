@@ -127,6 +127,14 @@ func (l *loop) run(ctx context.Context) error {
 	defer probeTick.Stop()
 	solicitTick := time.NewTicker(solicitRetry)
 	defer solicitTick.Stop()
+	// A remote chassis' port list is read again when the switch says a
+	// port changed, and every portRefresh in case a change went unsaid.
+	var portChanges <-chan struct{}
+	if pw, ok := l.sw.(portWatcher); ok {
+		portChanges = pw.PortChanges()
+	}
+	portTick := time.NewTicker(portRefresh)
+	defer portTick.Stop()
 	delay := l.m.cfg.RetryDelay
 	var retry <-chan time.Time
 	for {
@@ -166,6 +174,11 @@ func (l *loop) run(ctx context.Context) error {
 			if !l.slave() {
 				l.solicit(ctx)
 			}
+			continue
+		case <-portChanges:
+			l.refreshRemotePorts(ctx)
+			continue
+		case <-portTick.C:
 			l.refreshRemotePorts(ctx)
 			continue
 		case <-retry:

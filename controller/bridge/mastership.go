@@ -35,6 +35,19 @@ type portLister interface {
 	Ports(ctx context.Context) ([]ofctl.PortDesc, error)
 }
 
+// portWatcher is a switch that says when its ports change
+// (ofctl.Switch.PortChanges).
+type portWatcher interface {
+	PortChanges() <-chan struct{}
+}
+
+// portRefresh is how often a remote chassis' port list is read when the
+// switch has said nothing: its port-status messages bring a change at
+// once; this catches one that went unsaid. (Read every second before,
+// that was a thousand requests a second for a node serving a thousand
+// bridges.)
+const portRefresh = 10 * time.Second
+
 // takeRole settles this node's role on the bridge: whether it may write.
 // Without a mastership hook, or with a switch that takes no role requests,
 // the node is the bridge's only controller and master.
@@ -170,8 +183,8 @@ func (l *loop) reportRemote(ctx context.Context, eff *view.View, local *Local) {
 }
 
 // refreshRemotePorts reads the port list of a remote chassis' bridge
-// again (a VM plugged or unplugged there tells no agent) and kicks the
-// loop when it changed.
+// again (a VM plugged or unplugged there tells no agent, only the
+// switch's port status) and kicks the loop when it changed.
 func (l *loop) refreshRemotePorts(ctx context.Context) {
 	if l.local == nil || !l.local.Remote || l.slave() {
 		return
