@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -249,19 +251,11 @@ func BenchmarkConvergence(b *testing.B) {
 		b.Logf("stage %d chassis: the emulator's collection before the binds took %s", size, time.Since(gcStart).Round(time.Millisecond))
 
 		// Timed binds, the last stage's under a CPU profile of hv1.
-		var profDone, allocsDone chan error
+		var profDone chan error
 		profile := filepath.Join(out, "convergence-hv1.pprof")
-		allocs := filepath.Join(out, "convergence-hv1-allocs.pprof")
 		if size == stages[len(stages)-1] {
-			profDone, allocsDone = make(chan error, 1), make(chan error, 1)
+			profDone = make(chan error, 1)
 			go func() { profDone <- fetchProfile(nodes[0].d.debug, 5, profile) }()
-			// What the binds allocate (the collector's work follows it).
-			go func() {
-				allocsDone <- fetchTo(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=5", nodes[0].d.debug), 25*time.Second, allocs)
-			}()
-		}
-		for _, n := range nodes {
-			n.cpu0 = cpuTime(n.d.pid())
 		}
 		var stats [3][3]uint64
 		for i, n := range nodes {
@@ -276,7 +270,21 @@ func BenchmarkConvergence(b *testing.B) {
 		for _, c := range chassis {
 			dumps[c.sw] = c.sw.Stats.FlowDumps.Load()
 		}
+		gc0 := make([]goMem, len(nodes))
+		for i, n := range nodes {
+			gc0[i] = readGoMem(n.d.debug)
+		}
 		emuCPU0 := cpuTime(os.Getpid())
+		var emuProfile *os.File
+		if size == stages[len(stages)-1] {
+			// Where the emulator's own time goes while the binds run.
+			if f, err := os.Create(filepath.Join(out, "convergence-emulator.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
+				emuProfile = f
+			}
+		}
+		for _, n := range nodes { // last before the clock: scraping a node's metrics costs it CPU too
+			n.cpu0 = cpuTime(n.d.pid())
+		}
 		phase := time.Now()
 		var lat, commit []time.Duration
 		var hosts []float64 // chassis checked per bind
@@ -302,19 +310,30 @@ func BenchmarkConvergence(b *testing.B) {
 				}
 			}
 			hosts = append(hosts, float64(len(sws)))
-			if !slices.Contains(hosting[k], c) {
+			newHost := !slices.Contains(hosting[k], c)
+			if newHost {
 				hosting[k] = append(hosting[k], c)
+			}
+			// Every hosting chassis watched before the clock starts (the
+			// look through its table is the emulator's, not the bind's).
+			l2 := pipeline.Table(pipeline.L2Lookup)
+			watches := make([]*emulator.Watch, len(sws))
+			for i, sw := range sws {
+				watches[i] = sw.Watch(func(f of.Flow) bool {
+					if f.Table != l2 {
+						return false
+					}
+					d, ok := f.Match.Get(of.FieldEthDst)
+					return ok && d.Value == of.MACValue(mac)
+				})
 			}
 			t0 := time.Now()
 			waits := make(chan time.Time, len(sws))
 			got := make([]time.Time, len(sws))
 			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-			for i, sw := range sws {
+			for i := range sws {
 				go func() {
-					at, err := sw.WaitFlow(wctx, func(f of.Flow) bool {
-						d, ok := f.Match.Get(of.FieldEthDst)
-						return ok && f.Table == pipeline.Table(pipeline.L2Lookup) && d.Value == of.MACValue(mac)
-					})
+					at, err := watches[i].Wait(wctx)
 					if err != nil {
 						at = time.Time{}
 					}
@@ -348,12 +367,37 @@ func BenchmarkConvergence(b *testing.B) {
 			}
 			wcancel()
 			lat = append(lat, last.Sub(t0))
+			// Each bind, for the tail: a chassis new to the network gets
+			// all of the network's flows, the others one.
+			slowest, slowestAt := "", time.Duration(0)
+			for i, at := range got {
+				if d := at.Sub(t0); d > slowestAt {
+					slowest, slowestAt = names[i], d
+				}
+			}
+			b.Logf("bind %d: %s on %s (new to its network: %v): %s, raft commit %s, last to hold it %s",
+				len(lat), p.ID, c.name, newHost, last.Sub(t0).Round(100*time.Microsecond),
+				commit[len(commit)-1].Round(100*time.Microsecond), slowest)
 		}
 		elapsed := time.Since(phase).Seconds()
+		if emuProfile != nil {
+			pprof.StopCPUProfile()
+			emuProfile.Close()
+			if top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", emuProfile.Name()).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "convergence-emulator-cum.txt"), top, 0o644)
+			}
+		}
 		cpu := make([]time.Duration, len(nodes)) // the binds' alone, before the profiles are fetched
+		var gcs []string
 		for i, n := range nodes {
 			cpu[i] = cpuTime(n.d.pid()) - n.cpu0
+			g := readGoMem(n.d.debug)
+			gcs = append(gcs, fmt.Sprintf("hv%d %.1f MB a bind, %d collections", i+1,
+				(g.allocated-gc0[i].allocated)/1e6/float64(max(len(lat), 1)), int(g.cycles-gc0[i].cycles)))
 		}
+		// What the binds cost each node's collector: under GOMEMLIMIT a
+		// node near its limit collects every few MB it allocates.
+		b.Logf("stage %d chassis: allocated and collected during the binds: %s", size, strings.Join(gcs, "; "))
 		// This process, the 1,000 emulated switches and their flow tables,
 		// shares the two cores with the nodes.
 		b.Logf("stage %d chassis: during the binds the emulator (this process) used %.2f cores; RSS %d MiB",
@@ -384,14 +428,6 @@ func BenchmarkConvergence(b *testing.B) {
 						b.Logf("hv1 CPU profile during the binds (%s):\n%s", o, top)
 					}
 				}
-			}
-		}
-		if allocsDone != nil {
-			if err := <-allocsDone; err != nil {
-				b.Logf("allocation profile: %v", err)
-			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=25", wyvernd, allocs).CombinedOutput(); err == nil {
-				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-allocs.txt"), top, 0o644)
-				b.Logf("hv1 allocations during the binds:\n%s", top)
 			}
 		}
 		if profDone != nil {
@@ -443,4 +479,38 @@ func BenchmarkConvergence(b *testing.B) {
 	savePlot(b, filepath.Join(out, name), title,
 		"chassis", "ms", true, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
 		series{"replay p50", xy(replay50)}, series{"replay p99", xy(replay99)})
+}
+
+// goMem is what a node's Go runtime says it has allocated in all and how
+// many collections it has run, from its metrics.
+type goMem struct{ allocated, cycles float64 }
+
+// readGoMem scrapes go_memstats_alloc_bytes_total and
+// go_gc_duration_seconds_count from a node's debug listener (zero when
+// unreadable).
+func readGoMem(debugAddr string) goMem {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + debugAddr + "/metrics")
+	if err != nil {
+		return goMem{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var g goMem
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_alloc_bytes_total":
+			g.allocated = v
+		case "go_gc_duration_seconds_count":
+			g.cycles = v
+		}
+	}
+	return g
 }
