@@ -524,7 +524,7 @@ func TestARPReplyGoesAheadOfItsFlow(t *testing.T) {
 func TestAcceptedFlowIsNotSentAgain(t *testing.T) {
 	sw := newFakeSwitch()
 	r := newRig(t, pipeline.Reactive, sw)
-	r.m.cfg.IdleTimeout = 1 // acceptedFor: half a second
+	r.m.cfg.IdleTimeout = 2 // acceptedFor: a second
 	r.m.SetReady()
 	r.run()
 	r.settled("replay", r.want(r.bindings("hv1"), 1))
@@ -549,13 +549,16 @@ func TestAcceptedFlowIsNotSentAgain(t *testing.T) {
 		defer sw.mu.Unlock()
 		return len(sw.outs)
 	}
+	accepted := func(n int) func() bool {
+		return func() bool {
+			r.loop().mu.Lock()
+			defer r.loop().mu.Unlock()
+			return len(r.loop().accepted) == n
+		}
+	}
 	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
 	ovstest.Eventually(t, 5*time.Second, "the answer flow added", func() bool { return adds() == 1 })
-	ovstest.Eventually(t, 5*time.Second, "the flow's bundle landed", func() bool {
-		r.loop().mu.Lock()
-		defer r.loop().mu.Unlock()
-		return len(r.loop().accepted) == 1
-	})
+	ovstest.Eventually(t, 5*time.Second, "the flow's bundle landed", accepted(1))
 	sent := outs()
 	for range 5 {
 		r.loop().answerPunts(ctx, []ofctl.PacketIn{req, req})
@@ -577,17 +580,9 @@ func TestAcceptedFlowIsNotSentAgain(t *testing.T) {
 	ovstest.Eventually(t, 5*time.Second, "the flow added again once stale", func() bool { return adds() == 2 })
 
 	// The loop changing flows forgets what was accepted.
-	ovstest.Eventually(t, 5*time.Second, "the second add landed", func() bool {
-		r.loop().mu.Lock()
-		defer r.loop().mu.Unlock()
-		return len(r.loop().accepted) == 1
-	})
+	ovstest.Eventually(t, 5*time.Second, "the second add landed", accepted(1))
 	r.loop().kick()
-	ovstest.Eventually(t, 5*time.Second, "accepted flows forgotten by a step", func() bool {
-		r.loop().mu.Lock()
-		defer r.loop().mu.Unlock()
-		return len(r.loop().accepted) == 0
-	})
+	ovstest.Eventually(t, 5*time.Second, "accepted flows forgotten by a step", accepted(0))
 	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
 	ovstest.Eventually(t, 5*time.Second, "the flow added again after a step", func() bool { return adds() == 3 })
 }
