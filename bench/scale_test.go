@@ -272,7 +272,12 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		gc0 := make([]goMem, len(nodes))
 		for i, n := range nodes {
+			cpu0, start := cpuTime(n.d.pid()), time.Now()
 			gc0[i] = readGoMem(n.d.debug)
+			if i == 0 { // what a Prometheus scrape costs a node serving a third of the bridges
+				b.Logf("stage %d chassis: a scrape of hv1's metrics took %s and %s of its CPU (%d series)", size,
+					time.Since(start).Round(time.Millisecond), (cpuTime(n.d.pid()) - cpu0).Round(time.Millisecond), gc0[i].series)
+			}
 		}
 		emuCPU0 := cpuTime(os.Getpid())
 		var emuProfile *os.File
@@ -483,7 +488,10 @@ func BenchmarkConvergence(b *testing.B) {
 
 // goMem is what a node's Go runtime says it has allocated in all and how
 // many collections it has run, from its metrics.
-type goMem struct{ allocated, cycles float64 }
+type goMem struct {
+	allocated, cycles float64
+	series            int // lines of samples in the scrape
+}
 
 // readGoMem scrapes go_memstats_alloc_bytes_total and
 // go_gc_duration_seconds_count from a node's debug listener (zero when
@@ -497,6 +505,9 @@ func readGoMem(debugAddr string) goMem {
 	body, _ := io.ReadAll(resp.Body)
 	var g goMem
 	for _, line := range strings.Split(string(body), "\n") {
+		if line != "" && line[0] != '#' {
+			g.series++
+		}
 		f := strings.Fields(line)
 		if len(f) != 2 {
 			continue
