@@ -81,13 +81,6 @@ type rejection struct {
 	reason string
 }
 
-// acceptedFlow is a reactive flow the switch accepted, and when it was
-// sent.
-type acceptedFlow struct {
-	flow of.Flow
-	at   time.Time
-}
-
 func newLoop(m *Manager, sw Switch) *loop {
 	return &loop{m: m, sw: sw, log: m.log.With(zap.String("dpid", fmt.Sprintf("%016x", sw.DPID()))),
 		kickCh: make(chan struct{}, 1), punts: make(chan *puntBatch),

@@ -173,25 +173,10 @@ func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntReques
 	for _, r := range reqs {
 		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
 	}
-	now := time.Now()
-	l.mu.Lock()
-	if l.current != v {
-		l.mu.Unlock()
+	if !l.sendIfCurrent(ctx, v, outs) {
 		return nil, false
 	}
-	err := l.sw.Apply(ctx, nil, nil, outs...)
-	install := reqs[:0:0]
-	for _, r := range reqs {
-		if !l.allAccepted(r.answer.Flows, now) {
-			install = append(install, r)
-		} else {
-			l.m.stats.count(r.answer.Outcome)
-		}
-	}
-	l.mu.Unlock()
-	if err != nil {
-		l.log.Debug("sending punts' replies failed", zap.Int("packet-outs", len(outs)), zap.Error(err))
-	}
+	install := l.notAccepted(reqs)
 	for _, r := range reqs {
 		l.delivered(r)
 		r.early = true
@@ -382,48 +367,9 @@ func (l *loop) landFlight(ctx context.Context, err error) {
 		return
 	}
 	l.m.metrics.bundle(l.sw.DPID(), kindReactive, len(f.mods), time.Since(f.start))
-	l.mu.Lock()
-	for _, m := range f.mods {
-		l.accepted[m.Flow.Key()] = acceptedFlow{m.Flow, f.start}
-	}
-	l.mu.Unlock()
+	l.accept(f.mods, f.start)
 	for _, r := range f.ready {
 		l.delivered(r)
-	}
-}
-
-// acceptedFor is how long a reactive flow the switch accepted spares the
-// punts for its destination a new add: a second, or half the flows'
-// idle timeout if that is shorter, so that no flow can have idled out
-// of the switch while it counts as in. (A flow deleted behind the
-// controller's back, by hand, comes back with the first punt after.)
-func (l *loop) acceptedFor() time.Duration {
-	return min(time.Second, time.Duration(l.m.cfg.IdleTimeout)*time.Second/2)
-}
-
-// allAccepted reports whether the switch accepted every one of an
-// answer's flows, as a punt would install them, within acceptedFor of
-// now. l.mu is held.
-func (l *loop) allAccepted(flows []of.Flow, now time.Time) bool {
-	var buf [256]byte
-	for _, f := range flows {
-		f = l.reactive(f)
-		a, ok := l.accepted[of.FlowKey(f.AppendKey(buf[:0]))]
-		if !ok || now.Sub(a.at) >= l.acceptedFor() || !a.flow.SameContent(f) {
-			return false
-		}
-	}
-	return true
-}
-
-// forgetAccepted drops the accepted flows older than acceptedFor.
-func (l *loop) forgetAccepted(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, a := range l.accepted {
-		if now.Sub(a.at) >= l.acceptedFor() {
-			delete(l.accepted, k)
-		}
 	}
 }
 
@@ -501,7 +447,7 @@ func (l *loop) onDemand(flows []of.Flow, sent map[of.FlowKey]of.Flow) []of.FlowM
 		if rej, refused := l.rejected[k]; refused && rej.flow.SameContent(f) {
 			continue
 		}
-		if a, ok := l.accepted[k]; ok && now.Sub(a.at) < l.acceptedFor() && a.flow.SameContent(f) {
+		if l.acceptedAt(k, f, now) {
 			continue
 		}
 		if s, ok := sent[k]; ok && s.SameContent(f) {

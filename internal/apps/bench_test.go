@@ -11,6 +11,7 @@ import (
 	"github.com/wyvern-sdn/wyvern/internal/topology"
 	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 	"github.com/wyvern-sdn/wyvern/internal/topology/view"
+	"github.com/wyvern-sdn/wyvern/nat"
 	"github.com/wyvern-sdn/wyvern/ofctl/of"
 	"github.com/wyvern-sdn/wyvern/pipeline"
 )
@@ -88,10 +89,7 @@ func BenchmarkARPPunt(b *testing.B) {
 	srcMAC, _ := net.ParseMAC(src.MACAddress)
 	spa := netip.MustParseAddr(src.FixedIPs[0].IPAddress)
 	tpa := netip.MustParseAddr(dst.FixedIPs[0].IPAddress)
-	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, srcMAC...)
-	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
-	frame = append(append(append(frame, srcMAC...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
-	frame = append(frame, tpa.AsSlice()...)
+	frame := nat.ARPRequest(srcMAC, spa, tpa)
 	pkt, err := of.ParsePacket(frame)
 	if err != nil {
 		b.Fatal(err)
