@@ -266,8 +266,10 @@ func (s *Server) session(ctx context.Context, conn net.Conn) {
 		done:    make(chan struct{}),
 		punts:   newPuntQueue(s.cfg.PuntQueue),
 		source:  s.cfg.PuntSource,
-		echoes:  make(chan []byte, 8), portChanged: make(chan struct{}, 1),
+		echoes:  make(chan []byte, 8),
 		flushCh: make(chan struct{}, 1),
+
+		portChanged: make(chan struct{}, 1),
 	}
 	sw.xid.Store(100)
 	sw.lastRecv.Store(time.Now().UnixNano())

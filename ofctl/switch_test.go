@@ -156,6 +156,16 @@ func dial(t *testing.T, srv *Server, fs *fakeSwitch) {
 	go fs.run()
 }
 
+// connectFake serves a default Config and connects fs to it: the switch's
+// session, the server, and the stop that waits for the session to end.
+func connectFake(t *testing.T, fs *fakeSwitch) (*Switch, *Server, func()) {
+	t.Helper()
+	connected := make(chan *Switch, 1)
+	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
+	dial(t, srv, fs)
+	return <-connected, srv, stop
+}
+
 func manyFlows(n int) []of.FlowMod {
 	mods := make([]of.FlowMod, n)
 	for i := range mods {
@@ -172,16 +182,9 @@ func manyFlows(n int) []of.FlowMod {
 // gone from the server, and no goroutine outlives the server.
 func TestDisconnectMidBundle(t *testing.T) {
 	noLeaks(t)
-	connected := make(chan *Switch, 1)
-	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) {
-		connected <- sw
-		<-ctx.Done()
-	}})
-	fs := &fakeSwitch{dpid: 0xabc, onMsg: func(fs *fakeSwitch, msg []byte) bool {
+	sw, srv, stop := connectFake(t, &fakeSwitch{dpid: 0xabc, onMsg: func(fs *fakeSwitch, msg []byte) bool {
 		return fs.adds.Load() >= 100 // close mid-bundle
-	}}
-	dial(t, srv, fs)
-	sw := <-connected
+	}})
 	err := sw.Bundle(context.Background(), manyFlows(5000))
 	if !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("Bundle on a switch that went away: got %v, want ErrDisconnected", err)
@@ -197,11 +200,8 @@ func TestDisconnectMidBundle(t *testing.T) {
 // arrives, then the commit.
 func TestBundleCommits(t *testing.T) {
 	noLeaks(t)
-	connected := make(chan *Switch, 1)
-	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
 	fs := &fakeSwitch{dpid: 1}
-	dial(t, srv, fs)
-	sw := <-connected
+	sw, _, stop := connectFake(t, fs)
 	if err := sw.Bundle(context.Background(), manyFlows(3000)); err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +215,6 @@ func TestBundleCommits(t *testing.T) {
 // the error names that flow and the bundle is discarded, not committed.
 func TestBundleRejectedFlowDiscards(t *testing.T) {
 	noLeaks(t)
-	connected := make(chan *Switch, 1)
-	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
 	fs := &fakeSwitch{dpid: 2, onMsg: func(fs *fakeSwitch, msg []byte) bool {
 		h, _ := parseHeader(msg)
 		if h.Type == typeBundleAdd && fs.adds.Load() == 7 {
@@ -226,8 +224,7 @@ func TestBundleRejectedFlowDiscards(t *testing.T) {
 		}
 		return false
 	}}
-	dial(t, srv, fs)
-	sw := <-connected
+	sw, _, stop := connectFake(t, fs)
 	mods := manyFlows(20)
 	err := sw.Bundle(context.Background(), mods)
 	var oe *OpenFlowError
@@ -445,11 +442,8 @@ func TestAcceptErrorIsRetried(t *testing.T) {
 // else does.
 func TestPortStatusSignalsPortChanges(t *testing.T) {
 	noLeaks(t)
-	connected := make(chan *Switch, 1)
-	srv, stop := serve(t, Config{}, handlerFunc{connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() }})
 	fs := &fakeSwitch{dpid: 1}
-	dial(t, srv, fs)
-	sw := <-connected
+	sw, _, stop := connectFake(t, fs)
 	if err := sw.Barrier(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -106,21 +106,14 @@ func (p *Pipeline) OnPunt(v *view.View, br view.Bridge, punt app.Punt) app.Answe
 		return app.Answer{Outcome: app.Unanswered}
 	}
 	ans := a.OnPunt(v, br, punt)
-	keep := func(f of.Flow) bool {
+	leftOut := func(f of.Flow) bool {
 		owner, ok := p.byID[pipeline.Cookie(f.Cookie).App()]
-		return ok && p.mode == pipeline.Reactive && onDemand(owner, v, br, f)
+		return !ok || p.mode != pipeline.Reactive || !onDemand(owner, v, br, f)
 	}
-	for i, f := range ans.Flows {
-		if !keep(f) { // a new slice (the app's may be shared) from the first one left out
-			flows := slices.Clone(ans.Flows[:i])
-			for _, f := range ans.Flows[i+1:] {
-				if keep(f) {
-					flows = append(flows, f)
-				}
-			}
-			ans.Flows = flows
-			break
-		}
+	// The app's slice as it is when every flow stays (the usual answer:
+	// no copy a punt); else a filtered copy, the app's left alone.
+	if slices.ContainsFunc(ans.Flows, leftOut) {
+		ans.Flows = slices.DeleteFunc(slices.Clone(ans.Flows), leftOut)
 	}
 	if len(ans.Flows) == 0 {
 		ans.Flows = nil

@@ -2,8 +2,6 @@ package apps
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -79,24 +77,8 @@ func sinceMicros(t time.Time) float64 { return float64(time.Since(t).Nanoseconds
 // frame. Allocations are the figure to watch (-benchmem): they are most
 // of a punt's cost under load (bench/README.md).
 func BenchmarkARPPunt(b *testing.B) {
-	f := topologytest.Large(b, 40, 4000)
+	v, br, punt := arpPuntOnLargeCloud(b)
 	p := New(pipeline.Reactive)
-	br := topologytest.Bridge("hv1")
-	v := view.Build(f.Store)
-	n, _ := v.Network("A")
-	src, _ := f.Store.Port("p1")
-	dst, _ := f.Store.Port("p2")
-	srcMAC, _ := net.ParseMAC(src.MACAddress)
-	spa := netip.MustParseAddr(src.FixedIPs[0].IPAddress)
-	tpa := netip.MustParseAddr(dst.FixedIPs[0].IPAddress)
-	frame := nat.ARPRequest(srcMAC, spa, tpa)
-	pkt, err := of.ParsePacket(frame)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sp, _ := v.Port("p1")
-	punt := app.Punt{Reason: pipeline.ReasonARPMiss, InPort: 1, Packet: pkt, Frame: frame,
-		Fields: of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.SrcPortKey, uint64(sp.Key))}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -104,4 +86,34 @@ func BenchmarkARPPunt(b *testing.B) {
 			b.Fatalf("answer %+v", a)
 		}
 	}
+}
+
+// TestOnPuntInstallsOnlyOnDemand: a punt's answer keeps its flows in
+// reactive mode, and none in proactive mode, where the bridge holds them
+// already (its reply stays).
+func TestOnPuntInstallsOnlyOnDemand(t *testing.T) {
+	v, br, punt := arpPuntOnLargeCloud(t)
+	if a := New(pipeline.Reactive).OnPunt(v, br, punt); len(a.Flows) != 1 || a.Reply == nil {
+		t.Fatalf("reactive answer %+v, want its flow and reply", a)
+	}
+	if a := New(pipeline.Proactive).OnPunt(v, br, punt); a.Flows != nil || a.Reply == nil || a.Outcome != app.Answered {
+		t.Fatalf("proactive answer %+v, want its reply and no flow", a)
+	}
+}
+
+// arpPuntOnLargeCloud is p1's ARP request for p2, punted on hv1, on a
+// cloud of 4,000 ports over 40 chassis.
+func arpPuntOnLargeCloud(tb testing.TB) (*view.View, view.Bridge, app.Punt) {
+	f := topologytest.Large(tb, 40, 4000)
+	v := view.Build(f.Store)
+	n, _ := v.Network("A")
+	src, _ := v.Port("p1")
+	dst, _ := v.Port("p2")
+	frame := nat.ARPRequest(src.MAC, src.FixedIPs[0].Addr, dst.FixedIPs[0].Addr)
+	pkt, err := of.ParsePacket(frame)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v, topologytest.Bridge("hv1"), app.Punt{Reason: pipeline.ReasonARPMiss, InPort: 1, Packet: pkt, Frame: frame,
+		Fields: of.Match{}.Reg(pipeline.NetworkKey, uint64(n.Key)).Reg(pipeline.SrcPortKey, uint64(src.Key))}
 }
