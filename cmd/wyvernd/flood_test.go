@@ -29,7 +29,7 @@ const floodRate = 50000
 // The victim pings three new destinations before the flood and three
 // during it; the fastest during the flood must be under 50 ms, or, on a
 // machine so loaded that even the quiet first pings are slow, under four
-// times the fastest quiet one. A starved punt path makes every ping slow
+// times the fastest quiet one (if not, three more, which must be). A starved punt path makes every ping slow
 // or lost; one slow sample is a loaded 2-core machine's scheduling (the
 // single-ping version failed at 71 ms with the meter doing its job).
 func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
@@ -41,7 +41,7 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 	victim, pv := tb.vm(hv1, a, "")
 	var targets []*ovstest.VM
 	ids := []string{pf, pv}
-	for range 6 {
+	for range 9 {
 		vm, id := tb.vm(hv2, a, "")
 		targets, ids = append(targets, vm), append(ids, id)
 	}
@@ -67,9 +67,17 @@ func TestFloodingVMDoesNotStarveOthers(t *testing.T) {
 	}()
 	time.Sleep(time.Second) // the flood is in full swing
 
-	during := fastestFirstPing(t, victim, targets[3:], "during the flood")
+	during := fastestFirstPing(t, victim, targets[3:6], "during the flood")
 	if during >= 50*time.Millisecond && during >= 4*quiet {
-		t.Errorf("the fastest of three first pings took %s during the flood (%s before it), want < 50 ms or < 4x",
+		// Once more, to three other new destinations: under make test a
+		// neighbouring package's tests may take the cores for a while (the
+		// three first pings of one run all took 115-124 ms, none did alone).
+		// A starved punt path is slow both times.
+		t.Logf("the fastest of three first pings took %s during the flood (%s before it); three more", during, quiet)
+		during = fastestFirstPing(t, victim, targets[6:], "during the flood, again")
+	}
+	if during >= 50*time.Millisecond && during >= 4*quiet {
+		t.Errorf("the fastest of three first pings took %s during the flood (%s before it), twice, want < 50 ms or < 4x",
 			during.Round(time.Microsecond), quiet.Round(time.Microsecond))
 	}
 
