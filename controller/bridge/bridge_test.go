@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wyvern-sdn/wyvern/internal/apps"
@@ -32,7 +34,8 @@ type fakeSwitch struct {
 	outs    []ofctl.PacketOut
 	fail    int // fail this many bundles
 	meters  map[uint32]ofctl.Meter
-	bad     of.FlowKey // a flow this switch refuses, naming it
+	dropped map[uint32]uint64 // packets each meter has dropped
+	bad     of.FlowKey        // a flow this switch refuses, naming it
 }
 
 func newFakeSwitch(flows ...of.Flow) *fakeSwitch {
@@ -66,7 +69,7 @@ func (b *fakeSwitch) MeterStats(context.Context) ([]ofctl.MeterStats, error) {
 	defer b.mu.Unlock()
 	var out []ofctl.MeterStats
 	for id := range b.meters {
-		out = append(out, ofctl.MeterStats{ID: id})
+		out = append(out, ofctl.MeterStats{ID: id, Dropped: b.dropped[id]})
 	}
 	return out, nil
 }
@@ -357,6 +360,50 @@ func TestNewerSessionOwnsTheBridge(t *testing.T) {
 	}
 	if _, ok := r.m.Synced(1); !ok {
 		t.Fatal("the older session unregistered the newer one's bridge")
+	}
+}
+
+// TestMeterSeriesOnceDropped: a scrape has a series for each shared
+// meter, and for a port's meter only once it has dropped a punt (a node
+// serving hundreds of bridges has a meter for every port of each).
+func TestMeterSeriesOnceDropped(t *testing.T) {
+	sw := newFakeSwitch()
+	r := newRig(t, pipeline.Reactive, sw)
+	r.m.SetReady()
+	r.run()
+	a1, _ := r.f.Store.Port("a1")
+	a2, _ := r.f.Store.Port("a2")
+	ovstest.Eventually(t, 5*time.Second, "replay with meters", func() bool {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		_, ok := sw.meters[a1.Key]
+		return ok
+	})
+	sw.mu.Lock()
+	sw.dropped = map[uint32]uint64{a2.Key: 7}
+	sw.mu.Unlock()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(r.m))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != "wyvern_punt_meter_dropped_packets_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "meter" {
+					got[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	want := map[string]float64{fmt.Sprintf("port-%d", a2.Key): 7, "from-remotes": 0}
+	if !maps.Equal(got, want) {
+		t.Errorf("meter series %v, want %v (a1's and b1's meters dropped nothing)", got, want)
 	}
 }
 

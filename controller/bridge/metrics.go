@@ -136,7 +136,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				return
 			}
 			for _, ms := range stats {
-				ch <- prometheus.MustNewConstMetric(c.meterDropped, prometheus.CounterValue, float64(ms.Dropped), b, meterName(ms.ID))
+				// A port's meter has a series once it has dropped a
+				// punt: a node serving hundreds of bridges has a meter
+				// for every port of each, and a series for each would
+				// be most of a scrape (docs/operations.md, Scale).
+				name, shared := meterName(ms.ID)
+				if shared || ms.Dropped > 0 {
+					ch <- prometheus.MustNewConstMetric(c.meterDropped, prometheus.CounterValue, float64(ms.Dropped), b, name)
+				}
 			}
 		}()
 	}
@@ -144,17 +151,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // meterName says what a meter serves: a port's key, or the shared one's
-// purpose.
-func meterName(id uint32) string {
+// purpose (shared).
+func meterName(id uint32) (name string, shared bool) {
 	switch id {
 	case pipeline.MeterFromRemotes:
-		return "from-remotes"
+		return "from-remotes", true
 	case pipeline.MeterAnnouncements:
-		return "announcements"
+		return "announcements", true
 	case pipeline.MeterICMPErrors:
-		return "icmp-errors"
+		return "icmp-errors", true
 	case pipeline.MeterNeighbours:
-		return "neighbours"
+		return "neighbours", true
 	}
-	return fmt.Sprintf("port-%d", id)
+	return fmt.Sprintf("port-%d", id), false
 }
