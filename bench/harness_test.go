@@ -114,6 +114,29 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
+// startTime is when a process started, from /proc (to 10 ms): GODEBUG
+// gctrace lines are timed from it.
+func startTime(pid int) time.Time {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil || len(fields) < 20 {
+		return time.Time{}
+	}
+	ticks, _ := strconv.ParseInt(fields[19], 10, 64)
+	for _, line := range strings.Split(string(stat), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			boot, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return time.Unix(boot, 0).Add(time.Duration(ticks) * time.Second / 100)
+		}
+	}
+	return time.Time{}
+}
+
 // rss is the process' resident set in bytes, from /proc.
 func rss(pid int) uint64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

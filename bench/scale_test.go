@@ -115,13 +115,19 @@ func BenchmarkConvergence(b *testing.B) {
 		o := wyverndOptions{name: fmt.Sprintf("hv%d", i+1), dataDir: filepath.Join(dir, fmt.Sprint(i+1)), ovsdb: n.db.endpoint(),
 			encapIP: fmt.Sprintf("127.0.0.%d", i+1), extra: []string{"--forwarding", "proactive"}}
 		if limit := os.Getenv("WYVERN_SCALE_GOMEMLIMIT"); limit != "" {
-			o.env = []string{"GOMEMLIMIT=" + limit} // the nodes' only, not the emulator's
+			o.env = append(o.env, "GOMEMLIMIT="+limit) // the nodes' only, not the emulator's
+		}
+		if procs := os.Getenv("WYVERN_SCALE_GOMAXPROCS"); procs != "" {
+			o.env = append(o.env, "GOMAXPROCS="+procs)
 		}
 		if i > 0 {
 			o.join = "http://" + nodes[0].d.api
 		}
 		n.d = startWyvernd(b, o)
 		nodes = append(nodes, n)
+		if strings.Contains(os.Getenv("GODEBUG"), "gctrace=1") {
+			b.Logf("hv%d (pid %d) started at %s (its gctrace lines count from there)", i+1, n.d.pid(), startTime(n.d.pid()).Format("15:04:05.000"))
+		}
 	}
 	api := newAPIClient(b, nodes[0].d.api)
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -287,6 +293,19 @@ func BenchmarkConvergence(b *testing.B) {
 				emuProfile = f
 			}
 		}
+		// WYVERN_SCALE_ALLOCS=1: what hv1 allocates during the binds, by
+		// site: its heap profile after a forced collection before and
+		// after them (the profile is as of the last collection). The
+		// forced collection changes the run, so its latencies are not
+		// the figures.
+		allocsBase := filepath.Join(out, "convergence-hv1-allocs-before.pprof")
+		traceAllocs := os.Getenv("WYVERN_SCALE_ALLOCS") == "1" && size == stages[len(stages)-1]
+		if traceAllocs {
+			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, allocsBase); err != nil {
+				b.Logf("allocation profile: %v", err)
+				traceAllocs = false
+			}
+		}
 		for _, n := range nodes { // last before the clock: scraping a node's metrics costs it CPU too
 			n.cpu0 = cpuTime(n.d.pid())
 		}
@@ -380,8 +399,8 @@ func BenchmarkConvergence(b *testing.B) {
 					slowest, slowestAt = names[i], d
 				}
 			}
-			b.Logf("bind %d: %s on %s (new to its network: %v): %s, raft commit %s, last to hold it %s",
-				len(lat), p.ID, c.name, newHost, last.Sub(t0).Round(100*time.Microsecond),
+			b.Logf("bind %d at %s: %s on %s (new to its network: %v): %s, raft commit %s, last to hold it %s",
+				len(lat), t0.Format("15:04:05.000"), p.ID, c.name, newHost, last.Sub(t0).Round(100*time.Microsecond),
 				commit[len(commit)-1].Round(100*time.Microsecond), slowest)
 		}
 		elapsed := time.Since(phase).Seconds()
@@ -390,6 +409,16 @@ func BenchmarkConvergence(b *testing.B) {
 			emuProfile.Close()
 			if top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=40", emuProfile.Name()).CombinedOutput(); err == nil {
 				_ = os.WriteFile(filepath.Join(out, "convergence-emulator-cum.txt"), top, 0o644)
+			}
+		}
+		if traceAllocs {
+			after := filepath.Join(out, "convergence-hv1-allocs-after.pprof")
+			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, after); err != nil {
+				b.Logf("allocation profile: %v", err)
+			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=40",
+				"-base", allocsBase, wyvernd, after).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-allocs.txt"), top, 0o644)
+				b.Logf("hv1 allocated during the binds:\n%s", top)
 			}
 		}
 		cpu := make([]time.Duration, len(nodes)) // the binds' alone, before the profiles are fetched
