@@ -70,10 +70,12 @@ func claimedAddrs(p *Port) []netip.Addr {
 
 // indexClaims records the addresses and MACs a port claims, each once.
 func (v *View) indexClaims(p *Port) {
-	if v.macClaims[p.NetworkID] == nil {
-		v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID] = map[string][]uint32{}, map[netip.Addr][]uint32{}
+	macs, addrs := v.macClaims.get(p.NetworkID), v.addrClaims.get(p.NetworkID)
+	if macs == nil {
+		macs, addrs = map[string][]uint32{}, map[netip.Addr][]uint32{}
+		v.macClaims.set(p.NetworkID, macs)
+		v.addrClaims.set(p.NetworkID, addrs)
 	}
-	macs, addrs := v.macClaims[p.NetworkID], v.addrClaims[p.NetworkID]
 	for _, m := range p.MACs() {
 		macs[string(m)] = append(macs[string(m)], p.Key)
 	}
@@ -86,12 +88,12 @@ func (v *View) indexClaims(p *Port) {
 // aside) that claim an address — a fixed IP or a single-address pair —
 // plugged or not, in key order.
 func (v *View) AddressClaims(network string, ip netip.Addr) []uint32 {
-	return v.addrClaims[network][ip]
+	return v.addrClaims.get(network)[ip]
 }
 
 // MACClaims are the keys of the ports of a network (router interfaces
 // included) whose own MAC or a pair's MAC is mac, plugged or not, in key
 // order.
 func (v *View) MACClaims(network string, mac net.HardwareAddr) []uint32 {
-	return v.macClaims[network][string(mac)]
+	return v.macClaims.get(network)[string(mac)]
 }

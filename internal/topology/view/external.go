@@ -175,7 +175,7 @@ func (v *View) indexExternal() {
 		}
 	}
 	for c, ns := range v.served {
-		for _, n := range v.hosted[c] {
+		for _, n := range v.hosted.get(c) {
 			serve(c, n)
 		}
 		slices.SortFunc(v.served[c], func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
@@ -191,7 +191,7 @@ func (v *View) ServedNetworks(chassis string) []Network {
 	if s, ok := v.served[chassis]; ok {
 		return s
 	}
-	return v.hosted[chassis]
+	return v.hosted.get(chassis)
 }
 
 // chooseGateway picks a router's gateway chassis among the live gateway
@@ -310,7 +310,7 @@ func (v *View) ProviderHome(router string, n Network) (string, bool) {
 		}
 	}
 	best, bestScore := "", uint64(0)
-	for _, name := range v.hosts[n.ID] {
+	for _, name := range v.hosts.get(n.ID) {
 		c := v.chassis[name]
 		if c.Unreachable || !c.Reaches(n) {
 			continue

@@ -17,9 +17,9 @@ import (
 // every port.
 func (v *View) index_(prev *View, changed []portChange) {
 	if prev == nil {
-		v.netPorts, v.located = make(map[string][]*Port, len(v.networks)), make(map[string][]*Port, len(v.networks))
-		v.addrClaims, v.macClaims = make(map[string]map[netip.Addr][]uint32, len(v.networks)), make(map[string]map[string][]uint32, len(v.networks))
-		v.hosts = make(map[string][]string, len(v.networks))
+		v.netPorts, v.located = newShardedMap[[]*Port](), newShardedMap[[]*Port]()
+		v.addrClaims, v.macClaims = newShardedMap[map[netip.Addr][]uint32](), newShardedMap[map[string][]uint32]()
+		v.hosts = newShardedMap[[]string]()
 		v.indexAll()
 	} else {
 		v.indexChanges(prev, changed)
@@ -43,27 +43,27 @@ func (v *View) indexAll() {
 		if p.DeviceOwner == topology.OwnerRouterInterface {
 			v.routerPorts[p.ID] = p
 		}
-		v.netPorts[p.NetworkID] = append(v.netPorts[p.NetworkID], p)
+		v.netPorts.set(p.NetworkID, append(v.netPorts.get(p.NetworkID), p))
 		v.indexClaims(p)
 		if p.Located() {
-			v.located[p.NetworkID] = append(v.located[p.NetworkID], p)
+			v.located.set(p.NetworkID, append(v.located.get(p.NetworkID), p))
 		}
 	})
 	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
-	for id := range v.netPorts {
-		slices.SortFunc(v.netPorts[id], byKey)
-		slices.SortFunc(v.located[id], byKey)
-		for _, ks := range v.addrClaims[id] {
+	for id, ps := range v.netPorts.all() {
+		slices.SortFunc(ps, byKey)
+		slices.SortFunc(v.located.get(id), byKey)
+		for _, ks := range v.addrClaims.get(id) {
 			slices.Sort(ks)
 		}
-		for _, ks := range v.macClaims[id] {
+		for _, ks := range v.macClaims.get(id) {
 			slices.Sort(ks)
 		}
 	}
-	for id, ps := range v.located {
-		v.hosts[id] = hostsOf(ps)
+	for id, ps := range v.located.all() {
+		v.hosts.set(id, hostsOf(ps))
 	}
-	v.hosted = map[string][]Network{}
+	v.hosted = newShardedMap[[]Network]()
 	v.indexHosted()
 }
 
@@ -101,17 +101,17 @@ func (v *View) indexChanges(prev *View, changed []portChange) {
 	// Every network keeps the previous view's indexes; a network gone
 	// takes its own with it.
 	same := sameNetworks(v.networks, prev.networks)
-	v.netPorts, v.located = maps.Clone(prev.netPorts), maps.Clone(prev.located)
-	v.addrClaims, v.macClaims = maps.Clone(prev.addrClaims), maps.Clone(prev.macClaims)
-	v.hosts = maps.Clone(prev.hosts)
+	v.netPorts, v.located = prev.netPorts.derive(), prev.located.derive()
+	v.addrClaims, v.macClaims = prev.addrClaims.derive(), prev.macClaims.derive()
+	v.hosts = prev.hosts.derive()
 	if !same {
 		for id := range prev.networks {
 			if _, ok := v.networks[id]; !ok {
-				delete(v.netPorts, id)
-				delete(v.located, id)
-				delete(v.addrClaims, id)
-				delete(v.macClaims, id)
-				delete(v.hosts, id)
+				v.netPorts.del(id)
+				v.located.del(id)
+				v.addrClaims.del(id)
+				v.macClaims.del(id)
+				v.hosts.del(id)
 			}
 		}
 	}
@@ -121,14 +121,14 @@ func (v *View) indexChanges(prev *View, changed []portChange) {
 			continue
 		}
 		v.patch(id, cs)
-		if len(v.located[id]) == 0 {
-			delete(v.located, id)
+		if len(v.located.get(id)) == 0 {
+			v.located.del(id)
 		}
-		if hs := hostsOf(v.located[id]); !slices.Equal(hs, v.hosts[id]) {
+		if hs := hostsOf(v.located.get(id)); !slices.Equal(hs, v.hosts.get(id)) {
 			if len(hs) == 0 {
-				delete(v.hosts, id)
+				v.hosts.del(id)
 			} else {
-				v.hosts[id] = hs
+				v.hosts.set(id, hs)
 			}
 			moved = append(moved, id)
 		}
@@ -136,34 +136,30 @@ func (v *View) indexChanges(prev *View, changed []portChange) {
 	// Who hosts what: the previous view's, unless a network came, went
 	// or changed (a hosted network is a copy of its record).
 	if !same {
-		v.hosted = map[string][]Network{}
+		v.hosted = newShardedMap[[]Network]()
 		v.indexHosted()
 		return
 	}
-	v.hosted = prev.hosted
-	if len(moved) == 0 {
-		return
-	}
-	v.hosted = maps.Clone(prev.hosted)
+	v.hosted = prev.hosted.derive()
 	byKey := func(a, b Network) int { return cmp.Compare(a.Key, b.Key) }
 	for _, id := range moved {
 		n := v.networks[id]
-		was, now := prev.hosts[id], v.hosts[id]
+		was, now := prev.hosts.get(id), v.hosts.get(id)
 		for _, c := range was {
 			if _, ok := slices.BinarySearch(now, c); !ok {
-				ns := slices.DeleteFunc(slices.Clone(v.hosted[c]), func(o Network) bool { return o.ID == id })
+				ns := slices.DeleteFunc(slices.Clone(v.hosted.get(c)), func(o Network) bool { return o.ID == id })
 				if len(ns) == 0 {
-					delete(v.hosted, c)
+					v.hosted.del(c)
 				} else {
-					v.hosted[c] = ns
+					v.hosted.set(c, ns)
 				}
 			}
 		}
 		for _, c := range now {
 			if _, ok := slices.BinarySearch(was, c); !ok {
-				ns := v.hosted[c]
+				ns := v.hosted.get(c)
 				i, _ := slices.BinarySearchFunc(ns, n, byKey)
-				v.hosted[c] = slices.Insert(slices.Clone(ns), i, n)
+				v.hosted.set(c, slices.Insert(slices.Clone(ns), i, n))
 			}
 		}
 	}
@@ -186,12 +182,12 @@ func sameNetworks(a, b map[string]Network) bool {
 // indexHosted fills hosted from hosts: the networks of each chassis, in
 // key order.
 func (v *View) indexHosted() {
-	for id, hs := range v.hosts {
+	for id, hs := range v.hosts.all() {
 		for _, c := range hs {
-			v.hosted[c] = append(v.hosted[c], v.networks[id])
+			v.hosted.set(c, append(v.hosted.get(c), v.networks[id]))
 		}
 	}
-	for _, ns := range v.hosted {
+	for _, ns := range v.hosted.all() {
 		slices.SortFunc(ns, func(a, b Network) int { return cmp.Compare(a.Key, b.Key) })
 	}
 }
@@ -214,7 +210,7 @@ func hostsOf(ps []*Port) []string {
 // copying, not in building.
 func (v *View) patch(network string, cs []portChange) {
 	byKey := func(a, b *Port) int { return cmp.Compare(a.Key, b.Key) }
-	ports := slices.Clone(v.netPorts[network])
+	ports := slices.Clone(v.netPorts.get(network))
 	for _, c := range cs {
 		if c.old != nil {
 			if i, ok := slices.BinarySearchFunc(ports, c.old, byKey); ok {
@@ -226,22 +222,23 @@ func (v *View) patch(network string, cs []portChange) {
 			ports = slices.Insert(ports, i, c.new)
 		}
 	}
-	v.netPorts[network] = ports
+	v.netPorts.set(network, ports)
 	var located []*Port
 	for _, p := range ports {
 		if p.Located() {
 			located = append(located, p)
 		}
 	}
-	v.located[network] = located
-	addrs, macs := maps.Clone(v.addrClaims[network]), maps.Clone(v.macClaims[network])
+	v.located.set(network, located)
+	addrs, macs := maps.Clone(v.addrClaims.get(network)), maps.Clone(v.macClaims.get(network))
 	if addrs == nil {
 		addrs = map[netip.Addr][]uint32{}
 	}
 	if macs == nil {
 		macs = map[string][]uint32{}
 	}
-	v.addrClaims[network], v.macClaims[network] = addrs, macs
+	v.addrClaims.set(network, addrs)
+	v.macClaims.set(network, macs)
 	for _, c := range cs {
 		if c.old != nil {
 			for _, a := range claimedAddrs(c.old) {

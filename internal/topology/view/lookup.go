@@ -85,16 +85,16 @@ func (v *View) LocatedPortByKey(key uint32) (Port, bool) {
 
 // NetworkPorts are the located ports of a network, on every chassis, in
 // key order. The Ports are the view's: read them, never change them.
-func (v *View) NetworkPorts(network string) []*Port { return v.located[network] }
+func (v *View) NetworkPorts(network string) []*Port { return v.located.get(network) }
 
 // AllNetworkPorts are every port of a network, located or not, router
 // interfaces included, in key order (the view's, read only).
-func (v *View) AllNetworkPorts(network string) []*Port { return v.netPorts[network] }
+func (v *View) AllNetworkPorts(network string) []*Port { return v.netPorts.get(network) }
 
 // PortWithMAC returns the port of a network whose own MAC is mac, located
 // or not.
 func (v *View) PortWithMAC(network string, mac net.HardwareAddr) (Port, bool) {
-	for _, k := range v.macClaims[network][string(mac)] {
+	for _, k := range v.macClaims.get(network)[string(mac)] {
 		if p, ok := v.ports.getKey(k); ok && bytes.Equal(p.MAC, mac) {
 			return *p, true
 		}
@@ -104,14 +104,14 @@ func (v *View) PortWithMAC(network string, mac net.HardwareAddr) (Port, bool) {
 
 // HostedNetworks are the networks with a port plugged into the chassis,
 // in key order.
-func (v *View) HostedNetworks(chassis string) []Network { return v.hosted[chassis] }
+func (v *View) HostedNetworks(chassis string) []Network { return v.hosted.get(chassis) }
 
 // NetworkHosts are the chassis with a port of the network, by name.
-func (v *View) NetworkHosts(network string) []string { return v.hosts[network] }
+func (v *View) NetworkHosts(network string) []string { return v.hosts.get(network) }
 
 // Hosts reports whether a chassis hosts a network (has a port of it).
 func (v *View) Hosts(chassis, network string) bool {
-	_, ok := slices.BinarySearch(v.hosts[network], chassis)
+	_, ok := slices.BinarySearch(v.hosts.get(network), chassis)
 	return ok
 }
 
@@ -119,8 +119,8 @@ func (v *View) Hosts(chassis, network string) bool {
 // port key (the view's, read only).
 func (v *View) LocalPorts(chassis string) []*Port {
 	var out []*Port
-	for _, n := range v.hosted[chassis] {
-		for _, p := range v.located[n.ID] {
+	for _, n := range v.hosted.get(chassis) {
+		for _, p := range v.located.get(n.ID) {
 			if p.Chassis == chassis {
 				out = append(out, p)
 			}

@@ -57,7 +57,7 @@ func (v *View) Neighbours(network string) []Neighbour {
 	for _, ri := range v.ifacesByNet[network] {
 		add(ri.IP, &ri.Port, ri.MAC, true)
 	}
-	for _, p := range v.netPorts[network] {
+	for _, p := range v.netPorts.get(network) {
 		if p.DeviceOwner == topology.OwnerRouterInterface {
 			continue // a gateway, when its router is up
 		}
@@ -116,7 +116,7 @@ func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
 			return Neighbour{IP: ip, MAC: ri.MAC, Port: ri.Port.Key, Router: true, Located: true}, true
 		}
 	}
-	keys := v.addrClaims[network][ip]
+	keys := v.addrClaims.get(network)[ip]
 	switch len(keys) {
 	case 0:
 		return Neighbour{}, false
@@ -136,7 +136,7 @@ func (v *View) Neighbour(network string, ip netip.Addr) (Neighbour, bool) {
 // Neighbours with Shared set.
 func (v *View) SharedAddresses(network string) []netip.Addr {
 	var out []netip.Addr
-	for ip, keys := range v.addrClaims[network] {
+	for ip, keys := range v.addrClaims.get(network) {
 		if len(keys) > 1 && !v.isGateway(network, ip) {
 			out = append(out, ip)
 		}

@@ -182,12 +182,12 @@ type View struct {
 	// the ports owned by a router as its interfaces, by id
 	routerPorts map[string]*Port
 	// every port of each network, and the located ones, in key order
-	netPorts map[string][]*Port
-	located  map[string][]*Port
+	netPorts shardedMap[[]*Port]
+	located  shardedMap[[]*Port]
 	// networks with a located port on each chassis, in key order, and
 	// the chassis hosting each network, by name
-	hosted map[string][]Network
-	hosts  map[string][]string
+	hosted shardedMap[[]Network]
+	hosts  shardedMap[[]string]
 	// owners of shared addresses: network → address → port id
 	vipOwners map[string]map[netip.Addr]string
 	// interfaces of the routers that are up, by network and by router,
@@ -197,8 +197,8 @@ type View struct {
 	// who claims what in each network, in port key order: addresses
 	// (fixed IPs and single-address pairs of ports that are not router
 	// interfaces) and MACs (every port's own and its pairs')
-	addrClaims map[string]map[netip.Addr][]uint32
-	macClaims  map[string]map[string][]uint32
+	addrClaims shardedMap[map[netip.Addr][]uint32]
+	macClaims  shardedMap[map[string][]uint32]
 	// north-south: routers' gateways and static routes, floating IPs,
 	// learned neighbours on physical networks; and who serves them
 	gateways       map[string]Gateway
