@@ -238,13 +238,14 @@ type station struct {
 
 // stations are the MACs of a network's located ports (those whose
 // objects are in objs, all when nil), in port key order: see
-// portStations.
+// appendStations.
 func stations(v *view.View, network string, objs app.Objects) []station {
 	var out []station
 	if objs == nil {
 		ports := v.NetworkPorts(network)
+		out = make([]station, 0, len(ports))
 		for i := range ports {
-			out = append(out, portStations(v, network, ports[i])...)
+			out = appendStations(out, v, network, ports[i])
 		}
 		return out
 	}
@@ -257,18 +258,19 @@ func stations(v *view.View, network string, objs app.Objects) []station {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if p, ok := v.LocatedPortByKey(k); ok && p.NetworkID == network {
-			out = append(out, portStations(v, network, &p)...)
+			out = appendStations(out, v, network, &p)
 		}
 	}
 	return out
 }
 
-// portStations are the MACs a located port receives: its own, and each
-// MAC of its allowed address pairs that no other port — plugged or not,
-// router interfaces included — claims as its own or in a pair (a MAC
-// several ports share, as a VRRP virtual MAC is, is left to the flood).
-func portStations(v *view.View, network string, p *view.Port) []station {
-	out := []station{{p.MAC, p}}
+// appendStations appends the MACs a located port receives: its own, and
+// each MAC of its allowed address pairs that no other port — plugged or
+// not, router interfaces included — claims as its own or in a pair (a
+// MAC several ports share, as a VRRP virtual MAC is, is left to the
+// flood).
+func appendStations(out []station, v *view.View, network string, p *view.Port) []station {
+	out = append(out, station{p.MAC, p})
 	for j, ap := range p.Pairs {
 		if bytes.Equal(ap.MAC, p.MAC) || pairedBefore(p, j) {
 			continue
@@ -299,7 +301,7 @@ func stationsOf(v *view.View, network string, dst net.HardwareAddr) []station {
 	claims := v.MACClaims(network, dst)
 	for _, k := range claims {
 		if q, ok := v.LocatedPortByKey(k); ok && bytes.Equal(q.MAC, dst) {
-			return portStations(v, network, &q)
+			return appendStations(nil, v, network, &q)
 		}
 	}
 	if len(claims) != 1 {
@@ -309,7 +311,7 @@ func stationsOf(v *view.View, network string, dst net.HardwareAddr) []station {
 	if !ok {
 		return nil
 	}
-	out := portStations(v, network, &q)
+	out := appendStations(nil, v, network, &q)
 	for _, st := range out {
 		if bytes.Equal(st.mac, dst) {
 			return out

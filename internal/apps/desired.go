@@ -117,13 +117,15 @@ func (d *Desired) ObjectFlows(object uint64) []of.Flow {
 // those the recomputed objects had and those they have now.
 func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, changes []topology.Change) []of.FlowKey {
 	touched := map[of.FlowKey]bool{}
+	replace, next := map[uint64]bool{}, map[uint64][]of.Flow{} // each app's, reused
 	for _, a := range p.apps {
 		scope := a.Affects(before, after, br, changes)
 		if scope.Empty() {
 			continue
 		}
 		var flows []of.Flow
-		replace := map[uint64]bool{}
+		clear(replace)
+		clear(next)
 		if scope.All {
 			flows = p.keep(a, after, br, a.Flows(after, br))
 			for obj := range d.objects {
@@ -137,7 +139,6 @@ func (p *Pipeline) Update(d *Desired, before, after *view.View, br view.Bridge, 
 				replace[pipeline.NewCookie(0, a.ID(), o)] = true
 			}
 		}
-		next := map[uint64][]of.Flow{}
 		for _, f := range flows {
 			obj := objectOf(f)
 			if scope.All {
