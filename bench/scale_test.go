@@ -298,12 +298,23 @@ func BenchmarkConvergence(b *testing.B) {
 		// after them (the profile is as of the last collection). The
 		// forced collection changes the run, so its latencies are not
 		// the figures.
+		// First what it allocates in 5 s of nothing happening: what
+		// brings its collections on between binds.
 		allocsBase := filepath.Join(out, "convergence-hv1-allocs-before.pprof")
 		traceAllocs := os.Getenv("WYVERN_SCALE_ALLOCS") == "1" && size == stages[len(stages)-1]
 		if traceAllocs {
+			idle := filepath.Join(out, "convergence-hv1-allocs-idle.pprof")
+			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, idle); err != nil {
+				b.Logf("allocation profile: %v", err)
+			}
+			time.Sleep(5 * time.Second)
 			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, allocsBase); err != nil {
 				b.Logf("allocation profile: %v", err)
 				traceAllocs = false
+			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=40",
+				"-base", idle, wyvernd, allocsBase).CombinedOutput(); err == nil {
+				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-allocs-idle.txt"), top, 0o644)
+				b.Logf("hv1 allocated in 5 s with nothing to do:\n%s", top)
 			}
 		}
 		for _, n := range nodes { // last before the clock: scraping a node's metrics costs it CPU too
