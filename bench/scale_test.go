@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,6 +318,22 @@ func BenchmarkConvergence(b *testing.B) {
 				b.Logf("hv1 allocated in 5 s with nothing to do:\n%s", top)
 			}
 		}
+		// WYVERN_SCALE_TRACE=1: an execution trace of each node over the
+		// binds (go tool trace -pprof=sync shows what waited on what).
+		var traces sync.WaitGroup
+		if os.Getenv("WYVERN_SCALE_TRACE") == "1" && size == stages[len(stages)-1] {
+			for i, n := range nodes {
+				traces.Add(1)
+				go func() {
+					defer traces.Done()
+					path := filepath.Join(out, fmt.Sprintf("convergence-hv%d.trace", i+1))
+					if err := fetchTo("http://"+n.d.debug+"/debug/pprof/trace?seconds=4", time.Minute, path); err != nil {
+						b.Logf("hv%d trace: %v", i+1, err)
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond) // the traces under way
+		}
 		for _, n := range nodes { // last before the clock: scraping a node's metrics costs it CPU too
 			n.cpu0 = cpuTime(n.d.pid())
 		}
@@ -415,6 +432,7 @@ func BenchmarkConvergence(b *testing.B) {
 				commit[len(commit)-1].Round(100*time.Microsecond), slowest)
 		}
 		elapsed := time.Since(phase).Seconds()
+		traces.Wait()
 		if emuProfile != nil {
 			pprof.StopCPUProfile()
 			emuProfile.Close()
