@@ -379,6 +379,13 @@ func BenchmarkConvergence(b *testing.B) {
 					return ok && d.Value == of.MACValue(mac)
 				})
 			}
+			portDescs := func() (n uint64) { // the nodes' port list refreshes, meanwhile
+				for _, c := range chassis {
+					n += c.sw.Stats.PortDescs.Load()
+				}
+				return n
+			}
+			descs0 := portDescs()
 			t0 := time.Now()
 			waits := make(chan time.Time, len(sws))
 			got := make([]time.Time, len(sws))
@@ -427,9 +434,9 @@ func BenchmarkConvergence(b *testing.B) {
 					slowest, slowestAt = names[i], d
 				}
 			}
-			b.Logf("bind %d at %s: %s on %s (new to its network: %v): %s, raft commit %s, last to hold it %s",
+			b.Logf("bind %d at %s: %s on %s (new to its network: %v): %s, raft commit %s, last to hold it %s; %d port lists read meanwhile",
 				len(lat), t0.Format("15:04:05.000"), p.ID, c.name, newHost, last.Sub(t0).Round(100*time.Microsecond),
-				commit[len(commit)-1].Round(100*time.Microsecond), slowest)
+				commit[len(commit)-1].Round(100*time.Microsecond), slowest, portDescs()-descs0)
 		}
 		elapsed := time.Since(phase).Seconds()
 		traces.Wait()

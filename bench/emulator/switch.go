@@ -60,6 +60,7 @@ type Stats struct {
 	PacketOuts   atomic.Uint64
 	MeterMods    atomic.Uint64
 	FlowDumps    atomic.Uint64
+	PortDescs    atomic.Uint64 // port list requests answered
 	Punts        atomic.Uint64 // sent
 	RoleRequests atomic.Uint64
 	Unsupported  atomic.Uint64 // messages answered with a bad-type error
@@ -514,6 +515,7 @@ func (s *Switch) multipart(msg []byte) error {
 		}
 		s.send(multipartReplies(xid, typ, entries))
 	case multipartPortDesc:
+		s.Stats.PortDescs.Add(1)
 		entries := make([][]byte, 0, len(s.cfg.Ports))
 		for _, p := range s.cfg.Ports {
 			entries = append(entries, portDesc(p.OFPort, p.MAC, p.Name))
