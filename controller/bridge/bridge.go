@@ -199,21 +199,11 @@ func (m *Manager) Update(v *view.View, changes []topology.Change, resync bool) {
 		m.skipped = false
 	}
 	m.base = v
-	loops := make([]*loop, 0, len(m.bridges))
 	for _, l := range m.bridges {
 		l.pending.add(changes, resync)
-		loops = append(loops, l)
 	}
 	m.mu.Unlock()
-	// A parked loop the batch does not concern sleeps through it (its
-	// changes stay pending): a node mastering hundreds of bridges wakes
-	// the dozen a bind concerns, not every one of them. Judged outside
-	// the lock the woken loops take their work under.
-	for _, l := range loops {
-		if resync || len(changes) == 0 || !l.sleepsThrough(v) {
-			l.kick()
-		}
-	}
+	m.kickAll()
 }
 
 // WantsViews reports whether a bridge is connected, which needs each
@@ -359,13 +349,6 @@ func (p *pendingChanges) add(cs []topology.Change, resync bool) {
 	if !p.full {
 		p.changes = append(p.changes, cs...)
 	}
-}
-
-// peek is what take would return, left in place (read only).
-func (p *pendingChanges) peek() ([]topology.Change, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.changes, p.full
 }
 
 func (p *pendingChanges) take() ([]topology.Change, bool) {

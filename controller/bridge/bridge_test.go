@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -37,23 +36,14 @@ type fakeSwitch struct {
 	meters  map[uint32]ofctl.Meter
 	dropped map[uint32]uint64 // packets each meter has dropped
 	bad     of.FlowKey        // a flow this switch refuses, naming it
-	dpid    uint64            // 0: 1, hv1's
 }
 
 func newFakeSwitch(flows ...of.Flow) *fakeSwitch {
 	return &fakeSwitch{gen: 1, flows: of.NewFlowSet(flows...), meters: map[uint32]ofctl.Meter{}}
 }
 
-func (b *fakeSwitch) DPID() uint64 {
-	if b.dpid == 0 {
-		return 1
-	}
-	return b.dpid
-}
-
-// Ports: a remote chassis' bridge with no VM taps named on it.
-func (b *fakeSwitch) Ports(context.Context) ([]ofctl.PortDesc, error) { return nil, nil }
-func (b *fakeSwitch) Generation() uint64                              { return b.gen }
+func (b *fakeSwitch) DPID() uint64       { return 1 }
+func (b *fakeSwitch) Generation() uint64 { return b.gen }
 
 func (b *fakeSwitch) SetMeter(_ context.Context, m ofctl.Meter) error {
 	b.mu.Lock()
@@ -529,86 +519,4 @@ func TestNoReplayBeforeTheChassisSpeaks(t *testing.T) {
 	}
 	m.SetLocal(Local{DPID: 1, Bridge: topologytest.Bridge("hv1")})
 	ovstest.Eventually(t, 5*time.Second, "replay", func() bool { _, n := sw.snapshot(); return n == 1 })
-}
-
-// TestUnconcernedBatchLeavesParkedBridgesAsleep: a node's remote bridges
-// park once they are in step. A bind on hv1 of a port of A wakes hv2's
-// loop, whose chassis hosts A, and leaves hv3's, which hosts only B,
-// asleep with the change pending; a bind of a port of B then wakes hv3's
-// loop, which takes both changes in one step and programs the new port.
-func TestUnconcernedBatchLeavesParkedBridgesAsleep(t *testing.T) {
-	f := topologytest.ThreeChassis(t)
-	remote := func(c view.Chassis, _ map[string]uint32) (view.Bridge, []topology.Binding) {
-		return topologytest.Bridge(c.Name), nil
-	}
-	m := NewManager(Config{Mode: pipeline.Proactive, RetryDelay: 10 * time.Millisecond}, Hooks{Remote: remote}, zaptest.NewLogger(t))
-	m.Update(f.View(), nil, true)
-	m.SetReady()
-	sw2, sw3 := newFakeSwitch(), newFakeSwitch()
-	sw2.dpid, sw3.dpid = 2, 3
-	ctx, cancel := context.WithCancel(context.Background())
-	var done sync.WaitGroup
-	t.Cleanup(func() { cancel(); done.Wait() })
-	for _, sw := range []*fakeSwitch{sw2, sw3} {
-		done.Add(1)
-		go func() { defer done.Done(); _ = m.Run(ctx, sw) }()
-	}
-	loopOf := func(dpid uint64) *loop {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.bridges[dpid]
-	}
-	parked := func(l *loop) bool { // and no kick left to wake it
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.parked != nil && len(l.kickCh) == 0
-	}
-	ovstest.Eventually(t, 5*time.Second, "both remote bridges programmed and parked", func() bool {
-		l2, l3 := loopOf(2), loopOf(3)
-		return l2 != nil && l3 != nil && parked(l2) && parked(l3)
-	})
-	l3 := loopOf(3)
-	holds := func(sw *fakeSwitch, port string) bool {
-		p, ok := f.Store.Port(port)
-		if !ok {
-			return false
-		}
-		mac, _ := net.ParseMAC(p.MACAddress)
-		sw.mu.Lock()
-		defer sw.mu.Unlock()
-		for _, fl := range sw.flows.Flows() {
-			if d, ok := fl.Match.Get(of.FieldEthDst); ok && fl.Table == pipeline.Table(pipeline.L2Lookup) && d.Value == of.MACValue(mac) {
-				return true
-			}
-		}
-		return false
-	}
-	if !holds(sw2, "a1") || !holds(sw3, "b1") {
-		t.Fatal("the remote bridges do not hold their networks' ports on hv1")
-	}
-	steps3 := l3.steps.Load()
-
-	f.AddPorts(t, topologytest.Port{ID: "a4", Network: "A", Chassis: "hv1", OFPort: 4})
-	m.Update(view.Build(f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "a4"}}, false)
-	ovstest.Eventually(t, 5*time.Second, "hv2's bridge programs a4", func() bool { return holds(sw2, "a4") })
-	if n := l3.steps.Load(); n != steps3 {
-		t.Errorf("hv3's loop stepped %d times for a port of A, which it does not host", n-steps3)
-	}
-	if cs, _ := l3.pending.peek(); len(cs) != 1 || cs[0].ID != "a4" {
-		t.Errorf("hv3's pending changes %v, want a4's left there", cs)
-	}
-	if holds(sw3, "a4") {
-		t.Error("hv3's bridge holds a4, of a network it does not host")
-	}
-
-	f.AddPorts(t, topologytest.Port{ID: "b3", Network: "B", Chassis: "hv1", OFPort: 5})
-	m.Update(view.Build(f.Store), []topology.Change{{Resource: topology.ResourcePort, ID: "b3"}}, false)
-	ovstest.Eventually(t, 5*time.Second, "hv3's bridge programs b3", func() bool { return holds(sw3, "b3") })
-	if cs, _ := l3.pending.peek(); len(cs) != 0 {
-		t.Errorf("hv3's loop left %v pending", cs)
-	}
-	ovstest.Eventually(t, 5*time.Second, "hv3's loop parked again", func() bool { return parked(l3) })
-	if holds(sw3, "a4") {
-		t.Error("hv3's bridge holds a4 after its step")
-	}
 }

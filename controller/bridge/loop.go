@@ -74,24 +74,7 @@ type loop struct {
 	roleGen     uint64
 	remotePorts map[string]uint32
 	reporting   atomic.Bool // a ReportRemote in flight
-	// parked (under mu) is set while the loop waits with nothing to do
-	// (park): the view its flows are computed from and its chassis,
-	// against which Manager.Update judges a batch, to leave one that
-	// does not concern the bridge pending without waking the loop.
-	parked *parking
-	steps  atomic.Uint64 // steps taken, to tell a woken loop from one asleep
 }
-
-// parking is what a parked loop's flows are computed from.
-type parking struct {
-	eff     *view.View // the node's view, which is the bridge's own
-	chassis string
-}
-
-// maxSleptChanges bounds the changes a parked loop is left: past it the
-// loop is woken to take them (and move to the newest view), so that it
-// pins no old view for long.
-const maxSleptChanges = 32
 
 type rejection struct {
 	flow   of.Flow
@@ -154,7 +137,6 @@ func (l *loop) run(ctx context.Context) error {
 			l.dropHeld()
 			return ctx.Err()
 		case b := <-l.punts:
-			l.unpark()
 			batches, n := []*puntBatch{b}, len(b.reqs)
 		more:
 			for n < maxPuntBatch {
@@ -166,17 +148,13 @@ func (l *loop) run(ctx context.Context) error {
 				}
 			}
 			l.answerBatch(ctx, batches)
-			l.park()
 			continue
 		case err := <-l.landing():
-			l.unpark()
 			l.landFlight(ctx, err)
-			l.park()
 			continue
 		case <-tick.C:
 			if len(l.held) > 0 {
 				l.expireHeld()
-				l.park()
 			}
 			l.forgetAccepted(time.Now())
 			continue
@@ -200,17 +178,14 @@ func (l *loop) run(ctx context.Context) error {
 			retry = nil
 		case <-l.kickCh:
 		}
-		l.unpark()
 		l.landAll(ctx)
 		l.mu.Lock()
 		clear(l.accepted) // the step may delete or replace any of them
 		l.mu.Unlock()
 		err := l.step(ctx)
-		l.steps.Add(1)
 		switch {
 		case err == nil:
 			delay = l.m.cfg.RetryDelay
-			l.park()
 		case ctx.Err() != nil || errors.Is(err, ofctl.ErrDisconnected):
 			l.dropHeld()
 			return err
@@ -324,49 +299,6 @@ func (l *loop) unconcerned(base *view.View, local *Local, changes []topology.Cha
 	}
 	l.setView(eff, was)
 	return true
-}
-
-// park marks the loop asleep with nothing to do, if it is a master in
-// step with the node's view — a remote chassis' bridge with no taps
-// named over the topology, whose view is the node's own — with no flow
-// change, punt answer or held punt outstanding. Otherwise it clears the
-// mark.
-func (l *loop) park() {
-	var p *parking
-	if was := l.local; was != nil && was.Remote && len(was.named) == 0 && !l.slave() && l.eff != nil &&
-		len(l.dirty) == 0 && len(l.invalid) == 0 && len(l.held) == 0 && len(l.flights) == 0 {
-		p = &parking{eff: l.eff, chassis: was.Bridge.Chassis}
-	}
-	l.mu.Lock()
-	if !l.synced {
-		p = nil
-	}
-	l.parked = p
-	l.mu.Unlock()
-}
-
-// unpark clears the mark before the loop changes what it rests on.
-func (l *loop) unpark() {
-	l.mu.Lock()
-	l.parked = nil
-	l.mu.Unlock()
-}
-
-// sleepsThrough reports whether a parked loop may sleep through the batch
-// that made v (Manager.Update, which has added it to pending): no change
-// it has pending — this batch's and those it slept through before —
-// concerns its bridge, judged as the loop judges them on waking
-// (unconcerned), against the view it parked with. Only port changes can
-// pass (apps.Concerns), and they never move a bridge's mastership.
-func (l *loop) sleepsThrough(v *view.View) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := l.parked
-	if p == nil {
-		return false
-	}
-	changes, full := l.pending.peek()
-	return !full && len(changes) > 0 && len(changes) <= maxSleptChanges && !apps.Concerns(p.eff, v, p.chassis, changes)
 }
 
 // compute is the whole desired state of the bridge: the apps' flows for
