@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/wyvern-sdn/wyvern/controller/cluster"
@@ -31,8 +32,9 @@ func TestRemoteRegistersAChassis(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t)
+	reg := prometheus.NewRegistry()
 	c, err := cluster.New(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t),
-		APIAddr: ln.Addr().String(), Secret: secret}, log)
+		APIAddr: ln.Addr().String(), Secret: secret, Metrics: reg}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +75,7 @@ func TestRemoteRegistersAChassis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	committed0, errors0 := proposals(t, reg, "committed"), proposals(t, reg, "error")
 	spec := topology.ChassisSpec{Name: "emu-1", EncapIP: "127.0.0.9", Encaps: []string{topology.TypeVXLAN},
 		DatapathID: "00000000000e0001", Connected: true, Bridge: "br-int", DatapathType: "system"}
 	if _, err := r.Propose(rctx, cluster.CmdChassisRegister, cluster.ChassisReg{Spec: spec}); err != nil {
@@ -100,6 +103,13 @@ func TestRemoteRegistersAChassis(t *testing.T) {
 	if !errors.As(err, &te) || te.Type != "ChassisNotFound" {
 		t.Fatalf("report for an unknown chassis: %v, want ChassisNotFound", err)
 	}
+	// The agent's commands are proposals on the leader, timed there.
+	if n := proposals(t, reg, "committed") - committed0; n < 2 {
+		t.Errorf("the leader timed %d of the agent's two committed commands", n)
+	}
+	if n := proposals(t, reg, "error") - errors0; n != 1 {
+		t.Errorf("the leader timed %d refused commands, want the unknown chassis' report", n)
+	}
 
 	bad, err := cluster.NewRemote(cluster.RemoteConfig{Members: addrs, Secret: []byte(strings.Repeat("x", 32))})
 	if err != nil {
@@ -113,4 +123,27 @@ func TestRemoteRegistersAChassis(t *testing.T) {
 	if _, err := cluster.NewRemote(cluster.RemoteConfig{}); err == nil {
 		t.Fatal("a remote without members was accepted")
 	}
+}
+
+// proposals is how many commands wyvern_raft_propose_seconds has timed
+// with an outcome.
+func proposals(t *testing.T, reg *prometheus.Registry, outcome string) uint64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "wyvern_raft_propose_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -276,6 +276,7 @@ func (s *internalServer) propose(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	res, err := s.c.apply(r.Context(), p.Type, p.Payload)
+	s.c.metrics.observePropose(start, err) // an agent's (cluster.Remote) command, proposed on this leader
 	if ce := s.c.log.Check(zap.DebugLevel, "forwarded command applied"); ce != nil {
 		ce.Write(zap.Uint8("type", uint8(p.Type)), zap.Uint64("index", res.Index), zap.Duration("took", time.Since(start)))
 	}
