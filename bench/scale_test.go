@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -458,16 +457,26 @@ func BenchmarkConvergence(b *testing.B) {
 			}
 		}
 		cpu := make([]time.Duration, len(nodes)) // the binds' alone, before the profiles are fetched
-		var gcs []string
+		var gcs, proposals []string
 		for i, n := range nodes {
 			cpu[i] = cpuTime(n.d.pid()) - n.cpu0
 			g := readGoMem(n.d.debug)
 			gcs = append(gcs, fmt.Sprintf("hv%d %.1f MB a bind, %d collections", i+1,
 				(g.allocated-gc0[i].allocated)/1e6/float64(max(len(lat), 1)), int(g.cycles-gc0[i].cycles)))
+			role := "follower"
+			if g.leader {
+				role = "leader"
+			}
+			proposals = append(proposals, fmt.Sprintf("hv%d (%s) %d, %d over 51 ms", i+1, role,
+				int(g.proposals-gc0[i].proposals), int(g.slowProposals-gc0[i].slowProposals)))
 		}
 		// What the binds cost each node's collector: under GOMEMLIMIT a
 		// node near its limit collects every few MB it allocates.
 		b.Logf("stage %d chassis: allocated and collected during the binds: %s", size, strings.Join(gcs, "; "))
+		// Where the binds' commands were proposed and how long they took
+		// there (a follower's include forwarding them to the leader):
+		// which side of the node a slow raft commit was.
+		b.Logf("stage %d chassis: commands proposed on each node during the binds (its own and the benchmark's): %s", size, strings.Join(proposals, "; "))
 		// This process, the 1,000 emulated switches and their flow tables,
 		// shares the two cores with the nodes.
 		b.Logf("stage %d chassis: during the binds the emulator (this process) used %.2f cores; RSS %d MiB",
@@ -553,44 +562,4 @@ func BenchmarkConvergence(b *testing.B) {
 	savePlot(b, filepath.Join(out, name), title,
 		"chassis", "ms", true, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
 		series{"replay p50", xy(replay50)}, series{"replay p99", xy(replay99)})
-}
-
-// goMem is what a node's Go runtime says it has allocated in all and how
-// many collections it has run, from its metrics.
-type goMem struct {
-	allocated, cycles float64
-	series            int // lines of samples in the scrape
-}
-
-// readGoMem scrapes go_memstats_alloc_bytes_total and
-// go_gc_duration_seconds_count from a node's debug listener (zero when
-// unreadable).
-func readGoMem(debugAddr string) goMem {
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + debugAddr + "/metrics")
-	if err != nil {
-		return goMem{}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var g goMem
-	for _, line := range strings.Split(string(body), "\n") {
-		if line != "" && line[0] != '#' {
-			g.series++
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			continue
-		}
-		switch f[0] {
-		case "go_memstats_alloc_bytes_total":
-			g.allocated = v
-		case "go_gc_duration_seconds_count":
-			g.cycles = v
-		}
-	}
-	return g
 }

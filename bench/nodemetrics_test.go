@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// goMem is what a node's Go runtime says it has allocated in all and how
+// many collections it has run, and what its proposals took, from its
+// metrics.
+type goMem struct {
+	allocated, cycles float64
+	series            int // lines of samples in the scrape
+	// proposals committed through this node, those that took over
+	// 51.2 ms (a bucket bound of wyvern_raft_propose_seconds), and
+	// whether it leads
+	proposals, slowProposals float64
+	leader                   bool
+}
+
+// readGoMem scrapes go_memstats_alloc_bytes_total,
+// go_gc_duration_seconds_count, wyvern_raft_propose_seconds and
+// wyvern_raft_is_leader from a node's debug listener (zero when
+// unreadable).
+func readGoMem(debugAddr string) goMem {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + debugAddr + "/metrics")
+	if err != nil {
+		return goMem{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var g goMem
+	for _, line := range strings.Split(string(body), "\n") {
+		if line != "" && line[0] != '#' {
+			g.series++
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_alloc_bytes_total":
+			g.allocated = v
+		case "go_gc_duration_seconds_count":
+			g.cycles = v
+		case `wyvern_raft_propose_seconds_count{outcome="committed"}`:
+			g.proposals = v
+		case `wyvern_raft_propose_seconds_bucket{outcome="committed",le="0.0512"}`:
+			g.slowProposals = -v // the count's rest, below
+		case "wyvern_raft_is_leader":
+			g.leader = v == 1
+		}
+	}
+	g.slowProposals += g.proposals
+	return g
+}
