@@ -286,6 +286,8 @@ func BenchmarkConvergence(b *testing.B) {
 			}
 		}
 		emuCPU0 := cpuTime(os.Getpid())
+		var emuMem0 runtime.MemStats
+		runtime.ReadMemStats(&emuMem0)
 		var emuProfile *os.File
 		if size == stages[len(stages)-1] {
 			// Where the emulator's own time goes while the binds run.
@@ -479,8 +481,10 @@ func BenchmarkConvergence(b *testing.B) {
 		b.Logf("stage %d chassis: commands proposed on each node during the binds (its own and the benchmark's): %s", size, strings.Join(proposals, "; "))
 		// This process, the 1,000 emulated switches and their flow tables,
 		// shares the two cores with the nodes.
-		b.Logf("stage %d chassis: during the binds the emulator (this process) used %.2f cores; RSS %d MiB",
-			size, (cpuTime(os.Getpid())-emuCPU0).Seconds()/elapsed, rss(os.Getpid())>>20)
+		var emuMem runtime.MemStats
+		runtime.ReadMemStats(&emuMem)
+		b.Logf("stage %d chassis: during the binds the emulator (this process) used %.2f cores and collected %d times; RSS %d MiB",
+			size, (cpuTime(os.Getpid())-emuCPU0).Seconds()/elapsed, emuMem.NumGC-emuMem0.NumGC, rss(os.Getpid())>>20)
 		var replayed []string
 		for i, n := range nodes {
 			if d := n.sw.Stats.FlowDumps.Load() - dumps[n.sw]; d > 0 {
