@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -22,9 +23,21 @@ import (
 // leader is known again the timeouts go back. A closed connection alone
 // (raft's pool turns connections over) changes nothing while heartbeats
 // keep coming; only both together do.
+//
+// The followers do not shorten at the same moment, but one after the
+// other, in the order of their ids (the leader's left out), staggered
+// apart: two followers that stand at once each grant the other's
+// pre-vote, then each votes for itself, and the vote splits (a second
+// round came 600 ms later, past a second in all). Staggered, the first
+// one's pre-vote is refused by the next, which still has its leader; the
+// next then stands, the first grants it, and it wins.
 const (
 	heartbeatTimeout = 500 * time.Millisecond
 	fastTimeout      = 400 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
+	// stagger is how long after the follower before it a follower
+	// shortens its timeouts: more than a pre-vote's round trip on a
+	// loaded machine.
+	stagger = 50 * time.Millisecond
 	// closeMemory is how long a closed leader connection is taken as a
 	// sign of the leader's end.
 	closeMemory = 2 * time.Second
@@ -51,11 +64,12 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 		case <-tick.C:
 		}
 		state := c.raft.State()
-		leader, _ := c.raft.LeaderWithID()
+		leader, leaderID := c.raft.LeaderWithID()
 		switch {
 		case !fast && state == raft.Follower && leader != "" &&
 			time.Since(time.Unix(0, c.lastPeerClose.Load())) < closeMemory &&
-			time.Since(c.raft.LastContact()) >= fastTimeout:
+			time.Since(c.raft.LastContact()) >= fastTimeout &&
+			time.Since(c.raft.LastContact()) >= fastTimeout+time.Duration(c.followerRank(leaderID))*stagger:
 			if err := set(fastTimeout); err != nil {
 				c.log.Warn("could not shorten raft's timeouts", zap.Error(err))
 				continue
@@ -72,4 +86,21 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 			fast = false
 		}
 	}
+}
+
+// followerRank is this node's place among the voters other than the
+// leader, in id order: how many staggers it waits (0 when unknown).
+func (c *Cluster) followerRank(leader raft.ServerID) int {
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	var ids []string
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && s.ID != leader {
+			ids = append(ids, string(s.ID))
+		}
+	}
+	slices.Sort(ids)
+	return max(slices.Index(ids, c.cfg.NodeID), 0)
 }
