@@ -18,13 +18,16 @@ type portTable struct {
 }
 
 // idShard is FNV-1a of the id, folded into a shard number.
-func idShard(id string) int {
+func idShard(id string) int { return int(fnv1a(id) % portShards) }
+
+// fnv1a is the 32-bit FNV-1a hash of s, without hash/fnv's allocation.
+func fnv1a(s string) uint32 {
 	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h ^= uint32(id[i])
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
 		h *= 16777619
 	}
-	return int(h % portShards)
+	return h
 }
 
 func keyShard(key uint32) int { return int(key % portShards) }

@@ -35,10 +35,7 @@ func (m shardedMap[V]) derive() shardedMap[V] {
 
 // shardOf is a key's shard: FNV-1a, folded.
 func shardOf(k string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(k); i++ {
-		h = (h ^ uint32(k[i])) * 16777619
-	}
+	h := fnv1a(k)
 	return int((h ^ h>>16) % shardCount)
 }
 
