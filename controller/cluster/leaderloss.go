@@ -18,8 +18,8 @@ import (
 // leader). A leader that is gone, not slow, tells its followers so: its
 // process' end closes every raft connection it had open to them. A
 // follower that saw one close and has heard nothing for fastTimeout
-// shortens its own timeouts to fastTimeout, at once, and both followers
-// (each saw the close) hold an election within a few hundred ms. Once a
+// shortens its own timeouts to fastTimeout, and both followers (each saw
+// the close) hold an election within a few hundred ms. Once a
 // leader is known again the timeouts go back. A closed connection alone
 // (raft's pool turns connections over) changes nothing while heartbeats
 // keep coming; only both together do.
@@ -68,7 +68,7 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 		switch {
 		case !fast && state == raft.Follower && leader != "" &&
 			time.Since(time.Unix(0, c.lastPeerClose.Load())) < closeMemory &&
-			time.Since(c.raft.LastContact()) >= fastTimeout &&
+			time.Since(c.raft.LastContact()) >= fastTimeout && // first: followerRank asks raft's loop
 			time.Since(c.raft.LastContact()) >= fastTimeout+time.Duration(c.followerRank(leaderID))*stagger:
 			if err := set(fastTimeout); err != nil {
 				c.log.Warn("could not shorten raft's timeouts", zap.Error(err))
