@@ -140,19 +140,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				// punt: a node serving hundreds of bridges has a meter
 				// for every port of each, and a series for each would
 				// be most of a scrape (docs/operations.md, Scale).
-				name, shared := meterName(ms.ID)
-				if shared || ms.Dropped > 0 {
-					ch <- prometheus.MustNewConstMetric(c.meterDropped, prometheus.CounterValue, float64(ms.Dropped), b, name)
+				name, shared := sharedMeterName(ms.ID)
+				if !shared {
+					if ms.Dropped == 0 {
+						continue
+					}
+					name = fmt.Sprintf("port-%d", ms.ID)
 				}
+				ch <- prometheus.MustNewConstMetric(c.meterDropped, prometheus.CounterValue, float64(ms.Dropped), b, name)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// meterName says what a meter serves: a port's key, or the shared one's
-// purpose (shared).
-func meterName(id uint32) (name string, shared bool) {
+// sharedMeterName is a shared meter's purpose; a port's meter (its key)
+// is no shared one.
+func sharedMeterName(id uint32) (name string, shared bool) {
 	switch id {
 	case pipeline.MeterFromRemotes:
 		return "from-remotes", true
@@ -163,5 +167,5 @@ func meterName(id uint32) (name string, shared bool) {
 	case pipeline.MeterNeighbours:
 		return "neighbours", true
 	}
-	return fmt.Sprintf("port-%d", id), false
+	return "", false
 }
