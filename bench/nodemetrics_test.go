@@ -3,15 +3,18 @@ package bench
 import (
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
-// goMem is what a node's Go runtime says it has allocated in all and how
+// nodeMetrics is what a node's Go runtime says it has allocated in all and how
 // many collections it has run, and what its proposals took, from its
 // metrics.
-type goMem struct {
+type nodeMetrics struct {
 	allocated, cycles float64
 	series            int // lines of samples in the scrape
 	// proposals committed through this node, those that took over
@@ -21,18 +24,18 @@ type goMem struct {
 	leader                   bool
 }
 
-// readGoMem scrapes go_memstats_alloc_bytes_total,
+// readNodeMetrics scrapes go_memstats_alloc_bytes_total,
 // go_gc_duration_seconds_count, wyvern_raft_propose_seconds and
 // wyvern_raft_is_leader from a node's debug listener (zero when
 // unreadable).
-func readGoMem(debugAddr string) goMem {
+func readNodeMetrics(debugAddr string) nodeMetrics {
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + debugAddr + "/metrics")
 	if err != nil {
-		return goMem{}
+		return nodeMetrics{}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var g goMem
+	var g nodeMetrics
 	for _, line := range strings.Split(string(body), "\n") {
 		if line != "" && line[0] != '#' {
 			g.series++
@@ -60,4 +63,21 @@ func readGoMem(debugAddr string) goMem {
 	}
 	g.slowProposals += g.proposals
 	return g
+}
+
+// allocatedSince writes what a node allocated between the heap profile
+// at base and one taken now (after a forced collection: a profile is as
+// of the last one), by site, to txt and the log; false when the profile
+// could not be taken.
+func allocatedSince(b *testing.B, debugAddr, base, now, txt, what string) bool {
+	if err := fetchTo("http://"+debugAddr+"/debug/pprof/heap?gc=1", time.Minute, now); err != nil {
+		b.Logf("allocation profile: %v", err)
+		return false
+	}
+	if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=40",
+		"-base", base, wyvernd, now).CombinedOutput(); err == nil {
+		_ = os.WriteFile(txt, top, 0o644)
+		b.Logf("%s:\n%s", what, top)
+	}
+	return true
 }

@@ -276,10 +276,10 @@ func BenchmarkConvergence(b *testing.B) {
 		for _, c := range chassis {
 			dumps[c.sw] = c.sw.Stats.FlowDumps.Load()
 		}
-		gc0 := make([]goMem, len(nodes))
+		gc0 := make([]nodeMetrics, len(nodes))
 		for i, n := range nodes {
 			cpu0, start := cpuTime(n.d.pid()), time.Now()
-			gc0[i] = readGoMem(n.d.debug)
+			gc0[i] = readNodeMetrics(n.d.debug)
 			if i == 0 { // what a Prometheus scrape costs a node serving a third of the bridges
 				b.Logf("stage %d chassis: a scrape of hv1's metrics took %s and %s of its CPU (%d series)", size,
 					time.Since(start).Round(time.Millisecond), (cpuTime(n.d.pid()) - cpu0).Round(time.Millisecond), gc0[i].series)
@@ -310,14 +310,8 @@ func BenchmarkConvergence(b *testing.B) {
 				b.Logf("allocation profile: %v", err)
 			}
 			time.Sleep(5 * time.Second)
-			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, allocsBase); err != nil {
-				b.Logf("allocation profile: %v", err)
-				traceAllocs = false
-			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=40",
-				"-base", idle, wyvernd, allocsBase).CombinedOutput(); err == nil {
-				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-allocs-idle.txt"), top, 0o644)
-				b.Logf("hv1 allocated in 5 s with nothing to do:\n%s", top)
-			}
+			traceAllocs = allocatedSince(b, nodes[0].d.debug, idle, allocsBase, filepath.Join(out, "convergence-hv1-allocs-idle.txt"),
+				"hv1 allocated in 5 s with nothing to do")
 		}
 		// WYVERN_SCALE_TRACE=1: an execution trace of each node over the
 		// binds (go tool trace -pprof=sync shows what waited on what).
@@ -449,20 +443,14 @@ func BenchmarkConvergence(b *testing.B) {
 			}
 		}
 		if traceAllocs {
-			after := filepath.Join(out, "convergence-hv1-allocs-after.pprof")
-			if err := fetchTo("http://"+nodes[0].d.debug+"/debug/pprof/heap?gc=1", time.Minute, after); err != nil {
-				b.Logf("allocation profile: %v", err)
-			} else if top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-nodecount=40",
-				"-base", allocsBase, wyvernd, after).CombinedOutput(); err == nil {
-				_ = os.WriteFile(filepath.Join(out, "convergence-hv1-allocs.txt"), top, 0o644)
-				b.Logf("hv1 allocated during the binds:\n%s", top)
-			}
+			allocatedSince(b, nodes[0].d.debug, allocsBase, filepath.Join(out, "convergence-hv1-allocs-after.pprof"),
+				filepath.Join(out, "convergence-hv1-allocs.txt"), "hv1 allocated during the binds")
 		}
 		cpu := make([]time.Duration, len(nodes)) // the binds' alone, before the profiles are fetched
 		var gcs, proposals []string
 		for i, n := range nodes {
 			cpu[i] = cpuTime(n.d.pid()) - n.cpu0
-			g := readGoMem(n.d.debug)
+			g := readNodeMetrics(n.d.debug)
 			gcs = append(gcs, fmt.Sprintf("hv%d %.1f MB a bind, %d collections", i+1,
 				(g.allocated-gc0[i].allocated)/1e6/float64(max(len(lat), 1)), int(g.cycles-gc0[i].cycles)))
 			role := "follower"
