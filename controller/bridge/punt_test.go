@@ -206,6 +206,9 @@ func TestHeldPuntsShareOneAnswer(t *testing.T) {
 	for range 12 {
 		r.loop().punt(context.Background(), l2Punt(t, r, a1x.MACAddress))
 	}
+	// The punts are counted as the loop admits them, after punt returns.
+	counted := func() bool { return r.m.stats.Held.Load() >= 12 } // dropped ones too
+	ovstest.Eventually(t, 5*time.Second, "the 12 punts admitted", counted)
 	if held, lost := r.m.stats.Held.Load(), r.m.stats.HeldLost.Load(); held != 12 || lost != 4 {
 		t.Fatalf("12 punts: %d held, %d dropped; want 8 kept and 4 dropped", held, lost)
 	}
