@@ -127,8 +127,9 @@ type Punt struct {
 	Table  uint8
 	Cookie uint64
 	InPort uint32
-	// Fields are the packet's pipeline fields: metadata, registers,
-	// tunnel metadata.
+	// Fields are the packet-in's match: the packet's pipeline fields
+	// (metadata, registers, tunnel metadata) and its ingress port. A
+	// re-injection carries the pipeline fields back.
 	Fields of.Match
 	Packet of.Packet // the frame, decoded
 	Frame  []byte

@@ -38,7 +38,7 @@ type Switch struct {
 
 	xid      atomic.Uint32
 	bundleID atomic.Uint32
-	lastRecv atomic.Int64 // unix nanoseconds of the last message received
+	lastRecv atomic.Int64 // unix nanoseconds: when the last burst of messages was read
 
 	mu      sync.Mutex
 	pending map[uint32]*pending
@@ -434,7 +434,9 @@ func (s *Switch) readLoop() {
 			return
 		}
 		buf = msg
-		s.lastRecv.Store(time.Now().UnixNano())
+		if r.Buffered() == 0 { // once a burst: the clock is a liveness check's, seconds apart
+			s.lastRecv.Store(time.Now().UnixNano())
+		}
 		h, _ := parseHeader(msg)
 		if h.Version != of.OFVersion15 {
 			s.end(fmt.Errorf("switch changed OpenFlow version to %#x", h.Version))

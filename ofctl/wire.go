@@ -354,8 +354,10 @@ type PacketOut struct {
 	// InPort is the packet's ingress port as the pipeline sees it
 	// (of.PortController when it did not come from a port).
 	InPort uint32
-	// Match may carry further pipeline fields (metadata, registers) for a
-	// packet re-injected into the pipeline; in_port is taken from InPort.
+	// Match may carry further pipeline fields (metadata, registers,
+	// tunnel metadata) for a packet re-injected into the pipeline; only
+	// those are sent (a punt's whole match may be given back), and
+	// in_port is taken from InPort.
 	Match   of.Match
 	Actions []of.Action
 	Data    []byte
@@ -363,6 +365,20 @@ type PacketOut struct {
 
 func packetOutMsg(xid uint32, po PacketOut) ([]byte, error) {
 	return appendPacketOut(nil, xid, po)
+}
+
+// packetOutField reports whether a packet-out's match carries a field
+// (besides in_port): the pipeline's metadata, registers and tunnel
+// metadata, which the packet re-enters the pipeline with. OVS refuses a
+// packet-out matching on anything else.
+func packetOutField(f of.FieldID) bool {
+	switch f {
+	case of.FieldMetadata, of.FieldTunID, of.FieldTunSrc, of.FieldTunDst,
+		of.FieldReg0, of.FieldReg1, of.FieldReg2, of.FieldReg3,
+		of.FieldReg4, of.FieldReg5, of.FieldReg6, of.FieldReg7:
+		return true
+	}
+	return false
 }
 
 // appendPacketOut appends a PACKET_OUT to b; on error b is as it was.
@@ -373,7 +389,7 @@ func appendPacketOut(b []byte, xid uint32, po PacketOut) ([]byte, error) {
 	lenAt := len(b)
 	b = be16(b, 0) // actions_len
 	b = append(b, 0, 0)
-	b = of.AppendMatch(b, po.Match.InPort(po.InPort))
+	b = of.AppendPacketOutMatch(b, po.Match, po.InPort, packetOutField)
 	actStart := len(b)
 	b, err := of.AppendActions(b, po.Actions)
 	if err != nil {

@@ -39,7 +39,13 @@ func (l *loop) accept(adds []of.FlowMod, at time.Time) {
 // it (reactive), under key k within acceptedFor of now. l.mu is held.
 func (l *loop) acceptedAt(k of.FlowKey, f of.Flow, now time.Time) bool {
 	a, ok := l.accepted[k]
-	return ok && now.Sub(a.at) < l.acceptedFor() && a.flow.SameContent(f)
+	return ok && l.stillAccepted(a, f, now)
+}
+
+// stillAccepted reports whether a, the accepted flow with f's key, is f
+// and was accepted within acceptedFor of now.
+func (l *loop) stillAccepted(a acceptedFlow, f of.Flow, now time.Time) bool {
+	return now.Sub(a.at) < l.acceptedFor() && a.flow.SameContent(f)
 }
 
 // forgetAccepted drops the accepted flows older than acceptedFor.
@@ -75,10 +81,13 @@ func (l *loop) notAccepted(reqs []*puntRequest) []*puntRequest {
 // allAccepted reports whether the switch accepted every one of flows, as
 // a punt installs them, within acceptedFor of now. l.mu is held.
 func (l *loop) allAccepted(flows []of.Flow, now time.Time) bool {
-	var buf [256]byte // the key, looked up without allocating
+	var buf [256]byte
 	for _, f := range flows {
 		f = l.reactive(f)
-		if !l.acceptedAt(of.FlowKey(f.AppendKey(buf[:0])), f, now) {
+		// The key looked up without allocating: the conversion is in the
+		// index expression itself.
+		a, ok := l.accepted[of.FlowKey(f.AppendKey(buf[:0]))]
+		if !ok || !l.stillAccepted(a, f, now) {
 			return false
 		}
 	}

@@ -43,7 +43,8 @@ type Switch interface {
 	DumpFlows(ctx context.Context) (ofctl.Dump, error)
 	Bundle(ctx context.Context, mods []of.FlowMod) error
 	// Apply sets meters and bundles flow-mods in two round trips, then
-	// packet-outs right behind the commit.
+	// packet-outs right behind the commit. It keeps none of then once it
+	// returns (the caller reuses the slice).
 	Apply(ctx context.Context, meters []ofctl.Meter, mods []of.FlowMod, then ...ofctl.PacketOut) error
 	PacketOut(ctx context.Context, po ofctl.PacketOut) error
 	DeleteMeter(ctx context.Context, id uint32) error
@@ -176,6 +177,27 @@ type Manager struct {
 	// answerPunts (every answer sent from the punt worker): most punts
 	// under load, and a punt's largest allocation.
 	requests sync.Pool
+	// packetOuts recycles a batch's packet-outs (Switch.Apply keeps none).
+	packetOuts sync.Pool
+	// resubmit is each table's re-injection action list, built once and
+	// shared by every re-injected punt (nothing changes one).
+	resubmit [256][]of.Action
+}
+
+// takePacketOuts is an empty slice for a batch's packet-outs, from the
+// pool; putPacketOuts returns it, with what it grew to.
+func (m *Manager) takePacketOuts() *[]ofctl.PacketOut {
+	if p, ok := m.packetOuts.Get().(*[]ofctl.PacketOut); ok {
+		return p
+	}
+	outs := make([]ofctl.PacketOut, 0, 64)
+	return &outs
+}
+
+func (m *Manager) putPacketOuts(p *[]ofctl.PacketOut, outs []ofctl.PacketOut) {
+	clear(outs) // the frames are not the pool's to keep
+	*p = outs[:0]
+	m.packetOuts.Put(p)
 }
 
 // NewManager builds a manager; hooks may be zero.
@@ -183,6 +205,9 @@ func NewManager(cfg Config, hooks Hooks, log *zap.Logger) *Manager {
 	cfg.defaults()
 	m := &Manager{cfg: cfg, log: log.Named("bridge"), pipeline: apps.New(cfg.Mode), hooks: hooks,
 		bridges: map[uint64]*loop{}, metrics: newMetrics()}
+	for t := range m.resubmit {
+		m.resubmit[t] = []of.Action{of.Resubmit{Table: uint8(t)}}
+	}
 	if cfg.Metrics != nil {
 		mt := m.metrics
 		cfg.Metrics.MustRegister(mt.roleChanges, mt.bundles, mt.flowMods, mt.duration, mt.rounds, mt.punts, mt.answer, newCollector(m))

@@ -75,7 +75,7 @@ func (l *loop) answerHeld() heldAnswers {
 		h.req.view, h.req.answer = l.eff, a
 		out.ready = append(out.ready, h.req)
 		out.mods = append(out.mods, l.onDemand(a.Flows, sent)...)
-		out.outs = append(out.outs, packetOuts(h.req)...)
+		out.outs = l.appendPacketOuts(out.outs, h.req)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,9 @@ type metrics struct {
 	rounds   *prometheus.CounterVec   // bridge
 	punts    *prometheus.CounterVec   // reason
 	answer   *prometheus.HistogramVec // reason
+	// answerBy is answer's series of each punt reason, looked up once
+	// a reason (when first seen) rather than once a punt.
+	answerBy [256]atomic.Pointer[observer]
 	// roleChanges: this node's role on a bridge changed (master, slave)
 	// or its claim was refused as stale.
 	roleChanges *prometheus.CounterVec // bridge, role
@@ -35,6 +39,9 @@ const (
 	kindSync     = "sync"
 	kindReactive = "reactive"
 )
+
+// observer is a histogram's series, held by pointer.
+type observer struct{ prometheus.Observer }
 
 func newMetrics() *metrics {
 	return &metrics{
@@ -55,6 +62,16 @@ func newMetrics() *metrics {
 		roleChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wyvern", Subsystem: "bridge", Name: "role_changes_total",
 			Help: "This node's role on a bridge changed (to master or slave), or its role request was refused as stale."}, []string{"bridge", "role"}),
 	}
+}
+
+// answered observes a punt's answer latency.
+func (mt *metrics) answered(r pipeline.PuntReason, took time.Duration) {
+	o := mt.answerBy[r].Load()
+	if o == nil { // the reason's first answer (two at once store the same series)
+		o = &observer{mt.answer.WithLabelValues(r.String())}
+		mt.answerBy[r].Store(o)
+	}
+	o.Observe(took.Seconds())
 }
 
 func bridgeLabel(dpid uint64) string { return fmt.Sprintf("%016x", dpid) }

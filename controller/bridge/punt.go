@@ -52,7 +52,7 @@ func decode(pi ofctl.PacketIn) (app.Punt, app.Outcome, bool) {
 		return app.Punt{}, app.Malformed, false
 	}
 	return app.Punt{Reason: reason, Data: data, Table: pi.Table, Cookie: pi.Cookie, InPort: pi.InPort(),
-		Fields: pipelineFields(pi.Match), Packet: pkt, Frame: pi.Data}, 0, true
+		Fields: pi.Match, Packet: pkt, Frame: pi.Data}, 0, true
 }
 
 // PacketIns implements ofctl.BatchHandler: PacketIn for a batch of a
@@ -169,11 +169,14 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 // whose flows the switch accepted a moment ago (accepted) need their
 // reply only, and are done here.
 func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntRequest) ([]*puntRequest, bool) {
-	outs := make([]ofctl.PacketOut, 0, len(reqs))
+	pooled := l.m.takePacketOuts()
+	outs := *pooled
 	for _, r := range reqs {
 		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
 	}
-	if !l.sendIfCurrent(ctx, v, outs) {
+	sent := l.sendIfCurrent(ctx, v, outs)
+	l.m.putPacketOuts(pooled, outs)
+	if !sent {
 		return nil, false
 	}
 	install := l.notAccepted(reqs)
@@ -221,11 +224,14 @@ func (l *loop) handOff(ctx context.Context, reqs ...*puntRequest) {
 // bundle before it moves: a packet re-injected from the old view may
 // then meet the new round's flows, as one in flight would.)
 func (l *loop) answerDirect(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
-	var outs []ofctl.PacketOut
+	pooled := l.m.takePacketOuts()
+	outs := *pooled
 	for _, r := range reqs {
-		outs = append(outs, packetOuts(r)...)
+		outs = l.appendPacketOuts(outs, r)
 	}
-	if !l.sendIfCurrent(ctx, v, outs) {
+	sent := l.sendIfCurrent(ctx, v, outs)
+	l.m.putPacketOuts(pooled, outs)
+	if !sent {
 		return false
 	}
 	for _, r := range reqs {
@@ -281,7 +287,7 @@ func (l *loop) answerBatch(ctx context.Context, batches []*puntBatch) {
 	var outs []ofctl.PacketOut
 	for _, r := range ready {
 		mods = append(mods, l.onDemand(r.answer.Flows, sent)...)
-		outs = append(outs, packetOuts(r)...)
+		outs = l.appendPacketOuts(outs, r)
 	}
 	if len(mods) == 0 { // nothing to wait for
 		if err := l.sw.Apply(ctx, nil, nil, outs...); err != nil {
@@ -473,7 +479,7 @@ func (l *loop) reactive(f of.Flow) of.Flow {
 // where it left the pipeline (OVS buffers nothing), sends what the app
 // built, and hands a VIP claim to the cluster.
 func (l *loop) deliver(ctx context.Context, req *puntRequest) {
-	for _, po := range packetOuts(req) {
+	for _, po := range l.appendPacketOuts(nil, req) {
 		if err := l.sw.PacketOut(ctx, po); err != nil {
 			l.log.Debug("sending a punt's packet-out failed", zap.Error(err))
 		}
@@ -481,17 +487,16 @@ func (l *loop) deliver(ctx context.Context, req *puntRequest) {
 	l.delivered(req)
 }
 
-// packetOuts are what an answer sends back through the switch: the
-// punted packet re-injected, then the frames the app built.
-func packetOuts(req *puntRequest) []ofctl.PacketOut {
+// appendPacketOuts appends what an answer sends back through the switch:
+// the punted packet re-injected, then the frames the app built.
+func (l *loop) appendPacketOuts(out []ofctl.PacketOut, req *puntRequest) []ofctl.PacketOut {
 	if req.early { // its Reply is sent (answerEarly)
-		return nil
+		return out
 	}
 	a := req.answer
-	var out []ofctl.PacketOut
 	if a.Reinject {
-		out = append(out, ofctl.PacketOut{InPort: req.pi.InPort(), Match: req.punt.Fields,
-			Actions: []of.Action{of.Resubmit{Table: a.Resubmit}}, Data: req.pi.Data})
+		out = append(out, ofctl.PacketOut{InPort: req.pi.InPort(), Match: req.punt.Fields, // ofctl sends its pipeline fields
+			Actions: l.m.resubmit[a.Resubmit], Data: req.pi.Data})
 	}
 	for _, po := range a.Send {
 		out = append(out, ofctl.PacketOut{InPort: of.PortController, Actions: po.Actions, Data: po.Frame})
@@ -507,7 +512,7 @@ func (l *loop) delivered(req *puntRequest) {
 	}
 	a := req.answer
 	if !req.received.IsZero() {
-		l.m.metrics.answer.WithLabelValues(req.punt.Reason.String()).Observe(time.Since(req.received).Seconds())
+		l.m.metrics.answered(req.punt.Reason, time.Since(req.received))
 	}
 	for range a.Send {
 		l.m.stats.sent(a.Outcome)
@@ -522,18 +527,4 @@ func (l *loop) delivered(req *puntRequest) {
 		ce.Write(zap.Stringer("reason", req.punt.Reason), zap.Uint32("in-port", req.punt.InPort),
 			zap.Stringer("outcome", a.Outcome), zap.Int("flows", len(a.Flows)))
 	}
-}
-
-// pipelineFields keeps the fields of a punt's match that a packet-out may
-// carry back into the pipeline: metadata, registers and tunnel metadata.
-func pipelineFields(m of.Match) of.Match {
-	return m.Only(func(f of.FieldID) bool {
-		switch f {
-		case of.FieldMetadata, of.FieldTunID, of.FieldTunSrc, of.FieldTunDst,
-			of.FieldReg0, of.FieldReg1, of.FieldReg2, of.FieldReg3,
-			of.FieldReg4, of.FieldReg5, of.FieldReg6, of.FieldReg7:
-			return true
-		}
-		return false
-	})
 }

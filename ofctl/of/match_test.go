@@ -21,3 +21,28 @@ func TestMatchOfIsTheWithChain(t *testing.T) {
 		t.Fatalf("MatchOf took %v allocations, want 1", n)
 	}
 }
+
+// TestPacketOutMatchIsOnlyThenInPort: AppendPacketOutMatch encodes what
+// AppendMatch does of m.Only(keep).InPort(port) — the kept fields, an
+// in_port given replacing the match's own — without allocating.
+func TestPacketOutMatchIsOnlyThenInPort(t *testing.T) {
+	keep := func(f FieldID) bool { return f == FieldMetadata || f == FieldReg6 || f == FieldTunID }
+	reg := RegField{Name: "net", Field: FieldReg5, Ofs: 8, Bits: 16}
+	for _, m := range []Match{
+		{},
+		Match{}.InPort(3),
+		Match{}.InPort(3).With(FieldMetadata, 0x1234).With(FieldReg6, 9).Reg(reg, 7).EthType(EthTypeARP),
+		Match{}.WithMasked(FieldTunID, 0x10, 0xff).With(FieldReg6, 1),
+	} {
+		want := AppendMatch(nil, m.Only(keep).InPort(42))
+		got := AppendPacketOutMatch(nil, m, 42, keep)
+		if string(got) != string(want) {
+			t.Errorf("match %v: got %x, want %x", m.Conds(), got, want)
+		}
+	}
+	m := Match{}.InPort(3).With(FieldMetadata, 0x1234).With(FieldReg6, 9).EthType(EthTypeARP)
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { _ = AppendPacketOutMatch(buf[:0], m, 42, keep) }); n != 0 {
+		t.Fatalf("AppendPacketOutMatch took %v allocations, want 0", n)
+	}
+}

@@ -64,6 +64,24 @@ func AppendMatch(b []byte, m Match) []byte {
 	return pad8(b, start)
 }
 
+// AppendPacketOutMatch appends a packet-out's match: an exact in_port
+// (the lowest field, so first in canonical order), then the conditions
+// of m on the fields keep accepts. It allocates nothing, where
+// m.Only(keep).InPort(port) would twice a packet.
+func AppendPacketOutMatch(b []byte, m Match, inPort uint32, keep func(FieldID) bool) []byte {
+	start := len(b)
+	b = put16(b, ofpmtOXM)
+	b = put16(b, 0)
+	b = appendOXM(b, FieldInPort, uint64(inPort), FieldInPort.fullMask())
+	for _, c := range m.conds {
+		if c.Field != FieldInPort && keep(c.Field) {
+			b = appendOXM(b, c.Field, c.Value, c.Mask)
+		}
+	}
+	binary.BigEndian.PutUint16(b[start+2:], uint16(len(b)-start))
+	return pad8(b, start)
+}
+
 // AppendActions appends a bare action list, as a packet-out carries it.
 // Instructions (WriteMetadata, GotoTable) are not actions and are refused.
 func AppendActions(b []byte, actions []Action) ([]byte, error) {
