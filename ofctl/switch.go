@@ -38,7 +38,7 @@ type Switch struct {
 
 	xid      atomic.Uint32
 	bundleID atomic.Uint32
-	lastRecv atomic.Int64 // unix nanoseconds: when the last burst of messages was read
+	lastRecv atomic.Int64 // unix nanoseconds: when bytes last came (receiving)
 
 	mu      sync.Mutex
 	pending map[uint32]*pending
@@ -420,12 +420,29 @@ func readMsg(r io.Reader, buf []byte) ([]byte, error) {
 // once: a burst of punts is one system call, not two a message.
 const readBuffer = 64 << 10
 
+// receiving is the connection as the read loop reads it: each read that
+// brings bytes marks the session alive. That is once a burst, not once a
+// message (a liveness check's clock is seconds apart), and it holds while
+// a long reply streams in, whatever its messages' boundaries.
+type receiving struct {
+	conn net.Conn
+	last *atomic.Int64
+}
+
+func (r receiving) Read(b []byte) (int, error) {
+	n, err := r.conn.Read(b)
+	if n > 0 {
+		r.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
 // readLoop dispatches everything the switch sends until the connection
 // ends. Messages are read into one reused buffer: a punt is decoded from
 // it (the decoded packet-in owns copies of what it keeps), and anything
 // handed on (a reply, an echo) is copied.
 func (s *Switch) readLoop() {
-	r := bufio.NewReaderSize(s.conn, readBuffer)
+	r := bufio.NewReaderSize(receiving{s.conn, &s.lastRecv}, readBuffer)
 	var buf []byte
 	for {
 		msg, err := readMsg(r, buf)
@@ -434,9 +451,6 @@ func (s *Switch) readLoop() {
 			return
 		}
 		buf = msg
-		if r.Buffered() == 0 { // once a burst: the clock is a liveness check's, seconds apart
-			s.lastRecv.Store(time.Now().UnixNano())
-		}
 		h, _ := parseHeader(msg)
 		if h.Version != of.OFVersion15 {
 			s.end(fmt.Errorf("switch changed OpenFlow version to %#x", h.Version))
