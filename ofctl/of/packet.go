@@ -37,8 +37,12 @@ func ParsePacket(b []byte) (Packet, error) {
 	if len(b) < 14 {
 		return p, ErrShortFrame
 	}
-	p.EthDst = net.HardwareAddr(append([]byte(nil), b[0:6]...))
-	p.EthSrc = net.HardwareAddr(append([]byte(nil), b[6:12]...))
+	// The addresses are copies (the frame may be reused), in one
+	// allocation: the Ethernet pair, and ARP's pair behind it.
+	own := make([]byte, 24)
+	p.EthDst = net.HardwareAddr(own[0:6:6])
+	p.EthSrc = net.HardwareAddr(own[6:12:12])
+	copy(own[:12], b[:12])
 	p.EthType = binary.BigEndian.Uint16(b[12:])
 	off := 14
 	for tags := 0; (p.EthType == 0x8100 || p.EthType == 0x88a8) && tags < 2; tags++ {
@@ -59,9 +63,11 @@ func ParsePacket(b []byte) (Packet, error) {
 			return p, ErrMalformedARP
 		}
 		p.ARPOp = binary.BigEndian.Uint16(l3[6:])
-		p.ARPSHA = net.HardwareAddr(append([]byte(nil), l3[8:14]...))
+		p.ARPSHA = net.HardwareAddr(own[12:18:18])
+		copy(p.ARPSHA, l3[8:14])
 		p.ARPSPA = netip.AddrFrom4([4]byte(l3[14:18]))
-		p.ARPTHA = net.HardwareAddr(append([]byte(nil), l3[18:24]...))
+		p.ARPTHA = net.HardwareAddr(own[18:24:24])
+		copy(p.ARPTHA, l3[18:24])
 		p.ARPTPA = netip.AddrFrom4([4]byte(l3[24:28]))
 	case EthTypeIPv4:
 		if len(l3) < 20 {
