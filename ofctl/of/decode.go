@@ -106,6 +106,9 @@ func DecodeMatch(b []byte, strict bool) (Match, int, error) {
 func DecodeOXMs(b []byte, strict bool) (Match, error) {
 	body := reader{b: b}
 	var m Match
+	if n := oxmConds(b); n > 0 {
+		m.conds = make([]Cond, 0, n) // room for all, allocated once
+	}
 	for len(body.b) > 0 {
 		hdr := body.u32()
 		class := uint16(hdr >> 16)
@@ -521,4 +524,25 @@ func DecodeFlowMod(b []byte) (uint32, FlowMod, error) {
 	}
 	fm.Flow.Actions = acts
 	return xid, fm, nil
+}
+
+// oxmConds is at most how many conditions the OXMs in b decode to: one
+// each, two for a packet register (a pair of registers). It reads only
+// the headers and stops at the first that does not fit, which the
+// decoder then refuses.
+func oxmConds(b []byte) int {
+	n := 0
+	for len(b) >= 4 {
+		hdr := binary.BigEndian.Uint32(b)
+		size := 4 + int(hdr&0xff)
+		if len(b) < size {
+			break
+		}
+		n++
+		if uint16(hdr>>16) == oxmClassPacketRegs {
+			n++
+		}
+		b = b[size:]
+	}
+	return n
 }

@@ -1,6 +1,9 @@
 package of
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+)
 
 // TestMatchOfIsTheWithChain: MatchOf builds what the chain of With calls
 // builds, in any order of its conditions, the later of two on a field
@@ -44,5 +47,25 @@ func TestPacketOutMatchIsOnlyThenInPort(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(100, func() { _ = AppendPacketOutMatch(buf[:0], m, 42, keep) }); n != 0 {
 		t.Fatalf("AppendPacketOutMatch took %v allocations, want 0", n)
+	}
+}
+
+// TestDecodedMatchIsOneAllocation: DecodeOXMs gives back what was
+// encoded, its conditions in one array just large enough (a punt's
+// match, a dumped flow's), registers included.
+func TestDecodedMatchIsOneAllocation(t *testing.T) {
+	reg := RegField{Name: "net", Field: FieldReg5, Ofs: 8, Bits: 16}
+	m := Match{}.InPort(3).With(FieldMetadata, 0x1234).With(FieldReg6, 9).Reg(reg, 7).EthType(EthTypeARP)
+	enc := AppendMatch(nil, m)
+	oxms := enc[4:binary.BigEndian.Uint16(enc[2:])] // the OXMs, without the match header and padding
+	got, err := DecodeOXMs(oxms, true)
+	if err != nil || !got.Equal(m) {
+		t.Fatalf("decoded %v (%v), want %v", got.Conds(), err, m.Conds())
+	}
+	if c := cap(got.conds); c != m.Len() {
+		t.Errorf("%d conditions decoded into an array of %d", m.Len(), c)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeOXMs(oxms, true) }); n != 1 {
+		t.Fatalf("DecodeOXMs took %v allocations, want 1", n)
 	}
 }
