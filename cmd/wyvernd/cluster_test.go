@@ -145,8 +145,9 @@ type clusterDoc struct {
 	Cluster struct {
 		Leader  string `json:"leader"`
 		Members []struct {
-			ID       string `json:"id"`
-			Suffrage string `json:"suffrage"`
+			ID          string `json:"id"`
+			Suffrage    string `json:"suffrage"`
+			Unreachable bool   `json:"unreachable"`
 		} `json:"members"`
 		AppliedIndex uint64 `json:"applied_index"`
 	} `json:"cluster"`

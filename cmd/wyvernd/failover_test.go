@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,4 +172,83 @@ func atoiSuffix(e string) int {
 	i := strings.LastIndex(e, "+")
 	n, _ := strconv.Atoi(strings.TrimSuffix(e[i+1:], "ms"))
 	return n
+}
+
+// TestBusyMemberKeepsItsPlace: the leader tells a busy member from a gone
+// one. A follower frozen with SIGSTOP fails raft's heartbeats but its
+// kernel still accepts connections: it is not marked unreachable (so it
+// keeps its bridges) for the first seconds, only once it has failed for
+// several, and it is reachable again soon after SIGCONT. Killed, it is
+// marked within a second.
+func TestBusyMemberKeepsItsPlace(t *testing.T) {
+	c := newCluster(t)
+	for i := 0; i < 3; i++ {
+		c.add("auto")
+		waitHealthy(t, c.members[i])
+	}
+	leader := leaderOf(t, c)
+	var f *member
+	for _, m := range c.members {
+		if m != leader {
+			f = m
+			break
+		}
+	}
+	unreachable := func() bool {
+		var doc clusterDoc
+		if _, err := call("GET", leader.api, "/v2.0/cluster", nil, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Cluster.Leader != leader.id {
+			t.Fatalf("the leader changed to %q", doc.Cluster.Leader)
+		}
+		for _, m := range doc.Cluster.Members {
+			if m.ID == f.id {
+				return m.Unreachable
+			}
+		}
+		t.Fatalf("%s is not a member", f.id)
+		return false
+	}
+	until := func(what string, within time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for !cond() {
+			if time.Since(start) > within {
+				t.Fatalf("%s: not within %s", what, within)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+
+	if err := f.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	t.Cleanup(func() { _ = f.cmd.Process.Signal(syscall.SIGCONT) })
+	// Its heartbeats fail after raft's RPC timeout (1 s); a gone node is
+	// marked 250 ms later. A frozen one is not, for seconds.
+	for time.Since(stopped) < 3*time.Second {
+		if unreachable() {
+			t.Fatalf("%s marked unreachable %s after SIGSTOP: a busy member lost its place", f.id, time.Since(stopped).Round(time.Millisecond))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	until("a frozen member marked unreachable in the end", 8*time.Second, unreachable)
+	t.Logf("%s, frozen, marked unreachable %s after SIGSTOP", f.id, time.Since(stopped).Round(time.Millisecond))
+
+	if err := f.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	took := until("reachable again after SIGCONT", 10*time.Second, func() bool { return !unreachable() })
+	t.Logf("%s reachable again %s after SIGCONT", f.id, took.Round(time.Millisecond))
+
+	// Let raft settle its heartbeats to the thawed member, then kill it:
+	// nothing accepts its connections any more, and it is marked fast.
+	time.Sleep(2 * time.Second)
+	killed := time.Now()
+	f.kill()
+	until("a killed member marked unreachable", 2*time.Second, unreachable)
+	t.Logf("%s, killed, marked unreachable %s after SIGKILL", f.id, time.Since(killed).Round(time.Millisecond))
 }

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,8 +24,39 @@ const unreachableAfter = 250 * time.Millisecond
 // reachableAfter is how long a leader must have led, without its
 // heartbeats to a node failing, before it records the node's chassis
 // reachable again: the evidence a new leader has of a node it never saw
-// fail.
+// fail. It is also how long a node's heartbeats must have succeeded again
+// since they last failed, so that a node going in and out of failing
+// moves its bridges once, not at every turn.
 const reachableAfter = time.Second
+
+// busyUnreachableAfter is how long the heartbeats to a node must keep
+// failing while its raft address still accepts connections before its
+// chassis are recorded unreachable anyway. A process that is gone leaves
+// nothing to accept a connection (its kernel refuses, or its host does not
+// answer within probeTimeout), and is marked after unreachableAfter; one
+// whose kernel still accepts is alive and busy — collecting, or starved of
+// CPU on a saturated machine — or hung. Moving a busy node's bridges to the
+// others, on a machine that is already saturated, loads them with its
+// bridges' replays in turn: at 1,000 chassis on two cores that cascaded
+// (thousands of marks and elections in minutes, a node at 1.5 GB with the
+// others' bridges). So a busy node keeps its bridges this long.
+const busyUnreachableAfter = 5 * time.Second
+
+// probeTimeout bounds the connection attempt that tells a gone node from
+// a busy one.
+const probeTimeout = 100 * time.Millisecond
+
+// accepts reports whether something accepts a TCP connection at addr
+// within probeTimeout; the connection is closed at once (the member's
+// guard drops it without a word).
+func accepts(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, probeTimeout)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
 
 // watchLiveness is the leader's eye on the chassis: raft tells it when its
 // heartbeats to a node fail and when they resume. A node failing for
@@ -47,7 +80,8 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 	c.raft.RegisterObserver(obs)
 	defer c.raft.DeregisterObserver(obs)
 	failing := map[string]time.Time{}
-	var leading time.Time // when this node last became leader; zero: not leading
+	resumed := map[string]time.Time{} // when a node's heartbeats last succeeded again
+	var leading time.Time             // when this node last became leader; zero: not leading
 	if c.IsLeader() {
 		leading = time.Now() // it was before the observer was there to say so
 	}
@@ -69,11 +103,13 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 				}
 			case raft.ResumedHeartbeatObservation:
 				delete(failing, string(d.PeerID))
+				resumed[string(d.PeerID)] = time.Now()
 			case raft.LeaderObservation:
 				if d.LeaderID != "" {
 					c.metrics.leaderChanges.Inc()
 				}
 				clear(failing) // a new term: the new leader's heartbeats tell
+				clear(resumed)
 				leading = time.Time{}
 				if d.LeaderID == raft.ServerID(c.cfg.NodeID) {
 					leading = time.Now()
@@ -83,22 +119,55 @@ func (c *Cluster) watchLiveness(ctx context.Context) {
 			if leading.IsZero() || !c.IsLeader() {
 				continue
 			}
-			c.reconcileReachability(ctx, failing, time.Since(leading) >= reachableAfter, &writes)
+			c.reconcileReachability(ctx, health{failing, resumed, time.Since(leading) >= reachableAfter}, &writes)
 		}
 	}
 }
 
+// health is what the leader has seen of the other nodes' heartbeats.
+type health struct {
+	failing, resumed map[string]time.Time // since when; when last
+	settled          bool                 // this node has led for reachableAfter
+}
+
+// failedFor is how long the heartbeats to a node have been failing; false
+// if they are not.
+func (h health) failedFor(node string) (time.Duration, bool) {
+	since, ok := h.failing[node]
+	return time.Since(since), ok
+}
+
+// recovered reports whether a node's heartbeats have been succeeding for
+// reachableAfter under a leader that has led as long (or never failed
+// under it).
+func (h health) recovered(node string) bool {
+	if _, failing := h.failing[node]; failing || !h.settled {
+		return false
+	}
+	at, ok := h.resumed[node]
+	return !ok || time.Since(at) >= reachableAfter
+}
+
 // reconcileReachability records, as the leader, each chassis unreachable
-// whose node has failed heartbeats for unreachableAfter, and (once settled
-// as leader) reachable each one marked so whose node is a member and is
-// not failing. Writes go in the background, one at a time per chassis, so
+// whose node has failed heartbeats for unreachableAfter and is gone (or
+// for busyUnreachableAfter, gone or not), and (once settled as leader)
+// reachable each one marked so whose node is a member and has recovered.
+// Writes go in the background, one at a time per chassis, so
 // observations keep being read.
-func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]time.Time, settled bool, writes *sync.Map) {
-	members := map[string]bool{}
+func (c *Cluster) reconcileReachability(ctx context.Context, h health, writes *sync.Map) {
+	members := map[string]string{} // id → raft address
 	if f := c.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
-			members[string(s.ID)] = true
+			members[string(s.ID)] = string(s.Address)
 		}
+	}
+	lost := func(node string) bool {
+		d, failing := h.failedFor(node)
+		return failing && d >= unreachableAfter
+	}
+	recovered := func(node string) bool {
+		_, member := members[node]
+		return member && h.recovered(node)
 	}
 	type mark struct {
 		chassis, node string
@@ -108,24 +177,38 @@ func (c *Cluster) reconcileReachability(ctx context.Context, failing map[string]
 	var memberMarks []MemberReachable
 	c.fsm.Read(func(s *topology.Store) {
 		for _, m := range s.Members() {
-			since, isFailing := failing[m.ID]
 			switch {
-			case isFailing && time.Since(since) >= unreachableAfter && !m.Unreachable:
+			case lost(m.ID) && !m.Unreachable:
 				memberMarks = append(memberMarks, MemberReachable{Member: m.ID, Reachable: false})
-			case !isFailing && m.Unreachable && settled && members[m.ID]:
+			case m.Unreachable && recovered(m.ID):
 				memberMarks = append(memberMarks, MemberReachable{Member: m.ID, Reachable: true})
 			}
 		}
 		s.EachChassis(func(ch topology.Chassis) {
-			since, isFailing := failing[ch.NodeID]
 			switch {
-			case isFailing && time.Since(since) >= unreachableAfter && !ch.Unreachable:
+			case lost(ch.NodeID) && !ch.Unreachable:
 				marks = append(marks, mark{ch.Name, ch.NodeID, false})
-			case !isFailing && ch.Unreachable && settled && members[ch.NodeID]:
+			case ch.Unreachable && recovered(ch.NodeID):
 				marks = append(marks, mark{ch.Name, ch.NodeID, true})
 			}
 		})
 	})
+	// A lost node is marked only once it is gone, or has been failing
+	// for busyUnreachableAfter: probed outside the store's lock, once a
+	// node, and only when there is a mark to make.
+	gone := map[string]bool{}
+	isGone := func(node string) bool {
+		g, probed := gone[node]
+		if !probed {
+			d, _ := h.failedFor(node)
+			addr, member := members[node]
+			g = d >= busyUnreachableAfter || !member || !accepts(addr)
+			gone[node] = g
+		}
+		return g
+	}
+	memberMarks = slices.DeleteFunc(memberMarks, func(m MemberReachable) bool { return !m.Reachable && !isGone(m.Member) })
+	marks = slices.DeleteFunc(marks, func(m mark) bool { return !m.reachable && !isGone(m.node) })
 	for _, m := range memberMarks {
 		key := "member/" + m.Member
 		if _, busy := writes.LoadOrStore(key, true); busy {

@@ -240,6 +240,10 @@ type MemberStatus struct {
 	APIAddress  string `json:"api_address"`
 	Suffrage    string `json:"suffrage"`
 	State       string `json:"state"`
+	// Unreachable: the leader's word that the node has stopped answering
+	// raft's heartbeats and is gone (or has been failing them for
+	// several seconds); it is master of no bridge.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // Status is the cluster as this node sees it.
@@ -271,7 +275,7 @@ func (c *Cluster) Status() (Status, error) {
 		Node: c.cfg.NodeID, Ready: c.ready.Load()}
 	for _, s := range cf.Configuration().Servers {
 		m := MemberStatus{ID: string(s.ID), RaftAddress: string(s.Address), APIAddress: regs[string(s.ID)].APIAddr,
-			Suffrage: "voter", State: "follower"}
+			Suffrage: "voter", State: "follower", Unreachable: regs[string(s.ID)].Unreachable}
 		if s.Suffrage != raft.Voter {
 			m.Suffrage = "nonvoter"
 		}
