@@ -176,28 +176,12 @@ type Manager struct {
 	// requests recycles a batch's punt requests when none outlives its
 	// answerPunts (every answer sent from the punt worker): most punts
 	// under load, and a punt's largest allocation.
-	requests sync.Pool
+	requests slicePool[puntRequest]
 	// packetOuts recycles a batch's packet-outs (Switch.Apply keeps none).
-	packetOuts sync.Pool
+	packetOuts slicePool[ofctl.PacketOut]
 	// resubmit is each table's re-injection action list, built once and
 	// shared by every re-injected punt (nothing changes one).
 	resubmit [256][]of.Action
-}
-
-// takePacketOuts is an empty slice for a batch's packet-outs, from the
-// pool; putPacketOuts returns it, with what it grew to.
-func (m *Manager) takePacketOuts() *[]ofctl.PacketOut {
-	if p, ok := m.packetOuts.Get().(*[]ofctl.PacketOut); ok {
-		return p
-	}
-	outs := make([]ofctl.PacketOut, 0, 64)
-	return &outs
-}
-
-func (m *Manager) putPacketOuts(p *[]ofctl.PacketOut, outs []ofctl.PacketOut) {
-	clear(outs) // the frames are not the pool's to keep
-	*p = outs[:0]
-	m.packetOuts.Put(p)
 }
 
 // NewManager builds a manager; hooks may be zero.

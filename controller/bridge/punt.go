@@ -84,12 +84,8 @@ func (l *loop) punt(ctx context.Context, pi ofctl.PacketIn) {
 func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 	received := time.Now()
 	v, local := l.view()
-	var reqs []puntRequest
-	if r, ok := l.m.requests.Get().(*[]puntRequest); ok && cap(*r) >= len(pis) {
-		reqs = *r
-	} else {
-		reqs = make([]puntRequest, 0, max(len(pis), 64))
-	}
+	pooled := l.m.requests.take(len(pis)) // room for all: the batch points into it
+	reqs := *pooled
 	var direct, early, looped []*puntRequest
 	var byReason [256]int // counted once a batch, not looked up once a punt
 	defer func() {
@@ -140,9 +136,7 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 		kept = true
 	}
 	if !kept {
-		clear(reqs) // nothing of the batch kept alive by the pool
-		reqs = reqs[:0]
-		l.m.requests.Put(&reqs)
+		l.m.requests.put(pooled, reqs)
 	}
 }
 
@@ -169,13 +163,13 @@ func (l *loop) answerPunts(ctx context.Context, pis []ofctl.PacketIn) {
 // whose flows the switch accepted a moment ago (accepted) need their
 // reply only, and are done here.
 func (l *loop) answerEarly(ctx context.Context, v *view.View, reqs []*puntRequest) ([]*puntRequest, bool) {
-	pooled := l.m.takePacketOuts()
+	pooled := l.m.packetOuts.take(0)
 	outs := *pooled
 	for _, r := range reqs {
 		outs = append(outs, ofctl.PacketOut{InPort: of.PortController, Actions: r.answer.Reply.Actions, Data: r.answer.Reply.Frame})
 	}
 	sent := l.sendIfCurrent(ctx, v, outs)
-	l.m.putPacketOuts(pooled, outs)
+	l.m.packetOuts.put(pooled, outs)
 	if !sent {
 		return nil, false
 	}
@@ -224,13 +218,13 @@ func (l *loop) handOff(ctx context.Context, reqs ...*puntRequest) {
 // bundle before it moves: a packet re-injected from the old view may
 // then meet the new round's flows, as one in flight would.)
 func (l *loop) answerDirect(ctx context.Context, v *view.View, reqs []*puntRequest) bool {
-	pooled := l.m.takePacketOuts()
+	pooled := l.m.packetOuts.take(0)
 	outs := *pooled
 	for _, r := range reqs {
 		outs = l.appendPacketOuts(outs, r)
 	}
 	sent := l.sendIfCurrent(ctx, v, outs)
-	l.m.putPacketOuts(pooled, outs)
+	l.m.packetOuts.put(pooled, outs)
 	if !sent {
 		return false
 	}

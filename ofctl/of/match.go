@@ -95,26 +95,6 @@ func (m *Match) set(f FieldID, value, mask uint64) {
 	}
 }
 
-// Only returns the conditions of m on the fields keep accepts.
-func (m Match) Only(keep func(FieldID) bool) Match {
-	n := 0
-	for _, c := range m.conds {
-		if keep(c.Field) {
-			n++
-		}
-	}
-	if n == 0 {
-		return Match{}
-	}
-	out := make([]Cond, 0, n)
-	for _, c := range m.conds {
-		if keep(c.Field) {
-			out = append(out, c)
-		}
-	}
-	return Match{conds: out}
-}
-
 // MatchOf is the match of conds, given in any order, built in one
 // allocation where a chain of With calls makes one a condition: for the
 // punt path, which builds a flow a punt. Of two conditions on one field

@@ -66,8 +66,8 @@ func AppendMatch(b []byte, m Match) []byte {
 
 // AppendPacketOutMatch appends a packet-out's match: an exact in_port
 // (the lowest field, so first in canonical order), then the conditions
-// of m on the fields keep accepts. It allocates nothing, where
-// m.Only(keep).InPort(port) would twice a packet.
+// of m on the fields keep accepts. It allocates nothing: a punt's match
+// is sent back this way, not filtered into a copy first.
 func AppendPacketOutMatch(b []byte, m Match, inPort uint32, keep func(FieldID) bool) []byte {
 	start := len(b)
 	b = put16(b, ofpmtOXM)
