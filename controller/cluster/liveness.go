@@ -26,7 +26,7 @@ const unreachableAfter = 250 * time.Millisecond
 // reachable again: the evidence a new leader has of a node it never saw
 // fail. It is also how long a node's heartbeats must have succeeded again
 // since they last failed, so that a node going in and out of failing
-// moves its bridges once, not at every turn.
+// is marked once, not at every turn.
 const reachableAfter = time.Second
 
 // busyUnreachableAfter is how long the heartbeats to a node must keep
@@ -35,11 +35,14 @@ const reachableAfter = time.Second
 // nothing to accept a connection (its kernel refuses, or its host does not
 // answer within probeTimeout), and is marked after unreachableAfter; one
 // whose kernel still accepts is alive and busy — collecting, or starved of
-// CPU on a saturated machine — or hung. Moving a busy node's bridges to the
-// others, on a machine that is already saturated, loads them with its
-// bridges' replays in turn: at 1,000 chassis on two cores that cascaded
-// (thousands of marks and elections in minutes, a node at 1.5 GB with the
-// others' bridges). So a busy node keeps its bridges this long.
+// CPU on a saturated machine — or hung. Marking a busy node costs the
+// others what it would relieve: a raft write a chassis, a view change
+// every bridge takes up, a new mastership epoch that asks every bridge
+// its role again, and the bridges of a node whose switches list other
+// controllers moved onto them. On a saturated machine that made more
+// nodes miss heartbeats: at 1,000 chassis on two cores it cascaded (some
+// 18,000 marks and hundreds of elections in eight minutes). So a busy
+// node keeps its place this long.
 const busyUnreachableAfter = 5 * time.Second
 
 // probeTimeout bounds the connection attempt that tells a gone node from
