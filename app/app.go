@@ -213,6 +213,9 @@ func (o Outcome) String() string {
 // Answer is what an app wants done about a punt. The controller installs
 // Flows (with its idle timeout and the bridge's cookie round) in one
 // bundle, then re-injects the packet into Resubmit, then sends Send.
+// Its slices (Flows, their matches and actions, a PacketOut's actions) may
+// be shared with other answers (an app's Memo): read-only to the
+// controller, which copies what it changes.
 type Answer struct {
 	Outcome Outcome
 	Flows   []of.Flow

@@ -53,8 +53,35 @@ const (
 	PriorityLearn = 110
 )
 
-// App is the ARP responder.
-type App struct{}
+// App is the ARP responder. Its zero value answers punts as New's does,
+// building every answer afresh.
+type App struct {
+	// replies are the answer flows punts asked for: an answer is made of
+	// its key alone, so one built for any bridge, from any view, serves
+	// them all.
+	replies *app.Memo[replyKey, []of.Flow]
+	// outputs are the actions that send a reply back out of a port.
+	outputs *app.Memo[uint32, []of.Action]
+}
+
+// replyKey is what an answer flow is made of (answer).
+type replyKey struct {
+	network uint32
+	ip      netip.Addr
+	mac     [6]byte
+	port    uint32
+}
+
+// memoLimit bounds each of the app's memos: 16,384 answers (about 7 MB)
+// are more addresses than the punts of a busy chassis name between two
+// idle timeouts.
+const memoLimit = 16384
+
+// New is the ARP responder as the controller runs it: answers punts ask
+// for again are built once.
+func New() App {
+	return App{replies: app.NewMemo[replyKey, []of.Flow](memoLimit), outputs: app.NewMemo[uint32, []of.Action](memoLimit)}
+}
 
 var _ app.App = App{}
 
@@ -201,7 +228,7 @@ func (App) Reasons() []pipeline.PuntReason {
 // which now answers it; or, for an address nobody answers for, on to
 // L2Lookup, which floods it — and records the sender of a gratuitous ARP
 // for a shared address as its holder.
-func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
+func (a App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 	pkt := p.Packet
 	if pkt.EthType != of.EthTypeARP || pkt.ARPOp != of.ARPRequest {
 		return app.Answer{Outcome: app.Malformed}
@@ -210,15 +237,18 @@ func (App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 		return announced(v, p)
 	}
 	network := uint32(p.Reg(pipeline.NetworkKey))
-	if n, nb, ok := neighbour(v, br, network, pkt.ARPTPA); ok {
-		a := app.Answer{Outcome: app.Answered, Flows: []of.Flow{answer(n, nb)}, Reinject: true,
+	if n, nb, ok := neighbour(v, br, network, pkt.ARPTPA); ok && len(nb.MAC) == 6 {
+		flows := a.replies.Get(replyKey{network: n.Key, ip: nb.IP, mac: [6]byte(nb.MAC), port: nb.Port},
+			func() []of.Flow { return []of.Flow{answer(n, nb)} })
+		ans := app.Answer{Outcome: app.Answered, Flows: flows, Reinject: true,
 			Resubmit: pipeline.Table(pipeline.ARPResponder)}
 		if p.Reg(pipeline.SrcPortKey) != 0 { // from a local port: the flow's output:in_port is that port
 			if frame, ok := ReplyFrame(p.Frame, nb.MAC, nb.IP); ok {
-				a.Reply = &app.PacketOut{Actions: []of.Action{of.Output{Port: p.InPort}}, Frame: frame}
+				out := a.outputs.Get(p.InPort, func() []of.Action { return []of.Action{of.Output{Port: p.InPort}} })
+				ans.Reply = &app.PacketOut{Actions: out, Frame: frame}
 			}
 		}
-		return a
+		return ans
 	}
 	return app.Answer{Outcome: app.Flooded, Reinject: true, Resubmit: pipeline.Table(pipeline.L2Lookup)}
 }

@@ -212,3 +212,51 @@ func TestReplyIsWhatTheFlowMakes(t *testing.T) {
 		t.Fatal("a short frame made a reply")
 	}
 }
+
+// TestRememberedAnswerIsTheFreshOne: the controller's responder (New)
+// remembers answers, and what it answers is what the zero App builds
+// afresh; an answer is made of its key alone, so a port that changes its
+// MAC is answered with the new one — nothing remembered goes stale.
+func TestRememberedAnswerIsTheFreshOne(t *testing.T) {
+	f := topologytest.ThreeChassis(t)
+	a1, _ := f.Store.Port("a1")
+	a2, _ := f.Store.Port("a2")
+	src, _ := net.ParseMAC(a1.MACAddress)
+	spa := netip.MustParseAddr(a1.FixedIPs[0].IPAddress)
+	tpa := netip.MustParseAddr(a2.FixedIPs[0].IPAddress)
+	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
+	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
+	frame = append(append(append(frame, src...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
+	frame = append(append(frame, tpa.AsSlice()...), make([]byte, 18)...)
+	pkt, err := of.ParsePacket(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	punt := app.Punt{Reason: pipeline.ReasonARPMiss, InPort: a1.OFPort, Packet: pkt, Frame: frame,
+		Fields: of.Match{}.Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, uint64(a1.Key))}
+	br := topologytest.Bridge("hv1")
+	responder := arpresponder.New()
+	same := func(when string) {
+		t.Helper()
+		v := f.View()
+		fresh := arpresponder.App{}.OnPunt(v, br, punt)
+		for i := range 2 {
+			got := responder.OnPunt(v, br, punt)
+			if len(got.Flows) != 1 || len(fresh.Flows) != 1 || !got.Flows[0].Equal(fresh.Flows[0]) ||
+				got.Reply == nil || !bytes.Equal(got.Reply.Frame, fresh.Reply.Frame) ||
+				len(got.Reply.Actions) != 1 || got.Reply.Actions[0] != fresh.Reply.Actions[0] {
+				t.Fatalf("%s, answer %d: %+v, built afresh %+v", when, i+1, got, fresh)
+			}
+		}
+	}
+	same("first")
+	mac := "fa:16:3e:00:99:02"
+	f.Do(t, func(i uint64) error {
+		_, err := f.Store.UpdatePort(i, topology.PortSpec{ID: "a2", MACAddress: &mac})
+		return err
+	})
+	same("a2 with a new MAC")
+	if got := responder.OnPunt(f.View(), br, punt); !strings.Contains(got.Flows[0].String(), "set_field:"+mac+"->eth_src") {
+		t.Fatalf("after a2's MAC changed, answered with %v", got.Flows[0])
+	}
+}

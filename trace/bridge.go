@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/wyvern-sdn/wyvern/app"
 	"github.com/wyvern-sdn/wyvern/internal/apps"
@@ -45,6 +46,7 @@ func ForBridge(p *apps.Pipeline, v *view.View, br view.Bridge, round uint16) Bri
 	b.Options = Options{Ports: ports, Object: ObjectNamer(v),
 		OnPunt: func(pt app.Punt) app.Answer {
 			ans := p.OnPunt(v, br, pt)
+			ans.Flows = slices.Clone(ans.Flows) // an app's answer may be shared (app.Memo)
 			for i := range ans.Flows {
 				ans.Flows[i] = pipeline.WithRound(pipeline.OnDemand(ans.Flows[i]), round)
 			}

@@ -47,7 +47,7 @@ func decode(pi ofctl.PacketIn) (app.Punt, app.Outcome, bool) {
 	if !ok {
 		return app.Punt{}, app.Unanswered, false
 	}
-	pkt, err := of.ParsePacket(pi.Data)
+	pkt, err := of.ParseOwnPacket(pi.Data) // the packet-in's own copy of the frame
 	if err != nil {
 		return app.Punt{}, app.Malformed, false
 	}

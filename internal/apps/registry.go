@@ -18,7 +18,7 @@ func Registered() []app.App {
 	return []app.App{
 		tunnels.App{},
 		l2pop.App{},
-		arpresponder.App{},
+		arpresponder.New(),
 		dvr.App{},
 		dhcp.App{},
 		dns.App{},

@@ -32,17 +32,29 @@ var (
 
 // ParsePacket decodes an Ethernet frame as far as the pipeline cares. It
 // never panics; a frame that lies about its lengths is an error.
-func ParsePacket(b []byte) (Packet, error) {
+func ParsePacket(b []byte) (Packet, error) { return parsePacket(b, true) }
+
+// ParseOwnPacket is ParsePacket for a frame nobody changes or reuses
+// while the packet lives (a decoded punt's, which owns its copy): the
+// packet's addresses are slices of the frame, not copies, and parsing
+// allocates nothing.
+func ParseOwnPacket(b []byte) (Packet, error) { return parsePacket(b, false) }
+
+func parsePacket(b []byte, copyAddrs bool) (Packet, error) {
 	var p Packet
 	if len(b) < 14 {
 		return p, ErrShortFrame
 	}
 	// The addresses are copies (the frame may be reused), in one
-	// allocation: the Ethernet pair, and ARP's pair behind it.
-	own := make([]byte, 24)
-	p.EthDst = net.HardwareAddr(own[0:6:6])
-	p.EthSrc = net.HardwareAddr(own[6:12:12])
-	copy(own[:12], b[:12])
+	// allocation: the Ethernet pair, and ARP's pair behind it. Or, for a
+	// frame the packet may keep, the frame's own bytes.
+	var own []byte
+	if copyAddrs {
+		own = make([]byte, 24)
+		copy(own[:12], b[:12])
+	}
+	p.EthDst = addr(own, 0, b, 0)
+	p.EthSrc = addr(own, 6, b, 6)
 	p.EthType = binary.BigEndian.Uint16(b[12:])
 	off := 14
 	for tags := 0; (p.EthType == 0x8100 || p.EthType == 0x88a8) && tags < 2; tags++ {
@@ -63,11 +75,9 @@ func ParsePacket(b []byte) (Packet, error) {
 			return p, ErrMalformedARP
 		}
 		p.ARPOp = binary.BigEndian.Uint16(l3[6:])
-		p.ARPSHA = net.HardwareAddr(own[12:18:18])
-		copy(p.ARPSHA, l3[8:14])
+		p.ARPSHA = addr(own, 12, l3, 8)
 		p.ARPSPA = netip.AddrFrom4([4]byte(l3[14:18]))
-		p.ARPTHA = net.HardwareAddr(own[18:24:24])
-		copy(p.ARPTHA, l3[18:24])
+		p.ARPTHA = addr(own, 18, l3, 18)
 		p.ARPTPA = netip.AddrFrom4([4]byte(l3[24:28]))
 	case EthTypeIPv4:
 		if len(l3) < 20 {
@@ -88,6 +98,17 @@ func ParsePacket(b []byte) (Packet, error) {
 		}
 	}
 	return p, nil
+}
+
+// addr is the MAC address at b[at:]: copied to own[to:], when there is
+// own to copy to, else b's own bytes (capped: appending to it cannot
+// write into the frame).
+func addr(own []byte, to int, b []byte, at int) net.HardwareAddr {
+	if own == nil {
+		return net.HardwareAddr(b[at : at+6 : at+6])
+	}
+	copy(own[to:to+6], b[at:at+6])
+	return net.HardwareAddr(own[to : to+6 : to+6])
 }
 
 // Broadcast reports whether the frame's destination is a group address.

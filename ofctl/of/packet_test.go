@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 )
 
@@ -58,6 +59,18 @@ func TestParsePacket(t *testing.T) {
 			t.Fatalf("a %d-byte prefix of a UDP frame parsed", n)
 		}
 	}
+	// A frame's own packet: the same fields, its addresses the frame's
+	// bytes, capped so that appending to one cannot write over the next,
+	// and nothing allocated.
+	arp := arpFrame(ARPRequest, mac, "10.0.0.1", "10.0.0.9")
+	copied, _ := ParsePacket(arp)
+	own, err := ParseOwnPacket(arp)
+	if err != nil || !reflect.DeepEqual(own, copied) || &own.ARPSHA[0] != &arp[22] || cap(own.EthSrc) != 6 {
+		t.Fatalf("own ARP packet %+v %v, copied %+v", own, err, copied)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseOwnPacket(arp) }); n != 0 {
+		t.Fatalf("ParseOwnPacket allocates %.0f times", n)
+	}
 	bad := udpFrame("10.0.0.1", "10.0.0.2", 1, 2, false)
 	bad[14] = 0x44 // IHL 4 words: shorter than the fixed header
 	if _, err := ParsePacket(bad); err == nil {
@@ -76,6 +89,10 @@ func FuzzParsePacket(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParsePacket(b)
+		q, qerr := ParseOwnPacket(b)
+		if (err == nil) != (qerr == nil) || !reflect.DeepEqual(p, q) {
+			t.Fatalf("a frame's own packet %+v (%v) is not its copied one %+v (%v)", q, qerr, p, err)
+		}
 		if err != nil {
 			return
 		}
