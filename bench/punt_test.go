@@ -233,7 +233,8 @@ func BenchmarkPuntThroughput(b *testing.B) {
 			if r.answered > 0 { // a log scale has no 0 (ovs-testcontroller answers none under some loads)
 				s.points = append(s.points, plotter.XY{X: r.offered, Y: r.answered})
 			}
-			b.Logf("open loop %-19s offered %9.0f/s answered %9.0f/s p99 %s", t.name, r.offered, r.answered, r.p99.Round(time.Microsecond))
+			b.Logf("open loop %-19s offered %9.0f/s answered %9.0f/s p99 %-9s %.2f cores (emulator %.2f)", t.name, r.offered, r.answered,
+				r.p99.Round(time.Microsecond), r.cores, r.emuCores)
 		}
 		lines = append(lines, s)
 	}
