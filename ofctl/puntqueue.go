@@ -76,6 +76,49 @@ func newPuntQueue(total int) *puntQueue {
 // push queues a punt from src; false when it was dropped.
 func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 	q.mu.Lock()
+	ok := q.pushLocked(src, pi)
+	q.mu.Unlock()
+	if ok {
+		q.wake()
+	}
+	return ok
+}
+
+// pushAll queues punts, each from its source, under one lock and with
+// one wake-up (a burst the read loop took from one read), and returns
+// how many were dropped. It empties punts.
+func (q *puntQueue) pushAll(punts []sourcedPunt) (dropped int) {
+	q.mu.Lock()
+	for i := range punts {
+		if !q.pushLocked(punts[i].src, punts[i].pi) {
+			dropped++
+		}
+		punts[i] = sourcedPunt{} // the frame is the queue's, or dropped
+	}
+	q.mu.Unlock()
+	if dropped < len(punts) {
+		q.wake()
+	}
+	return dropped
+}
+
+// sourcedPunt is a punt and its source (PuntSource), on its way to the
+// queue.
+type sourcedPunt struct {
+	src uint64
+	pi  PacketIn
+}
+
+// wake tells the workers a punt is queued.
+func (q *puntQueue) wake() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// pushLocked is push under q.mu.
+func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 	st := q.stats[src]
 	if st == nil && len(q.stats) < maxTrackedSources {
 		st = &SourceStats{Source: src}
@@ -89,7 +132,6 @@ func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 		if st != nil {
 			st.Dropped++
 		}
-		q.mu.Unlock()
 		return false
 	}
 	if pending == nil {
@@ -103,24 +145,20 @@ func (q *puntQueue) push(src uint64, pi PacketIn) bool {
 	}
 	pending.push(pi)
 	q.queued++
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 	return true
 }
 
-// full reports whether the queue holds as many punts as it may in all:
-// the next punt would be dropped whatever its source, so the read loop
-// drops it without decoding it (under overload, decoding punts only to
-// drop them took the core from answering the queued ones). Such a punt
-// counts in the session's PuntsDropped, not against its source, which
-// is not known without decoding it.
-func (q *puntQueue) full() bool {
+// full reports whether the queue, with coming more punts on their way to
+// it, holds as many as it may in all: the next punt would be dropped
+// whatever its source, so the read loop drops it without decoding it
+// (under overload, decoding punts only to drop them took the core from
+// answering the queued ones). Such a punt counts in the session's
+// PuntsDropped, not against its source, which is not known without
+// decoding it.
+func (q *puntQueue) full(coming int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.queued >= q.total
+	return q.queued+coming >= q.total
 }
 
 // pop takes the next punt in round-robin order over sources.

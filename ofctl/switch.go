@@ -416,6 +416,17 @@ func readMsg(r io.Reader, buf []byte) ([]byte, error) {
 	return msg, nil
 }
 
+// wholeMessageBuffered reports whether r holds a whole message: reading
+// it will not wait on the connection.
+func wholeMessageBuffered(r *bufio.Reader) bool {
+	n := r.Buffered()
+	if n < headerLen {
+		return false
+	}
+	hdr, _ := r.Peek(headerLen)
+	return n >= int(binary.BigEndian.Uint16(hdr[2:]))
+}
+
 // readBuffer is how much the read loop takes from the connection at
 // once: a burst of punts is one system call, not two a message.
 const readBuffer = 64 << 10
@@ -444,7 +455,20 @@ func (r receiving) Read(b []byte) (int, error) {
 func (s *Switch) readLoop() {
 	r := bufio.NewReaderSize(receiving{s.conn, &s.lastRecv}, readBuffer)
 	var buf []byte
+	// The punts of a burst go to the queue together, once the burst is
+	// read (nothing whole is left in the buffer) or before any other
+	// message is acted on: one lock and one wake-up a burst, not a punt.
+	var punts []sourcedPunt
+	queue := func() {
+		if len(punts) > 0 {
+			s.stats.PuntsDropped.Add(uint64(s.punts.pushAll(punts)))
+			punts = punts[:0]
+		}
+	}
 	for {
+		if !wholeMessageBuffered(r) || len(punts) == puntBatch {
+			queue()
+		}
 		msg, err := readMsg(r, buf)
 		if err != nil {
 			s.end(fmt.Errorf("read: %w", err))
@@ -455,6 +479,9 @@ func (s *Switch) readLoop() {
 		if h.Version != of.OFVersion15 {
 			s.end(fmt.Errorf("switch changed OpenFlow version to %#x", h.Version))
 			return
+		}
+		if h.Type != typePacketIn && !(h.Type == typeExperimenter && isPacketIn2(msg)) {
+			queue()
 		}
 		switch h.Type {
 		case typeEchoRequest:
@@ -471,7 +498,7 @@ func (s *Switch) readLoop() {
 				continue
 			}
 			s.stats.PuntsReceived.Add(1)
-			if s.punts.full() { // shed before decoding (puntQueue.full)
+			if s.punts.full(len(punts)) { // shed before decoding (puntQueue.full)
 				s.stats.PuntsDropped.Add(1)
 				continue
 			}
@@ -485,9 +512,7 @@ func (s *Switch) readLoop() {
 				s.log.Debug("malformed packet-in dropped", zap.Error(err))
 				continue
 			}
-			if !s.punts.push(s.source(pi), pi) {
-				s.stats.PuntsDropped.Add(1)
-			}
+			punts = append(punts, sourcedPunt{s.source(pi), pi})
 		case typePortStatus:
 			select {
 			case s.portChanged <- struct{}{}:

@@ -359,7 +359,7 @@ func TestPuntQueueIsBoundedAndPanicsRecovered(t *testing.T) {
 	fs.send(bad)
 	all := uint64(1 + 2 + puntWorkers + 20 + 1)
 	ovstest.Eventually(t, 5*time.Second, "every punt read", func() bool { return sw.Stats().PuntsReceived.Load() == all })
-	if !sw.punts.full() {
+	if !sw.punts.full(0) {
 		t.Fatal("the queue is not full with every worker waiting")
 	}
 	close(release)
@@ -472,4 +472,50 @@ func TestPortStatusSignalsPortChanges(t *testing.T) {
 	default:
 	}
 	stop()
+}
+
+// TestPuntsAheadOfAPartialMessageAreHandled: the read loop queues a
+// burst's punts together, and never holds one back while it waits on
+// the connection — punts sent with the first half of another message
+// behind them are handled before the rest of it comes; a burst larger
+// than a batch is handled whole; and a reply read after punts is
+// delivered (the punts queued first).
+func TestPuntsAheadOfAPartialMessageAreHandled(t *testing.T) {
+	noLeaks(t)
+	var handled atomic.Int32
+	connected := make(chan *Switch, 1)
+	srv, _ := serve(t, Config{PuntQueue: 1024}, handlerFunc{
+		connected: func(ctx context.Context, sw *Switch) { connected <- sw; <-ctx.Done() },
+		packetIn:  func(ctx context.Context, sw *Switch, pi PacketIn) { handled.Add(1) },
+	})
+	fs := &fakeSwitch{dpid: 4}
+	dial(t, srv, fs)
+	sw := <-connected
+	frame := make([]byte, 60)
+	var burst []byte
+	for i := range 3 {
+		burst = append(burst, packetInMsg(uint32(10+i), 2, frame)...)
+	}
+	half := packetInMsg(13, 2, frame)
+	fs.send(append(burst, half[:len(half)/2]...))
+	ovstest.Eventually(t, 5*time.Second, "the three whole punts handled", func() bool { return handled.Load() == 3 })
+	time.Sleep(50 * time.Millisecond)
+	if n := handled.Load(); n != 3 {
+		t.Fatalf("%d punts handled with the fourth half sent", n)
+	}
+	fs.send(half[len(half)/2:])
+	ovstest.Eventually(t, 5*time.Second, "the fourth handled once whole", func() bool { return handled.Load() == 4 })
+
+	burst = burst[:0]
+	for i := range puntBatch + 20 {
+		burst = append(burst, packetInMsg(uint32(100+i), 2, frame)...)
+	}
+	fs.send(burst)
+	if err := sw.Barrier(context.Background()); err != nil { // its reply read behind the burst
+		t.Fatal(err)
+	}
+	ovstest.Eventually(t, 5*time.Second, "the whole burst handled", func() bool { return handled.Load() == int32(4+puntBatch+20) })
+	if st := sw.Stats(); st.PuntsDropped.Load() != 0 || st.PuntsReceived.Load() != uint64(4+puntBatch+20) {
+		t.Fatalf("received %d, dropped %d", st.PuntsReceived.Load(), st.PuntsDropped.Load())
+	}
 }

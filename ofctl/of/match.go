@@ -81,6 +81,10 @@ func (m Match) WithMasked(f FieldID, value, mask uint64) Match {
 func (m *Match) set(f FieldID, value, mask uint64) {
 	mask &= f.fullMask()
 	value &= mask
+	if n := len(m.conds); mask != 0 && (n == 0 || m.conds[n-1].Field < f) && cap(m.conds) > n {
+		m.conds = append(m.conds, Cond{f, value, mask}) // in order, with room: a decoded punt's fields
+		return
+	}
 	i := sort.Search(len(m.conds), func(i int) bool { return m.conds[i].Field >= f })
 	switch {
 	case i < len(m.conds) && m.conds[i].Field == f && mask == 0:
