@@ -177,14 +177,7 @@ func TestReplyIsWhatTheFlowMakes(t *testing.T) {
 	dst, _ := net.ParseMAC(a2.MACAddress)
 	spa := netip.MustParseAddr(a1.FixedIPs[0].IPAddress)
 	tpa := netip.MustParseAddr(a2.FixedIPs[0].IPAddress)
-	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
-	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
-	frame = append(append(append(frame, src...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
-	frame = append(append(frame, tpa.AsSlice()...), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
-	pkt, err := of.ParsePacket(frame)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame, pkt := arpRequest(t, a1, a2, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18})
 	punt := func(reg6 uint64) app.Punt {
 		return app.Punt{Reason: pipeline.ReasonARPMiss, InPort: a1.OFPort, Packet: pkt, Frame: frame,
 			Fields: of.Match{}.Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, reg6)}
@@ -221,17 +214,7 @@ func TestRememberedAnswerIsTheFreshOne(t *testing.T) {
 	f := topologytest.ThreeChassis(t)
 	a1, _ := f.Store.Port("a1")
 	a2, _ := f.Store.Port("a2")
-	src, _ := net.ParseMAC(a1.MACAddress)
-	spa := netip.MustParseAddr(a1.FixedIPs[0].IPAddress)
-	tpa := netip.MustParseAddr(a2.FixedIPs[0].IPAddress)
-	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
-	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
-	frame = append(append(append(frame, src...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
-	frame = append(append(frame, tpa.AsSlice()...), make([]byte, 18)...)
-	pkt, err := of.ParsePacket(frame)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame, pkt := arpRequest(t, a1, a2, make([]byte, 18))
 	punt := app.Punt{Reason: pipeline.ReasonARPMiss, InPort: a1.OFPort, Packet: pkt, Frame: frame,
 		Fields: of.Match{}.Reg(pipeline.NetworkKey, 1).Reg(pipeline.SrcPortKey, uint64(a1.Key))}
 	br := topologytest.Bridge("hv1")
@@ -259,4 +242,22 @@ func TestRememberedAnswerIsTheFreshOne(t *testing.T) {
 	if got := responder.OnPunt(f.View(), br, punt); !strings.Contains(got.Flows[0].String(), "set_field:"+mac+"->eth_src") {
 		t.Fatalf("after a2's MAC changed, answered with %v", got.Flows[0])
 	}
+}
+
+// arpRequest is a broadcast ARP request from port from for to's address,
+// padded with pad, and its decoded packet.
+func arpRequest(t *testing.T, from, to topology.Port, pad []byte) ([]byte, of.Packet) {
+	t.Helper()
+	src, _ := net.ParseMAC(from.MACAddress)
+	spa := netip.MustParseAddr(from.FixedIPs[0].IPAddress)
+	tpa := netip.MustParseAddr(to.FixedIPs[0].IPAddress)
+	frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src...)
+	frame = append(frame, 0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1)
+	frame = append(append(append(frame, src...), spa.AsSlice()...), 0, 0, 0, 0, 0, 0)
+	frame = append(append(frame, tpa.AsSlice()...), pad...)
+	pkt, err := of.ParsePacket(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frame, pkt
 }
