@@ -3,6 +3,7 @@ package ofctl
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // PuntSource is what a punt's fairness is keyed on: by default its
@@ -23,6 +24,9 @@ type SourceStats struct {
 type puntQueue struct {
 	perSource, total int
 	ready            chan struct{} // signalled when a punt is queued
+
+	// held mirrors queued for full, which reads it without the lock.
+	held atomic.Int64
 
 	mu     sync.Mutex
 	queues map[uint64]*puntFIFO
@@ -145,20 +149,21 @@ func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 	}
 	pending.push(pi)
 	q.queued++
+	q.held.Store(int64(q.queued))
 	return true
 }
 
-// full reports whether the queue, with coming more punts on their way to
-// it, holds as many as it may in all: the next punt would be dropped
+// full reports whether the queue, with coming punts on their way to it,
+// holds as many as it may in all: the next punt would be dropped
 // whatever its source, so the read loop drops it without decoding it
 // (under overload, decoding punts only to drop them took the core from
 // answering the queued ones). Such a punt counts in the session's
 // PuntsDropped, not against its source, which is not known without
-// decoding it.
+// decoding it. It reads the count without the lock, once a punt: a
+// count a moment old sheds a punt more or less, and push still keeps
+// the bound.
 func (q *puntQueue) full(coming int) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.queued+coming >= q.total
+	return q.held.Load()+int64(coming) >= int64(q.total)
 }
 
 // pop takes the next punt in round-robin order over sources.
@@ -206,6 +211,7 @@ func (q *puntQueue) popLocked() (PacketIn, bool) {
 		}
 	}
 	q.queued--
+	q.held.Store(int64(q.queued))
 	return pi, true
 }
 
