@@ -81,3 +81,21 @@ func allocatedSince(b *testing.B, debugAddr, base, now, txt, what string) bool {
 	}
 	return true
 }
+
+// TestMarkWorkersReadsTheListing: the collector's share is read from its
+// background mark workers' own line of a pprof -top -cum listing, not
+// from the lines of their callees.
+func TestMarkWorkersReadsTheListing(t *testing.T) {
+	listing := `Duration: 5.02s, Total samples = 2.51s (50.02%)
+      flat  flat%   sum%        cum   cum%
+         0     0%     0%      1.12s 44.62%  runtime.systemstack
+         0     0%     0%         1s 39.84%  runtime.gcBgMarkWorker
+         0     0%     0%         1s 39.84%  runtime.gcBgMarkWorker.func2
+`
+	if cum, share, ok := markWorkers([]byte(listing)); !ok || cum != "1s" || share != "39.84%" {
+		t.Fatalf("read %q %q %v", cum, share, ok)
+	}
+	if _, _, ok := markWorkers([]byte("runtime.gcBgMarkWorker.func2\n")); ok {
+		t.Fatal("read a share from a listing without the workers' line")
+	}
+}

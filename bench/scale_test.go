@@ -497,6 +497,11 @@ func BenchmarkConvergence(b *testing.B) {
 					if top, err := exec.Command("go", args...).CombinedOutput(); err == nil {
 						_ = os.WriteFile(filepath.Join(out, "convergence-hv1"+o+".txt"), top, 0o644)
 						b.Logf("hv1 CPU profile during the binds (%s):\n%s", o, top)
+						if cum, share, ok := markWorkers(top); o == "-cum" && ok {
+							// A cycle still marking when the binds end is
+							// in no count of collections above.
+							b.Logf("stage %d chassis: hv1's collector (its background mark workers) took %s of its CPU samples during the binds (%s)", size, share, cum)
+						}
 					}
 				}
 			}
@@ -554,4 +559,16 @@ func BenchmarkConvergence(b *testing.B) {
 	savePlot(b, filepath.Join(out, name), title,
 		"chassis", "ms", true, series{"bind p50", xy(p50s)}, series{"bind p99", xy(p99s)},
 		series{"replay p50", xy(replay50)}, series{"replay p99", xy(replay99)})
+}
+
+// markWorkers reads the collector's background mark workers' cumulative
+// time and share from a pprof -top -cum listing.
+func markWorkers(top []byte) (cum, share string, ok bool) {
+	for _, line := range strings.Split(string(top), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 6 && f[5] == "runtime.gcBgMarkWorker" {
+			return f[3], f[4], true
+		}
+	}
+	return "", "", false
 }
