@@ -30,7 +30,12 @@ import (
 // pre-vote, then each votes for itself, and the vote splits (a second
 // round came 600 ms later, past a second in all). Staggered, the first
 // one's pre-vote is refused by the next, which still has its leader; the
-// next then stands, the first grants it, and it wins.
+// next then stands, the first grants it, and it wins. Unless the dead
+// leader's last entry reached only the first: then the first refuses the
+// next (its log is behind) and wins itself on its second try, after its
+// candidate timer (400-800 ms; raft re-arms it no shorter). Ordering the
+// followers by how far their logs go would close that case; they would
+// have to ask each other.
 const (
 	heartbeatTimeout = 500 * time.Millisecond
 	fastTimeout      = 400 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
