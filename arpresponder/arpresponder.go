@@ -60,8 +60,6 @@ type App struct {
 	// its key alone, so one built for any bridge, from any view, serves
 	// them all.
 	replies *app.Memo[replyKey, []of.Flow]
-	// outputs are the actions that send a reply back out of a port.
-	outputs *app.Memo[uint32, []of.Action]
 }
 
 // replyKey is what an answer flow is made of (answer).
@@ -72,7 +70,7 @@ type replyKey struct {
 	port    uint32
 }
 
-// memoLimit bounds each of the app's memos: 16,384 answers (about 7 MB)
+// memoLimit bounds the app's memo: 16,384 answers (about 7 MB)
 // are more addresses than the punts of a busy chassis name between two
 // idle timeouts.
 const memoLimit = 16384
@@ -80,7 +78,7 @@ const memoLimit = 16384
 // New is the ARP responder as the controller runs it: answers punts ask
 // for again are built once.
 func New() App {
-	return App{replies: app.NewMemo[replyKey, []of.Flow](memoLimit), outputs: app.NewMemo[uint32, []of.Action](memoLimit)}
+	return App{replies: app.NewMemo[replyKey, []of.Flow](memoLimit)}
 }
 
 var _ app.App = App{}
@@ -244,8 +242,7 @@ func (a App) OnPunt(v *view.View, br view.Bridge, p app.Punt) app.Answer {
 			Resubmit: pipeline.Table(pipeline.ARPResponder)}
 		if p.Reg(pipeline.SrcPortKey) != 0 { // from a local port: the flow's output:in_port is that port
 			if frame, ok := ReplyFrame(p.Frame, nb.MAC, nb.IP); ok {
-				out := a.outputs.Get(p.InPort, func() []of.Action { return []of.Action{of.Output{Port: p.InPort}} })
-				ans.Reply = &app.PacketOut{Actions: out, Frame: frame}
+				ans.Reply = &app.PacketOut{Actions: []of.Action{of.Output{Port: p.InPort}}, Frame: frame}
 			}
 		}
 		return ans

@@ -307,8 +307,8 @@ func mean(xs []float64) float64 {
 // fetchHeap saves a node's heap profile after a collection it forces:
 // without one, "in use" is the heap as the last finished cycle found it,
 // garbage made since then left out and garbage it had not yet seen
-// counted (hv1 after the 1,000-chassis binds: 610-614 MB that way, 570
-// MB after a forced collection).
+// counted (hv1 after the 1,000-chassis binds: 610-614 MB that way in
+// earlier runs, 570 MB after a forced collection in a later one).
 func fetchHeap(debugAddr, path string) error {
 	return fetchTo("http://"+debugAddr+"/debug/pprof/heap?gc=1", time.Minute, path)
 }

@@ -25,13 +25,12 @@ type puntQueue struct {
 	perSource, total int
 	ready            chan struct{} // signalled when a punt is queued
 
-	// held mirrors queued for full, which reads it without the lock.
-	held atomic.Int64
-
 	mu     sync.Mutex
 	queues map[uint64]*puntFIFO
 	order  []uint64 // sources with queued punts, in service order
-	queued int
+	// queued counts the punts queued: changed under mu, read by full
+	// without it.
+	queued atomic.Int64
 	stats  map[uint64]*SourceStats
 	// spare are emptied FIFOs kept for the next source that punts, so
 	// that a punt costs no allocation once the queue has warmed up.
@@ -77,17 +76,6 @@ func newPuntQueue(total int) *puntQueue {
 		queues: map[uint64]*puntFIFO{}, stats: map[uint64]*SourceStats{}}
 }
 
-// push queues a punt from src; false when it was dropped.
-func (q *puntQueue) push(src uint64, pi PacketIn) bool {
-	q.mu.Lock()
-	ok := q.pushLocked(src, pi)
-	q.mu.Unlock()
-	if ok {
-		q.wake()
-	}
-	return ok
-}
-
 // pushAll queues punts, each from its source, under one lock and with
 // one wake-up (a burst the read loop took from one read), and returns
 // how many were dropped. It empties punts.
@@ -121,7 +109,8 @@ func (q *puntQueue) wake() {
 	}
 }
 
-// pushLocked is push under q.mu.
+// pushLocked queues a punt from src under q.mu; false when it was
+// dropped (its source's share or the whole queue full).
 func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 	st := q.stats[src]
 	if st == nil && len(q.stats) < maxTrackedSources {
@@ -132,7 +121,7 @@ func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 		st.Received++
 	}
 	pending := q.queues[src]
-	if pending != nil && pending.n >= q.perSource || q.queued >= q.total {
+	if pending != nil && pending.n >= q.perSource || q.queued.Load() >= int64(q.total) {
 		if st != nil {
 			st.Dropped++
 		}
@@ -148,8 +137,7 @@ func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 		q.order = append(q.order, src)
 	}
 	pending.push(pi)
-	q.queued++
-	q.held.Store(int64(q.queued))
+	q.queued.Add(1)
 	return true
 }
 
@@ -163,7 +151,7 @@ func (q *puntQueue) pushLocked(src uint64, pi PacketIn) bool {
 // count a moment old sheds a punt more or less, and push still keeps
 // the bound.
 func (q *puntQueue) full(coming int) bool {
-	return q.held.Load()+int64(coming) >= int64(q.total)
+	return q.queued.Load()+int64(coming) >= int64(q.total)
 }
 
 // pop takes the next punt in round-robin order over sources.
@@ -210,18 +198,14 @@ func (q *puntQueue) popLocked() (PacketIn, bool) {
 			q.spare = append(q.spare, pending)
 		}
 	}
-	q.queued--
-	q.held.Store(int64(q.queued))
+	q.queued.Add(-1)
 	return pi, true
 }
 
 // signal wakes another worker while punts are left.
 func (q *puntQueue) signal() {
-	if q.queued > 0 {
-		select {
-		case q.ready <- struct{}{}:
-		default:
-		}
+	if q.queued.Load() > 0 {
+		q.wake()
 	}
 }
 

@@ -429,9 +429,10 @@ func wholeMessageBuffered(r *bufio.Reader) bool {
 
 // readBuffer is how much the read loop takes from the connection at
 // once: a burst of punts is one system call, not two a message. 16 KB
-// holds a window of 64 punts of full-size ARP and DHCP frames; a node
-// holds one a switch (334 at 1,000 chassis: 5 MB, where 64 KB took 21).
-// A longer message (a flow dump's reply) is read through it whole.
+// holds a window of 64 ARP punts (about 10 KB); a burst of larger frames
+// takes a read or two more. A node holds one a switch (334 at 1,000
+// chassis: 5 MB, where 64 KB took 21). A longer message (a flow dump's
+// reply) is read through it whole.
 const readBuffer = 16 << 10
 
 // receiving is the connection as the read loop reads it: each read that
