@@ -69,7 +69,7 @@ func TestStalePuntAnswerIsNotInstalled(t *testing.T) {
 	if !ok {
 		t.Fatal("the punt does not decode")
 	}
-	old, _ := r.loop().view()
+	old := loopView(t, r)
 	stale := r.m.pipeline.OnPunt(old, topologytest.Bridge("hv1"), p)
 	if stale.Outcome != app.Answered || !strings.Contains(fmt.Sprint(stale.Flows), "172.31.0.2->tun_dst") {
 		t.Fatalf("the old view's answer %v does not tunnel to hv2", stale.Flows)
@@ -319,7 +319,7 @@ func l2Answer(t *testing.T, r *rig, v *view.View, dst string) of.Flow {
 // that missed L2Lookup.
 func l2PuntFrom(t *testing.T, r *rig, src, dst string) ofctl.PacketIn {
 	t.Helper()
-	v, _ := r.loop().view()
+	v := loopView(t, r)
 	p, ok := v.LocatedPort(src)
 	if !ok {
 		t.Fatalf("no port %s", src)
@@ -343,7 +343,7 @@ func TestPuntBatchWithARefusedFlow(t *testing.T) {
 	r.settled("replay", r.want(r.bindings("hv1"), 1))
 	a3, _ := r.f.Store.Port("a3")
 	b2, _ := r.f.Store.Port("b2")
-	v, _ := r.loop().view()
+	v := loopView(t, r)
 	toA3, flood, toB2 := l2Punt(t, r, a3.MACAddress), l2Punt(t, r, "02:00:00:00:99:99"), l2PuntFrom(t, r, "b1", b2.MACAddress)
 	r.sw.mu.Lock()
 	r.sw.bad = l2Answer(t, r, v, a3.MACAddress).Key()
@@ -588,4 +588,15 @@ func TestAcceptedFlowIsNotSentAgain(t *testing.T) {
 	ovstest.Eventually(t, 5*time.Second, "accepted flows forgotten by a step", accepted(0))
 	r.loop().answerPunts(ctx, []ofctl.PacketIn{req})
 	ovstest.Eventually(t, 5*time.Second, "the flow added again after a step", func() bool { return adds() == 3 })
+}
+
+// loopView is the view the bridge loop answers punts from, once it has
+// one: the switch holds a replay's flows a moment before the loop takes
+// up its view (setView comes after the bundle commits), so a test that
+// saw the replay settle may still find none.
+func loopView(t *testing.T, r *rig) *view.View {
+	t.Helper()
+	ovstest.Eventually(t, 5*time.Second, "the loop's view", func() bool { v, _ := r.loop().view(); return v != nil })
+	v, _ := r.loop().view()
+	return v
 }
