@@ -142,6 +142,13 @@ func electionTimeline(c *testCluster, dead *member, killed time.Time) string {
 		for _, line := range strings.Split(string(b), "\n") {
 			var what string
 			switch {
+			case strings.Contains(line, "standing in the order"):
+				what = "asked the other's log"
+				if i := strings.Index(line, `"rank": `); i >= 0 {
+					what += ", place " + line[i+len(`"rank": `):i+len(`"rank": `)+1]
+				}
+			case strings.Contains(line, "electing at once"):
+				what = "shortened its timeouts"
 			case strings.Contains(line, "heartbeat timeout reached"):
 				what = "timeout"
 			case strings.Contains(line, "entering candidate state"):

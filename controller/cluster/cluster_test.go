@@ -308,3 +308,45 @@ func TestConcurrentWritesAreAnsweredEachAlone(t *testing.T) {
 		t.Fatalf("%d writes proposed at once took %d raft entries: none shared one", writes, entries)
 	}
 }
+
+// TestFollowersTellHowFarTheirLogsGo: a follower asks the other over the
+// internal channel how far its log goes and hears what that node's raft
+// says; the two followers take the two places, one each.
+func TestFollowersTellHowFarTheirLogsGo(t *testing.T) {
+	n1 := startMember(t, "n1")
+	ready(t, n1)
+	n2 := startMember(t, "n2", n1.api)
+	n3 := startMember(t, "n3", n1.api)
+	ready(t, n2, n3)
+	var followers []*member
+	for _, m := range []*member{n1, n2, n3} {
+		if !m.c.IsLeader() {
+			followers = append(followers, m)
+		}
+	}
+	if len(followers) != 2 {
+		t.Fatalf("%d followers", len(followers))
+	}
+	ctx := context.Background()
+	if _, err := n1.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range followers {
+		if err := f.c.Consistent(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := followers[0], followers[1]
+	term, index := b.c.LogPosition()
+	if index == 0 || term == 0 {
+		t.Fatalf("%s's log position: term %d index %d", b.c.NodeID(), term, index)
+	}
+	asked := a.c.AskLogPositions(ctx)
+	if len(asked) != 1 || asked[b.c.NodeID()] == nil || asked[b.c.NodeID()][0] != term || asked[b.c.NodeID()][1] < index {
+		t.Fatalf("%s asked the others: %v; %s says term %d index %d", a.c.NodeID(), asked, b.c.NodeID(), term, index)
+	}
+	ra, rb := a.c.StandingRank(ctx), b.c.StandingRank(ctx)
+	if ra+rb != 1 || ra < 0 || rb < 0 {
+		t.Fatalf("places %d and %d, want 0 and 1", ra, rb)
+	}
+}

@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,17 +28,22 @@ import (
 // keep coming; only both together do.
 //
 // The followers do not shorten at the same moment, but one after the
-// other, in the order of their ids (the leader's left out), staggered
-// apart: two followers that stand at once each grant the other's
-// pre-vote, then each votes for itself, and the vote splits (a second
-// round came 600 ms later, past a second in all). Staggered, the first
-// one's pre-vote is refused by the next, which still has its leader; the
-// next then stands, the first grants it, and it wins. Unless the dead
-// leader's last entry reached only the first: then the first refuses the
-// next (its log is behind) and wins itself on its second try, after its
-// candidate timer (400-800 ms; raft re-arms it no shorter). Ordering the
-// followers by how far their logs go would close that case; they would
-// have to ask each other.
+// other, staggered apart: two followers that stand at once each grant
+// the other's pre-vote, then each votes for itself, and the vote splits
+// (a second round came 600 ms later, past a second in all). Staggered,
+// the first one's pre-vote is refused by the next, which still has its
+// leader; the next then stands, the first grants it, and it wins. So the
+// last to stand is the one that wins, and it must be one whose log is at
+// least as long as every other's: a voter refuses a candidate whose log
+// is behind its own, and a refused first follower waits out its
+// candidate timer (400-800 ms; raft re-arms it no shorter) before it
+// tries again. When the dead leader's last entry reached one follower
+// and not the other, that cost a second and more. So the followers,
+// once the leader has been silent for half of fastTimeout, ask each
+// other how far their logs go (/internal/log-position) and stand in
+// that order, the one furthest behind first and the one furthest ahead
+// last, ties in id order. A follower that does not answer in time is
+// placed by id alone.
 const (
 	heartbeatTimeout = 500 * time.Millisecond
 	fastTimeout      = 400 * time.Millisecond // also the leader lease: it may not exceed any heartbeat timeout
@@ -46,6 +54,9 @@ const (
 	// closeMemory is how long a closed leader connection is taken as a
 	// sign of the leader's end.
 	closeMemory = 2 * time.Second
+	// askWithin bounds asking the other followers for their log
+	// positions: the answers are in before fastTimeout.
+	askWithin = fastTimeout / 4
 )
 
 // peerClosed records that a peer closed a raft connection to this node.
@@ -57,6 +68,8 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	fast := false
+	var order chan int // this silence's place among the followers, once asked
+	rank := -1         // order's answer, once in
 	set := func(timeout time.Duration) error {
 		rc := c.raft.ReloadableConfig()
 		rc.HeartbeatTimeout, rc.ElectionTimeout = timeout, timeout
@@ -67,14 +80,22 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case rank = <-order:
+			order = nil
 		}
 		state := c.raft.State()
 		leader, leaderID := c.raft.LeaderWithID()
+		silent := time.Since(c.raft.LastContact())
+		if silent < fastTimeout/2 {
+			order, rank = nil, -1 // the leader spoke: the next silence asks afresh
+		}
+		gone := !fast && state == raft.Follower && leader != "" &&
+			time.Since(time.Unix(0, c.lastPeerClose.Load())) < closeMemory
 		switch {
-		case !fast && state == raft.Follower && leader != "" &&
-			time.Since(time.Unix(0, c.lastPeerClose.Load())) < closeMemory &&
-			time.Since(c.raft.LastContact()) >= fastTimeout && // first: followerRank asks raft's loop
-			time.Since(c.raft.LastContact()) >= fastTimeout+time.Duration(c.followerRank(leaderID))*stagger:
+		case gone && silent >= fastTimeout/2 && order == nil && rank < 0:
+			order = make(chan int, 1)
+			go func(order chan<- int) { order <- c.standingRank(ctx, leaderID) }(order)
+		case gone && rank >= 0 && silent >= fastTimeout+time.Duration(rank)*stagger:
 			if err := set(fastTimeout); err != nil {
 				c.log.Warn("could not shorten raft's timeouts", zap.Error(err))
 				continue
@@ -82,8 +103,8 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 			fast = true
 			c.metrics.leaderLost.Inc()
 			c.log.Info("the leader closed its connections and went silent: electing at once",
-				zap.String("leader", string(leader)), zap.Duration("silent", time.Since(c.raft.LastContact())))
-		case fast && (state == raft.Leader || state == raft.Follower && leader != "" && time.Since(c.raft.LastContact()) < fastTimeout):
+				zap.String("leader", string(leader)), zap.Duration("silent", silent), zap.Int("rank", rank))
+		case fast && (state == raft.Leader || state == raft.Follower && leader != "" && silent < fastTimeout):
 			if err := set(heartbeatTimeout); err != nil {
 				c.log.Warn("could not restore raft's timeouts", zap.Error(err))
 				continue
@@ -93,19 +114,98 @@ func (c *Cluster) watchLeaderLoss(ctx context.Context) {
 	}
 }
 
-// followerRank is this node's place among the voters other than the
-// leader, in id order: how many staggers it waits (0 when unknown).
-func (c *Cluster) followerRank(leader raft.ServerID) int {
-	f := c.raft.GetConfiguration()
-	if f.Error() != nil {
-		return 0
+// logPosition is how far a node's log goes: its last entry's term and
+// index, as raft compares them when it grants a vote.
+type logPosition struct {
+	Term  uint64 `json:"term"`
+	Index uint64 `json:"index"`
+}
+
+func (p logPosition) before(q logPosition) bool {
+	return p.Term < q.Term || p.Term == q.Term && p.Index < q.Index
+}
+
+// logPosition is this node's log position, its snapshot's if the log
+// holds nothing past it.
+func (c *Cluster) logPosition() logPosition {
+	st := c.raft.Stats()
+	num := func(k string) uint64 { n, _ := strconv.ParseUint(st[k], 10, 64); return n }
+	log := logPosition{Term: num("last_log_term"), Index: num("last_log_index")}
+	snap := logPosition{Term: num("last_snapshot_term"), Index: num("last_snapshot_index")}
+	if log.Index >= snap.Index {
+		return log
 	}
-	var ids []string
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter && s.ID != leader {
-			ids = append(ids, string(s.ID))
+	return snap
+}
+
+// standingRank is how many staggers this follower waits once the leader
+// is gone: how many of the other followers stand before it (see above),
+// by how far their logs go.
+func (c *Cluster) standingRank(ctx context.Context, leader raft.ServerID) int {
+	others := c.askLogPositions(ctx, leader)
+	mine := c.logPosition()
+	rank := rankAmong(c.cfg.NodeID, mine, others)
+	fields := []zap.Field{zap.Int("rank", rank), zap.Uint64("term", mine.Term), zap.Uint64("index", mine.Index)}
+	for id, p := range others {
+		if p == nil {
+			fields = append(fields, zap.String(id, "no answer"))
+		} else {
+			fields = append(fields, zap.String(id, fmt.Sprintf("term %d index %d", p.Term, p.Index)))
 		}
 	}
-	slices.Sort(ids)
-	return max(slices.Index(ids, c.cfg.NodeID), 0)
+	c.log.Info("the leader is silent: standing in the order of the followers' logs", fields...)
+	return rank
+}
+
+// askLogPositions asks the voters but the leader and this node how far
+// their logs go, within askWithin; nil for one that did not answer.
+func (c *Cluster) askLogPositions(ctx context.Context, leader raft.ServerID) map[string]*logPosition {
+	others := map[string]*logPosition{}
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return others
+	}
+	ctx, cancel := context.WithTimeout(ctx, askWithin)
+	defer cancel()
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter || s.ID == leader || string(s.ID) == c.cfg.NodeID {
+			continue
+		}
+		others[string(s.ID)] = nil
+		wg.Add(1)
+		go func(id, addr string) {
+			defer wg.Done()
+			var p logPosition
+			if err := c.client.call(ctx, addr, http.MethodGet, logPositionPath, nil, &p); err != nil {
+				c.log.Debug("could not ask a follower how far its log goes", zap.String("member", id), zap.Error(err))
+				return
+			}
+			mu.Lock()
+			others[id] = &p
+			mu.Unlock()
+		}(string(s.ID), string(s.Address))
+	}
+	wg.Wait()
+	return others
+}
+
+// rankAmong is how many of the other followers stand before self: those
+// whose logs end before its own, and, of those that end where it does or
+// did not say, those before it in id order.
+func rankAmong(self string, mine logPosition, others map[string]*logPosition) int {
+	rank := 0
+	for id, p := range others {
+		switch {
+		case p != nil && p.before(mine):
+			rank++
+		case p != nil && mine.before(*p):
+		case id < self:
+			rank++
+		}
+	}
+	return rank
 }

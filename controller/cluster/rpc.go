@@ -237,6 +237,7 @@ func newInternalServer(c *Cluster) *internalServer {
 	mux.HandleFunc("POST /internal/propose", s.propose)
 	mux.HandleFunc("POST "+proposeBatchPath, s.proposeBatch)
 	mux.HandleFunc("GET /internal/read-index", s.readIndex)
+	mux.HandleFunc("GET "+logPositionPath, s.logPosition)
 	mux.HandleFunc("POST /internal/join", s.join)
 	mux.HandleFunc("POST /internal/join-request", s.joinRequest)
 	mux.HandleFunc("DELETE /internal/members/{id}", s.remove)
@@ -310,6 +311,14 @@ func (s *internalServer) readIndex(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	reply(w, map[string]uint64{"index": idx})
+}
+
+// logPositionPath is where a member says how far its log goes, for a
+// follower deciding when to stand (leaderloss.go).
+const logPositionPath = "/internal/log-position"
+
+func (s *internalServer) logPosition(w http.ResponseWriter, _ *http.Request) {
+	reply(w, s.c.logPosition())
 }
 
 func (s *internalServer) join(w http.ResponseWriter, r *http.Request) {
