@@ -80,6 +80,7 @@ func TestBridgeMastership(t *testing.T) {
 	if err := pinger.Start(); err != nil {
 		t.Fatal(err)
 	}
+	pingStart := time.Now()
 	time.Sleep(time.Second)
 	var chassis struct {
 		Chassis struct {
@@ -134,7 +135,7 @@ func TestBridgeMastership(t *testing.T) {
 	sent, got := atoi(m[1]), atoi(m[2])
 	t.Logf("the established flow through the kill: %d sent, %d received", sent, got)
 	if sent != got {
-		t.Errorf("the established flow lost %d of %d pings through the master's kill", sent-got, sent)
+		t.Errorf("the established flow lost %d of %d pings through the master's kill: %s", sent-got, sent, missingPings(out.String(), sent, pingStart, killed))
 	}
 
 	// hv2's node back: it takes its bridge back; the stand-in is a slave.
@@ -144,6 +145,23 @@ func TestBridgeMastership(t *testing.T) {
 	if err := ping(vm3, ipOf(vm1)); err != nil {
 		t.Fatalf("vm3 -> vm1 after hv2's node is back: %v", err)
 	}
+}
+
+// missingPings names the pings a ping's output has no reply for, each
+// with about when it was sent (every 50 ms from start) against the kill.
+func missingPings(out string, sent int, start, killed time.Time) string {
+	answered := map[int]bool{}
+	for _, m := range regexp.MustCompile(`icmp_seq=(\d+)`).FindAllStringSubmatch(out, -1) {
+		answered[atoi(m[1])] = true
+	}
+	var missing []string
+	for seq := 1; seq <= sent; seq++ {
+		if !answered[seq] {
+			at := start.Add(time.Duration(seq-1) * 50 * time.Millisecond).Sub(killed)
+			missing = append(missing, fmt.Sprintf("icmp_seq=%d (sent about %+dms from the kill)", seq, at.Milliseconds()))
+		}
+	}
+	return strings.Join(missing, ", ")
 }
 
 func atoi(s string) int {

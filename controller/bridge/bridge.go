@@ -293,6 +293,7 @@ func (m *Manager) Run(ctx context.Context, sw Switch) error {
 		m.mu.Lock()
 		if m.bridges[sw.DPID()] == l {
 			delete(m.bridges, sw.DPID())
+			m.metrics.forget(sw.DPID()) // no newer session counts on
 		}
 		m.mu.Unlock()
 	}()

@@ -173,9 +173,12 @@ type rig struct {
 	idx  uint64
 }
 
-func newRig(t *testing.T, mode pipeline.Mode, sw *fakeSwitch) *rig {
+func newRig(t *testing.T, mode pipeline.Mode, sw *fakeSwitch) *rig { return newRigWith(t, mode, sw, nil) }
+
+// newRigWith is newRig with the manager's metrics registered in reg.
+func newRigWith(t *testing.T, mode pipeline.Mode, sw *fakeSwitch, reg prometheus.Registerer) *rig {
 	r := &rig{t: t, f: topologytest.ThreeChassis(t), sw: sw, mode: mode, prog: make(chan map[string]uint32, 64), idx: 1000}
-	r.m = NewManager(Config{Mode: mode, RetryDelay: 10 * time.Millisecond, HoldFor: 500 * time.Millisecond},
+	r.m = NewManager(Config{Mode: mode, RetryDelay: 10 * time.Millisecond, HoldFor: 500 * time.Millisecond, Metrics: reg},
 		Hooks{Programmed: func(p map[string]uint32) {
 			select {
 			case r.prog <- p:
@@ -360,6 +363,56 @@ func TestNewerSessionOwnsTheBridge(t *testing.T) {
 	}
 	if _, ok := r.m.Synced(1); !ok {
 		t.Fatal("the older session unregistered the newer one's bridge")
+	}
+}
+
+// TestBridgeSeriesGoWithItsSession: a bridge's series (bundles,
+// flow-mods, cookie rounds and what is read from its loop; role changes
+// go the same way)
+// are scraped while its switch is connected and gone once it has
+// disconnected: a node that has served a thousand bridges over time does
+// not keep a series for each.
+func TestBridgeSeriesGoWithItsSession(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	sw := newFakeSwitch()
+	r := newRigWith(t, pipeline.Reactive, sw, reg)
+	r.m.SetReady()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.m.Run(ctx, sw) }()
+	defer func() { cancel(); <-done }()
+	ovstest.Eventually(t, 5*time.Second, "replayed", func() bool { _, ok := r.m.Synced(1); return ok })
+	bridgeSeries := func() map[string]int {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, f := range fams {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "bridge" && l.GetValue() == bridgeLabel(1) {
+						got[f.GetName()]++
+					}
+				}
+			}
+		}
+		return got
+	}
+	before := bridgeSeries()
+	for _, name := range []string{"wyvern_reconciler_bundles_total", "wyvern_reconciler_flow_mods_total",
+		"wyvern_reconciler_cookie_rounds_total", "wyvern_bridge_flows_installed"} {
+		if before[name] == 0 {
+			t.Errorf("connected: no %s series for the bridge (%v)", name, before)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	done <- nil // for the deferred wait
+	if after := bridgeSeries(); len(after) != 0 {
+		t.Errorf("disconnected: the bridge's series remain: %v", after)
 	}
 }
 

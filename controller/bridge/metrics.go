@@ -84,6 +84,15 @@ func (mt *metrics) bundle(dpid uint64, kind string, mods int, took time.Duration
 	mt.duration.WithLabelValues(kind).Observe(took.Seconds())
 }
 
+// forget drops a bridge's series: its session has ended, and nothing of
+// it counts any more.
+func (mt *metrics) forget(dpid uint64) {
+	b := prometheus.Labels{"bridge": bridgeLabel(dpid)}
+	for _, v := range []*prometheus.CounterVec{mt.bundles, mt.flowMods, mt.rounds, mt.roleChanges} {
+		v.DeletePartialMatch(b)
+	}
+}
+
 // collector reads each bridge's state when scraped.
 type collector struct {
 	m *Manager
