@@ -173,7 +173,9 @@ type rig struct {
 	idx  uint64
 }
 
-func newRig(t *testing.T, mode pipeline.Mode, sw *fakeSwitch) *rig { return newRigWith(t, mode, sw, nil) }
+func newRig(t *testing.T, mode pipeline.Mode, sw *fakeSwitch) *rig {
+	return newRigWith(t, mode, sw, nil)
+}
 
 // newRigWith is newRig with the manager's metrics registered in reg.
 func newRigWith(t *testing.T, mode pipeline.Mode, sw *fakeSwitch, reg prometheus.Registerer) *rig {
