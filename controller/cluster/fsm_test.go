@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/wyvern-sdn/wyvern/internal/topology"
+	"github.com/wyvern-sdn/wyvern/internal/topology/topologytest"
 )
 
 func strp(s string) *string { return &s }
@@ -217,5 +218,70 @@ func TestEveryCommandHasAPayload(t *testing.T) {
 	}
 	if err := checkPayload(200, []byte(`{}`)); err == nil {
 		t.Fatal("an unknown command passed")
+	}
+}
+
+// BenchmarkFSMSnapshot is how long raft's snapshot holds up the FSM (and
+// so every write) at 60,000 ports: the first one a node takes (its buffer
+// grown as it fills) and the next (its buffer made as large as the last
+// at once).
+func BenchmarkFSMSnapshot(b *testing.B) {
+	f := newFSM(false)
+	f.store = topologytest.Large(b, 1000, 60_000).Store
+	for _, tc := range []struct {
+		name  string
+		sized bool
+	}{{"first", false}, {"sized-by-the-last", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if !tc.sized {
+					f.snapshotSize.Store(0)
+				}
+				snap, err := f.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(snap.(*fsmSnapshot).data)))
+				snap.Release()
+			}
+		})
+	}
+}
+
+// TestSnapshotIsSizedByTheLast: a snapshot's buffer is made as large as
+// the last snapshot taken or restored, and what it holds restores to the
+// same store.
+func TestSnapshotIsSizedByTheLast(t *testing.T) {
+	f := newFSM(false)
+	f.store = topologytest.Large(t, 10, 200).Store
+	first, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := first.(*fsmSnapshot).data
+	if got := f.snapshotSize.Load(); got != int64(len(data)) {
+		t.Fatalf("size after the first snapshot: %d, want %d", got, len(data))
+	}
+	second, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(second.(*fsmSnapshot).data); c < len(data) {
+		t.Errorf("the second snapshot's buffer: capacity %d, want at least the first's %d bytes", c, len(data))
+	}
+	g := newFSM(false)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.snapshotSize.Load(); got != int64(len(data)) {
+		t.Errorf("size after a restore: %d, want %d", got, len(data))
+	}
+	again, err := g.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.(*fsmSnapshot).data, data) {
+		t.Error("the restored store's snapshot differs from the one it was restored from")
 	}
 }
