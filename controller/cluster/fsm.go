@@ -184,13 +184,17 @@ func (f *FSM) Feed() *Feed { return f.feed }
 // Snapshot implements raft.FSM: the store is serialized up front (under the
 // read lock), so Persist runs without holding anything. Every write waits
 // meanwhile, so the buffer is made as large as the last snapshot (and an
-// eighth) at once: grown by doubling from nothing, a 36 MB snapshot
-// (60,000 ports) took 5-8x as long (BenchmarkFSMSnapshot), each larger
-// copy allocated, zeroed and faulted in.
+// eighth) at once, or, for a node's first, as the store's records say:
+// grown by doubling from nothing, a 36 MB snapshot (60,000 ports) took
+// 3-4x as long (BenchmarkFSMSnapshot), each larger copy allocated,
+// zeroed and faulted in.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	last := f.snapshotSize.Load()
+	if last == 0 {
+		last = int64(f.store.SnapshotSizeHint())
+	}
 	b := bytesBuffer{b: make([]byte, 0, last+last/8)}
 	if err := f.store.WriteSnapshot(&b); err != nil {
 		return nil, err

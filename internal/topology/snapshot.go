@@ -29,6 +29,14 @@ type allocState struct {
 	IPHints  map[string]string `json:"ip_hints"`
 }
 
+// SnapshotSizeHint is about how many bytes WriteSnapshot writes, from
+// the count of records: a port, most of them, takes about 600 bytes.
+func (s *Store) SnapshotSizeHint() int {
+	n := len(s.networks) + len(s.subnets) + len(s.ports) + len(s.routers) + len(s.chassis) +
+		len(s.members) + len(s.fips) + len(s.sgs) + len(s.subnetPools)
+	return n * 640
+}
+
 // WriteSnapshot streams the whole store, in a deterministic order.
 func (s *Store) WriteSnapshot(w io.Writer) error {
 	bw := bufio.NewWriter(w)
