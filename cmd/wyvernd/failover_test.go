@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -143,9 +144,19 @@ func electionTimeline(c *testCluster, dead *member, killed time.Time) string {
 			var what string
 			switch {
 			case strings.Contains(line, "standing in the order"):
-				what = "asked the other's log"
-				if i := strings.Index(line, `"rank": `); i >= 0 {
-					what += ", place " + line[i+len(`"rank": `):i+len(`"rank": `)+1]
+				// Its place, and how far its log and the others' go.
+				what = "asked the others' logs"
+				if i := strings.Index(line, "{"); i >= 0 {
+					var f map[string]any
+					if json.Unmarshal([]byte(line[i:]), &f) == nil {
+						what = fmt.Sprintf("place %v (own log to %v", f["rank"], f["index"])
+						for k, v := range f {
+							if s, ok := v.(string); ok && strings.HasPrefix(s, "term") || s == "no answer" {
+								what += fmt.Sprintf(", %s's %s", k, s)
+							}
+						}
+						what += ")"
+					}
 				}
 			case strings.Contains(line, "electing at once"):
 				what = "shortened its timeouts"
