@@ -195,11 +195,12 @@ func BenchmarkPuntThroughput(b *testing.B) {
 		profile := filepath.Join(out, "punt-wyvernd-"+w.name+".pprof")
 		allocs := filepath.Join(out, "punt-wyvernd-"+w.name+"-allocs.pprof")
 		profDone, allocsDone := make(chan error, 1), make(chan error, 1)
-		go func() { profDone <- fetchProfile(d.debug, 2, profile) }()
+		secs := 2 * b.N // as long as a cell's load (-benchtime Nx: longer profiles)
+		go func() { profDone <- fetchProfile(d.debug, secs, profile) }()
 		go func() {
-			allocsDone <- fetchTo(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=2", d.debug), 22*time.Second, allocs)
+			allocsDone <- fetchTo(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=%d", d.debug, secs), time.Duration(secs+20)*time.Second, allocs)
 		}()
-		wy.run(emulator.Load{Window: window, Next: w.next, Lost: 100 * time.Millisecond}, 2500*time.Millisecond)
+		wy.run(emulator.Load{Window: window, Next: w.next, Lost: 100 * time.Millisecond}, time.Duration(secs)*time.Second+500*time.Millisecond)
 		// What a punt allocates (the GC's work follows it): bytes by
 		// where they were allocated, over the same two seconds.
 		if err := <-allocsDone; err == nil {
