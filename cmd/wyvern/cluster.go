@@ -13,7 +13,7 @@ import (
 // The chassis, the controller cluster and its members, and a node's punt
 // counters: what an operator asks of the cluster itself.
 
-var memberColumns = []string{"id", "suffrage", "state", "raft_address", "api_address"}
+var memberColumns = []string{"id", "suffrage", "state", "raft_address", "api_address", "openflow_address"}
 
 func chassisCmd(c *client, p *printer) *cobra.Command {
 	cmd := &cobra.Command{Use: "chassis", Short: "Registered chassis", Long: "Registered chassis. List them with: wyvern chassis list"}
@@ -37,7 +37,8 @@ is removed (wyvern cluster member remove), or the node would register it again.`
 				}
 				p.say("deleted chassis %s\n", args[0])
 				return nil
-			}})
+			}},
+		chassisJoinCmd(c, p))
 	return cmd
 }
 

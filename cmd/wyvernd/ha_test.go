@@ -321,4 +321,65 @@ func TestCentralModeChassis(t *testing.T) {
 	if err := ping(vm1, addr); err == nil {
 		t.Errorf("vm1 still reaches the vm on hv4 after hv4 was taken out of service")
 	}
+
+	// hv4 back in service through the thin agent, `wyvern chassis join`,
+	// run on hv4 against an OVS left half set up: no controllers, no GRE
+	// port, fail_mode standalone. It corrects the bridge, lists every
+	// member, registers hv4, and waits for its master; hv4's port, still
+	// plugged there, is bound again and reached.
+	o.Vsctl("del-controller", "br-int", "--", "set", "bridge", "br-int", "fail_mode=standalone", "--", "del-port", "br-int", "wyv-gre")
+	cli := buildWyvern(t)
+	join := func(args ...string) (string, error) {
+		return o.NS.Exec(append([]string{cli, "--api", "http://" + hv1.api, "chassis", "join"}, args...)...)
+	}
+	if out, err := join("hv4", "--encap-ip", "not-an-address", "--ovsdb", o.DB()); err == nil || !strings.Contains(out, "--encap-ip") {
+		t.Errorf("join with a bad --encap-ip: %v\n%s", err, out)
+	}
+	if code, _ := tb.call("GET", "/v2.0/chassis/hv4", nil, nil); code != 404 {
+		t.Errorf("a refused join registered hv4 (%d)", code)
+	}
+	out, err := join("hv4", "--encap-ip", hv4IP, "--datapath-type", "netdev", "--ovsdb", o.DB())
+	if err != nil {
+		t.Fatalf("wyvern chassis join hv4: %v\n%s", err, out)
+	}
+	t.Logf("wyvern chassis join hv4:\n%s", out)
+	if got := strings.Fields(o.Vsctl("get-controller", "br-int")); len(got) != len(targets) {
+		t.Errorf("after join, hv4's controllers: %v, want %v", got, targets)
+	}
+	if fm := o.Vsctl("get", "bridge", "br-int", "fail_mode"); fm != "secure" {
+		t.Errorf("after join, hv4's fail_mode: %s", fm)
+	}
+	if typ := o.Vsctl("get", "interface", "wyv-gre", "type"); typ != "gre" {
+		t.Errorf("after join, wyv-gre's type: %s", typ)
+	}
+	tb.waitActive(id)
+	if err := ping(vm1, addr); err != nil {
+		t.Errorf("vm1 -> the vm on hv4 after hv4 joined again: %v", err)
+	}
+	// Again: the same registration, hv4 keeps its DVR MAC. Its bridge
+	// under another name is refused, and registers nothing.
+	dvrMAC := func(name string) string {
+		var c struct {
+			Chassis struct {
+				DVRMAC string `json:"dvr_mac"`
+			} `json:"chassis"`
+		}
+		if code, err := tb.call("GET", "/v2.0/chassis/"+name, nil, &c); err != nil || code != 200 {
+			t.Fatalf("GET chassis %s: %d %v", name, code, err)
+		}
+		return c.Chassis.DVRMAC
+	}
+	mac := dvrMAC("hv4")
+	if out, err := join("hv4", "--encap-ip", hv4IP, "--datapath-type", "netdev", "--ovsdb", o.DB()); err != nil || !strings.Contains(out, "registered chassis hv4") {
+		t.Errorf("a second join: %v\n%s", err, out)
+	}
+	if again := dvrMAC("hv4"); again != mac || mac == "" {
+		t.Errorf("hv4's DVR MAC %q after a second join, %q before", again, mac)
+	}
+	if out, err := join("hv5", "--encap-ip", hv4IP, "--datapath-type", "netdev", "--ovsdb", o.DB(), "--wait", "0"); err == nil || !strings.Contains(out, "DatapathInUse") {
+		t.Errorf("hv4's bridge joined as hv5: %v\n%s", err, out)
+	}
+	if code, _ := tb.call("GET", "/v2.0/chassis/hv5", nil, nil); code != 404 {
+		t.Errorf("a refused join registered hv5 (%d)", code)
+	}
 }

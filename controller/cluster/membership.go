@@ -238,8 +238,11 @@ type MemberStatus struct {
 	ID          string `json:"id"`
 	RaftAddress string `json:"raft_address"`
 	APIAddress  string `json:"api_address"`
-	Suffrage    string `json:"suffrage"`
-	State       string `json:"state"`
+	// OpenFlowAddress is where the member's bridges connect
+	// (--openflow-addr): what a bridge of a chassis no node runs on lists.
+	OpenFlowAddress string `json:"openflow_address,omitempty"`
+	Suffrage        string `json:"suffrage"`
+	State           string `json:"state"`
 	// Unreachable: the leader's word that the node has stopped answering
 	// raft's heartbeats and is gone (or has been failing them for
 	// several seconds); it is master of no bridge.
@@ -275,7 +278,7 @@ func (c *Cluster) Status() (Status, error) {
 		Node: c.cfg.NodeID, Ready: c.ready.Load()}
 	for _, s := range cf.Configuration().Servers {
 		m := MemberStatus{ID: string(s.ID), RaftAddress: string(s.Address), APIAddress: regs[string(s.ID)].APIAddr,
-			Suffrage: "voter", State: "follower", Unreachable: regs[string(s.ID)].Unreachable}
+			OpenFlowAddress: regs[string(s.ID)].OpenFlowAddr, Suffrage: "voter", State: "follower", Unreachable: regs[string(s.ID)].Unreachable}
 		if s.Suffrage != raft.Voter {
 			m.Suffrage = "nonvoter"
 		}
