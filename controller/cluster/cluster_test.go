@@ -64,30 +64,40 @@ func ready(t *testing.T, ms ...*member) {
 
 func str(s string) *string { return &s }
 
+// threeMembers starts n1, then n2 and n3 joining through it, and waits
+// until all three are ready.
+func threeMembers(t *testing.T) []*member {
+	t.Helper()
+	n1 := startMember(t, "n1")
+	ready(t, n1)
+	n2 := startMember(t, "n2", n1.api)
+	n3 := startMember(t, "n3", n1.api)
+	ready(t, n2, n3)
+	return []*member{n1, n2, n3}
+}
+
+// followersOf are the members that do not lead.
+func followersOf(ms []*member) []*member {
+	var out []*member
+	for _, m := range ms {
+		if !m.c.IsLeader() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // TestFollowersForwardOverTheInternalChannel: three nodes form a cluster
 // (the joiners through --join's API URL); a write proposed on a follower
 // reaches the leader over the internal channel and comes back typed, a
 // business error comes back as the store's error, and a consistent read
 // on another follower sees the write.
 func TestFollowersForwardOverTheInternalChannel(t *testing.T) {
-	n1 := startMember(t, "n1")
-	ready(t, n1)
-	n2 := startMember(t, "n2", n1.api)
-	n3 := startMember(t, "n3", n1.api)
-	ready(t, n2, n3)
-	var follower, other *member
-	for _, m := range []*member{n1, n2, n3} {
-		switch {
-		case m.c.IsLeader():
-		case follower == nil:
-			follower = m
-		default:
-			other = m
-		}
+	fs := followersOf(threeMembers(t))
+	if len(fs) != 2 {
+		t.Fatalf("%d followers", len(fs))
 	}
-	if follower == nil || other == nil {
-		t.Fatal("no two followers")
-	}
+	follower, other := fs[0], fs[1]
 	st, err := follower.c.Status()
 	if err != nil || len(st.Members) != 3 || st.Leader == "" || !st.Ready {
 		t.Fatalf("status %+v %v", st, err)
@@ -313,22 +323,13 @@ func TestConcurrentWritesAreAnsweredEachAlone(t *testing.T) {
 // internal channel how far its log goes and hears what that node's raft
 // says; the two followers take the two places, one each.
 func TestFollowersTellHowFarTheirLogsGo(t *testing.T) {
-	n1 := startMember(t, "n1")
-	ready(t, n1)
-	n2 := startMember(t, "n2", n1.api)
-	n3 := startMember(t, "n3", n1.api)
-	ready(t, n2, n3)
-	var followers []*member
-	for _, m := range []*member{n1, n2, n3} {
-		if !m.c.IsLeader() {
-			followers = append(followers, m)
-		}
-	}
+	ms := threeMembers(t)
+	followers := followersOf(ms)
 	if len(followers) != 2 {
 		t.Fatalf("%d followers", len(followers))
 	}
 	ctx := context.Background()
-	if _, err := n1.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
+	if _, err := ms[0].c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range followers {

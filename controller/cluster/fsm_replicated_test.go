@@ -17,18 +17,10 @@ import (
 // and a stale If-Match sent to a follower is refused (412) as the leader
 // applies it.
 func TestStandardAttributesAgreeAcrossReplicas(t *testing.T) {
-	n1 := startMember(t, "n1")
-	ready(t, n1)
-	n2 := startMember(t, "n2", n1.api)
-	n3 := startMember(t, "n3", n1.api)
-	ready(t, n2, n3)
-	nodes := []*member{n1, n2, n3}
-	var follower *member
-	for _, m := range nodes {
-		if !m.c.IsLeader() {
-			follower = m
-		}
-	}
+	nodes := threeMembers(t)
+	n1 := nodes[0]
+	fs := followersOf(nodes)
+	follower := fs[len(fs)-1]
 	ctx := context.Background()
 	if _, err := follower.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
 		t.Fatal(err)
