@@ -84,6 +84,11 @@ type Config struct {
 	// (WYVERN_VERIFY_VIEWS=1). It costs a whole build per view (every
 	// 64th view past 2,000 ports).
 	VerifyViews bool
+
+	// wrapLogs, set by the package's tests only, stands between raft and
+	// the log store (export_test.go: a follower that cannot store what
+	// its leader sends).
+	wrapLogs func(raft.LogStore) raft.LogStore
 }
 
 // Cluster is one node's membership of the replicated topology.
@@ -275,7 +280,11 @@ func (c *Cluster) openRaft() error {
 	// The newest entries are kept in memory as well: the leader reads
 	// each entry back to send it to every follower, which from the WAL
 	// is a pread (and a decode) per entry per follower.
-	logs, err := raft.NewLogCache(logCacheSize, store)
+	var logStore raft.LogStore = store
+	if c.cfg.wrapLogs != nil {
+		logStore = c.cfg.wrapLogs(store)
+	}
+	logs, err := raft.NewLogCache(logCacheSize, logStore)
 	if err != nil {
 		closeAll()
 		return err

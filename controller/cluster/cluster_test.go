@@ -26,13 +26,24 @@ type member struct {
 
 func startMember(t *testing.T, id string, join ...string) *member {
 	t.Helper()
+	return startMemberWith(t, id, nil, join...)
+}
+
+// startMemberWith is startMember with its configuration changed by edit
+// (nil: none).
+func startMemberWith(t *testing.T, id string, edit func(cluster.Config) cluster.Config, join ...string) *member {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t)
-	c, err := cluster.New(cluster.Config{VerifyViews: true, NodeID: id, DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t),
-		APIAddr: ln.Addr().String(), Join: join}, log)
+	cfg := cluster.Config{VerifyViews: true, NodeID: id, DataDir: t.TempDir(), RaftAddr: ovstest.FreeAddr(t),
+		APIAddr: ln.Addr().String(), Join: join}
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	c, err := cluster.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,5 +360,62 @@ func TestFollowersTellHowFarTheirLogsGo(t *testing.T) {
 	ra, rb := a.c.StandingRank(ctx), b.c.StandingRank(ctx)
 	if ra+rb != 1 || ra < 0 || rb < 0 {
 		t.Fatalf("places %d and %d, want 0 and 1", ra, rb)
+	}
+}
+
+// TestTheFollowerAheadIsElected: the leader vanishes (its process ends:
+// its raft connections close) with its last entry stored by n2 and not by
+// n3, which still has its leader. In id order n2 stood first, was refused
+// by n3 (it had a leader), and n3, standing next, was refused by n2 (its
+// log was behind): n2 won only after its candidate timer, 0.8-1.2 s
+// after the leader's end. Ordered by their logs, n3 stands first and n2
+// last, n3 grants it, and n2 leads within about half a second.
+func TestTheFollowerAheadIsElected(t *testing.T) {
+	hold := &cluster.LogHold{}
+	n1 := startMember(t, "n1")
+	ready(t, n1)
+	n2 := startMember(t, "n2", n1.api)
+	n3 := startMemberWith(t, "n3", func(c cluster.Config) cluster.Config { return cluster.WithLogHold(c, hold) }, n1.api)
+	ready(t, n2, n3)
+	if !n1.c.IsLeader() {
+		t.Skip("n1, which bootstrapped, does not lead") // the case needs n2 first by id and ahead
+	}
+	ctx := context.Background()
+	if _, err := n1.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*member{n2, n3} {
+		if err := f.c.Consistent(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold.Refuse()
+	if _, err := n1.c.Propose(ctx, cluster.CmdNetworksCreate, cluster.NetworksCreate{Specs: []topology.NetworkSpec{{ID: "net-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, i2 := n2.c.LogPosition()
+	_, i3 := n3.c.LogPosition()
+	if i2 <= i3 {
+		t.Fatalf("n2's log ends at %d, n3's at %d: n3 was not held behind", i2, i3)
+	}
+	time.Sleep(100 * time.Millisecond) // heartbeats reach n3 meanwhile: it keeps its leader
+	vanished := time.Now()
+	n1.c.Vanish()
+	hold.Allow()
+	t.Logf("n1 vanished in %s", time.Since(vanished).Round(time.Millisecond))
+	var took time.Duration
+	ovstest.Eventually(t, 5*time.Second, "a new leader", func() bool {
+		if n2.c.IsLeader() || n3.c.IsLeader() {
+			took = time.Since(vanished)
+			return true
+		}
+		return false
+	})
+	t.Logf("n2 (log to %d) and n3 (log to %d): leader after %s", i2, i3, took.Round(time.Millisecond))
+	if !n2.c.IsLeader() {
+		t.Errorf("n3, behind, leads")
+	}
+	if took > 750*time.Millisecond {
+		t.Errorf("a leader %s after the old one vanished, want within 750 ms", took.Round(time.Millisecond))
 	}
 }

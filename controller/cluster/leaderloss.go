@@ -125,9 +125,17 @@ func (p logPosition) before(q logPosition) bool {
 	return p.Term < q.Term || p.Term == q.Term && p.Index < q.Index
 }
 
-// logPosition is this node's log position, its snapshot's if the log
-// holds nothing past it.
+// logPosition is this node's log position: its log store's last entry,
+// read from the store itself (raft's Stats would wait on raft's loop,
+// which may be busy, and this is asked within askWithin), or, with
+// nothing in the log (just restored from a snapshot), raft's word.
 func (c *Cluster) logPosition() logPosition {
+	if idx, err := c.store.LastIndex(); err == nil && idx > 0 {
+		var l raft.Log
+		if err := c.store.GetLog(idx, &l); err == nil {
+			return logPosition{Term: l.Term, Index: idx}
+		}
+	}
 	st := c.raft.Stats()
 	num := func(k string) uint64 { n, _ := strconv.ParseUint(st[k], 10, 64); return n }
 	log := logPosition{Term: num("last_log_term"), Index: num("last_log_index")}
