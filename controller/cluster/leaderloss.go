@@ -179,11 +179,14 @@ func (c *Cluster) askLogPositions(ctx context.Context, leader raft.ServerID) map
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
+	addrs := map[string]string{}
 	for _, s := range f.Configuration().Servers {
-		if s.Suffrage != raft.Voter || s.ID == leader || string(s.ID) == c.cfg.NodeID {
-			continue
+		if s.Suffrage == raft.Voter && s.ID != leader && string(s.ID) != c.cfg.NodeID {
+			addrs[string(s.ID)] = string(s.Address)
+			others[string(s.ID)] = nil // until it answers; written by the askers only below
 		}
-		others[string(s.ID)] = nil
+	}
+	for id, addr := range addrs {
 		wg.Add(1)
 		go func(id, addr string) {
 			defer wg.Done()
@@ -195,7 +198,7 @@ func (c *Cluster) askLogPositions(ctx context.Context, leader raft.ServerID) map
 			mu.Lock()
 			others[id] = &p
 			mu.Unlock()
-		}(string(s.ID), string(s.Address))
+		}(id, addr)
 	}
 	wg.Wait()
 	return others
