@@ -370,10 +370,9 @@ func TestNewerSessionOwnsTheBridge(t *testing.T) {
 
 // TestBridgeSeriesGoWithItsSession: a bridge's series (bundles,
 // flow-mods, cookie rounds and what is read from its loop; role changes
-// go the same way)
-// are scraped while its switch is connected and gone once it has
-// disconnected: a node that has served a thousand bridges over time does
-// not keep a series for each.
+// go the same way) are scraped while its switch is connected and gone
+// once it has disconnected: a node that has served a thousand bridges
+// over time does not keep a series for each.
 func TestBridgeSeriesGoWithItsSession(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	sw := newFakeSwitch()

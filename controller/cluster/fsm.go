@@ -36,9 +36,6 @@ type FSM struct {
 	// a difference (Config.VerifyViews); builds counts patched views.
 	verify bool
 	builds uint64
-	// snapshotSize is the size of the last snapshot taken or restored:
-	// the next one's buffer is made that large up front.
-	snapshotSize atomic.Int64
 }
 
 // verifyWhole is the topology size, in ports, up to which VerifyViews
@@ -183,35 +180,33 @@ func (f *FSM) Feed() *Feed { return f.feed }
 
 // Snapshot implements raft.FSM: the store is serialized up front (under the
 // read lock), so Persist runs without holding anything. Every write waits
-// meanwhile, so the buffer is made as large as the last snapshot (and an
-// eighth) at once, or, for a node's first, as the store's records say:
-// grown by doubling from nothing, a 36 MB snapshot (60,000 ports) took
-// 3-4x as long (BenchmarkFSMSnapshot), each larger copy allocated,
-// zeroed and faulted in.
+// meanwhile, so the buffer is made at once as large as the store's
+// records say: grown by doubling from nothing, a 36 MB snapshot (60,000
+// ports) took 2-4x as long (BenchmarkFSMSnapshot), each larger copy
+// allocated, zeroed and faulted in.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	last := f.snapshotSize.Load()
-	if last == 0 {
-		last = int64(f.store.SnapshotSizeHint())
-	}
-	b := bytesBuffer{b: make([]byte, 0, last+last/8)}
+	return f.snapshot(f.store.SnapshotSizeHint())
+}
+
+// snapshot serializes the store into a buffer of size bytes to start
+// with; the caller holds the read lock.
+func (f *FSM) snapshot(size int) (*fsmSnapshot, error) {
+	b := bytesBuffer{b: make([]byte, 0, size)}
 	if err := f.store.WriteSnapshot(&b); err != nil {
 		return nil, err
 	}
-	f.snapshotSize.Store(int64(len(b.b)))
 	return &fsmSnapshot{data: b.b}, nil
 }
 
 // Restore implements raft.FSM: a fresh store is built and swapped in.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	cr := &countingReader{r: rc}
-	s, err := topology.ReadSnapshot(cr)
+	s, err := topology.ReadSnapshot(rc)
 	if err != nil {
 		return err
 	}
-	f.snapshotSize.Store(cr.n)
 	f.mu.Lock()
 	f.store = s
 	// The views were of the store replaced: the next is built whole.
@@ -223,17 +218,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// its index has missed nothing.
 	f.feed.Reset(s.Index())
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 type bytesBuffer struct{ b []byte }

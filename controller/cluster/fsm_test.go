@@ -222,60 +222,47 @@ func TestEveryCommandHasAPayload(t *testing.T) {
 }
 
 // BenchmarkFSMSnapshot is how long raft's snapshot holds up the FSM (and
-// so every write) at 60,000 ports: its buffer grown as it fills (as it was
-// before), a node's first (sized by the store's records) and the next
-// (sized by the last).
+// so every write) at 60,000 ports: its buffer grown as it fills (as it
+// was before) and made at once as large as the store's records say.
 func BenchmarkFSMSnapshot(b *testing.B) {
 	f := newFSM(false)
 	f.store = topologytest.Large(b, 1000, 60_000).Store
 	for _, tc := range []struct {
 		name string
-		size int64 // the last snapshot's; -1: as it came
-	}{{"grown-as-it-fills", 1}, {"first", 0}, {"sized-by-the-last", -1}} {
+		size int
+	}{{"grown-as-it-fills", 0}, {"sized-by-the-records", f.store.SnapshotSizeHint()}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for range b.N {
-				if tc.size >= 0 {
-					f.snapshotSize.Store(tc.size)
-				}
-				snap, err := f.Snapshot()
+				snap, err := f.snapshot(tc.size)
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.SetBytes(int64(len(snap.(*fsmSnapshot).data)))
-				snap.Release()
+				b.SetBytes(int64(len(snap.data)))
 			}
 		})
 	}
 }
 
-// TestSnapshotIsSizedByTheLast: a snapshot's buffer is made as large as
-// the last snapshot taken or restored, and what it holds restores to the
-// same store.
-func TestSnapshotIsSizedByTheLast(t *testing.T) {
+// TestSnapshotBufferIsSizedAtOnce: the store's records say enough room
+// for the whole snapshot of a topology like the scale benchmark's (the
+// buffer never grew), not several times more; and what it holds restores
+// to the same store.
+func TestSnapshotBufferIsSizedAtOnce(t *testing.T) {
 	f := newFSM(false)
 	f.store = topologytest.Large(t, 10, 200).Store
-	first, err := f.Snapshot()
+	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := first.(*fsmSnapshot).data
-	if got := f.snapshotSize.Load(); got != int64(len(data)) {
-		t.Fatalf("size after the first snapshot: %d, want %d", got, len(data))
-	}
-	second, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := cap(second.(*fsmSnapshot).data); c < len(data) {
-		t.Errorf("the second snapshot's buffer: capacity %d, want at least the first's %d bytes", c, len(data))
+	data := snap.(*fsmSnapshot).data
+	hint := f.store.SnapshotSizeHint()
+	if cap(data) != hint || len(data) < hint/2 {
+		t.Errorf("snapshot of %d bytes in a buffer of %d; the records said %d", len(data), cap(data), hint)
 	}
 	g := newFSM(false)
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
-	}
-	if got := g.snapshotSize.Load(); got != int64(len(data)) {
-		t.Errorf("size after a restore: %d, want %d", got, len(data))
 	}
 	again, err := g.Snapshot()
 	if err != nil {
